@@ -1,0 +1,1 @@
+"""`vsr eval` (owned by the models work; placeholder until it lands)."""

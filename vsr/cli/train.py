@@ -1,0 +1,1 @@
+"""`vsr train` (owned by the models work; placeholder until it lands)."""
