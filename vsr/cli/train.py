@@ -1,1 +1,64 @@
-"""`vsr train` (owned by the models work; placeholder until it lands)."""
+"""`vsr train --config configs/train/<name>.toml`: train a model and write its self-describing weight file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vsr.cli import app
+from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, setup_logging
+
+log = logging.getLogger("vsr.cli.train")
+
+
+@app.command("train")
+def train_command(
+    config: Path = typer.Option(..., "--config", "-c", help="Training config (TOML), e.g. configs/train/espcn_x4.toml."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
+    max_minutes: Optional[float] = typer.Option(
+        None, "--max-minutes", min=0.0, help="Stop (resumably) after this many minutes of wall time."
+    ),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA if available)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+) -> None:
+    """Train a super-resolution model from a config; the final model file is written to the run folder
+    (and to `ship_to` when the config names one)."""
+    setup_logging(debug=debug, quiet=quiet)
+    with one_line_errors(debug=debug):
+        from vsr.config import load_config
+        from vsr.train.loop import train
+
+        cfg = load_config(config)
+        bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.train.iterations, unit="it", dynamic_ncols=True, desc=f"{cfg.model.arch} x{cfg.model.scale}")
+
+        def on_step(p) -> None:
+            if bar.n == 0 and p.iteration > 1:
+                bar.update(p.iteration - 1)
+            bar.update(1)
+            post = {"loss": f"{p.loss:.4f}"}
+            if p.val_psnr is not None:
+                post["val_psnr"] = f"{p.val_psnr:.2f}"
+            bar.set_postfix(post, refresh=False)
+
+        try:
+            result = train(cfg, resume=resume, device=device,
+                           max_seconds=None if max_minutes is None else 60.0 * max_minutes,
+                           progress=on_step if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+        if result.finished:
+            where = result.ship_path or result.model_path
+            log.info("done: %d iterations, %.0f s, validation PSNR %.2f dB; model written to %s",
+                     result.iterations, result.train_seconds, result.val_psnr, where)
+        else:
+            log.info("stopped at iteration %d of %d after %.0f s; continue with --resume",
+                     result.iterations, cfg.train.iterations, result.train_seconds)

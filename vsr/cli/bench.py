@@ -1,0 +1,1 @@
+"""`vsr bench` (see vsr/bench.py)."""

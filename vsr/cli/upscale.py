@@ -1,0 +1,81 @@
+"""`vsr upscale`: the command-line face of `vsr.upscale_video`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from tqdm import tqdm
+
+from vsr.cli import app
+from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, setup_logging
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+@app.command("upscale")
+def upscale(
+    input: Path = typer.Argument(..., help="Video (.mp4 .mkv .mov .webm …) or image (.png .jpg .bmp) to upscale."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path [default: <input>_x<scale>.<ext> beside the input]; the container follows the extension."),
+    scale: int = typer.Option(4, "-s", "--scale", help="Upscaling factor: 2, 3 or 4."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (see `vsr models`) [default: the best shipped model for the scale]."),
+    device: Device = typer.Option(Device.auto, "--device", help="Where the model runs [auto: CUDA if present]."),
+    precision: Precision = typer.Option(Precision.auto, "--precision", help="Model precision [auto: fp16 on CUDA, bf16 on CPUs with native bf16, where the model allows]."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per model call [default: from the frame size]."),
+    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder [default: libx264; libvpx-vp9 for .webm]."),
+    crf: int = typer.Option(18, "--crf", help="Constant rate factor of the encoder (lower is better quality)."),
+    preset: str = typer.Option("medium", "--preset", help="Encoder preset (x264/x265: ultrafast … veryslow)."),
+    pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format [default: the input's where possible, else yuv420p]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help=QUIET_HELP),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+) -> None:
+    """Upscale a video, keeping its audio, timestamps and colour metadata (or a still image)."""
+    from vsr.pipeline.run import upscale_video
+
+    setup_logging(debug=debug, quiet=quiet)
+    with one_line_errors(debug=debug), _ProgressBar(disable=quiet) as bar:
+        result = upscale_video(
+            input, output, scale=scale, model=model, device=device.value, precision=precision.value,
+            batch_size=batch_size, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
+            overwrite=overwrite, progress=bar.update,
+        )
+    if not quiet:
+        typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frames, {result.fps:.1f} fps)", err=True)
+
+
+class _ProgressBar:
+    """A tqdm bar fed by the pipeline's progress callback: frames done / total, fps, ETA."""
+
+    def __init__(self, disable: bool) -> None:
+        self.disable = disable
+        self.bar: tqdm | None = None
+
+    def update(self, done: int, total: int | None) -> None:
+        if self.disable:
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
+        if total and self.bar.total != total and done <= total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> "_ProgressBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,1 @@
+"""The streaming pipeline: decode → bounded queue → batched upscaler → bounded queue → encode + mux."""

@@ -1,0 +1,92 @@
+"""Stage 1: demux and decode. Video frames become `VideoItem`s, other packets pass through in order.
+
+Damaged input policy: a packet that fails to decode is skipped with a warning, and a frame whose
+timestamp does not advance is dropped with a warning. Every frame that does come out keeps its
+original timestamp, so later frames and the audio stay in sync; a skipped frame shows as the
+previous frame held a little longer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vsr.pipeline.frames import Layout, Passthrough, VideoItem
+from vsr.pipeline.probe import open_input
+from vsr.pipeline.queue import END, StageQueue, Stopped
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DecodeStats:
+    frames: int = 0
+    skipped_packets: int = 0
+    dropped_frames: int = 0
+
+
+def plane_arrays(frame: av.VideoFrame, layout: Layout) -> list[np.ndarray]:
+    """Views of a frame's planes as 2-D arrays without the line padding (no copy)."""
+    arrays = []
+    for plane, (width, height) in zip(frame.planes, layout.plane_sizes(frame.width, frame.height)):
+        itemsize = np.dtype(layout.dtype).itemsize
+        rows = np.frombuffer(plane, dtype=layout.dtype).reshape(-1, plane.line_size // itemsize)
+        arrays.append(rows[:height, :width])
+    return arrays
+
+
+def decode_frames(
+    path: Path,
+    layout: Layout,
+    out: StageQueue,
+    stop: threading.Event,
+    passthrough_streams: list[int],
+    stats: DecodeStats,
+    frame_duration: int,
+) -> None:
+    """Read `path` and put VideoItems and Passthrough packets on `out`, then END."""
+    with open_input(path) as container:
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        streams = [video] + [container.streams[i] for i in passthrough_streams]
+        last_pts: int | None = None
+        for packet in container.demux(streams):
+            if stop.is_set():
+                raise Stopped
+            if packet.stream.index != video.index:
+                if packet.size:
+                    out.put(Passthrough(packet.stream.index, packet))
+                continue
+            for frame in _decode_packet(packet, stats):
+                pts = _frame_pts(frame, last_pts, frame_duration)
+                if last_pts is not None and pts <= last_pts:
+                    stats.dropped_frames += 1
+                    log.warning("dropped a frame whose timestamp %s does not advance (previous %s)", pts, last_pts)
+                    continue
+                if not layout.same_planes(frame.format.name):
+                    frame = frame.reformat(format=layout.pix_fmt)
+                duration = frame.duration or frame_duration
+                out.put(VideoItem(stats.frames, pts, duration, plane_arrays(frame, layout), keepalive=frame))
+                stats.frames += 1
+                last_pts = pts
+    out.put(END)
+
+
+def _decode_packet(packet: av.Packet, stats: DecodeStats) -> list[av.VideoFrame]:
+    try:
+        return packet.decode()
+    except (av.FFmpegError, ValueError) as exc:
+        stats.skipped_packets += 1
+        log.warning("skipped a damaged video packet at pts %s (%s)", packet.pts, exc)
+        return []
+
+
+def _frame_pts(frame: av.VideoFrame, last_pts: int | None, frame_duration: int) -> int:
+    if frame.pts is not None:
+        return frame.pts
+    return 0 if last_pts is None else last_pts + frame_duration

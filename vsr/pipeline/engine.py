@@ -1,0 +1,228 @@
+"""The device engine: batches of luma planes in, upscaled luma planes out.
+
+`submit` starts a batch and `collect` returns its result. On the CPU `submit` does the work; on
+CUDA it only enqueues it (host→device copy on a copy stream from pinned memory, the model on a
+compute stream, the device→host copy back on the copy stream), so the next batch's copy and the
+CPU work around it overlap the current batch's compute. Events, never a device-wide synchronise,
+order the streams, and the host waits once per batch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import torch
+
+from vsr.errors import VsrError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class LumaEngine(Protocol):
+    scale: int
+    device: str
+    precision: str
+
+    def submit(self, lumas: list[np.ndarray]) -> Any: ...
+
+    def collect(self, handle: Any) -> list[np.ndarray]:
+        """The upscaled planes of a submitted batch, valid until the second `submit` after this one."""
+        ...
+
+
+def choose_device(device: str) -> torch.device:
+    if device not in DEVICES:
+        raise VsrError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise VsrError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+    return torch.device(device)
+
+
+def cpu_has_fast_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def choose_precision(precision: str, device: torch.device, supports_half: bool) -> str:
+    """fp16 on CUDA and bf16 on CPUs with native bf16, where the model is declared half-safe; else fp32."""
+    if precision not in PRECISIONS:
+        raise VsrError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if not supports_half:
+            return "fp32"
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    if precision != "fp32" and not supports_half:
+        raise VsrError(f"this model is not declared safe in half precision; use --precision fp32 (asked: {precision})")
+    if precision == "fp16" and device.type == "cpu":
+        raise VsrError("fp16 is not a fast path on the CPU; use --precision bf16 or fp32")
+    return precision
+
+
+def tune_cpu_allocator() -> None:
+    """Keep freed memory in the heap instead of returning it to the OS.
+
+    Every CPU forward pass allocates hundreds of MB; with glibc's defaults each allocation is a
+    fresh mmap whose page faults cost about as much as the convolutions (see field notes).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_max = -1, -4
+    libc.mallopt(m_mmap_max, 0)
+    libc.mallopt(m_trim_threshold, 2**31 - 1)
+
+
+def _quantise(y: torch.Tensor, max_value: int) -> torch.Tensor:
+    """(N,1,H,W) float in [0,1] → (N,H,W) integers in [0, max_value], rounded to nearest."""
+    y = y.squeeze(1).float().mul_(max_value).round_().clamp_(0, max_value)
+    return y.to(torch.uint8 if max_value <= 255 else torch.int16)
+
+
+def _as_unsigned(array: np.ndarray) -> np.ndarray:
+    return array.view(np.uint16) if array.dtype == np.int16 else array
+
+
+class BicubicEngine:
+    """No network: OpenCV's bicubic resize, the fastest way to the bicubic baseline."""
+
+    device = "cpu"
+    precision = "uint"
+
+    def __init__(self, scale: int) -> None:
+        self.scale = scale
+
+    def submit(self, lumas: list[np.ndarray]) -> list[np.ndarray]:
+        return [upscale_bicubic(luma, self.scale) for luma in lumas]
+
+    def collect(self, handle: list[np.ndarray]) -> list[np.ndarray]:
+        return handle
+
+
+def upscale_bicubic(plane: np.ndarray, scale: int) -> np.ndarray:
+    height, width = plane.shape
+    return cv2.resize(plane, (width * scale, height * scale), interpolation=cv2.INTER_CUBIC)
+
+
+class CpuEngine:
+    """The model on the CPU: bf16 autocast where safe, channels_last, a heap that does not page-fault."""
+
+    device = "cpu"
+
+    def __init__(self, module: torch.nn.Module, scale: int, precision: str, max_value: int) -> None:
+        tune_cpu_allocator()
+        self.module = module.eval().to(memory_format=torch.channels_last)
+        self.scale = scale
+        self.precision = precision
+        self.max_value = max_value
+
+    def submit(self, lumas: list[np.ndarray]) -> np.ndarray:
+        x = torch.from_numpy(np.stack(lumas)).unsqueeze(1)
+        x = x.to(torch.float32).mul_(1.0 / self.max_value).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            y = self.module(x)
+        return _as_unsigned(_quantise(y, self.max_value).numpy())
+
+    def collect(self, handle: np.ndarray) -> list[np.ndarray]:
+        return list(handle)
+
+
+@dataclass
+class _CudaBatch:
+    slot: int
+    count: int
+    done: torch.cuda.Event
+
+
+class CudaEngine:
+    """The model on a CUDA device, with pinned host buffers in a ring of two and two streams."""
+
+    device = "cuda"
+
+    def __init__(self, module: torch.nn.Module, scale: int, precision: str, max_value: int, device: torch.device) -> None:
+        self.dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+        self.module = module.eval().to(device=device, dtype=self.dtype, memory_format=torch.channels_last)
+        self.scale = scale
+        self.precision = precision
+        self.max_value = max_value
+        self.torch_device = device
+        self.copy_stream = torch.cuda.Stream(device)
+        self.compute_stream = torch.cuda.Stream(device)
+        self._host_in: list[torch.Tensor | None] = [None, None]
+        self._host_out: list[torch.Tensor | None] = [None, None]
+        self._slot = 0
+        torch.backends.cudnn.benchmark = True
+
+    def _pinned(self, ring: list[torch.Tensor | None], slot: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        buffer = ring[slot]
+        if buffer is None or buffer.dtype != dtype or buffer.shape[1:] != shape[1:] or buffer.shape[0] < shape[0]:
+            buffer = torch.empty(shape, dtype=dtype, pin_memory=True)
+            ring[slot] = buffer
+        return buffer[: shape[0]]
+
+    def submit(self, lumas: list[np.ndarray]) -> _CudaBatch:
+        slot, self._slot = self._slot, 1 - self._slot
+        count, (height, width) = len(lumas), lumas[0].shape
+        in_dtype = torch.uint8 if self.max_value <= 255 else torch.int16
+        host_in = self._pinned(self._host_in, slot, (count, height, width), in_dtype)
+        host_in_np = host_in.numpy()
+        for i, luma in enumerate(lumas):
+            np.copyto(host_in_np[i], luma.view(host_in_np.dtype))
+        with torch.cuda.stream(self.copy_stream):
+            device_in = host_in.to(self.torch_device, non_blocking=True)
+            copied_in = torch.cuda.Event()
+            copied_in.record(self.copy_stream)
+        self.compute_stream.wait_event(copied_in)
+        device_in.record_stream(self.compute_stream)
+        with torch.cuda.stream(self.compute_stream), torch.inference_mode():
+            x = device_in.unsqueeze(1).to(self.dtype).mul_(1.0 / self.max_value)
+            x = x.contiguous(memory_format=torch.channels_last)
+            quantised = _quantise(self.module(x), self.max_value)
+            computed = torch.cuda.Event()
+            computed.record(self.compute_stream)
+        self.copy_stream.wait_event(computed)
+        quantised.record_stream(self.copy_stream)
+        host_out = self._pinned(self._host_out, slot, tuple(quantised.shape), quantised.dtype)
+        with torch.cuda.stream(self.copy_stream):
+            host_out.copy_(quantised, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(self.copy_stream)
+        return _CudaBatch(slot, count, done)
+
+    def collect(self, handle: _CudaBatch) -> list[np.ndarray]:
+        handle.done.synchronize()
+        host_out = self._host_out[handle.slot]
+        assert host_out is not None
+        return list(_as_unsigned(host_out[: handle.count].numpy()))
+
+
+def make_engine(model: Any, device: str = "auto", precision: str = "auto", max_value: int = 255) -> LumaEngine:
+    """Pick the engine for a loaded model (an `SRModel`) on the requested device and precision."""
+    torch_device = choose_device(device)
+    if model.name == "bicubic":
+        return BicubicEngine(model.scale)
+    chosen = choose_precision(precision, torch_device, model.supports_half)
+    if torch_device.type == "cuda":
+        return CudaEngine(model.module, model.scale, chosen, max_value, torch_device)
+    return CpuEngine(model.module, model.scale, chosen, max_value)
+
+
+def default_batch_size(engine: LumaEngine, width: int, height: int) -> int:
+    """Small frames in larger batches; on the CPU a batch is about half a megapixel."""
+    pixels = max(1, width * height)
+    budget = 4_000_000 if engine.device == "cuda" else 500_000
+    return max(1, min(16, budget // pixels))

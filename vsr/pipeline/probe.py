@@ -1,0 +1,110 @@
+"""What the input is: sizes, frame rate as a Fraction, time base, colour, rotation and its other streams."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from vsr.errors import InputError
+
+
+@dataclass(frozen=True)
+class Colour:
+    """Colour description as FFmpeg's enum values (AVColorPrimaries, AVColorTransferCharacteristic, ...)."""
+
+    primaries: int
+    transfer: int
+    matrix: int
+    range: int
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    format_name: str
+    width: int
+    height: int
+    pix_fmt: str
+    codec: str
+    time_base: Fraction
+    average_rate: Fraction | None
+    frame_count: int | None
+    """Frames as the container declares them, else an estimate from duration x rate, else None."""
+    duration_seconds: float | None
+    colour: Colour
+    sample_aspect_ratio: Fraction | None
+    rotation: int
+    audio_streams: int
+    other_streams: int
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """Open a media file, turning PyAV's failures into an InputError that says what to do."""
+    if not path.exists():
+        raise InputError(f"input file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input is a folder, not a video file: {path}")
+    try:
+        return av.open(str(path), "r")
+    except PermissionError:
+        raise InputError(f"cannot read {path}: permission denied") from None
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise InputError(f"{path} is not a video file FFmpeg can read ({exc.__class__.__name__})") from None
+
+
+def probe(path: Path) -> VideoInfo:
+    """Read the input's header (and its first frame, for rotation). Raises InputError on unusable input."""
+    with open_input(path) as container:
+        if not container.streams.video:
+            raise InputError(f"{path} has no video stream")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            raise InputError(f"{path}: the video stream has no frame size (is it a still or damaged?)")
+        rotation = _first_frame_rotation(container, stream)
+        duration = _duration_seconds(container, stream)
+        rate = stream.average_rate or stream.guessed_rate
+        return VideoInfo(
+            path=path,
+            format_name=container.format.name,
+            width=ctx.width,
+            height=ctx.height,
+            pix_fmt=ctx.pix_fmt or "yuv420p",
+            codec=ctx.name,
+            time_base=stream.time_base,
+            average_rate=Fraction(rate) if rate else None,
+            frame_count=stream.frames or (_estimate_frames(duration, rate)),
+            duration_seconds=duration,
+            colour=Colour(ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range),
+            sample_aspect_ratio=stream.sample_aspect_ratio,
+            rotation=rotation,
+            audio_streams=len(container.streams.audio),
+            other_streams=len(container.streams) - len(container.streams.audio) - len(container.streams.video),
+        )
+
+
+def _first_frame_rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    try:
+        for frame in container.decode(stream):
+            return int(frame.rotation or 0)
+    except (av.FFmpegError, ValueError):
+        pass
+    return 0
+
+
+def _duration_seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _estimate_frames(duration: float | None, rate: Fraction | None) -> int | None:
+    if duration is None or not rate:
+        return None
+    return max(1, math.ceil(duration * float(rate) - 0.5))

@@ -1,0 +1,239 @@
+"""upscale_video(): start the stages, watch them, and either commit the output or leave nothing."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from vsr.errors import InputError, OutputError, PipelineError, UnsupportedModelError, VsrError
+from vsr.models import SRModel, default_model_name, load_model
+from vsr.pipeline import mux
+from vsr.pipeline.decode import DecodeStats, decode_frames
+from vsr.pipeline.encode import DEFAULT_CODECS, EncodeOptions, add_video_stream, choose_pix_fmt, frame_from_planes
+from vsr.pipeline.engine import LumaEngine, default_batch_size, make_engine
+from vsr.pipeline.frames import Layout
+from vsr.pipeline.probe import VideoInfo, open_input, probe
+from vsr.pipeline.queue import StageQueue, Stopped
+from vsr.pipeline.upscale import UpscaleStats, upscale_frames
+
+log = logging.getLogger(__name__)
+
+SCALES = (2, 3, 4)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+STOP_GRACE_SECONDS = 0.8
+Progress = Callable[[int, int | None], None]
+"""Called with (frames written, total frames or None) about ten times a second."""
+
+
+@dataclass(frozen=True)
+class UpscaleResult:
+    output: Path
+    frames: int
+    seconds: float
+    model: str
+    device: str
+    precision: str
+    width: int
+    height: int
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def default_output_path(source: Path, scale: int) -> Path:
+    """`<stem>_x<scale><ext>` beside the input."""
+    return source.with_name(f"{source.stem}_x{scale}{source.suffix}")
+
+
+def resolve_model(model: str | SRModel | None, scale: int) -> SRModel:
+    if scale not in SCALES:
+        raise UnsupportedModelError(f"unsupported scale {scale}; use one of {', '.join(map(str, SCALES))}")
+    if isinstance(model, SRModel):
+        if model.scale != scale:
+            raise UnsupportedModelError(f"model {model.name} is for scale {model.scale}, not {scale}")
+        return model
+    return load_model(model or default_model_name(scale), scale)
+
+
+def upscale_video(
+    input: str | Path,
+    output: str | Path | None = None,
+    *,
+    scale: int = 4,
+    model: str | SRModel | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int | None = None,
+    codec: str | None = None,
+    crf: int | None = 18,
+    preset: str | None = "medium",
+    pix_fmt: str | None = None,
+    overwrite: bool = False,
+    queue_size: int = 16,
+    progress: Progress | None = None,
+) -> UpscaleResult:
+    """Upscale every frame of a video (or a still image) by `scale`, keeping audio, timing and metadata.
+
+    `model` is a registered name (default: the best shipped model for the scale) or a loaded
+    SRModel. The output defaults to `<stem>_x<scale><ext>` beside the input; its container
+    follows the extension. The file appears only when complete. Raises a VsrError subclass
+    (InputError, OutputError, UnsupportedModelError, PipelineError) on failure.
+    """
+    source = Path(input)
+    target = Path(output) if output is not None else default_output_path(source, scale)
+    if source.suffix.lower() in IMAGE_SUFFIXES:
+        from vsr.pipeline.image import upscale_image
+
+        return upscale_image(source, target, scale=scale, model=model, device=device, precision=precision, overwrite=overwrite)
+    if batch_size is not None and batch_size < 1:
+        raise VsrError(f"batch size must be at least 1, got {batch_size}")
+    sr_model = resolve_model(model, scale)
+    info = probe(source)
+    fmt = mux.container_format(target)
+    mux.check_output_path(source, target, overwrite)
+    encode_options = EncodeOptions(codec, crf, preset, pix_fmt)
+    video_codec = codec or DEFAULT_CODECS[fmt]
+    layout = Layout(choose_pix_fmt(video_codec, info.pix_fmt, pix_fmt))
+    engine = make_engine(sr_model, device, precision, layout.max_value)
+    batch = batch_size or default_batch_size(engine, info.width, info.height)
+    width, height = layout.even_size(info.width * scale, info.height * scale)
+    if (width, height) != (info.width * scale, info.height * scale):
+        log.warning(
+            "%s needs even dimensions: padding %dx%d to %dx%d by repeating the last column/row",
+            layout.pix_fmt, info.width * scale, info.height * scale, width, height,
+        )
+    log.info(
+        "%s %dx%d → %dx%d, model %s x%d on %s (%s), batch %d, %s %s",
+        source.name, info.width, info.height, width, height, sr_model.name, scale,
+        engine.device, engine.precision, batch, video_codec, layout.pix_fmt,
+    )
+    started = time.perf_counter()
+    frames = _run_pipeline(
+        info, target, fmt, overwrite, video_codec, encode_options, layout, engine, batch, width, height, queue_size, progress
+    )
+    return UpscaleResult(
+        target, frames, time.perf_counter() - started, sr_model.name, engine.device, engine.precision, width, height
+    )
+
+
+def _run_pipeline(
+    info: VideoInfo,
+    target: Path,
+    fmt: str,
+    overwrite: bool,
+    video_codec: str,
+    encode_options: EncodeOptions,
+    layout: Layout,
+    engine: LumaEngine,
+    batch: int,
+    width: int,
+    height: int,
+    queue_size: int,
+    progress: Progress | None,
+) -> int:
+    temp = mux.temp_path_for(target)
+    stop = threading.Event()
+    failures: list[tuple[str, BaseException]] = []
+    threads: list[threading.Thread] = []
+    try:
+        with open_input(info.path) as templates:
+            try:
+                output = av.open(str(temp), "w", format=fmt)
+            except (OSError, av.FFmpegError) as exc:
+                raise OutputError(f"cannot create the output file in {target.parent}: {exc}") from None
+            try:
+                streams = mux.map_streams(templates, output, fmt)
+                video = add_video_stream(output, info, video_codec, encode_options, layout, width, height)
+            except (av.FFmpegError, ValueError) as exc:
+                output.close()
+                raise OutputError(f"cannot set up the {video_codec} encoder in {fmt}: {exc}") from None
+            muxer = mux.Muxer(output, video, streams)
+            decoded, upscaled = DecodeStats(), UpscaleStats()
+            frames_q: StageQueue = StageQueue(queue_size, stop)
+            encoded_q: StageQueue = StageQueue(queue_size, stop)
+            time_base = info.time_base
+
+            def make_frame(planes: list, item: Any) -> av.VideoFrame:
+                return frame_from_planes(planes, item, layout, time_base)
+
+            stages: list[tuple[str, Callable[[], None]]] = [
+                ("decode", lambda: decode_frames(
+                    info.path, layout, frames_q, stop, streams.kept, decoded, _frame_duration(info)
+                )),
+                ("upscale", lambda: upscale_frames(engine, layout, batch, make_frame, frames_q, encoded_q, stop, upscaled)),
+                ("encode", lambda: mux.write_output(encoded_q, muxer)),
+            ]
+            for name, body in stages:
+                thread = threading.Thread(target=_stage, args=(name, body, stop, failures), name=f"vsr-{name}", daemon=True)
+                threads.append(thread)
+                thread.start()
+            _watch(threads, stop, failures, muxer, info.frame_count, progress)
+        if decoded.frames != muxer.frames:
+            raise PipelineError("pipeline", f"decoded {decoded.frames} frames but wrote {muxer.frames}")
+        if decoded.skipped_packets or decoded.dropped_frames:
+            log.warning(
+                "damaged input: %d packet(s) could not be decoded and %d frame(s) were dropped; "
+                "the output keeps the original timestamps", decoded.skipped_packets, decoded.dropped_frames,
+            )
+        mux.commit_output(temp, target, overwrite)
+        return muxer.frames
+    except BaseException:
+        stop.set()
+        _join(threads)
+        mux.remove_quietly(temp)
+        raise
+
+
+def _frame_duration(info: VideoInfo) -> int:
+    """One frame's duration in time-base units (for frames that come without a timestamp)."""
+    if not info.average_rate:
+        return 1
+    return max(1, round(1 / (info.average_rate * info.time_base)))
+
+
+def _stage(name: str, body: Callable[[], None], stop: threading.Event, failures: list) -> None:
+    try:
+        body()
+    except Stopped:
+        pass
+    except BaseException as exc:  # recorded and re-raised by the watching thread
+        failures.append((name, exc))
+        stop.set()
+
+
+def _watch(
+    threads: list[threading.Thread],
+    stop: threading.Event,
+    failures: list[tuple[str, BaseException]],
+    muxer: mux.Muxer,
+    total: int | None,
+    progress: Progress | None,
+) -> None:
+    """Wait for the stages to finish, reporting progress; raise the first stage's failure."""
+    while any(t.is_alive() for t in threads) and not stop.is_set():
+        threads[-1].join(timeout=0.1)
+        if progress is not None:
+            progress(muxer.frames, total)
+    if failures:
+        _join(threads)
+        name, exc = failures[0]
+        if isinstance(exc, VsrError):
+            raise exc
+        raise PipelineError(name, f"{type(exc).__name__}: {exc}") from exc
+    if progress is not None:
+        progress(muxer.frames, total)
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
