@@ -1,1 +1,40 @@
-"""`vsr bench` (see vsr/bench.py)."""
+"""`vsr bench`: per-stage and end-to-end throughput on a clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vsr.cli import app
+from vsr.cli.common import DEBUG_HELP, one_line_errors, setup_logging
+from vsr.cli.upscale import Device, Precision
+
+
+@app.command("bench")
+def bench(
+    input: Path = typer.Argument(..., help="Video clip to measure on."),
+    scale: int = typer.Option(4, "-s", "--scale", help="Upscaling factor: 2, 3 or 4."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name [default: the best shipped model for the scale]."),
+    device: Device = typer.Option(Device.auto, "--device"),
+    precision: Precision = typer.Option(Precision.auto, "--precision"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder [default: libx264]."),
+    crf: int = typer.Option(18, "--crf"),
+    preset: str = typer.Option("medium", "--preset"),
+    frames: int = typer.Option(48, "--frames", min=1, help="How many frames from the start of the clip to measure on."),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+) -> None:
+    """Print decode, model, upscale-stage, encode and end-to-end fps for the same frames of a clip."""
+    from vsr.bench import run_benchmark
+    from vsr.pipeline.encode import EncodeOptions
+
+    setup_logging(debug=debug, quiet=True)
+    with one_line_errors(debug=debug):
+        report = run_benchmark(
+            input, scale=scale, model=model, device=device.value, precision=precision.value, batch_size=batch_size,
+            encode_options=EncodeOptions(codec, crf, preset, None), frames=frames,
+        )
+    for line in report.lines():
+        typer.echo(line)

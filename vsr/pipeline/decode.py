@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,27 +41,27 @@ def plane_arrays(frame: av.VideoFrame, layout: Layout) -> list[np.ndarray]:
     return arrays
 
 
-def decode_frames(
+def read_items(
     path: Path,
     layout: Layout,
-    out: StageQueue,
-    stop: threading.Event,
     passthrough_streams: list[int],
     stats: DecodeStats,
     frame_duration: int,
-) -> None:
-    """Read `path` and put VideoItems and Passthrough packets on `out`, then END."""
+    max_frames: int | None = None,
+) -> Iterator[VideoItem | Passthrough]:
+    """Demux `path`: decoded frames as VideoItems and the listed streams' packets as Passthrough, in file order.
+
+    With `max_frames`, reading stops after that many frames (and so do the other streams).
+    """
     with open_input(path) as container:
         video = container.streams.video[0]
         video.thread_type = "AUTO"
         streams = [video] + [container.streams[i] for i in passthrough_streams]
         last_pts: int | None = None
         for packet in container.demux(streams):
-            if stop.is_set():
-                raise Stopped
             if packet.stream.index != video.index:
                 if packet.size:
-                    out.put(Passthrough(packet.stream.index, packet))
+                    yield Passthrough(packet.stream.index, packet)
                 continue
             for frame in _decode_packet(packet, stats):
                 pts = _frame_pts(frame, last_pts, frame_duration)
@@ -71,9 +72,28 @@ def decode_frames(
                 if not layout.same_planes(frame.format.name):
                     frame = frame.reformat(format=layout.pix_fmt)
                 duration = frame.duration or frame_duration
-                out.put(VideoItem(stats.frames, pts, duration, plane_arrays(frame, layout), keepalive=frame))
+                yield VideoItem(stats.frames, pts, duration, plane_arrays(frame, layout), keepalive=frame)
                 stats.frames += 1
                 last_pts = pts
+                if max_frames is not None and stats.frames >= max_frames:
+                    return
+
+
+def decode_frames(
+    path: Path,
+    layout: Layout,
+    out: StageQueue,
+    stop: threading.Event,
+    passthrough_streams: list[int],
+    stats: DecodeStats,
+    frame_duration: int,
+    max_frames: int | None = None,
+) -> None:
+    """The reader stage: `read_items` onto the bounded queue `out`, then END."""
+    for item in read_items(path, layout, passthrough_streams, stats, frame_duration, max_frames):
+        if stop.is_set():
+            raise Stopped
+        out.put(item)
     out.put(END)
 
 

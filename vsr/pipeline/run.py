@@ -64,6 +64,58 @@ def resolve_model(model: str | SRModel | None, scale: int) -> SRModel:
     return load_model(model or default_model_name(scale), scale)
 
 
+@dataclass(frozen=True)
+class Job:
+    """Everything decided before the first frame: input, model, engine, formats and sizes."""
+
+    info: VideoInfo
+    model: SRModel
+    engine: LumaEngine
+    container: str
+    codec: str
+    encode_options: EncodeOptions
+    layout: Layout
+    batch_size: int
+    width: int
+    height: int
+
+    def describe(self) -> str:
+        info = self.info
+        return (
+            f"{info.path.name} {info.width}x{info.height} → {self.width}x{self.height}, model {self.model.name} "
+            f"x{self.model.scale} on {self.engine.device} ({self.engine.precision}), batch {self.batch_size}, "
+            f"{self.codec} {self.layout.pix_fmt}"
+        )
+
+
+def plan_job(
+    source: Path,
+    container: str,
+    *,
+    scale: int,
+    model: str | SRModel | None,
+    device: str,
+    precision: str,
+    batch_size: int | None,
+    encode_options: EncodeOptions,
+) -> Job:
+    if batch_size is not None and batch_size < 1:
+        raise VsrError(f"batch size must be at least 1, got {batch_size}")
+    sr_model = resolve_model(model, scale)
+    info = probe(source)
+    codec = encode_options.codec or DEFAULT_CODECS[container]
+    layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode_options.pix_fmt))
+    engine = make_engine(sr_model, device, precision, layout.max_value)
+    batch = batch_size or default_batch_size(engine, info.width, info.height)
+    width, height = layout.even_size(info.width * scale, info.height * scale)
+    if (width, height) != (info.width * scale, info.height * scale):
+        log.warning(
+            "%s needs even dimensions: padding %dx%d to %dx%d by repeating the last column/row",
+            layout.pix_fmt, info.width * scale, info.height * scale, width, height,
+        )
+    return Job(info, sr_model, engine, container, codec, encode_options, layout, batch, width, height)
+
+
 def upscale_video(
     input: str | Path,
     output: str | Path | None = None,
@@ -79,6 +131,7 @@ def upscale_video(
     pix_fmt: str | None = None,
     overwrite: bool = False,
     queue_size: int = 16,
+    max_frames: int | None = None,
     progress: Progress | None = None,
 ) -> UpscaleResult:
     """Upscale every frame of a video (or a still image) by `scale`, keeping audio, timing and metadata.
@@ -87,59 +140,40 @@ def upscale_video(
     SRModel. The output defaults to `<stem>_x<scale><ext>` beside the input; its container
     follows the extension. The file appears only when complete. Raises a VsrError subclass
     (InputError, OutputError, UnsupportedModelError, PipelineError) on failure.
+    `max_frames` stops after that many frames (a preview; the other streams stop there too).
     """
     source = Path(input)
     target = Path(output) if output is not None else default_output_path(source, scale)
     if source.suffix.lower() in IMAGE_SUFFIXES:
         from vsr.pipeline.image import upscale_image
 
-        return upscale_image(source, target, scale=scale, model=model, device=device, precision=precision, overwrite=overwrite)
-    if batch_size is not None and batch_size < 1:
-        raise VsrError(f"batch size must be at least 1, got {batch_size}")
-    sr_model = resolve_model(model, scale)
-    info = probe(source)
-    fmt = mux.container_format(target)
+        return upscale_image(source, target, scale=scale, model=model, device=device, overwrite=overwrite)
+    container = mux.container_format(target)
     mux.check_output_path(source, target, overwrite)
-    encode_options = EncodeOptions(codec, crf, preset, pix_fmt)
-    video_codec = codec or DEFAULT_CODECS[fmt]
-    layout = Layout(choose_pix_fmt(video_codec, info.pix_fmt, pix_fmt))
-    engine = make_engine(sr_model, device, precision, layout.max_value)
-    batch = batch_size or default_batch_size(engine, info.width, info.height)
-    width, height = layout.even_size(info.width * scale, info.height * scale)
-    if (width, height) != (info.width * scale, info.height * scale):
-        log.warning(
-            "%s needs even dimensions: padding %dx%d to %dx%d by repeating the last column/row",
-            layout.pix_fmt, info.width * scale, info.height * scale, width, height,
-        )
-    log.info(
-        "%s %dx%d → %dx%d, model %s x%d on %s (%s), batch %d, %s %s",
-        source.name, info.width, info.height, width, height, sr_model.name, scale,
-        engine.device, engine.precision, batch, video_codec, layout.pix_fmt,
+    job = plan_job(
+        source, container, scale=scale, model=model, device=device, precision=precision, batch_size=batch_size,
+        encode_options=EncodeOptions(codec, crf, preset, pix_fmt),
     )
+    log.info("%s", job.describe())
     started = time.perf_counter()
-    frames = _run_pipeline(
-        info, target, fmt, overwrite, video_codec, encode_options, layout, engine, batch, width, height, queue_size, progress
-    )
+    frames = run_job(job, target, overwrite=overwrite, queue_size=queue_size, max_frames=max_frames, progress=progress)
     return UpscaleResult(
-        target, frames, time.perf_counter() - started, sr_model.name, engine.device, engine.precision, width, height
+        target, frames, time.perf_counter() - started, job.model.name, job.engine.device, job.engine.precision,
+        job.width, job.height,
     )
 
 
-def _run_pipeline(
-    info: VideoInfo,
+def run_job(
+    job: Job,
     target: Path,
-    fmt: str,
-    overwrite: bool,
-    video_codec: str,
-    encode_options: EncodeOptions,
-    layout: Layout,
-    engine: LumaEngine,
-    batch: int,
-    width: int,
-    height: int,
-    queue_size: int,
-    progress: Progress | None,
+    *,
+    overwrite: bool = False,
+    queue_size: int = 16,
+    max_frames: int | None = None,
+    progress: Progress | None = None,
 ) -> int:
+    """Run the three stages for a planned job; the output appears at `target` only if all went well."""
+    info, layout = job.info, job.layout
     temp = mux.temp_path_for(target)
     stop = threading.Event()
     failures: list[tuple[str, BaseException]] = []
@@ -147,36 +181,38 @@ def _run_pipeline(
     try:
         with open_input(info.path) as templates:
             try:
-                output = av.open(str(temp), "w", format=fmt)
+                output = av.open(str(temp), "w", format=job.container)
             except (OSError, av.FFmpegError) as exc:
                 raise OutputError(f"cannot create the output file in {target.parent}: {exc}") from None
             try:
-                streams = mux.map_streams(templates, output, fmt)
-                video = add_video_stream(output, info, video_codec, encode_options, layout, width, height)
+                streams = mux.map_streams(templates, output, job.container)
+                video = add_video_stream(output, info, job.codec, job.encode_options, layout, job.width, job.height)
             except (av.FFmpegError, ValueError) as exc:
                 output.close()
-                raise OutputError(f"cannot set up the {video_codec} encoder in {fmt}: {exc}") from None
+                raise OutputError(f"cannot set up the {job.codec} encoder in {job.container}: {exc}") from None
             muxer = mux.Muxer(output, video, streams)
             decoded, upscaled = DecodeStats(), UpscaleStats()
             frames_q: StageQueue = StageQueue(queue_size, stop)
             encoded_q: StageQueue = StageQueue(queue_size, stop)
-            time_base = info.time_base
 
             def make_frame(planes: list, item: Any) -> av.VideoFrame:
-                return frame_from_planes(planes, item, layout, time_base)
+                return frame_from_planes(planes, item, layout, info.time_base)
 
             stages: list[tuple[str, Callable[[], None]]] = [
                 ("decode", lambda: decode_frames(
-                    info.path, layout, frames_q, stop, streams.kept, decoded, _frame_duration(info)
+                    info.path, layout, frames_q, stop, streams.kept, decoded, frame_duration(info), max_frames
                 )),
-                ("upscale", lambda: upscale_frames(engine, layout, batch, make_frame, frames_q, encoded_q, stop, upscaled)),
+                ("upscale", lambda: upscale_frames(
+                    job.engine, layout, job.batch_size, make_frame, frames_q, encoded_q, stop, upscaled
+                )),
                 ("encode", lambda: mux.write_output(encoded_q, muxer)),
             ]
             for name, body in stages:
                 thread = threading.Thread(target=_stage, args=(name, body, stop, failures), name=f"vsr-{name}", daemon=True)
                 threads.append(thread)
                 thread.start()
-            _watch(threads, stop, failures, muxer, info.frame_count, progress)
+            total = min(info.frame_count or max_frames or 0, max_frames or 1 << 62) or None
+            _watch(threads, stop, failures, muxer, total, progress)
         if decoded.frames != muxer.frames:
             raise PipelineError("pipeline", f"decoded {decoded.frames} frames but wrote {muxer.frames}")
         if decoded.skipped_packets or decoded.dropped_frames:
@@ -193,7 +229,7 @@ def _run_pipeline(
         raise
 
 
-def _frame_duration(info: VideoInfo) -> int:
+def frame_duration(info: VideoInfo) -> int:
     """One frame's duration in time-base units (for frames that come without a timestamp)."""
     if not info.average_rate:
         return 1
