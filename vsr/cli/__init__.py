@@ -20,6 +20,7 @@ from vsr.cli import upscale as _upscale  # noqa: E402,F401
 from vsr.cli import bench as _bench  # noqa: E402,F401
 from vsr.cli import train as _train  # noqa: E402,F401
 from vsr.cli import evaluate as _evaluate  # noqa: E402,F401
+from vsr.cli import models as _models  # noqa: E402,F401
 
 
 def main() -> None:

@@ -16,11 +16,11 @@ from vsr.cli.upscale import Device, Precision
 def bench(
     input: Path = typer.Argument(..., help="Video clip to measure on."),
     scale: int = typer.Option(4, "-s", "--scale", help="Upscaling factor: 2, 3 or 4."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name [default: the best shipped model for the scale]."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (default: the best shipped model for the scale)."),
     device: Device = typer.Option(Device.auto, "--device"),
     precision: Precision = typer.Option(Precision.auto, "--precision"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
-    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder [default: libx264]."),
+    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default: libx264)."),
     crf: int = typer.Option(18, "--crf"),
     preset: str = typer.Option("medium", "--preset"),
     frames: int = typer.Option(48, "--frames", min=1, help="How many frames from the start of the clip to measure on."),

@@ -1,1 +1,70 @@
-"""`vsr eval` (owned by the models work; placeholder until it lands)."""
+"""`vsr eval`: PSNR/SSIM of a model against bicubic on a folder of HR images or video frames."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vsr.cli import app
+from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, setup_logging
+
+log = logging.getLogger("vsr.cli.evaluate")
+
+
+@app.command("eval")
+def eval_command(
+    model: str = typer.Option(..., "--model", "-m", help="Model name (see `vsr eval --help`) or a checkpoint file."),
+    scale: Optional[int] = typer.Option(None, "--scale", "-s", help="Scale factor (2, 3 or 4); optional for a checkpoint file."),
+    data: Path = typer.Option(..., "--data", "-d", help="Folder of HR images or video frames."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the per-image results here (JSON)."),
+    border: Optional[int] = typer.Option(None, "--border", min=0, help="Pixels cropped at each side (default: the scale)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16/fp16 for models declared half-safe."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images."),
+    fps: bool = typer.Option(False, "--fps", help="Also measure the model's speed on a 960x540 input (CPU)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
+) -> None:
+    """Evaluate MODEL under the paper protocol: Y-channel PSNR/SSIM, border = scale, LR by MATLAB-style bicubic."""
+    setup_logging(debug=debug, quiet=quiet)
+    with one_line_errors(debug=debug):
+        from vsr.eval.evaluate import PRECISIONS, evaluate_folder, measure_fps, resolve_model
+        from vsr.errors import ConfigError
+
+        if precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        sr = resolve_model(model, scale)
+        bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(unit="img", desc=f"{sr.name} x{sr.scale}", dynamic_ncols=True, leave=False)
+        try:
+            report = evaluate_folder(sr, data, border=border, precision=precision, limit=limit,
+                                     progress=(lambda r: bar.update(1)) if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+        if fps:
+            report.extra["fps_540p"] = measure_fps(sr, precision=precision)
+        width = max(len(r.name) for r in report.images)
+        lines = [f"{'image':<{width}}  {'PSNR':>7} {'SSIM':>7}   {'bicubic':>7} {'SSIM':>7}   {'time':>7}"]
+        for r in report.images:
+            lines.append(f"{r.name:<{width}}  {r.psnr:7.3f} {r.ssim:7.4f}   {r.bicubic_psnr:7.3f} "
+                         f"{r.bicubic_ssim:7.4f}   {r.seconds:6.3f}s")
+        lines.append(f"{'mean':<{width}}  {report.mean('psnr'):7.3f} {report.mean('ssim'):7.4f}   "
+                     f"{report.mean('bicubic_psnr'):7.3f} {report.mean('bicubic_ssim'):7.4f}   "
+                     f"{report.model_seconds:6.2f}s total")
+        typer.echo("\n".join(lines))
+        typer.echo(f"{sr.name} x{sr.scale} on {data} ({len(report.images)} images, border {report.border}, "
+                   f"{precision}): Y-PSNR {report.mean('psnr'):.2f} dB / SSIM {report.mean('ssim'):.4f} "
+                   f"vs bicubic {report.mean('bicubic_psnr'):.2f} / {report.mean('bicubic_ssim'):.4f}; "
+                   f"wall time {report.wall_seconds:.1f} s")
+        if fps:
+            typer.echo(f"speed: {report.extra['fps_540p']:.2f} fps on a 960x540 luma input (CPU, {precision})")
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")

@@ -29,16 +29,17 @@ class Precision(str, Enum):
 @app.command("upscale")
 def upscale(
     input: Path = typer.Argument(..., help="Video (.mp4 .mkv .mov .webm …) or image (.png .jpg .bmp) to upscale."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path [default: <input>_x<scale>.<ext> beside the input]; the container follows the extension."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (default: <input>_x<scale>.<ext> beside the input); the container follows the extension."),
     scale: int = typer.Option(4, "-s", "--scale", help="Upscaling factor: 2, 3 or 4."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (see `vsr models`) [default: the best shipped model for the scale]."),
-    device: Device = typer.Option(Device.auto, "--device", help="Where the model runs [auto: CUDA if present]."),
-    precision: Precision = typer.Option(Precision.auto, "--precision", help="Model precision [auto: fp16 on CUDA, bf16 on CPUs with native bf16, where the model allows]."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per model call [default: from the frame size]."),
-    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder [default: libx264; libvpx-vp9 for .webm]."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (see `vsr models`) (default: the best shipped model for the scale)."),
+    device: Device = typer.Option(Device.auto, "--device", help="Where the model runs (auto: CUDA if present)."),
+    precision: Precision = typer.Option(Precision.auto, "--precision", help="Model precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, where the model allows)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per model call (default: from the frame size)."),
+    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default: libx264; libvpx-vp9 for .webm)."),
     crf: int = typer.Option(18, "--crf", help="Constant rate factor of the encoder (lower is better quality)."),
     preset: str = typer.Option("medium", "--preset", help="Encoder preset (x264/x265: ultrafast … veryslow)."),
-    pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format [default: the input's where possible, else yuv420p]."),
+    pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default: the input's where possible, else yuv420p)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames (a preview; audio stops there too)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help=QUIET_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
@@ -51,10 +52,10 @@ def upscale(
         result = upscale_video(
             input, output, scale=scale, model=model, device=device.value, precision=precision.value,
             batch_size=batch_size, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
-            overwrite=overwrite, progress=bar.update,
+            overwrite=overwrite, max_frames=max_frames, progress=bar.update,
         )
     if not quiet:
-        typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frames, {result.fps:.1f} fps)", err=True)
+        typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {result.fps:.1f} fps)", err=True)
 
 
 class _ProgressBar:
