@@ -178,6 +178,7 @@ def run_job(
     stop = threading.Event()
     failures: list[tuple[str, BaseException]] = []
     threads: list[threading.Thread] = []
+    output: av.container.OutputContainer | None = None
     try:
         with open_input(info.path) as templates:
             try:
@@ -225,8 +226,17 @@ def run_job(
     except BaseException:
         stop.set()
         _join(threads)
+        if output is not None and not any(t.is_alive() for t in threads):
+            _close_quietly(output)
         mux.remove_quietly(temp)
         raise
+
+
+def _close_quietly(output: av.container.OutputContainer) -> None:
+    try:
+        output.close()
+    except Exception:  # the run has already failed; the file is about to be removed
+        pass
 
 
 def frame_duration(info: VideoInfo) -> int:
