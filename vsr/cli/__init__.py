@@ -5,6 +5,9 @@ Each sub-command lives in its own module and registers itself on `app`.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 app = typer.Typer(
@@ -24,4 +27,14 @@ from vsr.cli import models as _models  # noqa: E402,F401
 
 
 def main() -> None:
-    app()
+    """The console script. After a failure, exit at once: the pipeline has already removed its
+    temporary file, and waiting for interpreter teardown behind a stage still inside a long
+    C call (an encoder, a model forward) would take seconds."""
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.code if isinstance(exc.code, int) else 1)
+        raise

@@ -41,7 +41,7 @@ def one_line_errors(*, debug: bool = False) -> Iterator[None]:
     except typer.Exit:
         raise
     except KeyboardInterrupt:
-        typer.echo("vsr: interrupted; nothing was written", err=True)
+        typer.echo("vsr: interrupted", err=True)
         raise typer.Exit(130) from None
     except VsrError as exc:
         if debug:
