@@ -21,6 +21,7 @@ from vsr.models import SRModel
 from vsr.pipeline.decode import DecodeStats, read_items
 from vsr.pipeline.encode import EncodeOptions, add_video_stream, frame_from_planes
 from vsr.pipeline.frames import VideoItem
+from vsr.pipeline.probe import probe
 from vsr.pipeline.run import Job, frame_duration, plan_job, run_job
 from vsr.pipeline.upscale import upscale_planes
 
@@ -84,7 +85,7 @@ def run_benchmark(
 ) -> BenchReport:
     source = Path(source)
     job = plan_job(
-        source, "mp4", scale=scale, model=model, device=device, precision=precision,
+        probe(source), "mp4", scale=scale, model=model, device=device, precision=precision,
         batch_size=batch_size, encode_options=encode_options,
     )
     items, decode = _time_decode(job, frames)

@@ -133,9 +133,12 @@ class CpuEngine:
     def submit(self, lumas: list[np.ndarray]) -> np.ndarray:
         x = torch.from_numpy(np.stack(lumas)).unsqueeze(1)
         x = x.to(torch.float32).mul_(1.0 / self.max_value).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            y = self.module(x)
-        return _as_unsigned(_quantise(y, self.max_value).numpy())
+        with torch.inference_mode():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                y = self.module(x)
+            # inside inference mode: _quantise works in place, and y is an inference tensor
+            quantised = _quantise(y, self.max_value)
+        return _as_unsigned(quantised.numpy())
 
     def collect(self, handle: np.ndarray) -> list[np.ndarray]:
         return list(handle)

@@ -89,7 +89,7 @@ class Job:
 
 
 def plan_job(
-    source: Path,
+    info: VideoInfo,
     container: str,
     *,
     scale: int,
@@ -102,7 +102,6 @@ def plan_job(
     if batch_size is not None and batch_size < 1:
         raise VsrError(f"batch size must be at least 1, got {batch_size}")
     sr_model = resolve_model(model, scale)
-    info = probe(source)
     codec = encode_options.codec or DEFAULT_CODECS[container]
     layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode_options.pix_fmt))
     engine = make_engine(sr_model, device, precision, layout.max_value)
@@ -148,10 +147,11 @@ def upscale_video(
         from vsr.pipeline.image import upscale_image
 
         return upscale_image(source, target, scale=scale, model=model, device=device, overwrite=overwrite)
+    info = probe(source)  # input errors first: "song.m4a has no video stream", not "cannot write song_x2.m4a"
     container = mux.container_format(target)
     mux.check_output_path(source, target, overwrite)
     job = plan_job(
-        source, container, scale=scale, model=model, device=device, precision=precision, batch_size=batch_size,
+        info, container, scale=scale, model=model, device=device, precision=precision, batch_size=batch_size,
         encode_options=EncodeOptions(codec, crf, preset, pix_fmt),
     )
     log.info("%s", job.describe())

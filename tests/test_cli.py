@@ -1,0 +1,253 @@
+"""`vsr upscale` and `vsr bench` from the command line: exit codes, one-line errors, no leftovers.
+
+Every bad input ends with a non-zero exit and exactly one line on stderr, `vsr: error: ...`,
+with no traceback unless --debug is given. The runs use -q so that no progress bar or
+informational line shares stderr with the error.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import vsr.cli.upscale
+from conftest import REPO
+from videoclips import listing, read_index, read_video
+
+BICUBIC = ("-m", "bicubic", "--preset", "ultrafast")
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def assert_one_line_error(result, *fragments: str) -> str:
+    assert result.exit_code != 0
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("vsr: error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def test_upscale_writes_the_default_output_and_reports_it(cli, make_clip, tmp_path):
+    source = make_clip("clip.mp4", frames=6, audio=("aac",))
+    result = cli("upscale", source, "--scale", "2", *BICUBIC)
+    assert result.exit_code == 0, result.stderr
+    target = tmp_path / "clip_x2.mp4"
+    assert listing(tmp_path) == ["clip.mp4", "clip_x2.mp4"]
+    assert "wrote" in result.stderr and str(target) in result.stderr
+    facts = read_video(target)
+    assert (facts.width, facts.height) == (128, 96)
+    assert [read_index(y, 64, 48) for y in facts.lumas] == list(range(6))
+
+
+def test_quiet_run_prints_nothing(cli, make_clip):
+    source = make_clip("clip.mkv", frames=3)
+    result = cli("upscale", source, "-s", "2", "-q", *BICUBIC)
+    assert result.exit_code == 0
+    assert result.stderr == "" and result.stdout == ""
+
+
+def test_max_frames_makes_a_short_preview(cli, make_clip, tmp_path):
+    source = make_clip("clip.mkv", frames=20, audio=("opus",))
+    result = cli("upscale", source, "-o", tmp_path / "preview.mkv", "-s", "2", "-q", "--max-frames", "4", *BICUBIC)
+    assert result.exit_code == 0, result.stderr
+    facts = read_video(tmp_path / "preview.mkv")
+    assert [read_index(y, 64, 48) for y in facts.lumas] == [0, 1, 2, 3]
+    assert facts.audio_codecs == ["opus"]
+
+
+def test_missing_input(cli, tmp_path):
+    result = cli("upscale", tmp_path / "nope.mp4", "-s", "2", "-q", *BICUBIC)
+    assert_one_line_error(result, "not found", "nope.mp4")
+    assert listing(tmp_path) == []
+
+
+def test_missing_input_with_an_extension_vsr_cannot_write_is_still_reported_as_missing(cli, tmp_path):
+    result = cli("upscale", tmp_path / "nope.avi", "-s", "2", "-q", *BICUBIC)
+    assert_one_line_error(result, "not found", "nope.avi")
+
+
+@pytest.mark.parametrize("name", ["notes.mp4", "notes.txt"])
+def test_a_text_file_is_not_a_video(cli, tmp_path, name):
+    source = tmp_path / name
+    source.write_text("this is not a video\n" * 20)
+    result = cli("upscale", source, "-o", tmp_path / "out.mp4", "-s", "2", "-q", *BICUBIC)
+    assert_one_line_error(result, "not a video file")
+    assert listing(tmp_path) == [name]
+
+
+@pytest.mark.parametrize("name,codec,output", [("song.m4a", "aac", None), ("song.mka", "libopus", None), ("song.m4a", "aac", "out.mp4")])
+def test_a_file_without_a_video_stream(cli, make_audio_only, tmp_path, name, codec, output):
+    source = make_audio_only(name, codec)
+    args = ["-o", tmp_path / output] if output else []
+    result = cli("upscale", source, *args, "-s", "2", "-q", *BICUBIC)
+    assert_one_line_error(result, "no video stream")
+    assert listing(tmp_path) == [name]
+
+
+def test_an_output_folder_that_does_not_exist(cli, make_clip, tmp_path):
+    source = make_clip("clip.mp4", frames=3)
+    result = cli("upscale", source, "-o", tmp_path / "missing" / "out.mp4", "-s", "2", "-q", *BICUBIC)
+    assert_one_line_error(result, "does not exist")
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
+def test_an_unwritable_output_folder(cli, make_clip, tmp_path):
+    source = make_clip("clip.mp4", frames=3)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        result = cli("upscale", source, "-o", locked / "out.mp4", "-s", "2", "-q", *BICUBIC)
+        assert_one_line_error(result, "permission denied")
+        assert listing(locked) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_an_existing_output_needs_overwrite(cli, make_clip, tmp_path):
+    source = make_clip("clip.mp4", frames=3)
+    target = tmp_path / "out.mkv"
+    target.write_bytes(b"precious")
+    result = cli("upscale", source, "-o", target, "-s", "2", "-q", *BICUBIC)
+    assert_one_line_error(result, "exists", "--overwrite")
+    assert target.read_bytes() == b"precious"
+
+    result = cli("upscale", source, "-o", target, "-s", "2", "-q", "--overwrite", *BICUBIC)
+    assert result.exit_code == 0, result.stderr
+    assert len(read_video(target).pts) == 3
+    assert listing(tmp_path) == ["clip.mp4", "out.mkv"]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_the_output_cannot_be_the_input(cli, make_clip, tmp_path, overwrite):
+    source = make_clip("clip.mp4", frames=3)
+    before = source.read_bytes()
+    result = cli("upscale", source, "-o", source, "-s", "2", "-q", *overwrite, *BICUBIC)
+    assert_one_line_error(result, "is the input itself")
+    assert source.read_bytes() == before
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+def test_an_unsupported_scale(cli, make_clip, tmp_path):
+    source = make_clip("clip.mp4", frames=3)
+    result = cli("upscale", source, "--scale", "5", "-q", *BICUBIC)
+    assert_one_line_error(result, "unsupported scale 5", "2, 3, 4")
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+def test_an_unknown_model(cli, make_clip, tmp_path):
+    source = make_clip("clip.mp4", frames=3)
+    result = cli("upscale", source, "-s", "2", "-q", "-m", "nosuchnet")
+    assert_one_line_error(result, "unknown model", "nosuchnet", "bicubic")
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+def test_an_output_extension_that_names_no_container(cli, make_clip, tmp_path):
+    source = make_clip("clip.mp4", frames=3)
+    result = cli("upscale", source, "-o", tmp_path / "out.avi", "-s", "2", "-q", *BICUBIC)
+    assert_one_line_error(result, "container", ".mp4", ".webm")
+
+
+def test_debug_shows_the_traceback(cli, tmp_path):
+    result = cli("upscale", tmp_path / "nope.mp4", "-s", "2", "-q", "--debug", *BICUBIC)
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+    assert "InputError" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("vsr: error: ")
+
+
+def test_an_unexpected_failure_is_still_one_line(cli, make_clip, tmp_path, monkeypatch):
+    from vsr.pipeline import mux
+
+    def broken(self, frame):
+        raise ZeroDivisionError("unexpected")
+
+    monkeypatch.setattr(mux.Muxer, "write_frame", broken)
+    source = make_clip("clip.mp4", frames=3)
+    result = cli("upscale", source, "-s", "2", "-q", *BICUBIC)
+    assert_one_line_error(result, "encode", "ZeroDivisionError", "unexpected")
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing(cli, make_clip, tmp_path, monkeypatch):
+    calls = []
+
+    def update(self, done, total):
+        calls.append(done)
+        if done >= 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(vsr.cli.upscale._ProgressBar, "update", update)
+    source = make_clip("clip.mp4", frames=30)
+    result = cli("upscale", source, "-s", "2", "-q", *BICUBIC)
+    assert result.exit_code == 130
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("vsr: interrupted")
+    assert listing(tmp_path) == ["clip.mp4"]
+
+
+def test_bench_prints_each_stage(cli, make_clip):
+    source = make_clip("clip.mp4", frames=12)
+    result = cli("bench", source, "--frames", "8", "-s", "2", *BICUBIC)
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    for word in ("decode", "model", "encode", "end-to-end"):
+        assert word in out
+    lines = out.splitlines()
+    assert "8 frames" in lines[0]
+    assert any(line.startswith("end-to-end") and "fps" in line for line in lines)
+
+
+def test_bench_errors_are_one_line_too(cli, tmp_path):
+    result = cli("bench", tmp_path / "nope.mp4", "--frames", "8", "-s", "2", *BICUBIC)
+    assert_one_line_error(result, "not found")
+
+
+def test_python_dash_m_vsr_reports_one_line_on_the_real_stderr(tmp_path):
+    """The installed entry point, in a real process: exit status and stderr as a shell sees them."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "vsr", "upscale", str(tmp_path / "nope.mp4"), "-s", "2", "-q", "-m", "bicubic"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("vsr: error: ") and "not found" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_real_ctrl_c_exits_130_and_leaves_nothing(make_clip, tmp_path):
+    """SIGINT to a real `python -m vsr upscale` once its temporary file exists: the main thread
+    gets KeyboardInterrupt while the stages run; the process exits 130 and removes the file."""
+    source = make_clip("long.mp4", width=96, height=72, frames=200)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vsr", "upscale", str(source), "-s", "4", "-q", "-m", "bicubic", "--preset", "slow"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(".partial" in name for name in listing(tmp_path)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the run ended or never started writing: {proc.communicate()}")
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == 130, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("vsr: interrupted"), stderr
+    assert listing(tmp_path) == ["long.mp4"]

@@ -1,0 +1,324 @@
+"""upscale_video end to end on tiny synthetic clips: what the output must preserve.
+
+Each property of the issue "What the output must preserve" has a test here: frame count,
+timestamps, time base, frame rate, duration, audio (copied packet for packet, or transcoded
+where the container cannot hold it), dimensions, colour metadata, aspect ratio, rotation, frame
+order (the index drawn into each frame) and content, output naming and container choice.
+
+The input is always compared with the input *as read back*: containers rescale timestamps
+(mp4 writes 1/1000 as a 1/10000+ timescale), so the values a fixture wrote are not the truth.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+
+import vsr
+from conftest import REAL_CLIP
+from videoclips import (
+    audio_durations,
+    audio_packets,
+    container_brand,
+    listing,
+    psnr,
+    raw_planes,
+    read_index,
+    read_video,
+)
+
+FAST = {"model": "bicubic", "preset": "ultrafast"}
+
+
+def upscale(source, output=None, *, scale=2, **options):
+    return vsr.upscale_video(source, output, scale=scale, **{**FAST, **options})
+
+
+def indices(facts, width, height):
+    return [read_index(y, width, height) for y in facts.lumas]
+
+
+def frame_seconds(facts) -> float:
+    """The longest gap between timestamps, in seconds: 'one frame' for duration checks."""
+    gaps = np.diff(facts.pts) if len(facts.pts) > 1 else [1]
+    return float(max(gaps) * facts.time_base)
+
+
+SAME_CONTAINER = {
+    "cfr-mp4-aac": ("in.mp4", {"audio": ("aac",)}),
+    "cfr-mkv-mp3": ("in.mkv", {"audio": ("mp3",)}),
+    "ntsc-mov-aac": ("in.mov", {"rate": Fraction(30000, 1001), "audio": ("aac",)}),
+    "cfr-webm-opus": ("in.webm", {"codec": "libvpx-vp9", "audio": ("opus",), "frames": 8}),
+    "vfr-mkv-opus": ("in.mkv", {"time_base": Fraction(1, 1000), "durations": [40, 80, 120], "frames": 15, "audio": ("opus",)}),
+    "vfr-mp4-aac": ("in.mp4", {"time_base": Fraction(1, 90000), "durations": [3000, 6000, 9000], "frames": 15, "audio": ("aac",)}),
+}
+
+
+@pytest.mark.parametrize("case", list(SAME_CONTAINER))
+def test_same_container_keeps_frames_timestamps_rate_duration_and_audio(make_clip, case):
+    name, options = SAME_CONTAINER[case]
+    source = make_clip(name, **options)
+    result = upscale(source)
+    before, after = read_video(source), read_video(result.output)
+
+    assert result.frames == len(before.pts) == len(after.pts)
+    assert after.pts == before.pts  # identical presentation timestamps: VFR stays VFR
+    assert after.time_base == before.time_base
+    assert container_brand(result.output) == container_brand(source)
+    if case == "vfr-mp4-aac":
+        # mp4 derives the average rate from the duration, whose last frame lasts 1/framerate as
+        # the encoder sets it: equal to within that one frame, not exactly.
+        assert after.average_rate == pytest.approx(before.average_rate, rel=0.05)
+    else:
+        assert after.average_rate == before.average_rate
+    assert abs(after.duration_seconds - before.duration_seconds) <= frame_seconds(before) + 1e-6
+    assert (after.width, after.height) == (2 * before.width, 2 * before.height)
+    assert indices(after, before.width, before.height) == indices(before, before.width, before.height)
+    assert indices(before, before.width, before.height) == list(range(len(before.pts)))
+    copied = audio_packets(result.output)
+    assert copied == audio_packets(source)
+    assert len(copied) == 1 and len(copied[0]) > 10
+
+
+def test_vfr_timestamps_survive_a_change_of_container(make_clip):
+    source = make_clip("vfr.mp4", time_base=Fraction(1, 90000), durations=[3000, 6000, 9000], frames=15, audio=("aac",))
+    result = upscale(source, source.with_name("vfr.mkv"))
+    before, after = read_video(source), read_video(result.output)
+    assert after.time_base == Fraction(1, 1000)  # Matroska's only time base
+    assert len(after.pts) == len(before.pts)
+    start_in, start_out = before.pts[0], after.pts[0]
+    for pts_in, pts_out in zip(before.pts, after.pts):
+        # the whole file may be shifted (AAC priming), but the gaps stay the same, to the millisecond
+        assert abs(float((pts_out - start_out) * after.time_base) - float((pts_in - start_in) * before.time_base)) <= 0.0005
+    assert audio_packets(result.output) == audio_packets(source)
+
+
+@pytest.mark.parametrize(
+    "name,audio,out_suffix",
+    [
+        ("in.mp4", ("aac",), ".mkv"),
+        ("in.mp4", ("aac",), ".mov"),
+        ("in.mkv", ("mp3",), ".mp4"),
+        ("in.mkv", ("opus",), ".webm"),
+    ],
+)
+def test_audio_is_copied_packet_for_packet_into_another_container(make_clip, name, audio, out_suffix):
+    source = make_clip(name, audio=audio)
+    result = upscale(source, source.with_name("out" + out_suffix))
+    assert read_video(result.output).audio_codecs == read_video(source).audio_codecs
+    assert audio_packets(result.output) == audio_packets(source)
+
+
+@pytest.mark.parametrize("codec", ["libx264", "rawvideo"])
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_audio_is_complete_whatever_the_batch_size(make_clip, tmp_path, batch_size, codec):
+    """Audio packets that arrive while frames are batched (or after the last batch) are held and
+    written after those frames; none may be lost at the end of the stream. (Raw video has no
+    decoder delay, so audio packets do arrive after the last frame.)"""
+    source = make_clip("in.mkv", frames=10, audio=("opus", "aac"), codec=codec)
+    result = upscale(source, tmp_path / f"b{batch_size}.mkv", batch_size=batch_size)
+    assert audio_packets(result.output) == audio_packets(source)
+    assert indices(read_video(result.output), 64, 48) == list(range(10))
+
+
+def test_two_audio_tracks_are_both_kept_in_order(make_clip):
+    source = make_clip("two.mkv", audio=("aac", "opus"))
+    result = upscale(source)
+    assert read_video(result.output).audio_codecs == read_video(source).audio_codecs == ["aac", "opus"]
+    copied = audio_packets(result.output)
+    assert copied == audio_packets(source)
+    assert all(len(track) > 10 for track in copied)
+
+
+@pytest.mark.parametrize("name,audio", [("in.mp4", ("aac",)), ("in.mkv", ("mp3", "aac"))])
+def test_audio_webm_cannot_hold_is_transcoded_to_opus_with_a_warning(make_clip, caplog, name, audio):
+    source = make_clip(name, audio=audio)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = upscale(source, source.with_name("out.webm"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "re-encoding" in r.getMessage()]
+    assert len(warnings) == len(audio)
+    assert all("webm" in w and "opus" in w for w in warnings)
+    after = read_video(result.output)
+    assert after.codec == "vp9" and after.audio_codecs == ["opus"] * len(audio)
+    for seconds_in, seconds_out in zip(audio_durations(source), audio_durations(result.output)):
+        assert seconds_out == pytest.approx(seconds_in, abs=0.05)
+    assert indices(after, 64, 48) == list(range(len(after.pts)))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_dimensions_are_exactly_scale_times_the_input(make_clip, scale):
+    source = make_clip("in.mp4", width=64, height=48, frames=4)
+    result = upscale(source, scale=scale)
+    after = read_video(result.output)
+    assert (result.width, result.height) == (after.width, after.height) == (64 * scale, 48 * scale)
+    assert indices(after, 64, 48) == [0, 1, 2, 3]
+
+
+def test_odd_input_size_at_an_even_product_is_exact_and_silent(make_clip, caplog):
+    source = make_clip("odd.mkv", width=67, height=45, codec="ffv1")  # FFV1 takes odd 4:2:0 sizes
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = upscale(source, scale=2)
+    assert (result.width, result.height) == (134, 90)
+    assert not [r for r in caplog.records if "even dimensions" in r.getMessage()]
+    after = read_video(result.output)
+    assert (after.width, after.height) == (134, 90)
+    assert indices(after, 67, 45) == list(range(12))
+
+
+def test_odd_product_in_yuv420p_is_padded_by_one_with_a_warning(make_clip, caplog):
+    source = make_clip("odd.mkv", width=67, height=45, codec="ffv1")
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = upscale(source, scale=3, codec="ffv1")  # lossless output: the padding can be checked exactly
+    assert (result.width, result.height) == (202, 136)  # 201x135 + 1 each way
+    assert any("even dimensions" in r.getMessage() and "202x136" in r.getMessage() for r in caplog.records)
+    inputs, outputs = raw_planes(source), raw_planes(result.output)
+    assert len(outputs) == len(inputs) == 12
+    for (y_in, *_), (y_out, *_) in zip(inputs, outputs):
+        assert y_out.shape == (136, 202)
+        assert np.array_equal(y_out[:135, :201], cv2.resize(y_in, (201, 135), interpolation=cv2.INTER_CUBIC))
+        assert np.array_equal(y_out[:, 201], y_out[:, 200])  # the last column repeated
+        assert np.array_equal(y_out[135, :], y_out[134, :])  # the last row repeated
+
+
+def test_odd_size_in_yuv444p_needs_no_padding(make_clip, caplog):
+    source = make_clip("odd444.mkv", width=67, height=45, pix_fmt="yuv444p")
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = upscale(source, scale=3)
+    after = read_video(result.output)
+    assert (after.width, after.height, after.pix_fmt) == (201, 135, "yuv444p")
+    assert not [r for r in caplog.records if "even dimensions" in r.getMessage()]
+    assert indices(after, 67, 45) == list(range(12))
+
+
+def test_every_plane_is_exactly_the_bicubic_upscale_of_the_input(make_clip):
+    """With the bicubic model and a lossless encoder nothing else may touch the samples (no RGB
+    round trip, no off-by-one in strides): each plane is OpenCV's bicubic of the decoded input."""
+    source = make_clip("in.mp4", width=66, height=46, frames=6)
+    result = upscale(source, source.with_name("out.mkv"), codec="ffv1")
+    inputs, outputs = raw_planes(source), raw_planes(result.output)
+    assert len(inputs) == len(outputs) == 6
+    for planes_in, planes_out in zip(inputs, outputs):
+        for plane_in, plane_out in zip(planes_in, planes_out):
+            h, w = plane_in.shape
+            assert np.array_equal(plane_out, cv2.resize(plane_in, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC))
+
+
+def test_frames_stay_in_order_and_look_like_the_input(make_clip):
+    source = make_clip("in.mp4", width=96, height=72, frames=30)
+    result = upscale(source, crf=18)
+    before, after = read_video(source), read_video(result.output)
+    assert indices(after, 96, 72) == list(range(30))  # no drop, no duplicate, no reordering
+    for y_in, y_out in zip(before.lumas, after.lumas):
+        down = cv2.resize(y_out, (96, 72), interpolation=cv2.INTER_AREA)
+        assert psnr(down, y_in) > 32
+
+
+COLOUR_CASES = {
+    # (primaries, transfer, matrix, range) as FFmpeg enums
+    "mp4-bt709-limited-sar-rot90": ("in.mp4", {"colour": (1, 1, 1, 1), "sar": Fraction(4, 3), "rotation": 90}),
+    "mkv-bt601-full-sar": ("in.mkv", {"colour": (5, 6, 5, 2), "sar": Fraction(16, 11), "rotation": 90}),
+    "mov-smpte170m-rot270": ("in.mov", {"colour": (6, 6, 6, 1), "rotation": 270}),
+    "mkv-10bit-bt2020-pq": ("in.mkv", {"colour": (9, 16, 9, 1), "pix_fmt": "yuv420p10le"}),
+}
+
+
+@pytest.mark.parametrize("case", list(COLOUR_CASES))
+def test_colour_metadata_aspect_ratio_rotation_and_depth_are_kept(make_clip, case):
+    name, options = COLOUR_CASES[case]
+    source = make_clip(name, frames=6, **options)
+    before = read_video(source)
+    # the fixture did write what it was asked to (else the test below would prove nothing)
+    assert before.colour == options["colour"]
+    assert before.rotation % 360 == options.get("rotation", 0)
+    assert before.sar == options.get("sar", before.sar)
+
+    result = upscale(source)
+    after = read_video(result.output)
+    assert after.colour == before.colour
+    assert after.sar == before.sar
+    assert after.rotation == before.rotation
+    assert after.pix_fmt == before.pix_fmt
+    assert indices(after, 64, 48) == list(range(6))
+
+
+def test_default_output_is_stem_x_scale_beside_the_input(make_clip, tmp_path):
+    source = make_clip("my clip.v2.mkv", frames=3)
+    result = upscale(source, scale=3)
+    assert result.output == tmp_path / "my clip.v2_x3.mkv"
+    assert result.output.is_file()
+    assert container_brand(result.output) == "matroska"
+    assert listing(tmp_path) == ["my clip.v2.mkv", "my clip.v2_x3.mkv"]
+
+
+@pytest.mark.parametrize(
+    "suffix,brand,video,audio",
+    [(".mp4", "mp4", "h264", "aac"), (".mkv", "matroska", "h264", "aac"), (".mov", "mov", "h264", "aac"), (".webm", "webm", "vp9", "opus")],
+)
+def test_container_follows_the_extension(make_clip, suffix, brand, video, audio):
+    source = make_clip("in.mp4", frames=4, audio=("aac",))
+    result = upscale(source, source.with_name("out" + suffix))
+    after = read_video(result.output)
+    assert container_brand(result.output) == brand
+    assert (after.codec, after.audio_codecs) == (video, [audio])
+    assert len(after.pts) == 4
+
+
+def test_max_frames_stops_after_n_frames_and_so_does_the_audio(make_clip):
+    source = make_clip("in.mp4", frames=20, audio=("aac",))
+    calls = []
+    result = upscale(source, max_frames=5, progress=lambda done, total: calls.append((done, total)))
+    before, after = read_video(source), read_video(result.output)
+    assert result.frames == 5
+    assert after.pts == before.pts[:5]
+    assert indices(after, 64, 48) == [0, 1, 2, 3, 4]
+    assert calls[-1] == (5, 5)
+    assert audio_durations(result.output)[0] < audio_durations(source)[0] - 0.3  # 20 frames = 0.8 s, 5 = 0.2 s
+
+
+def test_progress_receives_increasing_counts_ending_at_the_total(make_clip):
+    source = make_clip("in.mp4", frames=30)
+    calls = []
+    upscale(source, progress=lambda done, total: calls.append((done, total)))
+    counts = [done for done, _ in calls]
+    assert counts == sorted(counts)
+    assert calls[-1] == (30, 30)
+    assert {total for _, total in calls} == {30}
+
+
+def test_result_reports_the_run(make_clip):
+    source = make_clip("in.mp4", frames=3)
+    result = upscale(source)
+    assert (result.frames, result.model, result.device, result.width, result.height) == (3, "bicubic", "cpu", 128, 96)
+    assert result.seconds > 0 and result.fps > 0
+
+
+def test_overwrite_replaces_an_existing_output(make_clip):
+    source = make_clip("in.mp4", frames=3)
+    target = source.with_name("out.mp4")
+    target.write_bytes(b"old")
+    with pytest.raises(vsr.errors.OutputError, match="exists"):
+        upscale(source, target)
+    assert target.read_bytes() == b"old"
+    upscale(source, target, overwrite=True)
+    assert len(read_video(target).pts) == 3
+
+
+@pytest.mark.skipif(not REAL_CLIP.is_file(), reason="the shared sample clip ../shared/data/clips/realshort.mp4 is absent")
+def test_a_real_clip_keeps_timing_and_audio(tmp_path):
+    source = tmp_path / "real.mp4"
+    source.write_bytes(REAL_CLIP.read_bytes())
+    result = upscale(source)
+    before, after = read_video(source), read_video(result.output)
+    assert (after.width, after.height) == (2 * before.width, 2 * before.height)
+    assert after.pts == before.pts
+    assert after.time_base == before.time_base
+    assert after.average_rate == before.average_rate
+    assert abs(after.duration_seconds - before.duration_seconds) <= frame_seconds(before) + 1e-6
+    assert audio_packets(result.output) == audio_packets(source)
+    for y_in, y_out in zip(before.lumas, after.lumas):
+        h, w = y_in.shape
+        assert psnr(cv2.resize(y_out, (w, h), interpolation=cv2.INTER_AREA), y_in) > 30

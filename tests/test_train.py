@@ -1,0 +1,212 @@
+"""Training: config validation, LR/HR pairs, a smoke run that lowers the loss, exact resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vsr.config import config_from_dict, load_config
+from vsr.errors import ConfigError, InputError
+from vsr.models import load_model_file
+from vsr.train.data import PatchSampler, load_pairs, list_images, y_pair
+from vsr.train.loop import lr_factor, train
+from vsr.train.resize import imresize
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs" / "train").glob("*.toml"))
+
+torch.set_num_threads(1)
+
+
+def _write_images(folder: Path, n: int = 4, size: int = 72) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = np.zeros((size, size + 8 * i, 3), np.uint8)
+        img[:] = rng.integers(40, 200, 3)
+        for _ in range(8):
+            x0, y0 = (int(v) for v in rng.integers(0, size, 2))
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            cv2.circle(img, (x0, y0), int(rng.integers(4, 20)), colour, int(rng.integers(1, 4)), cv2.LINE_AA)
+            cv2.line(img, (x0, 0), (size - x0, size), colour, 2, cv2.LINE_AA)
+        cv2.imwrite(str(folder / f"img_{i}.png"), img)
+    return folder
+
+
+def _config(tmp_path: Path, **train_overrides) -> dict:
+    raw = {
+        "model": {"arch": "espcn", "scale": 2, "hparams": {"features": [16, 8], "global_skip": False}},
+        "data": {"train_dirs": [str(_write_images(tmp_path / "images"))], "val_count": 1, "val_crop": 48,
+                 "patch_size": 12, "batch_size": 4, "jitter": 0.1},
+        "train": {"iterations": 40, "lr": 3e-3, "warmup_iters": 5, "seed": 3, "val_every": 20, "ckpt_every": 10,
+                  "amp": "none", "threads": 1, "output": str(tmp_path / "run"), "ship_to": ""},
+    }
+    raw["train"].update(train_overrides)
+    return raw
+
+
+def test_smoke_run_lowers_the_loss_and_writes_a_loadable_model(tmp_path):
+    cfg = config_from_dict(_config(tmp_path), "configs/train/smoke.toml")
+    result = train(cfg)
+    assert result.finished and result.iterations == 40
+    first, last = np.mean(result.losses[:10]), np.mean(result.losses[-10:])
+    assert last < first, (first, last)
+    model = load_model_file(result.model_path)
+    assert model.scale == 2 and model.config == "configs/train/smoke.toml"
+    # on a fixed batch, the trained model beats the untrained one
+    pairs = load_pairs(list_images(tmp_path / "images"), 2)
+    lr, hr = PatchSampler(pairs, scale=2, patch_size=12, batch_size=16).sample(torch.Generator().manual_seed(9))
+    with torch.inference_mode():
+        before = torch.nn.functional.l1_loss(_untrained(cfg)(lr), hr)
+        after = torch.nn.functional.l1_loss(model.module(lr), hr)
+    assert after < before
+
+
+def _untrained(cfg):
+    from vsr.models import build
+
+    torch.manual_seed(cfg.train.seed)  # the loop seeds the same way before it builds the model
+    return build(cfg.model.arch, cfg.model.scale, cfg.model.hparams).eval()
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = train(config_from_dict(_config(tmp_path / "a", iterations=12, val_every=6)))
+    cfg_b = config_from_dict(_config(tmp_path / "b", iterations=12, val_every=6))
+    first = train(cfg_b, max_seconds=0.0)  # stops (resumably) after its first step
+    assert not first.finished and first.iterations == 1 and first.model_path is None
+    with pytest.raises(ConfigError, match="resume"):
+        train(cfg_b)  # refuses to overwrite a run in progress
+    second = train(cfg_b, resume=True)
+    assert second.finished and second.iterations == 12
+    a = torch.load(straight.model_path, weights_only=True)["state_dict"]
+    b = torch.load(second.model_path, weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_with_a_different_config_is_refused(tmp_path):
+    train(config_from_dict(_config(tmp_path, iterations=5)), max_seconds=0.0)
+    other = config_from_dict(_config(tmp_path, iterations=6))
+    with pytest.raises(ConfigError, match="different config"):
+        train(other, resume=True)
+
+
+def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
+    raw = _config(tmp_path)
+    raw["train"]["learning_rate"] = 1.0
+    with pytest.raises(ConfigError, match=r"learning_rate.*valid keys: iterations, lr"):
+        config_from_dict(raw)
+    raw = _config(tmp_path)
+    raw["train"]["loss"] = "l3"
+    with pytest.raises(ConfigError, match=r"l1, mse, charbonnier"):
+        config_from_dict(raw)
+    raw = _config(tmp_path)
+    raw["model"]["scale"] = 5
+    with pytest.raises(ConfigError, match=r"scale 5"):
+        config_from_dict(raw)
+    raw = _config(tmp_path)
+    raw["model"]["arch"] = "vdsr"
+    with pytest.raises(ConfigError, match=r"'vdsr'.*espcn"):
+        config_from_dict(raw)
+    raw = _config(tmp_path)
+    raw["data"]["flips"] = "yes"
+    with pytest.raises(ConfigError, match="true or false"):
+        config_from_dict(raw)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_are_valid_and_name_their_weights(path):
+    cfg = load_config(path)
+    assert path.stem == f"{cfg.model.arch}_x{cfg.model.scale}"
+    assert cfg.train.ship_to == f"vsr/models/weights/{path.stem}.pt"
+    assert cfg.train.output == f"runs/{path.stem}"
+    with open(path, "rb") as f:
+        assert tomllib.load(f)["train"]["iterations"] == cfg.train.iterations
+
+
+def test_schedule_warms_up_then_decays():
+    cfg = config_from_dict(_config(Path("/nonexistent"), iterations=100, warmup_iters=10))
+    factors = [lr_factor(cfg, i) for i in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
+    assert factors[-1] == pytest.approx(cfg.train.min_lr_ratio, abs=0.01)
+
+
+def test_pairs_are_aligned_through_augmentation(tmp_path):
+    pairs = load_pairs(list_images(_write_images(tmp_path / "img")), 3)
+    for p in pairs:
+        assert p.hr.shape == (3 * p.lr.shape[0], 3 * p.lr.shape[1]) and p.lr.dtype == np.uint8
+    sampler = PatchSampler(pairs, scale=3, patch_size=16, batch_size=32)
+    lr, hr = sampler.sample(torch.Generator().manual_seed(0))
+    assert lr.shape == (32, 1, 16, 16) and hr.shape == (32, 1, 48, 48)
+    for k in range(32):
+        down = imresize(hr[k, 0].numpy() * 255, 1 / 3)
+        inner = np.abs(down - lr[k, 0].numpy() * 255)[3:-3, 3:-3]
+        assert inner.mean() < 1.0  # aligned (borders differ: the patch has no context outside)
+
+
+def test_y_pair_and_missing_data_errors(tmp_path):
+    hr = np.zeros((50, 37, 3), np.uint8)
+    lr, hr_y = y_pair(hr, 4)
+    assert lr.shape == (12, 9) and hr_y.shape == (48, 36)
+    assert hr_y.max() == 16  # black is luma level 16
+    with pytest.raises(InputError, match="not a folder"):
+        list_images(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no images"):
+        list_images(tmp_path / "empty")
+
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    return repr(v)
+
+
+def _write_toml(path: Path, raw: dict) -> Path:
+    lines = []
+    for section, values in raw.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_train_command_runs_resumes_and_reports_bad_configs_in_one_line(tmp_path):
+    try:
+        from typer.testing import CliRunner
+
+        from vsr.cli import app
+    except ImportError as exc:  # the rest of the CLI is still being written
+        pytest.skip(f"vsr.cli not importable: {exc}")
+    runner = CliRunner()
+    raw = _config(tmp_path, iterations=8, ship_to=str(tmp_path / "shipped" / "espcn_x2.pt"))
+    cfg_path = _write_toml(tmp_path / "espcn_x2.toml", raw)
+    res = runner.invoke(app, ["train", "--config", str(cfg_path), "--max-minutes", "0", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "shipped" / "espcn_x2.pt").exists()
+    res = runner.invoke(app, ["train", "--config", str(cfg_path), "--quiet"])
+    assert res.exit_code == 1 and "resume" in res.output  # a run in progress is never overwritten
+    res = runner.invoke(app, ["train", "--config", str(cfg_path), "--resume", "--quiet"])
+    assert res.exit_code == 0, res.output
+    model = load_model_file(tmp_path / "shipped" / "espcn_x2.pt")
+    assert model.config == str(cfg_path)
+    raw["train"]["bogus"] = 1
+    bad = _write_toml(tmp_path / "bad.toml", raw)
+    res = runner.invoke(app, ["train", "--config", str(bad)])
+    assert res.exit_code == 1
+    assert "unknown key(s) in [train]: bogus" in res.output and "Traceback" not in res.output

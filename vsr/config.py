@@ -1,0 +1,175 @@
+"""Training configuration: frozen dataclasses loaded from TOML.
+
+Unknown keys are rejected with the valid ones listed (ConfigError), so a typo never
+silently falls back to a default. Paths in a config are relative to the directory the
+command runs in (the repository root for the shipped configs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vsr.errors import ConfigError, UnsupportedModelError
+
+LOSSES = ("l1", "mse", "charbonnier")
+SCHEDULES = ("cosine", "step", "constant")
+AMP_MODES = ("auto", "bf16", "fp16", "none")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str
+    scale: int
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_dirs: tuple[str, ...]
+    val_count: int = 10  # images held out of train_dirs for validation (chosen by the seed)
+    val_crop: int = 192  # HR centre crop used for validation PSNR (0: whole image)
+    patch_size: int = 32  # LR patch side; the HR patch is scale times larger
+    batch_size: int = 16
+    flips: bool = True
+    rot90: bool = True
+    jitter: float = 0.0  # brightness/contrast jitter amplitude (0 disables)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    iterations: int
+    lr: float = 1e-3
+    warmup_iters: int = 100
+    schedule: str = "cosine"  # cosine to min_lr_ratio*lr | step (gamma every step_every) | constant
+    min_lr_ratio: float = 0.01
+    step_every: int = 0
+    gamma: float = 0.5
+    loss: str = "l1"
+    charbonnier_eps: float = 1e-3
+    seed: int = 0
+    val_every: int = 500
+    ckpt_every: int = 250
+    amp: str = "auto"  # auto: bf16 autocast on CPU and on CUDA where supported, else fp16
+    threads: int = 1  # torch intra-op threads on CPU (0: leave torch's default)
+    output: str = "runs/model"  # run folder: last.pt (resumable state), model.pt (final)
+    ship_to: str = ""  # also write the final model file here (e.g. vsr/models/weights/espcn_x4.pt)
+    weight_dtype: str = "float16"  # storage dtype of the final model file
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    path: str | None = None  # the file it was read from, as given
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("path")
+        return _plain(d)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def _section(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{where}] must be a table")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{where}]: {', '.join(unknown)}; valid keys: {', '.join(names)}")
+    missing = [
+        n for n, f in names.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and n not in raw
+    ]
+    if missing:
+        raise ConfigError(f"missing key(s) in [{where}]: {', '.join(missing)}")
+    values = {}
+    for key, value in raw.items():
+        f = names[key]
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if isinstance(value, list):
+            value = tuple(value)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"[{where}] {key} must be true or false, got {value!r}")
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if default is not None and not isinstance(value, type(default)):
+            raise ConfigError(f"[{where}] {key} must be a {type(default).__name__}, got {value!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def config_from_dict(raw: dict[str, Any], path: str | None = None) -> Config:
+    """Validate a parsed TOML document. Raises ConfigError naming the bad key or value."""
+    sections = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ConfigError(f"unknown section(s): {', '.join(unknown)}; valid sections: {', '.join(sections)}")
+    for name in sections:
+        if name not in raw:
+            raise ConfigError(f"missing section [{name}]")
+    model_raw = dict(raw["model"])
+    model = _section(ModelConfig, model_raw, "model")
+    if not isinstance(model.hparams, dict):
+        raise ConfigError("[model] hparams must be a table")
+    data = _section(DataConfig, raw["data"], "data")
+    train = _section(TrainConfig, raw["train"], "train")
+    cfg = Config(model, data, train, path)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    from vsr.models.registry import build
+
+    try:
+        build(cfg.model.arch, cfg.model.scale, cfg.model.hparams)
+    except UnsupportedModelError as exc:
+        raise ConfigError(f"[model] {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"[model] {exc}") from None
+    t, d = cfg.train, cfg.data
+    checks = [
+        (t.loss in LOSSES, f"[train] loss must be one of {', '.join(LOSSES)}, got {t.loss!r}"),
+        (t.schedule in SCHEDULES, f"[train] schedule must be one of {', '.join(SCHEDULES)}, got {t.schedule!r}"),
+        (t.amp in AMP_MODES, f"[train] amp must be one of {', '.join(AMP_MODES)}, got {t.amp!r}"),
+        (t.weight_dtype in ("float16", "float32"), f"[train] weight_dtype must be float16 or float32, got {t.weight_dtype!r}"),
+        (t.iterations > 0, f"[train] iterations must be > 0, got {t.iterations}"),
+        (t.lr > 0, f"[train] lr must be > 0, got {t.lr}"),
+        (t.val_every > 0 and t.ckpt_every > 0, "[train] val_every and ckpt_every must be > 0"),
+        (t.schedule != "step" or t.step_every > 0, "[train] schedule 'step' needs step_every > 0"),
+        (d.patch_size >= 4, f"[data] patch_size must be >= 4, got {d.patch_size}"),
+        (d.batch_size >= 1, f"[data] batch_size must be >= 1, got {d.batch_size}"),
+        (d.val_count >= 0, f"[data] val_count must be >= 0, got {d.val_count}"),
+        (0.0 <= d.jitter < 1.0, f"[data] jitter must be in [0, 1), got {d.jitter}"),
+        (len(d.train_dirs) > 0, "[data] train_dirs must name at least one folder"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a training config (TOML). Raises ConfigError."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {p}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p} is not valid TOML: {exc}") from None
+    return config_from_dict(raw, str(path))

@@ -1,0 +1,186 @@
+"""Benchmark a model on a folder of HR images (or video frames) under the paper protocol.
+
+For each image: crop to a multiple of the scale, make LR with the MATLAB-style bicubic
+downscale, upscale it with the model and with MATLAB-style bicubic, and measure PSNR/SSIM
+on the BT.601 Y channel with `border` pixels cropped (default: the scale).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vsr.errors import InputError, UnsupportedModelError
+from vsr.eval.metrics import psnr, rgb_to_y, ssim
+from vsr.models import SRModel
+from vsr.train.data import degrade_rgb, list_images, mod_crop, read_rgb
+from vsr.train.resize import imresize
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    name: str
+    psnr: float  # dB, model
+    ssim: float
+    bicubic_psnr: float  # dB, MATLAB-style bicubic upscale of the same LR
+    bicubic_ssim: float
+    seconds: float  # model wall time for this image
+    hr_size: tuple[int, int]  # (height, width) after the crop to a multiple of the scale
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    model: str
+    scale: int
+    data: str
+    border: int
+    precision: str
+    images: list[ImageResult]
+    wall_seconds: float  # the whole evaluation, degradation and metrics included
+    model_seconds: float  # the model's share
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def mean(self, key: str) -> float:
+        return float(np.mean([getattr(r, key) for r in self.images]))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mean"] = {k: self.mean(k) for k in ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim")}
+        return d
+
+
+def _autocast_dtype(precision: str) -> torch.dtype | None:
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def upscale_luma(model: SRModel, lr_y: np.ndarray, *, precision: str = "fp32", device: str = "cpu") -> np.ndarray:
+    """The model's output for an (h, w) luma plane in 8-bit levels: (s*h, s*w) float levels, clipped and rounded.
+
+    precision: "fp32", or "bf16"/"fp16" (autocast) only for models with supports_half
+    (UnsupportedModelError otherwise).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "fp32" and not model.supports_half:
+        raise UnsupportedModelError(f"model {model.name} x{model.scale} is not declared safe for {precision}")
+    dev = torch.device(device)
+    module = model.module.to(dev)
+    x = torch.from_numpy(np.ascontiguousarray(lr_y, dtype=np.float32) / 255.0)[None, None].to(dev)
+    dtype = _autocast_dtype(precision)
+    with torch.inference_mode():
+        if dtype is None:
+            y = module(x)
+        else:
+            with torch.autocast(device_type=dev.type, dtype=dtype):
+                y = module(x)
+    return np.clip(np.rint(y.float()[0, 0].cpu().numpy() * 255.0), 0, 255)
+
+
+def evaluate_folder(
+    model: SRModel,
+    data: str | os.PathLike[str],
+    *,
+    border: int | None = None,
+    precision: str = "fp32",
+    device: str = "cpu",
+    limit: int | None = None,
+    progress: Callable[[ImageResult], None] | None = None,
+) -> EvalReport:
+    """Evaluate `model` on every image in the folder `data` (see the module docstring).
+
+    border: pixels cropped at each side before the metrics (default: model.scale).
+    limit: evaluate only the first `limit` images (sorted by name).
+    Raises InputError if the folder has no readable images.
+    """
+    scale = model.scale
+    border = scale if border is None else border
+    if border < 0:
+        raise InputError(f"border must be >= 0, got {border}")
+    paths = list_images(data)[:limit]
+    t_start = time.perf_counter()
+    results, model_total = [], 0.0
+    for path in paths:
+        hr = mod_crop(read_rgb(path), scale)
+        if min(hr.shape[:2]) < 2 * border + 11 or min(hr.shape[:2]) < scale:
+            raise InputError(f"{path} is too small to evaluate at scale {scale}")
+        lr = degrade_rgb(hr, scale)
+        hr_y = rgb_to_y(hr)
+        lr_y = rgb_to_y(lr)
+        t0 = time.perf_counter()
+        sr_y = upscale_luma(model, lr_y, precision=precision, device=device)
+        dt = time.perf_counter() - t0
+        model_total += dt
+        bic_y = np.clip(np.rint(imresize(lr_y, float(scale))), 0, 255)
+        res = ImageResult(
+            name=path.name,
+            psnr=psnr(sr_y, hr_y, border=border),
+            ssim=ssim(sr_y, hr_y, border=border),
+            bicubic_psnr=psnr(bic_y, hr_y, border=border),
+            bicubic_ssim=ssim(bic_y, hr_y, border=border),
+            seconds=dt,
+            hr_size=(int(hr.shape[0]), int(hr.shape[1])),
+        )
+        results.append(res)
+        if progress is not None:
+            progress(res)
+    return EvalReport(model.name, scale, str(data), border, precision, results,
+                      time.perf_counter() - t_start, model_total)
+
+
+def measure_fps(
+    model: SRModel,
+    *,
+    height: int = 540,
+    width: int = 960,
+    frames: int = 3,
+    precision: str = "fp32",
+    channels_last: bool = True,
+) -> float:
+    """Frames per second of the model alone on a (height, width) luma input, on CPU (after one warm-up).
+
+    Uses torch's current thread count. bf16/fp16 only for models with supports_half.
+    """
+    if precision != "fp32" and not model.supports_half:
+        raise UnsupportedModelError(f"model {model.name} x{model.scale} is not declared safe for {precision}")
+    module = model.module
+    x = torch.rand(1, 1, height, width)
+    if channels_last:
+        module = module.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    dtype = _autocast_dtype(precision)
+
+    def run() -> None:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            module(x)
+
+    run()
+    t0 = time.perf_counter()
+    for _ in range(frames):
+        run()
+    dt = time.perf_counter() - t0
+    model.module.to(memory_format=torch.contiguous_format)
+    return frames / dt if dt > 0 else math.inf
+
+
+def resolve_model(name_or_path: str, scale: int | None) -> SRModel:
+    """A registry name (needs `scale`) or a path to a checkpoint file (its own scale; `scale`, if given, must match)."""
+    from vsr.models import load_model, load_model_file, model_names
+
+    if name_or_path not in model_names() and (name_or_path.endswith(".pt") or Path(name_or_path).is_file()):
+        model = load_model_file(name_or_path)
+        if scale is not None and scale != model.scale:
+            raise UnsupportedModelError(f"{name_or_path} is a x{model.scale} model, not x{scale}")
+        return model
+    if scale is None:
+        raise UnsupportedModelError(f"--scale is needed for model {name_or_path!r}")
+    return load_model(name_or_path, scale)

@@ -1,0 +1,97 @@
+"""Self-describing checkpoint files: everything needed to rebuild the model, nothing to execute.
+
+A checkpoint is `torch.save` of a plain dict, loadable with `torch.load(weights_only=True)`:
+    {"format": 1, "arch": str, "hparams": dict, "scale": int, "supports_half": bool,
+     "config": str | None, "state_dict": dict[str, Tensor], "metrics": dict}
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vsr.errors import InputError, UnsupportedModelError
+
+FORMAT = 1
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, recursively, so the dict holds only weights_only-safe types."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def checkpoint_dict(
+    module: nn.Module,
+    *,
+    arch: str,
+    hparams: dict[str, Any],
+    scale: int,
+    supports_half: bool,
+    config: str | None,
+    metrics: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, Any]:
+    state = {k: v.detach().to("cpu", dtype=dtype if v.is_floating_point() else v.dtype).clone()
+             for k, v in module.state_dict().items()}
+    return {
+        "format": FORMAT,
+        "arch": arch,
+        "hparams": _plain(hparams),
+        "scale": int(scale),
+        "supports_half": bool(supports_half),
+        "config": config,
+        "state_dict": state,
+        "metrics": _plain(metrics or {}),
+    }
+
+
+def save_checkpoint(path: str | os.PathLike[str], ckpt: dict[str, Any]) -> Path:
+    """Write `ckpt` to `path` atomically (a temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint dict at `path` (weights_only loading). Raises InputError if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated or not a torch file
+        raise InputError(f"cannot read checkpoint {path}: {exc}") from exc
+    missing = [k for k in ("arch", "hparams", "scale", "state_dict") if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise InputError(f"{path} is not a vsr model checkpoint (missing: {', '.join(missing)})")
+    return ckpt
+
+
+def module_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
+    """Rebuild the float32, eval-mode CPU module a checkpoint dict describes."""
+    from vsr.models.registry import build
+
+    try:
+        module = build(ckpt["arch"], int(ckpt["scale"]), ckpt["hparams"])
+    except ValueError as exc:
+        raise UnsupportedModelError(f"checkpoint hyper-parameters do not fit {ckpt['arch']!r}: {exc}") from exc
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    module.load_state_dict(state)
+    return module.float().eval().requires_grad_(False)

@@ -1,0 +1,63 @@
+"""Building blocks shared by the architectures."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@functools.lru_cache(maxsize=8)
+def _bicubic_phase_kernels(scale: int) -> torch.Tensor:
+    """(scale*scale, 1, 5, 5) kernels: torch bicubic (align_corners=False) as a conv in LR space.
+
+    Output channel py*scale+px holds the HR sub-pixel phase (py, px), so that a
+    pixel shuffle of the conv output (input padded by 2, replicate) equals
+    `F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)` exactly
+    up to float rounding, borders included (torch clamps source indices, which is what
+    replicate padding does).
+    """
+    n = 11
+    delta = torch.zeros(1, 1, 1, n, dtype=torch.float64)
+    delta[..., n // 2] = 1.0
+    up = F.interpolate(delta, size=(1, n * scale), mode="bicubic", align_corners=False)[0, 0, 0]
+    k1 = torch.zeros(scale, 5, dtype=torch.float64)
+    for p in range(scale):
+        for off in range(-2, 3):
+            # weight of LR sample i+off for HR output scale*i+p; the delta sits at n//2
+            k1[p, off + 2] = up[scale * (n // 2 - off) + p]
+    k2 = torch.einsum("ak,bl->abkl", k1, k1).reshape(scale * scale, 1, 5, 5)
+    return k2.float()
+
+
+class BicubicSkip(nn.Module):
+    """Torch-bicubic upsampling expressed in LR space: (N,1,H,W) -> (N,s*s,H,W) before a pixel shuffle.
+
+    Adding a network's (N, s*s, H, W) output to this and shuffling gives a global
+    bicubic skip at almost no cost (25*s*s multiply-adds per LR pixel) and no HR-size
+    intermediate.
+    """
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+        self.register_buffer("weight", _bicubic_phase_kernels(scale), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Always in (at least) fp32, autocast or not: the skip carries the whole image, and
+        # bf16's 8-bit mantissa alone would cost up to a level near white. It is cheap.
+        dtype = torch.float32 if x.dtype == torch.bfloat16 else x.dtype
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = F.pad(x.to(dtype), (2, 2, 2, 2), mode="replicate")
+            return F.conv2d(x, self.weight.to(dtype=dtype))
+
+
+def check_scale(scale: int, scales: tuple[int, ...], arch: str) -> None:
+    if scale not in scales:
+        from vsr.errors import UnsupportedModelError
+
+        raise UnsupportedModelError(
+            f"{arch} does not support scale {scale}; supported scales: {', '.join(map(str, scales))}"
+        )

@@ -1,0 +1,137 @@
+"""One explicit registry: architecture name -> builder, supported scales, default hyper-parameters.
+
+Adding an architecture means adding one entry here; the same tests then run for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch.nn.functional as F
+from torch import nn
+
+from vsr.errors import UnsupportedModelError
+from vsr.models import espcn, fsrcnn, residual, srcnn
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """How to build one architecture.
+
+    name: registry key; builder(scale, **hparams) -> nn.Module; scales: supported scales;
+    defaults: default hyper-parameters; kind: "fast", "quality", "reference" or "baseline".
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    scales: tuple[int, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    kind: str = "fast"
+    description: str = ""
+
+
+class Bicubic(nn.Module):
+    """Torch bicubic upsampling (align_corners=False); no weights."""
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x):  # noqa: D102
+        return F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+
+
+ARCHS: dict[str, ArchSpec] = {
+    spec.name: spec
+    for spec in (
+        ArchSpec(
+            "residual",
+            residual.ResidualSR,
+            residual.SCALES,
+            {"channels": 32, "blocks": 8, "res_scale": 1.0},
+            kind="quality",
+            description="EDSR/SRResNet-style residual net, global bicubic skip, pixel-shuffle upsampler",
+        ),
+        ArchSpec(
+            "espcn",
+            espcn.ESPCN,
+            espcn.SCALES,
+            {"features": (64, 32), "activation": "relu", "global_skip": True},
+            kind="fast",
+            description="ESPCN: LR feature convolutions + sub-pixel convolution",
+        ),
+        ArchSpec(
+            "fsrcnn",
+            fsrcnn.FSRCNN,
+            fsrcnn.SCALES,
+            {"d": 56, "s": 12, "m": 4, "upsampler": "pixelshuffle", "global_skip": True},
+            kind="fast",
+            description="FSRCNN: extract, shrink, map, expand, upsample (deconv or pixel shuffle)",
+        ),
+        ArchSpec(
+            "srcnn",
+            srcnn.SRCNN,
+            srcnn.SCALES,
+            {"features": (64, 32), "kernels": (9, 5, 5), "global_skip": True},
+            kind="reference",
+            description="SRCNN: bicubic first, three convolutions at high resolution",
+        ),
+    )
+}
+
+BICUBIC = "bicubic"
+BICUBIC_SCALES = (2, 3, 4)
+
+# Which shipped model is preferred, best first (used by default_model_name).
+PREFERENCE = ("residual", "espcn", "fsrcnn", "srcnn")
+
+
+def arch_names() -> list[str]:
+    return list(ARCHS)
+
+
+def get_arch(name: str) -> ArchSpec:
+    try:
+        return ARCHS[name]
+    except KeyError:
+        valid = ", ".join([BICUBIC, *ARCHS])
+        raise UnsupportedModelError(f"unknown model {name!r}; valid models: {valid}") from None
+
+
+def normalise_hparams(spec: ArchSpec, hparams: dict[str, Any] | None) -> dict[str, Any]:
+    """Defaults overlaid with `hparams`; unknown keys raise ValueError listing the valid ones.
+
+    Lists are turned into tuples so that a checkpoint's hyper-parameters (saved as lists)
+    rebuild the same module.
+    """
+    hparams = dict(hparams or {})
+    unknown = sorted(set(hparams) - set(spec.defaults))
+    if unknown:
+        raise ValueError(
+            f"unknown hyper-parameter(s) for {spec.name}: {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(spec.defaults))}"
+        )
+    merged = {**spec.defaults, **hparams}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()}
+
+
+def build(name: str, scale: int, hparams: dict[str, Any] | None = None) -> nn.Module:
+    """A freshly initialised module for architecture `name` at `scale`.
+
+    Raises UnsupportedModelError for an unknown name or scale.
+    """
+    if name == BICUBIC:
+        _check_scale(BICUBIC, scale, BICUBIC_SCALES)
+        return Bicubic(scale)
+    spec = get_arch(name)
+    _check_scale(name, scale, spec.scales)
+    return spec.builder(scale, **normalise_hparams(spec, hparams))
+
+
+def _check_scale(name: str, scale: int, scales: tuple[int, ...]) -> None:
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale not in scales:
+        raise UnsupportedModelError(
+            f"model {name!r} does not support scale {scale!r}; supported scales: {', '.join(map(str, scales))}"
+        )

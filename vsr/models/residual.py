@@ -1,0 +1,49 @@
+"""The quality model: an EDSR/SRResNet-style residual network sized for video rates.
+
+Residual blocks without batch norm, a long skip over the body, a sub-pixel (pixel
+shuffle) upsampler, and a global bicubic skip whose last convolution starts at zero, so
+the untrained network is exactly bicubic and training only adds detail.
+All convolutions run at the input (LR) resolution.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vsr.models.layers import BicubicSkip
+
+SCALES = (2, 3, 4)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int, res_scale: float) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.res_scale = res_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.res_scale * self.conv2(F.relu(self.conv1(x), inplace=True))
+
+
+class ResidualSR(nn.Module):
+    """head conv3x3(C) -> blocks x ResBlock(C) -> conv3x3(C) (+ head) -> conv3x3(s*s) -> shuffle, + bicubic."""
+
+    def __init__(self, scale: int, *, channels: int = 32, blocks: int = 8, res_scale: float = 1.0) -> None:
+        super().__init__()
+        self.scale = scale
+        self.head = nn.Conv2d(1, channels, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(channels, res_scale) for _ in range(blocks)])
+        self.body_tail = nn.Conv2d(channels, channels, 3, padding=1)
+        self.upsample = nn.Conv2d(channels, scale * scale, 3, padding=1)
+        self.skip = BicubicSkip(scale)
+        nn.init.zeros_(self.upsample.weight)
+        nn.init.zeros_(self.upsample.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.head(x)
+        h = h + self.body_tail(self.body(h))
+        y = self.upsample(h) + self.skip(x)
+        return F.pixel_shuffle(y, self.scale)

@@ -1,0 +1,175 @@
+"""HR images -> LR/HR luma pairs for training and validation.
+
+LR images are made with the "BI" degradation (MATLAB-style antialiased bicubic
+downscale, `vsr.train.resize.imresize`) and everything is the BT.601 luma (Y) in
+[0, 1] (8-bit studio-range levels / 255), the space the models work in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from vsr.errors import InputError
+from vsr.eval.metrics import rgb_to_y
+from vsr.train.resize import imresize, to_uint8
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """Image files directly inside `folder`, sorted by name. Raises InputError if none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"not a folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not files:
+        raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
+    return files
+
+
+def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB. Grayscale files come back with three equal channels."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise InputError(f"cannot read image {path}")
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
+    """Crop the bottom/right so that height and width are multiples of `scale`."""
+    h, w = img.shape[:2]
+    return img[: h - h % scale, : w - w % scale]
+
+
+def degrade_rgb(hr_rgb: np.ndarray, scale: int) -> np.ndarray:
+    """The benchmark protocol's LR image: MATLAB bicubic downscale of a mod-cropped HR, as uint8."""
+    if hr_rgb.shape[0] % scale or hr_rgb.shape[1] % scale:
+        raise ValueError(f"HR size {hr_rgb.shape[:2]} is not a multiple of scale {scale}")
+    return to_uint8(imresize(hr_rgb, 1.0 / scale))
+
+
+def y_pair(hr_rgb: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lr_y, hr_y) as uint8 8-bit luma levels for training: HR mod-cropped, LR downscaled from HR luma.
+
+    Downscaling the luma plane is the same linear operation as downscaling RGB and
+    taking the luma (up to rounding), at a third of the cost.
+    """
+    hr_y = rgb_to_y(mod_crop(hr_rgb, scale))
+    lr_y = imresize(hr_y, 1.0 / scale)
+    return to_uint8(lr_y), to_uint8(hr_y)
+
+
+@dataclass(frozen=True)
+class Pair:
+    name: str
+    lr: np.ndarray  # (h, w) uint8 luma
+    hr: np.ndarray  # (scale*h, scale*w) uint8 luma
+
+
+def load_pairs(paths: Sequence[Path], scale: int) -> list[Pair]:
+    pairs = []
+    for p in paths:
+        lr, hr = y_pair(read_rgb(p), scale)
+        pairs.append(Pair(p.name, lr, hr))
+    return pairs
+
+
+def split_train_val(paths: Sequence[Path], val_count: int, seed: int) -> tuple[list[Path], list[Path]]:
+    """A fixed, seeded hold-out of `val_count` images; the rest are for training."""
+    if val_count >= len(paths):
+        raise InputError(f"val_count {val_count} leaves no training images (found {len(paths)})")
+    g = torch.Generator().manual_seed(seed + 7919)
+    order = torch.randperm(len(paths), generator=g).tolist()
+    val_idx = set(order[:val_count])
+    train = [p for i, p in enumerate(paths) if i not in val_idx]
+    val = [p for i, p in enumerate(paths) if i in val_idx]
+    return train, val
+
+
+def centre_crop(pair: Pair, hr_size: int, scale: int) -> Pair:
+    """A centred crop of at most hr_size x hr_size HR pixels (a multiple of scale), aligned with LR."""
+    if hr_size <= 0:
+        return pair
+    lh, lw = pair.lr.shape
+    ch, cw = min(lh, hr_size // scale), min(lw, hr_size // scale)
+    y0, x0 = (lh - ch) // 2, (lw - cw) // 2
+    return Pair(pair.name, pair.lr[y0 : y0 + ch, x0 : x0 + cw],
+                pair.hr[scale * y0 : scale * (y0 + ch), scale * x0 : scale * (x0 + cw)])
+
+
+class PatchSampler:
+    """Random aligned LR/HR patches with flips, 90-degree rotations and optional jitter.
+
+    Images are drawn with probability proportional to the number of patch positions
+    they hold, so every training pixel is about equally likely. All randomness comes
+    from `generator` (a torch.Generator), whose state is saved in checkpoints.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[Pair],
+        *,
+        scale: int,
+        patch_size: int,
+        batch_size: int,
+        flips: bool = True,
+        rot90: bool = True,
+        jitter: float = 0.0,
+    ) -> None:
+        usable = [p for p in pairs if min(p.lr.shape) >= patch_size]
+        if len(usable) < len(pairs):
+            log.info("%d of %d training images are smaller than the %d px LR patch and are skipped",
+                     len(pairs) - len(usable), len(pairs), patch_size)
+        if not usable:
+            raise InputError(f"no training image is at least {patch_size * scale} px on each side")
+        self.pairs = usable
+        self.scale, self.patch, self.batch = scale, patch_size, batch_size
+        self.flips, self.rot90, self.jitter = flips, rot90, jitter
+        positions = torch.tensor(
+            [(p.lr.shape[0] - patch_size + 1) * (p.lr.shape[1] - patch_size + 1) for p in usable], dtype=torch.float64
+        )
+        self.weights = positions / positions.sum()
+
+    def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lr, hr): float32 tensors (B, 1, P, P) and (B, 1, sP, sP) in [0, 1]."""
+        b, p, s = self.batch, self.patch, self.scale
+        idx = torch.multinomial(self.weights, b, replacement=True, generator=generator).tolist()
+        u = torch.rand(b, 6, generator=generator, dtype=torch.float64).numpy()
+        lrs = np.empty((b, p, p), np.float32)
+        hrs = np.empty((b, s * p, s * p), np.float32)
+        for k, i in enumerate(idx):
+            pair = self.pairs[i]
+            h, w = pair.lr.shape
+            y = int(u[k, 0] * (h - p + 1))
+            x = int(u[k, 1] * (w - p + 1))
+            lr = pair.lr[y : y + p, x : x + p]
+            hr = pair.hr[s * y : s * (y + p), s * x : s * (x + p)]
+            if self.flips and u[k, 2] < 0.5:
+                lr, hr = lr[:, ::-1], hr[:, ::-1]
+            if self.rot90:
+                r = int(u[k, 3] * 4)
+                lr, hr = np.rot90(lr, r), np.rot90(hr, r)
+            lrs[k] = lr
+            hrs[k] = hr
+        lr_t = torch.from_numpy(lrs).unsqueeze(1).div_(255.0)
+        hr_t = torch.from_numpy(hrs).unsqueeze(1).div_(255.0)
+        if self.jitter > 0:
+            # brightness/contrast: linear in the pixel values, so it commutes with the downscale
+            c = 1.0 + self.jitter * (2.0 * torch.from_numpy(u[:, 4]).float() - 1.0)
+            off = self.jitter * (2.0 * torch.from_numpy(u[:, 5]).float() - 1.0) * 0.5
+            mean = lr_t.mean(dim=(1, 2, 3))
+            a = c.view(-1, 1, 1, 1)
+            bias = (mean * (1.0 - c) + off).view(-1, 1, 1, 1)
+            lr_t = lr_t * a + bias
+            hr_t = hr_t * a + bias
+        return lr_t, hr_t

@@ -1,0 +1,345 @@
+"""The training loop: Adam with warm-up and a schedule, periodic validation, resumable checkpoints.
+
+`train(cfg)` is deterministic for a given config on a given device and thread count:
+all randomness comes from the config's seed, and its state is saved in the resumable
+checkpoint so that a resumed run continues the same sequence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vsr.config import Config
+from vsr.errors import ConfigError, InputError
+from vsr.eval.metrics import psnr
+from vsr.models.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
+from vsr.models.registry import build, get_arch, normalise_hparams
+from vsr.train.data import Pair, PatchSampler, centre_crop, list_images, load_pairs, split_train_val
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "last.pt"
+MODEL_FILE = "model.pt"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One training step, for progress reporting (the CLI turns it into a bar)."""
+
+    iteration: int  # 1-based, after the step
+    total: int
+    loss: float
+    lr: float
+    val_psnr: float | None  # the latest validation PSNR (dB), None before the first
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    iterations: int  # iterations completed in total (across resumes)
+    finished: bool  # all configured iterations done and the final model written
+    train_seconds: float  # wall time spent in this and earlier (resumed) sessions
+    val_psnr: float | None
+    model_path: Path | None  # the final model file (None unless finished)
+    ship_path: Path | None
+    losses: list[float] = field(default_factory=list)  # per-iteration losses of this session
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def loss_fn(name: str, eps: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if name == "l1":
+        return F.l1_loss
+    if name == "mse":
+        return F.mse_loss
+    if name == "charbonnier":
+        return lambda a, b: torch.sqrt((a - b) ** 2 + eps * eps).mean()
+    raise ConfigError(f"unknown loss {name!r}")
+
+
+def lr_factor(cfg: Config, it: int) -> float:
+    """Learning-rate multiplier at (0-based) iteration `it`: linear warm-up, then the schedule."""
+    t = cfg.train
+    if t.warmup_iters > 0 and it < t.warmup_iters:
+        return (it + 1) / t.warmup_iters
+    if t.schedule == "constant":
+        return 1.0
+    if t.schedule == "step":
+        return t.gamma ** (it // t.step_every)
+    span = max(1, t.iterations - t.warmup_iters)
+    progress = min(1.0, (it - t.warmup_iters) / span)
+    return t.min_lr_ratio + (1.0 - t.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `amp` on `device` (None: plain fp32)."""
+    if amp == "none":
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def run_on_luma(module: nn.Module, lr_y: np.ndarray, *, device: torch.device | str = "cpu",
+                dtype: torch.dtype | None = None) -> np.ndarray:
+    """Apply a model to an (h, w) luma plane in 8-bit levels; returns float32 (sh, sw) levels, not clipped.
+
+    dtype: None for fp32; torch.bfloat16 / torch.float16 run under autocast.
+    """
+    device = torch.device(device)
+    x = torch.from_numpy(np.ascontiguousarray(lr_y, dtype=np.float32) / 255.0)[None, None].to(device)
+    with torch.inference_mode(), _autocast(device, dtype):
+        y = module(x)
+    return y.float()[0, 0].cpu().numpy() * 255.0
+
+
+def validate(module: nn.Module, pairs: list[Pair], scale: int, device: torch.device) -> float:
+    """Mean Y-PSNR (dB) over `pairs`, output clipped and rounded to 8 bits, border = scale."""
+    if not pairs:
+        return float("nan")
+    was_training = module.training
+    module.eval()
+    vals = []
+    for p in pairs:
+        out = np.clip(np.rint(run_on_luma(module, p.lr, device=device)), 0, 255)
+        vals.append(psnr(out, p.hr, border=scale))
+    module.train(was_training)
+    return float(np.mean(vals))
+
+
+def half_precision_error(module: nn.Module, pairs: list[Pair]) -> dict[str, int]:
+    """The largest difference, in 8-bit levels, between fp32 and fp16/bf16 outputs (rounded, clipped).
+
+    Measured on CPU: bf16 under autocast, fp16 by running a half copy of the module.
+    """
+    res = {"bf16": 0, "fp16": 0}
+    half = _half_copy(module)
+    for p in pairs:
+        ref = np.clip(np.rint(run_on_luma(module, p.lr)), 0, 255)
+        bf = np.clip(np.rint(run_on_luma(module, p.lr, dtype=torch.bfloat16)), 0, 255)
+        res["bf16"] = max(res["bf16"], int(np.abs(ref - bf).max()))
+        if half is not None:
+            x = torch.from_numpy(p.lr.astype(np.float32) / 255.0)[None, None].half()
+            with torch.inference_mode():
+                fp = half(x).float()[0, 0].numpy() * 255.0
+            fp = np.clip(np.rint(fp), 0, 255)
+            res["fp16"] = max(res["fp16"], int(np.abs(ref - fp).max()))
+        else:
+            res["fp16"] = 255
+    return res
+
+
+def _half_copy(module: nn.Module) -> nn.Module | None:
+    import copy
+
+    try:
+        half = copy.deepcopy(module).half().eval()
+        with torch.inference_mode():
+            half(torch.rand(1, 1, 8, 8).half())
+        return half
+    except RuntimeError:  # an op without a CPU fp16 kernel
+        return None
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _resolve(path: str) -> Path:
+    return Path(path).expanduser()
+
+
+def train(
+    cfg: Config,
+    *,
+    resume: bool = False,
+    max_seconds: float | None = None,
+    device: str | torch.device | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> TrainResult:
+    """Train the model `cfg` describes; write `<output>/last.pt` periodically and `<output>/model.pt` at the end.
+
+    resume: continue from `<output>/last.pt` (ConfigError if it was written by a different
+    config). max_seconds: stop early (after checkpointing) once this much wall time has
+    passed in this session; the run is then resumable and `finished` is False.
+    device: "cpu", "cuda", ... (default: CUDA when available).
+    Raises InputError for missing/unreadable data, ConfigError for inconsistent state.
+    """
+    t_cfg, d_cfg, m_cfg = cfg.train, cfg.data, cfg.model
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cpu" and t_cfg.threads > 0:
+        torch.set_num_threads(t_cfg.threads)
+    out_dir = _resolve(t_cfg.output)
+    state_path = out_dir / STATE_FILE
+    if not resume and state_path.exists():
+        raise ConfigError(f"{state_path} exists: pass resume to continue it, or delete the folder to start over")
+
+    _seed_everything(t_cfg.seed)
+    hparams = normalise_hparams(get_arch(m_cfg.arch), m_cfg.hparams)
+    module = build(m_cfg.arch, m_cfg.scale, hparams).to(dev)
+    opt = torch.optim.Adam(module.parameters(), lr=t_cfg.lr, betas=(0.9, 0.999))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(cfg, it))
+    gen = torch.Generator().manual_seed(t_cfg.seed)
+    start_it, elapsed_before, best_val = 0, 0.0, None
+
+    if resume and state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state.get("config") != cfg.to_dict():
+            raise ConfigError(f"{state_path} was written by a different config; use a new output folder")
+        module.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_it, elapsed_before, best_val = state["iteration"], state["elapsed"], state.get("val_psnr")
+        log.info("resuming %s at iteration %d of %d", state_path, start_it, t_cfg.iterations)
+
+    # data
+    paths = [p for d in d_cfg.train_dirs for p in list_images(_resolve(d))]
+    train_paths, val_paths = split_train_val(paths, d_cfg.val_count, t_cfg.seed)
+    scale = m_cfg.scale
+    train_pairs = load_pairs(train_paths, scale)
+    val_pairs = [centre_crop(p, d_cfg.val_crop, scale) for p in load_pairs(val_paths, scale)]
+    val_pairs = [p for p in val_pairs if min(p.lr.shape) > 2 * 1 + 2]
+    sampler = PatchSampler(train_pairs, scale=scale, patch_size=d_cfg.patch_size, batch_size=d_cfg.batch_size,
+                           flips=d_cfg.flips, rot90=d_cfg.rot90, jitter=d_cfg.jitter)
+    log.info("%s x%d: %d training images, %d validation images, %d parameters, device %s",
+             m_cfg.arch, scale, len(sampler.pairs), len(val_pairs),
+             sum(p.numel() for p in module.parameters()), dev)
+
+    crit = loss_fn(t_cfg.loss, t_cfg.charbonnier_eps)
+    ac_dtype = autocast_dtype(t_cfg.amp, dev)
+    scaler = torch.amp.GradScaler("cuda") if (dev.type == "cuda" and ac_dtype == torch.float16) else None
+
+    def save_state(it: int, elapsed: float) -> None:
+        save_checkpoint(state_path, {
+            "config": cfg.to_dict(),
+            "iteration": it,
+            "elapsed": elapsed,
+            "val_psnr": best_val,
+            "model": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        })
+
+    module.train()
+    t0 = time.monotonic()
+    losses: list[float] = []
+    it = start_it
+    stopped_early = False
+    while it < t_cfg.iterations:
+        lr_b, hr_b = sampler.sample(gen)
+        lr_b, hr_b = lr_b.to(dev, non_blocking=True), hr_b.to(dev, non_blocking=True)
+        with _autocast(dev, ac_dtype):
+            sr = module(lr_b)
+        loss = crit(sr.float(), hr_b)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        sched.step()
+        it += 1
+        loss_v = float(loss.detach())
+        if not math.isfinite(loss_v):
+            raise ConfigError(f"training diverged at iteration {it} (loss {loss_v}); lower [train] lr")
+        losses.append(loss_v)
+        if it - start_it == 50 and it < t_cfg.iterations:
+            rate = 50 / (time.monotonic() - t0)
+            log.info("%.1f iterations/s on %s: about %.0f min for the remaining %d iterations",
+                     rate, dev, (t_cfg.iterations - it) / rate / 60, t_cfg.iterations - it)
+        if it % t_cfg.val_every == 0 or it == t_cfg.iterations:
+            best_val = validate(module, val_pairs, scale, dev)
+            log.info("iteration %d/%d: loss %.5f, validation PSNR %.3f dB, %.0f s",
+                     it, t_cfg.iterations, loss_v, best_val, elapsed_before + time.monotonic() - t0)
+        if progress is not None:
+            progress(Progress(it, t_cfg.iterations, loss_v, opt.param_groups[0]["lr"], best_val))
+        out_of_time = max_seconds is not None and time.monotonic() - t0 >= max_seconds
+        if it % t_cfg.ckpt_every == 0 or it == t_cfg.iterations or out_of_time:
+            save_state(it, elapsed_before + time.monotonic() - t0)
+        if out_of_time and it < t_cfg.iterations:
+            stopped_early = True
+            log.info("time limit reached at iteration %d of %d; resume to continue", it, t_cfg.iterations)
+            break
+
+    elapsed = elapsed_before + time.monotonic() - t0
+    if stopped_early:
+        return TrainResult(it, False, elapsed, best_val, None, None, losses)
+    return _finish(cfg, module, val_pairs, it, elapsed, out_dir, losses)
+
+
+def _finish(cfg: Config, module: nn.Module, val_pairs: list[Pair], iterations: int, elapsed: float,
+            out_dir: Path, losses: list[float]) -> TrainResult:
+    """Write the final, self-describing model file (and its shipped copy)."""
+    m_cfg, t_cfg = cfg.model, cfg.train
+    module = module.cpu().float().eval()
+    storage = torch.float16 if t_cfg.weight_dtype == "float16" else torch.float32
+    # measure everything on the weights exactly as they will be stored
+    stored = checkpoint_dict(module, arch=m_cfg.arch, hparams=normalise_hparams(get_arch(m_cfg.arch), m_cfg.hparams),
+                             scale=m_cfg.scale, supports_half=False, config=cfg.path, dtype=storage)
+    from vsr.models.checkpoint import module_from_checkpoint
+
+    final = module_from_checkpoint(stored)
+    val_psnr = validate(final, val_pairs, m_cfg.scale, torch.device("cpu"))
+    half_err = half_precision_error(final, val_pairs)
+    supports_half = max(half_err.values()) <= 1
+    metrics = {
+        "val_psnr": val_psnr,
+        "iterations": iterations,
+        "train_seconds": round(elapsed, 1),
+        "half_max_error_levels": half_err,
+        "torch": str(torch.__version__),
+        "train_config": cfg.to_dict(),
+    }
+    stored["supports_half"] = supports_half
+    stored["metrics"] = metrics
+    model_path = save_checkpoint(out_dir / MODEL_FILE, stored)
+    ship_path = None
+    if t_cfg.ship_to:
+        ship_path = _resolve(t_cfg.ship_to)
+        ship_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model_path, ship_path)
+    log.info("finished %d iterations in %.0f s: validation PSNR %.3f dB, half-precision error %s levels -> %s",
+             iterations, elapsed, val_psnr, half_err, ship_path or model_path)
+    return TrainResult(iterations, True, elapsed, val_psnr, model_path, ship_path, losses, metrics)
+
+
+def load_state_config(output: str | Path) -> dict[str, Any]:
+    """The config dict stored in a run folder's resumable state (for inspection)."""
+    path = Path(output) / STATE_FILE
+    if not path.exists():
+        raise InputError(f"no training state in {output}")
+    return torch.load(path, map_location="cpu", weights_only=True)["config"]
+
+
+__all__ = ["train", "TrainResult", "Progress", "validate", "run_on_luma", "half_precision_error", "lr_factor",
+           "read_checkpoint"]
