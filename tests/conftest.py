@@ -16,9 +16,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from videoclips import ClipSpec, write_audio_only, write_clip
+
+# One intra-op thread: tiny tensors gain nothing from two, and two OpenMP threads collapse
+# (10x and worse) when anything else keeps the cores busy.
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_CLIP = REPO / ".." / "shared" / "data" / "clips" / "realshort.mp4"

@@ -2,13 +2,15 @@
 
 Stages run alone, one after another, on the first N frames of a clip: decode (demux, decode,
 planes), model (the luma engine alone), upscale stage (engine + bicubic chroma + building the
-encoder's frame), encode (encode + mux of those frames); then the pipeline end to end on the same
-N frames. Two ceilings put the end-to-end figure in context: where all stages share the same
+encoder's frame), encode (encode + mux of those frames); the pipeline end to end on the same N
+frames; and a naive baseline of the same model as popular video scripts run it: one thread, batch 1,
+fp32, RGB conversions on the CPU, a synchronise after every frame, same encoder settings. Two ceilings put the end-to-end figure in context: where all stages share the same
 cores (a CPU machine), 1 / Σ(time per frame); where they run side by side, the slowest stage.
 """
 
 from __future__ import annotations
 
+import copy
 import resource
 import tempfile
 import time
@@ -16,11 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
 
 from vsr.models import SRModel
 from vsr.pipeline.decode import DecodeStats, read_items
 from vsr.pipeline.encode import EncodeOptions, add_video_stream, frame_from_planes
 from vsr.pipeline.frames import VideoItem
+from vsr.pipeline.image import rgb_to_ycbcr, ycbcr_to_rgb
 from vsr.pipeline.probe import probe
 from vsr.pipeline.run import Job, frame_duration, plan_job, run_job
 from vsr.pipeline.upscale import upscale_planes
@@ -49,7 +56,9 @@ class BenchReport:
     upscale: StageTiming
     encode: StageTiming
     end_to_end: StageTiming
+    naive: StageTiming | None
     peak_rss_mb: float
+    """Peak resident memory of the process after the end-to-end run (before the stages hold frames)."""
 
     @property
     def sequential_ceiling_fps(self) -> float:
@@ -63,12 +72,19 @@ class BenchReport:
 
     def lines(self) -> list[str]:
         out = [f"clip   {self.job.describe()}, {self.end_to_end.frames} frames"]
-        for stage in (self.decode, self.model, self.upscale, self.encode, self.end_to_end):
-            out.append(f"{stage.name:<22}{stage.fps:9.2f} fps  {stage.ms_per_frame:9.1f} ms/frame")
+        for stage in (self.decode, self.model, self.upscale, self.encode, self.end_to_end, self.naive):
+            if stage is not None:
+                out.append(f"{stage.name:<22}{stage.fps:9.2f} fps  {stage.ms_per_frame:9.1f} ms/frame")
         seq, par, e2e = self.sequential_ceiling_fps, self.parallel_ceiling_fps, self.end_to_end.fps
         out.append(f"{'ceiling, shared cores':<22}{seq:9.2f} fps  end-to-end = {e2e / seq:.2f} x this")
         out.append(f"{'ceiling, slowest stage':<22}{par:9.2f} fps  end-to-end = {e2e / par:.2f} x this")
-        out.append(f"{'peak host memory':<22}{self.peak_rss_mb:9.0f} MB")
+        if self.naive is not None:
+            out.append(f"{'speed-up over naive':<22}{e2e / self.naive.fps:9.2f} x")
+        out.append(f"{'peak host memory':<22}{self.peak_rss_mb:9.0f} MB (end-to-end run)")
+        if self.job.engine.device == "cuda":
+            import torch
+
+            out.append(f"{'peak GPU memory':<22}{torch.cuda.max_memory_allocated() / 2**20:9.0f} MB")
         return out
 
 
@@ -82,23 +98,33 @@ def run_benchmark(
     batch_size: int | None = None,
     encode_options: EncodeOptions = EncodeOptions(),
     frames: int = 48,
+    naive: bool = True,
 ) -> BenchReport:
     source = Path(source)
     job = plan_job(
         probe(source), "mp4", scale=scale, model=model, device=device, precision=precision,
         batch_size=batch_size, encode_options=encode_options,
     )
-    items, decode = _time_decode(job, frames)
-    model_timing, upscale, encoder_frames = _time_upscale(job, items)
-    del items
     with tempfile.TemporaryDirectory(prefix="vsr-bench-") as folder:
-        encode = _time_encode(job, encoder_frames, Path(folder) / "encode.mp4")
-        del encoder_frames
+        _warm_up(job)
         started = time.perf_counter()
         count = run_job(job, Path(folder) / "end_to_end.mp4", max_frames=frames)
         end_to_end = StageTiming("end-to-end", count, time.perf_counter() - started)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return BenchReport(job, decode, model_timing, upscale, encode, end_to_end, peak_mb)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        items, decode = _time_decode(job, frames)
+        model_timing, upscale, encoder_frames = _time_upscale(job, items)
+        del items
+        encode = _time_encode(job, encoder_frames, Path(folder) / "encode.mp4")
+        del encoder_frames
+        baseline = _time_naive(job, frames, Path(folder) / "naive.mp4") if naive else None
+    return BenchReport(job, decode, model_timing, upscale, encode, end_to_end, baseline, peak_mb)
+
+
+def _warm_up(job: Job) -> None:
+    """One batch through the engine first: kernel selection and autotuning are not throughput."""
+    info = job.info
+    luma = np.zeros((info.height, info.width), dtype=job.layout.dtype)
+    job.engine.collect(job.engine.submit([luma] * job.batch_size))
 
 
 def _time_decode(job: Job, frames: int) -> tuple[list[VideoItem], StageTiming]:
@@ -112,7 +138,6 @@ def _time_decode(job: Job, frames: int) -> tuple[list[VideoItem], StageTiming]:
 
 def _time_upscale(job: Job, items: list[VideoItem]) -> tuple[StageTiming, StageTiming, list[av.VideoFrame]]:
     engine, batch = job.engine, job.batch_size
-    engine.collect(engine.submit([items[0].planes[0]] * min(batch, len(items))))  # warm-up: kernels, cudnn autotune
     model_seconds = 0.0
     encoder_frames = []
     started = time.perf_counter()
@@ -140,3 +165,37 @@ def _time_encode(job: Job, frames: list[av.VideoFrame], path: Path) -> StageTimi
             output.mux(stream.encode(frame))
         output.mux(stream.encode(None))
     return StageTiming("encode", len(frames), time.perf_counter() - started)
+
+
+def _time_naive(job: Job, frames: int, path: Path) -> StageTiming:
+    """The same model as popular video scripts run it: one thread does everything, one frame at a
+    time, fp32, RGB ↔ YCbCr in numpy, chroma resized by torch, a device synchronise after each
+    frame, RGB frames handed to the encoder (which converts them back to YUV)."""
+    module = copy.deepcopy(job.model.module).float().eval()
+    device = torch.device(job.engine.device)
+    module.to(device)
+    scale = job.model.scale
+    started = time.perf_counter()
+    count = 0
+    with av.open(str(job.info.path)) as source, av.open(str(path), "w", format="mp4") as output:
+        stream = add_video_stream(output, job.info, job.codec, job.encode_options, job.layout, job.width, job.height)
+        for frame in source.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
+            ycc = torch.from_numpy(rgb_to_ycbcr(rgb)).permute(2, 0, 1)[None].to(device)
+            with torch.no_grad():
+                y = module(ycc[:, :1])
+                cbcr = F.interpolate(ycc[:, 1:], scale_factor=scale, mode="bicubic", align_corners=False)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            up = torch.cat([y, cbcr], 1)[0].permute(1, 2, 0).cpu().numpy()
+            rgb_up = np.clip(ycbcr_to_rgb(up) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            if rgb_up.shape[:2] != (job.height, job.width):
+                rgb_up = cv2.resize(rgb_up, (job.width, job.height), interpolation=cv2.INTER_NEAREST)
+            out_frame = av.VideoFrame.from_ndarray(rgb_up, format="rgb24")
+            out_frame.pts, out_frame.time_base = frame.pts, job.info.time_base
+            output.mux(stream.encode(out_frame))
+            count += 1
+            if count >= frames:
+                break
+        output.mux(stream.encode(None))
+    return StageTiming("naive baseline", count, time.perf_counter() - started)

@@ -24,6 +24,7 @@ def bench(
     crf: int = typer.Option(18, "--crf"),
     preset: str = typer.Option("medium", "--preset"),
     frames: int = typer.Option(48, "--frames", min=1, help="How many frames from the start of the clip to measure on."),
+    naive: bool = typer.Option(True, "--naive/--no-naive", help="Also time the naive baseline (batch 1, fp32, RGB on the CPU)."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Print decode, model, upscale-stage, encode and end-to-end fps for the same frames of a clip."""
@@ -34,7 +35,7 @@ def bench(
     with one_line_errors(debug=debug):
         report = run_benchmark(
             input, scale=scale, model=model, device=device.value, precision=precision.value, batch_size=batch_size,
-            encode_options=EncodeOptions(codec, crf, preset, None), frames=frames,
+            encode_options=EncodeOptions(codec, crf, preset, None), frames=frames, naive=naive,
         )
     for line in report.lines():
         typer.echo(line)

@@ -93,6 +93,75 @@ def _quantise(y: torch.Tensor, max_value: int) -> torch.Tensor:
     return y.to(torch.uint8 if max_value <= 255 else torch.int16)
 
 
+TILE_OVERLAP = 24
+"""Low-resolution pixels of context around each tile: more than the shipped models' receptive
+radius (19 px for the residual model), so tiled output matches untiled output."""
+MIN_TILE = 32
+
+
+def forward_tiled(module: torch.nn.Module, x: torch.Tensor, scale: int, tile: int, overlap: int = TILE_OVERLAP) -> torch.Tensor:
+    """The module on (N, C, H, W) tile by tile (each with `overlap` pixels of context), stitched."""
+    n, _, height, width = x.shape
+    out: torch.Tensor | None = None
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            y0, x0 = max(0, top - overlap), max(0, left - overlap)
+            y1, x1 = min(height, bottom + overlap), min(width, right + overlap)
+            y = module(x[:, :, y0:y1, x0:x1])
+            if out is None:
+                out = y.new_empty((n, y.shape[1], height * scale, width * scale))
+            out[:, :, top * scale : bottom * scale, left * scale : right * scale] = y[
+                :, :, (top - y0) * scale : (bottom - y0) * scale, (left - x0) * scale : (right - x0) * scale
+            ]
+    assert out is not None
+    return out
+
+
+@dataclass
+class ChunkPlan:
+    """How much of a batch goes through the model at once: shrinks on out-of-memory, never grows."""
+
+    batch: int = 1 << 30
+    tile: int | None = None
+
+
+def forward_resilient(module: torch.nn.Module, x: torch.Tensor, scale: int, plan: ChunkPlan) -> torch.Tensor:
+    """The module on every frame of `x`. On out-of-memory: halve the batch, then cut frames into
+    tiles and halve the tiles, down to MIN_TILE; no frame is ever dropped."""
+    if plan.batch >= x.shape[0] and plan.tile is None:
+        try:
+            return module(x)
+        except torch.OutOfMemoryError:
+            _shrink(plan, x)
+    outputs = []
+    start = 0
+    while start < x.shape[0]:
+        chunk = x[start : start + plan.batch]
+        try:
+            y = module(chunk) if plan.tile is None else forward_tiled(module, chunk, scale, plan.tile)
+        except torch.OutOfMemoryError:
+            _shrink(plan, chunk)
+            continue
+        outputs.append(y)
+        start += chunk.shape[0]
+    return torch.cat(outputs)
+
+
+def _shrink(plan: ChunkPlan, chunk: torch.Tensor) -> None:
+    if chunk.is_cuda:
+        torch.cuda.empty_cache()
+    if chunk.shape[0] > 1:
+        plan.batch = max(1, chunk.shape[0] // 2)
+        log.warning("out of memory: model batch reduced to %d frame(s)", plan.batch)
+        return
+    size = plan.tile or max(chunk.shape[-2:])
+    if size // 2 < MIN_TILE:
+        raise torch.OutOfMemoryError(f"out of memory even for one {MIN_TILE}x{MIN_TILE} tile")
+    plan.tile = size // 2
+    log.warning("out of memory: running the model on %dx%d tiles", plan.tile, plan.tile)
+
+
 def _as_unsigned(array: np.ndarray) -> np.ndarray:
     return array.view(np.uint16) if array.dtype == np.int16 else array
 
@@ -129,13 +198,14 @@ class CpuEngine:
         self.scale = scale
         self.precision = precision
         self.max_value = max_value
+        self.plan = ChunkPlan()
 
     def submit(self, lumas: list[np.ndarray]) -> np.ndarray:
         x = torch.from_numpy(np.stack(lumas)).unsqueeze(1)
         x = x.to(torch.float32).mul_(1.0 / self.max_value).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                y = self.module(x)
+                y = forward_resilient(self.module, x, self.scale, self.plan)
             # inside inference mode: _quantise works in place, and y is an inference tensor
             quantised = _quantise(y, self.max_value)
         return _as_unsigned(quantised.numpy())
@@ -168,6 +238,7 @@ class CudaEngine:
         self._host_in: list[torch.Tensor | None] = [None, None]
         self._host_out: list[torch.Tensor | None] = [None, None]
         self._slot = 0
+        self.plan = ChunkPlan()
         torch.backends.cudnn.benchmark = True
 
     def _pinned(self, ring: list[torch.Tensor | None], slot: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -194,7 +265,7 @@ class CudaEngine:
         with torch.cuda.stream(self.compute_stream), torch.inference_mode():
             x = device_in.unsqueeze(1).to(self.dtype).mul_(1.0 / self.max_value)
             x = x.contiguous(memory_format=torch.channels_last)
-            quantised = _quantise(self.module(x), self.max_value)
+            quantised = _quantise(forward_resilient(self.module, x, self.scale, self.plan), self.max_value)
             computed = torch.cuda.Event()
             computed.record(self.compute_stream)
         self.copy_stream.wait_event(computed)
