@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vsr.pipeline.frames import Layout, Passthrough, VideoItem
+from vsr.pipeline.frames import Layout, Passthrough, VideoItem, plane_rows
 from vsr.pipeline.probe import open_input
 from vsr.pipeline.queue import END, StageQueue, Stopped
 
@@ -33,12 +33,8 @@ class DecodeStats:
 
 def plane_arrays(frame: av.VideoFrame, layout: Layout) -> list[np.ndarray]:
     """Views of a frame's planes as 2-D arrays without the line padding (no copy)."""
-    arrays = []
-    for plane, (width, height) in zip(frame.planes, layout.plane_sizes(frame.width, frame.height)):
-        itemsize = np.dtype(layout.dtype).itemsize
-        rows = np.frombuffer(plane, dtype=layout.dtype).reshape(-1, plane.line_size // itemsize)
-        arrays.append(rows[:height, :width])
-    return arrays
+    sizes = layout.plane_sizes(frame.width, frame.height)
+    return [plane_rows(plane, layout.dtype)[:height, :width] for plane, (width, height) in zip(frame.planes, sizes)]
 
 
 def read_items(

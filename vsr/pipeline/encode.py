@@ -10,7 +10,7 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.pipeline.frames import PLANAR_LAYOUTS, Layout, VideoItem
+from vsr.pipeline.frames import PLANAR_LAYOUTS, Layout, VideoItem, plane_rows
 from vsr.pipeline.probe import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -111,10 +111,8 @@ def frame_from_planes(planes: list[np.ndarray], item: VideoItem, layout: Layout,
     """An encoder frame holding `planes` (Y first), stamped with the source frame's timestamp."""
     height, width = planes[0].shape
     frame = av.VideoFrame(width, height, layout.pix_fmt)
-    itemsize = np.dtype(layout.dtype).itemsize
     for plane, array in zip(frame.planes, planes):
-        rows = np.frombuffer(plane, dtype=layout.dtype).reshape(-1, plane.line_size // itemsize)
-        rows[: array.shape[0], : array.shape[1]] = array
+        plane_rows(plane, layout.dtype)[: array.shape[0], : array.shape[1]] = array
     frame.pts = item.pts
     frame.duration = item.duration
     frame.time_base = time_base

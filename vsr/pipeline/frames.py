@@ -71,6 +71,12 @@ class Layout:
         return pix_fmt.replace("yuvj", "yuv") == self.pix_fmt.replace("yuvj", "yuv")
 
 
+def plane_rows(plane: Any, dtype: type[np.generic]) -> np.ndarray:
+    """A 2-D view of a PyAV plane's memory, line padding included (no copy; writable if the plane is)."""
+    itemsize = np.dtype(dtype).itemsize
+    return np.frombuffer(plane, dtype=dtype).reshape(-1, plane.line_size // itemsize)
+
+
 @dataclass
 class VideoItem:
     """One decoded frame: its planes (Y first), its timestamp in the stream's time base and its index."""

@@ -7,13 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 
-from vsr.errors import InputError, OutputError, PipelineError, UnsupportedModelError, VsrError
+from vsr.errors import OutputError, PipelineError, UnsupportedModelError, VsrError
 from vsr.models import SRModel, default_model_name, load_model
 from vsr.pipeline import mux
 from vsr.pipeline.decode import DecodeStats, decode_frames
