@@ -120,3 +120,26 @@ def test_upscale_video_on_cuda_with_the_default_model(make_clip):
     result = vsr.upscale_video(source, scale=2, device="cuda", preset="ultrafast")
     assert result.device == "cuda" and result.frames == 8
     assert [read_index(y, 64, 48) for y in read_video(result.output).lumas] == list(range(8))
+
+
+def test_batch_size_comes_from_free_memory():
+    engine = make_engine(sr_model(NeighbourShuffle(), 2, supports_half=True), device="cuda", precision="fp16")
+    small, large = engine.suggest_batch(320, 180), engine.suggest_batch(3840, 2160)
+    assert 1 <= large <= small <= 32
+
+
+def test_injected_out_of_memory_shrinks_the_batch_and_keeps_every_frame(monkeypatch):
+    engine = make_engine(sr_model(NeighbourShuffle(), 2, supports_half=True), device="cuda", precision="fp16")
+    inner = engine.module
+
+    def flaky(x):
+        if x.shape[0] > 1:
+            raise torch.OutOfMemoryError("injected")
+        return inner(x)
+
+    monkeypatch.setattr(engine, "module", flaky)
+    planes = lumas(5, 45, 67)
+    out = run_engine(engine, planes, batch=5)
+    assert len(out) == 5 and engine.plan.batch == 1
+    for plane, result in zip(planes, out):
+        assert np.array_equal(result, neighbour_shuffle(plane))

@@ -277,6 +277,20 @@ class CudaEngine:
             done.record(self.copy_stream)
         return _CudaBatch(slot, count, done)
 
+    def suggest_batch(self, width: int, height: int, limit: int = 32) -> int:
+        """Frames per batch from the free device memory and the model's measured cost per pixel."""
+        probe_side = 64
+        x = torch.zeros((1, 1, probe_side, probe_side), device=self.torch_device, dtype=self.dtype)
+        torch.cuda.synchronize(self.torch_device)
+        before = torch.cuda.memory_allocated(self.torch_device)
+        torch.cuda.reset_peak_memory_stats(self.torch_device)
+        with torch.inference_mode():
+            self.module(x.contiguous(memory_format=torch.channels_last))
+        per_pixel = (torch.cuda.max_memory_allocated(self.torch_device) - before) / probe_side**2
+        free, _ = torch.cuda.mem_get_info(self.torch_device)
+        per_frame = per_pixel * width * height * 1.5 + width * height * (1 + self.scale**2) * 4
+        return max(1, min(limit, int(0.5 * free // max(per_frame, 1.0))))
+
     def collect(self, handle: _CudaBatch) -> list[np.ndarray]:
         handle.done.synchronize()
         host_out = self._host_out[handle.slot]
@@ -296,7 +310,8 @@ def make_engine(model: Any, device: str = "auto", precision: str = "auto", max_v
 
 
 def default_batch_size(engine: LumaEngine, width: int, height: int) -> int:
-    """Small frames in larger batches; on the CPU a batch is about half a megapixel."""
-    pixels = max(1, width * height)
-    budget = 4_000_000 if engine.device == "cuda" else 500_000
-    return max(1, min(16, budget // pixels))
+    """On CUDA, what fits in half the free memory (at most 32); on the CPU about half a megapixel
+    per batch, since batching there only saves per-call overhead."""
+    if isinstance(engine, CudaEngine):
+        return engine.suggest_batch(width, height)
+    return max(1, min(16, 500_000 // max(1, width * height)))
