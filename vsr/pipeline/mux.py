@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,13 +109,24 @@ class StreamMap:
         return sorted([*self.copied, *self.transcoded])
 
 
-def map_streams(source: av.container.InputContainer, output: av.container.OutputContainer, fmt: str) -> StreamMap:
-    """Copy every audio and subtitle stream the container can hold; transcode audio it cannot; drop the rest with a warning."""
+def map_streams(
+    source: av.container.InputContainer,
+    output: av.container.OutputContainer,
+    fmt: str,
+    add_video: Callable[[], av.video.stream.VideoStream],
+) -> tuple[av.video.stream.VideoStream, StreamMap]:
+    """The output's streams in the input's order: the upscaled video (made by `add_video`) where the
+    first video stream was; every audio and subtitle stream the container can hold copied; audio
+    it cannot hold transcoded; the rest dropped with a warning."""
     mapping = StreamMap()
     supported = output.supported_codecs
+    first_video = source.streams.video[0].index
+    video = None
     for stream in source.streams:
         if stream.type == "video":
-            if stream.index != source.streams.video[0].index:
+            if stream.index == first_video:
+                video = add_video()
+            else:
                 log.warning("dropping extra video stream #%d (only the first video stream is upscaled)", stream.index)
             continue
         codec = stream.codec_context.name if stream.codec_context else None
@@ -129,7 +141,8 @@ def map_streams(source: av.container.InputContainer, output: av.container.Output
             mapping.copied[stream.index] = output.add_stream_from_template(stream)
         else:
             log.warning("dropping %s stream #%d (%s): the %s container cannot hold it", stream.type, stream.index, codec, fmt)
-    return mapping
+    assert video is not None
+    return video, mapping
 
 
 class Muxer:

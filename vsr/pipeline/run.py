@@ -185,8 +185,10 @@ def run_job(
             except (OSError, av.FFmpegError) as exc:
                 raise OutputError(f"cannot create the output file in {target.parent}: {exc}") from None
             try:
-                streams = mux.map_streams(templates, output, job.container)
-                video = add_video_stream(output, info, job.codec, job.encode_options, layout, job.width, job.height)
+                video, streams = mux.map_streams(
+                    templates, output, job.container,
+                    lambda: add_video_stream(output, info, job.codec, job.encode_options, layout, job.width, job.height),
+                )
             except (av.FFmpegError, ValueError) as exc:
                 output.close()
                 raise OutputError(f"cannot set up the {job.codec} encoder in {job.container}: {exc}") from None
