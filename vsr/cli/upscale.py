@@ -69,7 +69,7 @@ class _ProgressBar:
         if self.disable:
             return
         if self.bar is None:
-            self.bar = tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
+            self.bar = tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False, mininterval=0.5)
         if total and self.bar.total != total and done <= total:
             self.bar.total = total
         self.bar.update(done - self.bar.n)
