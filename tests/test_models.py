@@ -158,14 +158,14 @@ def synthetic_luma(size: int = 120) -> np.ndarray:
     """A deterministic test card in 8-bit luma levels: edges, thin lines, a ring, a gradient, text."""
     import cv2
 
-    img = np.full((size, size), 60.0, np.float32)
-    img[:, : size // 2] += np.linspace(0, 80, size // 2, dtype=np.float32)[None, :]
-    cv2.rectangle(img, (10, 12), (50, 48), 200.0, -1)
-    cv2.circle(img, (85, 35), 22, 220.0, 3, lineType=cv2.LINE_AA)
+    img = np.full((size, size), 60, np.uint8)
+    img[:, : size // 2] += np.linspace(0, 80, size // 2).astype(np.uint8)[None, :]
+    cv2.rectangle(img, (10, 12), (50, 48), 200, -1)
+    cv2.circle(img, (85, 35), 22, 220, 3, lineType=cv2.LINE_AA)
     for i in range(6):
-        cv2.line(img, (8 + 7 * i, 70), (20 + 7 * i, 112), 30.0 if i % 2 else 210.0, 2, lineType=cv2.LINE_AA)
-    cv2.putText(img, "VSR", (58, 102), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 235.0, 2, cv2.LINE_AA)
-    return np.clip(img, 16, 235)
+        cv2.line(img, (8 + 7 * i, 70), (20 + 7 * i, 112), 30 if i % 2 else 210, 2, lineType=cv2.LINE_AA)
+    cv2.putText(img, "VSR", (58, 102), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 235, 2, cv2.LINE_AA)
+    return np.clip(img.astype(np.float32), 16, 235)
 
 
 def _upscale(module: torch.nn.Module, lr: np.ndarray, dtype: torch.dtype | None = None) -> np.ndarray:

@@ -210,3 +210,14 @@ def test_train_command_runs_resumes_and_reports_bad_configs_in_one_line(tmp_path
     res = runner.invoke(app, ["train", "--config", str(bad)])
     assert res.exit_code == 1
     assert "unknown key(s) in [train]: bogus" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_smoke_run_on_cuda_with_mixed_precision(tmp_path):
+    cfg = config_from_dict(_config(tmp_path, iterations=20, amp="auto"))
+    result = train(cfg, device="cuda")
+    assert result.finished
+    assert np.mean(result.losses[-5:]) < np.mean(result.losses[:5])
+    model = load_model_file(result.model_path)  # always written as a CPU, float32-loadable file
+    assert next(model.module.parameters()).device.type == "cpu"

@@ -62,6 +62,7 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: dict[str, Any]) -> Path:
     os.close(fd)
     try:
         torch.save(ckpt, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; weights are package data that everyone reads
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

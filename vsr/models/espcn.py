@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.models.layers import BicubicSkip
+from vsr.models.layers import BicubicSkip, InputConv
 
 SCALES = (2, 3, 4)
 
@@ -32,7 +32,7 @@ class ESPCN(nn.Module):
             raise ValueError(f"activation must be 'relu' or 'tanh', got {activation!r}")
         f1, f2 = features
         self.scale = scale
-        self.conv1 = nn.Conv2d(1, f1, 5, padding=2)
+        self.conv1 = InputConv(1, f1, 5, padding=2)
         self.conv2 = nn.Conv2d(f1, f2, 3, padding=1)
         self.conv3 = nn.Conv2d(f2, scale * scale, 3, padding=1)
         self.act = nn.ReLU(inplace=True) if activation == "relu" else nn.Tanh()

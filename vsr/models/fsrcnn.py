@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.models.layers import BicubicSkip
+from vsr.models.layers import BicubicSkip, InputConv
 
 SCALES = (2, 3, 4)
 
@@ -36,7 +36,7 @@ class FSRCNN(nn.Module):
             raise ValueError(f"upsampler must be 'deconv' or 'pixelshuffle', got {upsampler!r}")
         self.scale = scale
         self.upsampler = upsampler
-        layers: list[nn.Module] = [nn.Conv2d(1, d, 5, padding=2), nn.PReLU(d)]  # extract
+        layers: list[nn.Module] = [InputConv(1, d, 5, padding=2), nn.PReLU(d)]  # extract
         layers += [nn.Conv2d(d, s, 1), nn.PReLU(s)]  # shrink
         for _ in range(m):  # map
             layers += [nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s)]

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.models.layers import BicubicSkip
+from vsr.models.layers import BicubicSkip, InputConv
 
 SCALES = (2, 3, 4)
 
@@ -34,7 +34,7 @@ class ResidualSR(nn.Module):
     def __init__(self, scale: int, *, channels: int = 32, blocks: int = 8, res_scale: float = 1.0) -> None:
         super().__init__()
         self.scale = scale
-        self.head = nn.Conv2d(1, channels, 3, padding=1)
+        self.head = InputConv(1, channels, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(channels, res_scale) for _ in range(blocks)])
         self.body_tail = nn.Conv2d(channels, channels, 3, padding=1)
         self.upsample = nn.Conv2d(channels, scale * scale, 3, padding=1)

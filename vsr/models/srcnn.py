@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsr.models.layers import InputConv
+
 SCALES = (2, 3, 4)
 
 
@@ -30,7 +32,7 @@ class SRCNN(nn.Module):
         f1, f2 = features
         k1, k2, k3 = kernels
         self.scale = scale
-        self.conv1 = nn.Conv2d(1, f1, k1, padding=k1 // 2, padding_mode="replicate")
+        self.conv1 = InputConv(1, f1, k1, padding=k1 // 2, padding_mode="replicate")
         self.conv2 = nn.Conv2d(f1, f2, k2, padding=k2 // 2, padding_mode="replicate")
         self.conv3 = nn.Conv2d(f2, 1, k3, padding=k3 // 2, padding_mode="replicate")
         self.global_skip = global_skip
