@@ -19,6 +19,11 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Mode(str, Enum):
+    single = "single"
+    multi = "multi"
+
+
 class Precision(str, Enum):
     auto = "auto"
     fp32 = "fp32"
@@ -40,6 +45,9 @@ def upscale(
     preset: str = typer.Option("medium", "--preset", help="Encoder preset (x264/x265: ultrafast … veryslow)."),
     pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default: the input's where possible, else yuv420p)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames (a preview; audio stops there too)."),
+    mode: Mode = typer.Option(Mode.single, "--mode", help="single: each frame on its own; multi: align and fuse the neighbouring frames too (sharper, steadier, slower)."),
+    frames: int = typer.Option(5, "--frames", min=1, max=15, help="Multi-frame window: the frame and its neighbours, an odd number (5: t-2 … t+2)."),
+    debug_dir: Optional[Path] = typer.Option(None, "--debug-dir", file_okay=False, help="Multi-frame mode: write the alignment confidence maps of the first frames here."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help=QUIET_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
@@ -53,6 +61,7 @@ def upscale(
             input, output, scale=scale, model=model, device=device.value, precision=precision.value,
             batch_size=batch_size, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
             overwrite=overwrite, max_frames=max_frames, progress=bar.update,
+            mode=mode.value, frames=frames, debug_dir=debug_dir,
         )
     if not quiet:
         typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {result.fps:.1f} fps)", err=True)

@@ -26,6 +26,7 @@ from vsr.pipeline.upscale import UpscaleStats, upscale_frames
 log = logging.getLogger(__name__)
 
 SCALES = (2, 3, 4)
+MODES = ("single", "multi")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 STOP_GRACE_SECONDS = 0.8
 Progress = Callable[[int, int | None], None]
@@ -77,12 +78,15 @@ class Job:
     batch_size: int
     width: int
     height: int
+    mode: str = "single"
+    frames: int = 1
 
     def describe(self) -> str:
         info = self.info
+        multi = f", multi-frame ({self.frames} frames)" if self.mode == "multi" else ""
         return (
             f"{info.path.name} {info.width}x{info.height} → {self.width}x{self.height}, model {self.model.name} "
-            f"x{self.model.scale} on {self.engine.device} ({self.engine.precision}), batch {self.batch_size}, "
+            f"x{self.model.scale}{multi} on {self.engine.device} ({self.engine.precision}), batch {self.batch_size}, "
             f"{self.codec} {self.layout.pix_fmt}"
         )
 
@@ -97,9 +101,20 @@ def plan_job(
     precision: str,
     batch_size: int | None,
     encode_options: EncodeOptions,
+    mode: str = "single",
+    frames: int = 5,
 ) -> Job:
     if batch_size is not None and batch_size < 1:
         raise VsrError(f"batch size must be at least 1, got {batch_size}")
+    if mode not in MODES:
+        raise VsrError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if mode == "multi":
+        from vsr.misr import check_frames
+
+        try:
+            check_frames(frames)
+        except ValueError as exc:
+            raise VsrError(str(exc)) from None
     sr_model = resolve_model(model, scale)
     codec = encode_options.codec or DEFAULT_CODECS[container]
     layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode_options.pix_fmt))
@@ -111,7 +126,10 @@ def plan_job(
             "%s needs even dimensions: padding %dx%d to %dx%d by repeating the last column/row",
             layout.pix_fmt, info.width * scale, info.height * scale, width, height,
         )
-    return Job(info, sr_model, engine, container, codec, encode_options, layout, batch, width, height)
+    return Job(
+        info, sr_model, engine, container, codec, encode_options, layout, batch, width, height,
+        mode, frames if mode == "multi" else 1,
+    )
 
 
 def upscale_video(
@@ -131,6 +149,9 @@ def upscale_video(
     queue_size: int = 16,
     max_frames: int | None = None,
     progress: Progress | None = None,
+    mode: str = "single",
+    frames: int = 5,
+    debug_dir: str | Path | None = None,
 ) -> UpscaleResult:
     """Upscale every frame of a video (or a still image) by `scale`, keeping audio, timing and metadata.
 
@@ -139,6 +160,8 @@ def upscale_video(
     follows the extension. The file appears only when complete. Raises a VsrError subclass
     (InputError, OutputError, UnsupportedModelError, PipelineError) on failure.
     `max_frames` stops after that many frames (a preview; the other streams stop there too).
+    `mode` "multi" aligns and fuses the `frames` (odd) frames around each frame (`vsr.misr`);
+    `debug_dir` then receives the alignment confidence maps of the first few frames.
     """
     source = Path(input)
     target = Path(output) if output is not None else default_output_path(source, scale)
@@ -151,11 +174,14 @@ def upscale_video(
     mux.check_output_path(source, target, overwrite)
     job = plan_job(
         info, container, scale=scale, model=model, device=device, precision=precision, batch_size=batch_size,
-        encode_options=EncodeOptions(codec, crf, preset, pix_fmt),
+        encode_options=EncodeOptions(codec, crf, preset, pix_fmt), mode=mode, frames=frames,
     )
     log.info("%s", job.describe())
     started = time.perf_counter()
-    frames = run_job(job, target, overwrite=overwrite, queue_size=queue_size, max_frames=max_frames, progress=progress)
+    frames = run_job(
+        job, target, overwrite=overwrite, queue_size=queue_size, max_frames=max_frames, progress=progress,
+        debug_dir=Path(debug_dir) if debug_dir is not None else None,
+    )
     return UpscaleResult(
         target, frames, time.perf_counter() - started, job.model.name, job.engine.device, job.engine.precision,
         job.width, job.height,
@@ -170,6 +196,7 @@ def run_job(
     queue_size: int = 16,
     max_frames: int | None = None,
     progress: Progress | None = None,
+    debug_dir: Path | None = None,
 ) -> int:
     """Run the three stages for a planned job; the output appears at `target` only if all went well."""
     info, layout = job.info, job.layout
@@ -204,8 +231,10 @@ def run_job(
                 ("decode", lambda: decode_frames(
                     info.path, layout, frames_q, stop, streams.kept, decoded, frame_duration(info), max_frames
                 )),
-                ("upscale", lambda: upscale_frames(
+                ("upscale", (lambda: upscale_frames(
                     job.engine, layout, job.batch_size, make_frame, frames_q, encoded_q, stop, upscaled
+                )) if job.mode == "single" else _multi_frame_stage(
+                    job, make_frame, frames_q, encoded_q, stop, upscaled, debug_dir
                 )),
                 ("encode", lambda: mux.write_output(encoded_q, muxer)),
             ]
@@ -231,6 +260,36 @@ def run_job(
             _close_quietly(output)
         mux.remove_quietly(temp)
         raise
+
+
+def _multi_frame_stage(
+    job: Job, make_frame: Callable, source: StageQueue, sink: StageQueue, stop: threading.Event,
+    stats: UpscaleStats, debug_dir: Path | None,
+) -> Callable[[], None]:
+    """The upscale stage of multi-frame mode (vsr.pipeline.window), fusing on the engine's device."""
+    import torch
+
+    from vsr.misr import MultiFrameSettings, MultiFrameSR
+    from vsr.pipeline.window import WindowStats, upscale_windows
+
+    device = "cuda" if job.engine.device == "cuda" else "cpu"
+    fuser = MultiFrameSR(
+        job.model.scale, MultiFrameSettings(frames=job.frames), max_value=job.layout.max_value, device=device,
+        compute_dtype=torch.float16 if device == "cuda" and job.engine.precision != "fp32" else None,
+    )
+    window_stats = WindowStats()
+
+    def body() -> None:
+        try:
+            upscale_windows(
+                job.engine, fuser, job.layout, job.batch_size, make_frame, source, sink, stop, window_stats, debug_dir
+            )
+        finally:
+            stats.frames, stats.batches = window_stats.frames, window_stats.batches
+            if window_stats.cuts:
+                log.info("multi-frame: %d scene cut(s) reset the window", len(window_stats.cuts))
+
+    return body
 
 
 def _close_quietly(output: av.container.OutputContainer) -> None:

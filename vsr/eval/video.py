@@ -1,0 +1,266 @@
+"""Multi-frame vs single-frame vs bicubic on video sequences (Vid4), side by side.
+
+Protocol (the "BI" video protocol): every ground-truth frame is cropped to a multiple of the
+scale and downscaled with the MATLAB-style antialiased bicubic; PSNR and SSIM are measured on the
+BT.601 Y channel with both border crops 0 and `scale` (papers differ: BasicVSR uses 0). The
+methods see the LR luma only:
+
+- bicubic: MATLAB-style bicubic upscale;
+- single: the single-frame model (`upscale_luma`);
+- multi: the multi-frame mode (`vsr.misr.MultiFrameSR`, the same code the pipeline runs),
+  initialised with the single-frame model's output.
+
+Temporal consistency ("tMAE", lower is less flicker): the mean absolute difference, in 8-bit
+levels, between the frame-to-frame change of the result and that of the ground truth,
+mean_t |(SR_t − SR_{t−1}) − (GT_t − GT_{t−1})|, over the frames after the first, with the
+border crop `scale`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vsr.errors import InputError
+from vsr.eval.metrics import crop_border, psnr, rgb_to_y, ssim
+
+__all__ = [
+    "METHODS",
+    "MethodScores",
+    "SequenceResult",
+    "VideoReport",
+    "evaluate_video",
+    "format_video_report",
+    "list_sequences",
+    "temporal_mae",
+]
+
+METHODS = ("bicubic", "single", "multi")
+
+
+@dataclass(frozen=True)
+class MethodScores:
+    """Means over a sequence's frames. psnr/ssim: border 0; psnr_crop/ssim_crop: border = scale."""
+
+    psnr: float
+    ssim: float
+    psnr_crop: float
+    ssim_crop: float
+    tmae: float
+    seconds_per_frame: float
+
+
+@dataclass(frozen=True)
+class SequenceResult:
+    name: str
+    frames: int
+    hr_size: tuple[int, int]  # (height, width) after the crop to a multiple of the scale
+    scores: dict[str, MethodScores]
+
+
+@dataclass
+class VideoReport:
+    data: str
+    scale: int
+    model: str
+    frames: int  # the multi-frame window
+    sequences: list[SequenceResult]
+    wall_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def methods(self) -> list[str]:
+        return [m for m in METHODS if self.sequences and m in self.sequences[0].scores]
+
+    def mean(self, method: str, key: str) -> float:
+        return float(np.mean([getattr(s.scores[method], key) for s in self.sequences]))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mean"] = {
+            m: {k: self.mean(m, k) for k in ("psnr", "ssim", "psnr_crop", "ssim_crop", "tmae", "seconds_per_frame")}
+            for m in self.methods
+        }
+        return d
+
+
+def list_sequences(data: str | os.PathLike[str]) -> list[tuple[str, list[Path]]]:
+    """(name, frame files) of every sequence: the sub-folders of `data` holding images, in name
+    order (Vid4's layout), or `data` itself if it holds the images. Raises InputError if none."""
+    from vsr.train.data import IMAGE_EXTENSIONS
+
+    folder = Path(data)
+    if not folder.is_dir():
+        raise InputError(f"not a folder: {folder}")
+
+    def images(d: Path) -> list[Path]:
+        return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+    own = images(folder)
+    if own:
+        return [(folder.name, own)]
+    found = [(d.name, images(d)) for d in sorted(folder.iterdir()) if d.is_dir()]
+    found = [(name, files) for name, files in found if files]
+    if not found:
+        raise InputError(f"no image sequences in {folder} (expected sub-folders of frames, or frames)")
+    return found
+
+
+def temporal_mae(result: list[np.ndarray], truth: list[np.ndarray], *, border: int = 0) -> float:
+    """Mean |(R_t − R_{t−1}) − (G_t − G_{t−1})| over t ≥ 1, in the planes' units; nan for one frame."""
+    if len(result) != len(truth):
+        raise ValueError(f"{len(result)} result frames for {len(truth)} ground-truth frames")
+    if len(result) < 2:
+        return math.nan
+    total = 0.0
+    for t in range(1, len(result)):
+        d = (result[t].astype(np.float64) - result[t - 1]) - (truth[t].astype(np.float64) - truth[t - 1])
+        total += float(np.mean(np.abs(crop_border(d, border))))
+    return total / (len(result) - 1)
+
+
+def _scores(results: list[np.ndarray], truth: list[np.ndarray], scale: int, seconds: float) -> MethodScores:
+    return MethodScores(
+        psnr=float(np.mean([psnr(r, g, border=0) for r, g in zip(results, truth)])),
+        ssim=float(np.mean([ssim(r, g, border=0) for r, g in zip(results, truth)])),
+        psnr_crop=float(np.mean([psnr(r, g, border=scale) for r, g in zip(results, truth)])),
+        ssim_crop=float(np.mean([ssim(r, g, border=scale) for r, g in zip(results, truth)])),
+        tmae=temporal_mae(results, truth, border=scale),
+        seconds_per_frame=seconds / max(1, len(results)),
+    )
+
+
+def multi_frame_sequence(model: Any, lr: list[np.ndarray], inits: list[np.ndarray], *, frames: int = 5,
+                         settings: Any = None) -> list[np.ndarray]:
+    """The multi-frame mode on one sequence of LR luma planes (8-bit levels) with the given
+    single-frame estimates: HR planes, rounded and clipped to 0..255 (float64)."""
+    from vsr.misr import MultiFrameSettings, MultiFrameSR
+
+    settings = settings or MultiFrameSettings(frames=frames)
+    fuser = MultiFrameSR(model.scale, settings)
+    out: list[np.ndarray] = []
+    next_ref = 0
+    for plane in lr:
+        fuser.push(plane)
+        while next_ref < fuser.count and fuser.ready(next_ref):
+            hr = fuser.fuse([next_ref], [inits[next_ref]])
+            out.append(np.clip(np.rint(hr[0, 0].numpy().astype(np.float64)), 0, 255))
+            next_ref += 1
+            fuser.release(next_ref)
+    fuser.finish()
+    while next_ref < fuser.count:
+        hr = fuser.fuse([next_ref], [inits[next_ref]])
+        out.append(np.clip(np.rint(hr[0, 0].numpy().astype(np.float64)), 0, 255))
+        next_ref += 1
+    return out
+
+
+def evaluate_video(
+    data: str | os.PathLike[str],
+    *,
+    model: Any = None,
+    scale: int = 4,
+    frames: int = 5,
+    methods: tuple[str, ...] = METHODS,
+    max_frames: int | None = None,
+    precision: str = "fp32",
+    progress: Callable[[str, str], None] | None = None,
+) -> VideoReport:
+    """Evaluate bicubic, the single-frame model and the multi-frame mode on every sequence in `data`.
+
+    model: an SRModel, a registered name or a checkpoint path (default: the best shipped model
+    at `scale`). max_frames: only the first N frames of each sequence. progress(sequence, method)
+    is called as each method finishes on a sequence. Raises InputError for a folder without
+    sequences or frames too small for the scale, UnsupportedModelError for an unknown model.
+    """
+    import torch
+
+    from vsr.eval.evaluate import upscale_luma
+    from vsr.models import SRModel, default_model_name, load_model
+    from vsr.train.data import degrade_rgb, mod_crop, read_rgb
+    from vsr.train.resize import imresize
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be among {', '.join(METHODS)}, got {methods!r}")
+    if model is None:
+        model = load_model(default_model_name(scale), scale)
+    elif not isinstance(model, SRModel):
+        from vsr.eval.evaluate import resolve_model
+
+        model = resolve_model(str(model), scale)
+    scale = model.scale
+    started = time.perf_counter()
+    sequences: list[SequenceResult] = []
+    threads = torch.get_num_threads()
+    for name, files in list_sequences(data):
+        files = files[:max_frames]
+        hr_rgb = [mod_crop(read_rgb(p), scale) for p in files]
+        if min(hr_rgb[0].shape[:2]) < 2 * scale + 11:
+            raise InputError(f"the frames of {name} are too small to evaluate at scale {scale}")
+        truth = [rgb_to_y(h) for h in hr_rgb]
+        lr = [rgb_to_y(degrade_rgb(h, scale)) for h in hr_rgb]
+        del hr_rgb
+        scores: dict[str, MethodScores] = {}
+        single: list[np.ndarray] | None = None
+        single_seconds = 0.0
+        if "single" in methods or "multi" in methods:
+            t0 = time.perf_counter()
+            single = [upscale_luma(model, y, precision=precision) for y in lr]
+            single_seconds = time.perf_counter() - t0
+        for method in methods:
+            t0 = time.perf_counter()
+            if method == "bicubic":
+                results = [np.clip(np.rint(imresize(y, float(scale))), 0, 255) for y in lr]
+            elif method == "single":
+                results, t0 = single, t0 - single_seconds
+            else:
+                results = multi_frame_sequence(model, lr, single, frames=frames)
+                t0 -= single_seconds  # the multi-frame time includes its single-frame estimate
+            seconds = time.perf_counter() - t0
+            scores[method] = _scores(results, truth, scale, seconds)
+            if progress is not None:
+                progress(name, method)
+        sequences.append(SequenceResult(name, len(files), (int(truth[0].shape[0]), int(truth[0].shape[1])), scores))
+    report = VideoReport(str(data), scale, model.name, frames, sequences, time.perf_counter() - started)
+    report.extra["threads"] = threads
+    return report
+
+
+def format_video_report(report: VideoReport) -> str:
+    """A plain-text table: one row per sequence and method, then the means."""
+    width = max([len(s.name) for s in report.sequences] + [len("mean")])
+    head = (f"{'sequence':<{width}}  {'method':<8} {'PSNR':>7} {'SSIM':>7}  {'PSNR/c':>7} {'SSIM/c':>7}"
+            f"  {'tMAE':>6}  {'s/frame':>7}")
+    lines = [head, "-" * len(head)]
+
+    def row(label: str, method: str, s: dict[str, float]) -> str:
+        return (f"{label:<{width}}  {method:<8} {s['psnr']:7.3f} {s['ssim']:7.4f}  {s['psnr_crop']:7.3f} "
+                f"{s['ssim_crop']:7.4f}  {s['tmae']:6.3f}  {s['seconds_per_frame']:7.3f}")
+
+    for seq in report.sequences:
+        for method in report.methods:
+            lines.append(row(seq.name, method, asdict(seq.scores[method])))
+    lines.append("-" * len(head))
+    for method in report.methods:
+        lines.append(row("mean", method, {k: report.mean(method, k) for k in
+                                          ("psnr", "ssim", "psnr_crop", "ssim_crop", "tmae", "seconds_per_frame")}))
+    frames = sorted({s.frames for s in report.sequences})
+    lines.append(
+        f"x{report.scale}, single-frame model {report.model}, multi-frame window {report.frames}; "
+        f"Y channel, PSNR/SSIM with border 0, /c with border {report.scale}; tMAE: flicker against the "
+        f"ground truth's frame differences (8-bit levels, lower is steadier); {len(report.sequences)} sequence(s) "
+        f"of {'/'.join(map(str, frames))} frames; wall time {report.wall_seconds:.0f} s"
+    )
+    if "single" in report.methods and "multi" in report.methods:
+        gain = report.mean("multi", "psnr") - report.mean("single", "psnr")
+        gain_c = report.mean("multi", "psnr_crop") - report.mean("single", "psnr_crop")
+        lines.append(f"multi − single: {gain:+.3f} dB (border 0), {gain_c:+.3f} dB (border {report.scale})")
+    return "\n".join(lines)
