@@ -30,8 +30,9 @@ from vsr.train.resize import imresize
 REPO = Path(__file__).resolve().parents[1]
 ENTRIES = [(name, s) for name, spec in ARCHS.items() for s in spec.scales]
 SHIPPED = shipped_models()
-# A shipped model must beat MATLAB-style bicubic on the synthetic test image by at least this much (dB).
-MARGIN_DB = 0.5
+# A shipped model must beat MATLAB-style bicubic on the synthetic test card by at least this much (dB).
+# Measured gains of the shipped models: 1.7 (srcnn x4) to 9.9 dB (residual x2).
+MARGIN_DB = 1.0
 
 torch.set_num_threads(1)
 

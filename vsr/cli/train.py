@@ -33,6 +33,11 @@ def train_command(
         from vsr.train.loop import train
 
         cfg = load_config(config)
+        state = Path(cfg.train.output) / "last.pt"
+        if state.exists() and not resume:
+            from vsr.errors import ConfigError
+
+            raise ConfigError(f"{state} exists: add --resume to continue that run, or delete {cfg.train.output} to start over")
         bar = None
         if not quiet:
             from tqdm import tqdm

@@ -18,7 +18,7 @@ from torch import nn
 
 from vsr.errors import UnsupportedModelError
 from vsr.models.checkpoint import checkpoint_dict, module_from_checkpoint, read_checkpoint, save_checkpoint
-from vsr.models.registry import ARCHS, BICUBIC, BICUBIC_SCALES, PREFERENCE, build
+from vsr.models.registry import ARCHS, BICUBIC, PREFERENCE, build, check_scale, get_arch
 
 __all__ = [
     "SRModel",
@@ -85,8 +85,8 @@ def load_model(name: str, scale: int) -> SRModel:
     """
     if name == BICUBIC:
         return SRModel(BICUBIC, scale, build(BICUBIC, scale).eval(), True, None)
-    module = build(name, scale)  # validates name and scale
-    del module
+    spec = get_arch(name)  # UnsupportedModelError for an unknown name
+    check_scale(name, scale, spec.scales)
     path = weights_path(name, scale)
     if not path.is_file():
         have = [s for n, s in shipped_models() if n == name]

@@ -54,15 +54,6 @@ class BicubicSkip(nn.Module):
             return F.conv2d(x, self.weight.to(dtype=dtype))
 
 
-def check_scale(scale: int, scales: tuple[int, ...], arch: str) -> None:
-    if scale not in scales:
-        from vsr.errors import UnsupportedModelError
-
-        raise UnsupportedModelError(
-            f"{arch} does not support scale {scale}; supported scales: {', '.join(map(str, scales))}"
-        )
-
-
 class InputConv(nn.Conv2d):
     """The first convolution, which sees the image itself: at inference it always runs in fp32.
 

@@ -123,14 +123,15 @@ def build(name: str, scale: int, hparams: dict[str, Any] | None = None) -> nn.Mo
     Raises UnsupportedModelError for an unknown name or scale.
     """
     if name == BICUBIC:
-        _check_scale(BICUBIC, scale, BICUBIC_SCALES)
+        check_scale(BICUBIC, scale, BICUBIC_SCALES)
         return Bicubic(scale)
     spec = get_arch(name)
-    _check_scale(name, scale, spec.scales)
+    check_scale(name, scale, spec.scales)
     return spec.builder(scale, **normalise_hparams(spec, hparams))
 
 
-def _check_scale(name: str, scale: int, scales: tuple[int, ...]) -> None:
+def check_scale(name: str, scale: int, scales: tuple[int, ...]) -> None:
+    """UnsupportedModelError naming the bad scale and listing the supported ones."""
     if isinstance(scale, bool) or not isinstance(scale, int) or scale not in scales:
         raise UnsupportedModelError(
             f"model {name!r} does not support scale {scale!r}; supported scales: {', '.join(map(str, scales))}"

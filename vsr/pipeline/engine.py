@@ -97,6 +97,9 @@ TILE_OVERLAP = 24
 """Low-resolution pixels of context around each tile: more than the shipped models' receptive
 radius (19 px for the residual model), so tiled output matches untiled output."""
 MIN_TILE = 32
+CPU_TILE = 256
+"""The CPU engine works on 256x256 tiles (plus overlap): their activations stay in cache, which
+measured about 2x faster than whole 540p/1080p frames and bounds the memory per call."""
 
 
 def forward_tiled(module: torch.nn.Module, x: torch.Tensor, scale: int, tile: int, overlap: int = TILE_OVERLAP) -> torch.Tensor:
@@ -198,7 +201,7 @@ class CpuEngine:
         self.scale = scale
         self.precision = precision
         self.max_value = max_value
-        self.plan = ChunkPlan()
+        self.plan = ChunkPlan(tile=CPU_TILE)
 
     def submit(self, lumas: list[np.ndarray]) -> np.ndarray:
         x = torch.from_numpy(np.stack(lumas)).unsqueeze(1)

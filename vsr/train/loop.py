@@ -26,7 +26,7 @@ from torch import nn
 from vsr.config import Config
 from vsr.errors import ConfigError, InputError
 from vsr.eval.metrics import psnr
-from vsr.models.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
+from vsr.models.checkpoint import checkpoint_dict, module_from_checkpoint, save_checkpoint
 from vsr.models.registry import build, get_arch, normalise_hparams
 from vsr.train.data import Pair, PatchSampler, centre_crop, list_images, load_pairs, split_train_val
 
@@ -224,7 +224,7 @@ def train(
     scale = m_cfg.scale
     train_pairs = load_pairs(train_paths, scale)
     val_pairs = [centre_crop(p, d_cfg.val_crop, scale) for p in load_pairs(val_paths, scale)]
-    val_pairs = [p for p in val_pairs if min(p.lr.shape) > 2 * 1 + 2]
+    val_pairs = [p for p in val_pairs if min(p.hr.shape) > 2 * scale]  # something left after the border crop
     sampler = PatchSampler(train_pairs, scale=scale, patch_size=d_cfg.patch_size, batch_size=d_cfg.batch_size,
                            flips=d_cfg.flips, rot90=d_cfg.rot90, jitter=d_cfg.jitter)
     log.info("%s x%d: %d training images, %d validation images, %d parameters, device %s",
@@ -306,8 +306,6 @@ def _finish(cfg: Config, module: nn.Module, val_pairs: list[Pair], iterations: i
     # measure everything on the weights exactly as they will be stored
     stored = checkpoint_dict(module, arch=m_cfg.arch, hparams=normalise_hparams(get_arch(m_cfg.arch), m_cfg.hparams),
                              scale=m_cfg.scale, supports_half=False, config=cfg.path, dtype=storage)
-    from vsr.models.checkpoint import module_from_checkpoint
-
     final = module_from_checkpoint(stored)
     val_psnr = validate(final, val_pairs, m_cfg.scale, torch.device("cpu"))
     half_err = half_precision_error(final, val_pairs)
@@ -341,5 +339,4 @@ def load_state_config(output: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)["config"]
 
 
-__all__ = ["train", "TrainResult", "Progress", "validate", "run_on_luma", "half_precision_error", "lr_factor",
-           "read_checkpoint"]
+__all__ = ["train", "TrainResult", "Progress", "validate", "run_on_luma", "half_precision_error", "lr_factor"]
