@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from vsr.misr.align import flow_grid, upscale_flow, warp
+from vsr.models.layers import bicubic_phase_kernels
 
 __all__ = ["FusionSettings", "bi_downscale", "bicubic_upscale", "downscale_kernel", "fuse", "robust_weight"]
 
@@ -193,20 +194,8 @@ def bi_downscale(x: torch.Tensor, scale: int, antialias: bool = True) -> torch.T
     return _downscale_last_axis(y.transpose(-1, -2), scale, antialias).transpose(-1, -2).contiguous()
 
 
-@functools.lru_cache(maxsize=8)
-def _bicubic_phase_kernels(scale: int) -> torch.Tensor:
-    """(scale², 1, 5, 5) kernels: torch bicubic (align_corners=False) as an LR convolution whose
-    output channel py·scale + px is the HR phase (py, px) (with replicate padding by 2, then a
-    pixel shuffle; the same construction as the models' bicubic skip)."""
-    n = 11
-    delta = torch.zeros(1, 1, 1, n, dtype=torch.float64)
-    delta[..., n // 2] = 1.0
-    up = F.interpolate(delta, size=(1, n * scale), mode="bicubic", align_corners=False)[0, 0, 0]
-    k1 = torch.zeros(scale, 5, dtype=torch.float64)
-    for p in range(scale):
-        for off in range(-2, 3):
-            k1[p, off + 2] = up[scale * (n // 2 - off) + p]
-    return torch.einsum("ak,bl->abkl", k1, k1).reshape(scale * scale, 1, 5, 5).float()
+_bicubic_phase_kernels = functools.lru_cache(maxsize=8)(bicubic_phase_kernels)
+"""The models' bicubic-as-LR-convolution kernels, cached per scale."""
 
 
 def bicubic_upscale(x: torch.Tensor, scale: int) -> torch.Tensor:

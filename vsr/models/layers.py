@@ -10,7 +10,7 @@ from torch import nn
 
 
 @functools.lru_cache(maxsize=8)
-def _bicubic_phase_kernels(scale: int) -> torch.Tensor:
+def bicubic_phase_kernels(scale: int) -> torch.Tensor:
     """(scale*scale, 1, 5, 5) kernels: torch bicubic (align_corners=False) as a conv in LR space.
 
     Output channel py*scale+px holds the HR sub-pixel phase (py, px), so that a
@@ -43,7 +43,7 @@ class BicubicSkip(nn.Module):
     def __init__(self, scale: int) -> None:
         super().__init__()
         self.scale = scale
-        self.register_buffer("weight", _bicubic_phase_kernels(scale), persistent=False)
+        self.register_buffer("weight", bicubic_phase_kernels(scale), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Always in (at least) fp32, autocast or not: the skip carries the whole image, and
