@@ -1,0 +1,87 @@
+"""The fused CPU graph: same 8-bit output as the plain model, activations really fused, safe fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.tinymodels import TinyConv
+from vsr.models import load_model, shipped_models
+from vsr.pipeline.cpu_graph import FusedConv, build_cpu_graph, receptive_radius, shuffle_phases
+from vsr.pipeline.engine import CpuEngine
+
+
+def _texture(height: int = 37, width: int = 53, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, (height, width)).astype(np.float32)
+    smooth = np.add.outer(np.linspace(0, 120, height), np.linspace(0, 100, width))
+    return np.clip(0.5 * noise + smooth, 0, 255).astype(np.uint8)
+
+
+def _reference(module: torch.nn.Module, luma: np.ndarray) -> np.ndarray:
+    """The plain model in fp32, quantised: what every faster path must reproduce."""
+    x = torch.from_numpy(luma).float().div(255)[None, None]
+    with torch.inference_mode():
+        y = module.eval()(x)
+    return y.mul(255).round().clamp(0, 255).to(torch.uint8)[0, 0].numpy()
+
+
+@pytest.mark.parametrize("name,scale", [m for m in shipped_models() if m[1] in (2, 3, 4)])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_fused_graph_matches_the_plain_model_within_one_level(name: str, scale: int, precision: str) -> None:
+    model = load_model(name, scale)
+    if precision == "bf16" and not model.supports_half:
+        pytest.skip("model not declared half-safe")
+    luma = _texture()
+    engine = CpuEngine(model.module, scale, precision, 255)
+    assert engine.graph is not None, "shipped models must get the fused graph"
+    out = engine.collect(engine.submit([luma]))[0]
+    ref = _reference(model.module, luma)
+    assert out.shape == ref.shape == (37 * scale, 53 * scale)
+    diff = np.abs(out.astype(int) - ref)
+    if precision == "fp32":
+        assert diff.max() <= 1, diff.max()
+        return
+    # bf16: no worse than the same model under plain autocast (on this harsh noise texture
+    # autocast itself is 2 levels off for fsrcnn x4; on natural images all are within 1)
+    plain = CpuEngine(model.module, scale, precision, 255)
+    plain.graph, plain.module = None, model.module
+    autocast_diff = np.abs(plain.collect(plain.submit([luma]))[0].astype(int) - ref)
+    assert diff.max() <= max(1, autocast_diff.max())
+    assert (diff > 0).mean() <= (autocast_diff > 0).mean() + 0.03
+
+
+def test_espcn_relus_are_fused_into_its_convolutions() -> None:
+    graph = build_cpu_graph(load_model("espcn", 4).module, "bf16")
+    convs = [m for m in graph.module.modules() if isinstance(m, FusedConv)]
+    assert [c.activation for c in convs] == ["relu", "relu", "none"]
+    assert not any(isinstance(m, torch.nn.ReLU) for m in graph.module.modules())
+    assert graph.shuffled is False
+    assert convs[0].dtype == torch.float32 and convs[1].dtype == torch.bfloat16  # the input conv stays fp32
+
+
+def test_a_module_of_unknown_layers_is_run_as_it_is() -> None:
+    engine = CpuEngine(TinyConv(2), 2, "fp32", 255)
+    assert engine.graph is None
+    luma = _texture(16, 20)
+    assert np.array_equal(engine.collect(engine.submit([luma]))[0], _reference(TinyConv(2), luma))
+
+
+def test_tiles_of_the_graph_equal_the_whole_frame() -> None:
+    model = load_model("residual", 2)
+    luma = _texture(70, 90)
+    whole = CpuEngine(model.module, 2, "fp32", 255)
+    tiled = CpuEngine(model.module, 2, "fp32", 255)
+    tiled.plan.tile = 32
+    assert tiled.plan.overlap == receptive_radius(model.module) >= 19
+    assert np.array_equal(whole.collect(whole.submit([luma]))[0], tiled.collect(tiled.submit([luma]))[0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+def test_shuffle_phases_is_the_pixel_shuffle(dtype: torch.dtype) -> None:
+    phases = torch.randint(0, 255, (2, 9, 5, 7)).to(dtype)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        got = shuffle_phases(phases.contiguous(memory_format=layout), 3)
+        assert torch.equal(got, F.pixel_shuffle(phases.float(), 3)[:, 0].to(dtype))

@@ -1,0 +1,175 @@
+"""The CPU inference graph: a model rewritten for oneDNN, with its activations fused into the convolutions.
+
+Under plain bf16 autocast less than 40% of a CPU forward pass is convolution: the rest is
+ReLU passes over the activations, dtype casts before and after every layer, and a pixel
+shuffle of float planes. Here the model is traced once with torch.fx and rewritten:
+
+- each convolution becomes a oneDNN convolution with its weights cast and laid out once, and a
+  ReLU or tanh that only it feeds is fused into it;
+- every layer runs in bf16 except the first convolution and the bicubic skip, which see the
+  image itself and stay in fp32 (see `InputConv` and `BicubicSkip`);
+- a final pixel shuffle is left out: the engine quantises the (N, s*s, H, W) output and
+  shuffles 8-bit samples, a quarter of the bytes.
+
+The rewritten graph gives the same 8-bit output as the model under autocast (tests compare them).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from vsr.models.layers import BicubicSkip, InputConv
+
+log = logging.getLogger(__name__)
+
+_RELU_CALLS = {F.relu, torch.relu, torch.relu_, torch.nn.functional.relu_}
+_FUSABLE_MODULES = {nn.ReLU: "relu", nn.Tanh: "tanh"}
+_TRACEABLE = ("torch.nn.", "vsr.models.")
+
+
+@dataclass
+class CpuGraph:
+    """A model prepared for the CPU engine.
+
+    module: (N, 1, H, W) fp32 luma in [0, 1] → (N, s*s, H, W) sub-pixel phases when
+    `shuffled` is False (to be pixel-shuffled by the caller), else the (N, 1, sH, sW) image.
+    radius: low-resolution pixels each output pixel depends on, at most (for tiling).
+    """
+
+    module: nn.Module
+    shuffled: bool
+    radius: int
+
+
+class FusedConv(nn.Module):
+    """A convolution (with an optional fused activation) through oneDNN's pointwise-fused kernel."""
+
+    def __init__(self, conv: nn.Conv2d, activation: str, dtype: torch.dtype, out_dtype: torch.dtype) -> None:
+        super().__init__()
+        self.dtype, self.out_dtype = dtype, out_dtype
+        self.activation = activation
+        weight = conv.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
+        bias = conv.bias.detach().to(dtype) if conv.bias is not None else None
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+        self.stride, self.dilation, self.groups = list(conv.stride), list(conv.dilation), conv.groups
+        # oneDNN pads with zeros only: other padding modes are applied before the call
+        self.pad_mode = None if conv.padding_mode == "zeros" else conv.padding_mode
+        pad_y, pad_x = conv.padding  # type: ignore[misc]
+        self.explicit_pad = (pad_x, pad_x, pad_y, pad_y)
+        self.padding = [0, 0] if self.pad_mode else [pad_y, pad_x]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.dtype)
+        if self.pad_mode is not None:
+            x = F.pad(x, self.explicit_pad, mode=self.pad_mode)
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = torch.ops.mkldnn._convolution_pointwise(
+            x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups,
+            self.activation, [], "",
+        )
+        return y.to(self.out_dtype)
+
+
+class _Tracer(fx.Tracer):
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return isinstance(module, (nn.Conv2d, BicubicSkip)) or super().is_leaf_module(module, qualified_name)
+
+
+def _fusable_activation(node: fx.Node, modules: dict[str, nn.Module]) -> str | None:
+    if node.op == "call_module":
+        return _FUSABLE_MODULES.get(type(modules[str(node.target)]))
+    if node.op == "call_function" and node.target in _RELU_CALLS:
+        return "relu"
+    if node.op == "call_method" and node.target in ("relu", "relu_"):
+        return "relu"
+    if node.op == "call_function" and node.target in (torch.tanh,):
+        return "tanh"
+    return None
+
+
+def _is_pixel_shuffle(node: object, modules: dict[str, nn.Module]) -> bool:
+    if not isinstance(node, fx.Node):
+        return False
+    if node.op == "call_function":
+        return node.target is F.pixel_shuffle or node.target is torch.pixel_shuffle
+    return node.op == "call_module" and isinstance(modules[str(node.target)], nn.PixelShuffle)
+
+
+def receptive_radius(module: nn.Module) -> int:
+    """An upper bound on how far (in input pixels) an output pixel sees: the sum of every conv's reach."""
+    radius = 0
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            reach = [d * (k - 1) // 2 for d, k in zip(layer.dilation, layer.kernel_size)]
+            radius += max(reach)
+        elif isinstance(layer, BicubicSkip):
+            radius += 2
+    return radius
+
+
+def build_cpu_graph(module: nn.Module, precision: str) -> CpuGraph:
+    """Trace `module` (eval mode) and rewrite it for the CPU; raises if it cannot be traced.
+
+    Only modules built from torch.nn and vsr.models layers qualify: tracing freezes Python
+    control flow, which is right for those and wrong for a module with state of its own.
+    """
+    foreign = {type(m).__qualname__ for m in module.modules() if not type(m).__module__.startswith(_TRACEABLE)}
+    if foreign:
+        raise TypeError(f"not built from known layers: {', '.join(sorted(foreign))}")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    module = copy.deepcopy(module).eval()
+    graph = _Tracer().trace(module)
+    gm = fx.GraphModule(module, graph)
+    modules = dict(gm.named_modules())
+
+    shuffled = True
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    result = output.args[0]
+    if _is_pixel_shuffle(result, modules):
+        output.args = (result.args[0],)
+        gm.graph.erase_node(result)
+        shuffled = False
+
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(modules[str(node.target)], nn.Conv2d):
+            continue
+        conv = modules[str(node.target)]
+        users = list(node.users)
+        activation = _fusable_activation(users[0], modules) if len(users) == 1 else None
+        if activation is not None:
+            users[0].replace_all_uses_with(node)
+            gm.graph.erase_node(users[0])
+        # the first convolution sees the image itself: fp32 in (see InputConv)
+        conv_dtype = torch.float32 if isinstance(conv, InputConv) else dtype
+        gm.add_submodule(str(node.target), FusedConv(conv, activation or "none", conv_dtype, dtype))
+    _cast_other_parameters(gm, dtype)
+    gm.graph.lint()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    return CpuGraph(gm, shuffled, receptive_radius(module))
+
+
+def _cast_other_parameters(gm: fx.GraphModule, dtype: torch.dtype) -> None:
+    """PReLU slopes and the like follow the activations' dtype; the bicubic skip stays fp32."""
+    for layer in gm.modules():
+        if isinstance(layer, (FusedConv, BicubicSkip)):
+            continue
+        for name, param in list(layer.named_parameters(recurse=False)):
+            setattr(layer, name, nn.Parameter(param.detach().to(dtype), requires_grad=False))
+
+
+def shuffle_phases(phases: torch.Tensor, scale: int) -> torch.Tensor:
+    """(N, s*s, H, W) → (N, sH, sW): the pixel shuffle, on any dtype and memory layout."""
+    n, _, height, width = phases.shape
+    grid = phases.permute(0, 2, 3, 1).reshape(n, height, width, scale, scale)
+    return grid.permute(0, 1, 3, 2, 4).reshape(n, height * scale, width * scale)
+
+
+__all__ = ["CpuGraph", "FusedConv", "build_cpu_graph", "receptive_radius", "shuffle_phases"]
