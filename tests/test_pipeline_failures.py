@@ -234,10 +234,36 @@ def test_a_corrupt_packet_is_skipped_with_a_warning_and_the_rest_keeps_its_times
     assert [read_index(y, 64, 48) for y in after.lumas] == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11]
 
 
+def test_a_frame_the_h264_decoder_drops_silently_is_reported_and_the_rest_stays_in_sync(make_clip, caplog):
+    source = make_clip("concealed.mkv", frames=12)
+    with av.open(str(source)) as container:
+        packets = [(p.pts, p.pos, p.size) for p in container.demux(container.streams.video[0]) if p.size]
+    pts, pos, size = packets[3]
+    data = bytearray(source.read_bytes())
+    data[pos + 10 : pos + size] = np.random.default_rng(0).integers(0, 256, size - 10, dtype=np.uint8).tobytes()
+    source.write_bytes(bytes(data))
+    with av.open(str(source)) as container:  # the decoder raises no error for this damage ...
+        good = [frame.pts for packet in container.demux(container.streams.video[0]) for frame in packet.decode()]
+    assert pts not in good and len(good) == 11  # ... and drops the frame
+
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, scale=2, **FAST)
+    assert read_video(result.output).pts == good
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(f"dropped 1 damaged frame(s) without an error (missing pts: {pts})" in m for m in messages), messages
+    assert any("1 lost in the decoder" in m for m in messages)
+
+
+def test_a_clean_input_reports_no_lost_frames(make_clip, caplog):
+    source = make_clip("clean.mp4", frames=12, audio=("aac",))
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        vsr.upscale_video(source, scale=2, **FAST)
+    assert not [r for r in caplog.records if "damaged" in r.getMessage()]
+
+
 def test_bytes_overwritten_in_the_middle_of_a_file_still_give_an_output(make_clip):
     """Damage the container and H.264 data alike: the run succeeds with the frames that decode,
-    at their own timestamps. (Damage the decoder conceals, or packets the demuxer loses, go
-    without a warning: nothing fails to decode.)"""
+    at their own timestamps. (Packets the demuxer loses go without a warning.)"""
     source = make_clip("hit.mkv", frames=20, audio=("aac",))
     data = bytearray(source.read_bytes())
     start = int(len(data) * 0.6)

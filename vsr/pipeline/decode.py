@@ -1,8 +1,10 @@
 """Stage 1: demux and decode. Video frames become `VideoItem`s, other packets pass through in order.
 
 Damaged input policy: a packet that fails to decode is skipped with a warning, and a frame whose
-timestamp does not advance is dropped with a warning. Every frame that does come out keeps its
-original timestamp, so later frames and the audio stay in sync; a skipped frame shows as the
+timestamp does not advance is dropped with a warning. A decoder may also drop a damaged frame
+without an error (H.264 does): a video packet whose timestamp never comes out as a frame is
+counted as lost and reported at the end. Every frame that does come out keeps its original
+timestamp, so later frames and the audio stay in sync; a skipped or lost frame shows as the
 previous frame held a little longer.
 """
 
@@ -29,6 +31,8 @@ class DecodeStats:
     frames: int = 0
     skipped_packets: int = 0
     dropped_frames: int = 0
+    lost_frames: int = 0
+    """Video packets whose frame never came out of the decoder, though it raised no error."""
 
 
 def plane_arrays(frame: av.VideoFrame, layout: Layout) -> list[np.ndarray]:
@@ -54,12 +58,16 @@ def read_items(
         video.thread_type = "AUTO"
         streams = [video] + [container.streams[i] for i in passthrough_streams]
         last_pts: int | None = None
+        awaited: set[int] = set()  # timestamps of video packets whose frame has not come out yet
         for packet in container.demux(streams):
             if packet.stream.index != video.index:
                 if packet.size:
                     yield Passthrough(packet.stream.index, packet)
                 continue
+            if packet.size and packet.pts is not None:
+                awaited.add(packet.pts)
             for frame in _decode_packet(packet, stats):
+                awaited.discard(frame.pts)
                 pts = _frame_pts(frame, last_pts, frame_duration)
                 if last_pts is not None and pts <= last_pts:
                     stats.dropped_frames += 1
@@ -73,6 +81,13 @@ def read_items(
                 last_pts = pts
                 if max_frames is not None and stats.frames >= max_frames:
                     return
+        # a packet that raised loses its frame too, but not always its own timestamp (frame threading)
+        stats.lost_frames = max(0, len(awaited) - stats.skipped_packets)
+        if stats.lost_frames:
+            log.warning(
+                "the decoder dropped %d damaged frame(s) without an error (missing pts: %s)",
+                stats.lost_frames, ", ".join(map(str, sorted(awaited)[:10])),
+            )
 
 
 def decode_frames(

@@ -246,10 +246,11 @@ def run_job(
             _watch(threads, stop, failures, muxer, total, progress)
         if decoded.frames != muxer.frames:
             raise PipelineError("pipeline", f"decoded {decoded.frames} frames but wrote {muxer.frames}")
-        if decoded.skipped_packets or decoded.dropped_frames:
+        if decoded.skipped_packets or decoded.dropped_frames or decoded.lost_frames:
             log.warning(
-                "damaged input: %d packet(s) could not be decoded and %d frame(s) were dropped; "
-                "the output keeps the original timestamps", decoded.skipped_packets, decoded.dropped_frames,
+                "damaged input: %d packet(s) could not be decoded, %d frame(s) were dropped and %d lost "
+                "in the decoder; the output keeps the original timestamps",
+                decoded.skipped_packets, decoded.dropped_frames, decoded.lost_frames,
             )
         mux.commit_output(temp, target, overwrite)
         return muxer.frames
