@@ -59,7 +59,23 @@ def test_espcn_relus_are_fused_into_its_convolutions() -> None:
     assert [c.activation for c in convs] == ["relu", "relu", "none"]
     assert not any(isinstance(m, torch.nn.ReLU) for m in graph.module.modules())
     assert graph.shuffled is False
-    assert convs[0].dtype == torch.float32 and convs[1].dtype == torch.bfloat16  # the input conv stays fp32
+    # 8-bit levels are exact in bf16, so the first convolution takes them as they are, with split weights
+    assert graph.levels and graph.input_dtype == torch.bfloat16 and convs[0].split
+    assert all(c.dtype == torch.bfloat16 for c in convs)
+    ten_bit = build_cpu_graph(load_model("espcn", 4).module, "bf16", max_value=1023)
+    assert ten_bit.input_dtype == torch.float32
+    assert [m.dtype for m in ten_bit.module.modules() if isinstance(m, FusedConv)][:2] == [torch.float32, torch.bfloat16]
+
+
+def test_ten_bit_video_through_the_graph_matches_the_plain_model() -> None:
+    model = load_model("espcn", 2)
+    luma = _texture().astype(np.uint16) * 4 + 1
+    engine = CpuEngine(model.module, 2, "bf16", 1023)
+    out = engine.collect(engine.submit([luma]))[0]
+    with torch.inference_mode():
+        ref = model.module(torch.from_numpy(luma.astype(np.float32) / 1023)[None, None])
+    ref = ref.mul(1023).round().clamp(0, 1023)[0, 0].numpy()
+    assert out.dtype == np.uint16 and np.abs(out.astype(int) - ref).max() <= 4  # one 8-bit level
 
 
 def test_a_module_of_unknown_layers_is_run_as_it_is() -> None:

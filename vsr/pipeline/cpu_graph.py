@@ -37,24 +37,43 @@ _TRACEABLE = ("torch.nn.", "vsr.models.")
 class CpuGraph:
     """A model prepared for the CPU engine.
 
-    module: (N, 1, H, W) fp32 luma in [0, 1] → (N, s*s, H, W) sub-pixel phases when
-    `shuffled` is False (to be pixel-shuffled by the caller), else the (N, 1, sH, sW) image.
+    module: (N, 1, H, W) luma → (N, s*s, H, W) sub-pixel phases in [0, 1] units when `shuffled`
+    is False (to be pixel-shuffled by the caller), else the (N, 1, sH, sW) image.
+    input_dtype, levels: the luma goes in as this dtype, in sample levels (0…max_value) when
+    `levels`, else divided by max_value as the model was trained.
     radius: low-resolution pixels each output pixel depends on, at most (for tiling).
     """
 
     module: nn.Module
     shuffled: bool
     radius: int
+    levels: bool
+    input_dtype: torch.dtype
 
 
 class FusedConv(nn.Module):
     """A convolution (with an optional fused activation) through oneDNN's pointwise-fused kernel."""
 
-    def __init__(self, conv: nn.Conv2d, activation: str, dtype: torch.dtype, out_dtype: torch.dtype) -> None:
+    def __init__(
+        self,
+        conv: nn.Conv2d,
+        activation: str,
+        dtype: torch.dtype,
+        out_dtype: torch.dtype,
+        input_scale: float = 1.0,
+        split_weights: bool = False,
+    ) -> None:
         super().__init__()
         self.dtype, self.out_dtype = dtype, out_dtype
         self.activation = activation
-        weight = conv.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
+        weight = conv.weight.detach() * input_scale
+        self.split = split_weights and conv.groups == 1
+        if self.split:
+            # bf16 weights with a 16-bit mantissa: W = hi + lo, the input fed twice (x, x)
+            # against (hi, lo), so oneDNN sums both in fp32 within one convolution
+            high = weight.to(dtype)
+            weight = torch.cat([high, (weight - high.float()).to(dtype)], dim=1)
+        weight = weight.to(dtype).contiguous(memory_format=torch.channels_last)
         bias = conv.bias.detach().to(dtype) if conv.bias is not None else None
         self.register_buffer("weight", weight)
         self.register_buffer("bias", bias)
@@ -67,6 +86,8 @@ class FusedConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.dtype)
+        if self.split:
+            x = torch.cat([x, x], dim=1)
         if self.pad_mode is not None:
             x = F.pad(x, self.explicit_pad, mode=self.pad_mode)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -114,11 +135,15 @@ def receptive_radius(module: nn.Module) -> int:
     return radius
 
 
-def build_cpu_graph(module: nn.Module, precision: str) -> CpuGraph:
+def build_cpu_graph(module: nn.Module, precision: str, max_value: int = 255) -> CpuGraph:
     """Trace `module` (eval mode) and rewrite it for the CPU; raises if it cannot be traced.
 
     Only modules built from torch.nn and vsr.models layers qualify: tracing freezes Python
     control flow, which is right for those and wrong for a module with state of its own.
+
+    Where the image only feeds the first convolution and the bicubic skip (both linear), they
+    take it in sample levels, with 1/max_value folded into their weights: 8-bit levels are
+    exact in bf16, so the first convolution runs in bf16 too, without rounding the image.
     """
     foreign = {type(m).__qualname__ for m in module.modules() if not type(m).__module__.startswith(_TRACEABLE)}
     if foreign:
@@ -128,6 +153,16 @@ def build_cpu_graph(module: nn.Module, precision: str) -> CpuGraph:
     graph = _Tracer().trace(module)
     gm = fx.GraphModule(module, graph)
     modules = dict(gm.named_modules())
+    image = next(n for n in gm.graph.nodes if n.op == "placeholder")
+    levels = all(u.op == "call_module" and isinstance(modules[str(u.target)], (InputConv, BicubicSkip)) for u in image.users)
+    input_scale = 1.0 / max_value if levels else 1.0
+    exact_in_half = levels and max_value <= 256
+    input_dtype = dtype if exact_in_half else torch.float32
+    if levels:
+        for user in image.users:
+            layer = modules[str(user.target)]
+            if isinstance(layer, BicubicSkip):
+                layer.weight.mul_(input_scale)
 
     shuffled = True
     output = next(n for n in gm.graph.nodes if n.op == "output")
@@ -146,14 +181,18 @@ def build_cpu_graph(module: nn.Module, precision: str) -> CpuGraph:
         if activation is not None:
             users[0].replace_all_uses_with(node)
             gm.graph.erase_node(users[0])
-        # the first convolution sees the image itself: fp32 in (see InputConv)
-        conv_dtype = torch.float32 if isinstance(conv, InputConv) else dtype
-        gm.add_submodule(str(node.target), FusedConv(conv, activation or "none", conv_dtype, dtype))
+        if isinstance(conv, InputConv):
+            # it sees the image itself: fp32 unless the image is exact in bf16, and then with split
+            # weights, since rounding this layer's weights costs as much as rounding the image
+            fused = FusedConv(conv, activation or "none", input_dtype, dtype, input_scale, exact_in_half)
+        else:
+            fused = FusedConv(conv, activation or "none", dtype, dtype)
+        gm.add_submodule(str(node.target), fused)
     _cast_other_parameters(gm, dtype)
     gm.graph.lint()
     gm.delete_all_unused_submodules()
     gm.recompile()
-    return CpuGraph(gm, shuffled, receptive_radius(module))
+    return CpuGraph(gm, shuffled, receptive_radius(module), levels, input_dtype)
 
 
 def _cast_other_parameters(gm: fx.GraphModule, dtype: torch.dtype) -> None:

@@ -152,7 +152,7 @@ def forward_resilient(module: torch.nn.Module, x: torch.Tensor, scale: int, plan
             continue
         outputs.append(y)
         start += chunk.shape[0]
-    return torch.cat(outputs)
+    return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
 
 def _shrink(plan: ChunkPlan, chunk: torch.Tensor) -> None:
@@ -207,7 +207,7 @@ class CpuEngine:
         self.precision = precision
         self.max_value = max_value
         try:
-            self.graph: CpuGraph | None = build_cpu_graph(module, precision)
+            self.graph: CpuGraph | None = build_cpu_graph(module, precision, max_value)
             self.module = self.graph.module
             overlap = self.graph.radius
         except Exception as error:  # noqa: BLE001 - any tracing failure means: run the plain module
@@ -219,7 +219,11 @@ class CpuEngine:
 
     def submit(self, lumas: list[np.ndarray]) -> np.ndarray:
         x = torch.from_numpy(np.stack(lumas)).unsqueeze(1)
-        x = x.to(torch.float32).mul_(1.0 / self.max_value).contiguous(memory_format=torch.channels_last)
+        if self.graph is not None and self.graph.levels:
+            x = x.to(self.graph.input_dtype)
+        else:
+            x = x.to(torch.float32).mul_(1.0 / self.max_value)
+        x = x.contiguous(memory_format=torch.channels_last)
         phases = self.graph is not None and not self.graph.shuffled
         with torch.inference_mode():
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16" and self.graph is None):
