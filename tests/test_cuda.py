@@ -14,7 +14,7 @@ import torch
 
 import vsr
 from vsr.models import load_model, shipped_models
-from vsr.pipeline.engine import CudaEngine, make_engine
+from vsr.pipeline.engine import CudaEngine, make_engine, upscale_bicubic
 from tinymodels import NeighbourShuffle, lumas, neighbour_shuffle, sr_model
 from videoclips import draw_frame, raw_planes, read_index, read_video
 
@@ -120,6 +120,21 @@ def test_upscale_video_on_cuda_with_the_default_model(make_clip):
     result = vsr.upscale_video(source, scale=2, device="cuda", preset="ultrafast")
     assert result.device == "cuda" and result.frames == 8
     assert [read_index(y, 64, 48) for y in read_video(result.output).lumas] == list(range(8))
+
+
+@pytest.mark.parametrize("max_value", [255, 1023])
+def test_chroma_is_upscaled_on_the_gpu_like_opencv(max_value):
+    engine = make_engine(sr_model(NeighbourShuffle(), 2), device="cuda", precision="fp32", max_value=max_value)
+    assert engine.upscales_chroma
+    frames = [[y, u, v] for y, u, v in zip(lumas(3, 24, 36, max_value, seed=8), lumas(3, 12, 18, max_value, seed=9),
+                                            lumas(3, 12, 18, max_value, seed=10))]
+    handle = engine.submit_frames(frames)
+    for planes_in, planes_out in zip(frames, engine.collect_frames(handle)):
+        assert np.array_equal(planes_out[0], neighbour_shuffle(planes_in[0]))
+        for chroma_in, chroma_out in zip(planes_in[1:], planes_out[1:]):
+            expected = upscale_bicubic(chroma_in, 2, max_value)
+            assert chroma_out.shape == (24, 36) and chroma_out.dtype == expected.dtype
+            assert np.abs(chroma_out.astype(np.int32) - expected).max() <= 1
 
 
 def test_batch_size_comes_from_free_memory():

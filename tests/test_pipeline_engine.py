@@ -21,6 +21,7 @@ from vsr.pipeline.engine import (
     default_batch_size,
     make_engine,
     upscale_bicubic,
+    upscale_bicubic_tensor,
 )
 from vsr.pipeline.frames import Layout
 from vsr.pipeline.upscale import fit_plane, upscale_planes
@@ -98,7 +99,10 @@ def test_bicubic_engine_is_opencv_bicubic():
     for plane, result in zip(planes, out):
         assert np.array_equal(result, cv2.resize(plane, (33, 21), interpolation=cv2.INTER_CUBIC))
     ten_bit = lumas(1, 7, 11, 1023)[0]
-    assert upscale_bicubic(ten_bit, 2).dtype == np.uint16
+    ten_bit[3, 4:6] = 1023, 0  # bicubic overshoots past full scale next to such an edge ...
+    up = BicubicEngine(2, 1023).collect(BicubicEngine(2, 1023).submit([ten_bit]))[0]
+    assert up.dtype == np.uint16 and up.max() == 1023  # ... which stays a 10-bit sample
+    assert cv2.resize(ten_bit, (22, 14), interpolation=cv2.INTER_CUBIC).max() > 1023
 
 
 def test_make_engine_uses_the_torch_cpu_engine_for_any_other_model():
@@ -184,3 +188,17 @@ def test_batch_sizes_give_identical_frames_end_to_end(make_clip, tmp_path, pix_f
             assert all(np.array_equal(a, b) for a, b in zip(planes_a, planes_b))
     assert outputs[0][0][0].dtype == (np.uint16 if pix_fmt.endswith("10le") else np.uint8)
     assert [read_index(y, 64, 48) for y in read_video(tmp_path / "b4.mkv").lumas] == list(range(10))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("max_value", [255, 1023])
+def test_the_gpu_chroma_path_matches_opencv_bicubic_within_one_level(scale, max_value):
+    """`upscale_bicubic_tensor` is what the CUDA engine runs on chroma; here on the CPU."""
+    planes = lumas(2, 11, 17, max_value, seed=scale)
+    planes[0][:] = cv2.GaussianBlur(planes[0], (0, 0), 1.5)  # a smooth plane and a noise plane
+    tensor = torch.from_numpy(np.stack(planes).astype(np.int16) if max_value > 255 else np.stack(planes))
+    out = upscale_bicubic_tensor(tensor, scale, max_value).numpy()
+    for plane, got in zip(planes, out):
+        expected = upscale_bicubic(plane, scale, max_value)
+        assert got.shape == expected.shape == (11 * scale, 17 * scale) and expected.max() <= max_value
+        assert np.abs(got.astype(np.int32) - expected).max() <= 1

@@ -30,7 +30,7 @@ from vsr.pipeline.frames import VideoItem
 from vsr.pipeline.image import rgb_to_ycbcr, ycbcr_to_rgb
 from vsr.pipeline.probe import probe
 from vsr.pipeline.run import Job, frame_duration, plan_job, run_job
-from vsr.pipeline.upscale import upscale_planes
+from vsr.pipeline.upscale import collect_planes, submit_items
 
 
 @dataclass(frozen=True)
@@ -144,14 +144,16 @@ def _time_upscale(job: Job, items: list[VideoItem]) -> tuple[StageTiming, StageT
     for first in range(0, len(items), batch):
         chunk = items[first : first + batch]
         model_started = time.perf_counter()
-        lumas = engine.collect(engine.submit([item.planes[0] for item in chunk]))
+        handle = submit_items(engine, chunk)
+        # waits for the batch (collecting twice is harmless); the CPU's chroma comes after
+        engine.collect_frames(handle) if engine.upscales_chroma else engine.collect(handle)
         model_seconds += time.perf_counter() - model_started
-        for item, luma in zip(chunk, lumas):
-            planes = upscale_planes(luma, item.planes[1:], engine.scale, job.layout)
+        for item, planes in zip(chunk, collect_planes(engine, handle, chunk, job.layout)):
             encoder_frames.append(frame_from_planes(planes, item, job.layout, job.info.time_base))
     total = time.perf_counter() - started
+    model_name = "model + GPU chroma" if engine.upscales_chroma else "model (luma only)"
     return (
-        StageTiming("model (luma only)", len(items), model_seconds),
+        StageTiming(model_name, len(items), model_seconds),
         StageTiming("upscale stage", len(items), total),
         encoder_frames,
     )

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vsr.errors import VsrError
 from vsr.pipeline.cpu_graph import CpuGraph, build_cpu_graph, shuffle_phases
@@ -31,6 +32,9 @@ class LumaEngine(Protocol):
     scale: int
     device: str
     precision: str
+    upscales_chroma: bool
+    """True: `submit_frames`/`collect_frames` take and return every plane (the CUDA engine);
+    False: the caller upscales chroma."""
 
     def submit(self, lumas: list[np.ndarray]) -> Any: ...
 
@@ -178,20 +182,26 @@ class BicubicEngine:
 
     device = "cpu"
     precision = "uint"
+    upscales_chroma = False
 
-    def __init__(self, scale: int) -> None:
+    def __init__(self, scale: int, max_value: int = 255) -> None:
         self.scale = scale
+        self.max_value = max_value
 
     def submit(self, lumas: list[np.ndarray]) -> list[np.ndarray]:
-        return [upscale_bicubic(luma, self.scale) for luma in lumas]
+        return [upscale_bicubic(luma, self.scale, self.max_value) for luma in lumas]
 
     def collect(self, handle: list[np.ndarray]) -> list[np.ndarray]:
         return handle
 
 
-def upscale_bicubic(plane: np.ndarray, scale: int) -> np.ndarray:
+def upscale_bicubic(plane: np.ndarray, scale: int, max_value: int = 255) -> np.ndarray:
+    """OpenCV's bicubic resize, clamped to [0, max_value] (it saturates 16-bit samples only at 65535)."""
     height, width = plane.shape
-    return cv2.resize(plane, (width * scale, height * scale), interpolation=cv2.INTER_CUBIC)
+    out = cv2.resize(plane, (width * scale, height * scale), interpolation=cv2.INTER_CUBIC)
+    if out.dtype == np.uint16:
+        np.minimum(out, max_value, out=out)
+    return out
 
 
 class CpuEngine:
@@ -200,6 +210,7 @@ class CpuEngine:
     the graph cannot be built."""
 
     device = "cpu"
+    upscales_chroma = False
 
     def __init__(self, module: torch.nn.Module, scale: int, precision: str, max_value: int) -> None:
         tune_cpu_allocator()
@@ -241,13 +252,30 @@ class CpuEngine:
 class _CudaBatch:
     slot: int
     count: int
+    planes: int
     done: torch.cuda.Event
 
 
+def upscale_bicubic_tensor(planes: torch.Tensor, scale: int, max_value: int) -> torch.Tensor:
+    """(N, h, w) integer planes → (N, sh, sw) bicubic upscaled, rounded and clamped, same dtype.
+
+    torch's bicubic (a = −0.75, pixel centres, clamped edges) is OpenCV's INTER_CUBIC, so this
+    matches `upscale_bicubic` within one level (tested); it is the chroma path on the GPU.
+    """
+    x = planes.unsqueeze(1).to(torch.float32)
+    y = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    return y.squeeze(1).round_().clamp_(0, max_value).to(planes.dtype)
+
+
 class CudaEngine:
-    """The model on a CUDA device, with pinned host buffers in a ring of two and two streams."""
+    """The model on a CUDA device, with pinned host buffers in a ring of two and two streams.
+
+    Chroma is upscaled (bicubic) and every plane quantised on the device too (`submit_frames`),
+    so the host only copies 8/16-bit planes in and out.
+    """
 
     device = "cuda"
+    upscales_chroma = True
 
     def __init__(self, module: torch.nn.Module, scale: int, precision: str, max_value: int, device: torch.device) -> None:
         self.dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
@@ -258,47 +286,58 @@ class CudaEngine:
         self.torch_device = device
         self.copy_stream = torch.cuda.Stream(device)
         self.compute_stream = torch.cuda.Stream(device)
-        self._host_in: list[torch.Tensor | None] = [None, None]
-        self._host_out: list[torch.Tensor | None] = [None, None]
+        self._host: dict[tuple[str, int, int], torch.Tensor] = {}  # (direction, plane, slot) → pinned buffer
         self._slot = 0
         self.plan = ChunkPlan()
         torch.backends.cudnn.benchmark = True
 
-    def _pinned(self, ring: list[torch.Tensor | None], slot: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        buffer = ring[slot]
+    def _pinned(self, key: tuple[str, int, int], shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        buffer = self._host.get(key)
         if buffer is None or buffer.dtype != dtype or buffer.shape[1:] != shape[1:] or buffer.shape[0] < shape[0]:
             buffer = torch.empty(shape, dtype=dtype, pin_memory=True)
-            ring[slot] = buffer
+            self._host[key] = buffer
         return buffer[: shape[0]]
 
     def submit(self, lumas: list[np.ndarray]) -> _CudaBatch:
+        return self.submit_frames([[luma] for luma in lumas])
+
+    def collect(self, handle: _CudaBatch) -> list[np.ndarray]:
+        return [planes[0] for planes in self.collect_frames(handle)]
+
+    def submit_frames(self, frames: list[list[np.ndarray]]) -> _CudaBatch:
+        """Start a batch of frames, each [luma, *chroma]: luma through the model, chroma bicubic."""
         slot, self._slot = self._slot, 1 - self._slot
-        count, (height, width) = len(lumas), lumas[0].shape
+        count, planes = len(frames), len(frames[0])
         in_dtype = torch.uint8 if self.max_value <= 255 else torch.int16
-        host_in = self._pinned(self._host_in, slot, (count, height, width), in_dtype)
-        host_in_np = host_in.numpy()
-        for i, luma in enumerate(lumas):
-            np.copyto(host_in_np[i], luma.view(host_in_np.dtype))
+        host_in = []
+        for p in range(planes):
+            buffer = self._pinned(("in", p, slot), (count, *frames[0][p].shape), in_dtype)
+            array = buffer.numpy()
+            for i, frame in enumerate(frames):
+                np.copyto(array[i], frame[p].view(array.dtype))
+            host_in.append(buffer)
         with torch.cuda.stream(self.copy_stream):
-            device_in = host_in.to(self.torch_device, non_blocking=True)
+            device_in = [buffer.to(self.torch_device, non_blocking=True) for buffer in host_in]
             copied_in = torch.cuda.Event()
             copied_in.record(self.copy_stream)
         self.compute_stream.wait_event(copied_in)
-        device_in.record_stream(self.compute_stream)
+        for tensor in device_in:
+            tensor.record_stream(self.compute_stream)
         with torch.cuda.stream(self.compute_stream), torch.inference_mode():
-            x = device_in.unsqueeze(1).to(self.dtype).mul_(1.0 / self.max_value)
+            x = device_in[0].unsqueeze(1).to(self.dtype).mul_(1.0 / self.max_value)
             x = x.contiguous(memory_format=torch.channels_last)
-            quantised = _quantise(forward_resilient(self.module, x, self.scale, self.plan), self.max_value).squeeze(1)
+            outputs = [_quantise(forward_resilient(self.module, x, self.scale, self.plan), self.max_value).squeeze(1)]
+            outputs += [upscale_bicubic_tensor(chroma, self.scale, self.max_value) for chroma in device_in[1:]]
             computed = torch.cuda.Event()
             computed.record(self.compute_stream)
         self.copy_stream.wait_event(computed)
-        quantised.record_stream(self.copy_stream)
-        host_out = self._pinned(self._host_out, slot, tuple(quantised.shape), quantised.dtype)
         with torch.cuda.stream(self.copy_stream):
-            host_out.copy_(quantised, non_blocking=True)
+            for p, tensor in enumerate(outputs):
+                tensor.record_stream(self.copy_stream)
+                self._pinned(("out", p, slot), tuple(tensor.shape), tensor.dtype).copy_(tensor, non_blocking=True)
             done = torch.cuda.Event()
             done.record(self.copy_stream)
-        return _CudaBatch(slot, count, done)
+        return _CudaBatch(slot, count, planes, done)
 
     def suggest_batch(self, width: int, height: int, limit: int = 32) -> int:
         """Frames per batch from the free device memory and the model's measured cost per pixel."""
@@ -314,18 +353,18 @@ class CudaEngine:
         per_frame = per_pixel * width * height * 1.5 + width * height * (1 + self.scale**2) * 4
         return max(1, min(limit, int(0.5 * free // max(per_frame, 1.0))))
 
-    def collect(self, handle: _CudaBatch) -> list[np.ndarray]:
+    def collect_frames(self, handle: _CudaBatch) -> list[list[np.ndarray]]:
+        """The upscaled planes of a submitted batch, per frame; valid until the second submit after it."""
         handle.done.synchronize()
-        host_out = self._host_out[handle.slot]
-        assert host_out is not None
-        return list(_as_unsigned(host_out[: handle.count].numpy()))
+        planes = [_as_unsigned(self._host[("out", p, handle.slot)][: handle.count].numpy()) for p in range(handle.planes)]
+        return [[plane[i] for plane in planes] for i in range(handle.count)]
 
 
 def make_engine(model: Any, device: str = "auto", precision: str = "auto", max_value: int = 255) -> LumaEngine:
     """Pick the engine for a loaded model (an `SRModel`) on the requested device and precision."""
     torch_device = choose_device(device)
     if model.name == "bicubic":
-        return BicubicEngine(model.scale)
+        return BicubicEngine(model.scale, max_value)
     chosen = choose_precision(precision, torch_device, model.supports_half)
     if torch_device.type == "cuda":
         return CudaEngine(model.module, model.scale, chosen, max_value, torch_device)

@@ -1,6 +1,7 @@
 """Stage 3: frames in batches through the engine; chroma by bicubic; encoder-ready frames out.
 
-Luma goes through the network, chroma is upscaled with bicubic, and both are written straight
+Luma goes through the network, chroma is upscaled with bicubic (on the GPU by the CUDA engine,
+with OpenCV otherwise), and both are written straight
 into the planes of the output frame (no RGB round trip). When the encoder's chroma subsampling
 needs even dimensions and scale x size is odd, the last column/row is repeated and the frame is
 one pixel larger; the caller says so once.
@@ -41,14 +42,29 @@ def fit_plane(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     return plane
 
 
+def fit_planes(planes: list[np.ndarray], layout: Layout) -> list[np.ndarray]:
+    """Upscaled [luma, *chroma] at the encoder's size (one pixel more where it needs even sizes)."""
+    width, height = layout.even_size(planes[0].shape[1], planes[0].shape[0])
+    return [fit_plane(plane, *size) for plane, size in zip(planes, layout.plane_sizes(width, height))]
+
+
 def upscale_planes(luma_out: np.ndarray, chroma: list[np.ndarray], scale: int, layout: Layout) -> list[np.ndarray]:
     """The output planes of one frame at the encoder's size: the upscaled luma and bicubic chroma."""
-    width, height = layout.even_size(luma_out.shape[1], luma_out.shape[0])
-    sizes = layout.plane_sizes(width, height)
-    planes = [fit_plane(luma_out, *sizes[0])]
-    for plane, size in zip(chroma, sizes[1:]):
-        planes.append(fit_plane(upscale_bicubic(plane, scale), *size))
-    return planes
+    return fit_planes([luma_out, *(upscale_bicubic(plane, scale, layout.max_value) for plane in chroma)], layout)
+
+
+def submit_items(engine: LumaEngine, items: list[VideoItem]) -> Any:
+    """Start a batch: the luma planes, and the chroma too where the engine upscales it (CUDA)."""
+    if engine.upscales_chroma:
+        return engine.submit_frames([item.planes for item in items])  # type: ignore[attr-defined]
+    return engine.submit([item.planes[0] for item in items])
+
+
+def collect_planes(engine: LumaEngine, handle: Any, items: list[VideoItem], layout: Layout) -> list[list[np.ndarray]]:
+    """The encoder-ready planes of each frame of a batch started by `submit_items`."""
+    if engine.upscales_chroma:
+        return [fit_planes(planes, layout) for planes in engine.collect_frames(handle)]  # type: ignore[attr-defined]
+    return [upscale_planes(luma, item.planes[1:], engine.scale, layout) for item, luma in zip(items, engine.collect(handle))]
 
 
 def upscale_frames(
@@ -68,8 +84,7 @@ def upscale_frames(
 
     def finish(flight: tuple[Any, list[VideoItem], list[Passthrough]]) -> None:
         handle, items, packets = flight
-        for item, luma_out in zip(items, engine.collect(handle)):
-            planes = upscale_planes(luma_out, item.planes[1:], engine.scale, layout)
+        for item, planes in zip(items, collect_planes(engine, handle, items, layout)):
             sink.put(make_frame(planes, item))
             item.keepalive = item.planes = None
             stats.frames += 1
@@ -80,7 +95,7 @@ def upscale_frames(
         nonlocal batch, held, in_flight
         if stop.is_set():
             raise Stopped
-        handle = engine.submit([item.planes[0] for item in batch])
+        handle = submit_items(engine, batch)
         stats.batches += 1
         if in_flight is not None:
             finish(in_flight)
