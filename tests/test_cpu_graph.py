@@ -101,3 +101,15 @@ def test_shuffle_phases_is_the_pixel_shuffle(dtype: torch.dtype) -> None:
     for layout in (torch.contiguous_format, torch.channels_last):
         got = shuffle_phases(phases.contiguous(memory_format=layout), 3)
         assert torch.equal(got, F.pixel_shuffle(phases.float(), 3)[:, 0].to(dtype))
+
+
+def test_a_torch_build_without_the_fused_kernel_falls_back_to_the_plain_model(monkeypatch) -> None:
+    def missing(*args, **kwargs):
+        raise RuntimeError("no mkldnn::_convolution_pointwise on this build")
+
+    monkeypatch.setattr(FusedConv, "forward", missing)
+    model = load_model("espcn", 2)
+    engine = CpuEngine(model.module, 2, "fp32", 255)
+    assert engine.graph is None
+    luma = _texture()
+    assert np.abs(engine.collect(engine.submit([luma]))[0].astype(int) - _reference(model.module, luma)).max() <= 1

@@ -221,7 +221,9 @@ class CpuEngine:
             self.graph: CpuGraph | None = build_cpu_graph(module, precision, max_value)
             self.module = self.graph.module
             overlap = self.graph.radius
-        except Exception as error:  # noqa: BLE001 - any tracing failure means: run the plain module
+            with torch.inference_mode():  # a CPU or torch build without these oneDNN kernels fails here
+                self.module(torch.zeros((1, 1, 8, 8), dtype=self.graph.input_dtype))
+        except Exception as error:  # noqa: BLE001 - any failure of the graph means: run the plain module
             log.debug("no fused CPU graph for this model (%s); running it under autocast", error)
             self.graph = None
             self.module = module.eval().to(memory_format=torch.channels_last)
