@@ -144,31 +144,23 @@ def measure_fps(
     width: int = 960,
     frames: int = 3,
     precision: str = "fp32",
-    channels_last: bool = True,
 ) -> float:
-    """Frames per second of the model alone on a (height, width) luma input, on CPU (after one warm-up).
+    """Frames per second of the CPU engine that `vsr upscale` runs (the fused graph, quantised
+    8-bit output) on a (height, width) 8-bit luma plane, after one warm-up.
 
     Uses torch's current thread count. bf16/fp16 only for models with supports_half.
     """
+    from vsr.pipeline.engine import CpuEngine
+
     if precision != "fp32" and not model.supports_half:
         raise UnsupportedModelError(f"model {model.name} x{model.scale} is not declared safe for {precision}")
-    module = model.module
-    x = torch.rand(1, 1, height, width)
-    if channels_last:
-        module = module.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    dtype = _autocast_dtype(precision)
-
-    def run() -> None:
-        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            module(x)
-
-    run()
+    engine = CpuEngine(model.module, model.scale, precision, 255)
+    luma = np.random.default_rng(0).integers(0, 256, (height, width), dtype=np.uint8)
+    engine.collect(engine.submit([luma]))
     t0 = time.perf_counter()
     for _ in range(frames):
-        run()
+        engine.collect(engine.submit([luma]))
     dt = time.perf_counter() - t0
-    model.module.to(memory_format=torch.contiguous_format)
     return frames / dt if dt > 0 else math.inf
 
 
