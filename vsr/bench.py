@@ -145,8 +145,11 @@ def _time_upscale(job: Job, items: list[VideoItem]) -> tuple[StageTiming, StageT
         chunk = items[first : first + batch]
         model_started = time.perf_counter()
         handle = submit_items(engine, chunk)
-        # waits for the batch (collecting twice is harmless); the CPU's chroma comes after
-        engine.collect_frames(handle) if engine.upscales_chroma else engine.collect(handle)
+        # wait for the batch (collecting twice is harmless); on the CPU the chroma comes after
+        if engine.upscales_chroma:
+            engine.collect_frames(handle)  # type: ignore[attr-defined]
+        else:
+            engine.collect(handle)
         model_seconds += time.perf_counter() - model_started
         for item, planes in zip(chunk, collect_planes(engine, handle, chunk, job.layout)):
             encoder_frames.append(frame_from_planes(planes, item, job.layout, job.info.time_base))
