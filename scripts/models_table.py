@@ -91,7 +91,7 @@ def table(rerun: bool) -> str:
         "antialiased bicubic downscale; bicubic is MATLAB-style bicubic upscaling of the same LR. Figures from "
         "`vsr eval --model NAME --scale S --data DIR` (JSON in `runs/eval/`). Speed: the CPU engine of `vsr upscale` "
         f"(fused oneDNN graph, 8-bit output) on one 960x540 luma plane, {torch.get_num_threads()} CPU thread(s), fp32 "
-        "and bf16 (every shipped model is declared half-safe), on the shared 2-core development machine. "
+        "and, in brackets, bf16 where the model is declared half-safe, on the shared 2-core development machine. "
         "Published figures: SRCNN, FSRCNN, ESPCN and VDSR papers as tabulated by VDSR/LapSRN (ESPCN trained on "
         "ImageNet; sources differ by ~0.05 dB); `residual` is compared with VDSR, the fast models with ESPCN/FSRCNN. "
         "Targets, misses and how each model was trained: `docs/models.md`.\n"
