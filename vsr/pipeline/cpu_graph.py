@@ -27,7 +27,7 @@ from torch import fx, nn
 
 from vsr.models.layers import BicubicSkip, InputConv
 
-_RELU_CALLS = {F.relu, torch.relu, torch.relu_, torch.nn.functional.relu_}
+_RELU_CALLS = {F.relu, F.relu_, torch.relu, torch.relu_}
 _FUSABLE_MODULES = {nn.ReLU: "relu", nn.Tanh: "tanh"}
 _TRACEABLE = ("torch.nn.", "vsr.models.")
 
