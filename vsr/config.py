@@ -62,15 +62,32 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class MultiFrameConfig:
+    """[multiframe]: the training windows of a multi-frame model (vsr.train.sequences) and its warm start."""
+
+    windows_per_image: int = 2  # synthetic sequences made from each training image
+    motion: float = 3.0  # their largest camera speed, LR pixels per frame
+    clips: tuple[str, ...] = ()  # real videos whose consecutive frames also make windows
+    clip_windows: int = 0  # windows taken from each clip
+    clip_stride: int = 12  # frames between the centres of a clip's windows
+    clip_downscale: int = 2  # a clip's frames are reduced by this much to make the HR frames
+    init: str = ""  # a single-frame residual model file to start from (its weights; neighbours at zero)
+    init_sha256: str = ""  # the init file's SHA-256, checked so that a changed file cannot go unnoticed
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig
     data: DataConfig
     train: TrainConfig
     path: str | None = None  # the file it was read from, as given
+    multiframe: MultiFrameConfig | None = None  # only for multi-frame architectures
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("path")
+        if d["multiframe"] is None:
+            d.pop("multiframe")  # configs of single-frame models keep the dict they always had
         return _plain(d)
 
 
@@ -114,9 +131,11 @@ def _section(cls: type, raw: Any, where: str) -> Any:
 def config_from_dict(raw: dict[str, Any], path: str | None = None) -> Config:
     """Validate a parsed TOML document. Raises ConfigError naming the bad key or value."""
     sections = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
-    unknown = sorted(set(raw) - set(sections))
+    unknown = sorted(set(raw) - set(sections) - {"multiframe"})
     if unknown:
-        raise ConfigError(f"unknown section(s): {', '.join(unknown)}; valid sections: {', '.join(sections)}")
+        raise ConfigError(
+            f"unknown section(s): {', '.join(unknown)}; valid sections: {', '.join(sections)}, multiframe"
+        )
     for name in sections:
         if name not in raw:
             raise ConfigError(f"missing section [{name}]")
@@ -126,13 +145,14 @@ def config_from_dict(raw: dict[str, Any], path: str | None = None) -> Config:
         raise ConfigError("[model] hparams must be a table")
     data = _section(DataConfig, raw["data"], "data")
     train = _section(TrainConfig, raw["train"], "train")
-    cfg = Config(model, data, train, path)
+    multiframe = _section(MultiFrameConfig, raw["multiframe"], "multiframe") if "multiframe" in raw else None
+    cfg = Config(model, data, train, path, multiframe)
     validate(cfg)
     return cfg
 
 
 def validate(cfg: Config) -> None:
-    from vsr.models.registry import build
+    from vsr.models.registry import MULTI_FRAME_ARCHS, build
 
     try:
         build(cfg.model.arch, cfg.model.scale, cfg.model.hparams)
@@ -156,6 +176,21 @@ def validate(cfg: Config) -> None:
         (0.0 <= d.jitter < 1.0, f"[data] jitter must be in [0, 1), got {d.jitter}"),
         (len(d.train_dirs) > 0, "[data] train_dirs must name at least one folder"),
     ]
+    multi = cfg.model.arch in MULTI_FRAME_ARCHS
+    mf = cfg.multiframe
+    checks += [
+        (multi == (mf is not None), f"[multiframe] is {'required' if multi else 'only for multi-frame models'} "
+                                    f"for arch {cfg.model.arch!r}"),
+        (not multi or d.jitter == 0.0, "[data] jitter must be 0 for a multi-frame model (it would alter the confidences)"),
+    ]
+    if mf is not None:
+        checks += [
+            (mf.windows_per_image >= 0 and mf.clip_windows >= 0, "[multiframe] window counts must be >= 0"),
+            (mf.motion >= 0, f"[multiframe] motion must be >= 0, got {mf.motion}"),
+            (mf.clip_stride >= 1 and mf.clip_downscale >= 1, "[multiframe] clip_stride and clip_downscale must be >= 1"),
+            (mf.windows_per_image > 0 or (mf.clips and mf.clip_windows > 0), "[multiframe] gives no training windows"),
+            (not mf.init_sha256 or mf.init, "[multiframe] init_sha256 needs init"),
+        ]
     for ok, msg in checks:
         if not ok:
             raise ConfigError(msg)

@@ -27,6 +27,7 @@ def eval_command(
     fps: bool = typer.Option(False, "--fps", help="Also measure the model's speed on a 960x540 input (CPU)."),
     mode: str = typer.Option("single", "--mode", help="single: a folder of images, paper protocol; multi: a folder of video sequences (e.g. Vid4), bicubic vs single-frame vs multi-frame."),
     frames: int = typer.Option(5, "--frames", help="--mode multi: frames in the window (odd)."),
+    fusion_model: Optional[str] = typer.Option(None, "--fusion-model", help="--mode multi: the multi-frame model of the 'learned' row (name or checkpoint file; default: the shipped one at the scale, if any)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
@@ -39,7 +40,7 @@ def eval_command(
         if precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if mode == "multi":
-            _evaluate_multi(data, model, scale or 4, frames, precision, limit, json_out, quiet)
+            _evaluate_multi(data, model, scale or 4, frames, precision, limit, json_out, quiet, fusion_model)
             return
         if mode != "single":
             raise ConfigError(f"--mode must be single or multi, got {mode!r}")
@@ -81,13 +82,13 @@ def eval_command(
 
 def _evaluate_multi(
     data: Path, model: str | None, scale: int, frames: int, precision: str, limit: int | None,
-    json_out: Path | None, quiet: bool,
+    json_out: Path | None, quiet: bool, fusion_model: str | None,
 ) -> None:
-    """Bicubic, the single-frame model and the multi-frame mode, side by side, per sequence."""
+    """Bicubic, the single-frame model and the multi-frame modes, side by side, per sequence."""
     from vsr.eval.video import evaluate_video, format_video_report
 
     report = evaluate_video(
-        data, model=model, scale=scale, frames=frames, max_frames=limit, precision=precision,
+        data, model=model, scale=scale, frames=frames, max_frames=limit, precision=precision, fusion_model=fusion_model,
         progress=None if quiet else (lambda sequence, method: typer.echo(f"vsr: {sequence}: {method} done", err=True)),
     )
     typer.echo(format_video_report(report))

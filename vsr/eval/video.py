@@ -8,7 +8,9 @@ methods see the LR luma only:
 - bicubic: MATLAB-style bicubic upscale;
 - single: the single-frame model (`upscale_luma`);
 - multi: the multi-frame mode (`vsr.misr.MultiFrameSR`, the same code the pipeline runs),
-  initialised with the single-frame model's output.
+  initialised with the single-frame model's output;
+- learned: the learned fusion (`vsr.misr.learned`) of the same aligned windows, where a
+  multi-frame model is shipped at the scale or given.
 
 Temporal consistency ("tMAE", lower is less flicker): the mean absolute difference, in 8-bit
 levels, between the frame-to-frame change of the result and that of the ground truth,
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from vsr.errors import InputError
+from vsr.errors import InputError, UnsupportedModelError
 from vsr.eval.metrics import crop_border, psnr, rgb_to_y, ssim
 
 __all__ = [
@@ -42,7 +44,7 @@ __all__ = [
     "temporal_mae",
 ]
 
-METHODS = ("bicubic", "single", "multi")
+METHODS = ("bicubic", "single", "multi", "learned")
 
 
 @dataclass(frozen=True)
@@ -137,28 +139,30 @@ def _scores(results: list[np.ndarray], truth: list[np.ndarray], scale: int, seco
     )
 
 
-def multi_frame_sequence(model: Any, lr: list[np.ndarray], inits: list[np.ndarray], *, frames: int = 5,
-                         settings: Any = None) -> list[np.ndarray]:
-    """The multi-frame mode on one sequence of LR luma planes (8-bit levels) with the given
-    single-frame estimates: HR planes, rounded and clipped to 0..255 (float64)."""
+def multi_frame_sequence(model: Any, lr: list[np.ndarray], inits: list[np.ndarray] | None, *, frames: int = 5,
+                         settings: Any = None, fusion: Any = None) -> list[np.ndarray]:
+    """The multi-frame mode on one sequence of LR luma planes (8-bit levels): HR planes, rounded and
+    clipped to 0..255 (float64). Classical fusion of the single-frame estimates `inits`, or, with
+    `fusion` (a `vsr.misr.learned.LearnedFusion`), the learned fusion (inits unused)."""
     from vsr.misr import MultiFrameSettings, MultiFrameSR
 
     settings = settings or MultiFrameSettings(frames=frames)
     fuser = MultiFrameSR(model.scale, settings)
     out: list[np.ndarray] = []
-    next_ref = 0
+
+    def emit() -> None:
+        i = len(out)
+        hr = fusion.fuse(fuser, [i]) if fusion is not None else fuser.fuse([i], [inits[i]])
+        out.append(np.clip(np.rint(hr[0, 0].cpu().numpy().astype(np.float64)), 0, 255))
+        fuser.release(i + 1)
+
     for plane in lr:
         fuser.push(plane)
-        while next_ref < fuser.count and fuser.ready(next_ref):
-            hr = fuser.fuse([next_ref], [inits[next_ref]])
-            out.append(np.clip(np.rint(hr[0, 0].numpy().astype(np.float64)), 0, 255))
-            next_ref += 1
-            fuser.release(next_ref)
+        while len(out) < fuser.count and fuser.ready(len(out)):
+            emit()
     fuser.finish()
-    while next_ref < fuser.count:
-        hr = fuser.fuse([next_ref], [inits[next_ref]])
-        out.append(np.clip(np.rint(hr[0, 0].numpy().astype(np.float64)), 0, 255))
-        next_ref += 1
+    while len(out) < fuser.count:
+        emit()
     return out
 
 
@@ -168,15 +172,18 @@ def evaluate_video(
     model: Any = None,
     scale: int = 4,
     frames: int = 5,
-    methods: tuple[str, ...] = METHODS,
+    methods: tuple[str, ...] | None = None,
     max_frames: int | None = None,
     precision: str = "fp32",
     progress: Callable[[str, str], None] | None = None,
+    fusion_model: Any = None,
 ) -> VideoReport:
-    """Evaluate bicubic, the single-frame model and the multi-frame mode on every sequence in `data`.
+    """Evaluate bicubic, the single-frame model and the multi-frame modes on every sequence in `data`.
 
     model: an SRModel, a registered name or a checkpoint path (default: the best shipped model
-    at `scale`). max_frames: only the first N frames of each sequence. progress(sequence, method)
+    at `scale`). fusion_model: the same for the learned fusion's multi-frame model (default: the
+    shipped one at the scale, if any). methods: default all of METHODS, "learned" only where a
+    fusion model is given or shipped. max_frames: only the first N frames of each sequence. progress(sequence, method)
     is called as each method finishes on a sequence. Raises InputError for a folder without
     sequences or frames too small for the scale, UnsupportedModelError for an unknown model.
     """
@@ -187,8 +194,8 @@ def evaluate_video(
     from vsr.train.data import degrade_rgb, mod_crop, read_rgb
     from vsr.train.resize import imresize
 
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
+    unknown = [m for m in methods or () if m not in METHODS]
+    if unknown or methods == ():
         raise ValueError(f"methods must be among {', '.join(METHODS)}, got {methods!r}")
     if model is None:
         model = load_model(default_model_name(scale), scale)
@@ -197,6 +204,9 @@ def evaluate_video(
 
         model = resolve_model(str(model), scale)
     scale = model.scale
+    fusion = _learned_fusion(fusion_model, scale, precision, required=methods is not None and "learned" in methods)
+    if methods is None:
+        methods = METHODS if fusion is not None else tuple(m for m in METHODS if m != "learned")
     started = time.perf_counter()
     sequences: list[SequenceResult] = []
     threads = torch.get_num_threads()
@@ -221,6 +231,8 @@ def evaluate_video(
                 results = [np.clip(np.rint(imresize(y, float(scale))), 0, 255) for y in lr]
             elif method == "single":
                 results, t0 = single, t0 - single_seconds
+            elif method == "learned":
+                results = multi_frame_sequence(model, lr, None, frames=frames, fusion=fusion)
             else:
                 results = multi_frame_sequence(model, lr, single, frames=frames)
                 t0 -= single_seconds  # the multi-frame time includes its single-frame estimate
@@ -231,7 +243,31 @@ def evaluate_video(
         sequences.append(SequenceResult(name, len(files), (int(truth[0].shape[0]), int(truth[0].shape[1])), scores))
     report = VideoReport(str(data), scale, model.name, frames, sequences, time.perf_counter() - started)
     report.extra["threads"] = threads
+    if fusion is not None and "learned" in methods:
+        report.extra["fusion_model"] = fusion.name
     return report
+
+
+def _learned_fusion(fusion_model: Any, scale: int, precision: str, *, required: bool) -> Any:
+    """The LearnedFusion for `fusion_model` (SRModel, name or checkpoint path), else the shipped
+    multi-frame model at `scale`; None if there is none and it is not `required`."""
+    from vsr.eval.evaluate import resolve_model
+    from vsr.misr.learned import LearnedFusion
+    from vsr.models import SRModel, weights_path
+    from vsr.models.registry import MULTI_FRAME_ARCHS
+
+    if fusion_model is None:
+        shipped = [n for n in MULTI_FRAME_ARCHS if weights_path(n, scale).is_file()]
+        if not shipped:
+            if required:
+                raise UnsupportedModelError(f"no multi-frame model is shipped at x{scale}; give one for 'learned'")
+            return None
+        fusion_model = shipped[0]
+    if not isinstance(fusion_model, SRModel):
+        fusion_model = resolve_model(str(fusion_model), scale)
+    if fusion_model.scale != scale:
+        raise UnsupportedModelError(f"the fusion model is x{fusion_model.scale}, the single-frame model x{scale}")
+    return LearnedFusion(fusion_model, "cpu", precision)
 
 
 def format_video_report(report: VideoReport) -> str:
@@ -259,8 +295,9 @@ def format_video_report(report: VideoReport) -> str:
         f"ground truth's frame differences (8-bit levels, lower is steadier); {len(report.sequences)} sequence(s) "
         f"of {'/'.join(map(str, frames))} frames; wall time {report.wall_seconds:.0f} s"
     )
-    if "single" in report.methods and "multi" in report.methods:
-        gain = report.mean("multi", "psnr") - report.mean("single", "psnr")
-        gain_c = report.mean("multi", "psnr_crop") - report.mean("single", "psnr_crop")
-        lines.append(f"multi − single: {gain:+.3f} dB (border 0), {gain_c:+.3f} dB (border {report.scale})")
+    for method in ("multi", "learned"):
+        if "single" in report.methods and method in report.methods:
+            gain = report.mean(method, "psnr") - report.mean("single", "psnr")
+            gain_c = report.mean(method, "psnr_crop") - report.mean("single", "psnr_crop")
+            lines.append(f"{method} − single: {gain:+.3f} dB (border 0), {gain_c:+.3f} dB (border {report.scale})")
     return "\n".join(lines)

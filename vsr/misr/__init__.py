@@ -223,6 +223,38 @@ class MultiFrameSR:
             conf_ref[j] = consistency_confidence(from_ref[j : j + 1], to_ref[j : j + 1], sigma=sigma)[0, 0]
         return lr, to_ref, from_ref, conf, conf_ref
 
+    def stack(self, indices: list[int]) -> torch.Tensor:
+        """The learned fusion's input for the reference frames `indices` (each `ready`).
+
+        (N, 2K−1, H, W) float32 in [0, 1] on the CPU: the window's LR luma warped onto the
+        reference's grid (reference first, then t−k … t+k without t), then the neighbours'
+        alignment confidences on that grid (0 for repeats at edges and cuts).
+        """
+        self._check_ready(indices)
+        stacks = []
+        for i in indices:
+            lr, _, from_ref, _, conf_ref = self._align(i, self.window(i))
+            warped = warp(lr[1:, None], from_ref[1:], mode="bicubic")[:, 0]
+            stacks.append(torch.cat([lr[:1], warped, conf_ref[1:] * 255.0]) / 255.0)
+        return torch.stack(stacks)
+
+    def diagnostics(self, indices: list[int]) -> list[Diagnostics]:
+        """What the alignment saw for each reference frame in `indices` (each `ready`)."""
+        self._check_ready(indices)
+        result = []
+        for i in indices:
+            window = self.window(i)
+            confidence = self._align(i, window)[4].numpy().copy()
+            confidence[0] = 1.0
+            result.append(Diagnostics(i, window, confidence, self._cut_after.get(i - 1, False),
+                                      self._cut_after.get(i, False)))
+        return result
+
+    def _check_ready(self, indices: list[int]) -> None:
+        for i in indices:
+            if not self.ready(i):
+                raise RuntimeError(f"frame {i} is not ready (have {self.count} frames, window radius {self.radius})")
+
     # --- fusion ----------------------------------------------------------------------------
 
     def fuse(
@@ -234,9 +266,7 @@ class MultiFrameSR:
         Returns (N, 1, sH, sW) float32 on `device`, in 0..max_value units, neither clamped nor rounded.
         If `diagnostics` is a list, one Diagnostics per index is appended to it.
         """
-        for i in indices:
-            if not self.ready(i):
-                raise RuntimeError(f"frame {i} is not ready (have {self.count} frames, window radius {self.radius})")
+        self._check_ready(indices)
         parts = [self._align(i, self.window(i)) for i in indices]
         lr, to_ref, from_ref, conf, conf_ref = (torch.stack(p).to(self.device) for p in zip(*parts))
         if isinstance(inits, torch.Tensor):
@@ -244,11 +274,7 @@ class MultiFrameSR:
         else:
             init = torch.from_numpy(np.stack([np.asarray(p, dtype=np.float32) for p in inits]))[:, None].to(self.device)
         if diagnostics is not None:
-            for i, p in zip(indices, parts):
-                diagnostics.append(Diagnostics(
-                    i, self.window(i), p[4].numpy().copy(), self._cut_after.get(i - 1, False), self._cut_after.get(i, False)
-                ))
-                diagnostics[-1].confidence[0] = 1.0
+            diagnostics.extend(self.diagnostics(indices))
         out = fuse(
             init * self._levels, lr, to_ref, from_ref, conf, conf_ref, self.scale, self.settings.fusion,
             compute_dtype=self.compute_dtype,

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsr.errors import UnsupportedModelError
-from vsr.models import espcn, fsrcnn, residual, srcnn
+from vsr.models import espcn, fsrcnn, multiframe, residual, srcnn
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,22 @@ ARCHS: dict[str, ArchSpec] = {
     )
 }
 
+# Multi-frame models take an aligned window, not a luma plane (see vsr.models.multiframe and
+# vsr.misr.learned): they are loaded and trained like the others but are not single-frame choices.
+MULTI_FRAME_ARCHS: dict[str, ArchSpec] = {
+    spec.name: spec
+    for spec in (
+        ArchSpec(
+            "multiframe",
+            multiframe.MultiFrameResidual,
+            multiframe.SCALES,
+            {"frames": 5, "channels": 48, "blocks": 8, "res_scale": 1.0},
+            kind="multi-frame",
+            description="learned fusion: aligned window stacked into the residual upscaler (VESPCN-style)",
+        ),
+    )
+}
+
 BICUBIC = "bicubic"
 BICUBIC_SCALES = (2, 3, 4)
 
@@ -94,9 +110,9 @@ def arch_names() -> list[str]:
 
 def get_arch(name: str) -> ArchSpec:
     try:
-        return ARCHS[name]
+        return ARCHS[name] if name in ARCHS else MULTI_FRAME_ARCHS[name]
     except KeyError:
-        valid = ", ".join([BICUBIC, *ARCHS])
+        valid = ", ".join([BICUBIC, *ARCHS, *MULTI_FRAME_ARCHS])
         raise UnsupportedModelError(f"unknown model {name!r}; valid models: {valid}") from None
 
 

@@ -367,6 +367,8 @@ def make_engine(model: Any, device: str = "auto", precision: str = "auto", max_v
     torch_device = choose_device(device)
     if model.name == "bicubic":
         return BicubicEngine(model.scale, max_value)
+    if getattr(model.module, "in_channels", 1) != 1:
+        raise VsrError(f"{model.name} is a multi-frame model: use it on a video with --mode multi")
     chosen = choose_precision(precision, torch_device, model.supports_half)
     if torch_device.type == "cuda":
         return CudaEngine(model.module, model.scale, chosen, max_value, torch_device)

@@ -13,7 +13,9 @@ from typing import Any
 import av
 
 from vsr.errors import OutputError, PipelineError, UnsupportedModelError, VsrError
+from vsr.misr.learned import LearnedFusion
 from vsr.models import SRModel, default_model_name, load_model
+from vsr.models.multiframe import is_multi_frame
 from vsr.pipeline import mux
 from vsr.pipeline.decode import DecodeStats, decode_frames
 from vsr.pipeline.encode import DEFAULT_CODECS, EncodeOptions, add_video_stream, choose_pix_fmt, frame_from_planes
@@ -70,7 +72,7 @@ class Job:
 
     info: VideoInfo
     model: SRModel
-    engine: LumaEngine
+    engine: LumaEngine | LearnedFusion
     container: str
     codec: str
     encode_options: EncodeOptions
@@ -118,7 +120,7 @@ def plan_job(
     sr_model = resolve_model(model, scale)
     codec = encode_options.codec or DEFAULT_CODECS[container]
     layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode_options.pix_fmt))
-    engine = make_engine(sr_model, device, precision, layout.max_value)
+    engine = _make_engine(sr_model, mode, frames, device, precision, layout.max_value)
     batch = batch_size or default_batch_size(engine, info.width, info.height)
     width, height = layout.even_size(info.width * scale, info.height * scale)
     if (width, height) != (info.width * scale, info.height * scale):
@@ -130,6 +132,19 @@ def plan_job(
         info, sr_model, engine, container, codec, encode_options, layout, batch, width, height,
         mode, frames if mode == "multi" else 1,
     )
+
+
+def _make_engine(model: SRModel, mode: str, frames: int, device: str, precision: str,
+                 max_value: int) -> LumaEngine | LearnedFusion:
+    """The single-frame engine, or for a multi-frame model (multi mode only) its LearnedFusion."""
+    if not is_multi_frame(model.module):
+        return make_engine(model, device, precision, max_value)
+    if mode != "multi":
+        raise VsrError(f"{model.name} is a multi-frame model (learned fusion): use it with --mode multi")
+    engine = LearnedFusion(model, device, precision)
+    if frames != engine.frames:
+        raise VsrError(f"{model.name} fuses windows of {engine.frames} frames; use --frames {engine.frames}")
+    return engine
 
 
 def upscale_video(

@@ -4,7 +4,8 @@ The same contract as `upscale.upscale_frames`: VideoItems (and passthrough packe
 the decoder's queue in order; encoder frames and the packets come out in the same order, one
 output frame per input frame. Frame t is upscaled once t+k has arrived (or the video or its shot
 has ended): the single-frame engine gives its first estimate, and `vsr.misr.MultiFrameSR` aligns
-the window t−k…t+k to it and fuses them. Only the frames that a future window still needs are
+the window t−k…t+k to it and fuses them; with a multi-frame model (`LearnedFusion`), the network
+turns the aligned window into the HR frame in one pass instead. Only the frames that a future window still needs are
 held, so memory is bounded by the window and the batch, never by the video.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from vsr.misr import Diagnostics, MultiFrameSR
+from vsr.misr.learned import LearnedFusion
 from vsr.pipeline.engine import LumaEngine
 from vsr.pipeline.frames import Layout, Passthrough, VideoItem
 from vsr.pipeline.queue import END, StageQueue, Stopped
@@ -46,7 +48,7 @@ def fusion_chunk(width: int, height: int, scale: int, frames: int) -> int:
 
 
 def upscale_windows(
-    engine: LumaEngine,
+    engine: LumaEngine | LearnedFusion,
     fuser: MultiFrameSR,
     layout: Layout,
     batch_size: int,
@@ -71,7 +73,8 @@ def upscale_windows(
         nonlocal emitted, debug_left
         if stop.is_set():
             raise Stopped
-        inits = engine.collect(engine.submit([item.planes[0] for item in items]))
+        learned = isinstance(engine, LearnedFusion)
+        inits = None if learned else engine.collect(engine.submit([item.planes[0] for item in items]))
         stats.batches += 1
         height, width = items[0].planes[0].shape
         chunk = fusion_chunk(width, height, engine.scale, fuser.settings.frames)
@@ -79,7 +82,12 @@ def upscale_windows(
             part = items[start : start + chunk]
             indices = [item.index for item in part]
             diagnostics: list[Diagnostics] | None = [] if debug_left > 0 else None
-            hr = fuser.fuse(indices, inits[start : start + chunk], diagnostics=diagnostics)
+            if learned:
+                hr = engine.fuse(fuser, indices)
+                if diagnostics is not None:
+                    diagnostics.extend(fuser.diagnostics(indices))
+            else:
+                hr = fuser.fuse(indices, inits[start : start + chunk], diagnostics=diagnostics)
             lumas = _quantise(hr, layout)
             if diagnostics:
                 for diag in diagnostics[:debug_left]:

@@ -72,7 +72,7 @@ def y_pair(hr_rgb: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class Pair:
     name: str
-    lr: np.ndarray  # (h, w) uint8 luma
+    lr: np.ndarray  # (h, w) uint8 luma, or a multi-frame model's (C, h, w) float32 input in [0, 1]
     hr: np.ndarray  # (scale*h, scale*w) uint8 luma
 
 
@@ -100,10 +100,10 @@ def centre_crop(pair: Pair, hr_size: int, scale: int) -> Pair:
     """A centred crop of at most hr_size x hr_size HR pixels (a multiple of scale), aligned with LR."""
     if hr_size <= 0:
         return pair
-    lh, lw = pair.lr.shape
+    lh, lw = pair.lr.shape[-2:]
     ch, cw = min(lh, hr_size // scale), min(lw, hr_size // scale)
     y0, x0 = (lh - ch) // 2, (lw - cw) // 2
-    return Pair(pair.name, pair.lr[y0 : y0 + ch, x0 : x0 + cw],
+    return Pair(pair.name, pair.lr[..., y0 : y0 + ch, x0 : x0 + cw],
                 pair.hr[scale * y0 : scale * (y0 + ch), scale * x0 : scale * (x0 + cw)])
 
 
@@ -126,7 +126,7 @@ class PatchSampler:
         rot90: bool = True,
         jitter: float = 0.0,
     ) -> None:
-        usable = [p for p in pairs if min(p.lr.shape) >= patch_size]
+        usable = [p for p in pairs if min(p.lr.shape[-2:]) >= patch_size]
         if len(usable) < len(pairs):
             log.info("%d of %d training images are smaller than the %d px LR patch and are skipped",
                      len(pairs) - len(usable), len(pairs), patch_size)
@@ -136,32 +136,34 @@ class PatchSampler:
         self.scale, self.patch, self.batch = scale, patch_size, batch_size
         self.flips, self.rot90, self.jitter = flips, rot90, jitter
         positions = torch.tensor(
-            [(p.lr.shape[0] - patch_size + 1) * (p.lr.shape[1] - patch_size + 1) for p in usable], dtype=torch.float64
+            [(p.lr.shape[-2] - patch_size + 1) * (p.lr.shape[-1] - patch_size + 1) for p in usable], dtype=torch.float64
         )
         self.weights = positions / positions.sum()
+        self.channels = usable[0].lr.shape[:-2] or (1,)
+        self.lr_divisor = 255.0 if usable[0].lr.dtype == np.uint8 else 1.0
 
     def sample(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(lr, hr): float32 tensors (B, 1, P, P) and (B, 1, sP, sP) in [0, 1]."""
+        """(lr, hr): float32 tensors (B, C, P, P) and (B, 1, sP, sP) in [0, 1] (C = 1 for luma pairs)."""
         b, p, s = self.batch, self.patch, self.scale
         idx = torch.multinomial(self.weights, b, replacement=True, generator=generator).tolist()
         u = torch.rand(b, 6, generator=generator, dtype=torch.float64).numpy()
-        lrs = np.empty((b, p, p), np.float32)
+        lrs = np.empty((b, *self.channels, p, p), np.float32)
         hrs = np.empty((b, s * p, s * p), np.float32)
         for k, i in enumerate(idx):
             pair = self.pairs[i]
-            h, w = pair.lr.shape
+            h, w = pair.lr.shape[-2:]
             y = int(u[k, 0] * (h - p + 1))
             x = int(u[k, 1] * (w - p + 1))
-            lr = pair.lr[y : y + p, x : x + p]
+            lr = pair.lr[..., y : y + p, x : x + p]
             hr = pair.hr[s * y : s * (y + p), s * x : s * (x + p)]
             if self.flips and u[k, 2] < 0.5:
-                lr, hr = lr[:, ::-1], hr[:, ::-1]
+                lr, hr = lr[..., ::-1], hr[:, ::-1]
             if self.rot90:
                 r = int(u[k, 3] * 4)
-                lr, hr = np.rot90(lr, r), np.rot90(hr, r)
+                lr, hr = np.rot90(lr, r, axes=(-2, -1)), np.rot90(hr, r)
             lrs[k] = lr
             hrs[k] = hr
-        lr_t = torch.from_numpy(lrs).unsqueeze(1).div_(255.0)
+        lr_t = torch.from_numpy(lrs).reshape(b, -1, p, p).div_(self.lr_divisor)
         hr_t = torch.from_numpy(hrs).unsqueeze(1).div_(255.0)
         if self.jitter > 0:
             # brightness/contrast: linear in the pixel values, so it commutes with the downscale

@@ -102,14 +102,22 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def model_input(lr: np.ndarray) -> torch.Tensor:
+    """A Pair's LR side as a (1, C, h, w) float32 batch in [0, 1]: uint8 luma levels or a ready stack."""
+    if lr.ndim == 2:
+        return torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32) / 255.0)[None, None]
+    return torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None]
+
+
 def run_on_luma(module: nn.Module, lr_y: np.ndarray, *, device: torch.device | str = "cpu",
                 dtype: torch.dtype | None = None) -> np.ndarray:
-    """Apply a model to an (h, w) luma plane in 8-bit levels; returns float32 (sh, sw) levels, not clipped.
+    """Apply a model to an (h, w) luma plane in 8-bit levels (or a multi-frame model to its (C, h, w)
+    stack); returns float32 (sh, sw) levels, not clipped.
 
     dtype: None for fp32; torch.bfloat16 / torch.float16 run under autocast.
     """
     device = torch.device(device)
-    x = torch.from_numpy(np.ascontiguousarray(lr_y, dtype=np.float32) / 255.0)[None, None].to(device)
+    x = model_input(lr_y).to(device)
     with torch.inference_mode(), _autocast(device, dtype):
         y = module(x)
     return y.float()[0, 0].cpu().numpy() * 255.0
@@ -141,7 +149,7 @@ def half_precision_error(module: nn.Module, pairs: list[Pair]) -> dict[str, int]
         bf = np.clip(np.rint(run_on_luma(module, p.lr, dtype=torch.bfloat16)), 0, 255)
         res["bf16"] = max(res["bf16"], int(np.abs(ref - bf).max()))
         if half is not None:
-            x = torch.from_numpy(p.lr.astype(np.float32) / 255.0)[None, None].half()
+            x = model_input(p.lr).half()
             with torch.inference_mode():
                 fp = half(x).float()[0, 0].numpy() * 255.0
             fp = np.clip(np.rint(fp), 0, 255)
@@ -157,7 +165,7 @@ def _half_copy(module: nn.Module) -> nn.Module | None:
     try:
         half = copy.deepcopy(module).half().eval()
         with torch.inference_mode():
-            half(torch.rand(1, 1, 8, 8).half())
+            half(torch.rand(1, getattr(module, "in_channels", 1), 8, 8).half())
         return half
     except RuntimeError:  # an op without a CPU fp16 kernel
         return None
@@ -200,7 +208,10 @@ def train(
 
     _seed_everything(t_cfg.seed)
     hparams = normalise_hparams(get_arch(m_cfg.arch), m_cfg.hparams)
-    module = build(m_cfg.arch, m_cfg.scale, hparams).to(dev)
+    module = build(m_cfg.arch, m_cfg.scale, hparams)
+    if cfg.multiframe is not None and cfg.multiframe.init:
+        _warm_start(module, cfg.multiframe.init, cfg.multiframe.init_sha256)
+    module = module.to(dev)
     opt = torch.optim.Adam(module.parameters(), lr=t_cfg.lr, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(cfg, it))
     gen = torch.Generator().manual_seed(t_cfg.seed)
@@ -222,8 +233,12 @@ def train(
     paths = [p for d in d_cfg.train_dirs for p in list_images(_resolve(d))]
     train_paths, val_paths = split_train_val(paths, d_cfg.val_count, t_cfg.seed)
     scale = m_cfg.scale
-    train_pairs = load_pairs(train_paths, scale)
-    val_pairs = [centre_crop(p, d_cfg.val_crop, scale) for p in load_pairs(val_paths, scale)]
+    if cfg.multiframe is None:
+        train_pairs = load_pairs(train_paths, scale)
+        val_pairs = load_pairs(val_paths, scale)
+    else:
+        train_pairs, val_pairs = _window_pairs(cfg, train_paths, val_paths)
+    val_pairs = [centre_crop(p, d_cfg.val_crop, scale) for p in val_pairs]
     val_pairs = [p for p in val_pairs if min(p.hr.shape) > 2 * scale]  # something left after the border crop
     sampler = PatchSampler(train_pairs, scale=scale, patch_size=d_cfg.patch_size, batch_size=d_cfg.batch_size,
                            flips=d_cfg.flips, rot90=d_cfg.rot90, jitter=d_cfg.jitter)
@@ -297,6 +312,44 @@ def train(
     return _finish(cfg, module, val_pairs, it, elapsed, out_dir, losses)
 
 
+def _warm_start(module: nn.Module, init: str, sha256: str) -> None:
+    """Start a multi-frame model from a single-frame model file (ConfigError if it does not fit)."""
+    import hashlib
+
+    from vsr.models import load_model_file
+
+    path = _resolve(init)
+    if not path.is_file():
+        raise ConfigError(f"[multiframe] init file not found: {path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if sha256 and digest != sha256:
+        raise ConfigError(f"[multiframe] init file {path} has changed (SHA-256 {digest}, the config names "
+                          f"{sha256}): restore that file, e.g. from the git history, to reproduce this model")
+    try:
+        module.init_from_single(load_model_file(path).module)
+    except (AttributeError, ValueError) as exc:
+        raise ConfigError(f"[multiframe] cannot start from {path}: {exc}") from None
+    log.info("starting from %s (SHA-256 %s)", path, digest)
+
+
+def _window_pairs(cfg: Config, train_paths: list[Path], val_paths: list[Path]) -> tuple[list[Pair], list[Pair]]:
+    """Aligned training and validation windows for a multi-frame model (vsr.train.sequences)."""
+    from vsr.train.sequences import clip_windows, synthetic_windows
+
+    mf, scale, seed = cfg.multiframe, cfg.model.scale, cfg.train.seed
+    frames = int(normalise_hparams(get_arch(cfg.model.arch), cfg.model.hparams)["frames"])
+    t0 = time.monotonic()
+    train_pairs = synthetic_windows(train_paths, scale, frames, per_image=mf.windows_per_image, motion=mf.motion,
+                                    seed=seed)
+    if mf.clips and mf.clip_windows:
+        train_pairs += clip_windows([_resolve(c) for c in mf.clips], scale, frames, count=mf.clip_windows,
+                                    downscale=mf.clip_downscale, stride=mf.clip_stride)
+    val_pairs = synthetic_windows(val_paths, scale, frames, per_image=1, motion=mf.motion, seed=seed + 1)
+    log.info("%d training and %d validation windows aligned in %.0f s",
+             len(train_pairs), len(val_pairs), time.monotonic() - t0)
+    return train_pairs, val_pairs
+
+
 def _finish(cfg: Config, module: nn.Module, val_pairs: list[Pair], iterations: int, elapsed: float,
             out_dir: Path, losses: list[float]) -> TrainResult:
     """Write the final, self-describing model file (and its shipped copy)."""
@@ -339,4 +392,4 @@ def load_state_config(output: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)["config"]
 
 
-__all__ = ["train", "TrainResult", "Progress", "validate", "run_on_luma", "half_precision_error", "lr_factor"]
+__all__ = ["train", "TrainResult", "Progress", "validate", "run_on_luma", "model_input", "half_precision_error", "lr_factor"]

@@ -1,0 +1,193 @@
+"""Learned multi-frame fusion: the model, its aligned input, its training windows and its use."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import vsr
+from test_train import _write_images
+from videoclips import read_video
+from vsr.config import config_from_dict
+from vsr.errors import ConfigError, VsrError
+from vsr.misr import MultiFrameSettings, MultiFrameSR
+from vsr.misr.learned import LearnedFusion
+from vsr.models import SRModel, build, checkpoint_dict, load_model_file, save_checkpoint
+from vsr.models.multiframe import MultiFrameResidual, stack_channels
+from vsr.train.loop import train
+from vsr.train.sequences import aligned_window, camera_motion, synthetic_windows
+
+torch.set_num_threads(1)
+
+TINY = {"channels": 8, "blocks": 1, "res_scale": 1.0}
+
+
+def _texture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 1.5)
+    return np.clip(128 + 60 * noise / noise.std(), 0, 255).astype(np.uint8)
+
+
+def _tiny_single(scale: int = 2, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    single = build("residual", scale, TINY)
+    with torch.no_grad():
+        for p in single.parameters():
+            p.add_(0.05 * torch.randn_like(p))  # the upsampler starts at zero: make every layer matter
+    return single.eval()
+
+
+def _tiny_multi(scale: int = 2, frames: int = 3, seed: int = 0) -> SRModel:
+    multi = build("multiframe", scale, {**TINY, "frames": frames})
+    multi.init_from_single(_tiny_single(scale, seed))
+    with torch.no_grad():
+        multi.head.weight[:, 1:].normal_(0, 0.05)  # and let the neighbours count
+    return SRModel("multiframe", scale, multi.eval(), False, None)
+
+
+def test_a_warm_started_multi_frame_model_is_the_single_frame_model_whatever_the_neighbours():
+    single = _tiny_single(3)
+    multi = build("multiframe", 3, {**TINY, "frames": 5}).eval()
+    multi.init_from_single(single)
+    assert multi.in_channels == stack_channels(5) == 9
+    x = torch.rand(2, 9, 13, 11)
+    with torch.inference_mode():
+        assert torch.allclose(multi(x), single(x[:, :1]), atol=1e-5)
+        assert multi(x).shape == (2, 1, 39, 33)
+    with pytest.raises(ValueError, match="does not fit"):
+        multi.init_from_single(build("residual", 3, {**TINY, "channels": 16}))
+
+
+def test_the_stack_is_the_window_warped_onto_the_reference_with_zero_confidence_for_repeats():
+    base = _texture(48, 64)
+    shifted = np.roll(base, 2, axis=1)  # the next frame moves two pixels right
+    fuser = MultiFrameSR(2, MultiFrameSettings(frames=3))
+    fuser.push(base)
+    fuser.push(shifted)
+    fuser.finish()
+    stack = fuser.stack([0, 1])
+    assert stack.shape == (2, 5, 48, 64) and stack.dtype == torch.float32
+    inner = (slice(8, -8), slice(8, -8))
+    # frame 0: its previous neighbour is a repeat of itself (no weight), the next one aligns onto it
+    assert torch.allclose(stack[0, 0], torch.from_numpy(base / 255.0).float())
+    assert float(stack[0, 3].max()) == 0.0
+    assert float((stack[0, 2][inner] - stack[0, 0][inner]).abs().mean()) < 1.0 / 255
+    assert float(stack[0, 4][inner].mean()) > 0.9
+    # frame 1: its previous neighbour (frame 0) aligns onto it; the next one is a repeat
+    assert float((stack[1, 1][inner] - stack[1, 0][inner]).abs().mean()) < 1.0 / 255
+    assert float(stack[1, 3][inner].mean()) > 0.9 and float(stack[1, 4].max()) == 0.0
+
+
+def test_learned_fusion_runs_the_model_on_the_aligned_window_in_the_fusers_units():
+    model = _tiny_multi(2, frames=3)
+    fusion = LearnedFusion(model, "cpu", "fp32")
+    planes = [_texture(20, 24, seed=s) for s in range(3)]
+    for max_value, factor in ((255, 1), (1023, 4)):
+        fuser = MultiFrameSR(2, MultiFrameSettings(frames=3), max_value=max_value)
+        for p in planes:
+            fuser.push(p.astype(np.uint16) * factor)
+        fuser.finish()
+        out = fusion.fuse(fuser, [1])
+        with torch.inference_mode():
+            expected = model.module(fuser.stack([1])) * max_value  # [0, 1] of the full range
+        assert out.shape == (1, 1, 40, 48)
+        assert torch.allclose(out, expected, atol=1e-3)
+    with pytest.raises(VsrError, match="fuses 3 frames"):
+        fusion.fuse(MultiFrameSR(2, MultiFrameSettings(frames=5)), [0])
+    with pytest.raises(VsrError, match="single-frame"):
+        LearnedFusion(SRModel("residual", 2, _tiny_single(), False, None), "cpu", "fp32")
+
+
+def test_synthetic_windows_move_the_image_and_keep_the_reference():
+    rng = np.random.default_rng(0)
+    matrices = camera_motion(5, 2.0, 4, (40.0, 30.0), rng)
+    assert len(matrices) == 5 and np.array_equal(matrices[2], np.eye(2, 3))
+    assert all(np.abs(m[:, 2]).max() > 0 for i, m in enumerate(matrices) if i != 2)
+    hr = _texture(96, 128)
+    still, lr = aligned_window([hr] * 3, 4)
+    assert still.shape == (5, 24, 32) and lr.shape == (24, 32)
+    assert np.allclose(still[1], still[0], atol=1e-6) and np.allclose(still[2], still[0], atol=1e-6)
+    # repeated frames in the middle of a video are real neighbours with full confidence
+    assert still[3:].min() > 0.99
+
+
+def test_multi_frame_configs_need_the_multiframe_section_and_check_the_init_file(tmp_path):
+    images = _write_images(tmp_path / "images", n=3, size=64)
+    single_file = save_checkpoint(tmp_path / "single.pt", checkpoint_dict(
+        _tiny_single(2), arch="residual", hparams=TINY, scale=2, supports_half=False, config=None))
+    raw = {
+        "model": {"arch": "multiframe", "scale": 2, "hparams": {**TINY, "frames": 3}},
+        "data": {"train_dirs": [str(images)], "val_count": 1, "val_crop": 48, "patch_size": 12, "batch_size": 4},
+        "multiframe": {"windows_per_image": 1, "motion": 1.5, "init": str(single_file),
+                       "init_sha256": hashlib.sha256(single_file.read_bytes()).hexdigest()},
+        "train": {"iterations": 30, "lr": 1e-3, "warmup_iters": 2, "seed": 1, "val_every": 15, "ckpt_every": 10,
+                  "amp": "none", "threads": 1, "output": str(tmp_path / "run"), "ship_to": ""},
+    }
+    result = train(config_from_dict(raw))
+    assert result.finished
+    first, last = np.mean(result.losses[:8]), np.mean(result.losses[-8:])
+    assert last < first, (first, last)
+    model = load_model_file(result.model_path)
+    assert isinstance(model.module, MultiFrameResidual) and model.module.frames == 3
+    # a changed init file is refused rather than silently used
+    single_file.write_bytes(single_file.read_bytes() + b"\0")
+    with pytest.raises(ConfigError, match="has changed"):
+        train(config_from_dict({**raw, "train": {**raw["train"], "output": str(tmp_path / "run2")}}))
+    without = {k: v for k, v in raw.items() if k != "multiframe"}
+    with pytest.raises(ConfigError, match=r"\[multiframe\] is required"):
+        config_from_dict(without)
+    single = {**without, "model": {"arch": "residual", "scale": 2, "hparams": TINY}}
+    assert "multiframe" not in config_from_dict(single).to_dict()  # single-frame configs are unchanged
+    with pytest.raises(ConfigError, match="only for multi-frame"):
+        config_from_dict({**single, "multiframe": raw["multiframe"]})
+    with pytest.raises(ConfigError, match="jitter"):
+        config_from_dict({**raw, "data": {**raw["data"], "jitter": 0.1}})
+
+
+def test_synthetic_windows_skip_images_too_small_for_the_patch(tmp_path):
+    images = _write_images(tmp_path / "images", n=2, size=64)
+    paths = sorted(images.iterdir())
+    pairs = synthetic_windows(paths, 2, 3, per_image=2, motion=1.0, seed=0)
+    assert len(pairs) == 4
+    assert all(p.lr.shape[0] == 5 and p.hr.shape == (p.lr.shape[1] * 2, p.lr.shape[2] * 2) for p in pairs)
+    assert not np.array_equal(pairs[0].lr, pairs[1].lr)  # each copy has its own motion
+    small = sorted(_write_images(tmp_path / "small", n=1, size=40).iterdir())
+    assert synthetic_windows(small, 4, 3, per_image=1, motion=1.0, seed=0) == []  # 40 px < 16 LR px at x4
+
+
+def test_multi_mode_with_a_multi_frame_model_uses_learned_fusion_end_to_end(make_clip, tmp_path):
+    source = make_clip("in.mkv", frames=6)
+    model = _tiny_multi(2, frames=3)
+    result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model=model, mode="multi", frames=3)
+    facts, out = read_video(source), read_video(result.output)
+    assert result.frames == 6 and len(out.pts) == 6 and out.pts == facts.pts
+    assert (out.width, out.height) == (2 * facts.width, 2 * facts.height)
+    with pytest.raises(VsrError, match="--mode multi"):
+        vsr.upscale_video(source, tmp_path / "single.mkv", scale=2, model=model)
+    with pytest.raises(VsrError, match="--frames 3"):
+        vsr.upscale_video(source, tmp_path / "five.mkv", scale=2, model=model, mode="multi", frames=5)
+    assert not (tmp_path / "single.mkv").exists() and not (tmp_path / "five.mkv").exists()
+
+
+def test_evaluate_video_adds_the_learned_row_for_a_fusion_model(tmp_path):
+    from vsr.eval.video import evaluate_video, format_video_report
+    from vsr.models import load_model
+
+    folder = tmp_path / "set" / "a"
+    folder.mkdir(parents=True)
+    base = _texture(40, 48, seed=3)
+    for t in range(3):
+        cv2.imwrite(str(folder / f"{t}.png"), np.roll(base, t, axis=1))
+    report = evaluate_video(tmp_path / "set", model=load_model("bicubic", 2), scale=2, frames=3,
+                            fusion_model=_tiny_multi(2, frames=3))
+    assert report.methods == ["bicubic", "single", "multi", "learned"]
+    assert np.isfinite(report.mean("learned", "psnr"))
+    assert "learned − single" in format_video_report(report)
+    with pytest.raises(vsr.errors.UnsupportedModelError, match="no multi-frame model is shipped at x3"):
+        evaluate_video(tmp_path / "set", model=load_model("bicubic", 3), scale=3, frames=3,
+                       methods=("learned",))

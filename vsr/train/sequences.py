@@ -1,0 +1,130 @@
+"""Training windows for the learned multi-frame fusion: aligned LR stacks and their HR reference.
+
+Two sources, never `bench/` or `video/`:
+- synthetic sequences: an HR training image moved by a known random camera motion (a constant
+  sub-pixel velocity with per-frame jitter, a small rotation and zoom), each frame downscaled
+  with the BI protocol and rounded to 8 bits as a video would be;
+- real clips: consecutive frames of a video, first reduced by `clip_downscale` (which also
+  hides its compression artefacts) to make the HR frames, then downscaled the same way.
+Each window is aligned exactly as at inference (`vsr.misr.MultiFrameSR.stack`), so the network
+learns to use the flow and confidences it will be given, errors included.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from vsr.errors import InputError
+from vsr.eval.metrics import rgb_to_y
+from vsr.train.data import Pair, mod_crop, read_rgb
+from vsr.train.resize import imresize, to_uint8
+
+log = logging.getLogger(__name__)
+
+
+def aligned_window(hr_frames: Sequence[np.ndarray], scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(stack, lr): the centre frame's fusion input (C, h, w) float32 in [0, 1] and its LR luma.
+
+    hr_frames: 2k+1 uint8 HR luma planes in display order, sizes a multiple of `scale`.
+    """
+    from vsr.misr import MultiFrameSettings, MultiFrameSR
+
+    frames = len(hr_frames)
+    fuser = MultiFrameSR(scale, MultiFrameSettings(frames=frames))
+    lrs = [to_uint8(imresize(f, 1.0 / scale)) for f in hr_frames]
+    for lr in lrs:
+        fuser.push(lr)
+    fuser.finish()
+    centre = frames // 2
+    return fuser.stack([centre])[0].numpy(), lrs[centre]
+
+
+def camera_motion(frames: int, motion: float, scale: int, centre: tuple[float, float],
+                  rng: np.random.Generator) -> list[np.ndarray]:
+    """One 2x3 affine matrix (HR pixels) per frame offset −k…k; the centre frame's is the identity.
+
+    motion: the largest speed in LR pixels per frame.
+    """
+    k = frames // 2
+    speed = motion * np.sqrt(rng.uniform()) * scale
+    angle = rng.uniform(0, 2 * np.pi)
+    velocity = speed * np.array([np.cos(angle), np.sin(angle)])
+    spin = rng.uniform(-0.3, 0.3)  # degrees per frame
+    zoom = rng.uniform(-0.004, 0.004)  # per frame
+    matrices = []
+    for d in range(-k, k + 1):
+        if d == 0:
+            matrices.append(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+            continue
+        m = cv2.getRotationMatrix2D(centre, d * spin, 1.0 + d * zoom)
+        m[:, 2] += d * velocity + rng.normal(0.0, 0.15 * scale, 2)
+        matrices.append(m)
+    return matrices
+
+
+def synthetic_windows(paths: Sequence[Path], scale: int, frames: int, *, per_image: int, motion: float,
+                      seed: int) -> list[Pair]:
+    """`per_image` windows of each HR image, each moved by its own random camera motion."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for path in paths:
+        hr = rgb_to_y(mod_crop(read_rgb(path), scale))
+        h, w = hr.shape
+        if min(h, w) < 16 * scale:
+            continue
+        for copy in range(per_image):
+            moved = [
+                hr if not m[:, 2].any() and np.allclose(m[:, :2], np.eye(2)) else
+                cv2.warpAffine(hr, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+                for m in camera_motion(frames, motion, scale, (w / 2, h / 2), rng)
+            ]
+            stack, _ = aligned_window(moved, scale)
+            pairs.append(Pair(f"{path.name}#{copy}", stack, hr))
+    return pairs
+
+
+def _clip_lumas(path: Path) -> Iterator[np.ndarray]:
+    """The luma plane of every frame of a video, in display order (uint8)."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for frame in container.decode(stream):
+                if frame.format.name != "yuv420p":
+                    frame = frame.reformat(format="yuv420p")
+                yield frame.to_ndarray()[: frame.height]  # the Y plane, untouched
+    except (av.FFmpegError, IndexError) as exc:
+        raise InputError(f"cannot read training clip {path}: {exc}") from exc
+
+
+def clip_windows(paths: Sequence[str | os.PathLike[str]], scale: int, frames: int, *, count: int,
+                 downscale: int, stride: int) -> list[Pair]:
+    """Up to `count` windows per clip, their centres `stride` frames apart from frame k onwards.
+
+    Windows that straddle a scene cut are kept: the fusion has to handle cuts too, and the
+    alignment gives the frames of the other shot zero confidence.
+    """
+    k = frames // 2
+    pairs = []
+    for path in map(Path, paths):
+        recent: list[np.ndarray] = []
+        taken = 0
+        for index, luma in enumerate(_clip_lumas(path)):
+            small = to_uint8(imresize(luma, 1.0 / downscale)) if downscale > 1 else luma
+            recent = [*recent[-(frames - 1):], mod_crop(small, scale)]
+            centre = index - k
+            if len(recent) == frames and centre % stride == 0:
+                stack, _ = aligned_window(recent, scale)
+                pairs.append(Pair(f"{path.name}@{centre}", stack, recent[k]))
+                taken += 1
+                if taken == count:
+                    break
+        if taken == 0:
+            raise InputError(f"training clip {path} has fewer than {frames} frames")
+    return pairs
