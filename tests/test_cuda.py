@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import vsr
-from vsr.models import load_model, shipped_models
+from vsr.models import load_model, shipped_models, weights_path
 from vsr.pipeline.engine import CudaEngine, make_engine, upscale_bicubic
 from tinymodels import NeighbourShuffle, lumas, neighbour_shuffle, sr_model
 from videoclips import draw_frame, raw_planes, read_index, read_video
@@ -158,3 +158,19 @@ def test_injected_out_of_memory_shrinks_the_batch_and_keeps_every_frame(monkeypa
     assert len(out) == 5 and engine.plan.batch == 1
     for plane, result in zip(planes, out):
         assert np.array_equal(result, neighbour_shuffle(plane))
+
+
+@pytest.mark.skipif(not weights_path("multiframe", 4).is_file(), reason="no shipped multi-frame model")
+def test_learned_fusion_on_cuda_agrees_with_the_cpu():
+    from vsr.misr import MultiFrameSettings, MultiFrameSR
+    from vsr.misr.learned import LearnedFusion
+
+    model = load_model("multiframe", 4)
+    fuser = MultiFrameSR(4, MultiFrameSettings(frames=model.module.frames))
+    for plane in natural_lumas(5):
+        fuser.push(plane)
+    fuser.finish()
+    cpu = LearnedFusion(model, "cpu", "fp32").fuse(fuser, [2]).round().clamp(0, 255)
+    for precision in ("fp32", "fp16") if model.supports_half else ("fp32",):
+        gpu = LearnedFusion(load_model("multiframe", 4), "cuda", precision).fuse(fuser, [2]).cpu().round().clamp(0, 255)
+        assert float((gpu - cpu).abs().max()) <= 1.0, precision

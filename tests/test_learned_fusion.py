@@ -163,8 +163,11 @@ def test_synthetic_windows_skip_images_too_small_for_the_patch(tmp_path):
 def test_multi_mode_with_a_multi_frame_model_uses_learned_fusion_end_to_end(make_clip, tmp_path):
     source = make_clip("in.mkv", frames=6)
     model = _tiny_multi(2, frames=3)
-    result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model=model, mode="multi", frames=3)
+    debug = tmp_path / "debug"
+    result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model=model, mode="multi", frames=3,
+                               debug_dir=debug)
     facts, out = read_video(source), read_video(result.output)
+    assert sorted(p.name for p in debug.glob("*.png")) == [f"confidence_00000{i}.png" for i in range(3)]
     assert result.frames == 6 and len(out.pts) == 6 and out.pts == facts.pts
     assert (out.width, out.height) == (2 * facts.width, 2 * facts.height)
     with pytest.raises(VsrError, match="--mode multi"):
@@ -191,3 +194,12 @@ def test_evaluate_video_adds_the_learned_row_for_a_fusion_model(tmp_path):
     with pytest.raises(vsr.errors.UnsupportedModelError, match="no multi-frame model is shipped at x3"):
         evaluate_video(tmp_path / "set", model=load_model("bicubic", 3), scale=3, frames=3,
                        methods=("learned",))
+
+
+def test_models_command_lists_the_multi_frame_model_apart(cli):
+    result = cli("models")
+    assert result.exit_code == 0
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert lines["residual"].startswith("residual   x2, x3, x4")
+    assert "--mode multi --model multiframe" in lines["multiframe"]
+    assert lines["default:"].startswith("default: x2 residual")  # never the multi-frame model

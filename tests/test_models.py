@@ -24,11 +24,11 @@ from vsr.models import (
     shipped_models,
 )
 from vsr.models.layers import BicubicSkip
-from vsr.models.registry import ARCHS
+from vsr.models.registry import ARCHS, MULTI_FRAME_ARCHS, get_arch
 from vsr.train.resize import imresize
 
 REPO = Path(__file__).resolve().parents[1]
-ENTRIES = [(name, s) for name, spec in ARCHS.items() for s in spec.scales]
+ENTRIES = [(name, s) for name, spec in (ARCHS | MULTI_FRAME_ARCHS).items() for s in spec.scales]
 SHIPPED = shipped_models()
 # A shipped model must beat MATLAB-style bicubic on the synthetic test card by at least this much (dB).
 # Measured gains of the shipped models: 1.7 (srcnn x4) to 9.9 dB (residual x2).
@@ -55,7 +55,7 @@ def test_model_names_lists_bicubic_and_every_architecture():
 @pytest.mark.parametrize("name,scale", ENTRIES)
 def test_builds_and_output_is_scale_times_odd_input(name, scale):
     module = _perturbed(build(name, scale))
-    x = torch.rand(2, 1, 13, 7)
+    x = torch.rand(2, getattr(module, "in_channels", 1), 13, 7)  # multi-frame models take a window
     with torch.inference_mode():
         y = module(x)
     assert y.shape == (2, 1, 13 * scale, 7 * scale)
@@ -66,7 +66,7 @@ def test_builds_and_output_is_scale_times_odd_input(name, scale):
 @pytest.mark.parametrize("name,scale", ENTRIES)
 def test_checkpoint_round_trip_gives_identical_outputs(name, scale, tmp_path):
     module = _perturbed(build(name, scale, {}), seed=scale)
-    ckpt = checkpoint_dict(module, arch=name, hparams=ARCHS[name].defaults, scale=scale, supports_half=False,
+    ckpt = checkpoint_dict(module, arch=name, hparams=get_arch(name).defaults, scale=scale, supports_half=False,
                            config="configs/train/example.toml", metrics={"val_psnr": 1.0})
     path = save_checkpoint(tmp_path / f"{name}_x{scale}.pt", ckpt)
     raw = torch.load(path, weights_only=True)  # plain data only
@@ -75,7 +75,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(name, scale, tmp_path):
     assert isinstance(loaded, SRModel)
     assert (loaded.name, loaded.scale, loaded.config) == (name, scale, "configs/train/example.toml")
     assert not loaded.module.training
-    x = torch.rand(1, 1, 11, 9)
+    x = torch.rand(1, getattr(module, "in_channels", 1), 11, 9)
     with torch.inference_mode():
         assert torch.equal(module(x), loaded.module(x))
 
