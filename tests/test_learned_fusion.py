@@ -16,7 +16,7 @@ from videoclips import read_video
 from vsr.config import config_from_dict
 from vsr.errors import ConfigError, VsrError
 from vsr.misr import MultiFrameSettings, MultiFrameSR
-from vsr.misr.learned import LearnedFusion
+from vsr.misr.learned import LearnedFusion, fusion_inputs
 from vsr.models import SRModel, build, checkpoint_dict, load_model_file, save_checkpoint
 from vsr.models.multiframe import MultiFrameResidual, stack_channels
 from vsr.train.loop import train
@@ -203,3 +203,36 @@ def test_models_command_lists_the_multi_frame_model_apart(cli):
     assert lines["residual"].startswith("residual   x2, x3, x4")
     assert "--mode multi --model multiframe" in lines["multiframe"]
     assert lines["default:"].startswith("default: x2 residual")  # never the multi-frame model
+
+
+def test_a_fresh_refine_model_returns_the_classical_fusion_it_is_given():
+    from vsr.pipeline.engine import BicubicEngine
+
+    refine = build("multiframe_refine", 2, {**TINY, "frames": 3, "single": "bicubic"}).eval()
+    refine.init_from_single(_tiny_single(2))
+    assert refine.in_channels == stack_channels(3) + 4
+    fuser = MultiFrameSR(2, MultiFrameSettings(frames=3))
+    for s in range(3):
+        fuser.push(np.roll(_texture(20, 24), s, axis=1))
+    fuser.finish()
+    fusion = LearnedFusion(SRModel("multiframe_refine", 2, refine, False, None), "cpu", "fp32")
+    assert isinstance(fusion.single, BicubicEngine)
+    inits = [p.copy() for p in BicubicEngine(2, 255).collect(BicubicEngine(2, 255).submit([fuser.plane(1)]))]
+    classical = fuser.fuse([1], inits)
+    inputs = fusion_inputs(fuser, [1], fusion.single)
+    assert inputs.shape == (1, 9, 20, 24)
+    assert torch.allclose(torch.nn.functional.pixel_shuffle(inputs[:, 5:], 2) * 255.0, classical, atol=1e-3)
+    assert torch.allclose(fusion.fuse(fuser, [1]), classical, atol=1e-3)  # it starts as the classical fusion
+
+
+def test_refine_configs_refuse_flips_and_rotations():
+    raw = {
+        "model": {"arch": "multiframe_refine", "scale": 2, "hparams": {**TINY, "frames": 3}},
+        "data": {"train_dirs": ["x"], "flips": True, "rot90": False},
+        "multiframe": {},
+        "train": {"iterations": 1},
+    }
+    with pytest.raises(ConfigError, match="sub-pixel phases"):
+        config_from_dict(raw)
+    raw["data"]["flips"] = False
+    assert config_from_dict(raw).model.arch == "multiframe_refine"

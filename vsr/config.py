@@ -155,7 +155,7 @@ def validate(cfg: Config) -> None:
     from vsr.models.registry import MULTI_FRAME_ARCHS, build
 
     try:
-        build(cfg.model.arch, cfg.model.scale, cfg.model.hparams)
+        module = build(cfg.model.arch, cfg.model.scale, cfg.model.hparams)
     except UnsupportedModelError as exc:
         raise ConfigError(f"[model] {exc}") from None
     except (ValueError, TypeError) as exc:
@@ -182,6 +182,9 @@ def validate(cfg: Config) -> None:
         (multi == (mf is not None), f"[multiframe] is {'required' if multi else 'only for multi-frame models'} "
                                     f"for arch {cfg.model.arch!r}"),
         (not multi or d.jitter == 0.0, "[data] jitter must be 0 for a multi-frame model (it would alter the confidences)"),
+        (not getattr(module, "refine", False) or not (d.flips or d.rot90),
+         "[data] flips and rot90 must be false for a refine model: its input holds HR sub-pixel phases, "
+         "which a flip or rotation of the LR grid would scramble"),
     ]
     if mf is not None:
         checks += [

@@ -223,6 +223,11 @@ class MultiFrameSR:
             conf_ref[j] = consistency_confidence(from_ref[j : j + 1], to_ref[j : j + 1], sigma=sigma)[0, 0]
         return lr, to_ref, from_ref, conf, conf_ref
 
+    def plane(self, index: int) -> np.ndarray:
+        """Frame `index`'s LR luma as pushed (uint8, or uint16 above 8 bits), while it is held."""
+        levels = np.rint(self._frames[index] / self._levels) if self._levels != 1.0 else self._frames[index]
+        return levels.astype(np.uint8 if self.max_value <= 255 else np.uint16)
+
     def stack(self, indices: list[int]) -> torch.Tensor:
         """The learned fusion's input for the reference frames `indices` (each `ready`).
 

@@ -1,20 +1,52 @@
 """Learned fusion: a multi-frame model (`vsr.models.multiframe`) applied to aligned windows.
 
 The alignment is the classical one (`MultiFrameSR.stack`: DIS flow, warps and confidences on the
-CPU); the network replaces the single-frame estimate and the back-projection in one pass.
+CPU). A plain multi-frame model replaces the single-frame estimate and the back-projection in one
+pass; a `refine` model also takes the classical fusion of its single-frame model's estimate and
+corrects it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vsr.errors import VsrError
 from vsr.models.multiframe import is_multi_frame
-from vsr.pipeline.engine import choose_device, choose_precision
+from vsr.pipeline.engine import LumaEngine, choose_device, choose_precision, make_engine
 
-__all__ = ["LearnedFusion"]
+__all__ = ["LearnedFusion", "fusion_inputs", "single_frame_engine"]
+
+
+def single_frame_engine(module: Any, scale: int, device: str = "cpu", precision: str = "auto") -> LumaEngine | None:
+    """For a `refine` model, the engine of the single-frame model whose classical fusion it corrects."""
+    if not getattr(module, "refine", False):
+        return None
+    from vsr.models import load_model
+
+    single = load_model(module.single, scale)
+    if precision != "fp32" and not single.supports_half:
+        precision = "fp32"
+    return make_engine(single, device, precision, 255)
+
+
+def fusion_inputs(fuser: Any, indices: list[int], engine: LumaEngine | None = None) -> torch.Tensor:
+    """The network input for `fuser`'s (a MultiFrameSR) reference frames `indices`, in [0, 1] on the CPU.
+
+    The aligned window (`MultiFrameSR.stack`); with `engine` (a refine model's single-frame
+    engine), followed by the classical fusion of its estimate as s² sub-pixel phases.
+    """
+    stack = fuser.stack(indices)
+    if engine is None:
+        return stack
+    lumas = [np.rint(fuser.plane(i) * (255.0 / fuser.max_value)).astype(np.uint8) for i in indices]
+    inits = [p.copy() for p in engine.collect(engine.submit(lumas))]
+    classical = fuser.fuse(indices, [p * (fuser.max_value / 255.0) for p in inits]).cpu()
+    phases = F.pixel_unshuffle(classical / fuser.max_value, fuser.scale)
+    return torch.cat([stack, phases], dim=1)
 
 
 class LearnedFusion:
@@ -36,13 +68,14 @@ class LearnedFusion:
         self._device = torch_device
         self._dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[self.precision]
         self.module = model.module.to(torch_device)
+        self.single = single_frame_engine(model.module, model.scale, self.device, precision)
 
-    def __call__(self, stack: torch.Tensor) -> torch.Tensor:
-        """(N, 2·frames − 1, h, w) windows in [0, 1] → (N, 1, sh, sw) float32 in 8-bit levels, not clamped."""
-        if stack.shape[1] != self.module.in_channels:
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(N, in_channels, h, w) inputs in [0, 1] → (N, 1, sh, sw) float32 in 8-bit levels, not clamped."""
+        if inputs.shape[1] != self.module.in_channels:
             raise ValueError(f"the model takes {self.module.in_channels} channels ({self.frames} frames), "
-                             f"got {stack.shape[1]}")
-        x = stack.to(self._device, non_blocking=True)
+                             f"got {inputs.shape[1]}")
+        x = inputs.to(self._device, non_blocking=True)
         half = self._dtype != torch.float32
         with torch.inference_mode(), torch.autocast(self._device.type, dtype=self._dtype, enabled=half):
             return self.module(x).float() * 255.0
@@ -51,4 +84,4 @@ class LearnedFusion:
         """HR luma of the `fuser`'s (a MultiFrameSR) reference frames `indices`, in its max_value units."""
         if fuser.settings.frames != self.frames:
             raise VsrError(f"model {self.name} fuses {self.frames} frames, the window has {fuser.settings.frames}")
-        return self(fuser.stack(indices)) * (fuser.max_value / 255.0)
+        return self(fusion_inputs(fuser, indices, self.single)) * (fuser.max_value / 255.0)

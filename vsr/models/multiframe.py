@@ -7,6 +7,11 @@ quality model's (`residual.ResidualSR`), and the global bicubic skip takes the r
 so with the neighbours' input weights at zero the network is exactly the single-frame model:
 training can start from the shipped single-frame weights (`init_from_single`) and only learns
 what the neighbours add.
+
+With `refine`, the network also takes the classical fusion's HR result (the single-frame model
+`single`'s estimate, back-projected from the window by `vsr.misr.fuse`), as its s² sub-pixel
+phases on the LR grid, and that result is its skip in place of bicubic: it starts as the
+classical fusion exactly and learns to correct it ("both" kinds of fusion).
 """
 
 from __future__ import annotations
@@ -30,19 +35,20 @@ class MultiFrameResidual(ResidualSR):
     """ResidualSR whose head sees the aligned window: (N, 2·frames − 1, H, W) → (N, 1, sH, sW)."""
 
     def __init__(self, scale: int, *, frames: int = 5, channels: int = 48, blocks: int = 8,
-                 res_scale: float = 1.0) -> None:
+                 res_scale: float = 1.0, refine: bool = False, single: str = "residual") -> None:
         if frames < 3 or frames % 2 == 0:
             raise ValueError(f"frames must be odd and at least 3, got {frames}")
         super().__init__(scale, channels=channels, blocks=blocks, res_scale=res_scale)
-        self.frames = frames
-        self.in_channels = stack_channels(frames)
+        self.frames, self.refine, self.single = frames, refine, single
+        self.in_channels = stack_channels(frames) + (scale * scale if refine else 0)
         self.head = InputConv(self.in_channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)
         h = h + self.body_tail(self.body(h))
-        y = self.upsample(h) + self.skip(x[:, :1])
-        return F.pixel_shuffle(y, self.scale)
+        s2 = self.scale * self.scale
+        skip = x[:, -s2:].float() if self.refine else self.skip(x[:, :1])
+        return F.pixel_shuffle(self.upsample(h) + skip, self.scale)
 
     @torch.no_grad()
     def init_from_single(self, single: ResidualSR) -> None:
@@ -54,9 +60,21 @@ class MultiFrameResidual(ResidualSR):
         if misfits or single.head.weight.shape[1] != 1:
             raise ValueError(f"the single-frame model does not fit: {', '.join(misfits) or 'its head'} differ")
         self.load_state_dict(state, strict=False)
+        if self.refine:  # the skip is the classical fusion now: start there, not at single + its detail again
+            self.upsample.weight.zero_()
+            self.upsample.bias.zero_()
         self.head.weight.zero_()
         self.head.weight[:, :1].copy_(single.head.weight)
         self.head.bias.copy_(single.head.bias)
+
+
+class RefiningMultiFrame(MultiFrameResidual):
+    """The `refine` variant: corrects the classical fusion of the single-frame model `single`."""
+
+    def __init__(self, scale: int, *, frames: int = 5, channels: int = 48, blocks: int = 8,
+                 res_scale: float = 1.0, single: str = "residual") -> None:
+        super().__init__(scale, frames=frames, channels=channels, blocks=blocks, res_scale=res_scale,
+                         refine=True, single=single)
 
 
 def is_multi_frame(module: nn.Module) -> bool:

@@ -83,9 +83,18 @@ ARCHS: dict[str, ArchSpec] = {
 
 # Multi-frame models take an aligned window, not a luma plane (see vsr.models.multiframe and
 # vsr.misr.learned): they are loaded and trained like the others but are not single-frame choices.
+# The first one shipped at a scale is the learned fusion that `vsr eval --mode multi` reports.
 MULTI_FRAME_ARCHS: dict[str, ArchSpec] = {
     spec.name: spec
     for spec in (
+        ArchSpec(
+            "multiframe_refine",
+            multiframe.RefiningMultiFrame,
+            multiframe.SCALES,
+            {"frames": 5, "channels": 48, "blocks": 8, "res_scale": 1.0, "single": "residual"},
+            kind="multi-frame",
+            description="learned correction of the classical fusion: aligned window + its back-projected result",
+        ),
         ArchSpec(
             "multiframe",
             multiframe.MultiFrameResidual,

@@ -237,7 +237,7 @@ def train(
         train_pairs = load_pairs(train_paths, scale)
         val_pairs = load_pairs(val_paths, scale)
     else:
-        train_pairs, val_pairs = _window_pairs(cfg, train_paths, val_paths)
+        train_pairs, val_pairs = _window_pairs(cfg, module, train_paths, val_paths)
     val_pairs = [centre_crop(p, d_cfg.val_crop, scale) for p in val_pairs]
     val_pairs = [p for p in val_pairs if min(p.hr.shape) > 2 * scale]  # something left after the border crop
     sampler = PatchSampler(train_pairs, scale=scale, patch_size=d_cfg.patch_size, batch_size=d_cfg.batch_size,
@@ -332,19 +332,23 @@ def _warm_start(module: nn.Module, init: str, sha256: str) -> None:
     log.info("starting from %s (SHA-256 %s)", path, digest)
 
 
-def _window_pairs(cfg: Config, train_paths: list[Path], val_paths: list[Path]) -> tuple[list[Pair], list[Pair]]:
+def _window_pairs(cfg: Config, module: nn.Module, train_paths: list[Path],
+                  val_paths: list[Path]) -> tuple[list[Pair], list[Pair]]:
     """Aligned training and validation windows for a multi-frame model (vsr.train.sequences)."""
+    from vsr.misr.learned import single_frame_engine
     from vsr.train.sequences import clip_windows, synthetic_windows
 
     mf, scale, seed = cfg.multiframe, cfg.model.scale, cfg.train.seed
-    frames = int(normalise_hparams(get_arch(cfg.model.arch), cfg.model.hparams)["frames"])
+    frames = module.frames
+    engine = single_frame_engine(module, scale, "cpu")  # as `vsr upscale` runs it on the CPU
     t0 = time.monotonic()
     train_pairs = synthetic_windows(train_paths, scale, frames, per_image=mf.windows_per_image, motion=mf.motion,
-                                    seed=seed)
+                                    seed=seed, engine=engine)
     if mf.clips and mf.clip_windows:
         train_pairs += clip_windows([_resolve(c) for c in mf.clips], scale, frames, count=mf.clip_windows,
-                                    downscale=mf.clip_downscale, stride=mf.clip_stride)
-    val_pairs = synthetic_windows(val_paths, scale, frames, per_image=1, motion=mf.motion, seed=seed + 1)
+                                    downscale=mf.clip_downscale, stride=mf.clip_stride, engine=engine)
+    val_pairs = synthetic_windows(val_paths, scale, frames, per_image=1, motion=mf.motion, seed=seed + 1,
+                                  engine=engine)
     log.info("%d training and %d validation windows aligned in %.0f s",
              len(train_pairs), len(val_pairs), time.monotonic() - t0)
     return train_pairs, val_pairs

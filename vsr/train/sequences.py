@@ -6,8 +6,8 @@ Two sources, never `bench/` or `video/`:
   with the BI protocol and rounded to 8 bits as a video would be;
 - real clips: consecutive frames of a video, first reduced by `clip_downscale` (which also
   hides its compression artefacts) to make the HR frames, then downscaled the same way.
-Each window is aligned exactly as at inference (`vsr.misr.MultiFrameSR.stack`), so the network
-learns to use the flow and confidences it will be given, errors included.
+Each window is aligned exactly as at inference (`vsr.misr.learned.fusion_inputs`), so the network
+learns to use the flow, confidences (and classical fusion) it will be given, errors included.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -29,12 +30,14 @@ from vsr.train.resize import imresize, to_uint8
 log = logging.getLogger(__name__)
 
 
-def aligned_window(hr_frames: Sequence[np.ndarray], scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """(stack, lr): the centre frame's fusion input (C, h, w) float32 in [0, 1] and its LR luma.
+def aligned_window(hr_frames: Sequence[np.ndarray], scale: int, engine: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, lr): the centre frame's network input (C, h, w) float32 in [0, 1] and its LR luma.
 
     hr_frames: 2k+1 uint8 HR luma planes in display order, sizes a multiple of `scale`.
+    engine: a refine model's single-frame engine (`vsr.misr.learned.fusion_inputs`).
     """
     from vsr.misr import MultiFrameSettings, MultiFrameSR
+    from vsr.misr.learned import fusion_inputs
 
     frames = len(hr_frames)
     fuser = MultiFrameSR(scale, MultiFrameSettings(frames=frames))
@@ -43,7 +46,7 @@ def aligned_window(hr_frames: Sequence[np.ndarray], scale: int) -> tuple[np.ndar
         fuser.push(lr)
     fuser.finish()
     centre = frames // 2
-    return fuser.stack([centre])[0].numpy(), lrs[centre]
+    return fusion_inputs(fuser, [centre], engine)[0].numpy(), lrs[centre]
 
 
 def camera_motion(frames: int, motion: float, scale: int, centre: tuple[float, float],
@@ -70,7 +73,7 @@ def camera_motion(frames: int, motion: float, scale: int, centre: tuple[float, f
 
 
 def synthetic_windows(paths: Sequence[Path], scale: int, frames: int, *, per_image: int, motion: float,
-                      seed: int) -> list[Pair]:
+                      seed: int, engine: Any = None) -> list[Pair]:
     """`per_image` windows of each HR image, each moved by its own random camera motion."""
     rng = np.random.default_rng(seed)
     pairs = []
@@ -85,8 +88,8 @@ def synthetic_windows(paths: Sequence[Path], scale: int, frames: int, *, per_ima
                 cv2.warpAffine(hr, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
                 for m in camera_motion(frames, motion, scale, (w / 2, h / 2), rng)
             ]
-            stack, _ = aligned_window(moved, scale)
-            pairs.append(Pair(f"{path.name}#{copy}", stack, hr))
+            inputs, _ = aligned_window(moved, scale, engine)
+            pairs.append(Pair(f"{path.name}#{copy}", inputs, hr))
     return pairs
 
 
@@ -104,7 +107,7 @@ def _clip_lumas(path: Path) -> Iterator[np.ndarray]:
 
 
 def clip_windows(paths: Sequence[str | os.PathLike[str]], scale: int, frames: int, *, count: int,
-                 downscale: int, stride: int) -> list[Pair]:
+                 downscale: int, stride: int, engine: Any = None) -> list[Pair]:
     """Up to `count` windows per clip, their centres `stride` frames apart from frame k onwards.
 
     Windows that straddle a scene cut are kept: the fusion has to handle cuts too, and the
@@ -120,8 +123,8 @@ def clip_windows(paths: Sequence[str | os.PathLike[str]], scale: int, frames: in
             recent = [*recent[-(frames - 1):], mod_crop(small, scale)]
             centre = index - k
             if len(recent) == frames and centre % stride == 0:
-                stack, _ = aligned_window(recent, scale)
-                pairs.append(Pair(f"{path.name}@{centre}", stack, recent[k]))
+                inputs, _ = aligned_window(recent, scale, engine)
+                pairs.append(Pair(f"{path.name}@{centre}", inputs, recent[k]))
                 taken += 1
                 if taken == count:
                     break
