@@ -236,3 +236,14 @@ def test_refine_configs_refuse_flips_and_rotations():
         config_from_dict(raw)
     raw["data"]["flips"] = False
     assert config_from_dict(raw).model.arch == "multiframe_refine"
+
+
+def test_a_moving_object_moves_against_a_still_picture_and_the_reference_shows_it():
+    from vsr.train.sequences import add_moving_object
+
+    still = _texture(96, 128, seed=5)
+    frames = add_moving_object([still] * 3, _texture(96, 128, seed=6), 3.0, 4, np.random.default_rng(2))
+    changed = [np.abs(f.astype(int) - still) > 2 for f in frames]
+    assert all(c.mean() > 0.01 for c in changed)  # the object is in every frame, the reference included
+    assert not np.array_equal(changed[0], changed[2])  # and somewhere else in each
+    assert (~(changed[0] | changed[1] | changed[2])).mean() > 0.5  # the rest of the picture stays put

@@ -67,6 +67,7 @@ class MultiFrameConfig:
 
     windows_per_image: int = 2  # synthetic sequences made from each training image
     motion: float = 3.0  # their largest camera speed, LR pixels per frame
+    objects: float = 0.0  # the share of them with a piece of the picture moving on its own (occlusions)
     clips: tuple[str, ...] = ()  # real videos whose consecutive frames also make windows
     clip_windows: int = 0  # windows taken from each clip
     clip_stride: int = 12  # frames between the centres of a clip's windows
@@ -190,6 +191,7 @@ def validate(cfg: Config) -> None:
         checks += [
             (mf.windows_per_image >= 0 and mf.clip_windows >= 0, "[multiframe] window counts must be >= 0"),
             (mf.motion >= 0, f"[multiframe] motion must be >= 0, got {mf.motion}"),
+            (0.0 <= mf.objects <= 1.0, f"[multiframe] objects must be in [0, 1], got {mf.objects}"),
             (mf.clip_stride >= 1 and mf.clip_downscale >= 1, "[multiframe] clip_stride and clip_downscale must be >= 1"),
             (mf.windows_per_image > 0 or (mf.clips and mf.clip_windows > 0), "[multiframe] gives no training windows"),
             (not mf.init_sha256 or mf.init, "[multiframe] init_sha256 needs init"),

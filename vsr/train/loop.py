@@ -343,12 +343,12 @@ def _window_pairs(cfg: Config, module: nn.Module, train_paths: list[Path],
     engine = single_frame_engine(module, scale, "cpu")  # as `vsr upscale` runs it on the CPU
     t0 = time.monotonic()
     train_pairs = synthetic_windows(train_paths, scale, frames, per_image=mf.windows_per_image, motion=mf.motion,
-                                    seed=seed, engine=engine)
+                                    seed=seed, objects=mf.objects, engine=engine)
     if mf.clips and mf.clip_windows:
         train_pairs += clip_windows([_resolve(c) for c in mf.clips], scale, frames, count=mf.clip_windows,
                                     downscale=mf.clip_downscale, stride=mf.clip_stride, engine=engine)
     val_pairs = synthetic_windows(val_paths, scale, frames, per_image=1, motion=mf.motion, seed=seed + 1,
-                                  engine=engine)
+                                  objects=mf.objects, engine=engine)
     log.info("%d training and %d validation windows aligned in %.0f s",
              len(train_pairs), len(val_pairs), time.monotonic() - t0)
     return train_pairs, val_pairs

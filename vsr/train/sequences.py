@@ -72,9 +72,39 @@ def camera_motion(frames: int, motion: float, scale: int, centre: tuple[float, f
     return matrices
 
 
+def add_moving_object(frames_hr: list[np.ndarray], source: np.ndarray, motion: float, scale: int,
+                      rng: np.random.Generator) -> list[np.ndarray]:
+    """Paste an elliptical piece of `source` that moves on its own across the frames (occlusions).
+
+    frames_hr: the 2k+1 HR frames (uint8); the piece sits at a random place in the centre frame
+    and moves up to 1.5x `motion` LR pixels per frame against the picture behind it.
+    """
+    h, w = frames_hr[0].shape
+    k = len(frames_hr) // 2
+    radius = rng.uniform(0.08, 0.2, 2) * min(h, w)
+    centre = rng.uniform(0.2, 0.8, 2) * (w, h)
+    origin = rng.uniform(0.2, 0.8, 2) * (w, h)  # where its texture comes from in `source`
+    speed = 1.5 * motion * scale * np.sqrt(rng.uniform())
+    angle = rng.uniform(0, 2 * np.pi)
+    velocity = speed * np.array([np.cos(angle), np.sin(angle)])
+    mask0 = np.zeros((h, w), np.float32)
+    cv2.ellipse(mask0, (int(centre[0]), int(centre[1])), (int(radius[0]), int(radius[1])),
+                float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
+    out = []
+    for d, frame in zip(range(-k, k + 1), frames_hr):
+        shift = d * velocity
+        move = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]])
+        mask = cv2.warpAffine(mask0, move, (w, h), flags=cv2.INTER_LINEAR)
+        texture_move = move + np.array([[0.0, 0.0, centre[0] - origin[0]], [0.0, 0.0, centre[1] - origin[1]]])
+        texture = cv2.warpAffine(source, texture_move, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+        out.append(np.clip(np.rint(frame * (1.0 - mask) + texture * mask), 0, 255).astype(np.uint8))
+    return out
+
+
 def synthetic_windows(paths: Sequence[Path], scale: int, frames: int, *, per_image: int, motion: float,
-                      seed: int, engine: Any = None) -> list[Pair]:
-    """`per_image` windows of each HR image, each moved by its own random camera motion."""
+                      seed: int, objects: float = 0.0, engine: Any = None) -> list[Pair]:
+    """`per_image` windows of each HR image, each moved by its own random camera motion; with
+    probability `objects`, a piece of the picture also moves on its own (`add_moving_object`)."""
     rng = np.random.default_rng(seed)
     pairs = []
     for path in paths:
@@ -88,8 +118,10 @@ def synthetic_windows(paths: Sequence[Path], scale: int, frames: int, *, per_ima
                 cv2.warpAffine(hr, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
                 for m in camera_motion(frames, motion, scale, (w / 2, h / 2), rng)
             ]
+            if objects > 0 and rng.uniform() < objects:
+                moved = add_moving_object(moved, hr, motion, scale, rng)
             inputs, _ = aligned_window(moved, scale, engine)
-            pairs.append(Pair(f"{path.name}#{copy}", inputs, hr))
+            pairs.append(Pair(f"{path.name}#{copy}", inputs, moved[frames // 2]))
     return pairs
 
 
