@@ -14,6 +14,7 @@ import torch
 
 import vsr
 from vsr.models import load_model, shipped_models, weights_path
+from vsr.models.registry import MULTI_FRAME_ARCHS
 from vsr.pipeline.engine import CudaEngine, make_engine, upscale_bicubic
 from tinymodels import NeighbourShuffle, lumas, neighbour_shuffle, sr_model
 from videoclips import draw_frame, raw_planes, read_index, read_video
@@ -160,17 +161,23 @@ def test_injected_out_of_memory_shrinks_the_batch_and_keeps_every_frame(monkeypa
         assert np.array_equal(result, neighbour_shuffle(plane))
 
 
-@pytest.mark.skipif(not weights_path("multiframe", 4).is_file(), reason="no shipped multi-frame model")
-def test_learned_fusion_on_cuda_agrees_with_the_cpu():
+MULTI_FRAME_SHIPPED = [n for n in MULTI_FRAME_ARCHS if weights_path(n, 4).is_file()]
+
+
+@pytest.mark.parametrize("name", MULTI_FRAME_SHIPPED)
+def test_learned_fusion_on_cuda_agrees_with_the_cpu(name):
     from vsr.misr import MultiFrameSettings, MultiFrameSR
     from vsr.misr.learned import LearnedFusion
 
-    model = load_model("multiframe", 4)
+    model = load_model(name, 4)
     fuser = MultiFrameSR(4, MultiFrameSettings(frames=model.module.frames))
     for plane in natural_lumas(5):
         fuser.push(plane)
     fuser.finish()
     cpu = LearnedFusion(model, "cpu", "fp32").fuse(fuser, [2]).round().clamp(0, 255)
     for precision in ("fp32", "fp16") if model.supports_half else ("fp32",):
-        gpu = LearnedFusion(load_model("multiframe", 4), "cuda", precision).fuse(fuser, [2]).cpu().round().clamp(0, 255)
-        assert float((gpu - cpu).abs().max()) <= 1.0, precision
+        gpu = LearnedFusion(load_model(name, 4), "cuda", precision).fuse(fuser, [2]).cpu().round().clamp(0, 255)
+        # a refine model's single-frame estimate also runs on CUDA (fp16 where half-safe), and its
+        # one-level differences pass through the classical fusion: bound the mean tightly, the max loosely
+        diff = (gpu - cpu).abs()
+        assert float(diff.mean()) <= 0.1 and float(diff.max()) <= 3.0, precision

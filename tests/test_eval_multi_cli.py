@@ -20,7 +20,15 @@ def write_sequence(folder: Path, frames: int = 5) -> None:
         cv2.imwrite(str(folder / f"hr_{i + 1:02d}.png"), np.roll(texture, i, axis=1)[:96, :128])
 
 
-def test_eval_multi_prints_all_three_methods_and_writes_json(tmp_path: Path) -> None:
+def _learned_rows(scale: int) -> list[str]:
+    """The 'learned' row appears where a multi-frame model ships at the scale."""
+    from vsr.models import weights_path
+    from vsr.models.registry import MULTI_FRAME_ARCHS
+
+    return ["learned"] if any(weights_path(n, scale).is_file() for n in MULTI_FRAME_ARCHS) else []
+
+
+def test_eval_multi_prints_every_method_and_writes_json(tmp_path: Path) -> None:
     write_sequence(tmp_path / "data" / "pan")
     out = tmp_path / "report.json"
     result = CliRunner().invoke(
@@ -28,10 +36,10 @@ def test_eval_multi_prints_all_three_methods_and_writes_json(tmp_path: Path) -> 
     )
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.output.splitlines() if line.startswith("mean")]
-    assert [row[1] for row in rows] == ["bicubic", "single", "multi"]
+    assert [row[1] for row in rows] == ["bicubic", "single", "multi", *_learned_rows(4)]
     single, multi = float(rows[1][2]), float(rows[2][2])
     assert multi > single  # a pan gives the neighbours new sub-pixel samples
-    assert json.loads(out.read_text())
+    assert set(json.loads(out.read_text())["mean"]) == {row[1] for row in rows}
 
 
 def test_eval_single_mode_needs_a_model(tmp_path: Path) -> None:

@@ -322,7 +322,7 @@ def test_evaluate_video_reports_every_method_per_sequence(tmp_path):
             cv2.imwrite(str(folder / f"hr_{t:02d}.png"), rgb)
     seen = []
     report = evaluate_video(tmp_path / "set", model=load_model("bicubic", 4), scale=4, frames=3,
-                            progress=lambda s, m: seen.append((s, m)))
+                            methods=("bicubic", "single", "multi"), progress=lambda s, m: seen.append((s, m)))
     assert [s.name for s in report.sequences] == ["a", "b"]
     assert seen == [(s, m) for s in ("a", "b") for m in ("bicubic", "single", "multi")]
     for seq in report.sequences:
