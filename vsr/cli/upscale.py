@@ -36,7 +36,7 @@ def upscale(
     input: Path = typer.Argument(..., help="Video (.mp4 .mkv .mov .webm …) or image (.png .jpg .bmp) to upscale."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (default: <input>_x<scale>.<ext> beside the input); the container follows the extension."),
     scale: int = typer.Option(4, "-s", "--scale", help="Upscaling factor: 2, 3 or 4."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (see `vsr models`) (default: the best shipped model for the scale)."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (see `vsr models`) (default: the best shipped model for the scale). With --mode multi, a multi-frame model (multiframe_refine) fuses with its network."),
     device: Device = typer.Option(Device.auto, "--device", help="Where the model runs (auto: CUDA if present)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Model precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, where the model allows)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per model call (default: from the frame size)."),

@@ -37,7 +37,8 @@ def fusion_inputs(fuser: Any, indices: list[int], engine: LumaEngine | None = No
     """The network input for `fuser`'s (a MultiFrameSR) reference frames `indices`, in [0, 1] on the CPU.
 
     The aligned window (`MultiFrameSR.stack`); with `engine` (a refine model's single-frame
-    engine), followed by the classical fusion of its estimate as s² sub-pixel phases.
+    engine), followed by the classical fusion of its estimate as s² sub-pixel phases. The
+    single-frame model sees 8-bit luma (as it was trained), whatever the video's bit depth.
     """
     stack = fuser.stack(indices)
     if engine is None:
