@@ -32,7 +32,8 @@ def stack_channels(frames: int) -> int:
 
 
 class MultiFrameResidual(ResidualSR):
-    """ResidualSR whose head sees the aligned window: (N, 2·frames − 1, H, W) → (N, 1, sH, sW)."""
+    """ResidualSR whose head sees the aligned window: (N, 2·frames − 1, H, W) → (N, 1, sH, sW);
+    with `refine`, s² more input channels (the classical result's phases), which are also the skip."""
 
     def __init__(self, scale: int, *, frames: int = 5, channels: int = 48, blocks: int = 8,
                  res_scale: float = 1.0, refine: bool = False, single: str = "residual") -> None:
