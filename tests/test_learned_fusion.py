@@ -205,6 +205,18 @@ def test_models_command_lists_the_multi_frame_model_apart(cli):
     assert lines["default:"].startswith("default: x2 residual")  # never the multi-frame model
 
 
+def test_a_missing_scale_of_a_multi_frame_model_names_the_shipped_ones():
+    from vsr.models import load_model, weights_path
+
+    shipped = [s for s in (2, 3, 4) if weights_path("multiframe_refine", s).is_file()]
+    missing = next((s for s in (2, 3, 4) if s not in shipped), None)
+    if missing is None:
+        pytest.skip("shipped at every scale")
+    with pytest.raises(vsr.errors.UnsupportedModelError, match="shipped scales for multiframe_refine: "
+                       + (", ".join(map(str, shipped)) or "none")):
+        load_model("multiframe_refine", missing)
+
+
 def test_a_fresh_refine_model_returns_the_classical_fusion_it_is_given():
     from vsr.pipeline.engine import BicubicEngine
 

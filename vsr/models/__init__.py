@@ -89,7 +89,7 @@ def load_model(name: str, scale: int) -> SRModel:
     check_scale(name, scale, spec.scales)
     path = weights_path(name, scale)
     if not path.is_file():
-        have = [s for n, s in shipped_models() if n == name]
+        have = [s for s in spec.scales if weights_path(name, s).is_file()]
         raise UnsupportedModelError(
             f"no shipped weights for {name} at scale {scale}; shipped scales for {name}: "
             f"{', '.join(map(str, have)) or 'none'}"
