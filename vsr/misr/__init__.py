@@ -107,6 +107,7 @@ class MultiFrameSR:
         self._levels = 255.0 / max_value
         self._frames: dict[int, np.ndarray] = {}  # index → LR luma in 8-bit levels (float32)
         self._flows: dict[tuple[int, int], np.ndarray] = {}  # (a, b) → flow with b(x + f) ≈ a(x)
+        self._aligned: dict[int, tuple[list[int], tuple[torch.Tensor, ...]]] = {}  # reference → (window, _align)
         self._cut_after: dict[int, bool] = {}  # i → a cut between frames i and i+1
         self._shape: tuple[int, ...] | None = None
         self.count = 0
@@ -156,6 +157,8 @@ class MultiFrameSR:
             del self._flows[key]
         for i in [i for i in self._cut_after if i < keep_from - 1]:
             del self._cut_after[i]
+        for i in [i for i in self._aligned if i < before]:
+            del self._aligned[i]
 
     # --- windows ---------------------------------------------------------------------------
 
@@ -203,7 +206,15 @@ class MultiFrameSR:
         return agree < self.settings.cut_threshold
 
     def _align(self, index: int, window: list[int]) -> tuple[torch.Tensor, ...]:
-        """LR planes, flows and confidences of one window as (K, …) CPU tensors."""
+        """LR planes, flows and confidences of one window as (K, …) CPU tensors (kept until released:
+        the stack, the fusion and the diagnostics of one reference all read them)."""
+        cached = self._aligned.get(index)
+        if cached is None or cached[0] != window:
+            cached = (window, self._compute_alignment(index, window))
+            self._aligned[index] = cached
+        return cached[1]
+
+    def _compute_alignment(self, index: int, window: list[int]) -> tuple[torch.Tensor, ...]:
         h, w = self._frames[index].shape
         k = len(window)
         lr = torch.from_numpy(np.stack([self._frames[i] for i in window]))

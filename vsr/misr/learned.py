@@ -44,8 +44,8 @@ def fusion_inputs(fuser: Any, indices: list[int], engine: LumaEngine | None = No
     if engine is None:
         return stack
     lumas = [np.rint(fuser.plane(i) * (255.0 / fuser.max_value)).astype(np.uint8) for i in indices]
-    inits = [p.copy() for p in engine.collect(engine.submit(lumas))]
-    classical = fuser.fuse(indices, [p * (fuser.max_value / 255.0) for p in inits]).cpu()
+    inits = [p * (fuser.max_value / 255.0) for p in engine.collect(engine.submit(lumas))]
+    classical = fuser.fuse(indices, inits).cpu()
     phases = F.pixel_unshuffle(classical / fuser.max_value, fuser.scale)
     return torch.cat([stack, phases], dim=1)
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vsr.errors import VsrError
+from vsr.models.multiframe import is_multi_frame
 from vsr.pipeline.cpu_graph import CpuGraph, build_cpu_graph, shuffle_phases
 
 log = logging.getLogger(__name__)
@@ -367,7 +368,7 @@ def make_engine(model: Any, device: str = "auto", precision: str = "auto", max_v
     torch_device = choose_device(device)
     if model.name == "bicubic":
         return BicubicEngine(model.scale, max_value)
-    if getattr(model.module, "in_channels", 1) != 1:
+    if is_multi_frame(model.module):
         raise VsrError(f"{model.name} is a multi-frame model: use it on a video with --mode multi")
     chosen = choose_precision(precision, torch_device, model.supports_half)
     if torch_device.type == "cuda":

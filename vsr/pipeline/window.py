@@ -5,8 +5,8 @@ the decoder's queue in order; encoder frames and the packets come out in the sam
 output frame per input frame. Frame t is upscaled once t+k has arrived (or the video or its shot
 has ended): the single-frame engine gives its first estimate, and `vsr.misr.MultiFrameSR` aligns
 the window t−k…t+k to it and fuses them; with a multi-frame model (`LearnedFusion`), the network
-turns the aligned window into the HR frame in one pass instead. Only the frames that a future window still needs are
-held, so memory is bounded by the window and the batch, never by the video.
+turns the aligned window into the HR frame instead. Only the frames that a future window still
+needs are held, so memory is bounded by the window and the batch, never by the video.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def upscale_windows(
     held: deque[tuple[int, Passthrough]] = deque()  # (frames that arrived before it, packet)
     emitted = 0
     debug_left = DEBUG_FRAMES if debug_dir is not None else 0
+    learned = isinstance(engine, LearnedFusion)
 
     def flush_packets() -> None:
         while held and held[0][0] <= emitted:
@@ -73,7 +74,6 @@ def upscale_windows(
         nonlocal emitted, debug_left
         if stop.is_set():
             raise Stopped
-        learned = isinstance(engine, LearnedFusion)
         inits = None if learned else engine.collect(engine.submit([item.planes[0] for item in items]))
         stats.batches += 1
         height, width = items[0].planes[0].shape
