@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import cv2
@@ -18,6 +17,7 @@ from vsr.errors import ConfigError, VsrError
 from vsr.misr import MultiFrameSettings, MultiFrameSR
 from vsr.misr.learned import LearnedFusion, fusion_inputs
 from vsr.models import SRModel, build, checkpoint_dict, load_model_file, save_checkpoint
+from vsr.models.checkpoint import read_checkpoint, weights_sha256
 from vsr.models.multiframe import MultiFrameResidual, stack_channels
 from vsr.train.loop import train
 from vsr.train.sequences import aligned_window, camera_motion, synthetic_windows
@@ -123,8 +123,8 @@ def test_multi_frame_configs_need_the_multiframe_section_and_check_the_init_file
     raw = {
         "model": {"arch": "multiframe", "scale": 2, "hparams": {**TINY, "frames": 3}},
         "data": {"train_dirs": [str(images)], "val_count": 1, "val_crop": 48, "patch_size": 12, "batch_size": 4},
-        "multiframe": {"windows_per_image": 1, "motion": 1.5, "init": str(single_file),
-                       "init_sha256": hashlib.sha256(single_file.read_bytes()).hexdigest()},
+        "multiframe": {"windows_per_image": 1, "motion": 1.5},
+        "init": {"file": str(single_file), "weights_sha256": weights_sha256(read_checkpoint(single_file))},
         "train": {"iterations": 30, "lr": 1e-3, "warmup_iters": 2, "seed": 1, "val_every": 15, "ckpt_every": 10,
                   "amp": "none", "threads": 1, "output": str(tmp_path / "run"), "ship_to": ""},
     }
@@ -134,9 +134,11 @@ def test_multi_frame_configs_need_the_multiframe_section_and_check_the_init_file
     assert last < first, (first, last)
     model = load_model_file(result.model_path)
     assert isinstance(model.module, MultiFrameResidual) and model.module.frames == 3
-    # a changed init file is refused rather than silently used
-    single_file.write_bytes(single_file.read_bytes() + b"\0")
-    with pytest.raises(ConfigError, match="has changed"):
+    # other weights in the init file are refused rather than silently used
+    other = _tiny_single(2, seed=7)
+    save_checkpoint(single_file, checkpoint_dict(other, arch="residual", hparams=TINY, scale=2,
+                                                 supports_half=False, config=None))
+    with pytest.raises(ConfigError, match="other weights"):
         train(config_from_dict({**raw, "train": {**raw["train"], "output": str(tmp_path / "run2")}}))
     without = {k: v for k, v in raw.items() if k != "multiframe"}
     with pytest.raises(ConfigError, match=r"\[multiframe\] is required"):

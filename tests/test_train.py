@@ -14,6 +14,7 @@ import torch
 from vsr.config import config_from_dict, load_config
 from vsr.errors import ConfigError, InputError
 from vsr.models import load_model_file
+from vsr.models.checkpoint import weights_sha256
 from vsr.train.data import PatchSampler, load_pairs, list_images, y_pair
 from vsr.train.loop import lr_factor, train
 from vsr.train.resize import imresize
@@ -89,6 +90,34 @@ def test_resume_continues_exactly(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_init_starts_from_a_model_file_and_checks_its_weights(tmp_path):
+    base = train(config_from_dict(_config(tmp_path / "a", iterations=20, val_every=10)))
+    base_ckpt = torch.load(base.model_path, weights_only=True)
+    digest = weights_sha256(base_ckpt)
+    # the digest names the weights, not the file: other metrics, same digest
+    assert weights_sha256({**base_ckpt, "metrics": {"train_seconds": 1.0}}) == digest
+    raw = {**_config(tmp_path / "b", iterations=1, lr=1e-9, warmup_iters=0),
+           "init": {"file": str(base.model_path), "weights_sha256": digest}}
+    tuned = torch.load(train(config_from_dict(raw)).model_path, weights_only=True)
+    assert tuned["metrics"]["train_config"]["init"]["file"] == str(base.model_path)
+    assert weights_sha256(tuned) == digest  # a step of 1e-9 does not move the fp16-stored weights
+    cold = {**raw, "train": {**raw["train"], "output": str(tmp_path / "cold")}}
+    cold.pop("init")
+    assert weights_sha256(torch.load(train(config_from_dict(cold)).model_path, weights_only=True)) != digest
+    wrong = {**raw, "init": {"file": str(base.model_path), "weights_sha256": "0" * 64},
+             "train": {**raw["train"], "output": str(tmp_path / "c")}}
+    with pytest.raises(ConfigError, match="other weights"):
+        train(config_from_dict(wrong))
+    other_scale = {**raw, "model": {**raw["model"], "scale": 3}, "init": {"file": str(base.model_path)},
+                   "train": {**raw["train"], "output": str(tmp_path / "d")}}
+    with pytest.raises(ConfigError, match="cannot start from"):
+        train(config_from_dict(other_scale))
+    with pytest.raises(ConfigError, match="file not found"):
+        train(config_from_dict({**raw, "init": {"file": str(tmp_path / "none.pt")},
+                                "train": {**raw["train"], "output": str(tmp_path / "e")}}))
+    assert "init" not in config_from_dict(_config(tmp_path / "f")).to_dict()  # configs without it unchanged
+
+
 def test_resume_with_a_different_config_is_refused(tmp_path):
     train(config_from_dict(_config(tmp_path, iterations=5)), max_seconds=0.0)
     other = config_from_dict(_config(tmp_path, iterations=6))
@@ -129,6 +158,8 @@ def test_shipped_configs_are_valid_and_name_their_weights(path):
     assert cfg.train.output == f"runs/{path.stem}"
     with open(path, "rb") as f:
         assert tomllib.load(f)["train"]["iterations"] == cfg.train.iterations
+    if cfg.init is not None and cfg.init.file.startswith("vsr/"):  # a shipped file: its weights are the named ones
+        assert cfg.init.weights_sha256 == weights_sha256(torch.load(REPO / cfg.init.file, weights_only=True))
 
 
 def test_schedule_warms_up_then_decays():

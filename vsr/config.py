@@ -63,7 +63,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class MultiFrameConfig:
-    """[multiframe]: the training windows of a multi-frame model (vsr.train.sequences) and its warm start."""
+    """[multiframe]: the training windows of a multi-frame model (vsr.train.sequences)."""
 
     windows_per_image: int = 2  # synthetic sequences made from each training image
     motion: float = 3.0  # their largest camera speed, LR pixels per frame
@@ -72,8 +72,18 @@ class MultiFrameConfig:
     clip_windows: int = 0  # windows taken from each clip
     clip_stride: int = 12  # frames between the centres of a clip's windows
     clip_downscale: int = 2  # a clip's frames are reduced by this much to make the HR frames
-    init: str = ""  # a single-frame residual model file to start from (its weights; neighbours at zero)
-    init_sha256: str = ""  # the init file's SHA-256, checked so that a changed file cannot go unnoticed
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """[init]: start from the weights of a model file instead of a random initialisation.
+
+    The file is a model of the same architecture, scale and size (fine-tuning), or, for a
+    multi-frame model, a single-frame `residual` model (its weights; the neighbours start at zero).
+    """
+
+    file: str
+    weights_sha256: str = ""  # vsr.models.checkpoint.weights_sha256 of the file, checked when given
 
 
 @dataclass(frozen=True)
@@ -83,12 +93,14 @@ class Config:
     train: TrainConfig
     path: str | None = None  # the file it was read from, as given
     multiframe: MultiFrameConfig | None = None  # only for multi-frame architectures
+    init: InitConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("path")
-        if d["multiframe"] is None:
-            d.pop("multiframe")  # configs of single-frame models keep the dict they always had
+        for optional in ("multiframe", "init"):
+            if d[optional] is None:
+                d.pop(optional)  # configs without them keep the dict they always had
         return _plain(d)
 
 
@@ -132,10 +144,11 @@ def _section(cls: type, raw: Any, where: str) -> Any:
 def config_from_dict(raw: dict[str, Any], path: str | None = None) -> Config:
     """Validate a parsed TOML document. Raises ConfigError naming the bad key or value."""
     sections = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
-    unknown = sorted(set(raw) - set(sections) - {"multiframe"})
+    optional = {"multiframe": MultiFrameConfig, "init": InitConfig}
+    unknown = sorted(set(raw) - set(sections) - set(optional))
     if unknown:
         raise ConfigError(
-            f"unknown section(s): {', '.join(unknown)}; valid sections: {', '.join(sections)}, multiframe"
+            f"unknown section(s): {', '.join(unknown)}; valid sections: {', '.join([*sections, *optional])}"
         )
     for name in sections:
         if name not in raw:
@@ -146,8 +159,8 @@ def config_from_dict(raw: dict[str, Any], path: str | None = None) -> Config:
         raise ConfigError("[model] hparams must be a table")
     data = _section(DataConfig, raw["data"], "data")
     train = _section(TrainConfig, raw["train"], "train")
-    multiframe = _section(MultiFrameConfig, raw["multiframe"], "multiframe") if "multiframe" in raw else None
-    cfg = Config(model, data, train, path, multiframe)
+    multiframe, init = (_section(cls, raw[name], name) if name in raw else None for name, cls in optional.items())
+    cfg = Config(model, data, train, path, multiframe, init)
     validate(cfg)
     return cfg
 
@@ -194,7 +207,6 @@ def validate(cfg: Config) -> None:
             (0.0 <= mf.objects <= 1.0, f"[multiframe] objects must be in [0, 1], got {mf.objects}"),
             (mf.clip_stride >= 1 and mf.clip_downscale >= 1, "[multiframe] clip_stride and clip_downscale must be >= 1"),
             (mf.windows_per_image > 0 or (mf.clips and mf.clip_windows > 0), "[multiframe] gives no training windows"),
-            (not mf.init_sha256 or mf.init, "[multiframe] init_sha256 needs init"),
         ]
     for ok, msg in checks:
         if not ok:

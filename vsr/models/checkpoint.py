@@ -7,6 +7,7 @@ A checkpoint is `torch.save` of a plain dict, loadable with `torch.load(weights_
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -83,6 +84,20 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if missing:
         raise InputError(f"{path} is not a vsr model checkpoint (missing: {', '.join(missing)})")
     return ckpt
+
+
+def weights_sha256(ckpt: dict[str, Any]) -> str:
+    """SHA-256 of a checkpoint's weights (names, dtypes, shapes, values), not of the file's bytes.
+
+    The file also holds metrics such as the training time, which differ between two runs that
+    produce the same weights; this digest names the weights alone.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(ckpt["state_dict"]):
+        tensor = ckpt["state_dict"][name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def module_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsr.config import Config
-from vsr.errors import ConfigError, InputError
+from vsr.errors import ConfigError, InputError, UnsupportedModelError
 from vsr.eval.metrics import psnr
 from vsr.models.checkpoint import checkpoint_dict, module_from_checkpoint, save_checkpoint
 from vsr.models.registry import build, get_arch, normalise_hparams
@@ -209,8 +209,8 @@ def train(
     _seed_everything(t_cfg.seed)
     hparams = normalise_hparams(get_arch(m_cfg.arch), m_cfg.hparams)
     module = build(m_cfg.arch, m_cfg.scale, hparams)
-    if cfg.multiframe is not None and cfg.multiframe.init:
-        _warm_start(module, cfg.multiframe.init, cfg.multiframe.init_sha256)
+    if cfg.init is not None:
+        _warm_start(module, cfg)
     module = module.to(dev)
     opt = torch.optim.Adam(module.parameters(), lr=t_cfg.lr, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(cfg, it))
@@ -312,24 +312,32 @@ def train(
     return _finish(cfg, module, val_pairs, it, elapsed, out_dir, losses)
 
 
-def _warm_start(module: nn.Module, init: str, sha256: str) -> None:
-    """Start a multi-frame model from a single-frame model file (ConfigError if it does not fit)."""
-    import hashlib
+def _warm_start(module: nn.Module, cfg: Config) -> None:
+    """Load the [init] model file's weights into `module` (ConfigError if it is missing, changed or does not fit)."""
+    from vsr.models.checkpoint import read_checkpoint, weights_sha256
+    from vsr.models.multiframe import is_multi_frame
 
-    from vsr.models import load_model_file
-
-    path = _resolve(init)
+    init, m_cfg = cfg.init, cfg.model
+    path = _resolve(init.file)
     if not path.is_file():
-        raise ConfigError(f"[multiframe] init file not found: {path}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if sha256 and digest != sha256:
-        raise ConfigError(f"[multiframe] init file {path} has changed (SHA-256 {digest}, the config names "
-                          f"{sha256}): restore that file, e.g. from the git history, to reproduce this model")
+        raise ConfigError(f"[init] file not found: {path}")
+    ckpt = read_checkpoint(path)
+    digest = weights_sha256(ckpt)
+    if init.weights_sha256 and digest != init.weights_sha256:
+        raise ConfigError(f"[init] file {path} holds other weights (SHA-256 {digest}, the config names "
+                          f"{init.weights_sha256}): make it again with the config it names, or restore it, "
+                          "to reproduce this model")
     try:
-        module.init_from_single(load_model_file(path).module)
-    except (AttributeError, ValueError) as exc:
-        raise ConfigError(f"[multiframe] cannot start from {path}: {exc}") from None
-    log.info("starting from %s (SHA-256 %s)", path, digest)
+        source = module_from_checkpoint(ckpt)
+        if is_multi_frame(module) and not is_multi_frame(source):
+            module.init_from_single(source)
+        elif (ckpt["arch"], int(ckpt["scale"])) != (m_cfg.arch, m_cfg.scale):
+            raise ValueError(f"it is {ckpt['arch']} x{ckpt['scale']}, this config trains {m_cfg.arch} x{m_cfg.scale}")
+        else:
+            module.load_state_dict(source.state_dict())
+    except (AttributeError, ValueError, RuntimeError, UnsupportedModelError) as exc:
+        raise ConfigError(f"[init] cannot start from {path}: {exc}") from None
+    log.info("starting from %s (weights SHA-256 %s)", path, digest)
 
 
 def _window_pairs(cfg: Config, module: nn.Module, train_paths: list[Path],
