@@ -108,10 +108,17 @@ def test_init_starts_from_a_model_file_and_checks_its_weights(tmp_path):
              "train": {**raw["train"], "output": str(tmp_path / "c")}}
     with pytest.raises(ConfigError, match="other weights"):
         train(config_from_dict(wrong))
+    # another scale takes every layer but the upsampler
     other_scale = {**raw, "model": {**raw["model"], "scale": 3}, "init": {"file": str(base.model_path)},
                    "train": {**raw["train"], "output": str(tmp_path / "d")}}
-    with pytest.raises(ConfigError, match="cannot start from"):
-        train(config_from_dict(other_scale))
+    x3_cfg = config_from_dict(other_scale)
+    x3 = torch.load(train(x3_cfg).model_path, weights_only=True)["state_dict"]
+    assert torch.equal(x3["conv1.weight"], base_ckpt["state_dict"]["conv1.weight"])
+    assert torch.equal(x3["conv3.weight"], _untrained(x3_cfg).conv3.weight.half())  # the x3 upsampler: as built
+    other_arch = {**other_scale, "model": {"arch": "fsrcnn", "scale": 2, "hparams": {}},
+                  "train": {**raw["train"], "output": str(tmp_path / "g")}}
+    with pytest.raises(ConfigError, match="cannot start from.*trains fsrcnn"):
+        train(config_from_dict(other_arch))
     with pytest.raises(ConfigError, match="file not found"):
         train(config_from_dict({**raw, "init": {"file": str(tmp_path / "none.pt")},
                                 "train": {**raw["train"], "output": str(tmp_path / "e")}}))

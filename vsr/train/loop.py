@@ -331,10 +331,18 @@ def _warm_start(module: nn.Module, cfg: Config) -> None:
         source = module_from_checkpoint(ckpt)
         if is_multi_frame(module) and not is_multi_frame(source):
             module.init_from_single(source)
-        elif (ckpt["arch"], int(ckpt["scale"])) != (m_cfg.arch, m_cfg.scale):
-            raise ValueError(f"it is {ckpt['arch']} x{ckpt['scale']}, this config trains {m_cfg.arch} x{m_cfg.scale}")
-        else:
+        elif ckpt["arch"] != m_cfg.arch:
+            raise ValueError(f"it is {ckpt['arch']}, this config trains {m_cfg.arch}")
+        elif int(ckpt["scale"]) == m_cfg.scale:
             module.load_state_dict(source.state_dict())
+        else:  # another scale (as EDSR starts x3/x4 from x2): all but the scale's own layers
+            own = module.state_dict()
+            shared = {k: v for k, v in source.state_dict().items() if k in own and own[k].shape == v.shape}
+            if not any(v.dim() == 4 for v in shared.values()):
+                raise ValueError(f"no convolution of the x{ckpt['scale']} model fits this x{m_cfg.scale} one")
+            module.load_state_dict(shared, strict=False)
+            log.info("from the x%s model: %d of %d tensors; the rest start as initialised",
+                     ckpt["scale"], len(shared), len(own))
     except (AttributeError, ValueError, RuntimeError, UnsupportedModelError) as exc:
         raise ConfigError(f"[init] cannot start from {path}: {exc}") from None
     log.info("starting from %s (weights SHA-256 %s)", path, digest)
