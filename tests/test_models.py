@@ -89,6 +89,18 @@ def test_zero_initialised_residual_models_start_at_bicubic(name):
         assert torch.allclose(module(x), ref, atol=1e-5)
 
 
+def test_a_grown_residual_model_starts_as_the_smaller_one():
+    small = _perturbed(build("residual", 3, {"channels": 8, "blocks": 2}))
+    grown = build("residual", 3, {"channels": 8, "blocks": 5})
+    grown.grow_from(small)
+    x = torch.rand(1, 1, 9, 11)
+    with torch.inference_mode():
+        assert torch.allclose(grown(x), small(x), atol=1e-6)
+    assert grown.body[4].conv1.weight.abs().sum() > 0  # the new blocks can learn: only their last conv is zero
+    with pytest.raises(ValueError, match="cannot grow"):
+        build("residual", 3, {"channels": 16, "blocks": 5}).grow_from(small)
+
+
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_bicubic_skip_equals_torch_bicubic_including_borders(scale):
     x = torch.rand(2, 1, 9, 14)

@@ -119,10 +119,26 @@ def test_init_starts_from_a_model_file_and_checks_its_weights(tmp_path):
                   "train": {**raw["train"], "output": str(tmp_path / "g")}}
     with pytest.raises(ConfigError, match="cannot start from.*trains fsrcnn"):
         train(config_from_dict(other_arch))
+    other_size = {**raw, "model": {**raw["model"], "hparams": {"features": [8, 8], "global_skip": False}},
+                  "train": {**raw["train"], "output": str(tmp_path / "h")}}
+    with pytest.raises(ConfigError, match="cannot start from"):
+        train(config_from_dict(other_size))
     with pytest.raises(ConfigError, match="file not found"):
         train(config_from_dict({**raw, "init": {"file": str(tmp_path / "none.pt")},
                                 "train": {**raw["train"], "output": str(tmp_path / "e")}}))
     assert "init" not in config_from_dict(_config(tmp_path / "f")).to_dict()  # configs without it unchanged
+
+
+def test_init_grows_a_residual_model_into_more_blocks(tmp_path):
+    small = {**_config(tmp_path / "a", iterations=10, val_every=5),
+             "model": {"arch": "residual", "scale": 2, "hparams": {"channels": 8, "blocks": 1}}}
+    small_ckpt = torch.load(train(config_from_dict(small)).model_path, weights_only=True)
+    grown = {**small, "model": {**small["model"], "hparams": {"channels": 8, "blocks": 3}},
+             "init": {"file": str(tmp_path / "a" / "run" / "model.pt")},
+             "train": {**small["train"], "iterations": 1, "lr": 1e-9, "warmup_iters": 0, "output": str(tmp_path / "b")}}
+    state = torch.load(train(config_from_dict(grown)).model_path, weights_only=True)["state_dict"]
+    assert all(torch.equal(state[k], v) for k, v in small_ckpt["state_dict"].items())
+    assert not state["body.2.conv2.weight"].any() and state["body.2.conv1.weight"].any()
 
 
 def test_resume_with_a_different_config_is_refused(tmp_path):

@@ -47,3 +47,21 @@ class ResidualSR(nn.Module):
         h = h + self.body_tail(self.body(h))
         y = self.upsample(h) + self.skip(x)
         return F.pixel_shuffle(y, self.scale)
+
+    @torch.no_grad()
+    def grow_from(self, smaller: ResidualSR) -> None:
+        """Start from a trained model with fewer blocks: its layers, then the extra blocks as identities.
+
+        The extra blocks' last convolutions start at zero, so the grown network computes exactly
+        what `smaller` does and training only adds to it.
+        """
+        if (smaller.scale, smaller.body_tail.in_channels) != (self.scale, self.body_tail.in_channels) \
+                or len(smaller.body) > len(self.body):
+            raise ValueError(f"a {len(smaller.body)}-block x{smaller.scale} model with {smaller.body_tail.in_channels} "
+                             f"channels cannot grow into {len(self.body)} blocks x{self.scale} with "
+                             f"{self.body_tail.in_channels}")
+        self.load_state_dict(smaller.state_dict(), strict=False)
+        for block in self.body[len(smaller.body):]:
+            nn.init.zeros_(block.conv2.weight)
+            nn.init.zeros_(block.conv2.bias)
+

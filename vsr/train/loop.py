@@ -334,7 +334,10 @@ def _warm_start(module: nn.Module, cfg: Config) -> None:
         elif ckpt["arch"] != m_cfg.arch:
             raise ValueError(f"it is {ckpt['arch']}, this config trains {m_cfg.arch}")
         elif int(ckpt["scale"]) == m_cfg.scale:
-            module.load_state_dict(source.state_dict())
+            if _shapes(source) == _shapes(module) or not hasattr(module, "grow_from"):
+                module.load_state_dict(source.state_dict())
+            else:  # a smaller model of the architecture
+                module.grow_from(source)
         else:  # another scale (as EDSR starts x3/x4 from x2): all but the scale's own layers
             own = module.state_dict()
             shared = {k: v for k, v in source.state_dict().items() if k in own and own[k].shape == v.shape}
@@ -346,6 +349,10 @@ def _warm_start(module: nn.Module, cfg: Config) -> None:
     except (AttributeError, ValueError, RuntimeError, UnsupportedModelError) as exc:
         raise ConfigError(f"[init] cannot start from {path}: {exc}") from None
     log.info("starting from %s (weights SHA-256 %s)", path, digest)
+
+
+def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
 def _window_pairs(cfg: Config, module: nn.Module, train_paths: list[Path],
