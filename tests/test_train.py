@@ -176,13 +176,17 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_shipped_configs_are_valid_and_name_their_weights(path):
     cfg = load_config(path)
-    assert path.stem == f"{cfg.model.arch}_x{cfg.model.scale}"
-    assert cfg.train.ship_to == f"vsr/models/weights/{path.stem}.pt"
+    shipped = f"{cfg.model.arch}_x{cfg.model.scale}"
+    assert path.stem == shipped or path.stem.startswith(shipped + "_")  # <arch>_x<s>_<step>: a step before it
+    assert cfg.train.ship_to == (f"vsr/models/weights/{path.stem}.pt" if path.stem == shipped else "")
     assert cfg.train.output == f"runs/{path.stem}"
     with open(path, "rb") as f:
         assert tomllib.load(f)["train"]["iterations"] == cfg.train.iterations
-    if cfg.init is not None and cfg.init.file.startswith("vsr/"):  # a shipped file: its weights are the named ones
-        assert cfg.init.weights_sha256 == weights_sha256(torch.load(REPO / cfg.init.file, weights_only=True))
+    if cfg.init is not None:  # a shipped file with the named weights, or what another config here makes
+        if cfg.init.file.startswith("vsr/"):
+            assert cfg.init.weights_sha256 == weights_sha256(torch.load(REPO / cfg.init.file, weights_only=True))
+        else:
+            assert cfg.init.weights_sha256 and cfg.init.file in {f"runs/{p.stem}/model.pt" for p in CONFIGS}
 
 
 def test_schedule_warms_up_then_decays():
