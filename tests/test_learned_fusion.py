@@ -239,6 +239,18 @@ def test_a_fresh_refine_model_returns_the_classical_fusion_it_is_given():
     assert torch.allclose(fusion.fuse(fuser, [1]), classical, atol=1e-3)  # it starts as the classical fusion
 
 
+def test_a_refine_model_trains_on_the_fusion_of_the_model_it_starts_from():
+    from vsr.misr.learned import single_frame_engine
+
+    refine = build("multiframe_refine", 2, {**TINY, "frames": 3, "single": "residual"}).eval()
+    start = SRModel("residual", 2, _tiny_single(2, seed=3), False, None)
+    luma = np.rint(_texture(12, 14)).astype(np.uint8)
+    engine = single_frame_engine(refine, 2, "cpu", "fp32", single=start)
+    with torch.inference_mode():
+        expected = np.clip(start.module(torch.from_numpy(luma).float()[None, None] / 255.0)[0, 0].numpy() * 255.0, 0, 255)
+    assert np.abs(engine.collect(engine.submit([luma]))[0] - expected).max() <= 1.0  # not the shipped residual x2
+
+
 def test_refine_configs_refuse_flips_and_rotations():
     raw = {
         "model": {"arch": "multiframe_refine", "scale": 2, "hparams": {**TINY, "frames": 3}},

@@ -15,19 +15,25 @@ import torch
 import torch.nn.functional as F
 
 from vsr.errors import VsrError
+from vsr.models import SRModel
 from vsr.models.multiframe import is_multi_frame
 from vsr.pipeline.engine import LumaEngine, choose_device, choose_precision, make_engine
 
 __all__ = ["LearnedFusion", "fusion_inputs", "single_frame_engine"]
 
 
-def single_frame_engine(module: Any, scale: int, device: str = "cpu", precision: str = "auto") -> LumaEngine | None:
-    """For a `refine` model, the engine of the single-frame model whose classical fusion it corrects."""
+def single_frame_engine(module: Any, scale: int, device: str = "cpu", precision: str = "auto",
+                        single: SRModel | None = None) -> LumaEngine | None:
+    """For a `refine` model, the engine of the single-frame model whose classical fusion it corrects.
+
+    single: that model (default: the shipped `module.single` at `scale`); training passes the
+    model it starts from, so that its windows do not change when the shipped one does.
+    """
     if not getattr(module, "refine", False):
         return None
     from vsr.models import load_model
 
-    single = load_model(module.single, scale)
+    single = single or load_model(module.single, scale)
     if precision != "fp32" and not single.supports_half:
         precision = "fp32"
     return make_engine(single, device, precision, 255)

@@ -359,11 +359,13 @@ def _window_pairs(cfg: Config, module: nn.Module, train_paths: list[Path],
                   val_paths: list[Path]) -> tuple[list[Pair], list[Pair]]:
     """Aligned training and validation windows for a multi-frame model (vsr.train.sequences)."""
     from vsr.misr.learned import single_frame_engine
+    from vsr.models import load_model_file
     from vsr.train.sequences import clip_windows, synthetic_windows
 
     mf, scale, seed = cfg.multiframe, cfg.model.scale, cfg.train.seed
     frames = module.frames
-    engine = single_frame_engine(module, scale, "cpu")  # as `vsr upscale` runs it on the CPU
+    single = load_model_file(_resolve(cfg.init.file)) if cfg.init is not None else None
+    engine = single_frame_engine(module, scale, "cpu", single=single)  # as `vsr upscale` runs it on the CPU
     t0 = time.monotonic()
     train_pairs = synthetic_windows(train_paths, scale, frames, per_image=mf.windows_per_image, motion=mf.motion,
                                     seed=seed, objects=mf.objects, engine=engine)
