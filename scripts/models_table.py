@@ -77,9 +77,11 @@ def table(rerun: bool) -> str:
         pub = " / ".join("–" if v is None else f"{v:.2f}" for v in ref)
         sp = f"{speed['fp32']:.2f}" + (f" ({speed['bf16']:.2f} bf16)" if "bf16" in speed else "")
         m = ckpt["metrics"]
+        init = m["train_config"].get("init")
+        start = f", from `{init['file']}`" if init else ""  # a step made first, by its own config
         rows.append(
             f"| `{name}` | x{scale} | {' | '.join(cells)} | {bic} | {ref_name} {pub} | {sp} | "
-            f"{m['iterations']} it, {m['train_seconds'] / 60:.0f} min | `vsr train --config {ckpt['config']}` |"
+            f"{m['iterations']} it, {m['train_seconds'] / 60:.0f} min{start} | `vsr train --config {ckpt['config']}` |"
         )
     head = (
         "| model | scale | Set5 PSNR / SSIM | Set14 PSNR / SSIM | BSD100 PSNR / SSIM | bicubic PSNR (Set5 / Set14 / BSD100) "
