@@ -78,8 +78,10 @@ class MultiFrameConfig:
 class InitConfig:
     """[init]: start from the weights of a model file instead of a random initialisation.
 
-    The file is a model of the same architecture, scale and size (fine-tuning), or, for a
-    multi-frame model, a single-frame `residual` model (its weights; the neighbours start at zero).
+    The file is a model of the same architecture: same scale and size (fine-tuning), a
+    `residual` with fewer blocks (grown; the new blocks start as identities) or another scale
+    (all but the upsampler). For a multi-frame model: a single-frame `residual` model (its
+    weights; the neighbours start at zero).
     """
 
     file: str

@@ -64,4 +64,3 @@ class ResidualSR(nn.Module):
         for block in self.body[len(smaller.body):]:
             nn.init.zeros_(block.conv2.weight)
             nn.init.zeros_(block.conv2.bias)
-

@@ -320,7 +320,7 @@ def _warm_start(module: nn.Module, cfg: Config) -> None:
     init, m_cfg = cfg.init, cfg.model
     path = _resolve(init.file)
     if not path.is_file():
-        raise ConfigError(f"[init] file not found: {path}")
+        raise ConfigError(f"[init] file not found: {path} (if it is under runs/, train the config that writes it first)")
     ckpt = read_checkpoint(path)
     digest = weights_sha256(ckpt)
     if init.weights_sha256 and digest != init.weights_sha256:
@@ -360,11 +360,14 @@ def _window_pairs(cfg: Config, module: nn.Module, train_paths: list[Path],
     """Aligned training and validation windows for a multi-frame model (vsr.train.sequences)."""
     from vsr.misr.learned import single_frame_engine
     from vsr.models import load_model_file
+    from vsr.models.multiframe import is_multi_frame
     from vsr.train.sequences import clip_windows, synthetic_windows
 
     mf, scale, seed = cfg.multiframe, cfg.model.scale, cfg.train.seed
     frames = module.frames
     single = load_model_file(_resolve(cfg.init.file)) if cfg.init is not None else None
+    if single is not None and is_multi_frame(single.module):  # fine-tuning a multi-frame model
+        single = None
     engine = single_frame_engine(module, scale, "cpu", single=single)  # as `vsr upscale` runs it on the CPU
     t0 = time.monotonic()
     train_pairs = synthetic_windows(train_paths, scale, frames, per_image=mf.windows_per_image, motion=mf.motion,
