@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from vsr.errors import UnsupportedModelError
