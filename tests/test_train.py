@@ -89,6 +89,11 @@ def test_resume_continues_exactly(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _run_in(output: Path, raw: dict, **sections) -> dict:
+    """`raw` with some sections replaced, training into its own folder `output`."""
+    return {**raw, **sections, "train": {**raw["train"], "output": str(output)}}
+
+
 def test_init_starts_from_a_model_file_and_checks_its_weights(tmp_path):
     base = train(config_from_dict(_config(tmp_path / "a", iterations=20, val_every=10)))
     base_ckpt = torch.load(base.model_path, weights_only=True)
@@ -100,31 +105,28 @@ def test_init_starts_from_a_model_file_and_checks_its_weights(tmp_path):
     tuned = torch.load(train(config_from_dict(raw)).model_path, weights_only=True)
     assert tuned["metrics"]["train_config"]["init"]["file"] == str(base.model_path)
     assert weights_sha256(tuned) == digest  # a step of 1e-9 does not move the fp16-stored weights
-    cold = {**raw, "train": {**raw["train"], "output": str(tmp_path / "cold")}}
+    cold = _run_in(tmp_path / "cold", raw)
     cold.pop("init")
     assert weights_sha256(torch.load(train(config_from_dict(cold)).model_path, weights_only=True)) != digest
-    wrong = {**raw, "init": {"file": str(base.model_path), "weights_sha256": "0" * 64},
-             "train": {**raw["train"], "output": str(tmp_path / "c")}}
+    wrong = _run_in(tmp_path / "c", raw, init={"file": str(base.model_path), "weights_sha256": "0" * 64})
     with pytest.raises(ConfigError, match="other weights"):
         train(config_from_dict(wrong))
     # another scale takes every layer but the upsampler
-    other_scale = {**raw, "model": {**raw["model"], "scale": 3}, "init": {"file": str(base.model_path)},
-                   "train": {**raw["train"], "output": str(tmp_path / "d")}}
+    other_scale = _run_in(tmp_path / "d", raw, model={**raw["model"], "scale": 3},
+                          init={"file": str(base.model_path)})
     x3_cfg = config_from_dict(other_scale)
     x3 = torch.load(train(x3_cfg).model_path, weights_only=True)["state_dict"]
     assert torch.equal(x3["conv1.weight"], base_ckpt["state_dict"]["conv1.weight"])
     assert torch.equal(x3["conv3.weight"], _untrained(x3_cfg).conv3.weight.half())  # the x3 upsampler: as built
-    other_arch = {**other_scale, "model": {"arch": "fsrcnn", "scale": 2, "hparams": {}},
-                  "train": {**raw["train"], "output": str(tmp_path / "g")}}
+    other_arch = _run_in(tmp_path / "g", other_scale, model={"arch": "fsrcnn", "scale": 2, "hparams": {}})
     with pytest.raises(ConfigError, match="cannot start from.*trains fsrcnn"):
         train(config_from_dict(other_arch))
-    other_size = {**raw, "model": {**raw["model"], "hparams": {"features": [8, 8], "global_skip": False}},
-                  "train": {**raw["train"], "output": str(tmp_path / "h")}}
+    other_size = _run_in(tmp_path / "h", raw,
+                         model={**raw["model"], "hparams": {"features": [8, 8], "global_skip": False}})
     with pytest.raises(ConfigError, match="cannot start from"):
         train(config_from_dict(other_size))
     with pytest.raises(ConfigError, match="file not found"):
-        train(config_from_dict({**raw, "init": {"file": str(tmp_path / "none.pt")},
-                                "train": {**raw["train"], "output": str(tmp_path / "e")}}))
+        train(config_from_dict(_run_in(tmp_path / "e", raw, init={"file": str(tmp_path / "none.pt")})))
     assert "init" not in config_from_dict(_config(tmp_path / "f")).to_dict()  # configs without it unchanged
 
 
