@@ -3,7 +3,7 @@
 # (exactly what vsr.train.loop._finish computes), for files written before InputConv existed.
 import sys, torch, shutil
 torch.set_num_threads(1)
-from vsr.config import load_config
+from vsr.train.config import load_config
 from vsr.train.data import list_images, split_train_val, load_pairs, centre_crop
 from vsr.train.loop import half_precision_error
 from vsr.models.checkpoint import module_from_checkpoint, save_checkpoint

@@ -168,7 +168,7 @@ def test_debug_shows_the_traceback(cli, tmp_path):
 
 
 def test_an_unexpected_failure_is_still_one_line(cli, make_clip, tmp_path, monkeypatch):
-    from vsr.pipeline import mux
+    from vsr.media import mux
 
     def broken(self, frame):
         raise ZeroDivisionError("unexpected")

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from vsr.models import load_model, shipped_models
-from vsr.pipeline.cpu_graph import FusedConv, build_cpu_graph, receptive_radius, shuffle_phases
-from vsr.pipeline.engine import CpuEngine
+from vsr.engine.cpu_graph import FusedConv, build_cpu_graph, receptive_radius, shuffle_phases
+from vsr.engine.cpu import CpuEngine
 from tinymodels import TinyConv
 
 

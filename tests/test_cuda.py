@@ -15,7 +15,9 @@ import torch
 import vsr
 from vsr.models import load_model, shipped_models, weights_path
 from vsr.models.registry import MULTI_FRAME_ARCHS
-from vsr.pipeline.engine import CudaEngine, make_engine, upscale_bicubic
+from vsr.engine import make_engine
+from vsr.engine.bicubic import upscale_bicubic
+from vsr.engine.cuda import CudaEngine
 from tinymodels import NeighbourShuffle, lumas, neighbour_shuffle, sr_model
 from videoclips import draw_frame, raw_planes, read_index, read_video
 
@@ -167,7 +169,7 @@ MULTI_FRAME_SHIPPED = [n for n in MULTI_FRAME_ARCHS if weights_path(n, 4).is_fil
 @pytest.mark.parametrize("name", MULTI_FRAME_SHIPPED)
 def test_learned_fusion_on_cuda_agrees_with_the_cpu(name):
     from vsr.misr import MultiFrameSettings, MultiFrameSR
-    from vsr.misr.learned import LearnedFusion
+    from vsr.engine.fusion import LearnedFusion
 
     model = load_model(name, 4)
     fuser = MultiFrameSR(4, MultiFrameSettings(frames=model.module.frames))

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from vsr.models import build
-from vsr.pipeline.engine import ChunkPlan, CpuEngine, forward_resilient, forward_tiled
+from vsr.engine.cpu import CpuEngine
+from vsr.engine.tiling import ChunkPlan, forward_resilient, forward_tiled
 
 
 @pytest.fixture(scope="module")

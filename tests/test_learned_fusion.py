@@ -11,10 +11,10 @@ import torch
 import vsr
 from test_train import _write_images
 from videoclips import read_video
-from vsr.config import config_from_dict
+from vsr.train.config import config_from_dict
 from vsr.errors import ConfigError, VsrError
 from vsr.misr import MultiFrameSettings, MultiFrameSR
-from vsr.misr.learned import LearnedFusion, fusion_inputs
+from vsr.engine.fusion import LearnedFusion, fusion_inputs
 from vsr.models import SRModel, build, checkpoint_dict, load_model_file, save_checkpoint
 from vsr.models.checkpoint import read_checkpoint, weights_sha256
 from vsr.models.multiframe import MultiFrameResidual, stack_channels
@@ -219,7 +219,7 @@ def test_a_missing_scale_of_a_multi_frame_model_names_the_shipped_ones():
 
 
 def test_a_fresh_refine_model_returns_the_classical_fusion_it_is_given():
-    from vsr.pipeline.engine import BicubicEngine
+    from vsr.engine.bicubic import BicubicEngine
 
     refine = build("multiframe_refine", 2, {**TINY, "frames": 3, "single": "bicubic"}).eval()
     refine.init_from_single(_tiny_single(2))
@@ -239,7 +239,7 @@ def test_a_fresh_refine_model_returns_the_classical_fusion_it_is_given():
 
 
 def test_a_refine_model_trains_on_the_fusion_of_the_model_it_starts_from():
-    from vsr.misr.learned import single_frame_engine
+    from vsr.engine.fusion import single_frame_engine
 
     refine = build("multiframe_refine", 2, {**TINY, "frames": 3, "single": "residual"}).eval()
     start = SRModel("residual", 2, _tiny_single(2, seed=3), False, None)

@@ -14,16 +14,11 @@ import torch
 
 import vsr
 from vsr.errors import VsrError
-from vsr.pipeline.engine import (
-    BicubicEngine,
-    CpuEngine,
-    choose_precision,
-    default_batch_size,
-    make_engine,
-    upscale_bicubic,
-    upscale_bicubic_tensor,
-)
-from vsr.pipeline.frames import Layout
+from vsr.device import choose_precision
+from vsr.engine import default_batch_size, make_engine
+from vsr.engine.bicubic import BicubicEngine, upscale_bicubic, upscale_bicubic_tensor
+from vsr.engine.cpu import CpuEngine
+from vsr.media.frames import Layout
 from vsr.pipeline.upscale import fit_plane, upscale_planes
 from tinymodels import NeighbourShuffle, Nearest, TinyConv, lumas, neighbour_shuffle, repeat, sr_model
 from videoclips import raw_planes, read_index, read_video

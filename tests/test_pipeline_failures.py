@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 import vsr
 from vsr.errors import OutputError, PipelineError
-from vsr.pipeline import decode, mux
+from vsr.media import decode, mux
 from videoclips import listing, read_index, read_video
 
 FAST = {"model": "bicubic", "preset": "ultrafast"}

@@ -12,8 +12,8 @@ import time
 import pytest
 
 import vsr
-from vsr.pipeline import decode, mux
-from vsr.pipeline.frames import VideoItem
+from vsr.media import decode, mux
+from vsr.media.frames import VideoItem
 from vsr.pipeline.queue import END, POLL_SECONDS, StageQueue, Stopped
 from videoclips import read_index, read_video
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsr.config import config_from_dict, load_config
+from vsr.train.config import config_from_dict, load_config
 from vsr.errors import ConfigError, InputError
 from vsr.models import load_model_file
 from vsr.models.checkpoint import weights_sha256

@@ -10,8 +10,8 @@ import pytest
 import vsr
 from videoclips import audio_packets, raw_planes, read_index, read_video
 from vsr.misr import MultiFrameSettings, MultiFrameSR
-from vsr.pipeline.engine import BicubicEngine
-from vsr.pipeline.frames import Layout, Passthrough, VideoItem
+from vsr.engine.bicubic import BicubicEngine
+from vsr.media.frames import Layout, Passthrough, VideoItem
 from vsr.pipeline.queue import END, StageQueue
 from vsr.pipeline.window import WindowStats, fusion_chunk, upscale_windows
 

@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from vsr.models import SRModel
-from vsr.pipeline.decode import DecodeStats, read_items
-from vsr.pipeline.encode import EncodeOptions, add_video_stream, frame_from_planes
-from vsr.pipeline.frames import VideoItem
+from vsr.media.decode import DecodeStats, read_items
+from vsr.media.encode import EncodeOptions, add_video_stream, frame_from_planes
+from vsr.media.frames import VideoItem
 from vsr.pipeline.image import rgb_to_ycbcr, ycbcr_to_rgb
-from vsr.pipeline.probe import probe
+from vsr.media.probe import probe
 from vsr.pipeline.run import Job, frame_duration, plan_job, run_job
 from vsr.pipeline.upscale import collect_planes, submit_items
 

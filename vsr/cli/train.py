@@ -29,7 +29,7 @@ def train_command(
     (and to `ship_to` when the config names one)."""
     setup_logging(debug=debug, quiet=quiet)
     with one_line_errors(debug=debug):
-        from vsr.config import load_config
+        from vsr.train.config import load_config
         from vsr.train.loop import train
 
         cfg = load_config(config)

@@ -150,7 +150,7 @@ def measure_fps(
 
     Uses torch's current thread count. bf16/fp16 only for models with supports_half.
     """
-    from vsr.pipeline.engine import CpuEngine
+    from vsr.engine.cpu import CpuEngine
 
     if precision != "fp32" and not model.supports_half:
         raise UnsupportedModelError(f"model {model.name} x{model.scale} is not declared safe for {precision}")

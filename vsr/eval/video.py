@@ -9,7 +9,7 @@ methods see the LR luma only:
 - single: the single-frame model (`upscale_luma`);
 - multi: the multi-frame mode (`vsr.misr.MultiFrameSR`, the same code the pipeline runs),
   initialised with the single-frame model's output;
-- learned: the learned fusion (`vsr.misr.learned`) of the same aligned windows, where a
+- learned: the learned fusion (`vsr.engine.fusion`) of the same aligned windows, where a
   multi-frame model is shipped at the scale or given.
 
 Temporal consistency ("tMAE", lower is less flicker): the mean absolute difference, in 8-bit
@@ -143,7 +143,7 @@ def multi_frame_sequence(model: Any, lr: list[np.ndarray], inits: list[np.ndarra
                          settings: Any = None, fusion: Any = None) -> list[np.ndarray]:
     """The multi-frame mode on one sequence of LR luma planes (8-bit levels): HR planes, rounded and
     clipped to 0..255 (float64). Classical fusion of the single-frame estimates `inits`, or, with
-    `fusion` (a `vsr.misr.learned.LearnedFusion`), the learned fusion (inits unused)."""
+    `fusion` (a `vsr.engine.fusion.LearnedFusion`), the learned fusion (inits unused)."""
     from vsr.misr import MultiFrameSettings, MultiFrameSR
 
     settings = settings or MultiFrameSettings(frames=frames)
@@ -252,7 +252,7 @@ def _learned_fusion(fusion_model: Any, scale: int, precision: str, *, required: 
     """The LearnedFusion for `fusion_model` (SRModel, name or checkpoint path), else the shipped
     multi-frame model at `scale`; None if there is none and it is not `required`."""
     from vsr.eval.evaluate import resolve_model
-    from vsr.misr.learned import LearnedFusion
+    from vsr.engine.fusion import LearnedFusion
     from vsr.models import SRModel, weights_path
     from vsr.models.registry import MULTI_FRAME_ARCHS
 

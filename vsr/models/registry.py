@@ -82,7 +82,7 @@ ARCHS: dict[str, ArchSpec] = {
 }
 
 # Multi-frame models take an aligned window, not a luma plane (see vsr.models.multiframe and
-# vsr.misr.learned): they are loaded and trained like the others but are not single-frame choices.
+# vsr.engine.fusion): they are loaded and trained like the others but are not single-frame choices.
 # The first one shipped at a scale is the learned fusion that `vsr eval --mode multi` reports.
 MULTI_FRAME_ARCHS: dict[str, ArchSpec] = {
     spec.name: spec

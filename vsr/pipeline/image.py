@@ -15,8 +15,8 @@ import torch
 
 from vsr.errors import InputError, OutputError
 from vsr.models import SRModel
-from vsr.pipeline import mux
-from vsr.pipeline.engine import choose_device
+from vsr.media import mux
+from vsr.device import choose_device
 
 # RGB in [0, 1] → (Y, Cb, Cr) in [0, 1], BT.601 with Y in 16–235 and Cb/Cr in 16–240 (MATLAB rgb2ycbcr).
 _RGB_TO_YCBCR = np.array(

@@ -13,15 +13,15 @@ from typing import Any
 import av
 
 from vsr.errors import OutputError, PipelineError, UnsupportedModelError, VsrError
-from vsr.misr.learned import LearnedFusion
+from vsr.engine.fusion import LearnedFusion
 from vsr.models import SRModel, default_model_name, load_model
 from vsr.models.multiframe import is_multi_frame
-from vsr.pipeline import mux
-from vsr.pipeline.decode import DecodeStats, decode_frames
-from vsr.pipeline.encode import DEFAULT_CODECS, EncodeOptions, add_video_stream, choose_pix_fmt, frame_from_planes
-from vsr.pipeline.engine import LumaEngine, default_batch_size, make_engine
-from vsr.pipeline.frames import Layout
-from vsr.pipeline.probe import VideoInfo, open_input, probe
+from vsr.media import mux
+from vsr.media.decode import DecodeStats, decode_frames
+from vsr.media.encode import DEFAULT_CODECS, EncodeOptions, add_video_stream, choose_pix_fmt, frame_from_planes
+from vsr.engine import LumaEngine, default_batch_size, make_engine
+from vsr.media.frames import Layout
+from vsr.media.probe import VideoInfo, open_input, probe
 from vsr.pipeline.queue import StageQueue, Stopped
 from vsr.pipeline.upscale import UpscaleStats, upscale_frames
 

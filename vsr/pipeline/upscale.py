@@ -16,8 +16,9 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from vsr.pipeline.engine import LumaEngine, upscale_bicubic
-from vsr.pipeline.frames import Layout, Passthrough, VideoItem
+from vsr.engine import LumaEngine
+from vsr.engine.bicubic import upscale_bicubic
+from vsr.media.frames import Layout, Passthrough, VideoItem
 from vsr.pipeline.queue import END, StageQueue, Stopped
 
 FrameFactory = Callable[[list[np.ndarray], VideoItem], Any]

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from vsr.misr import Diagnostics, MultiFrameSR
-from vsr.misr.learned import LearnedFusion
-from vsr.pipeline.engine import LumaEngine
-from vsr.pipeline.frames import Layout, Passthrough, VideoItem
+from vsr.engine.fusion import LearnedFusion
+from vsr.engine import LumaEngine
+from vsr.media.frames import Layout, Passthrough, VideoItem
 from vsr.pipeline.queue import END, StageQueue, Stopped
 from vsr.pipeline.upscale import FrameFactory, UpscaleStats, upscale_planes
 

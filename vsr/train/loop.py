@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.config import Config
+from vsr.train.config import Config
 from vsr.errors import ConfigError, InputError, UnsupportedModelError
 from vsr.eval.metrics import psnr
 from vsr.models.checkpoint import checkpoint_dict, module_from_checkpoint, save_checkpoint
@@ -358,7 +358,7 @@ def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
 def _window_pairs(cfg: Config, module: nn.Module, train_paths: list[Path],
                   val_paths: list[Path]) -> tuple[list[Pair], list[Pair]]:
     """Aligned training and validation windows for a multi-frame model (vsr.train.sequences)."""
-    from vsr.misr.learned import single_frame_engine
+    from vsr.engine.fusion import single_frame_engine
     from vsr.models import load_model_file
     from vsr.models.multiframe import is_multi_frame
     from vsr.train.sequences import clip_windows, synthetic_windows

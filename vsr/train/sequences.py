@@ -6,7 +6,7 @@ Two sources, never `bench/` or `video/`:
   with the BI protocol and rounded to 8 bits as a video would be;
 - real clips: consecutive frames of a video, first reduced by `clip_downscale` (which also
   hides its compression artefacts) to make the HR frames, then downscaled the same way.
-Each window is aligned exactly as at inference (`vsr.misr.learned.fusion_inputs`), so the network
+Each window is aligned exactly as at inference (`vsr.engine.fusion.fusion_inputs`), so the network
 learns to use the flow, confidences (and classical fusion) it will be given, errors included.
 """
 
@@ -34,10 +34,10 @@ def aligned_window(hr_frames: Sequence[np.ndarray], scale: int, engine: Any = No
     """(inputs, lr): the centre frame's network input (C, h, w) float32 in [0, 1] and its LR luma.
 
     hr_frames: 2k+1 uint8 HR luma planes in display order, sizes a multiple of `scale`.
-    engine: a refine model's single-frame engine (`vsr.misr.learned.fusion_inputs`).
+    engine: a refine model's single-frame engine (`vsr.engine.fusion.fusion_inputs`).
     """
     from vsr.misr import MultiFrameSettings, MultiFrameSR
-    from vsr.misr.learned import fusion_inputs
+    from vsr.engine.fusion import fusion_inputs
 
     frames = len(hr_frames)
     fuser = MultiFrameSR(scale, MultiFrameSettings(frames=frames))

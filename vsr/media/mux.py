@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 
 from vsr.errors import OutputError
-from vsr.pipeline.frames import Passthrough
+from vsr.media.frames import Passthrough
 from vsr.pipeline.queue import END, StageQueue
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
-from vsr.pipeline.frames import PLANAR_LAYOUTS, Layout, VideoItem, plane_rows
-from vsr.pipeline.probe import VideoInfo
+from vsr.media.frames import PLANAR_LAYOUTS, Layout, VideoItem, plane_rows
+from vsr.media.probe import VideoInfo
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vsr.pipeline.frames import Layout, Passthrough, VideoItem, plane_rows
-from vsr.pipeline.probe import open_input
+from vsr.media.frames import Layout, Passthrough, VideoItem, plane_rows
+from vsr.media.probe import open_input
 from vsr.pipeline.queue import END, StageQueue, Stopped
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from vsr.errors import VsrError
 from vsr.models import SRModel
 from vsr.models.multiframe import is_multi_frame
-from vsr.pipeline.engine import LumaEngine, choose_device, choose_precision, make_engine
+from vsr.device import choose_device, choose_precision
+from vsr.engine import LumaEngine, make_engine
 
 __all__ = ["LearnedFusion", "fusion_inputs", "single_frame_engine"]
 

@@ -1,0 +1,46 @@
+"""Where the models run and in what precision: one place for device and dtype choices."""
+
+from __future__ import annotations
+
+import torch
+
+from vsr.errors import VsrError
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+"""Torch dtype of each explicit precision."""
+
+
+def choose_device(device: str) -> torch.device:
+    if device not in DEVICES:
+        raise VsrError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise VsrError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+    return torch.device(device)
+
+
+def cpu_has_fast_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def choose_precision(precision: str, device: torch.device, supports_half: bool) -> str:
+    """fp16 on CUDA and bf16 on CPUs with native bf16, where the model is declared half-safe; else fp32."""
+    if precision not in PRECISIONS:
+        raise VsrError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if not supports_half:
+            return "fp32"
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    if precision != "fp32" and not supports_half:
+        raise VsrError(f"this model is not declared safe in half precision; use --precision fp32 (asked: {precision})")
+    if precision == "fp16" and device.type == "cpu":
+        raise VsrError("fp16 is not a fast path on the CPU; use --precision bf16 or fp32")
+    return precision

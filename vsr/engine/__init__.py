@@ -1,0 +1,55 @@
+"""The device engines: batches of luma planes in, upscaled planes out, behind one submit/collect interface.
+
+`submit` starts a batch and `collect` returns its result: on the CPU `submit` does the work
+(`cpu.CpuEngine`); on CUDA it only enqueues it (`cuda.CudaEngine`). `bicubic.BicubicEngine` runs no
+network, and `fusion.LearnedFusion` runs a multi-frame model on aligned windows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from vsr.device import choose_device, choose_precision
+from vsr.engine.bicubic import BicubicEngine
+from vsr.engine.cpu import CpuEngine
+from vsr.engine.cuda import CudaEngine
+from vsr.errors import VsrError
+from vsr.models.multiframe import is_multi_frame
+
+
+class LumaEngine(Protocol):
+    scale: int
+    device: str
+    precision: str
+    upscales_chroma: bool
+    """True: `submit_frames`/`collect_frames` take and return every plane (the CUDA engine);
+    False: the caller upscales chroma."""
+
+    def submit(self, lumas: list[np.ndarray]) -> Any: ...
+
+    def collect(self, handle: Any) -> list[np.ndarray]:
+        """The upscaled planes of a submitted batch, valid until the second `submit` after this one."""
+        ...
+
+
+def make_engine(model: Any, device: str = "auto", precision: str = "auto", max_value: int = 255) -> LumaEngine:
+    """Pick the engine for a loaded model (an `SRModel`) on the requested device and precision."""
+    torch_device = choose_device(device)
+    if model.name == "bicubic":
+        return BicubicEngine(model.scale, max_value)
+    if is_multi_frame(model.module):
+        raise VsrError(f"{model.name} is a multi-frame model: use it on a video with --mode multi")
+    chosen = choose_precision(precision, torch_device, model.supports_half)
+    if torch_device.type == "cuda":
+        return CudaEngine(model.module, model.scale, chosen, max_value, torch_device)
+    return CpuEngine(model.module, model.scale, chosen, max_value)
+
+
+def default_batch_size(engine: LumaEngine, width: int, height: int) -> int:
+    """On CUDA, what fits in half the free memory (at most 32); on the CPU about half a megapixel
+    per batch, since batching there only saves per-call overhead."""
+    if isinstance(engine, CudaEngine):
+        return engine.suggest_batch(width, height)
+    return max(1, min(16, 500_000 // max(1, width * height)))
