@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 from vsr.models import SRModel
 from vsr.media.decode import DecodeStats, read_items
-from vsr.media.encode import EncodeOptions, add_video_stream, frame_from_planes
+from vsr.media.encode import add_video_stream, frame_from_planes
+from vsr.options import EncodeOptions
 from vsr.media.frames import VideoItem
 from vsr.pipeline.image import rgb_to_ycbcr, ycbcr_to_rgb
 from vsr.media.probe import probe

@@ -29,7 +29,7 @@ def bench(
 ) -> None:
     """Print decode, model, upscale-stage, encode and end-to-end fps for the same frames of a clip."""
     from vsr.bench import run_benchmark
-    from vsr.media.encode import EncodeOptions
+    from vsr.options import EncodeOptions
 
     setup_logging(debug=debug, quiet=True)
     with one_line_errors(debug=debug):

@@ -10,6 +10,7 @@ import av
 import numpy as np
 
 from vsr.errors import VsrError
+from vsr.options import EncodeOptions
 from vsr.media.frames import PLANAR_LAYOUTS, Layout, VideoItem, plane_rows
 from vsr.media.probe import VideoInfo
 
@@ -18,15 +19,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CODECS = {"mp4": "libx264", "matroska": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
 FALLBACK_PIX_FMTS = ("yuv420p10le", "yuv420p")
 
-
-@dataclass(frozen=True)
-class EncodeOptions:
-    """Video encoder settings. `codec=None` takes the container's default (libx264; VP9 for WebM)."""
-
-    codec: str | None = None
-    crf: int | None = 18
-    preset: str | None = "medium"
-    pix_fmt: str | None = None
 
 
 def encoder_pix_fmts(codec: str) -> list[str]:

@@ -18,7 +18,8 @@ from vsr.models import SRModel, default_model_name, load_model
 from vsr.models.multiframe import is_multi_frame
 from vsr.media import mux
 from vsr.media.decode import DecodeStats, decode_frames
-from vsr.media.encode import DEFAULT_CODECS, EncodeOptions, add_video_stream, choose_pix_fmt, frame_from_planes
+from vsr.media.encode import DEFAULT_CODECS, add_video_stream, choose_pix_fmt, frame_from_planes
+from vsr.options import EncodeOptions
 from vsr.engine import LumaEngine, default_batch_size, make_engine
 from vsr.media.frames import Layout
 from vsr.media.probe import VideoInfo, open_input, probe
