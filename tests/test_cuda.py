@@ -16,7 +16,7 @@ import vsr
 from vsr.models import load_model, shipped_models, weights_path
 from vsr.models.registry import MULTI_FRAME_ARCHS
 from vsr.engine import make_engine
-from vsr.engine.bicubic import upscale_bicubic
+from vsr.resample.bicubic import upscale_bicubic
 from vsr.engine.cuda import CudaEngine
 from tinymodels import NeighbourShuffle, lumas, neighbour_shuffle, sr_model
 from videoclips import draw_frame, raw_planes, read_index, read_video

@@ -1,4 +1,4 @@
-"""The package's imports point one way: errors → device/options → media → models → misr → engine →
+"""The package's imports point one way: errors → device/options/resample → media → models → misr → engine →
 pipeline → eval/bench → train → cli. A cycle, an upward import or `av` outside vsr.media fails here."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vsr"
 
 LAYERS: list[tuple[str, ...]] = [
     ("vsr.errors",),
-    ("vsr.device", "vsr.options"),
+    ("vsr.device", "vsr.options", "vsr.resample"),
     ("vsr.media",),
     ("vsr.models",),
     ("vsr.misr",),

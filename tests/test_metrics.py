@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vsr.eval.metrics import crop_border, psnr, rgb_to_y, ssim
-from vsr.train.resize import imresize, resize_weights, to_uint8
+from vsr.resample.matlab import imresize, resize_weights, to_uint8
 
 SET5 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bench" / "Set5"
 

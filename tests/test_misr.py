@@ -24,7 +24,7 @@ from vsr.misr.align import (
     warp,
 )
 from vsr.misr.fuse import FusionSettings, bi_downscale, bicubic_upscale, fuse
-from vsr.train.resize import imresize
+from vsr.resample.matlab import imresize
 
 
 def texture(height: int, width: int, seed: int = 0, blur: float = 1.5) -> np.ndarray:

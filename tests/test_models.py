@@ -24,7 +24,7 @@ from vsr.models import (
 )
 from vsr.models.layers import BicubicSkip
 from vsr.models.registry import ARCHS, MULTI_FRAME_ARCHS, get_arch
-from vsr.train.resize import imresize
+from vsr.resample.matlab import imresize
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRIES = [(name, s) for name, spec in (ARCHS | MULTI_FRAME_ARCHS).items() for s in spec.scales]

@@ -16,7 +16,8 @@ import vsr
 from vsr.errors import VsrError
 from vsr.device import choose_precision
 from vsr.engine import default_batch_size, make_engine
-from vsr.engine.bicubic import BicubicEngine, upscale_bicubic, upscale_bicubic_tensor
+from vsr.engine.bicubic import BicubicEngine
+from vsr.resample.bicubic import upscale_bicubic, upscale_bicubic_tensor
 from vsr.engine.cpu import CpuEngine
 from vsr.media.frames import Layout
 from vsr.pipeline.upscale import fit_plane, upscale_planes

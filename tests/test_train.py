@@ -16,7 +16,7 @@ from vsr.models import load_model_file
 from vsr.models.checkpoint import weights_sha256
 from vsr.train.data import PatchSampler, load_pairs, list_images, y_pair
 from vsr.train.loop import lr_factor, train
-from vsr.train.resize import imresize
+from vsr.resample.matlab import imresize
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs" / "train").glob("*.toml"))

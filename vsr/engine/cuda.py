@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vsr.device import DTYPES
-from vsr.engine.bicubic import upscale_bicubic_tensor
+from vsr.resample.bicubic import upscale_bicubic_tensor
 from vsr.engine.tiling import ChunkPlan, as_unsigned, forward_resilient, quantise
 
 

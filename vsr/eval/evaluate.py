@@ -22,7 +22,7 @@ from vsr.errors import InputError, UnsupportedModelError
 from vsr.eval.metrics import psnr, rgb_to_y, ssim
 from vsr.models import SRModel
 from vsr.train.data import degrade_rgb, list_images, mod_crop, read_rgb
-from vsr.train.resize import imresize
+from vsr.resample.matlab import imresize
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 

@@ -96,14 +96,14 @@ class VideoReport:
 def list_sequences(data: str | os.PathLike[str]) -> list[tuple[str, list[Path]]]:
     """(name, frame files) of every sequence: the sub-folders of `data` holding images, in name
     order (Vid4's layout), or `data` itself if it holds the images. Raises InputError if none."""
-    from vsr.train.data import IMAGE_EXTENSIONS
+    from vsr.media.images import IMAGE_SUFFIXES
 
     folder = Path(data)
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")
 
     def images(d: Path) -> list[Path]:
-        return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
     own = images(folder)
     if own:
@@ -192,7 +192,7 @@ def evaluate_video(
     from vsr.eval.evaluate import upscale_luma
     from vsr.models import SRModel, default_model_name, load_model
     from vsr.train.data import degrade_rgb, mod_crop, read_rgb
-    from vsr.train.resize import imresize
+    from vsr.resample.matlab import imresize
 
     unknown = [m for m in methods or () if m not in METHODS]
     if unknown or methods == ():

@@ -1,7 +1,7 @@
 """Robust multi-frame fusion onto the high-resolution grid by back-projection.
 
 The degradation model is the one the LR frames were made with ("BI": MATLAB-style antialiased
-bicubic downscale, `vsr.train.resize.imresize`), so that back-projecting through the wrong
+bicubic downscale, `vsr.resample.matlab.imresize`), so that back-projecting through the wrong
 operator does not cost the ~1.5 dB the field notes measured. For a reference frame t with HR
 estimate X (initialised with the single-frame model's output) and neighbours i with LR luma y_i,
 each iteration does
@@ -182,7 +182,7 @@ def bi_downscale_adjoint(g: torch.Tensor, scale: int, antialias: bool = True) ->
 def bi_downscale(x: torch.Tensor, scale: int, antialias: bool = True) -> torch.Tensor:
     """MATLAB-style bicubic 1/scale downscale: (N, C, sH, sW) → (N, C, H, W).
 
-    Equals `vsr.train.resize.imresize(img, 1/scale, antialias=antialias)` (borders included) for
+    Equals `vsr.resample.matlab.imresize(img, 1/scale, antialias=antialias)` (borders included) for
     sizes that are multiples of `scale`; separable, the horizontal pass first.
     """
     if scale == 1:

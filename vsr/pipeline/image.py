@@ -15,7 +15,9 @@ import torch
 
 from vsr.errors import InputError, OutputError
 from vsr.models import SRModel
+from vsr.pipeline.result import UpscaleResult
 from vsr.media import mux
+from vsr.media.images import IMAGE_SUFFIXES
 from vsr.device import choose_device
 
 # RGB in [0, 1] → (Y, Cb, Cr) in [0, 1], BT.601 with Y in 16–235 and Cb/Cr in 16–240 (MATLAB rgb2ycbcr).
@@ -59,12 +61,12 @@ def upscale_image(
     overwrite: bool = False,
 ):
     """Upscale one still image; 8- and 16-bit, grey, colour and alpha are kept as they are."""
-    from vsr.pipeline.run import UpscaleResult, resolve_model
+    from vsr.pipeline.run import resolve_model
 
     sr_model = resolve_model(model, scale)
     if not source.is_file():
         raise InputError(f"input file not found: {source}")
-    if target.suffix.lower() != source.suffix.lower() and target.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"):
+    if target.suffix.lower() != source.suffix.lower() and target.suffix.lower() not in IMAGE_SUFFIXES:
         raise OutputError(f"an image can only be written as an image; {target.name!r} has no image extension")
     mux.check_output_path(source, target, overwrite)
     image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)

@@ -22,39 +22,19 @@ from vsr.media.encode import DEFAULT_CODECS, add_video_stream, choose_pix_fmt, f
 from vsr.options import EncodeOptions
 from vsr.engine import LumaEngine, default_batch_size, make_engine
 from vsr.media.frames import Layout
+from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import VideoInfo, open_input, probe
 from vsr.pipeline.queue import StageQueue, Stopped
+from vsr.pipeline.result import UpscaleResult, default_output_path
 from vsr.pipeline.upscale import UpscaleStats, upscale_frames
 
 log = logging.getLogger(__name__)
 
 SCALES = (2, 3, 4)
 MODES = ("single", "multi")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 STOP_GRACE_SECONDS = 0.8
 Progress = Callable[[int, int | None], None]
 """Called with (frames written, total frames or None) about ten times a second."""
-
-
-@dataclass(frozen=True)
-class UpscaleResult:
-    output: Path
-    frames: int
-    seconds: float
-    model: str
-    device: str
-    precision: str
-    width: int
-    height: int
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def default_output_path(source: Path, scale: int) -> Path:
-    """`<stem>_x<scale><ext>` beside the input."""
-    return source.with_name(f"{source.stem}_x{scale}{source.suffix}")
 
 
 def resolve_model(model: str | SRModel | None, scale: int) -> SRModel:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from vsr.engine import LumaEngine
-from vsr.engine.bicubic import upscale_bicubic
+from vsr.resample.bicubic import upscale_bicubic
 from vsr.media.frames import Layout, Passthrough, VideoItem
 from vsr.pipeline.queue import END, StageQueue, Stopped
 

@@ -1,7 +1,7 @@
 """HR images -> LR/HR luma pairs for training and validation.
 
 LR images are made with the "BI" degradation (MATLAB-style antialiased bicubic
-downscale, `vsr.train.resize.imresize`) and everything is the BT.601 luma (Y) in
+downscale, `vsr.resample.matlab.imresize`) and everything is the BT.601 luma (Y) in
 [0, 1] (8-bit studio-range levels / 255), the space the models work in.
 """
 
@@ -19,11 +19,11 @@ import torch
 
 from vsr.errors import InputError
 from vsr.eval.metrics import rgb_to_y
-from vsr.train.resize import imresize, to_uint8
+from vsr.media.images import IMAGE_SUFFIXES
+from vsr.resample.matlab import imresize, to_uint8
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
@@ -31,9 +31,9 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return files
 
 

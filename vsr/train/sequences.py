@@ -25,7 +25,7 @@ import numpy as np
 from vsr.errors import InputError
 from vsr.eval.metrics import rgb_to_y
 from vsr.train.data import Pair, mod_crop, read_rgb
-from vsr.train.resize import imresize, to_uint8
+from vsr.resample.matlab import imresize, to_uint8
 
 log = logging.getLogger(__name__)
 

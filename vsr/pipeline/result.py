@@ -1,0 +1,27 @@
+"""What a finished job reports, and where its output goes by default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class UpscaleResult:
+    output: Path
+    frames: int
+    seconds: float
+    model: str
+    device: str
+    precision: str
+    width: int
+    height: int
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def default_output_path(source: Path, scale: int) -> Path:
+    """`<stem>_x<scale><ext>` beside the input."""
+    return source.with_name(f"{source.stem}_x{scale}{source.suffix}")

@@ -1,0 +1,1 @@
+"""Resampling: integer bicubic upscaling (`bicubic`) and MATLAB-style `imresize` (`matlab`)."""
