@@ -4,7 +4,8 @@
 import sys, torch, shutil
 torch.set_num_threads(1)
 from vsr.train.config import load_config
-from vsr.train.data import list_images, split_train_val, load_pairs, centre_crop
+from vsr.eval.protocol import list_images, load_pairs
+from vsr.train.data import centre_crop, split_train_val
 from vsr.train.loop import half_precision_error
 from vsr.models.checkpoint import module_from_checkpoint, save_checkpoint
 cfg = load_config(sys.argv[1])

@@ -46,7 +46,7 @@ def _tiny_multi(scale: int = 2, frames: int = 3, seed: int = 0) -> SRModel:
     multi.init_from_single(_tiny_single(scale, seed))
     with torch.no_grad():
         multi.head.weight[:, 1:].normal_(0, 0.05)  # and let the neighbours count
-    return SRModel("multiframe", scale, multi.eval(), False, None)
+    return SRModel("multiframe", scale, multi.eval(), False, None, frames=frames)
 
 
 def test_a_warm_started_multi_frame_model_is_the_single_frame_model_whatever_the_neighbours():
@@ -115,6 +115,7 @@ def test_synthetic_windows_move_the_image_and_keep_the_reference():
     assert still[3:].min() > 0.99
 
 
+@pytest.mark.slow
 def test_multi_frame_configs_need_the_multiframe_section_and_check_the_init_file(tmp_path):
     images = _write_images(tmp_path / "images", n=3, size=64)
     single_file = save_checkpoint(tmp_path / "single.pt", checkpoint_dict(
@@ -228,7 +229,7 @@ def test_a_fresh_refine_model_returns_the_classical_fusion_it_is_given():
     for s in range(3):
         fuser.push(np.roll(_texture(20, 24), s, axis=1))
     fuser.finish()
-    fusion = LearnedFusion(SRModel("multiframe_refine", 2, refine, False, None), "cpu", "fp32")
+    fusion = LearnedFusion(SRModel("multiframe_refine", 2, refine, False, None, frames=3), "cpu", "fp32")
     assert isinstance(fusion.single, BicubicEngine)
     inits = [p.copy() for p in BicubicEngine(2, 255).collect(BicubicEngine(2, 255).submit([fuser.plane(1)]))]
     classical = fuser.fuse([1], inits)

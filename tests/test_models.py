@@ -1,4 +1,5 @@
-"""Every registry entry: builds at each scale, odd sizes, checkpoint round trip; shipped weights beat bicubic."""
+"""Every registry entry (bicubic included): builds at each scale, odd and minimal sizes, checkpoint round
+trip, descriptor; shipped weights beat bicubic."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from vsr.models import (
     model_names,
     save_checkpoint,
     shipped_models,
+    weights_path,
 )
 from vsr.models.layers import BicubicSkip
-from vsr.models.registry import ARCHS, MULTI_FRAME_ARCHS, get_arch
+from vsr.models.registry import ARCHS, BI, MULTI_FRAME_ARCHS, get_arch
 from vsr.resample.matlab import imresize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,10 +47,11 @@ def _perturbed(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return module.eval()
 
 
-def test_model_names_lists_bicubic_and_every_architecture():
+def test_model_names_lists_bicubic_first_and_every_single_frame_entry():
     names = model_names()
     assert names[0] == "bicubic"
-    assert set(names[1:]) == set(ARCHS) >= {"espcn", "fsrcnn", "srcnn", "residual"}
+    assert names == list(ARCHS) and set(names) >= {"espcn", "fsrcnn", "srcnn", "residual"}
+    assert not set(names) & set(MULTI_FRAME_ARCHS)
 
 
 @pytest.mark.parametrize("name,scale", ENTRIES)
@@ -63,6 +66,16 @@ def test_builds_and_output_is_scale_times_odd_input(name, scale):
 
 
 @pytest.mark.parametrize("name,scale", ENTRIES)
+def test_the_smallest_input_the_entry_declares_runs(name, scale):
+    spec = get_arch(name)
+    side = max(spec.min_size, spec.size_multiple)
+    module = build(name, scale).eval()
+    with torch.inference_mode():
+        y = module(torch.rand(1, getattr(module, "in_channels", 1), side, 2 * side))
+    assert y.shape == (1, 1, side * scale, 2 * side * scale)
+
+
+@pytest.mark.parametrize("name,scale", ENTRIES)
 def test_checkpoint_round_trip_gives_identical_outputs(name, scale, tmp_path):
     module = _perturbed(build(name, scale, {}), seed=scale)
     ckpt = checkpoint_dict(module, arch=name, hparams=get_arch(name).defaults, scale=scale, supports_half=False,
@@ -73,6 +86,9 @@ def test_checkpoint_round_trip_gives_identical_outputs(name, scale, tmp_path):
     loaded = load_model_file(path)
     assert isinstance(loaded, SRModel)
     assert (loaded.name, loaded.scale, loaded.config) == (name, scale, "configs/train/example.toml")
+    spec = get_arch(name)
+    assert loaded.frames == spec.defaults.get("frames", 1) and loaded.is_multi_frame == spec.multi_frame
+    assert (loaded.learned, loaded.purpose, loaded.degradation) == (spec.learned, spec.purpose, spec.degradation)
     assert not loaded.module.training
     x = torch.rand(1, getattr(module, "in_channels", 1), 11, 9)
     with torch.inference_mode():
@@ -118,6 +134,7 @@ def test_fsrcnn_classic_deconvolution_variant_keeps_the_shape():
 def test_bicubic_model_needs_no_weights(scale):
     m = load_model("bicubic", scale)
     assert m.supports_half and m.config is None and m.scale == scale
+    assert not m.learned and not m.is_multi_frame and m.frames == 1
     x = torch.rand(1, 1, 5, 7)
     assert torch.equal(m.module(x), F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False))
 
@@ -134,9 +151,9 @@ def test_unknown_model_and_scale_are_named_errors():
 
 
 def test_missing_weights_and_bad_files_are_named_errors(tmp_path, monkeypatch):
-    import vsr.models as models
+    import vsr.models.loading as loading
 
-    monkeypatch.setattr(models, "weights_path", lambda n, s: tmp_path / f"{n}_x{s}.pt")
+    monkeypatch.setattr(loading, "weights_path", lambda n, s: tmp_path / f"{n}_x{s}.pt")
     with pytest.raises(UnsupportedModelError, match="no shipped weights"):
         load_model("srcnn", 2)
     assert default_model_name(4) == "bicubic"
@@ -196,9 +213,31 @@ def test_shipped_weights_load_and_describe_themselves(name, scale):
     assert (REPO / m.config).is_file(), "the config that made the weights must ship with the repository"
     assert not m.module.training
     assert all(p.dtype == torch.float32 and not p.requires_grad for p in m.module.parameters())
-    from vsr.models import weights_path
-
     assert weights_path(name, scale).stat().st_size < 2_000_000
+
+
+@pytest.mark.parametrize("name,scale", SHIPPED)
+def test_shipped_single_frame_models_describe_what_they_are(name, scale):
+    m = load_model(name, scale)
+    assert (m.frames, m.is_multi_frame, m.learned) == (1, False, True)
+    assert (m.purpose, m.degradation) == ("super-resolution", BI)
+    assert (m.size_multiple, m.min_size) == (1, 1)
+
+
+@pytest.mark.parametrize("name", [n for n in MULTI_FRAME_ARCHS if any(weights_path(n, s).is_file() for s in (2, 3, 4))])
+def test_shipped_multi_frame_models_describe_their_window(name):
+    scale = next(s for s in (2, 3, 4) if weights_path(name, s).is_file())
+    m = load_model(name, scale)
+    assert m.is_multi_frame and m.frames == m.module.frames >= 3
+    assert (m.purpose, m.degradation, m.learned) == ("super-resolution", BI, True)
+
+
+def test_a_descriptor_rejects_an_unknown_purpose_and_an_even_window():
+    module = build("bicubic", 2)
+    with pytest.raises(ValueError, match="purpose"):
+        SRModel("x", 2, module, False, None, purpose="colourisation")
+    with pytest.raises(ValueError, match="frames"):
+        SRModel("x", 2, module, False, None, frames=4)
 
 
 @pytest.mark.parametrize("name,scale", SHIPPED)
@@ -213,8 +252,6 @@ def test_shipped_weights_beat_bicubic_on_a_synthetic_image(name, scale):
 
 @pytest.mark.parametrize("name,scale", SHIPPED)
 def test_half_precision_only_where_declared_safe(name, scale):
-    from vsr.eval.evaluate import upscale_luma
-
     m = load_model(name, scale)
     lr = np.clip(np.rint(imresize(synthetic_luma(120), 1 / scale)), 0, 255)
     if m.supports_half:
@@ -224,4 +261,4 @@ def test_half_precision_only_where_declared_safe(name, scale):
             assert diff <= 1, f"{name} x{scale} {dtype}: {diff} levels"
     else:
         with pytest.raises(UnsupportedModelError, match="not declared safe"):
-            upscale_luma(m, lr, precision="bf16")
+            m.run_luma(lr, precision="bf16")

@@ -307,6 +307,27 @@ def test_overwrite_replaces_an_existing_output(make_clip):
     assert len(read_video(target).pts) == 3
 
 
+def test_options_give_the_same_output_as_the_keywords(make_clip):
+    source = make_clip("in.mp4", frames=4, audio=("aac",))
+    by_keywords = upscale(source, source.with_name("keywords.mkv"), crf=30)
+    options = vsr.UpscaleOptions(
+        model=vsr.ModelOptions(name="bicubic", scale=2), encode=vsr.EncodeOptions(crf=30, preset="ultrafast")
+    )
+    by_options = vsr.upscale_video(source, source.with_name("options.mkv"), options=options)
+    expected, got = raw_planes(by_keywords.output), raw_planes(by_options.output)
+    assert len(got) == len(expected) == 4
+    assert all(np.array_equal(a, b) for x, y in zip(got, expected) for a, b in zip(x, y))
+    assert read_video(by_options.output).pts == read_video(by_keywords.output).pts
+
+
+def test_a_keyword_that_contradicts_the_options_is_refused_before_any_work(make_clip, tmp_path):
+    source = make_clip("in.mp4", frames=3)
+    options = vsr.UpscaleOptions(model=vsr.ModelOptions(name="bicubic", scale=2))
+    with pytest.raises(vsr.errors.ConfigError, match="scale=3 conflicts with options.model.scale=2"):
+        vsr.upscale_video(source, scale=3, options=options)
+    assert listing(tmp_path) == ["in.mp4"]
+
+
 @pytest.mark.skipif(not REAL_CLIP.is_file(), reason="the shared sample clip ../shared/data/clips/realshort.mp4 is absent")
 def test_a_real_clip_keeps_timing_and_audio(tmp_path):
     source = tmp_path / "real.mp4"

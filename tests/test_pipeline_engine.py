@@ -101,10 +101,16 @@ def test_bicubic_engine_is_opencv_bicubic():
     assert cv2.resize(ten_bit, (22, 14), interpolation=cv2.INTER_CUBIC).max() > 1023
 
 
-def test_make_engine_uses_the_torch_cpu_engine_for_any_other_model():
-    engine = make_engine(sr_model(Nearest(2), name="not-bicubic"), device="cpu", precision="auto")
-    assert isinstance(engine, CpuEngine)
+def test_make_engine_uses_the_torch_cpu_engine_for_any_learned_model_whatever_its_name():
+    engine = make_engine(sr_model(Nearest(2), name="bicubic"), device="cpu", precision="auto")
+    assert isinstance(engine, CpuEngine)  # the descriptor decides (learned), not the name
     assert engine.precision == "fp32"  # not declared half-safe
+
+
+def test_make_engine_refuses_a_multi_frame_model():
+    model = vsr.SRModel("window", 2, Nearest(2), False, None, frames=3)
+    with pytest.raises(VsrError, match="multi-frame model"):
+        make_engine(model, device="cpu")
 
 
 def test_precision_rules():

@@ -1,4 +1,4 @@
-"""Tiny deterministic torch modules for engine tests, and their known answers in numpy."""
+"""Tiny deterministic torch modules for engine tests, their known answers in numpy, and a tiny weight file."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import vsr
+from vsr.models import build, checkpoint_dict, save_checkpoint
 
 
 class Nearest(torch.nn.Module):
@@ -70,5 +71,17 @@ def repeat(plane: np.ndarray, scale: int) -> np.ndarray:
 
 
 def sr_model(module: torch.nn.Module, scale: int = 2, name: str = "tiny", supports_half: bool = False) -> vsr.SRModel:
-    """Wrap a module as an SRModel; any name but "bicubic" makes the pipeline use a torch engine."""
+    """Wrap a module as a learned, single-frame SRModel: the pipeline runs it in a torch engine."""
     return vsr.SRModel(name=name, scale=scale, module=module.eval(), supports_half=supports_half, config=None)
+
+
+def write_weight_file(path, scale: int = 2, seed: int = 0):
+    """A small residual-architecture checkpoint at `path`, as `vsr train` writes them; returns the path."""
+    hparams = {"channels": 8, "blocks": 1, "res_scale": 1.0}
+    module = build("residual", scale, hparams)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(0.05 * torch.randn(parameter.shape, generator=generator))
+    ckpt = checkpoint_dict(module, arch="residual", hparams=hparams, scale=scale, supports_half=False, config=None)
+    return save_checkpoint(path, ckpt)

@@ -17,20 +17,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vsr.models import SRModel
 from vsr.media.decode import DecodeStats, read_items
-from vsr.media.encode import add_video_stream, frame_from_planes
-from vsr.options import EncodeOptions
+from vsr.media.encode import VideoFileWriter, VideoFrame, frame_from_planes, frame_from_rgb
+from vsr.options import RunOptions, UpscaleOptions
 from vsr.media.frames import VideoItem
 from vsr.pipeline.image import rgb_to_ycbcr, ycbcr_to_rgb
-from vsr.media.probe import probe
-from vsr.pipeline.run import Job, frame_duration, plan_job, run_job
+from vsr.media.probe import open_input, probe
+from vsr.pipeline.plan import Job, frame_duration, plan_job
+from vsr.pipeline.run import run_job
 from vsr.pipeline.upscale import collect_planes, submit_items
 
 
@@ -83,33 +82,21 @@ class BenchReport:
             out.append(f"{'speed-up over naive':<22}{e2e / self.naive.fps:9.2f} x")
         out.append(f"{'peak host memory':<22}{self.peak_rss_mb:9.0f} MB (end-to-end run)")
         if self.job.engine.device == "cuda":
-            import torch
-
             out.append(f"{'peak GPU memory':<22}{torch.cuda.max_memory_allocated() / 2**20:9.0f} MB")
         return out
 
 
 def run_benchmark(
-    source: str | Path,
-    *,
-    scale: int = 4,
-    model: str | SRModel | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    batch_size: int | None = None,
-    encode_options: EncodeOptions = EncodeOptions(),
-    frames: int = 48,
-    naive: bool = True,
+    source: str | Path, options: UpscaleOptions = UpscaleOptions(), *, frames: int = 48, naive: bool = True
 ) -> BenchReport:
+    """Time each stage and the whole pipeline on the first `frames` frames of `source`, upscaled
+    as `options` say (into MP4; the run group is not used). Raises a VsrError subclass."""
     source = Path(source)
-    job = plan_job(
-        probe(source), "mp4", scale=scale, model=model, device=device, precision=precision,
-        batch_size=batch_size, encode_options=encode_options,
-    )
+    job = plan_job(probe(source), "mp4", options)
     with tempfile.TemporaryDirectory(prefix="vsr-bench-") as folder:
         _warm_up(job)
         started = time.perf_counter()
-        count = run_job(job, Path(folder) / "end_to_end.mp4", max_frames=frames)
+        count = run_job(job, Path(folder) / "end_to_end.mp4", RunOptions(max_frames=frames))
         end_to_end = StageTiming("end-to-end", count, time.perf_counter() - started)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         items, decode = _time_decode(job, frames)
@@ -137,7 +124,7 @@ def _time_decode(job: Job, frames: int) -> tuple[list[VideoItem], StageTiming]:
     return items, StageTiming("decode", len(items), time.perf_counter() - started)
 
 
-def _time_upscale(job: Job, items: list[VideoItem]) -> tuple[StageTiming, StageTiming, list[av.VideoFrame]]:
+def _time_upscale(job: Job, items: list[VideoItem]) -> tuple[StageTiming, StageTiming, list[VideoFrame]]:
     engine, batch = job.engine, job.batch_size
     model_seconds = 0.0
     encoder_frames = []
@@ -163,13 +150,13 @@ def _time_upscale(job: Job, items: list[VideoItem]) -> tuple[StageTiming, StageT
     )
 
 
-def _time_encode(job: Job, frames: list[av.VideoFrame], path: Path) -> StageTiming:
+def _time_encode(job: Job, frames: list[VideoFrame], path: Path) -> StageTiming:
     started = time.perf_counter()
-    with av.open(str(path), "w", format="mp4") as output:
-        stream = add_video_stream(output, job.info, job.codec, job.encode_options, job.layout, job.width, job.height)
+    with VideoFileWriter(
+        path, "mp4", job.info, job.codec, job.encode_options, job.layout, job.width, job.height
+    ) as output:
         for frame in frames:
-            output.mux(stream.encode(frame))
-        output.mux(stream.encode(None))
+            output.write(frame)
     return StageTiming("encode", len(frames), time.perf_counter() - started)
 
 
@@ -183,8 +170,9 @@ def _time_naive(job: Job, frames: int, path: Path) -> StageTiming:
     scale = job.model.scale
     started = time.perf_counter()
     count = 0
-    with av.open(str(job.info.path)) as source, av.open(str(path), "w", format="mp4") as output:
-        stream = add_video_stream(output, job.info, job.codec, job.encode_options, job.layout, job.width, job.height)
+    with open_input(job.info.path) as source, VideoFileWriter(
+        path, "mp4", job.info, job.codec, job.encode_options, job.layout, job.width, job.height
+    ) as output:
         for frame in source.decode(video=0):
             rgb = frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
             ycc = torch.from_numpy(rgb_to_ycbcr(rgb)).permute(2, 0, 1)[None].to(device)
@@ -197,11 +185,8 @@ def _time_naive(job: Job, frames: int, path: Path) -> StageTiming:
             rgb_up = np.clip(ycbcr_to_rgb(up) * 255.0 + 0.5, 0, 255).astype(np.uint8)
             if rgb_up.shape[:2] != (job.height, job.width):
                 rgb_up = cv2.resize(rgb_up, (job.width, job.height), interpolation=cv2.INTER_NEAREST)
-            out_frame = av.VideoFrame.from_ndarray(rgb_up, format="rgb24")
-            out_frame.pts, out_frame.time_base = frame.pts, job.info.time_base
-            output.mux(stream.encode(out_frame))
+            output.write(frame_from_rgb(rgb_up, frame.pts, job.info.time_base))
             count += 1
             if count >= frames:
                 break
-        output.mux(stream.encode(None))
     return StageTiming("naive baseline", count, time.perf_counter() - started)

@@ -4,6 +4,10 @@
     from vsr.options import UpscaleOptions, ModelOptions
     options = UpscaleOptions(model=ModelOptions(name="espcn", scale=4))
     options.replace(encode={"crf": 16})       # a changed copy
+    options.validate()                        # raises ConfigError / UnsupportedModelError
+
+Options carry names and paths only (no loaded models, no open files), so that they pickle and
+travel to another process unchanged.
 """
 
 from __future__ import annotations
@@ -13,14 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vsr.errors import ConfigError, UnsupportedModelError
+
 SCALES = (2, 3, 4)
 MODES = ("single", "multi")
+MAX_FRAMES = 15
+"""The longest multi-frame window."""
 
 
 @dataclass(frozen=True)
 class ModelOptions:
     """Which model runs where. `name`: a registered model name or the path of a weight file written
-    by `vsr train` (None: the best shipped model for the scale)."""
+    by `vsr train` (None: the best shipped model for the scale). `batch_size`: frames per model call
+    (None: from the frame size and the device)."""
 
     name: str | None = None
     scale: int = 4
@@ -42,7 +51,7 @@ class MultiFrameOptions:
 @dataclass(frozen=True)
 class FilterOptions:
     """`video`: an FFmpeg filter graph run on the decoded frames before upscaling
-    (e.g. "yadif,hqdn3d"); empty for none."""
+    (e.g. "yadif,atadenoise"); empty for none."""
 
     video: str = ""
 
@@ -80,6 +89,92 @@ class UpscaleOptions:
     run: RunOptions = field(default_factory=RunOptions)
 
     def replace(self, **groups: dict[str, Any]) -> UpscaleOptions:
-        """A copy with some fields of some groups changed: `replace(model={"scale": 2})`."""
+        """A copy with some fields of some groups changed: `replace(model={"scale": 2})`.
+        Raises TypeError for an unknown group or field."""
         changed = {name: dataclasses.replace(getattr(self, name), **fields) for name, fields in groups.items()}
         return dataclasses.replace(self, **changed)
+
+    def validate(self) -> UpscaleOptions:
+        """Check the values no later stage can fix, in this order: batch size, mode, window (multi
+        mode only), scale. Returns self; raises ConfigError, or UnsupportedModelError for the scale."""
+        batch_size = self.model.batch_size
+        if batch_size is not None and batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+        if self.multi_frame.mode not in MODES:
+            raise ConfigError(f"unknown mode {self.multi_frame.mode!r}; use one of {', '.join(MODES)}")
+        if self.multi_frame.mode == "multi":
+            try:
+                check_frames(self.multi_frame.frames)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        check_scale(self.model.scale)
+        return self
+
+
+def check_scale(scale: int) -> None:
+    """Raise UnsupportedModelError unless `scale` is one vsr upscales by (SCALES)."""
+    if scale not in SCALES:
+        raise UnsupportedModelError(f"unsupported scale {scale}; use one of {', '.join(map(str, SCALES))}")
+
+
+def check_frames(frames: int) -> int:
+    """Validate a window length (odd, 1…15) and return its radius k = (frames − 1) / 2.
+    Raises ValueError."""
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1 or frames > MAX_FRAMES or frames % 2 == 0:
+        raise ValueError(f"frames must be an odd number from 1 to {MAX_FRAMES} (t−k … t+k), got {frames!r}")
+    return (frames - 1) // 2
+
+
+KEYWORDS: dict[str, tuple[str, str]] = {
+    "scale": ("model", "scale"),
+    "model": ("model", "name"),
+    "device": ("model", "device"),
+    "precision": ("model", "precision"),
+    "batch_size": ("model", "batch_size"),
+    "mode": ("multi_frame", "mode"),
+    "frames": ("multi_frame", "frames"),
+    "debug_dir": ("multi_frame", "debug_dir"),
+    "codec": ("encode", "codec"),
+    "crf": ("encode", "crf"),
+    "preset": ("encode", "preset"),
+    "pix_fmt": ("encode", "pix_fmt"),
+    "overwrite": ("run", "overwrite"),
+    "queue_size": ("run", "queue_size"),
+    "max_frames": ("run", "max_frames"),
+}
+"""The flat keywords of `vsr.upscale_video` and the (group, field) each one sets."""
+
+
+def options_from_keywords(options: UpscaleOptions | None = None, **keywords: Any) -> UpscaleOptions:
+    """Fold flat keywords (see KEYWORDS) into an UpscaleOptions.
+
+    Without `options`, the keywords change the defaults. With `options`, a keyword left at its
+    default defers to it, and one that sets a different value than `options` holds raises
+    ConfigError (naming both). Raises TypeError for an unknown keyword."""
+    unknown = sorted(set(keywords) - set(KEYWORDS))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(KEYWORDS)}")
+    defaults = UpscaleOptions()
+    base = options if options is not None else defaults
+    changes: dict[str, dict[str, Any]] = {}
+    for keyword, value in keywords.items():
+        group, name = KEYWORDS[keyword]
+        value = _normalised(keyword, value)
+        held = getattr(getattr(base, group), name)
+        if value == held or value == getattr(getattr(defaults, group), name):
+            continue
+        if options is not None:
+            raise ConfigError(
+                f"{keyword}={value!r} conflicts with options.{group}.{name}={held!r}; give one or the other"
+            )
+        changes.setdefault(group, {})[name] = value
+    return base.replace(**changes)
+
+
+def _normalised(keyword: str, value: Any) -> Any:
+    """Paths as the options hold them: a model's weight file as a string, the debug folder as a Path."""
+    if keyword == "model" and isinstance(value, Path):
+        return str(value)
+    if keyword == "debug_dir" and value is not None:
+        return Path(value)
+    return value

@@ -16,7 +16,7 @@ from vsr.cli.upscale import Device, Precision
 def bench(
     input: Path = typer.Argument(..., help="Video clip to measure on."),
     scale: int = typer.Option(4, "-s", "--scale", help="Upscaling factor: 2, 3 or 4."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (default: the best shipped model for the scale)."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name or the path of a weight file (default: the best shipped model for the scale)."),
     device: Device = typer.Option(Device.auto, "--device"),
     precision: Precision = typer.Option(Precision.auto, "--precision"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
@@ -29,13 +29,16 @@ def bench(
 ) -> None:
     """Print decode, model, upscale-stage, encode and end-to-end fps for the same frames of a clip."""
     from vsr.bench import run_benchmark
-    from vsr.options import EncodeOptions
+    from vsr.options import EncodeOptions, ModelOptions, UpscaleOptions
 
+    options = UpscaleOptions(
+        model=ModelOptions(
+            name=model, scale=scale, device=device.value, precision=precision.value, batch_size=batch_size
+        ),
+        encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+    )
     setup_logging(debug=debug, quiet=True)
     with one_line_errors(debug=debug):
-        report = run_benchmark(
-            input, scale=scale, model=model, device=device.value, precision=precision.value, batch_size=batch_size,
-            encode_options=EncodeOptions(codec, crf, preset, None), frames=frames, naive=naive,
-        )
+        report = run_benchmark(input, options, frames=frames, naive=naive)
     for line in report.lines():
         typer.echo(line)

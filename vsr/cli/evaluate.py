@@ -34,8 +34,9 @@ def eval_command(
     """Evaluate MODEL under the paper protocol: Y-channel PSNR/SSIM, border = scale, LR by MATLAB-style bicubic."""
     setup_logging(debug=debug, quiet=quiet)
     with one_line_errors(debug=debug):
-        from vsr.eval.evaluate import PRECISIONS, evaluate_folder, measure_fps, resolve_model
         from vsr.errors import ConfigError
+        from vsr.eval.evaluate import PRECISIONS, evaluate_folder, measure_fps
+        from vsr.models import resolve
 
         if precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -46,7 +47,7 @@ def eval_command(
             raise ConfigError(f"--mode must be single or multi, got {mode!r}")
         if model is None:
             raise ConfigError("--model is required with --mode single")
-        sr = resolve_model(model, scale)
+        sr = resolve(model, scale)
         bar = None
         if not quiet:
             from tqdm import tqdm

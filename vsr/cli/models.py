@@ -10,13 +10,13 @@ from vsr.cli import app
 @app.command("models")
 def models() -> None:
     """List the models, the scales they ship at and the default for each scale."""
-    from vsr.models import default_model_name, model_names, shipped_models, weights_path
-    from vsr.models.registry import MULTI_FRAME_ARCHS
-    from vsr.pipeline.run import SCALES
+    from vsr.models import default_model_name, shipped_models, weights_path
+    from vsr.models.registry import ARCHS, MULTI_FRAME_ARCHS
+    from vsr.options import SCALES
 
     shipped = shipped_models()
-    for name in model_names():
-        scales = list(SCALES) if name == "bicubic" else [s for n, s in shipped if n == name]
+    for name, spec in ARCHS.items():
+        scales = spec.scales if not spec.learned else [s for n, s in shipped if n == name]
         where = ", ".join(f"x{s}" for s in scales) or "no weights shipped"
         typer.echo(f"{name:<10} {where}")
     for name, spec in MULTI_FRAME_ARCHS.items():

@@ -36,7 +36,7 @@ def upscale(
     input: Path = typer.Argument(..., help="Video (.mp4 .mkv .mov .webm …) or image (.png .jpg .bmp) to upscale."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (default: <input>_x<scale>.<ext> beside the input); the container follows the extension."),
     scale: int = typer.Option(4, "-s", "--scale", help="Upscaling factor: 2, 3 or 4."),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (see `vsr models`) (default: the best shipped model for the scale). With --mode multi, a multi-frame model (multiframe_refine) fuses with its network."),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (see `vsr models`) or the path of a weight file written by `vsr train` (default: the best shipped model for the scale). With --mode multi, a multi-frame model (multiframe_refine) fuses with its network."),
     device: Device = typer.Option(Device.auto, "--device", help="Where the model runs (auto: CUDA if present)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Model precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, where the model allows)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per model call (default: from the frame size)."),
@@ -47,22 +47,28 @@ def upscale(
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames (a preview; audio stops there too)."),
     mode: Mode = typer.Option(Mode.single, "--mode", help="single: each frame on its own; multi: align and fuse the neighbouring frames too (sharper, steadier, slower)."),
     frames: int = typer.Option(5, "--frames", min=1, max=15, help="Multi-frame window: the frame and its neighbours, an odd number (5: t-2 … t+2)."),
+    vf: str = typer.Option("", "--vf", metavar="GRAPH", help='An FFmpeg filter graph applied before upscaling, e.g. "yadif,atadenoise".'),
     debug_dir: Optional[Path] = typer.Option(None, "--debug-dir", file_okay=False, help="Multi-frame mode: write the alignment confidence maps of the first frames here."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help=QUIET_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Upscale a video, keeping its audio, timestamps and colour metadata (or a still image)."""
+    from vsr.options import EncodeOptions, FilterOptions, ModelOptions, MultiFrameOptions, RunOptions, UpscaleOptions
     from vsr.pipeline.run import upscale_video
 
+    options = UpscaleOptions(
+        model=ModelOptions(
+            name=model, scale=scale, device=device.value, precision=precision.value, batch_size=batch_size
+        ),
+        multi_frame=MultiFrameOptions(mode=mode.value, frames=frames, debug_dir=debug_dir),
+        filters=FilterOptions(video=vf),
+        encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
+        run=RunOptions(overwrite=overwrite, max_frames=max_frames),
+    )
     setup_logging(debug=debug, quiet=quiet)
     with one_line_errors(debug=debug), _ProgressBar(disable=quiet) as bar:
-        result = upscale_video(
-            input, output, scale=scale, model=model, device=device.value, precision=precision.value,
-            batch_size=batch_size, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
-            overwrite=overwrite, max_frames=max_frames, progress=bar.update,
-            mode=mode.value, frames=frames, debug_dir=debug_dir,
-        )
+        result = upscale_video(input, output, options=options, progress=bar.update)
     if not quiet:
         typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {result.fps:.1f} fps)", err=True)
 

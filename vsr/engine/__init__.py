@@ -16,7 +16,7 @@ from vsr.engine.bicubic import BicubicEngine
 from vsr.engine.cpu import CpuEngine
 from vsr.engine.cuda import CudaEngine
 from vsr.errors import VsrError
-from vsr.models.multiframe import is_multi_frame
+from vsr.models import SRModel
 
 
 class LumaEngine(Protocol):
@@ -34,12 +34,14 @@ class LumaEngine(Protocol):
         ...
 
 
-def make_engine(model: Any, device: str = "auto", precision: str = "auto", max_value: int = 255) -> LumaEngine:
-    """Pick the engine for a loaded model (an `SRModel`) on the requested device and precision."""
+def make_engine(model: SRModel, device: str = "auto", precision: str = "auto", max_value: int = 255) -> LumaEngine:
+    """Pick the engine for a loaded single-frame model on the requested device and precision: OpenCV's
+    bicubic for a model that is not learned, else the CPU or CUDA engine.
+    Raises VsrError for a multi-frame model, an unavailable device or an unsafe precision."""
     torch_device = choose_device(device)
-    if model.name == "bicubic":
+    if not model.learned:
         return BicubicEngine(model.scale, max_value)
-    if is_multi_frame(model.module):
+    if model.is_multi_frame:
         raise VsrError(f"{model.name} is a multi-frame model: use it on a video with --mode multi")
     chosen = choose_precision(precision, torch_device, model.supports_half)
     if torch_device.type == "cuda":

@@ -14,11 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vsr.errors import VsrError
-from vsr.models import SRModel
-from vsr.models.multiframe import is_multi_frame
-from vsr.device import choose_device, choose_precision
+from vsr.device import DTYPES, choose_device, choose_precision
 from vsr.engine import LumaEngine, make_engine
+from vsr.errors import VsrError
+from vsr.models import SRModel, load_model
 
 __all__ = ["LearnedFusion", "fusion_inputs", "single_frame_engine"]
 
@@ -32,8 +31,6 @@ def single_frame_engine(module: Any, scale: int, device: str = "cpu", precision:
     """
     if not getattr(module, "refine", False):
         return None
-    from vsr.models import load_model
-
     single = single or load_model(module.single, scale)
     if precision != "fp32" and not single.supports_half:
         precision = "fp32"
@@ -66,15 +63,15 @@ class LearnedFusion:
 
     upscales_chroma = False
 
-    def __init__(self, model: Any, device: str = "auto", precision: str = "auto") -> None:
-        if not is_multi_frame(model.module):
+    def __init__(self, model: SRModel, device: str = "auto", precision: str = "auto") -> None:
+        if not model.is_multi_frame:
             raise VsrError(f"{model.name} is a single-frame model; learned fusion needs a multi-frame one")
         torch_device = choose_device(device)
         self.precision = choose_precision(precision, torch_device, model.supports_half)
-        self.name, self.scale, self.frames = model.name, model.scale, model.module.frames
+        self.name, self.scale, self.frames = model.name, model.scale, model.frames
         self.device = torch_device.type
         self._device = torch_device
-        self._dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[self.precision]
+        self._dtype = DTYPES[self.precision]
         self.module = model.module.to(torch_device)
         self.single = single_frame_engine(model.module, model.scale, self.device, precision)
 

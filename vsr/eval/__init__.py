@@ -1,4 +1,5 @@
-"""Evaluation: metrics (pure functions) and the paper-protocol benchmark runner."""
+"""Evaluation: metrics (pure functions), the benchmark protocol (HR images → LR/HR pairs), the
+image benchmark runner (evaluate.py) and the multi-frame video comparison (video.py)."""
 
 from vsr.eval.metrics import psnr, rgb_to_y, ssim
 

@@ -12,19 +12,20 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from vsr.engine.cpu import CpuEngine
 from vsr.errors import InputError, UnsupportedModelError
 from vsr.eval.metrics import psnr, rgb_to_y, ssim
+from vsr.eval.protocol import degrade_rgb, list_images, mod_crop, read_rgb
 from vsr.models import SRModel
-from vsr.train.data import degrade_rgb, list_images, mod_crop, read_rgb
+from vsr.models.descriptor import EXPLICIT_PRECISIONS
 from vsr.resample.matlab import imresize
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = EXPLICIT_PRECISIONS
+"""The precisions `vsr eval` takes: fp32, or fp16/bf16 (autocast) for half-safe models."""
 
 
 @dataclass(frozen=True)
@@ -59,31 +60,10 @@ class EvalReport:
         return d
 
 
-def _autocast_dtype(precision: str) -> torch.dtype | None:
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
 def upscale_luma(model: SRModel, lr_y: np.ndarray, *, precision: str = "fp32", device: str = "cpu") -> np.ndarray:
-    """The model's output for an (h, w) luma plane in 8-bit levels: (s*h, s*w) float levels, clipped and rounded.
-
-    precision: "fp32", or "bf16"/"fp16" (autocast) only for models with supports_half
-    (UnsupportedModelError otherwise).
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision != "fp32" and not model.supports_half:
-        raise UnsupportedModelError(f"model {model.name} x{model.scale} is not declared safe for {precision}")
-    dev = torch.device(device)
-    module = model.module.to(dev)
-    x = torch.from_numpy(np.ascontiguousarray(lr_y, dtype=np.float32) / 255.0)[None, None].to(dev)
-    dtype = _autocast_dtype(precision)
-    with torch.inference_mode():
-        if dtype is None:
-            y = module(x)
-        else:
-            with torch.autocast(device_type=dev.type, dtype=dtype):
-                y = module(x)
-    return np.clip(np.rint(y.float()[0, 0].cpu().numpy() * 255.0), 0, 255)
+    """The model's output for an (h, w) luma plane in 8-bit levels: (s*h, s*w) float levels, clipped and
+    rounded as an 8-bit image would be (`SRModel.run_luma`, whose errors it raises)."""
+    return np.clip(np.rint(model.run_luma(lr_y, precision=precision, device=device)), 0, 255)
 
 
 def evaluate_folder(
@@ -150,8 +130,6 @@ def measure_fps(
 
     Uses torch's current thread count. bf16/fp16 only for models with supports_half.
     """
-    from vsr.engine.cpu import CpuEngine
-
     if precision != "fp32" and not model.supports_half:
         raise UnsupportedModelError(f"model {model.name} x{model.scale} is not declared safe for {precision}")
     engine = CpuEngine(model.module, model.scale, precision, 255)
@@ -162,17 +140,3 @@ def measure_fps(
         engine.collect(engine.submit([luma]))
     dt = time.perf_counter() - t0
     return frames / dt if dt > 0 else math.inf
-
-
-def resolve_model(name_or_path: str, scale: int | None) -> SRModel:
-    """A registry name (needs `scale`) or a path to a checkpoint file (its own scale; `scale`, if given, must match)."""
-    from vsr.models import load_model, load_model_file, model_names
-
-    if name_or_path not in model_names() and (name_or_path.endswith(".pt") or Path(name_or_path).is_file()):
-        model = load_model_file(name_or_path)
-        if scale is not None and scale != model.scale:
-            raise UnsupportedModelError(f"{name_or_path} is a x{model.scale} model, not x{scale}")
-        return model
-    if scale is None:
-        raise UnsupportedModelError(f"--scale is needed for model {name_or_path!r}")
-    return load_model(name_or_path, scale)

@@ -29,9 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from vsr.engine.fusion import LearnedFusion
 from vsr.errors import InputError, UnsupportedModelError
+from vsr.eval.evaluate import upscale_luma
 from vsr.eval.metrics import crop_border, psnr, rgb_to_y, ssim
+from vsr.eval.protocol import degrade_rgb, image_files, mod_crop, read_rgb
+from vsr.misr import MultiFrameSettings, MultiFrameSR
+from vsr.models import SRModel, default_model_name, load_model, resolve, weights_path
+from vsr.models.registry import MULTI_FRAME_ARCHS
+from vsr.resample.matlab import imresize
 
 __all__ = [
     "METHODS",
@@ -96,19 +104,13 @@ class VideoReport:
 def list_sequences(data: str | os.PathLike[str]) -> list[tuple[str, list[Path]]]:
     """(name, frame files) of every sequence: the sub-folders of `data` holding images, in name
     order (Vid4's layout), or `data` itself if it holds the images. Raises InputError if none."""
-    from vsr.media.images import IMAGE_SUFFIXES
-
     folder = Path(data)
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")
-
-    def images(d: Path) -> list[Path]:
-        return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-    own = images(folder)
+    own = image_files(folder)
     if own:
         return [(folder.name, own)]
-    found = [(d.name, images(d)) for d in sorted(folder.iterdir()) if d.is_dir()]
+    found = [(d.name, image_files(d)) for d in sorted(folder.iterdir()) if d.is_dir()]
     found = [(name, files) for name, files in found if files]
     if not found:
         raise InputError(f"no image sequences in {folder} (expected sub-folders of frames, or frames)")
@@ -144,8 +146,6 @@ def multi_frame_sequence(model: Any, lr: list[np.ndarray], inits: list[np.ndarra
     """The multi-frame mode on one sequence of LR luma planes (8-bit levels): HR planes, rounded and
     clipped to 0..255 (float64). Classical fusion of the single-frame estimates `inits`, or, with
     `fusion` (a `vsr.engine.fusion.LearnedFusion`), the learned fusion (inits unused)."""
-    from vsr.misr import MultiFrameSettings, MultiFrameSR
-
     settings = settings or MultiFrameSettings(frames=frames)
     fuser = MultiFrameSR(model.scale, settings)
     out: list[np.ndarray] = []
@@ -187,22 +187,13 @@ def evaluate_video(
     is called as each method finishes on a sequence. Raises InputError for a folder without
     sequences or frames too small for the scale, UnsupportedModelError for an unknown model.
     """
-    import torch
-
-    from vsr.eval.evaluate import upscale_luma
-    from vsr.models import SRModel, default_model_name, load_model
-    from vsr.train.data import degrade_rgb, mod_crop, read_rgb
-    from vsr.resample.matlab import imresize
-
     unknown = [m for m in methods or () if m not in METHODS]
     if unknown or methods == ():
         raise ValueError(f"methods must be among {', '.join(METHODS)}, got {methods!r}")
     if model is None:
         model = load_model(default_model_name(scale), scale)
     elif not isinstance(model, SRModel):
-        from vsr.eval.evaluate import resolve_model
-
-        model = resolve_model(str(model), scale)
+        model = resolve(str(model), scale)
     scale = model.scale
     fusion = _learned_fusion(fusion_model, scale, precision, required=methods is not None and "learned" in methods)
     if methods is None:
@@ -251,11 +242,6 @@ def evaluate_video(
 def _learned_fusion(fusion_model: Any, scale: int, precision: str, *, required: bool) -> Any:
     """The LearnedFusion for `fusion_model` (SRModel, name or checkpoint path), else the shipped
     multi-frame model at `scale`; None if there is none and it is not `required`."""
-    from vsr.eval.evaluate import resolve_model
-    from vsr.engine.fusion import LearnedFusion
-    from vsr.models import SRModel, weights_path
-    from vsr.models.registry import MULTI_FRAME_ARCHS
-
     if fusion_model is None:
         shipped = [n for n in MULTI_FRAME_ARCHS if weights_path(n, scale).is_file()]
         if not shipped:
@@ -264,7 +250,7 @@ def _learned_fusion(fusion_model: Any, scale: int, precision: str, *, required: 
             return None
         fusion_model = shipped[0]
     if not isinstance(fusion_model, SRModel):
-        fusion_model = resolve_model(str(fusion_model), scale)
+        fusion_model = resolve(str(fusion_model), scale)
     if fusion_model.scale != scale:
         raise UnsupportedModelError(f"the fusion model is x{fusion_model.scale}, the single-frame model x{scale}")
     return LearnedFusion(fusion_model, "cpu", precision)

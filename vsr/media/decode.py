@@ -1,4 +1,8 @@
-"""Stage 1: demux and decode. Video frames become `VideoItem`s, other packets pass through in order.
+"""Reading the input as small steps that compose: demux → decode → (range) → (filter) → timestamps → planes.
+
+Each step is a plain generator over a stream of items in file order: video packets, then frames,
+become `VideoItem`s, while the other streams' packets travel alongside as `Passthrough`. No step
+starts a thread or touches a queue (vsr.pipeline.read puts `read_items` on one).
 
 Damaged input policy: a packet that fails to decode is skipped with a warning, and a frame whose
 timestamp does not advance is dropped with a warning. A decoder may also drop a damaged frame
@@ -11,17 +15,17 @@ previous frame held a little longer.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
 import av
 import numpy as np
 
 from vsr.media.frames import Layout, Passthrough, VideoItem, plane_rows
-from vsr.media.probe import open_input
-from vsr.pipeline.queue import END, StageQueue, Stopped
+from vsr.media.probe import first_video_stream, open_input
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +39,23 @@ class DecodeStats:
     """Video packets whose frame never came out of the decoder, though it raised no error."""
 
 
-def plane_arrays(frame: av.VideoFrame, layout: Layout) -> list[np.ndarray]:
-    """Views of a frame's planes as 2-D arrays without the line padding (no copy)."""
-    sizes = layout.plane_sizes(frame.width, frame.height)
-    return [plane_rows(plane, layout.dtype)[:height, :width] for plane, (width, height) in zip(frame.planes, sizes)]
+class FrameFilter(Protocol):
+    """A hook between decode and timestamps (an FFmpeg filter graph, say): frames in, frames out.
+
+    `push` takes one decoded frame and returns the frames ready so far (none, one or several);
+    `flush` is called once after the last frame and returns the frames still held.
+    """
+
+    def push(self, frame: av.VideoFrame) -> list[av.VideoFrame]: ...
+
+    def flush(self) -> list[av.VideoFrame]: ...
+
+
+class TimedFrame(NamedTuple):
+    """A frame and the timestamp it keeps (its own, or one made up when it came without one)."""
+
+    frame: av.VideoFrame
+    pts: int
 
 
 def read_items(
@@ -48,64 +65,198 @@ def read_items(
     stats: DecodeStats,
     frame_duration: int,
     max_frames: int | None = None,
+    *,
+    frame_filter: FrameFilter | None = None,
+    start_pts: int | None = None,
+    end_pts: int | None = None,
 ) -> Iterator[VideoItem | Passthrough]:
-    """Demux `path`: decoded frames as VideoItems and the listed streams' packets as Passthrough, in file order.
+    """Read `path`: decoded frames as VideoItems and the listed streams' packets as Passthrough, in file order.
 
-    With `max_frames`, reading stops after that many frames (and so do the other streams).
+    layout: the planes the VideoItems hold (frames in another pixel format are converted).
+    frame_duration: one frame's duration in the video time base, for frames without a timestamp or duration.
+    max_frames: reading stops after that many frames (and so do the other streams).
+    frame_filter: run on every decoded frame, and flushed at the end, before the timestamps step.
+    start_pts, end_pts: decode only the frames with start_pts <= pts < end_pts (video time base),
+        seeking to the keyframe at or before start_pts; the passthrough packets are then limited to
+        the same span (`in_range`). VideoItem indices count from 0 at the first frame read.
+    Raises InputError if the file cannot be opened or has no video stream.
     """
-    with open_input(path) as container:
-        video = container.streams.video[0]
+    with _open_at(path, start_pts) as container:
+        video = first_video_stream(container, path)
         video.thread_type = "AUTO"
-        streams = [video] + [container.streams[i] for i in passthrough_streams]
-        last_pts: int | None = None
-        awaited: set[int] = set()  # timestamps of video packets whose frame has not come out yet
-        for packet in container.demux(streams):
-            if packet.stream.index != video.index:
-                if packet.size:
-                    yield Passthrough(packet.stream.index, packet)
-                continue
-            if packet.size and packet.pts is not None:
-                awaited.add(packet.pts)
-            for frame in _decode_packet(packet, stats):
-                awaited.discard(frame.pts)
-                pts = _frame_pts(frame, last_pts, frame_duration)
-                if last_pts is not None and pts <= last_pts:
-                    stats.dropped_frames += 1
-                    log.warning("dropped a frame whose timestamp %s does not advance (previous %s)", pts, last_pts)
-                    continue
-                if not layout.same_planes(frame.format.name):
-                    frame = frame.reformat(format=layout.pix_fmt)
-                duration = frame.duration or frame_duration
-                yield VideoItem(stats.frames, pts, duration, plane_arrays(frame, layout), keepalive=frame)
-                stats.frames += 1
-                last_pts = pts
-                if max_frames is not None and stats.frames >= max_frames:
-                    return
-        # a packet that raised loses its frame too, but not always its own timestamp (frame threading)
-        stats.lost_frames = max(0, len(awaited) - stats.skipped_packets)
-        if stats.lost_frames:
-            log.warning(
-                "the decoder dropped %d damaged frame(s) without an error (missing pts: %s)",
-                stats.lost_frames, ", ".join(map(str, sorted(awaited)[:10])),
-            )
+        items: Iterator = decode(demux(container, video, passthrough_streams), stats, counted_from=start_pts)
+        if start_pts is not None or end_pts is not None:
+            items = in_range(items, video.time_base, start_pts, end_pts)
+        if frame_filter is not None:
+            items = filtered(items, frame_filter)
+        yield from planes(timestamped(items, stats, frame_duration), layout, stats, frame_duration, max_frames)
 
 
-def decode_frames(
-    path: Path,
+def demux(
+    container: av.container.InputContainer, video: av.video.stream.VideoStream, passthrough_streams: list[int]
+) -> Iterator[av.Packet | Passthrough]:
+    """The video stream's packets (the empty flush packets at the end included) and the listed
+    streams' non-empty packets as Passthrough, in file order from the container's position."""
+    streams = [video] + [container.streams[i] for i in passthrough_streams]
+    for packet in container.demux(streams):
+        if packet.stream.index == video.index:
+            yield packet
+        elif packet.size:
+            yield Passthrough(packet.stream.index, packet)
+
+
+def decode(
+    items: Iterable[av.Packet | Passthrough], stats: DecodeStats, counted_from: int | None = None
+) -> Iterator[av.VideoFrame | Passthrough]:
+    """Video packets → frames in display order; a packet that fails to decode is counted and skipped.
+
+    When the packets run out, the video packets whose frame never came out are counted as lost
+    (only those with pts >= `counted_from`, if given: the frames before a seek target are not
+    awaited). Passthrough items pass unchanged.
+    """
+    awaited: set[int] = set()  # timestamps of video packets whose frame has not come out yet
+    for item in items:
+        if isinstance(item, Passthrough):
+            yield item
+            continue
+        if item.size and item.pts is not None and (counted_from is None or item.pts >= counted_from):
+            awaited.add(item.pts)
+        for frame in _decode_packet(item, stats):
+            awaited.discard(frame.pts)
+            yield frame
+    # a packet that raised loses its frame too, but not always its own timestamp (frame threading)
+    stats.lost_frames = max(0, len(awaited) - stats.skipped_packets)
+    if stats.lost_frames:
+        log.warning(
+            "the decoder dropped %d damaged frame(s) without an error (missing pts: %s)",
+            stats.lost_frames, ", ".join(map(str, sorted(awaited)[:10])),
+        )
+
+
+def in_range(
+    items: Iterable[av.VideoFrame | Passthrough], time_base: Fraction, start_pts: int | None, end_pts: int | None
+) -> Iterator[av.VideoFrame | Passthrough]:
+    """The frames with start_pts <= pts < end_pts (`time_base` units; None: unbounded) and the
+    passthrough packets whose pts falls in the same span of time.
+
+    Frames before the first one at or after start are dropped; at the first frame at or after end
+    the stream stops (the packets after it are not read). A frame without a timestamp goes with
+    the frames around it; a passthrough packet without one is dropped.
+    """
+    started = start_pts is None
+    for item in items:
+        if isinstance(item, Passthrough):
+            if _packet_in_range(item.packet, time_base, start_pts, end_pts):
+                yield item
+            continue
+        if item.pts is not None:
+            if end_pts is not None and item.pts >= end_pts:
+                return
+            started = started or item.pts >= start_pts
+        if started:
+            yield item
+
+
+def filtered(items: Iterable[av.VideoFrame | Passthrough], frame_filter: FrameFilter) -> Iterator[av.VideoFrame | Passthrough]:
+    """Every frame through `frame_filter.push`, then its `flush()` once the frames run out."""
+    for item in items:
+        if isinstance(item, Passthrough):
+            yield item
+        else:
+            yield from frame_filter.push(item)
+    yield from frame_filter.flush()
+
+
+def timestamped(
+    items: Iterable[av.VideoFrame | Passthrough], stats: DecodeStats, frame_duration: int
+) -> Iterator[TimedFrame | Passthrough]:
+    """Frames with the timestamp they keep: their own, else the previous one + `frame_duration` (0
+    for the first). A frame whose timestamp does not advance is dropped, counted and warned about."""
+    last_pts: int | None = None
+    for item in items:
+        if isinstance(item, Passthrough):
+            yield item
+            continue
+        pts = _frame_pts(item, last_pts, frame_duration)
+        if last_pts is not None and pts <= last_pts:
+            stats.dropped_frames += 1
+            log.warning("dropped a frame whose timestamp %s does not advance (previous %s)", pts, last_pts)
+            continue
+        yield TimedFrame(item, pts)
+        last_pts = pts
+
+
+def planes(
+    items: Iterable[TimedFrame | Passthrough],
     layout: Layout,
-    out: StageQueue,
-    stop: threading.Event,
-    passthrough_streams: list[int],
     stats: DecodeStats,
     frame_duration: int,
     max_frames: int | None = None,
-) -> None:
-    """The reader stage: `read_items` onto the bounded queue `out`, then END."""
-    for item in read_items(path, layout, passthrough_streams, stats, frame_duration, max_frames):
-        if stop.is_set():
-            raise Stopped
-        out.put(item)
-    out.put(END)
+) -> Iterator[VideoItem | Passthrough]:
+    """Frames → VideoItems holding their planes in `layout` (converted if the frame has other planes),
+    indexed from `stats.frames` on and counted there; stops after `max_frames` frames."""
+    for item in items:
+        if isinstance(item, Passthrough):
+            yield item
+            continue
+        frame = item.frame
+        if not layout.same_planes(frame.format.name):
+            frame = frame.reformat(format=layout.pix_fmt)
+        duration = frame.duration or frame_duration
+        yield VideoItem(stats.frames, item.pts, duration, plane_arrays(frame, layout), keepalive=frame)
+        stats.frames += 1
+        if max_frames is not None and stats.frames >= max_frames:
+            return
+
+
+def plane_arrays(frame: av.VideoFrame, layout: Layout) -> list[np.ndarray]:
+    """Views of a frame's planes as 2-D arrays without the line padding (no copy)."""
+    sizes = layout.plane_sizes(frame.width, frame.height)
+    return [plane_rows(plane, layout.dtype)[:height, :width] for plane, (width, height) in zip(frame.planes, sizes)]
+
+
+def _open_at(path: Path, start_pts: int | None) -> av.container.InputContainer:
+    """`path` opened, its demuxer placed on the keyframe at or before `start_pts` (video time base).
+
+    Where the format cannot seek there, the file is opened afresh and read from the beginning:
+    slower, but no frame at or after `start_pts` is ever skipped.
+    """
+    container = open_input(path)
+    if start_pts is None or not container.streams.video:
+        return container
+    if _seek_to_keyframe(container, container.streams.video[0], start_pts):
+        return container
+    log.debug("seeking %s to pts %d did not land on a keyframe at or before it; reading from the start", path, start_pts)
+    container.close()
+    return open_input(path)
+
+
+def _seek_to_keyframe(
+    container: av.container.InputContainer, video: av.video.stream.VideoStream, start_pts: int
+) -> bool:
+    """Seek to the keyframe at or before `start_pts` and check where the demuxer really landed.
+
+    A seek can land on a later keyframe, or on a frame that is no keyframe (formats without a
+    keyframe index): then this returns False and the position is undefined.
+    """
+    try:
+        container.seek(start_pts, stream=video, backward=True, any_frame=False)
+        landing = next((p for p in container.demux(video) if p.size), None)
+        landing_pts = None if landing is None else landing.pts if landing.pts is not None else landing.dts
+        if landing_pts is None or not landing.is_keyframe or landing_pts > start_pts:
+            return False
+        # the check read past the landing packet (and other streams' packets before it): go back
+        container.seek(start_pts, stream=video, backward=True, any_frame=False)
+    except av.FFmpegError:
+        return False
+    return True
+
+
+def _packet_in_range(packet: av.Packet, time_base: Fraction, start_pts: int | None, end_pts: int | None) -> bool:
+    if packet.pts is None or packet.time_base is None:
+        return False
+    seconds = packet.pts * packet.time_base
+    return (start_pts is None or seconds >= start_pts * time_base) and (end_pts is None or seconds < end_pts * time_base)
 
 
 def _decode_packet(packet: av.Packet, stats: DecodeStats) -> list[av.VideoFrame]:

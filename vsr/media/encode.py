@@ -1,13 +1,16 @@
-"""Stage 4: upscaled planes → encoder frames → video packets, with the input's timing and colour."""
+"""Upscaled planes → encoder frames → video packets, with the input's timing and colour, at a
+constant rate factor or a target bitrate."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
 
 import av
 import numpy as np
+from av import VideoFrame  # also the type that code outside vsr.media (which has no av) annotates with
 
 from vsr.errors import VsrError
 from vsr.options import EncodeOptions
@@ -18,10 +21,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CODECS = {"mp4": "libx264", "matroska": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
 FALLBACK_PIX_FMTS = ("yuv420p10le", "yuv420p")
-
+RATE_CONTROLLED = ("libx264", "libx265", "libvpx-vp9", "libsvtav1")
+"""Encoders that take a constant rate factor or a target bitrate."""
 
 
 def encoder_pix_fmts(codec: str) -> list[str]:
+    """The pixel formats the encoder `codec` takes; VsrError for an unknown encoder."""
     try:
         formats = av.codec.Codec(codec, "w").video_formats or []
     except av.codec.codec.UnknownCodecError:
@@ -30,7 +35,8 @@ def encoder_pix_fmts(codec: str) -> list[str]:
 
 
 def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str:
-    """The requested format; else the input's if the pipeline and the encoder both take it; else 4:2:0."""
+    """The requested format; else the input's if the pipeline and the encoder both take it; else 4:2:0
+    (10-bit for a deeper input where the encoder takes it). VsrError when `requested` is unusable."""
     supported = encoder_pix_fmts(codec)
     if requested is not None:
         if requested not in PLANAR_LAYOUTS or requested not in supported:
@@ -49,23 +55,26 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
 
 
 def _encoder_options(codec: str, options: EncodeOptions) -> dict[str, str]:
+    """The encoder's private options. With a bitrate there is no CRF (the encoders' rate control
+    then aims at the stream's bit_rate: ABR for x264/x265, VBR for VP9 and SVT-AV1)."""
+    crf = options.crf if options.bitrate is None else None
     opts: dict[str, str] = {}
     if codec in ("libx264", "libx265"):
-        if options.crf is not None:
-            opts["crf"] = str(options.crf)
+        if crf is not None:
+            opts["crf"] = str(crf)
         if options.preset:
             opts["preset"] = options.preset
         if codec == "libx265":
             opts["x265-params"] = "log-level=error"
     elif codec == "libvpx-vp9":
-        if options.crf is not None:
-            opts.update(crf=str(options.crf), b="0")
+        if crf is not None:
+            opts.update(crf=str(crf), b="0")
         opts["row-mt"] = "1"
         opts["deadline"] = "good"
         opts["cpu-used"] = "4"
     elif codec == "libsvtav1":
-        if options.crf is not None:
-            opts["crf"] = str(options.crf)
+        if crf is not None:
+            opts["crf"] = str(crf)
         if options.preset and options.preset.isdigit():
             opts["preset"] = options.preset
     return opts
@@ -80,13 +89,19 @@ def add_video_stream(
     width: int,
     height: int,
 ) -> av.video.stream.VideoStream:
-    """The output video stream with the input's time base, frame rate, colour, aspect and rotation."""
+    """The output video stream with the input's time base, frame rate, colour, aspect and rotation,
+    encoding at `options.bitrate` (bits/s) when given, else at its CRF. VsrError for a bitrate that
+    is not positive; av.FFmpegError or ValueError when the encoder refuses the settings."""
+    if options.bitrate is not None and options.bitrate <= 0:
+        raise VsrError(f"the bitrate must be a positive number of bits per second, got {options.bitrate}")
     stream = output.add_stream(codec, rate=info.average_rate, options=_encoder_options(codec, options))
     stream.width, stream.height = width, height
     stream.pix_fmt = layout.pix_fmt
     stream.time_base = info.time_base
     ctx = stream.codec_context
     ctx.time_base = info.time_base
+    if options.bitrate is not None:
+        ctx.bit_rate = options.bitrate
     if info.average_rate:
         ctx.framerate = info.average_rate
     colour = info.colour
@@ -99,13 +114,60 @@ def add_video_stream(
     return stream
 
 
-def frame_from_planes(planes: list[np.ndarray], item: VideoItem, layout: Layout, time_base: Fraction) -> av.VideoFrame:
+def frame_from_planes(planes: list[np.ndarray], item: VideoItem, layout: Layout, time_base: Fraction) -> VideoFrame:
     """An encoder frame holding `planes` (Y first), stamped with the source frame's timestamp."""
     height, width = planes[0].shape
-    frame = av.VideoFrame(width, height, layout.pix_fmt)
+    frame = VideoFrame(width, height, layout.pix_fmt)
     for plane, array in zip(frame.planes, planes):
         plane_rows(plane, layout.dtype)[: array.shape[0], : array.shape[1]] = array
     frame.pts = item.pts
     frame.duration = item.duration
     frame.time_base = time_base
     return frame
+
+
+def frame_from_rgb(rgb: np.ndarray, pts: int | None, time_base: Fraction) -> VideoFrame:
+    """An encoder frame holding `rgb` ((H, W, 3) uint8), stamped with `pts` in `time_base` units
+    (the encoder converts it to the stream's pixel format)."""
+    frame = VideoFrame.from_ndarray(rgb, format="rgb24")
+    frame.pts, frame.time_base = pts, time_base
+    return frame
+
+
+class VideoFileWriter:
+    """A file holding one encoded video stream and nothing else (`vsr bench` times the encoder with it).
+
+        with VideoFileWriter(path, "mp4", info, codec, options, layout, width, height) as writer:
+            for frame in frames:
+                writer.write(frame)
+
+    The stream is set up as `add_video_stream` does; leaving the block without an error flushes
+    the encoder, and the file is closed either way.
+    """
+
+    def __init__(
+        self, path: Path, container: str, info: VideoInfo, codec: str, options: EncodeOptions, layout: Layout,
+        width: int, height: int,
+    ) -> None:
+        self._output = av.open(str(path), "w", format=container)
+        try:
+            self._stream = add_video_stream(self._output, info, codec, options, layout, width, height)
+        except BaseException:
+            self._output.close()
+            raise
+
+    def write(self, frame: VideoFrame) -> None:
+        """Encode one frame and mux its packets."""
+        self._output.mux(self._stream.encode(frame))
+
+    def __enter__(self) -> VideoFileWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        try:
+            if error is None:
+                self._output.mux(self._stream.encode(None))
+        finally:
+            self._output.close()

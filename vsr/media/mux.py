@@ -1,4 +1,4 @@
-"""Stage 5: the output container. Video packets from the encoder, the other streams copied as
+"""The output container. Video packets from the encoder, the other streams copied as
 they are (audio re-encoded only where the container cannot hold its codec), and the file written
 under a temporary name beside the target and renamed only when complete."""
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
+from av.container import OutputContainer
 
 from vsr.errors import OutputError
 from vsr.media.frames import Passthrough
-from vsr.pipeline.queue import END, StageQueue
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ AUDIO_FALLBACK = {"webm": "libopus"}
 
 
 def container_format(path: Path) -> str:
+    """The FFmpeg muxer for `path`'s extension ("mp4", "matroska", "mov", "webm"); OutputError for another."""
     try:
         return CONTAINERS[path.suffix.lower()]
     except KeyError:
@@ -60,6 +61,22 @@ def commit_output(temp: Path, target: Path, overwrite: bool) -> None:
     os.replace(temp, target)
 
 
+def open_output(temp: Path, container: str) -> OutputContainer:
+    """A new output file at `temp` in the FFmpeg format `container`; OutputError when it cannot be created."""
+    try:
+        return av.open(str(temp), "w", format=container)
+    except (OSError, av.FFmpegError) as exc:
+        raise OutputError(f"cannot create the output file in {temp.parent}: {exc}") from None
+
+
+def close_quietly(output: OutputContainer) -> None:
+    """Close an output after a failure, ignoring its errors (the file is about to be removed)."""
+    try:
+        output.close()
+    except Exception:  # the run has already failed; the file is about to be removed
+        pass
+
+
 def remove_quietly(path: Path) -> None:
     try:
         path.unlink()
@@ -72,7 +89,7 @@ def remove_quietly(path: Path) -> None:
 class AudioTranscoder:
     """Decode → resample → encode for an audio stream whose codec the output container cannot hold."""
 
-    def __init__(self, output: av.container.OutputContainer, source: av.audio.stream.AudioStream, codec: str) -> None:
+    def __init__(self, output: OutputContainer, source: av.audio.stream.AudioStream, codec: str) -> None:
         self.decoder = source.codec_context
         rate = self.decoder.sample_rate
         encoder_codec = av.codec.Codec(codec, "w")
@@ -111,7 +128,7 @@ class StreamMap:
 
 def map_streams(
     source: av.container.InputContainer,
-    output: av.container.OutputContainer,
+    output: OutputContainer,
     fmt: str,
     add_video: Callable[[], av.video.stream.VideoStream],
 ) -> tuple[av.video.stream.VideoStream, StreamMap]:
@@ -145,10 +162,26 @@ def map_streams(
     return video, mapping
 
 
+def set_up_streams(
+    source: av.container.InputContainer,
+    output: OutputContainer,
+    fmt: str,
+    codec: str,
+    add_video: Callable[[], av.video.stream.VideoStream],
+) -> tuple[av.video.stream.VideoStream, StreamMap]:
+    """`map_streams`, with a failure of the encoder set-up (`codec`, in `add_video`) or of an
+    audio transcoder as OutputError; the output is closed then."""
+    try:
+        return map_streams(source, output, fmt, add_video)
+    except (av.FFmpegError, ValueError) as exc:
+        output.close()
+        raise OutputError(f"cannot set up the {codec} encoder in {fmt}: {exc}") from None
+
+
 class Muxer:
     """Owns the output container; used from the writer thread only (after set-up)."""
 
-    def __init__(self, output: av.container.OutputContainer, video: av.video.stream.VideoStream, streams: StreamMap) -> None:
+    def __init__(self, output: OutputContainer, video: av.video.stream.VideoStream, streams: StreamMap) -> None:
         self.output = output
         self.video = video
         self.streams = streams
@@ -156,10 +189,12 @@ class Muxer:
         self.frames = 0
 
     def write_frame(self, frame: av.VideoFrame) -> None:
+        """Encode one upscaled frame and mux the packets the encoder gives back."""
         self._mux(self.video.encode(frame))
         self.frames += 1
 
     def write_passthrough(self, item: Passthrough) -> None:
+        """Mux a packet of another stream as it is, or through its audio transcoder."""
         packet, index = item.packet, item.stream_index
         if index in self.streams.transcoded:
             self._mux(self.streams.transcoded[index].packets(packet))
@@ -180,15 +215,3 @@ class Muxer:
                 self.video_packets += 1
             self.output.mux(packet)
 
-
-def write_output(source: StageQueue, muxer: Muxer) -> None:
-    """The writer stage: encode frames, copy packets, and finish the file at the end marker."""
-    while True:
-        item = source.get()
-        if item is END:
-            muxer.finish()
-            return
-        if isinstance(item, Passthrough):
-            muxer.write_passthrough(item)
-        else:
-            muxer.write_frame(item)

@@ -56,12 +56,17 @@ def open_input(path: Path) -> av.container.InputContainer:
         raise InputError(f"{path} is not a video file FFmpeg can read ({exc.__class__.__name__})") from None
 
 
+def first_video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    """The container's first video stream; InputError if it has none (an audio file, say)."""
+    if not container.streams.video:
+        raise InputError(f"{path} has no video stream")
+    return container.streams.video[0]
+
+
 def probe(path: Path) -> VideoInfo:
     """Read the input's header (and its first frame, for rotation). Raises InputError on unusable input."""
     with open_input(path) as container:
-        if not container.streams.video:
-            raise InputError(f"{path} has no video stream")
-        stream = container.streams.video[0]
+        stream = first_video_stream(container, path)
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:
             raise InputError(f"{path}: the video stream has no frame size (is it a still or damaged?)")

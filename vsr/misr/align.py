@@ -17,7 +17,7 @@ which is too coarse for 180x144 frames (see the field notes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
@@ -33,8 +33,7 @@ __all__ = [
     "upscale_flow",
     "flow_to_tensor",
     "consistency_confidence",
-    "photometric_confidence",
-    "cut_score",
+    "WindowAlignment",
 ]
 
 
@@ -183,15 +182,28 @@ def _inside(flow: torch.Tensor) -> torch.Tensor:
     return inside.unsqueeze(1).to(flow.dtype)
 
 
-def photometric_confidence(ref: torch.Tensor, warped: torch.Tensor, *, sigma: float) -> torch.Tensor:
-    """exp(−(ref − warped)² / 2σ²) per pixel (σ in the planes' units): (N, 1, H, W) each."""
-    return torch.exp((ref - warped).square() * (-0.5 / (sigma * sigma)))
+@dataclass(frozen=True, eq=False)
+class WindowAlignment:
+    """One window of K = 2k+1 LR frames aligned to its reference: what the fusion reads.
 
-
-def cut_score(confidence: torch.Tensor) -> torch.Tensor:
-    """Per pair, the fraction of pixels whose alignment is trusted (confidence > 0.5): (N,).
-
-    Consecutive frames of one shot align almost everywhere; across a scene cut the flow finds no
-    consistent, matching correspondence and the fraction collapses.
+    Entry 0 is the reference, then t−k … t+k without t (`MultiFrameSR.window`). Planes are in
+    8-bit levels (float32), flows in LR pixels as (dx, dy) along the flow axis. Entry 0 and the
+    repeats at the video's edges and at scene cuts have zero flow and zero confidence (zero weight).
+    `batch` stacks N windows, which puts N in front of every shape below.
     """
-    return (confidence > 0.5).flatten(1).to(torch.float32).mean(dim=1)
+
+    lr: torch.Tensor
+    """(K, H, W) the window's LR luma."""
+    to_ref: torch.Tensor
+    """(K, 2, H, W) flow from neighbour k to the reference, on k's grid: ref(x + f(x)) ≈ k(x)."""
+    from_ref: torch.Tensor
+    """(K, 2, H, W) flow from the reference to neighbour k, on the reference's grid: k(x + f(x)) ≈ ref(x)."""
+    confidence: torch.Tensor
+    """(K, H, W) forward–backward consistency in [0, 1] of `to_ref`, on neighbour k's grid."""
+    confidence_ref: torch.Tensor
+    """(K, H, W) the same for `from_ref`, on the reference's grid."""
+
+    @classmethod
+    def batch(cls, windows: list[WindowAlignment], device: torch.device | str = "cpu") -> WindowAlignment:
+        """N windows of equal K, H, W as one record with a leading N axis, on `device`."""
+        return cls(**{f.name: torch.stack([getattr(w, f.name) for w in windows]).to(device) for f in fields(cls)})

@@ -3,6 +3,8 @@
 A checkpoint is `torch.save` of a plain dict, loadable with `torch.load(weights_only=True)`:
     {"format": 1, "arch": str, "hparams": dict, "scale": int, "supports_half": bool,
      "config": str | None, "state_dict": dict[str, Tensor], "metrics": dict}
+and optionally "degradation": str, what the model was trained for when it is not its
+architecture's default (see `vsr.models.registry.ArchSpec`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from vsr.errors import InputError, UnsupportedModelError
+from vsr.models.registry import build
 
 FORMAT = 1
 
@@ -102,8 +105,6 @@ def weights_sha256(ckpt: dict[str, Any]) -> str:
 
 def module_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
     """Rebuild the float32, eval-mode CPU module a checkpoint dict describes."""
-    from vsr.models.registry import build
-
     try:
         module = build(ckpt["arch"], int(ckpt["scale"]), ckpt["hparams"])
     except ValueError as exc:

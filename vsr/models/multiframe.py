@@ -76,7 +76,3 @@ class RefiningMultiFrame(MultiFrameResidual):
                  res_scale: float = 1.0, single: str = "residual") -> None:
         super().__init__(scale, frames=frames, channels=channels, blocks=blocks, res_scale=res_scale,
                          refine=True, single=single)
-
-
-def is_multi_frame(module: nn.Module) -> bool:
-    return isinstance(module, MultiFrameResidual)

@@ -1,4 +1,5 @@
-"""One explicit registry: architecture name -> builder, supported scales, default hyper-parameters.
+"""One explicit registry: architecture name -> builder, supported scales, default hyper-parameters,
+and what a model of it is (purpose, degradation, multi-frame window, size requirements).
 
 Adding an architecture means adding one entry here; the same tests then run for it.
 """
@@ -9,11 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch.nn.functional as F
 from torch import nn
 
 from vsr.errors import UnsupportedModelError
-from vsr.models import espcn, fsrcnn, multiframe, residual, srcnn
+from vsr.models import bicubic, espcn, fsrcnn, multiframe, residual, srcnn
+
+SUPER_RESOLUTION = "super-resolution"
+RESTORATION = "restoration"
+PURPOSES = (SUPER_RESOLUTION, RESTORATION)
+BI = "bicubic downscale (BI)"
+"""The degradation the shipped models are trained for: MATLAB-style antialiased bicubic downscale
+(`vsr.resample.matlab.imresize`), as in the benchmark protocol."""
+NOT_TRAINED = "none (not trained)"
 
 
 @dataclass(frozen=True)
@@ -21,7 +29,14 @@ class ArchSpec:
     """How to build one architecture.
 
     name: registry key; builder(scale, **hparams) -> nn.Module; scales: supported scales;
-    defaults: default hyper-parameters; kind: "fast", "quality", "reference" or "baseline".
+    defaults: default hyper-parameters (a multi-frame architecture has a "frames" one, its window);
+    kind: "fast", "quality", "reference", "baseline" or "multi-frame".
+    purpose: SUPER_RESOLUTION or RESTORATION; degradation: what its models are trained for
+    (a checkpoint may name its own).
+    learned: False for a fixed interpolation, which has no weights and needs no checkpoint;
+    supports_half then says whether it is half-safe (a checkpoint says so for itself).
+    size_multiple, min_size: the input's sides must be multiples of `size_multiple` and at least
+    `min_size` low-resolution pixels (the architectures here take any size).
     """
 
     name: str
@@ -30,22 +45,32 @@ class ArchSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     kind: str = "fast"
     description: str = ""
+    purpose: str = SUPER_RESOLUTION
+    degradation: str = BI
+    learned: bool = True
+    supports_half: bool = False
+    size_multiple: int = 1
+    min_size: int = 1
 
-
-class Bicubic(nn.Module):
-    """Torch bicubic upsampling (align_corners=False); no weights."""
-
-    def __init__(self, scale: int) -> None:
-        super().__init__()
-        self.scale = scale
-
-    def forward(self, x):  # noqa: D102
-        return F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+    @property
+    def multi_frame(self) -> bool:
+        """True for an architecture that takes an aligned window of frames, not one luma plane."""
+        return "frames" in self.defaults
 
 
 ARCHS: dict[str, ArchSpec] = {
     spec.name: spec
     for spec in (
+        ArchSpec(
+            "bicubic",
+            bicubic.Bicubic,
+            bicubic.SCALES,
+            kind="baseline",
+            description="torch bicubic interpolation (OpenCV's in the video engine); no weights",
+            degradation=NOT_TRAINED,
+            learned=False,
+            supports_half=True,
+        ),
         ArchSpec(
             "residual",
             residual.ResidualSR,
@@ -107,21 +132,18 @@ MULTI_FRAME_ARCHS: dict[str, ArchSpec] = {
 }
 
 BICUBIC = "bicubic"
-BICUBIC_SCALES = (2, 3, 4)
+"""The model used when no weights are shipped for a scale."""
 
 # Which shipped model is preferred, best first (used by default_model_name).
 PREFERENCE = ("residual", "espcn", "fsrcnn", "srcnn")
 
 
-def arch_names() -> list[str]:
-    return list(ARCHS)
-
-
 def get_arch(name: str) -> ArchSpec:
+    """The registry entry `name` (single- or multi-frame). Raises UnsupportedModelError listing the valid names."""
     try:
         return ARCHS[name] if name in ARCHS else MULTI_FRAME_ARCHS[name]
     except KeyError:
-        valid = ", ".join([BICUBIC, *ARCHS, *MULTI_FRAME_ARCHS])
+        valid = ", ".join([*ARCHS, *MULTI_FRAME_ARCHS])
         raise UnsupportedModelError(f"unknown model {name!r}; valid models: {valid}") from None
 
 
@@ -145,11 +167,8 @@ def normalise_hparams(spec: ArchSpec, hparams: dict[str, Any] | None) -> dict[st
 def build(name: str, scale: int, hparams: dict[str, Any] | None = None) -> nn.Module:
     """A freshly initialised module for architecture `name` at `scale`.
 
-    Raises UnsupportedModelError for an unknown name or scale.
+    Raises UnsupportedModelError for an unknown name or scale, ValueError for unknown hyper-parameters.
     """
-    if name == BICUBIC:
-        check_scale(BICUBIC, scale, BICUBIC_SCALES)
-        return Bicubic(scale)
     spec = get_arch(name)
     check_scale(name, scale, spec.scales)
     return spec.builder(scale, **normalise_hparams(spec, hparams))

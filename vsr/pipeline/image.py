@@ -6,19 +6,19 @@ trained on, its Y upscaled by the model, Cb/Cr (and alpha) by bicubic, and writt
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
+from vsr.device import choose_device
 from vsr.errors import InputError, OutputError
-from vsr.models import SRModel
-from vsr.pipeline.result import UpscaleResult
 from vsr.media import mux
 from vsr.media.images import IMAGE_SUFFIXES
-from vsr.device import choose_device
+from vsr.models import SRModel, resolve
+from vsr.pipeline.result import UpscaleResult
 
 # RGB in [0, 1] → (Y, Cb, Cr) in [0, 1], BT.601 with Y in 16–235 and Cb/Cr in 16–240 (MATLAB rgb2ycbcr).
 _RGB_TO_YCBCR = np.array(
@@ -42,28 +42,21 @@ def _resize(plane: np.ndarray, scale: int) -> np.ndarray:
     return cv2.resize(plane, (width * scale, height * scale), interpolation=cv2.INTER_CUBIC)
 
 
-def upscale_luma_float(model: SRModel, y: np.ndarray, device: str) -> np.ndarray:
-    """One float32 (H, W) luma plane in [0, 1] through the model, in fp32."""
-    torch_device = choose_device(device)
-    module = model.module.to(torch_device).eval()
-    with torch.inference_mode():
-        out = module(torch.from_numpy(np.ascontiguousarray(y))[None, None].to(torch_device))
-    return out[0, 0].float().cpu().numpy()
-
-
 def upscale_image(
     source: Path,
     target: Path,
     *,
     scale: int,
-    model: str | SRModel | None,
+    model: str | os.PathLike[str] | SRModel | None,
     device: str = "auto",
     overwrite: bool = False,
-):
-    """Upscale one still image; 8- and 16-bit, grey, colour and alpha are kept as they are."""
-    from vsr.pipeline.run import resolve_model
+) -> UpscaleResult:
+    """Upscale one still image; 8- and 16-bit, grey, colour and alpha are kept as they are.
 
-    sr_model = resolve_model(model, scale)
+    model: as `vsr.models.resolve` takes it (None, a name, a weight file or an SRModel); the
+    luma runs through it in fp32 on `device`. Raises InputError, OutputError or UnsupportedModelError.
+    """
+    sr_model = resolve(model, scale)
     if not source.is_file():
         raise InputError(f"input file not found: {source}")
     if target.suffix.lower() != source.suffix.lower() and target.suffix.lower() not in IMAGE_SUFFIXES:
@@ -73,14 +66,15 @@ def upscale_image(
     if image is None:
         raise InputError(f"{source} is not an image OpenCV can read")
     started = time.perf_counter()
+    torch_device = choose_device(device)
     peak = float(np.iinfo(image.dtype).max) if image.dtype.kind == "u" else 1.0
     pixels = image.astype(np.float32) / peak
     if pixels.ndim == 2:
-        result = upscale_luma_float(sr_model, pixels, device)
+        result = sr_model.run_luma(pixels, max_value=1, device=torch_device)
     else:
         colour, alpha = pixels[..., :3], pixels[..., 3:]
         ycc = rgb_to_ycbcr(colour[..., ::-1])
-        y = upscale_luma_float(sr_model, ycc[..., 0], device)
+        y = sr_model.run_luma(ycc[..., 0], max_value=1, device=torch_device)
         ycc_up = np.dstack([y, _resize(ycc[..., 1], scale), _resize(ycc[..., 2], scale)])
         result = ycbcr_to_rgb(ycc_up)[..., ::-1]
         if alpha.shape[-1]:
@@ -94,4 +88,4 @@ def upscale_image(
     finally:
         mux.remove_quietly(temp)
     height, width = out.shape[:2]
-    return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(choose_device(device)), "fp32", width, height)
+    return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(torch_device), "fp32", width, height)

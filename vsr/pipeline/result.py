@@ -8,6 +8,9 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class UpscaleResult:
+    """What `upscale_video` did: the file written, frames written, wall-clock seconds, the model
+    name, device ("cpu"/"cuda") and precision it ran in, and the output size in pixels."""
+
     output: Path
     frames: int
     seconds: float
@@ -19,6 +22,7 @@ class UpscaleResult:
 
     @property
     def fps(self) -> float:
+        """Frames per second of wall-clock time (0 for a run that took no measurable time)."""
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 

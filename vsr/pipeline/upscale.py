@@ -18,8 +18,9 @@ import numpy as np
 
 from vsr.engine import LumaEngine
 from vsr.resample.bicubic import upscale_bicubic
-from vsr.media.frames import Layout, Passthrough, VideoItem
+from vsr.media.frames import Layout, VideoItem
 from vsr.pipeline.queue import END, StageQueue, Stopped
+from vsr.pipeline.reorder import PacketReorder
 
 FrameFactory = Callable[[list[np.ndarray], VideoItem], Any]
 """Builds the encoder's frame from upscaled planes (the encode module's `frame_from_planes`)."""
@@ -80,44 +81,41 @@ def upscale_frames(
 ) -> None:
     """Take VideoItems from `source` in batches, put encoder frames (and passthrough packets, in order) on `sink`."""
     batch: list[VideoItem] = []
-    held: list[Passthrough] = []
-    in_flight: tuple[Any, list[VideoItem], list[Passthrough]] | None = None
+    reorder = PacketReorder(sink.put)
+    in_flight: tuple[Any, list[VideoItem]] | None = None
 
-    def finish(flight: tuple[Any, list[VideoItem], list[Passthrough]]) -> None:
-        handle, items, packets = flight
+    def finish(flight: tuple[Any, list[VideoItem]]) -> None:
+        handle, items = flight
         for item, planes in zip(items, collect_planes(engine, handle, items, layout)):
             sink.put(make_frame(planes, item))
             item.keepalive = item.planes = None
             stats.frames += 1
-        for packet in packets:
-            sink.put(packet)
+            reorder.frame_written()
 
     def launch() -> None:
-        nonlocal batch, held, in_flight
+        nonlocal batch, in_flight
         if stop.is_set():
             raise Stopped
         handle = submit_items(engine, batch)
         stats.batches += 1
         if in_flight is not None:
             finish(in_flight)
-        in_flight, batch, held = (handle, batch, held), [], []
+        in_flight, batch = (handle, batch), []
 
     while True:
         item = source.get()
         if item is END:
             break
         if isinstance(item, VideoItem):
+            reorder.frame_arrived()
             batch.append(item)
             if len(batch) >= batch_size:
                 launch()
-        elif batch or in_flight is not None:
-            held.append(item)
         else:
-            sink.put(item)
+            reorder.packet_arrived(item)
     if batch:
         launch()
     if in_flight is not None:
         finish(in_flight)
-    for packet in held:
-        sink.put(packet)
+    reorder.finish()
     sink.put(END)

@@ -18,14 +18,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from vsr.misr import Diagnostics, MultiFrameSR
 from vsr.engine.fusion import LearnedFusion
 from vsr.engine import LumaEngine
-from vsr.media.frames import Layout, Passthrough, VideoItem
+from vsr.media.frames import Layout, VideoItem
 from vsr.pipeline.queue import END, StageQueue, Stopped
+from vsr.pipeline.reorder import PacketReorder
 from vsr.pipeline.upscale import FrameFactory, UpscaleStats, upscale_planes
 
 log = logging.getLogger(__name__)
@@ -61,17 +63,12 @@ def upscale_windows(
 ) -> None:
     """Take VideoItems from `source`, put encoder frames and passthrough packets, in order, on `sink`."""
     pending: deque[VideoItem] = deque()  # pushed to the fuser, not yet emitted
-    held: deque[tuple[int, Passthrough]] = deque()  # (frames that arrived before it, packet)
-    emitted = 0
+    reorder = PacketReorder(sink.put)
     debug_left = DEBUG_FRAMES if debug_dir is not None else 0
     learned = isinstance(engine, LearnedFusion)
 
-    def flush_packets() -> None:
-        while held and held[0][0] <= emitted:
-            sink.put(held.popleft()[1])
-
     def run(items: list[VideoItem]) -> None:
-        nonlocal emitted, debug_left
+        nonlocal debug_left
         if stop.is_set():
             raise Stopped
         inits = None if learned else engine.collect(engine.submit([item.planes[0] for item in items]))
@@ -100,8 +97,7 @@ def upscale_windows(
                 sink.put(make_frame(planes, item))
                 item.keepalive = item.planes = None
                 stats.frames += 1
-                emitted += 1
-                flush_packets()
+                reorder.frame_written()
         fuser.release(pending[0].index if pending else fuser.count)
 
     def drain(final: bool) -> None:
@@ -121,17 +117,15 @@ def upscale_windows(
             if item.index != fuser.count:
                 raise RuntimeError(f"frames out of order: got {item.index}, expected {fuser.count}")
             fuser.push(item.planes[0])
+            reorder.frame_arrived()
             pending.append(item)
             drain(final=False)
-        elif pending or held:
-            held.append((fuser.count, item))
         else:
-            sink.put(item)
+            reorder.packet_arrived(item)
     fuser.finish()
     drain(final=True)
     assert not pending, "every frame is ready after finish"
-    for _, packet in held:
-        sink.put(packet)
+    reorder.finish()
     stats.cuts = list(fuser.cuts)
     sink.put(END)
 
@@ -144,8 +138,6 @@ def _quantise(hr: torch.Tensor, layout: Layout) -> list[np.ndarray]:
 
 def _write_confidence(folder: Path, diag: Diagnostics) -> Path:
     """A PNG of one frame's alignment confidence maps, side by side in window order (white = trusted)."""
-    import cv2
-
     folder.mkdir(parents=True, exist_ok=True)
     maps = np.clip(np.rint(diag.confidence * 255), 0, 255).astype(np.uint8)
     gap = np.full((maps.shape[1], 2), 128, np.uint8)

@@ -1,4 +1,5 @@
-"""Training: HR images -> LR/HR luma pairs (data.py, resize.py) and the training loop (loop.py).
+"""Training: the TOML config (config.py), patches of LR/HR luma pairs (data.py, pairs made by
+`vsr.eval.protocol`), multi-frame windows (sequences.py) and the training loop (loop.py).
 
     from vsr.train.config import load_config
     from vsr.train import train

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.errors import ConfigError, UnsupportedModelError
+from vsr.models.registry import MULTI_FRAME_ARCHS, build
 
 LOSSES = ("l1", "mse", "charbonnier")
 SCHEDULES = ("cosine", "step", "constant")
@@ -168,8 +169,6 @@ def config_from_dict(raw: dict[str, Any], path: str | None = None) -> Config:
 
 
 def validate(cfg: Config) -> None:
-    from vsr.models.registry import MULTI_FRAME_ARCHS, build
-
     try:
         module = build(cfg.model.arch, cfg.model.scale, cfg.model.hparams)
     except UnsupportedModelError as exc:

@@ -8,6 +8,7 @@ checkpoint so that a resumed run continues the same sequence.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import random
@@ -23,12 +24,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.train.config import Config
-from vsr.errors import ConfigError, InputError, UnsupportedModelError
+from vsr.device import DTYPES
+from vsr.engine.fusion import single_frame_engine
+from vsr.errors import ConfigError, UnsupportedModelError
 from vsr.eval.metrics import psnr
-from vsr.models.checkpoint import checkpoint_dict, module_from_checkpoint, save_checkpoint
+from vsr.eval.protocol import Pair, list_images, load_pairs
+from vsr.models import load_model_file, model_from_checkpoint, run_luma
+from vsr.models.checkpoint import checkpoint_dict, module_from_checkpoint, read_checkpoint, save_checkpoint, weights_sha256
 from vsr.models.registry import build, get_arch, normalise_hparams
-from vsr.train.data import Pair, PatchSampler, centre_crop, list_images, load_pairs, split_train_val
+from vsr.train.config import Config
+from vsr.train.data import PatchSampler, centre_crop, split_train_val
+from vsr.train.sequences import clip_windows, synthetic_windows
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +93,8 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for `amp` on `device` (None: plain fp32)."""
     if amp == "none":
         return None
-    if amp == "bf16":
-        return torch.bfloat16
-    if amp == "fp16":
-        return torch.float16
+    if amp in DTYPES:
+        return DTYPES[amp]
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16
@@ -102,25 +106,14 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def model_input(lr: np.ndarray) -> torch.Tensor:
-    """A Pair's LR side as a (1, C, h, w) float32 batch in [0, 1]: uint8 luma levels or a ready stack."""
+def output_levels(module: nn.Module, lr: np.ndarray, **run: Any) -> np.ndarray:
+    """A model's rounded, clipped 8-bit output for a Pair's LR side: an (h, w) luma plane in 8-bit
+    levels, or a multi-frame model's (C, h, w) window in [0, 1]. `run`: `vsr.models.run_luma`'s options."""
     if lr.ndim == 2:
-        return torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32) / 255.0)[None, None]
-    return torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None]
-
-
-def run_on_luma(module: nn.Module, lr_y: np.ndarray, *, device: torch.device | str = "cpu",
-                dtype: torch.dtype | None = None) -> np.ndarray:
-    """Apply a model to an (h, w) luma plane in 8-bit levels (or a multi-frame model to its (C, h, w)
-    stack); returns float32 (sh, sw) levels, not clipped.
-
-    dtype: None for fp32; torch.bfloat16 / torch.float16 run under autocast.
-    """
-    device = torch.device(device)
-    x = model_input(lr_y).to(device)
-    with torch.inference_mode(), _autocast(device, dtype):
-        y = module(x)
-    return y.float()[0, 0].cpu().numpy() * 255.0
+        levels = run_luma(module, lr, **run)
+    else:
+        levels = run_luma(module, lr, max_value=1, **run) * 255.0
+    return np.clip(np.rint(levels), 0, 255)
 
 
 def validate(module: nn.Module, pairs: list[Pair], scale: int, device: torch.device) -> float:
@@ -131,8 +124,7 @@ def validate(module: nn.Module, pairs: list[Pair], scale: int, device: torch.dev
     module.eval()
     vals = []
     for p in pairs:
-        out = np.clip(np.rint(run_on_luma(module, p.lr, device=device)), 0, 255)
-        vals.append(psnr(out, p.hr, border=scale))
+        vals.append(psnr(output_levels(module, p.lr, device=device), p.hr, border=scale))
     module.train(was_training)
     return float(np.mean(vals))
 
@@ -145,14 +137,11 @@ def half_precision_error(module: nn.Module, pairs: list[Pair]) -> dict[str, int]
     res = {"bf16": 0, "fp16": 0}
     half = _half_copy(module)
     for p in pairs:
-        ref = np.clip(np.rint(run_on_luma(module, p.lr)), 0, 255)
-        bf = np.clip(np.rint(run_on_luma(module, p.lr, dtype=torch.bfloat16)), 0, 255)
+        ref = output_levels(module, p.lr)
+        bf = output_levels(module, p.lr, autocast=torch.bfloat16)
         res["bf16"] = max(res["bf16"], int(np.abs(ref - bf).max()))
         if half is not None:
-            x = model_input(p.lr).half()
-            with torch.inference_mode():
-                fp = half(x).float()[0, 0].numpy() * 255.0
-            fp = np.clip(np.rint(fp), 0, 255)
+            fp = output_levels(half, p.lr, dtype=torch.float16)
             res["fp16"] = max(res["fp16"], int(np.abs(ref - fp).max()))
         else:
             res["fp16"] = 255
@@ -160,8 +149,6 @@ def half_precision_error(module: nn.Module, pairs: list[Pair]) -> dict[str, int]
 
 
 def _half_copy(module: nn.Module) -> nn.Module | None:
-    import copy
-
     try:
         half = copy.deepcopy(module).half().eval()
         with torch.inference_mode():
@@ -314,9 +301,6 @@ def train(
 
 def _warm_start(module: nn.Module, cfg: Config) -> None:
     """Load the [init] model file's weights into `module` (ConfigError if it is missing, changed or does not fit)."""
-    from vsr.models.checkpoint import read_checkpoint, weights_sha256
-    from vsr.models.multiframe import is_multi_frame
-
     init, m_cfg = cfg.init, cfg.model
     path = _resolve(init.file)
     if not path.is_file():
@@ -328,8 +312,9 @@ def _warm_start(module: nn.Module, cfg: Config) -> None:
                           f"{init.weights_sha256}): make it again with the config it names, or restore it, "
                           "to reproduce this model")
     try:
-        source = module_from_checkpoint(ckpt)
-        if is_multi_frame(module) and not is_multi_frame(source):
+        source_model = model_from_checkpoint(ckpt)
+        source = source_model.module
+        if get_arch(m_cfg.arch).multi_frame and not source_model.is_multi_frame:
             module.init_from_single(source)
         elif ckpt["arch"] != m_cfg.arch:
             raise ValueError(f"it is {ckpt['arch']}, this config trains {m_cfg.arch}")
@@ -358,15 +343,10 @@ def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
 def _window_pairs(cfg: Config, module: nn.Module, train_paths: list[Path],
                   val_paths: list[Path]) -> tuple[list[Pair], list[Pair]]:
     """Aligned training and validation windows for a multi-frame model (vsr.train.sequences)."""
-    from vsr.engine.fusion import single_frame_engine
-    from vsr.models import load_model_file
-    from vsr.models.multiframe import is_multi_frame
-    from vsr.train.sequences import clip_windows, synthetic_windows
-
     mf, scale, seed = cfg.multiframe, cfg.model.scale, cfg.train.seed
     frames = module.frames
     single = load_model_file(_resolve(cfg.init.file)) if cfg.init is not None else None
-    if single is not None and is_multi_frame(single.module):  # fine-tuning a multi-frame model
+    if single is not None and single.is_multi_frame:  # fine-tuning a multi-frame model
         single = None
     engine = single_frame_engine(module, scale, "cpu", single=single)  # as `vsr upscale` runs it on the CPU
     t0 = time.monotonic()
@@ -416,12 +396,4 @@ def _finish(cfg: Config, module: nn.Module, val_pairs: list[Pair], iterations: i
     return TrainResult(iterations, True, elapsed, val_psnr, model_path, ship_path, losses, metrics)
 
 
-def load_state_config(output: str | Path) -> dict[str, Any]:
-    """The config dict stored in a run folder's resumable state (for inspection)."""
-    path = Path(output) / STATE_FILE
-    if not path.exists():
-        raise InputError(f"no training state in {output}")
-    return torch.load(path, map_location="cpu", weights_only=True)["config"]
-
-
-__all__ = ["train", "TrainResult", "Progress", "validate", "run_on_luma", "model_input", "half_precision_error", "lr_factor"]
+__all__ = ["train", "TrainResult", "Progress", "validate", "output_levels", "half_precision_error", "lr_factor"]

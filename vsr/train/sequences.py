@@ -18,13 +18,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import av
 import cv2
 import numpy as np
 
+from vsr.engine.fusion import fusion_inputs
 from vsr.errors import InputError
 from vsr.eval.metrics import rgb_to_y
-from vsr.train.data import Pair, mod_crop, read_rgb
+from vsr.eval.protocol import Pair, mod_crop, read_rgb
+from vsr.media.decode import DecodeStats, read_items
+from vsr.media.frames import Layout, VideoItem
+from vsr.media.probe import probe
+from vsr.misr import MultiFrameSettings, MultiFrameSR
+from vsr.pipeline.plan import frame_duration
 from vsr.resample.matlab import imresize, to_uint8
 
 log = logging.getLogger(__name__)
@@ -36,9 +41,6 @@ def aligned_window(hr_frames: Sequence[np.ndarray], scale: int, engine: Any = No
     hr_frames: 2k+1 uint8 HR luma planes in display order, sizes a multiple of `scale`.
     engine: a refine model's single-frame engine (`vsr.engine.fusion.fusion_inputs`).
     """
-    from vsr.misr import MultiFrameSettings, MultiFrameSR
-    from vsr.engine.fusion import fusion_inputs
-
     frames = len(hr_frames)
     fuser = MultiFrameSR(scale, MultiFrameSettings(frames=frames))
     lrs = [to_uint8(imresize(f, 1.0 / scale)) for f in hr_frames]
@@ -125,16 +127,21 @@ def synthetic_windows(paths: Sequence[Path], scale: int, frames: int, *, per_ima
     return pairs
 
 
+CLIP_LAYOUT = Layout("yuv420p")
+
+
 def _clip_lumas(path: Path) -> Iterator[np.ndarray]:
-    """The luma plane of every frame of a video, in display order (uint8)."""
+    """The luma plane of every frame of a video, in display order (uint8 copies).
+
+    Damaged packets are skipped as in the pipeline (vsr.media.decode); InputError if the clip
+    cannot be read at all.
+    """
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            for frame in container.decode(stream):
-                if frame.format.name != "yuv420p":
-                    frame = frame.reformat(format="yuv420p")
-                yield frame.to_ndarray()[: frame.height]  # the Y plane, untouched
-    except (av.FFmpegError, IndexError) as exc:
+        info = probe(path)
+        for item in read_items(path, CLIP_LAYOUT, [], DecodeStats(), frame_duration(info)):
+            if isinstance(item, VideoItem):
+                yield item.planes[0].copy()
+    except InputError as exc:
         raise InputError(f"cannot read training clip {path}: {exc}") from exc
 
 

@@ -1,0 +1,211 @@
+"""The encoder side (vsr.media.encode): pixel format choice, the stream's timing and colour,
+encoder options, and rate control (CRF by default, a target bitrate when asked)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from vsr.errors import VsrError
+from vsr.media.encode import (
+    VideoFileWriter,
+    _encoder_options,
+    choose_pix_fmt,
+    encoder_pix_fmts,
+    frame_from_planes,
+    frame_from_rgb,
+)
+from vsr.media.frames import Layout, VideoItem
+from vsr.media.mux import container_format
+from vsr.media.probe import probe
+from vsr.options import EncodeOptions
+from videoclips import draw_frame, raw_planes, read_index, read_video
+
+MS = Fraction(1, 1000)
+FAST = EncodeOptions(preset="ultrafast")
+VP9 = {"row-mt": "1", "deadline": "good", "cpu-used": "4"}
+"""What vsr always asks of libvpx-vp9: row threading, the "good" deadline at speed 4."""
+X265 = {"x265-params": "log-level=error"}
+
+
+def encode_drawn(path, info, codec: str, options: EncodeOptions, frames: int, width: int, height: int) -> None:
+    """`frames` frames of the test pattern, 25 per second, through VideoFileWriter."""
+    layout = Layout("yuv420p")
+    with VideoFileWriter(path, container_format(path), info, codec, options, layout, width, height) as writer:
+        for index in range(frames):
+            writer.write(frame_from_rgb(draw_frame(index, width, height), 40 * index, MS))
+
+
+def video_bits_per_second(path) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [p for p in container.demux(stream) if p.size]
+        seconds = float((packets[-1].pts + packets[-1].duration - packets[0].pts) * stream.time_base)
+        return 8 * sum(p.size for p in packets) / seconds
+
+
+def x264_settings(path) -> list[str]:
+    """The settings x264 writes into its stream (an SEI message): 'rc=crf', 'crf=18.0', ..."""
+    data = path.read_bytes()
+    start = data.index(b"x264 - core")
+    return data[start : data.index(b"\x00", start)].decode("ascii", "replace").split()
+
+
+@pytest.fixture
+def ms_info(make_clip):
+    """A probed input with a 1/1000 time base at 25 frames per second, as Matroska gives."""
+    return probe(make_clip("in.mkv", frames=2, codec="ffv1"))
+
+
+# --- pixel format -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "codec,input_pix_fmt,chosen",
+    [
+        ("libx264", "yuv420p", "yuv420p"),
+        ("libx264", "yuv444p", "yuv444p"),
+        ("libx264", "yuvj420p", "yuvj420p"),  # the pipeline works in it, x264 takes it
+        ("libvpx-vp9", "yuvj420p", "yuv420p"),  # VP9 takes no yuvj: the same planes as yuv
+        ("libx264", "yuv420p10le", "yuv420p10le"),
+        ("libx264", "rgb24", "yuv420p"),  # not a pipeline format: 4:2:0 at the input's depth
+        ("libx264", "gbrp10le", "yuv420p10le"),
+        ("ffv1", "gray", "gray"),
+    ],
+)
+def test_the_input_pixel_format_is_kept_where_possible(codec, input_pix_fmt, chosen):
+    assert choose_pix_fmt(codec, input_pix_fmt, None) == chosen
+
+
+def test_a_requested_pixel_format_wins_and_a_bad_one_lists_the_usable_ones():
+    assert choose_pix_fmt("libx264", "yuv420p", "yuv444p") == "yuv444p"
+    with pytest.raises(VsrError, match="'rgb24' is not available with libx264; use one of .*yuv420p"):
+        choose_pix_fmt("libx264", "yuv420p", "rgb24")
+    with pytest.raises(VsrError, match="not available with libvpx-vp9"):
+        choose_pix_fmt("libvpx-vp9", "yuv420p", "yuvj420p")
+
+
+def test_an_unknown_encoder_is_named_with_suggestions():
+    with pytest.raises(VsrError, match="unknown video encoder 'libnope'.*libx264"):
+        encoder_pix_fmts("libnope")
+
+
+# --- frames -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv420p10le", "gray"])
+def test_frame_from_planes_holds_the_planes_and_the_source_timestamp(pix_fmt):
+    layout = Layout(pix_fmt)
+    rng = np.random.default_rng(0)
+    planes = [rng.integers(0, layout.max_value + 1, (h, w)).astype(layout.dtype) for w, h in layout.plane_sizes(34, 22)]
+    frame = frame_from_planes(planes, VideoItem(3, pts=120, duration=40, planes=[]), layout, MS)
+    assert (frame.width, frame.height, frame.format.name) == (34, 22, pix_fmt)
+    assert (frame.pts, frame.duration, frame.time_base) == (120, 40, MS)
+    for plane, array in zip(frame.planes, planes):
+        rows = np.frombuffer(plane, layout.dtype).reshape(-1, plane.line_size // np.dtype(layout.dtype).itemsize)
+        assert np.array_equal(rows[: array.shape[0], : array.shape[1]], array)
+
+
+def test_video_file_writer_writes_every_frame_at_its_timestamp(ms_info, tmp_path):
+    path = tmp_path / "out.mkv"
+    encode_drawn(path, ms_info, "libx264", FAST, 6, 64, 48)
+    facts = read_video(path)
+    assert facts.pts == [40 * i for i in range(6)]
+    assert [read_index(y) for y in facts.lumas] == list(range(6))
+
+
+# --- the stream's metadata ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "suffix,options",
+    [
+        (".mp4", {"colour": (1, 1, 1, 1), "sar": Fraction(4, 3), "rotation": 90}),
+        (".mkv", {"colour": (5, 6, 5, 2), "sar": Fraction(16, 11)}),
+        (".mkv", {"colour": (9, 16, 9, 1), "pix_fmt": "yuv420p10le"}),
+    ],
+)
+def test_the_stream_takes_the_inputs_colour_aspect_rotation_and_rate(make_clip, tmp_path, suffix, options):
+    source = make_clip("in" + suffix, frames=3, **options)
+    info = probe(source)
+    layout = Layout(choose_pix_fmt("libx264", info.pix_fmt, None))
+    path = tmp_path / ("out" + suffix)
+    doubled = [np.kron(plane, np.ones((2, 2), plane.dtype)) for plane in raw_planes(source)[0]]
+    with VideoFileWriter(path, container_format(path), info, "libx264", FAST, layout, 128, 96) as writer:
+        writer.write(frame_from_planes(doubled, VideoItem(0, pts=0, duration=1, planes=[]), layout, info.time_base))
+    before, after = read_video(source), read_video(path)
+    assert after.colour == before.colour == options["colour"]
+    assert after.sar == before.sar
+    assert after.rotation == before.rotation
+    assert after.pix_fmt == layout.pix_fmt
+    assert (after.width, after.height) == (128, 96)
+
+
+def test_full_range_yuvj_is_marked_full_range(make_clip, tmp_path):
+    source = make_clip("in.mkv", frames=2, codec="mjpeg", pix_fmt="yuvj420p")
+    info = probe(source)
+    layout = Layout(choose_pix_fmt("libx264", info.pix_fmt, None))
+    path = tmp_path / "out.mkv"
+    with VideoFileWriter(path, "matroska", info, "libx264", FAST, layout, 64, 48) as writer:
+        writer.write(frame_from_rgb(draw_frame(0, 64, 48), 0, info.time_base))
+    assert read_video(path).colour[3] == 2
+
+
+# --- encoder options and rate control -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "codec,options,expected",
+    [
+        ("libx264", EncodeOptions(), {"crf": "18", "preset": "medium"}),
+        ("libx264", EncodeOptions(crf=None, preset=None), {}),
+        ("libx265", EncodeOptions(crf=20, preset="fast"), {"crf": "20", "preset": "fast", **X265}),
+        ("libvpx-vp9", EncodeOptions(crf=31), {"crf": "31", "b": "0", **VP9}),
+        ("libsvtav1", EncodeOptions(crf=30, preset="8"), {"crf": "30", "preset": "8"}),
+        ("libsvtav1", EncodeOptions(crf=30, preset="medium"), {"crf": "30"}),  # SVT-AV1 presets are numbers
+        ("ffv1", EncodeOptions(), {}),
+        # a bitrate replaces the CRF
+        ("libx264", EncodeOptions(bitrate=500_000), {"preset": "medium"}),
+        ("libvpx-vp9", EncodeOptions(bitrate=500_000), VP9),
+        ("libsvtav1", EncodeOptions(bitrate=500_000, preset="8"), {"preset": "8"}),
+    ],
+)
+def test_encoder_options(codec, options, expected):
+    assert _encoder_options(codec, options) == expected
+
+
+def test_crf_is_the_default_rate_control(ms_info, tmp_path):
+    assert EncodeOptions().bitrate is None and EncodeOptions().crf == 18
+    path = tmp_path / "crf.mp4"
+    encode_drawn(path, ms_info, "libx264", FAST, 5, 64, 48)
+    settings = x264_settings(path)
+    assert "rc=crf" in settings and "crf=18.0" in settings
+
+
+def test_a_bitrate_switches_x264_to_average_bitrate_without_crf(ms_info, tmp_path):
+    path = tmp_path / "abr.mp4"
+    encode_drawn(path, ms_info, "libx264", EncodeOptions(crf=30, preset="ultrafast", bitrate=100_000), 5, 64, 48)
+    settings = x264_settings(path)
+    assert "rc=abr" in settings and "bitrate=100" in settings
+    assert not [s for s in settings if s.startswith("crf=")]
+
+
+@pytest.mark.parametrize("codec,suffix", [("libx264", ".mp4"), ("libx265", ".mp4"), ("libvpx-vp9", ".webm")])
+def test_a_bitrate_encode_lands_near_the_target(ms_info, tmp_path, codec, suffix):
+    """Two seconds of 160x120 at 100 kbit/s; CRF 18 would take several times that."""
+    target = 100_000
+    path = tmp_path / ("rate" + suffix)
+    encode_drawn(path, ms_info, codec, EncodeOptions(preset="ultrafast", bitrate=target), 50, 160, 120)
+    assert video_bits_per_second(path) == pytest.approx(target, rel=0.35)
+    crf = tmp_path / ("crf" + suffix)
+    encode_drawn(crf, ms_info, codec, FAST, 50, 160, 120)
+    assert video_bits_per_second(crf) > 1.5 * target  # so the target above is what made it small
+
+
+@pytest.mark.parametrize("bitrate", [0, -8000])
+def test_a_bitrate_must_be_positive(ms_info, tmp_path, bitrate):
+    with pytest.raises(VsrError, match="bitrate must be a positive number of bits per second"):
+        encode_drawn(tmp_path / "x.mp4", ms_info, "libx264", EncodeOptions(bitrate=bitrate), 1, 64, 48)

@@ -1,0 +1,108 @@
+"""vsr.models.resolve: one rule for nothing, a name, a weight file or a loaded model, at a scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vsr.errors import InputError, UnsupportedModelError
+from vsr.models import (
+    SRModel,
+    build,
+    checkpoint_dict,
+    default_model_name,
+    is_weight_file,
+    load_model,
+    resolve,
+    save_checkpoint,
+)
+from vsr.models.registry import get_arch
+
+TINY_ESPCN = {"features": (4, 4)}
+
+
+def tiny_weight_file(path: Path, scale: int = 2) -> Path:
+    """A small ESPCN checkpoint, as `vsr train` writes them."""
+    module = build("espcn", scale, TINY_ESPCN).eval()
+    ckpt = checkpoint_dict(module, arch="espcn", hparams={**get_arch("espcn").defaults, **TINY_ESPCN},
+                           scale=scale, supports_half=False, config=None)
+    return save_checkpoint(path, ckpt)
+
+
+def test_nothing_resolves_to_the_best_shipped_model():
+    assert resolve(None, 4).name == default_model_name(4)
+
+
+def test_a_name_resolves_to_its_shipped_model():
+    model = resolve("espcn", 3)
+    assert (model.name, model.scale) == ("espcn", 3)
+    bicubic = resolve("bicubic", 2)
+    assert (bicubic.name, bicubic.learned) == ("bicubic", False)
+
+
+@pytest.mark.parametrize("as_text", [True, False])
+def test_a_weight_file_resolves_to_that_checkpoint(tmp_path, as_text):
+    path = tiny_weight_file(tmp_path / "model.pt")
+    model = resolve(str(path) if as_text else path, 2)
+    assert (model.name, model.scale, model.frames) == ("espcn", 2, 1)
+    x = torch.rand(1, 1, 6, 5)
+    reference = build("espcn", 2, TINY_ESPCN).eval()
+    reference.load_state_dict(torch.load(path, weights_only=True)["state_dict"])
+    with torch.inference_mode():
+        assert torch.equal(model.module(x), reference(x))
+
+
+def test_a_weight_file_brings_its_own_scale(tmp_path):
+    path = tiny_weight_file(tmp_path / "model.pt", scale=3)
+    assert resolve(str(path), None).scale == 3
+
+
+def test_a_weight_file_without_the_pt_suffix_is_found_by_being_a_file(tmp_path):
+    path = tiny_weight_file(tmp_path / "weights.bin")
+    assert is_weight_file(str(path)) and not is_weight_file("espcn") and not is_weight_file("multiframe")
+    assert resolve(str(path), 2).name == "espcn"
+
+
+def test_a_weight_file_of_another_scale_is_refused(tmp_path):
+    path = tiny_weight_file(tmp_path / "model.pt", scale=2)
+    with pytest.raises(UnsupportedModelError, match=r"is a x2 model, not x4"):
+        resolve(str(path), 4)
+
+
+def test_a_missing_weight_file_is_named(tmp_path):
+    with pytest.raises(InputError, match="checkpoint not found"):
+        resolve(str(tmp_path / "missing.pt"), 2)
+
+
+def test_a_loaded_model_is_checked_against_the_scale():
+    model = load_model("bicubic", 2)
+    assert resolve(model, 2) is model
+    with pytest.raises(UnsupportedModelError, match="is for scale 2, not 3"):
+        resolve(model, 3)
+
+
+def test_an_unsupported_scale_an_unknown_name_and_a_missing_scale_are_named():
+    with pytest.raises(UnsupportedModelError, match=r"unsupported scale 5; use one of 2, 3, 4"):
+        resolve("espcn", 5)
+    with pytest.raises(UnsupportedModelError, match=r"unknown model 'nope'; valid models: bicubic, residual"):
+        resolve("nope", 2)
+    with pytest.raises(UnsupportedModelError, match="--scale is needed for model 'espcn'"):
+        resolve("espcn", None)
+
+
+def test_upscale_takes_a_weight_file_for_a_still_image(cli, tmp_path):
+    path = tiny_weight_file(tmp_path / "model.pt")
+    source = tmp_path / "grey.png"
+    cv2.imwrite(str(source), np.random.default_rng(0).integers(0, 256, (12, 10), dtype=np.uint8))
+    result = cli("upscale", source, "-s", "2", "-m", path, "-o", tmp_path / "big.png", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert cv2.imread(str(tmp_path / "big.png"), cv2.IMREAD_UNCHANGED).shape == (24, 20)
+
+
+def test_a_descriptor_built_by_hand_is_single_frame_and_learned():
+    model = SRModel("mine", 2, build("bicubic", 2), False, None)
+    assert (model.frames, model.is_multi_frame, model.learned) == (1, False, True)

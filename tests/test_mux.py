@@ -1,0 +1,275 @@
+"""The output container (vsr.media.mux) and the writer stage (vsr.pipeline.write): naming and
+checking the output, the temporary file and its commit, and what happens to each input stream
+(audio and subtitles copied, audio the container cannot hold re-encoded, the rest dropped)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import vsr
+from vsr.errors import OutputError
+from vsr.media import mux
+from vsr.media.encode import add_video_stream, choose_pix_fmt, frame_from_rgb
+from vsr.media.frames import Layout, Passthrough
+from vsr.media.probe import VideoInfo, open_input, probe
+from vsr.options import EncodeOptions
+from vsr.pipeline.queue import END, StageQueue
+from vsr.pipeline.write import write_stage
+from videoclips import audio_durations, audio_packets, draw_frame, read_index, read_video
+
+SUBTITLES = [(100, b"Hello"), (600, b"world")]
+
+
+# --- naming and checking the output -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,fmt", [("a.mp4", "mp4"), ("a.M4V", "mp4"), ("a.b.mkv", "matroska"), ("a.MOV", "mov"), ("a.webm", "webm")]
+)
+def test_container_format_follows_the_extension(name, fmt):
+    assert mux.container_format(Path(name)) == fmt
+
+
+@pytest.mark.parametrize("name", ["a.avi", "a", "a.mp4.part"])
+def test_an_unknown_extension_is_an_output_error_listing_the_known_ones(name):
+    with pytest.raises(OutputError, match=f"cannot tell the output container from '{name}'; use one of .mp4, "):
+        mux.container_format(Path(name))
+
+
+def test_the_temporary_name_is_hidden_beside_the_target_with_its_extension(tmp_path):
+    target = tmp_path / "my clip.v2.mkv"
+    first, second = mux.temp_path_for(target), mux.temp_path_for(target)
+    assert first.parent == tmp_path
+    assert first.name.startswith(".my clip.v2.vsr-") and first.name.endswith(".partial.mkv")
+    assert first.suffix == ".mkv"
+    assert first != second  # two runs into one folder do not share a temporary file
+
+
+def test_check_output_path_accepts_a_new_file_in_a_writable_folder(tmp_path):
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"x")
+    mux.check_output_path(source, tmp_path / "out.mp4", overwrite=False)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_the_output_cannot_be_the_input_even_by_another_name(tmp_path, overwrite):
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"x")
+    (tmp_path / "link.mp4").symlink_to(source)
+    with pytest.raises(OutputError, match="is the input itself"):
+        mux.check_output_path(source, tmp_path / "link.mp4", overwrite)
+    with pytest.raises(OutputError, match="is the input itself"):
+        mux.check_output_path(source, tmp_path / "." / "in.mp4", overwrite)
+
+
+def test_check_output_path_refusals(tmp_path, monkeypatch):
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"x")
+    (tmp_path / "folder.mp4").mkdir()
+    with pytest.raises(OutputError, match="is a folder; give a file name with -o"):
+        mux.check_output_path(source, tmp_path / "folder.mp4", overwrite=True)
+    (tmp_path / "old.mp4").write_bytes(b"old")
+    with pytest.raises(OutputError, match="exists; pass --overwrite"):
+        mux.check_output_path(source, tmp_path / "old.mp4", overwrite=False)
+    mux.check_output_path(source, tmp_path / "old.mp4", overwrite=True)
+    with pytest.raises(OutputError, match="the output folder .*missing does not exist"):
+        mux.check_output_path(source, tmp_path / "missing" / "out.mp4", overwrite=False)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # root may write anywhere: pretend
+    with pytest.raises(OutputError, match="cannot write to the output folder .* \\(permission denied\\)"):
+        mux.check_output_path(source, tmp_path / "out.mp4", overwrite=False)
+
+
+def test_commit_output_moves_the_temporary_file_onto_the_target(tmp_path):
+    temp, target = tmp_path / ".t.partial.mp4", tmp_path / "t.mp4"
+    temp.write_bytes(b"new")
+    mux.commit_output(temp, target, overwrite=False)
+    assert target.read_bytes() == b"new" and not temp.exists()
+
+
+def test_commit_output_does_not_replace_a_file_that_appeared_meanwhile(tmp_path):
+    temp, target = tmp_path / ".t.partial.mp4", tmp_path / "t.mp4"
+    temp.write_bytes(b"new")
+    target.write_bytes(b"someone else's")
+    with pytest.raises(OutputError, match="appeared while upscaling; pass --overwrite"):
+        mux.commit_output(temp, target, overwrite=False)
+    assert target.read_bytes() == b"someone else's"
+    mux.commit_output(temp, target, overwrite=True)
+    assert target.read_bytes() == b"new"
+
+
+def test_remove_quietly_ignores_a_missing_file(tmp_path):
+    path = tmp_path / "gone.mp4"
+    mux.remove_quietly(path)
+    path.write_bytes(b"x")
+    mux.remove_quietly(path)
+    assert not path.exists()
+
+
+def test_open_output_gives_a_container_of_the_format(tmp_path):
+    output = mux.open_output(tmp_path / ".x.partial.mkv", "matroska")
+    assert output.format.name == "matroska"
+    mux.close_quietly(output)
+
+
+def test_a_failure_to_open_the_output_is_an_output_error_naming_the_folder(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(av, "open", refuse)
+    with pytest.raises(OutputError, match=f"cannot create the output file in {tmp_path}: .*Permission denied"):
+        mux.open_output(tmp_path / ".x.partial.mp4", "mp4")
+
+
+# --- streams ------------------------------------------------------------------------------------
+
+
+def remux(source: Path, target: Path, *, frames: int | None = None) -> mux.Muxer:
+    """Copy `source` to `target` through the writer stage: its frames re-encoded (as the pipeline
+    hands them over, at the same size), its other streams as StreamMap says."""
+    info = probe(source)
+    fmt = mux.container_format(target)
+    codec = "libvpx-vp9" if fmt == "webm" else "libx264"
+    layout = Layout(choose_pix_fmt(codec, info.pix_fmt, None))
+    stop = threading.Event()
+    queue: StageQueue = StageQueue(10_000, stop)
+    options = EncodeOptions(preset="ultrafast")
+    with open_input(source) as templates:
+        output = mux.open_output(target, fmt)
+        video, streams = mux.set_up_streams(
+            templates, output, fmt, codec,
+            lambda: add_video_stream(output, info, codec, options, layout, info.width, info.height),
+        )
+        muxer = mux.Muxer(output, video, streams)
+    with open_input(source) as container:
+        wanted = [container.streams.video[0]] + [container.streams[i] for i in streams.kept]
+        for packet in container.demux(wanted):
+            if packet.stream.type == "video":
+                for frame in packet.decode():
+                    queue.put(frame.reformat(format=layout.pix_fmt))
+            elif packet.size:
+                queue.put(Passthrough(packet.stream.index, packet))
+    queue.put(END)
+    write_stage(queue, muxer)
+    return muxer
+
+
+@pytest.mark.parametrize("name,audio,out", [("in.mp4", ("aac",), "out.mkv"), ("in.mkv", ("mp3", "opus"), "out.mkv"),
+                                             ("in.mkv", ("opus",), "out.webm"), ("in.mkv", ("aac",), "out.mov")])
+def test_audio_the_container_can_hold_is_copied_packet_for_packet(make_clip, name, audio, out):
+    source = make_clip(name, audio=audio, frames=8)
+    muxer = remux(source, source.with_name(out))
+    assert muxer.frames == 8 and muxer.video_packets == 8
+    assert not muxer.streams.transcoded
+    assert audio_packets(source.with_name(out)) == audio_packets(source)
+    after = read_video(source.with_name(out))
+    assert [read_index(y) for y in after.lumas] == list(range(8))
+
+
+def test_audio_webm_cannot_hold_is_reencoded_as_opus_with_a_warning(make_clip, caplog):
+    source = make_clip("in.mkv", audio=("aac", "mp3"), frames=8)
+    target = source.with_name("out.webm")
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        muxer = remux(source, target)
+    assert sorted(muxer.streams.transcoded) == [1, 2]
+    warnings = [r.getMessage() for r in caplog.records if "re-encoding" in r.getMessage()]
+    assert len(warnings) == 2
+    assert warnings[0] == "webm cannot hold aac audio (stream #1): re-encoding it as libopus"
+    assert warnings[1].startswith("webm cannot hold mp3")  # the decoder's name: mp3float
+    assert warnings[1].endswith("audio (stream #2): re-encoding it as libopus")
+    assert read_video(target).audio_codecs == ["opus", "opus"]
+    for seconds_in, seconds_out in zip(audio_durations(source), audio_durations(target)):
+        assert seconds_out == pytest.approx(seconds_in, abs=0.05)
+
+
+def test_a_failing_encoder_set_up_is_an_output_error_and_closes_the_file(make_clip, tmp_path):
+    source = make_clip("in.mp4", frames=2)
+    output = mux.open_output(tmp_path / "out.mp4", "mp4")
+
+    def add_video():
+        raise ValueError("width must be even")
+
+    with open_input(source) as templates, pytest.raises(
+        OutputError, match="cannot set up the libx264 encoder in mp4: width must be even"
+    ):
+        mux.set_up_streams(templates, output, "mp4", "libx264", add_video)
+    mux.close_quietly(output)  # a second close, as a failed run does: harmless
+
+
+def clip_with_subtitles(path: Path, audio_first: bool) -> Path:
+    with av.open(str(path), "w") as output:
+        audio = output.add_stream("libopus", rate=48000) if audio_first else None
+        video = output.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        subtitles = output.add_mux_stream("subrip", time_base=Fraction(1, 1000))
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 10)
+            output.mux(video.encode(frame))
+        if audio is not None:
+            samples = av.AudioFrame.from_ndarray(np.zeros((1, 48000), np.float32), format="fltp", layout="mono")
+            samples.sample_rate, samples.pts = 48000, 0
+            output.mux(audio.encode(samples))
+            output.mux(audio.encode(None))
+        for pts, text in SUBTITLES:
+            packet = av.Packet(text)
+            packet.stream, packet.pts, packet.dts, packet.duration = subtitles, pts, pts, 400
+            packet.time_base = Fraction(1, 1000)
+            output.mux(packet)
+        output.mux(video.encode(None))
+    return path
+
+
+def stream_types(path: Path) -> list[str]:
+    with av.open(str(path)) as container:
+        return [stream.type for stream in container.streams]
+
+
+@pytest.mark.parametrize("audio_first", [False, True])
+def test_subtitles_are_copied_and_stream_order_kept(tmp_path: Path, audio_first: bool) -> None:
+    source = clip_with_subtitles(tmp_path / "in.mkv", audio_first)
+    result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic")
+    assert stream_types(result.output) == stream_types(source)
+    with av.open(str(result.output)) as container:
+        packets = [(p.pts, bytes(p)) for p in container.demux(container.streams.subtitles[0]) if p.size]
+    assert packets == SUBTITLES
+
+
+def test_subtitles_the_container_cannot_hold_are_dropped_with_a_warning(tmp_path: Path, caplog) -> None:
+    source = clip_with_subtitles(tmp_path / "in.mkv", audio_first=False)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic")
+    assert stream_types(result.output) == ["video"]
+    assert any("dropping subtitle stream" in r.getMessage() for r in caplog.records)
+
+
+def test_an_extra_video_stream_is_dropped_with_a_warning(tmp_path, caplog):
+    source = tmp_path / "two.mkv"
+    with av.open(str(source), "w") as output:
+        streams = [output.add_stream("libx264", rate=25) for _ in range(2)]
+        for stream in streams:
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            for stream in streams:
+                output.mux(stream.encode(frame_from_rgb(draw_frame(i, 64, 48), i, Fraction(1, 25))))
+        for stream in streams:
+            output.mux(stream.encode(None))
+    target = tmp_path / "out.mkv"
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        muxer = remux(source, target)
+    assert stream_types(target) == ["video"]
+    assert muxer.streams.kept == []
+    assert any("dropping extra video stream #1" in r.getMessage() for r in caplog.records)
+
+
+def test_the_subtitle_fixture_has_one_audio_and_one_subtitle_stream(tmp_path):
+    """The subtitle fixture is what the tests above think it is."""
+    info: VideoInfo = probe(clip_with_subtitles(tmp_path / "in.mkv", audio_first=True))
+    assert (info.audio_streams, info.other_streams) == (1, 1)

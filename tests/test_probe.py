@@ -1,0 +1,81 @@
+"""vsr.media.probe: what a synthesized clip's header says (size, Fraction rate, time base, frame
+count, colour, aspect ratio, rotation, other streams), and the InputErrors of unusable inputs."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from vsr.errors import InputError
+from vsr.media.probe import Colour, probe
+
+
+def test_an_mp4_clip_is_described_exactly(make_clip):
+    source = make_clip("in.mp4", frames=12, colour=(1, 1, 1, 1), sar=Fraction(4, 3), rotation=90, audio=("aac",))
+    info = probe(source)
+    assert info.path == source
+    assert (info.width, info.height, info.pix_fmt, info.codec) == (64, 48, "yuv420p", "h264")
+    assert "mp4" in info.format_name.split(",")
+    assert isinstance(info.average_rate, Fraction) and info.average_rate == 25
+    assert isinstance(info.time_base, Fraction) and info.time_base == Fraction(1, 12800)  # mp4's timescale for 25 fps
+    assert info.frame_count == 12  # declared by the container
+    assert info.duration_seconds == pytest.approx(12 / 25)
+    assert info.colour == Colour(primaries=1, transfer=1, matrix=1, range=1)
+    assert info.sample_aspect_ratio == Fraction(4, 3)
+    assert info.rotation == 90
+    assert (info.audio_streams, info.other_streams) == (1, 0)
+
+
+def test_an_ntsc_rate_stays_an_exact_fraction(make_clip):
+    info = probe(make_clip("in.mov", rate=Fraction(30000, 1001), frames=9))
+    assert info.average_rate == Fraction(30000, 1001)
+    assert info.time_base == Fraction(1, 30000)
+    assert info.frame_count == 9
+
+
+def test_matroska_frame_count_is_estimated_from_duration_and_rate(make_clip):
+    """Matroska declares no frame count: duration x rate gives it for a constant-rate clip."""
+    info = probe(make_clip("in.mkv", frames=12))
+    assert info.time_base == Fraction(1, 1000)  # Matroska's only time base
+    assert info.average_rate == 25
+    assert info.frame_count == 12
+
+
+def test_odd_size_ten_bit_colour_and_rotation_of_a_matroska_clip(make_clip):
+    info = probe(make_clip("odd.mkv", width=67, height=45, codec="ffv1", frames=4, audio=("opus", "aac")))
+    assert (info.width, info.height, info.codec) == (67, 45, "ffv1")
+    assert info.audio_streams == 2
+
+    hdr = probe(make_clip("hdr.mkv", frames=6, colour=(9, 16, 9, 1), pix_fmt="yuv420p10le", rotation=270))
+    assert hdr.pix_fmt == "yuv420p10le"
+    assert hdr.colour == Colour(9, 16, 9, 1)
+    assert hdr.rotation % 360 == 270  # a display matrix reads back as -90
+
+
+def test_an_unknown_colour_description_reads_as_unspecified(make_clip):
+    info = probe(make_clip("plain.mp4", frames=3))
+    assert info.colour == Colour(primaries=2, transfer=2, matrix=2, range=0)  # FFmpeg's "unspecified"
+    assert info.sample_aspect_ratio is None
+    assert info.rotation == 0
+
+
+def test_a_file_without_a_video_stream_is_an_input_error(make_audio_only):
+    source = make_audio_only("song.m4a", "aac")
+    with pytest.raises(InputError, match="has no video stream"):
+        probe(source)
+
+
+@pytest.mark.parametrize("name", ["notes.mp4", "notes.txt"])
+def test_a_text_file_is_not_a_video_file(tmp_path, name):
+    source = tmp_path / name
+    source.write_text("this is not a video\n" * 20)
+    with pytest.raises(InputError, match="not a video file FFmpeg can read"):
+        probe(source)
+
+
+def test_a_missing_file_and_a_folder_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="input file not found"):
+        probe(tmp_path / "nope.mp4")
+    with pytest.raises(InputError, match="is a folder"):
+        probe(tmp_path)

@@ -1,0 +1,146 @@
+"""vsr.pipeline.stages: named stage threads, one stop event, prompt stops and the first failure re-raised."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from vsr.errors import InputError, PipelineError
+from vsr.pipeline.queue import END
+from vsr.pipeline.stages import Stages
+
+PROMPT_SECONDS = 1.0
+
+
+def produce(queue, count: int) -> None:
+    for index in range(count):
+        queue.put(index)
+    queue.put(END)
+
+
+def consume_into(queue, out: list) -> None:
+    while (item := queue.get()) is not END:
+        out.append(item)
+
+
+def forever_until(stop: threading.Event) -> None:
+    """A stage that polls the stop event and never finishes on its own."""
+    while not stop.wait(0.01):
+        pass
+
+
+def alive_threads(prefix: str) -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()]
+
+
+def test_a_clean_run_passes_every_item_and_ends_every_thread():
+    stages = Stages(thread_prefix="clean-")
+    queue, out = stages.queue(2), []
+    stages.start("produce", lambda: produce(queue, 50))
+    stages.start("consume", lambda: consume_into(queue, out))
+    stages.wait()
+    assert out == list(range(50))
+    assert not stages.running and alive_threads("clean-") == []
+    assert not stages.stop.is_set()
+
+
+def test_threads_are_named_after_their_stages():
+    stages = Stages(thread_prefix="named-")
+    seen: list[str] = []
+    stages.start("decode", lambda: seen.append(threading.current_thread().name))
+    stages.wait()
+    assert seen == ["named-decode"]
+
+
+def test_a_failing_stage_stops_the_others_within_a_second_and_is_raised_with_its_name():
+    stages = Stages(thread_prefix="fail-")
+    queue = stages.queue(1)
+    stages.start("blocked-on-get", lambda: consume_into(queue, []))
+    stages.start("polling", lambda: forever_until(stages.stop))
+
+    def fails() -> None:
+        time.sleep(0.05)
+        raise RuntimeError("boom")
+
+    stages.start("broken", fails)
+    started = time.monotonic()
+    with pytest.raises(PipelineError) as caught:
+        stages.wait()
+    assert time.monotonic() - started < PROMPT_SECONDS
+    assert caught.value.stage == "broken"
+    assert str(caught.value) == "broken: RuntimeError: boom"
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert alive_threads("fail-") == []
+
+
+def test_only_the_first_failure_is_raised():
+    stages = Stages(thread_prefix="first-")
+
+    def first() -> None:
+        raise ValueError("first")
+
+    def second() -> None:
+        stages.stop.wait(1)
+        raise ValueError("second, while stopping")
+
+    stages.start("one", first)
+    stages.start("two", second)
+    with pytest.raises(PipelineError, match="one: ValueError: first"):
+        stages.wait()
+
+
+def test_a_vsr_error_from_a_stage_is_raised_as_it_is():
+    stages = Stages(thread_prefix="vsrerr-")
+    error = InputError("not a video file")
+
+    def fails() -> None:
+        raise error
+
+    stages.start("decode", fails)
+    with pytest.raises(InputError) as caught:
+        stages.wait()
+    assert caught.value is error
+
+
+def test_on_tick_is_called_while_running_and_once_at_the_end():
+    stages = Stages(thread_prefix="tick-")
+    release = threading.Event()
+    ticks: list[bool] = []
+    stages.start("slow", lambda: release.wait(2))
+
+    def on_tick() -> None:
+        ticks.append(release.is_set())
+        if len(ticks) == 3:
+            release.set()
+
+    stages.wait(on_tick=on_tick)
+    assert len(ticks) >= 4
+    assert ticks[:2] == [False, False] and ticks[-1] is True
+
+
+def test_an_exception_from_on_tick_propagates_and_stop_all_ends_the_stages():
+    stages = Stages(thread_prefix="interrupt-")
+    stages.start("polling", lambda: forever_until(stages.stop))
+
+    def on_tick() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stages.wait(on_tick=on_tick)
+    assert stages.running
+    started = time.monotonic()
+    assert stages.stop_all() is True
+    assert time.monotonic() - started < PROMPT_SECONDS
+    assert alive_threads("interrupt-") == []
+
+
+def test_stop_all_gives_up_on_a_stage_that_ignores_the_stop_event():
+    stages = Stages(thread_prefix="stubborn-")
+    release = threading.Event()
+    stages.start("stubborn", lambda: release.wait(5))
+    started = time.monotonic()
+    assert stages.stop_all() is False
+    assert time.monotonic() - started < PROMPT_SECONDS
+    release.set()

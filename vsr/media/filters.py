@@ -1,0 +1,190 @@
+"""FFmpeg filters on the decoded frames, before upscaling: a chain such as "yadif,atadenoise".
+
+    chain = VideoFilterGraph("yadif,atadenoise", "yuv420p", info)   # ConfigError now if the chain is bad
+    for frame in decoded:
+        for out in chain.push(frame): ...
+    for out in chain.flush(): ...                                    # what the filters still held
+
+The description is FFmpeg's filter-graph syntax restricted to one linear chain: filters separated
+by commas, each `name` or `name=options`, with FFmpeg's quoting ('...') and backslash escapes; no
+[labels] and no ';'. The chain runs as buffer → filters → format=<pix_fmt> → buffersink, so the
+frames come out in the pipeline's pixel format, with the timestamps and time base the filters
+give them (yadif=1, for one, doubles the time base's resolution).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from typing import TypeVar
+
+import av
+import av.filter
+import av.logging
+from av import VideoFrame
+
+from vsr.errors import ConfigError
+from vsr.media.probe import VideoInfo
+
+T = TypeVar("T")
+
+WHITESPACE = " \n\t\r"
+
+
+class VideoFilterGraph:
+    """A linear chain of FFmpeg video filters ending in `pix_fmt`; a `vsr.media.decode.FrameFilter`.
+
+    `description`: the chain ("" for none: only the conversion to `pix_fmt`). `pix_fmt`: the pixel
+    format the frames come out in (the pipeline's). `info`: the input the frames come from; when
+    given, the whole graph is configured once for it now, so that a chain that cannot run on it
+    (a crop larger than the frame, an audio filter) fails here rather than in the decode stage.
+    Unknown filters and bad options always fail here. Raises ConfigError naming the description.
+
+    The graph itself is built from the first frame pushed (its size, format, time base, colour);
+    after `flush` the next push starts a new graph. Use from one thread at a time.
+    """
+
+    def __init__(self, description: str, pix_fmt: str, info: VideoInfo | None = None) -> None:
+        self.description = description
+        self.pix_fmt = pix_fmt
+        self.chain = parse_filter_chain(description)
+        self._check_filters()
+        self._graph: av.filter.Graph | None = None
+        if info is not None:
+            self._build(info.width, info.height, info.pix_fmt, info.time_base, info.colour.matrix, info.colour.range)
+
+    def push(self, frame: VideoFrame) -> list[VideoFrame]:
+        """Filter one decoded frame (it must carry a time_base); the frames ready so far, in order."""
+        if self._graph is None:
+            if frame.time_base is None:
+                raise ValueError("frames pushed into a filter graph need a time_base")
+            self._graph = self._build(
+                frame.width, frame.height, frame.format.name, frame.time_base, frame.colorspace, frame.color_range
+            )
+        self._graph.vpush(frame)
+        return self._pull()
+
+    def flush(self) -> list[VideoFrame]:
+        """End of the stream: the frames the filters still held (yadif's last frame, a temporal
+        denoiser's window), in order. The next push starts afresh."""
+        if self._graph is None:
+            return []
+        self._graph.vpush(None)
+        frames = self._pull()
+        self._graph = None
+        return frames
+
+    def _pull(self) -> list[VideoFrame]:
+        assert self._graph is not None
+        frames = []
+        while True:
+            try:
+                frames.append(self._graph.vpull())
+            except (BlockingIOError, EOFError):  # av's: the graph wants more input / has ended
+                return frames
+
+    def _check_filters(self) -> None:
+        """Each filter exists and takes its options (without linking: sizes are not known yet)."""
+        graph = av.filter.Graph()
+        for name, options in self.chain:
+            if name not in av.filter.filters_available:
+                raise ConfigError(
+                    f"no video filter named {name!r} in this FFmpeg build, in the filter graph {self.description!r}"
+                )
+            failure = f"bad options for {name} in the filter graph {self.description!r}"
+            _explained(lambda: graph.add(name, options), failure)
+
+    def _build(
+        self, width: int, height: int, pix_fmt: str, time_base: Fraction, colorspace: int, color_range: int
+    ) -> av.filter.Graph:
+        """buffer (frames of this kind) → the chain → format=pix_fmt → buffersink, configured."""
+        graph = av.filter.Graph()
+
+        def configure() -> None:
+            source = graph.add(
+                "buffer", video_size=f"{width}x{height}", pix_fmt=pix_fmt, time_base=str(time_base),
+                pixel_aspect="1/1", colorspace=str(colorspace), range=str(color_range),
+            )
+            filters = [graph.add(name, options) for name, options in self.chain]
+            graph.link_nodes(source, *filters, graph.add("format", f"pix_fmts={self.pix_fmt}"), graph.add("buffersink"))
+            graph.configure()
+
+        _explained(configure, f"the filter graph {self.description!r} cannot run on {width}x{height} {pix_fmt} frames")
+        return graph
+
+
+def parse_filter_chain(description: str) -> list[tuple[str, str | None]]:
+    """(filter name, options or None) for each filter of a comma-separated chain, FFmpeg's quoting
+    undone one level as its graph parser does. ConfigError for an empty filter, [labels] or ';'."""
+    filters: list[tuple[str, str | None]] = []
+    position = _skip_whitespace(description, 0)
+    while position < len(description):
+        name, position = _token(description, position, "=,;[]")
+        options = None
+        if position < len(description) and description[position] == "=":
+            options, position = _token(description, position + 1, "[],;")
+        if not name:
+            raise ConfigError(_chain_problem(description, position))
+        filters.append((name, options))
+        position = _skip_whitespace(description, position)
+        if position < len(description):
+            if description[position] != ",":
+                raise ConfigError(_chain_problem(description, position))
+            position = _skip_whitespace(description, position + 1)
+            if position == len(description):
+                raise ConfigError(_chain_problem(description, position))
+    return filters
+
+
+def _chain_problem(description: str, position: int) -> str:
+    if position < len(description) and description[position] in "[];":
+        return f"the filter graph {description!r} is not a simple chain: [labels] and ';' are not supported"
+    return f"the filter graph {description!r} has an empty filter (two commas, or one at an end)"
+
+
+def _skip_whitespace(text: str, position: int) -> int:
+    while position < len(text) and text[position] in WHITESPACE:
+        position += 1
+    return position
+
+
+def _token(text: str, position: int, terminators: str) -> tuple[str, int]:
+    """FFmpeg's av_get_token: the text from `position` up to a terminator outside quotes, with
+    '...' quoting and backslash escapes undone and unquoted whitespace at either end trimmed."""
+    position = _skip_whitespace(text, position)
+    out: list[str] = []
+    kept = 0  # characters that trimming must not remove (quoted or escaped)
+    while position < len(text) and text[position] not in terminators:
+        char = text[position]
+        position += 1
+        if char == "\\" and position < len(text):
+            out.append(text[position])
+            position += 1
+            kept = len(out)
+        elif char == "'":
+            closing = text.find("'", position)
+            closing = len(text) if closing < 0 else closing
+            out.extend(text[position:closing])
+            position = min(closing + 1, len(text))
+            kept = len(out)
+        else:
+            out.append(char)
+    while len(out) > kept and out[-1] in WHITESPACE:
+        out.pop()
+    return "".join(out), position
+
+
+def _explained(action: Callable[[], T], failure: str) -> T:
+    """Run an FFmpeg call; on failure raise ConfigError(failure: FFmpeg's reasons). FFmpeg gives the
+    reason (an option it cannot parse, a size too big) only in its log, so that is captured."""
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs:
+            try:
+                return action()
+            except (av.FFmpegError, ValueError) as exc:
+                reasons = list(dict.fromkeys(log[2].strip() for log in logs)) or [str(exc)]
+                raise ConfigError(f"{failure}: {'; '.join(reasons)}") from None
+    finally:
+        av.logging.set_level(previous)

@@ -1,0 +1,46 @@
+"""One rule for turning what a user names (nothing, a model name, a weight file, a model) into an SRModel."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vsr.errors import UnsupportedModelError
+from vsr.models.descriptor import SRModel
+from vsr.models.loading import default_model_name, load_model, load_model_file
+from vsr.models.registry import ARCHS, MULTI_FRAME_ARCHS
+from vsr.options import check_scale
+
+
+def is_weight_file(model: str | os.PathLike[str]) -> bool:
+    """True when `model` names a weight file rather than a registered model: a path object, or a
+    string that is not a registered name and ends in .pt or names an existing file."""
+    if not isinstance(model, str):
+        return True
+    return model not in ARCHS and model not in MULTI_FRAME_ARCHS and (model.endswith(".pt") or Path(model).is_file())
+
+
+def resolve(model: str | os.PathLike[str] | SRModel | None, scale: int | None) -> SRModel:
+    """The model to run at `scale`.
+
+    None: the best shipped model for the scale; a registered name: its shipped weights
+    (`load_model`); a weight file (see `is_weight_file`): that checkpoint (`load_model_file`),
+    which must be a `scale` model; an SRModel: itself, which must be a `scale` model.
+    scale: 2, 3 or 4; None only for a weight file or an SRModel (their own scale).
+    Raises UnsupportedModelError for an unsupported or mismatched scale or an unknown name,
+    InputError for a missing or unreadable weight file.
+    """
+    if scale is not None:
+        check_scale(scale)
+    if isinstance(model, SRModel):
+        if scale is not None and model.scale != scale:
+            raise UnsupportedModelError(f"model {model.name} is for scale {model.scale}, not {scale}")
+        return model
+    if model is not None and is_weight_file(model):
+        loaded = load_model_file(model)
+        if scale is not None and scale != loaded.scale:
+            raise UnsupportedModelError(f"{model} is a x{loaded.scale} model, not x{scale}")
+        return loaded
+    if scale is None:
+        raise UnsupportedModelError(f"--scale is needed for model {model!r}")
+    return load_model(model or default_model_name(scale), scale)

@@ -1,0 +1,100 @@
+"""Planning a job: everything decided before the first frame (model, engine, formats, sizes)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from vsr.engine import LumaEngine, default_batch_size, make_engine
+from vsr.engine.fusion import LearnedFusion
+from vsr.errors import VsrError
+from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt
+from vsr.media.filters import VideoFilterGraph
+from vsr.media.frames import Layout
+from vsr.media.probe import VideoInfo
+from vsr.models import SRModel, resolve
+from vsr.options import EncodeOptions, UpscaleOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything decided before the first frame: input, model, engine, formats and sizes.
+    `frames` is the multi-frame window (1 in single mode); `debug_dir` receives multi-frame
+    alignment maps. `video_filter`: the FFmpeg filter chain run on the decoded frames ("" for none),
+    checked against the input."""
+
+    info: VideoInfo
+    model: SRModel
+    engine: LumaEngine | LearnedFusion
+    container: str
+    codec: str
+    encode_options: EncodeOptions
+    layout: Layout
+    batch_size: int
+    width: int
+    height: int
+    mode: str = "single"
+    frames: int = 1
+    debug_dir: Path | None = None
+    video_filter: str = ""
+
+    def describe(self) -> str:
+        """One line for the log: sizes, model, device, precision, batch, codec and pixel format."""
+        info = self.info
+        multi = f", multi-frame ({self.frames} frames)" if self.mode == "multi" else ""
+        return (
+            f"{info.path.name} {info.width}x{info.height} → {self.width}x{self.height}, model {self.model.name} "
+            f"x{self.model.scale}{multi} on {self.engine.device} ({self.engine.precision}), batch {self.batch_size}, "
+            f"{self.codec} {self.layout.pix_fmt}"
+        )
+
+
+def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model: SRModel | None = None) -> Job:
+    """Validate `options` (UpscaleOptions.validate), resolve the model (vsr.models.resolve: a name,
+    a weight file's path; `model`, a loaded SRModel, replaces `options.model.name`) and choose the engine, pixel format, batch size and output size for
+    upscaling `info` into a `container` ("mp4", "matroska", ...). Raises a VsrError subclass."""
+    options.validate()
+    mode, frames = options.multi_frame.mode, options.multi_frame.frames
+    sr_model = resolve(model if model is not None else options.model.name, options.model.scale)
+    encode = options.encode
+    codec = encode.codec or DEFAULT_CODECS[container]
+    layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode.pix_fmt))
+    if options.filters.video:
+        VideoFilterGraph(options.filters.video, layout.pix_fmt, info)  # a chain that cannot run on this input fails now
+    engine = choose_engine(sr_model, mode, frames, options.model.device, options.model.precision, layout.max_value)
+    batch = options.model.batch_size or default_batch_size(engine, info.width, info.height)
+    scale = options.model.scale
+    width, height = layout.even_size(info.width * scale, info.height * scale)
+    if (width, height) != (info.width * scale, info.height * scale):
+        log.warning(
+            "%s needs even dimensions: padding %dx%d to %dx%d by repeating the last column/row",
+            layout.pix_fmt, info.width * scale, info.height * scale, width, height,
+        )
+    multi = mode == "multi"
+    return Job(
+        info, sr_model, engine, container, codec, encode, layout, batch, width, height,
+        mode, frames if multi else 1, options.multi_frame.debug_dir if multi else None, options.filters.video,
+    )
+
+
+def choose_engine(model: SRModel, mode: str, frames: int, device: str, precision: str,
+                  max_value: int) -> LumaEngine | LearnedFusion:
+    """The single-frame engine, or for a multi-frame model (multi mode only) its LearnedFusion.
+    Raises VsrError when the model and the mode or window do not fit together."""
+    if not model.is_multi_frame:
+        return make_engine(model, device, precision, max_value)
+    if mode != "multi":
+        raise VsrError(f"{model.name} is a multi-frame model (learned fusion): use it with --mode multi")
+    if frames != model.frames:
+        raise VsrError(f"{model.name} fuses windows of {model.frames} frames; use --frames {model.frames}")
+    return LearnedFusion(model, device, precision)
+
+
+def frame_duration(info: VideoInfo) -> int:
+    """One frame's duration in time-base units (for frames that come without a timestamp)."""
+    if not info.average_rate:
+        return 1
+    return max(1, round(1 / (info.average_rate * info.time_base)))

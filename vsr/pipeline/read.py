@@ -1,0 +1,42 @@
+"""Stage 1, the reader: the input's items (vsr.media.decode.read_items) onto a bounded queue."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from vsr.media import decode
+from vsr.media.decode import DecodeStats, FrameFilter
+from vsr.media.frames import Layout
+from vsr.pipeline.queue import END, StageQueue, Stopped
+
+
+def read_stage(
+    path: Path,
+    layout: Layout,
+    out: StageQueue,
+    stop: threading.Event,
+    passthrough_streams: list[int],
+    stats: DecodeStats,
+    frame_duration: int,
+    max_frames: int | None = None,
+    *,
+    frame_filter: FrameFilter | None = None,
+    start_pts: int | None = None,
+    end_pts: int | None = None,
+) -> None:
+    """Put every VideoItem and Passthrough of `path` on `out` in file order, then END.
+
+    The parameters are `read_items`'s. Raises Stopped once `stop` is set, and whatever reading
+    raises (InputError for an unreadable file).
+    """
+    # looked up through the module, so that a test can wrap read_items to watch the frames go by
+    items = decode.read_items(
+        path, layout, passthrough_streams, stats, frame_duration, max_frames,
+        frame_filter=frame_filter, start_pts=start_pts, end_pts=end_pts,
+    )
+    for item in items:
+        if stop.is_set():
+            raise Stopped
+        out.put(item)
+    out.put(END)

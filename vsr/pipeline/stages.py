@@ -1,0 +1,95 @@
+"""Thread supervision for the stages of one job: named threads, one shared stop event, prompt stops.
+
+    stages = Stages()
+    frames = stages.queue(16)
+    stages.start("decode", lambda: produce(frames, stages.stop))
+    stages.start("upscale", lambda: consume(frames, stages.stop))
+    try:
+        stages.wait(on_tick=report_progress)   # re-raises the first failure
+    except BaseException:
+        stages.stop_all()
+        raise
+
+A stage that raises records its failure and sets the stop event; every other stage, blocked on a
+StageQueue or polling the event, then gives up (`Stopped`, which ends a stage quietly). The
+watching thread re-raises the first failure: a VsrError as it is, anything else as
+PipelineError(stage name). Reusable by anything that runs its own stages (a segment worker, an
+experiment's encode ladder).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from vsr.errors import PipelineError, VsrError
+from vsr.pipeline.queue import StageQueue, Stopped
+
+STOP_GRACE_SECONDS = 0.8
+"""How long stop_all waits for the stage threads, all together, before giving up on them."""
+TICK_SECONDS = 0.1
+"""How often wait() calls its on_tick."""
+
+
+class Stages:
+    """The stage threads of one job (daemon threads named `<prefix><stage>`) and their stop event."""
+
+    def __init__(self, thread_prefix: str = "vsr-") -> None:
+        self.stop = threading.Event()
+        self.thread_prefix = thread_prefix
+        self._threads: list[threading.Thread] = []
+        self._failures: list[tuple[str, BaseException]] = []
+
+    def queue(self, maxsize: int) -> StageQueue:
+        """A bounded queue between two of these stages that gives up when they stop."""
+        return StageQueue(maxsize, self.stop)
+
+    def start(self, name: str, body: Callable[[], None]) -> None:
+        """Run `body` in a new thread as the stage `name`."""
+        thread = threading.Thread(
+            target=self._run, args=(name, body), name=f"{self.thread_prefix}{name}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether any stage thread is still alive."""
+        return any(thread.is_alive() for thread in self._threads)
+
+    def wait(self, on_tick: Callable[[], None] | None = None) -> None:
+        """Block until every stage has ended or the stop event is set, calling `on_tick` about
+        every TICK_SECONDS and once at the end. Re-raises the first stage failure (after stopping
+        the others): a VsrError as it is, another exception as PipelineError(stage, "Type: text")
+        with the original as its cause. An exception from `on_tick` propagates as it is."""
+        while not self.stop.is_set() and (alive := [t for t in self._threads if t.is_alive()]):
+            alive[0].join(timeout=TICK_SECONDS)
+            if on_tick is not None:
+                on_tick()
+        if self._failures:
+            self.stop_all()
+            name, exc = self._failures[0]
+            if isinstance(exc, VsrError):
+                raise exc
+            raise PipelineError(name, f"{type(exc).__name__}: {exc}") from exc
+        if on_tick is not None:
+            on_tick()
+
+    def stop_all(self) -> bool:
+        """Set the stop event and wait up to STOP_GRACE_SECONDS in all for the threads to end.
+        Returns whether they all did."""
+        self.stop.set()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        return not self.running
+
+    def _run(self, name: str, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except Stopped:
+            pass
+        except BaseException as exc:  # recorded and re-raised by the watching thread
+            self._failures.append((name, exc))
+            self.stop.set()
