@@ -189,9 +189,7 @@ def test_a_missing_weight_file(cli, make_clip, tmp_path):
 
 @pytest.mark.parametrize("graph", [
     "atadenoise,unsharp",
-    pytest.param("yadif,atadenoise", marks=pytest.mark.xfail(
-        strict=True, reason="yadif halves the time base and the timestamps step does not rescale filtered frames yet",
-    )),
+    "yadif,atadenoise",
 ])
 def test_a_filtered_run_keeps_frame_count_timestamps_and_audio(cli, make_clip, tmp_path, graph):
     source = make_clip("clip.mkv", frames=12, audio=("opus",))

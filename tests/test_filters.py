@@ -186,3 +186,11 @@ def test_frames_need_a_time_base():
         VideoFilterGraph("null", "yuv420p").push(frame)
     frame.time_base = Fraction(1, 25)
     assert [f.pts for f in VideoFilterGraph("null", "yuv420p").push(frame)] == [0]
+
+
+def test_a_chain_that_changes_the_frame_size_is_refused():
+    chain = VideoFilterGraph("crop=32:24", "yuv420p")
+    frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24").reformat(format="yuv420p")
+    frame.pts, frame.time_base = 0, Fraction(1, 25)
+    with pytest.raises(ConfigError, match="changes the frame size"):
+        chain.push(frame)

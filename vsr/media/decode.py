@@ -88,7 +88,7 @@ def read_items(
         if start_pts is not None or end_pts is not None:
             items = in_range(items, video.time_base, start_pts, end_pts)
         if frame_filter is not None:
-            items = filtered(items, frame_filter)
+            items = filtered(items, frame_filter, video.time_base)
         yield from planes(timestamped(items, stats, frame_duration), layout, stats, frame_duration, max_frames)
 
 
@@ -157,14 +157,30 @@ def in_range(
             yield item
 
 
-def filtered(items: Iterable[av.VideoFrame | Passthrough], frame_filter: FrameFilter) -> Iterator[av.VideoFrame | Passthrough]:
-    """Every frame through `frame_filter.push`, then its `flush()` once the frames run out."""
+def filtered(
+    items: Iterable[av.VideoFrame | Passthrough], frame_filter: FrameFilter, time_base: Fraction
+) -> Iterator[av.VideoFrame | Passthrough]:
+    """Every frame through `frame_filter.push`, then its `flush()` once the frames run out. The
+    filtered frames come back in `time_base` (the video stream's): a filter such as yadif works in
+    a finer one of its own."""
     for item in items:
         if isinstance(item, Passthrough):
             yield item
         else:
-            yield from frame_filter.push(item)
-    yield from frame_filter.flush()
+            yield from _in_time_base(frame_filter.push(item), time_base)
+    yield from _in_time_base(frame_filter.flush(), time_base)
+
+
+def _in_time_base(frames: Iterable[av.VideoFrame], time_base: Fraction) -> Iterator[av.VideoFrame]:
+    for frame in frames:
+        if frame.time_base is not None and frame.time_base != time_base:
+            factor = Fraction(frame.time_base) / time_base
+            if frame.pts is not None:
+                frame.pts = round(frame.pts * factor)
+            if frame.duration:
+                frame.duration = round(frame.duration * factor)
+            frame.time_base = time_base
+        yield frame
 
 
 def timestamped(

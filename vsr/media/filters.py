@@ -62,7 +62,7 @@ class VideoFilterGraph:
                 frame.width, frame.height, frame.format.name, frame.time_base, frame.colorspace, frame.color_range
             )
         self._graph.vpush(frame)
-        return self._pull()
+        return self._same_size(self._pull(), frame)
 
     def flush(self) -> list[VideoFrame]:
         """End of the stream: the frames the filters still held (yadif's last frame, a temporal
@@ -72,6 +72,16 @@ class VideoFilterGraph:
         self._graph.vpush(None)
         frames = self._pull()
         self._graph = None
+        return frames
+
+    def _same_size(self, frames: list[VideoFrame], source: VideoFrame) -> list[VideoFrame]:
+        """The job is planned for the input's size: a chain that changes it (crop, scale) is refused."""
+        for frame in frames:
+            if (frame.width, frame.height) != (source.width, source.height):
+                raise ConfigError(
+                    f"the filter graph {self.description!r} changes the frame size ({source.width}x{source.height} → "
+                    f"{frame.width}x{frame.height}); use filters that keep the size (the upscaling is --scale)"
+                )
         return frames
 
     def _pull(self) -> list[VideoFrame]:
