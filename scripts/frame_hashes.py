@@ -1,4 +1,4 @@
-"""Print one line per decoded video frame: index, pts and the SHA-256 of its planes.
+"""Print one line per decoded video frame: index, pts and the SHA-256 of its visible samples.
 
 Used to check that a change of code leaves outputs bit-identical:
     python scripts/frame_hashes.py before.mp4 > before.txt
@@ -11,15 +11,18 @@ import hashlib
 import sys
 
 import av
+import numpy as np
 
 
 def frame_hashes(path: str) -> list[str]:
     lines = []
     with av.open(path) as container:
         for index, frame in enumerate(container.decode(video=0)):
+            sample_bytes = (frame.format.components[0].bits + 7) // 8
             digest = hashlib.sha256()
             for plane in frame.planes:
-                digest.update(bytes(plane))
+                rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+                digest.update(rows[:, : plane.width * sample_bytes].tobytes())  # not the line padding
             lines.append(f"{index} {frame.pts} {digest.hexdigest()[:16]}")
     return lines
 

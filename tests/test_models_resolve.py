@@ -103,6 +103,9 @@ def test_upscale_takes_a_weight_file_for_a_still_image(cli, tmp_path):
     assert cv2.imread(str(tmp_path / "big.png"), cv2.IMREAD_UNCHANGED).shape == (24, 20)
 
 
-def test_a_descriptor_built_by_hand_is_single_frame_and_learned():
-    model = SRModel("mine", 2, build("bicubic", 2), False, None)
-    assert (model.frames, model.is_multi_frame, model.learned) == (1, False, True)
+def test_a_descriptor_built_by_hand_says_what_its_module_is():
+    assert SRModel("mine", 2, build("espcn", 2), False, None).learned
+    bicubic = SRModel("mine", 2, build("bicubic", 2), False, None)
+    assert (bicubic.frames, bicubic.is_multi_frame, bicubic.learned) == (1, False, False)
+    fusion = SRModel("mine", 4, build("multiframe", 4, {"frames": 3, "channels": 8, "blocks": 1}), False, None)
+    assert (fusion.frames, fusion.is_multi_frame) == (3, True)

@@ -10,6 +10,8 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 """Torch dtype of each explicit precision."""
+EXPLICIT_PRECISIONS = tuple(DTYPES)
+"""The precisions a model can be asked to run in ("auto" is the engines' choice, not a precision)."""
 
 
 def choose_device(device: str) -> torch.device:

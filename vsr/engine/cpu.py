@@ -70,7 +70,7 @@ class CpuEngine:
         with torch.inference_mode():
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16" and self.graph is None):
                 y = forward_resilient(self.module, x, 1 if phases else self.scale, self.plan)
-            # inside inference mode: _quantise works in place, and y is an inference tensor
+            # inside inference mode: quantise works in place, and y is an inference tensor
             quantised = quantise(y, self.max_value)
             image = shuffle_phases(quantised, self.scale) if phases else quantised.squeeze(1)
         return as_unsigned(image.contiguous().numpy())

@@ -21,10 +21,8 @@ from vsr.errors import InputError, UnsupportedModelError
 from vsr.eval.metrics import psnr, rgb_to_y, ssim
 from vsr.eval.protocol import degrade_rgb, list_images, mod_crop, read_rgb
 from vsr.models import SRModel
-from vsr.models.descriptor import EXPLICIT_PRECISIONS
 from vsr.resample.matlab import imresize
 
-PRECISIONS = EXPLICIT_PRECISIONS
 """The precisions `vsr eval` takes: fp32, or fp16/bf16 (autocast) for half-safe models."""
 
 

@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CODECS = {"mp4": "libx264", "matroska": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
 FALLBACK_PIX_FMTS = ("yuv420p10le", "yuv420p")
-RATE_CONTROLLED = ("libx264", "libx265", "libvpx-vp9", "libsvtav1")
-"""Encoders that take a constant rate factor or a target bitrate."""
 
 
 def encoder_pix_fmts(codec: str) -> list[str]:

@@ -8,14 +8,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from vsr.device import DTYPES
+from vsr.device import DTYPES, EXPLICIT_PRECISIONS
 from vsr.errors import UnsupportedModelError
+from vsr.models.bicubic import Bicubic
 from vsr.models.luma import run_luma
 from vsr.models.registry import BI, PURPOSES, SUPER_RESOLUTION
-
-EXPLICIT_PRECISIONS = tuple(DTYPES)
-"""The precisions `SRModel.run_luma` takes ("auto" is the engines' choice, not a precision)."""
-
 
 @dataclass(frozen=True)
 class SRModel:
@@ -48,6 +45,11 @@ class SRModel:
     min_size: int = 1
 
     def __post_init__(self) -> None:
+        # A hand-built descriptor of a multi-frame or bicubic module still says what the module is.
+        if self.frames == 1 and getattr(self.module, "frames", 1) > 1:
+            object.__setattr__(self, "frames", int(self.module.frames))
+        if isinstance(self.module, Bicubic):
+            object.__setattr__(self, "learned", False)
         if self.purpose not in PURPOSES:
             raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, got {self.purpose!r}")
         if self.frames < 1 or self.frames % 2 == 0:

@@ -13,7 +13,7 @@ from torch import nn
 from vsr.errors import UnsupportedModelError
 from vsr.models.checkpoint import module_from_checkpoint, read_checkpoint
 from vsr.models.descriptor import SRModel
-from vsr.models.registry import ARCHS, BICUBIC, PREFERENCE, ArchSpec, build, check_scale, get_arch, normalise_hparams
+from vsr.models.registry import ARCHS, BICUBIC, PREFERENCE, ArchSpec, build, check_arch_scale, get_arch, normalise_hparams
 
 
 def model_names() -> list[str]:
@@ -64,7 +64,7 @@ def load_model(name: str, scale: int) -> SRModel:
     for which no weights are shipped (the message lists what is available).
     """
     spec = get_arch(name)  # UnsupportedModelError for an unknown name
-    check_scale(name, scale, spec.scales)
+    check_arch_scale(name, scale, spec.scales)
     if not spec.learned:
         return describe(spec, build(name, scale).eval(), scale, hparams={}, supports_half=spec.supports_half,
                         config=None)

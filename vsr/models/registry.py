@@ -170,11 +170,11 @@ def build(name: str, scale: int, hparams: dict[str, Any] | None = None) -> nn.Mo
     Raises UnsupportedModelError for an unknown name or scale, ValueError for unknown hyper-parameters.
     """
     spec = get_arch(name)
-    check_scale(name, scale, spec.scales)
+    check_arch_scale(name, scale, spec.scales)
     return spec.builder(scale, **normalise_hparams(spec, hparams))
 
 
-def check_scale(name: str, scale: int, scales: tuple[int, ...]) -> None:
+def check_arch_scale(name: str, scale: int, scales: tuple[int, ...]) -> None:
     """UnsupportedModelError naming the bad scale and listing the supported ones."""
     if isinstance(scale, bool) or not isinstance(scale, int) or scale not in scales:
         raise UnsupportedModelError(

@@ -1,4 +1,4 @@
-"""Stage 3: frames in batches through the engine; chroma by bicubic; encoder-ready frames out.
+"""Stage 2: frames in batches through the engine; chroma by bicubic; encoder-ready frames out.
 
 Luma goes through the network, chroma is upscaled with bicubic (on the GPU by the CUDA engine,
 with OpenCV otherwise), and both are written straight

@@ -1,4 +1,4 @@
-"""Stage 3 in multi-frame mode: sliding temporal windows over the frame queue.
+"""Stage 2 in multi-frame mode: sliding temporal windows over the frame queue.
 
 The same contract as `upscale.upscale_frames`: VideoItems (and passthrough packets) come in from
 the decoder's queue in order; encoder frames and the packets come out in the same order, one
