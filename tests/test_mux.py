@@ -4,9 +4,13 @@ checking the output, the temporary file and its commit, and what happens to each
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
+import subprocess
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,7 +27,7 @@ from vsr.media.probe import VideoInfo, open_input, probe
 from vsr.options import EncodeOptions
 from vsr.pipeline.queue import END, StageQueue
 from vsr.pipeline.write import write_stage
-from videoclips import audio_durations, audio_packets, draw_frame, read_index, read_video
+from videoclips import audio_durations, audio_packets, draw_frame, listing, read_index, read_video
 
 SUBTITLES = [(100, b"Hello"), (600, b"world")]
 
@@ -50,6 +54,7 @@ def test_the_temporary_name_is_hidden_beside_the_target_with_its_extension(tmp_p
     assert first.parent == tmp_path
     assert first.name.startswith(".my clip.v2.vsr-") and first.name.endswith(".partial.mkv")
     assert first.suffix == ".mkv"
+    assert f".vsr-{os.getpid()}-" in first.name  # whose it is: a stale one is told from a live one by it
     assert first != second  # two runs into one folder do not share a temporary file
 
 
@@ -85,6 +90,92 @@ def test_check_output_path_refusals(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)  # root may write anywhere: pretend
     with pytest.raises(OutputError, match="cannot write to the output folder .* \\(permission denied\\)"):
         mux.check_output_path(source, tmp_path / "out.mp4", overwrite=False)
+
+
+def test_a_read_only_file_system_is_called_so(tmp_path, monkeypatch):
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"x")
+    real_statvfs = os.statvfs
+
+    class ReadOnly:
+        f_flag = real_statvfs(tmp_path).f_flag | os.ST_RDONLY
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # what access(2) answers on a read-only mount
+    monkeypatch.setattr(os, "statvfs", lambda path: ReadOnly())
+    with pytest.raises(OutputError, match="cannot write to the output folder .* \\(read-only file system\\)"):
+        mux.check_output_path(source, tmp_path / "out.mp4", overwrite=False)
+
+
+def test_reserving_on_a_read_only_file_system_says_so(tmp_path, monkeypatch):
+    def read_only(path, flags, mode=0o777):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(OutputError, match=f"cannot create the output file in {tmp_path} \\(read-only file system\\)"):
+        with mux.reserve_output(tmp_path / "out.mp4"):
+            pass
+
+
+def test_the_reservation_is_a_locked_partial_file_removed_at_the_end(tmp_path):
+    target = tmp_path / "out.mp4"
+    with mux.reserve_output(target) as temp:
+        assert temp.exists() and temp.parent == tmp_path and temp.name.endswith(".partial.mp4")
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):  # another open file (another run) cannot take its lock
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        with pytest.raises(OutputError, match=f"another vsr run \\(pid {os.getpid()}\\) is writing {target}"):
+            with mux.reserve_output(target):
+                pass
+    assert listing(tmp_path) == []
+
+
+def test_a_committed_reservation_leaves_the_target(tmp_path):
+    target = tmp_path / "out.mp4"
+    with mux.reserve_output(target) as temp:
+        temp.write_bytes(b"video")
+        mux.commit_output(temp, target, overwrite=False)
+    assert listing(tmp_path) == ["out.mp4"] and target.read_bytes() == b"video"
+
+
+def partial(folder: Path, pid: int, token: str = "0123abcd", name: str = "out", suffix: str = ".mp4", age: float = 60) -> Path:
+    path = folder / f".{name}.vsr-{pid}-{token}.partial{suffix}"
+    path.write_bytes(b"half a video")
+    os.utime(path, (time.time() - age, time.time() - age))
+    return path
+
+
+def test_only_the_targets_own_stale_partials_are_removed(tmp_path):
+    dead = dead_pid()
+    stale = [partial(tmp_path, dead), partial(tmp_path, dead, token="89abcdef")]
+    others = [
+        partial(tmp_path, dead, name="other"),  # another target
+        partial(tmp_path, dead, suffix=".mkv"),  # another container
+        partial(tmp_path, dead, token="not-hex!"),  # not vsr's naming
+        tmp_path / ".out.partial.mp4",
+    ]
+    others[-1].write_bytes(b"someone else's")
+    assert mux.remove_stale_partials(tmp_path / "out.mp4") == 2
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in others)
+
+
+def test_an_unlocked_partial_of_a_live_pid_is_in_use_only_while_young(tmp_path):
+    """Young: its run is between creating and locking it. Old: the pid was reused by another process."""
+    young = partial(tmp_path, os.getpid(), age=0)
+    with pytest.raises(OutputError, match="another vsr run"):
+        mux.remove_stale_partials(tmp_path / "out.mp4")
+    os.utime(young, (time.time() - 60, time.time() - 60))
+    assert mux.remove_stale_partials(tmp_path / "out.mp4") == 1
+    assert listing(tmp_path) == []
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended (and been reaped)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def test_commit_output_moves_the_temporary_file_onto_the_target(tmp_path):
@@ -273,3 +364,31 @@ def test_the_subtitle_fixture_has_one_audio_and_one_subtitle_stream(tmp_path):
     """The subtitle fixture is what the tests above think it is."""
     info: VideoInfo = probe(clip_with_subtitles(tmp_path / "in.mkv", audio_first=True))
     assert (info.audio_streams, info.other_streams) == (1, 1)
+
+
+def test_a_header_ffmpeg_refuses_is_one_input_error_and_later_damage_is_dropped(make_clip, tmp_path, caplog):
+    """The first packet writes the header: a stream whose parameters FFmpeg refuses there (what a
+    damaged input header gives) is an InputError naming no file; after it, a copied packet whose
+    timestamp goes back is dropped and counted, not an error."""
+    source = make_clip("in.mkv", frames=3, audio=("aac",))
+    with open_input(source) as src:
+        audio = src.streams.audio[0]
+        packets = [p for p in src.demux(audio) if p.size][:4]
+        refused = av.open(str(tmp_path / "refused.mkv"), "w", format="matroska")
+        stream = refused.add_stream_from_template(audio)
+        stream.codec_context.sample_rate = 0
+        muxer = mux.Muxer(refused, stream, mux.StreamMap(copied={audio.index: stream}))
+        with pytest.raises(vsr.errors.InputError, match=r"cannot start the output file .*\(invalid argument\)") as caught:
+            muxer.write_passthrough(Passthrough(audio.index, packets[0]))
+        assert "refused.mkv" not in str(caught.value)
+        mux.close_quietly(refused)
+
+        with mux.open_output(tmp_path / "kept.mkv", "matroska") as output:
+            stream = output.add_stream_from_template(audio)
+            muxer = mux.Muxer(output, stream, mux.StreamMap(copied={audio.index: stream}))
+            with caplog.at_level(logging.WARNING, logger="vsr"):
+                for index in (0, 1, 2, 1, 1, 3):  # 1 twice more: back in time, then not advancing
+                    muxer.write_passthrough(Passthrough(audio.index, packets[index]))
+    assert muxer.dropped_packets == 2
+    assert sum("dropping damaged packet(s)" in r.getMessage() for r in caplog.records) == 1  # once per run
+    assert audio_packets(tmp_path / "kept.mkv") == [[bytes(p) for p in packets]]

@@ -8,7 +8,7 @@ file left in the folder, and no stage thread left running. A KeyboardInterrupt r
 progress callback (which runs on the caller's thread) likewise. Runs go through a thread with
 a deadline, so a hang fails the test instead of blocking the suite.
 
-Damaged input policy (vsr/pipeline/decode.py): a packet that fails to decode is skipped with a
+Damaged input policy (vsr/media/decode.py): a packet that fails to decode is skipped with a
 warning and the frames that do decode keep their own timestamps (a skipped frame shows as the
 previous one held longer)."""
 
@@ -251,7 +251,7 @@ def test_a_frame_the_h264_decoder_drops_silently_is_reported_and_the_rest_stays_
     assert read_video(result.output).pts == good
     messages = [r.getMessage() for r in caplog.records]
     assert any(f"dropped 1 damaged frame(s) without an error (missing pts: {pts})" in m for m in messages), messages
-    assert any("1 lost in the decoder" in m for m in messages)
+    assert any("1 frame(s) were lost in the decoder" in m for m in messages)
 
 
 def test_a_clean_input_reports_no_lost_frames(make_clip, caplog):

@@ -74,6 +74,30 @@ def test_a_text_file_is_not_a_video_file(tmp_path, name):
         probe(source)
 
 
+def test_a_text_file_is_refused_with_ffmpegs_reason_in_words(tmp_path):
+    source = tmp_path / "notes.mp4"
+    source.write_text("this is not a video\n" * 20)
+    with pytest.raises(InputError, match=r"\(invalid data found when processing input\)$"):
+        probe(source)
+
+
+def test_a_video_stream_of_a_codec_ffmpeg_cannot_decode_is_an_input_error(make_clip):
+    source = make_clip("in.mkv", frames=3)
+    data = source.read_bytes()
+    assert data.count(b"V_MPEG4/ISO/AVC") == 1
+    source.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC"))  # a damaged codec id
+    with pytest.raises(InputError, match="no decoder for its video stream"):
+        probe(source)
+
+
+def test_metadata_that_is_not_utf8_does_not_stop_the_file_from_being_read(make_clip):
+    source = make_clip("in.mkv", frames=3)
+    data = source.read_bytes()
+    assert b"Lavf" in data  # the muxer's name, in the header and the ENCODER tag
+    source.write_bytes(data.replace(b"Lavf", b"L\xff\xfef"))
+    assert probe(source).width == 64
+
+
 def test_a_missing_file_and_a_folder_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="input file not found"):
         probe(tmp_path / "nope.mp4")

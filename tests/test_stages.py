@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -134,6 +136,34 @@ def test_an_exception_from_on_tick_propagates_and_stop_all_ends_the_stages():
     assert stages.stop_all() is True
     assert time.monotonic() - started < PROMPT_SECONDS
     assert alive_threads("interrupt-") == []
+
+
+class Signalled(BaseException):
+    """What a signal handler raises in the main thread (the CLI's raises vsr.cli.signals.Interrupted)."""
+
+
+def test_a_signal_while_waiting_interrupts_at_once_and_the_stages_stop_within_a_second(monkeypatch):
+    """The main thread blocks in wait(); a signal handler's exception ends that wait (the join is
+    interruptible), and stop_all then ends the stages, as pipeline/run.py does on the way out."""
+
+    def raise_signalled(signum, frame):
+        raise Signalled
+
+    previous = signal.signal(signal.SIGUSR1, raise_signalled)
+    try:
+        stages = Stages(thread_prefix="signalled-")
+        stages.start("polling", lambda: forever_until(stages.stop))
+        stages.start("queued", lambda: stages.queue(1).get())
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        started = time.monotonic()
+        with pytest.raises(Signalled):
+            stages.wait()
+        assert 0.15 < time.monotonic() - started < 0.2 + PROMPT_SECONDS / 2
+        assert stages.stop_all() is True
+        assert time.monotonic() - started < 0.2 + PROMPT_SECONDS
+        assert alive_threads("signalled-") == []
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
 
 
 def test_stop_all_gives_up_on_a_stage_that_ignores_the_stop_event():

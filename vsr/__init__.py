@@ -5,26 +5,44 @@
 
     options = vsr.UpscaleOptions(model=vsr.ModelOptions(name="espcn", scale=2))
     vsr.upscale_video("input.mp4", "out.mkv", options=options)
+
+The public names load on first use (PEP 562), so that `import vsr` and the `vsr` command start
+without importing torch; `from vsr import upscale_video` works as usual.
 """
 
-from vsr.errors import VsrError
-from vsr.models import SRModel, load_model, model_names
-from vsr.options import EncodeOptions, FilterOptions, ModelOptions, MultiFrameOptions, RunOptions, UpscaleOptions
-from vsr.pipeline.result import UpscaleResult
-from vsr.pipeline.run import upscale_video
+from __future__ import annotations
 
-__all__ = [
-    "upscale_video",
-    "UpscaleResult",
-    "UpscaleOptions",
-    "ModelOptions",
-    "MultiFrameOptions",
-    "FilterOptions",
-    "EncodeOptions",
-    "RunOptions",
-    "load_model",
-    "model_names",
-    "SRModel",
-    "VsrError",
-]
+import importlib
+from typing import Any
+
+_HOMES: dict[str, str] = {
+    "upscale_video": "vsr.pipeline.run",
+    "UpscaleResult": "vsr.pipeline.result",
+    "UpscaleOptions": "vsr.options",
+    "ModelOptions": "vsr.options",
+    "MultiFrameOptions": "vsr.options",
+    "FilterOptions": "vsr.options",
+    "EncodeOptions": "vsr.options",
+    "RunOptions": "vsr.options",
+    "load_model": "vsr.models",
+    "model_names": "vsr.models",
+    "SRModel": "vsr.models",
+    "VsrError": "vsr.errors",
+}
+"""Each public name and the module that defines it."""
+
+__all__ = list(_HOMES)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use and keep the name here."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(home), name)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

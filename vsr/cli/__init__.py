@@ -1,36 +1,27 @@
-"""The `vsr` command: a thin typer layer over the Python API.
+"""The `vsr` command. This module stays light (no typer, no torch) so that the entry point can
+install the signal handlers before anything slow is imported: a Ctrl-C, SIGTERM or SIGHUP at any
+moment, start-up included, ends with one line and 128 + the signal number.
 
-Each sub-command lives in its own module and registers itself on `app`.
+The typer application is `vsr.cli.commands.app`; `from vsr.cli import app` loads it on first use.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
-import typer
-
-app = typer.Typer(
-    name="vsr",
-    help="Video super-resolution that keeps audio, timing and metadata.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-# Importing the command modules registers their commands on `app`.
-from vsr.cli import upscale as _upscale  # noqa: E402,F401
-from vsr.cli import bench as _bench  # noqa: E402,F401
-from vsr.cli import train as _train  # noqa: E402,F401
-from vsr.cli import evaluate as _evaluate  # noqa: E402,F401
-from vsr.cli import models as _models  # noqa: E402,F401
+from vsr.cli.signals import Interrupted, install_handlers, stop_now
 
 
 def main() -> None:
-    """The console script. After a failure, exit at once: the pipeline has already removed its
-    temporary file, and waiting for interpreter teardown behind a stage still inside a long
-    C call (an encoder, a model forward) would take seconds."""
+    """The console script. After a failure or a signal, exit at once: the pipeline has already
+    removed its temporary file, and waiting for interpreter teardown behind a stage still inside a
+    long C call (an encoder, a model forward) would take seconds."""
+    install_handlers()
     try:
+        from vsr.cli.commands import app
+
         app()
     except SystemExit as exc:
         if exc.code not in (0, None):
@@ -38,3 +29,15 @@ def main() -> None:
             sys.stderr.flush()
             os._exit(exc.code if isinstance(exc.code, int) else 1)
         raise
+    except (Interrupted, KeyboardInterrupt) as exc:  # outside a command's one-line errors (start-up, imports)
+        stop_now(exc)
+
+
+def __getattr__(name: str) -> Any:
+    """`vsr.cli.app`, the typer application, imported on first use (PEP 562)."""
+    if name == "app":
+        from vsr.cli.commands import app
+
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,12 +7,10 @@ from typing import Optional
 
 import typer
 
-from vsr.cli import app
 from vsr.cli.common import DEBUG_HELP, one_line_errors, setup_logging
 from vsr.cli.upscale import Device, Precision
 
 
-@app.command("bench")
 def bench(
     input: Path = typer.Argument(..., help="Video clip to measure on."),
     scale: int = typer.Option(4, "-s", "--scale", help="Upscaling factor: 2, 3 or 4."),

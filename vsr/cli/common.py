@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import typer
 
+from vsr.cli.signals import Interrupted, as_interrupted
 from vsr.errors import VsrError
 
 DEBUG_HELP = "Show tracebacks and debug messages."
@@ -40,9 +41,10 @@ def one_line_errors(*, debug: bool = False) -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except KeyboardInterrupt:
-        typer.echo("vsr: interrupted", err=True)
-        raise typer.Exit(130) from None
+    except (KeyboardInterrupt, Interrupted) as exc:  # the library has cleaned up on its way out
+        interrupted = as_interrupted(exc)
+        typer.echo(interrupted.line, err=True)
+        raise typer.Exit(interrupted.exit_code) from None
     except VsrError as exc:
         if debug:
             traceback.print_exc()

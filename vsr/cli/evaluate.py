@@ -9,13 +9,11 @@ from typing import Optional
 
 import typer
 
-from vsr.cli import app
 from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, setup_logging
 
 log = logging.getLogger("vsr.cli.evaluate")
 
 
-@app.command("eval")
 def eval_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (see `vsr models`) or a checkpoint file; with --mode multi, the single-frame model (default: the best shipped one)."),
     scale: Optional[int] = typer.Option(None, "--scale", "-s", help="Scale factor (2, 3 or 4); optional for a checkpoint file."),
@@ -35,11 +33,12 @@ def eval_command(
     setup_logging(debug=debug, quiet=quiet)
     with one_line_errors(debug=debug):
         from vsr.errors import ConfigError
-        from vsr.eval.evaluate import PRECISIONS, evaluate_folder, measure_fps
+        from vsr.device import EXPLICIT_PRECISIONS
+        from vsr.eval.evaluate import evaluate_folder, measure_fps
         from vsr.models import resolve
 
-        if precision not in PRECISIONS:
-            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision not in EXPLICIT_PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(EXPLICIT_PRECISIONS)}, got {precision!r}")
         if mode == "multi":
             _evaluate_multi(data, model, scale or 4, frames, precision, limit, json_out, quiet, fusion_model)
             return

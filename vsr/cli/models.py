@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from vsr.cli import app
 
 
-@app.command("models")
 def models() -> None:
     """List the models, the scales they ship at and the default for each scale."""
     from vsr.models import default_model_name, shipped_models, weights_path

@@ -8,13 +8,11 @@ from typing import Optional
 
 import typer
 
-from vsr.cli import app
 from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, setup_logging
 
 log = logging.getLogger("vsr.cli.train")
 
 
-@app.command("train")
 def train_command(
     config: Path = typer.Option(..., "--config", "-c", help="Training config (TOML), e.g. configs/train/espcn_x4.toml."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),

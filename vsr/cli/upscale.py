@@ -9,7 +9,6 @@ from typing import Optional
 import typer
 from tqdm import tqdm
 
-from vsr.cli import app
 from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, setup_logging
 
 
@@ -31,7 +30,6 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
-@app.command("upscale")
 def upscale(
     input: Path = typer.Argument(..., help="Video (.mp4 .mkv .mov .webm …) or image (.png .jpg .bmp) to upscale."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (default: <input>_x<scale>.<ext> beside the input); the container follows the extension."),

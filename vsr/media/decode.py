@@ -7,9 +7,11 @@ starts a thread or touches a queue (vsr.pipeline.read puts `read_items` on one).
 Damaged input policy: a packet that fails to decode is skipped with a warning, and a frame whose
 timestamp does not advance is dropped with a warning. A decoder may also drop a damaged frame
 without an error (H.264 does): a video packet whose timestamp never comes out as a frame is
-counted as lost and reported at the end. Every frame that does come out keeps its original
-timestamp, so later frames and the audio stay in sync; a skipped or lost frame shows as the
-previous frame held a little longer.
+counted as lost and reported at the end. A frame that comes out damaged is counted too: the
+decoder flags it (H.264, MPEG-4 and most others set AV_FRAME_FLAG_CORRUPT), or, for VP8, whose
+frame-threaded decoder hides its errors, an `ErrorWitness` decoding the same packets sees them.
+Every frame that does come out keeps its original timestamp, so later frames and the audio stay
+in sync; a skipped or lost frame shows as the previous frame held a little longer.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from vsr.media.probe import first_video_stream, open_input
 log = logging.getLogger(__name__)
 
 
+HIDDEN_ERROR_CODECS = frozenset({"vp8"})
+"""Decoders that report an error inside a frame only when they run with slice threads: with frame
+threads (or one thread) FFmpeg's VP8 returns the damaged frame as if it were whole."""
+
+
 @dataclass
 class DecodeStats:
     frames: int = 0
@@ -37,6 +44,59 @@ class DecodeStats:
     dropped_frames: int = 0
     lost_frames: int = 0
     """Video packets whose frame never came out of the decoder, though it raised no error."""
+    damaged_frames: int = 0
+    """Frames that came out of the decoder damaged: flagged corrupt by it, or (HIDDEN_ERROR_CODECS)
+    whose packet failed in the ErrorWitness; also the frames decoded from those until the next keyframe."""
+
+    def damage_summary(self, dropped_packets: int = 0) -> str | None:
+        """One line on what damage the input showed, or None for a clean read.
+
+        dropped_packets: audio/subtitle packets the muxer dropped as damaged (vsr.media.mux.Muxer).
+        """
+        counts = [
+            (self.skipped_packets, "video packet(s) could not be decoded"),
+            (self.damaged_frames, "frame(s) were decoded with errors"),
+            (self.dropped_frames, "frame(s) were dropped (their timestamps did not advance)"),
+            (self.lost_frames, "frame(s) were lost in the decoder"),
+            (dropped_packets, "audio/subtitle packet(s) were dropped"),
+        ]
+        parts = [f"{count} {what}" for count, what in counts if count]
+        if not parts:
+            return None
+        return f"damaged input: {', '.join(parts)}; the output keeps the original timestamps"
+
+
+class ErrorWitness:
+    """A second decoder of the same video packets, with slice threads, there only to count the
+    errors that the main (frame-threaded) decoder hides; its frames are thrown away at once.
+
+    After a damaged frame it fails every frame until the next keyframe (it has no reference to
+    decode them from), which is right: the main decoder builds those on the damaged one.
+    """
+
+    def __init__(self, codec: str, extradata: bytes | None) -> None:
+        self.context = av.CodecContext.create(codec, "r")
+        if extradata:
+            self.context.extradata = extradata
+        # slice threads are what make VP8 return the errors of its macroblock rows
+        self.context.thread_type = "SLICE"
+        self.context.thread_count = 2
+
+    @classmethod
+    def for_stream(cls, stream: av.video.stream.VideoStream) -> ErrorWitness | None:
+        """A witness for `stream` if its codec hides errors (HIDDEN_ERROR_CODECS), else None."""
+        context = stream.codec_context
+        if context.name not in HIDDEN_ERROR_CODECS:
+            return None
+        return cls(context.name, context.extradata)
+
+    def fails(self, packet: av.Packet) -> bool:
+        """Decode a non-empty packet (every one, in order: later frames refer to it); whether it failed."""
+        try:
+            self.context.decode(packet)
+        except (av.FFmpegError, ValueError):
+            return True
+        return False
 
 
 class FrameFilter(Protocol):
@@ -84,7 +144,10 @@ def read_items(
     with _open_at(path, start_pts) as container:
         video = first_video_stream(container, path)
         video.thread_type = "AUTO"
-        items: Iterator = decode(demux(container, video, passthrough_streams), stats, counted_from=start_pts)
+        items: Iterator = decode(
+            demux(container, video, passthrough_streams), stats, counted_from=start_pts,
+            witness=ErrorWitness.for_stream(video),
+        )
         if start_pts is not None or end_pts is not None:
             items = in_range(items, video.time_base, start_pts, end_pts)
         if frame_filter is not None:
@@ -106,31 +169,49 @@ def demux(
 
 
 def decode(
-    items: Iterable[av.Packet | Passthrough], stats: DecodeStats, counted_from: int | None = None
+    items: Iterable[av.Packet | Passthrough],
+    stats: DecodeStats,
+    counted_from: int | None = None,
+    witness: ErrorWitness | None = None,
 ) -> Iterator[av.VideoFrame | Passthrough]:
     """Video packets → frames in display order; a packet that fails to decode is counted and skipped.
 
-    When the packets run out, the video packets whose frame never came out are counted as lost
-    (only those with pts >= `counted_from`, if given: the frames before a seek target are not
-    awaited). Passthrough items pass unchanged.
+    Frames the decoder flags as corrupt are counted in `stats.damaged_frames`, and so are the
+    packets that fail in `witness` (for a decoder that hides its errors). When the packets run
+    out, the video packets whose frame never came out are counted as lost. Only packets and
+    frames with pts >= `counted_from`, if given, are counted: the frames before a seek target
+    are not awaited. Passthrough items pass unchanged.
     """
     awaited: set[int] = set()  # timestamps of video packets whose frame has not come out yet
-    for item in items:
-        if isinstance(item, Passthrough):
-            yield item
-            continue
-        if item.size and item.pts is not None and (counted_from is None or item.pts >= counted_from):
-            awaited.add(item.pts)
-        for frame in _decode_packet(item, stats):
-            awaited.discard(frame.pts)
-            yield frame
-    # a packet that raised loses its frame too, but not always its own timestamp (frame threading)
-    stats.lost_frames = max(0, len(awaited) - stats.skipped_packets)
-    if stats.lost_frames:
-        log.warning(
-            "the decoder dropped %d damaged frame(s) without an error (missing pts: %s)",
-            stats.lost_frames, ", ".join(map(str, sorted(awaited)[:10])),
-        )
+    witness_failures = 0
+    try:
+        for item in items:
+            if isinstance(item, Passthrough):
+                yield item
+                continue
+            counted = item.pts is None or counted_from is None or item.pts >= counted_from
+            if item.size and item.pts is not None and counted:
+                awaited.add(item.pts)
+            frames = _decode_packet(item, stats)
+            if witness is not None and item.size and witness.fails(item) and counted:
+                witness_failures += 1
+            for frame in frames:
+                awaited.discard(frame.pts)
+                if frame.is_corrupt and (frame.pts is None or counted_from is None or frame.pts >= counted_from):
+                    stats.damaged_frames += 1
+                yield frame
+        # a packet that raised loses its frame too, but not always its own timestamp (frame threading)
+        stats.lost_frames = max(0, len(awaited) - stats.skipped_packets)
+        if stats.lost_frames:
+            log.warning(
+                "the decoder dropped %d damaged frame(s) without an error (missing pts: %s)",
+                stats.lost_frames, ", ".join(map(str, sorted(awaited)[:10])),
+            )
+    finally:  # also when reading stops early (max_frames, the end of a range)
+        # a packet the main decoder skipped or lost too is counted there, not as a damaged frame
+        stats.damaged_frames += max(0, witness_failures - stats.skipped_packets - stats.lost_frames)
+        if stats.damaged_frames:
+            log.warning("%d frame(s) came out of the decoder damaged (decoded with errors)", stats.damaged_frames)
 
 
 def in_range(

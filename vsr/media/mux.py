@@ -4,17 +4,22 @@ under a temporary name beside the target and renamed only when complete."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
+import re
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import av
 from av.container import OutputContainer
 
-from vsr.errors import OutputError
+from vsr.errors import InputError, OutputError
 from vsr.media.frames import Passthrough
 
 log = logging.getLogger(__name__)
@@ -22,6 +27,12 @@ log = logging.getLogger(__name__)
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
 AUDIO_FALLBACK = {"webm": "libopus"}
 """Audio encoder used where the container cannot hold the input's audio codec (default: aac)."""
+CONTAINER_OPTIONS = {"matroska": {"avoid_negative_ts": "disabled"}, "webm": {"avoid_negative_ts": "disabled"}}
+"""Muxer options per format. Matroska holds a stream that starts before 0 (MP3 or AAC with its
+encoder delay), but FFmpeg's default for it shifts every stream by that much, or not, depending
+on which packet comes first; mp4 and mov keep such a start in an edit list by themselves."""
+PARTIAL_CREATION_GRACE_SECONDS = 2.0
+"""An unlocked partial file this young whose writer's pid is alive is being created, not stale."""
 
 
 def container_format(path: Path) -> str:
@@ -35,8 +46,118 @@ def container_format(path: Path) -> str:
 
 
 def temp_path_for(target: Path) -> Path:
-    """A hidden temporary name in the target's folder, with the same extension."""
-    return target.with_name(f".{target.stem}.vsr-{secrets.token_hex(4)}.partial{target.suffix}")
+    """A hidden temporary name in the target's folder, with the same extension and this process's
+    id: `.{stem}.vsr-{pid}-{8 hex digits}.partial{suffix}`."""
+    return target.with_name(f".{target.stem}.vsr-{os.getpid()}-{secrets.token_hex(4)}.partial{target.suffix}")
+
+
+@contextlib.contextmanager
+def reserve_output(target: Path) -> Iterator[Path]:
+    """Claim `target` for this run, before any work: remove the partial files that interrupted runs
+    left for it (one info line), refuse at once if another live run is writing it, and create
+    this run's partial file, locked until the block ends. Yields the partial's path; it is removed
+    at the end unless it was committed (renamed onto `target`) meanwhile.
+
+    The lock is an flock on a descriptor held for the whole run: the kernel drops it when the
+    process dies, even by SIGKILL, and it stays put while PyAV opens, writes and closes the same
+    file through descriptors of its own (a POSIX fcntl lock would be dropped by their close).
+    Raises OutputError when another run is writing `target` or the partial cannot be created
+    (the reason as the system gives it: "read-only file system", "permission denied", ...)."""
+    removed = remove_stale_partials(target)
+    if removed:
+        log.info("removed %d stale partial file(s) of %s from interrupted runs", removed, target)
+    temp = temp_path_for(target)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output file in {target.parent} ({_reason(exc)})") from None
+    try:
+        _try_lock(fd)  # a brand-new file: nobody else can hold it
+        yield temp
+    finally:
+        remove_quietly(temp)
+        os.close(fd)
+
+
+def remove_stale_partials(target: Path) -> int:
+    """Remove the partial files of `target` (vsr's own naming, for this target only) whose writer
+    is gone, and return how many. A partial is in use while its lock is held; with its lock free
+    it is stale unless its writer's pid is alive and the file is younger than
+    PARTIAL_CREATION_GRACE_SECONDS (the instant between its creation and its locking). Where the
+    file system has no locks, a live pid alone counts as in use.
+    Raises OutputError when one is in use: another vsr run is writing `target`."""
+    removed = 0
+    for path, pid in _partials_of(target):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:  # gone meanwhile, a symlink, or unreadable: not ours to judge
+            continue
+        try:
+            if _in_use(fd, pid):
+                raise OutputError(
+                    f"another vsr run (pid {pid}) is writing {target}; wait for it to end or choose another path with -o"
+                )
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _partials_of(target: Path) -> list[tuple[Path, int]]:
+    """(path, writer pid) of each file in target's folder named as temp_path_for names target's partials."""
+    pattern = re.compile(
+        rf"\.{re.escape(target.stem)}\.vsr-(\d+)-[0-9a-f]{{8}}\.partial{re.escape(target.suffix)}"
+    )
+    try:
+        names = os.listdir(target.parent)
+    except OSError:  # a missing or unreadable folder: check_output_path and the creation report it
+        return []
+    return sorted(
+        (target.parent / name, int(match.group(1))) for name in names if (match := pattern.fullmatch(name))
+    )
+
+
+def _in_use(fd: int, pid: int) -> bool:
+    """Whether the partial file open at `fd`, named with writer `pid`, belongs to a live run
+    (the rule of remove_stale_partials). Takes its lock when free, so a stale one can be removed."""
+    locked = _try_lock(fd)
+    if locked is False:
+        return True
+    if not _pid_alive(pid):
+        return False
+    return locked is None or time.time() - os.fstat(fd).st_mtime < PARTIAL_CREATION_GRACE_SECONDS
+
+
+def _try_lock(fd: int) -> bool | None:
+    """Take the exclusive flock of `fd` without waiting: True if taken, False if another open file
+    holds it, None if the file system has no locks."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # ENOLCK / EOPNOTSUPP: some network and FUSE file systems
+        return None
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (any owner)."""
+    if pid <= 0:  # os.kill(0, ...) would address our own process group
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def _reason(exc: OSError) -> str:
+    """The system's wording of an OSError, in lower case: "read-only file system", "permission denied"."""
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
 def check_output_path(source: Path, target: Path, overwrite: bool) -> None:
@@ -51,7 +172,16 @@ def check_output_path(source: Path, target: Path, overwrite: bool) -> None:
     if not folder.is_dir():
         raise OutputError(f"the output folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write to the output folder {folder} (permission denied)")
+        raise OutputError(f"cannot write to the output folder {folder} ({_why_unwritable(folder)})")
+
+
+def _why_unwritable(folder: Path) -> str:
+    """Why os.access refused to let us write to `folder`: its file system is mounted read-only, or permissions."""
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    return "read-only file system" if read_only else "permission denied"
 
 
 def commit_output(temp: Path, target: Path, overwrite: bool) -> None:
@@ -64,7 +194,7 @@ def commit_output(temp: Path, target: Path, overwrite: bool) -> None:
 def open_output(temp: Path, container: str) -> OutputContainer:
     """A new output file at `temp` in the FFmpeg format `container`; OutputError when it cannot be created."""
     try:
-        return av.open(str(temp), "w", format=container)
+        return av.open(str(temp), "w", format=container, container_options=CONTAINER_OPTIONS.get(container, {}))
     except (OSError, av.FFmpegError) as exc:
         raise OutputError(f"cannot create the output file in {temp.parent}: {exc}") from None
 
@@ -78,6 +208,7 @@ def close_quietly(output: OutputContainer) -> None:
 
 
 def remove_quietly(path: Path) -> None:
+    """Remove `path` if it is there; a failure to remove it is a warning, not an error."""
     try:
         path.unlink()
     except FileNotFoundError:
@@ -147,7 +278,10 @@ def map_streams(
                 log.warning("dropping extra video stream #%d (only the first video stream is upscaled)", stream.index)
             continue
         codec = stream.codec_context.name if stream.codec_context else None
-        if stream.type == "audio":
+        if stream.type == "audio" and not _audio_parameters_known(stream):
+            log.warning("dropping audio stream #%d (%s): its header gives no sample rate or channels (damaged?)",
+                        stream.index, codec)
+        elif stream.type == "audio":
             if codec in supported:
                 mapping.copied[stream.index] = output.add_stream_from_template(stream)
             else:
@@ -160,6 +294,11 @@ def map_streams(
             log.warning("dropping %s stream #%d (%s): the %s container cannot hold it", stream.type, stream.index, codec, fmt)
     assert video is not None
     return video, mapping
+
+
+def _audio_parameters_known(stream: av.stream.Stream) -> bool:
+    context = stream.codec_context
+    return context is not None and context.sample_rate > 0 and context.channels > 0
 
 
 def set_up_streams(
@@ -179,7 +318,16 @@ def set_up_streams(
 
 
 class Muxer:
-    """Owns the output container; used from the writer thread only (after set-up)."""
+    """Owns the output container; used from the writer thread only (after set-up).
+
+    Damaged input policy for the other streams (audio, subtitles), the video's own: a packet whose
+    timestamp goes back (a duplicated chunk of the file, say), or an audio packet whose timestamp
+    does not advance, is dropped with a warning, as is a packet the container refuses or a
+    transcoded packet that fails to decode; `dropped_packets` counts them for the end-of-run
+    summary. The check lives here, beside the mux call that would fail, rather than in the reader:
+    the muxer sees what is really written per stream (after the reorder buffer and the
+    transcoder), and the container's own refusals need the same handling anyway.
+    """
 
     def __init__(self, output: OutputContainer, video: av.video.stream.VideoStream, streams: StreamMap) -> None:
         self.output = output
@@ -187,6 +335,10 @@ class Muxer:
         self.streams = streams
         self.video_packets = 0
         self.frames = 0
+        self.dropped_packets = 0
+        self._started = False  # whether the header has been written (by the first packet)
+        self._last_time: dict[int, Fraction] = {}  # input stream → decoding time (s) of its last packet written
+        self._dropping: set[int] = set()  # input streams whose last packet was dropped (warned once per run)
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         """Encode one upscaled frame and mux the packets the encoder gives back."""
@@ -194,13 +346,25 @@ class Muxer:
         self.frames += 1
 
     def write_passthrough(self, item: Passthrough) -> None:
-        """Mux a packet of another stream as it is, or through its audio transcoder."""
+        """Mux a packet of another stream as it is, or through its audio transcoder; a damaged one
+        (see the class) is dropped and counted instead. Raises OSError-like errors (disk full) as they are."""
         packet, index = item.packet, item.stream_index
-        if index in self.streams.transcoded:
-            self._mux(self.streams.transcoded[index].packets(packet))
-        else:
-            packet.stream = self.streams.copied[index]
-            self.output.mux(packet)
+        backwards = self._goes_back(packet, index)
+        if backwards is not None:
+            self._drop(index, f"its timestamp goes back ({backwards})")
+            return
+        try:
+            if index in self.streams.transcoded:
+                self._mux(self.streams.transcoded[index].packets(packet))
+            else:
+                packet.stream = self.streams.copied[index]
+                self._write(packet)
+        except (av.FFmpegError, ValueError) as exc:
+            if isinstance(exc, OSError):  # a write failure, not the packet's fault
+                raise
+            self._drop(index, f"{'decoding' if index in self.streams.transcoded else 'the container'} refused it: {exc}")
+            return
+        self._dropping.discard(index)
 
     def finish(self) -> None:
         """Flush the encoders and write the trailer."""
@@ -209,9 +373,50 @@ class Muxer:
             self._mux(transcoder.packets(None))
         self.output.close()
 
+    def _goes_back(self, packet: av.Packet, index: int) -> str | None:
+        """Why `packet` cannot follow the last packet written for its input stream, or None
+        (and then it becomes that last packet)."""
+        ticks = packet.dts if packet.dts is not None else packet.pts
+        if ticks is None or packet.time_base is None:
+            return None
+        time = ticks * Fraction(packet.time_base)
+        last = self._last_time.get(index)
+        # two audio packets never start together; two subtitles may. (Not `packet.stream`: the
+        # input stream it names is freed once the reader closes the file.)
+        audio = index in self.streams.transcoded or self.streams.copied[index].type == "audio"
+        if last is not None and (time < last or (time == last and audio)):
+            return f"{float(time):.3f} s after {float(last):.3f} s"
+        if packet.pts is not None and packet.dts is not None and packet.pts < packet.dts:
+            return f"presented at {float(packet.pts * packet.time_base):.3f} s, before it is decoded"
+        self._last_time[index] = time
+        return None
+
+    def _drop(self, index: int, why: str) -> None:
+        self.dropped_packets += 1
+        if index not in self._dropping:  # once per run of dropped packets; the summary has the count
+            log.warning("dropping damaged packet(s) of stream #%d: %s", index, why)
+            self._dropping.add(index)
+
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
             if packet.stream is self.video:
                 self.video_packets += 1
+            self._write(packet)
+
+    def _write(self, packet: av.Packet) -> None:
+        """Mux one packet. The first one writes the header too, which FFmpeg refuses when a
+        stream's parameters make no sense (a damaged input header): InputError then."""
+        if self._started:
             self.output.mux(packet)
+            return
+        try:
+            self.output.mux(packet)
+        except (av.FFmpegError, ValueError) as exc:
+            if isinstance(exc, OSError):
+                raise
+            reason = (getattr(exc, "strerror", None) or str(exc)).lower()
+            raise InputError(
+                f"FFmpeg cannot start the output file with the input's streams ({reason}); is the input's header damaged?"
+            ) from None
+        self._started = True
 

@@ -43,17 +43,21 @@ class VideoInfo:
 
 
 def open_input(path: Path) -> av.container.InputContainer:
-    """Open a media file, turning PyAV's failures into an InputError that says what to do."""
+    """Open a media file, turning PyAV's failures into an InputError that says what to do.
+
+    Metadata that is not valid UTF-8 (a damaged tag) is read with replacement characters rather
+    than refused: it says nothing about whether the streams can be decoded."""
     if not path.exists():
         raise InputError(f"input file not found: {path}")
     if path.is_dir():
         raise InputError(f"input is a folder, not a video file: {path}")
     try:
-        return av.open(str(path), "r")
+        return av.open(str(path), "r", metadata_errors="replace")
     except PermissionError:
         raise InputError(f"cannot read {path}: permission denied") from None
     except (av.FFmpegError, ValueError, OSError) as exc:
-        raise InputError(f"{path} is not a video file FFmpeg can read ({exc.__class__.__name__})") from None
+        reason = getattr(exc, "strerror", None) or "not a format it knows"
+        raise InputError(f"{path} is not a video file FFmpeg can read ({reason.lower()})") from None
 
 
 def first_video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
@@ -68,6 +72,8 @@ def probe(path: Path) -> VideoInfo:
     with open_input(path) as container:
         stream = first_video_stream(container, path)
         ctx = stream.codec_context
+        if ctx is None:
+            raise InputError(f"{path}: FFmpeg has no decoder for its video stream (an unknown codec, or a damaged header)")
         if not ctx.width or not ctx.height:
             raise InputError(f"{path}: the video stream has no frame size (is it a still or damaged?)")
         rotation = _first_frame_rotation(container, stream)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from vsr.errors import InputError
 from vsr.media import decode
 from vsr.media.decode import DecodeStats, FrameFilter
 from vsr.media.frames import Layout
@@ -28,7 +29,8 @@ def read_stage(
     """Put every VideoItem and Passthrough of `path` on `out` in file order, then END.
 
     The parameters are `read_items`'s. Raises Stopped once `stop` is set, and whatever reading
-    raises (InputError for an unreadable file).
+    raises (InputError for an unreadable file); InputError too when a whole file gives no frame
+    at all (every packet damaged), rather than an empty output.
     """
     # looked up through the module, so that a test can wrap read_items to watch the frames go by
     items = decode.read_items(
@@ -39,4 +41,6 @@ def read_stage(
         if stop.is_set():
             raise Stopped
         out.put(item)
+    if stats.frames == 0 and start_pts is None and end_pts is None and max_frames != 0:
+        raise InputError(f"no video frame of {path} could be decoded (the file is damaged)")
     out.put(END)

@@ -92,22 +92,30 @@ def upscale_video(
     info = probe(source)  # input errors first: "song.m4a has no video stream", not "cannot write song_x2.m4a"
     container = mux.container_format(target)
     mux.check_output_path(source, target, options.run.overwrite)
-    job = plan_job(info, container, options, model=loaded)
-    log.info("%s", job.describe())
-    started = time.perf_counter()
-    written = run_job(job, target, options.run, progress=progress)
+    with mux.reserve_output(target) as temp:  # before the model loads: a racing run fails now, not at the end
+        job = plan_job(info, container, options, model=loaded)
+        log.info("%s", job.describe())
+        started = time.perf_counter()
+        written = run_job(job, target, options.run, progress=progress, temp=temp)
     return UpscaleResult(
         target, written, time.perf_counter() - started, job.model.name, job.engine.device, job.engine.precision,
         job.width, job.height,
     )
 
 
-def run_job(job: Job, target: Path, options: RunOptions = RunOptions(), *, progress: Progress | None = None) -> int:
+def run_job(
+    job: Job, target: Path, options: RunOptions = RunOptions(), *, progress: Progress | None = None,
+    temp: Path | None = None,
+) -> int:
     """Run the decode, upscale and encode stages of a planned job and return the frames written.
-    The output appears at `target` only if all went well; on any failure (a VsrError, or a
-    PipelineError naming the stage) the temporary file is removed and the stages are stopped."""
+    The output appears at `target` only if all went well; on any failure (a VsrError, a
+    PipelineError naming the stage, or an interruption such as KeyboardInterrupt) the stages are
+    stopped and the temporary file is removed. `temp`: the partial file that mux.reserve_output
+    yielded for `target` (reserved here when not given)."""
+    if temp is None:
+        with mux.reserve_output(target) as reserved:
+            return run_job(job, target, options, progress=progress, temp=reserved)
     info, layout = job.info, job.layout
-    temp = mux.temp_path_for(target)
     stages = Stages()
     output: mux.OutputContainer | None = None
     try:
@@ -139,18 +147,13 @@ def run_job(job: Job, target: Path, options: RunOptions = RunOptions(), *, progr
             stages.wait(on_tick=None if progress is None else lambda: progress(muxer.frames, total))
         if decoded.frames != muxer.frames:
             raise PipelineError("pipeline", f"decoded {decoded.frames} frames but wrote {muxer.frames}")
-        if decoded.skipped_packets or decoded.dropped_frames or decoded.lost_frames:
-            log.warning(
-                "damaged input: %d packet(s) could not be decoded, %d frame(s) were dropped and %d lost "
-                "in the decoder; the output keeps the original timestamps",
-                decoded.skipped_packets, decoded.dropped_frames, decoded.lost_frames,
-            )
+        if (damage := decoded.damage_summary(muxer.dropped_packets)) is not None:
+            log.warning("%s", damage)
         mux.commit_output(temp, target, options.overwrite)
         return muxer.frames
-    except BaseException:
+    except BaseException:  # the reservation removes the temporary file
         if stages.stop_all() and output is not None:
             mux.close_quietly(output)
-        mux.remove_quietly(temp)
         raise
 
 

@@ -1,0 +1,121 @@
+"""Stopping signals for the `vsr` command: SIGINT, SIGTERM and SIGHUP all stop a run the way Ctrl-C does.
+
+Only the command installs these handlers; the library never touches signal dispositions, so a
+program that calls `vsr.upscale_video` keeps its own. The handler raises `Interrupted` in the
+main thread; the library's cleanup (stop the stages, remove the temporary file) runs as for any
+exception, and the command then prints one line and exits with 128 + the signal number.
+
+An exception raised from a signal handler can be lost: C code that calls back into Python and
+then clears the error (a compiled module's initialisation, which imports other modules, does)
+swallows it, and the run would go on as if no signal had come. So the handler does not raise
+while a compiled module initialises (it sends the signal again a moment later), and the first
+signal also starts a deadline after which the process ends whatever it is doing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+MESSAGES: dict[int, str] = {
+    signal.SIGINT: "interrupted",
+    signal.SIGTERM: "terminated",
+    signal.SIGHUP: "hung up",
+}
+"""What the one line says for each signal the command handles."""
+
+DEADLINE_SECONDS = 2.5
+"""The process ends this long after the first signal even if its exception was lost or the cleanup
+hangs (the normal way out takes well under a second: the stages' stop grace is 0.8 s)."""
+REDELIVER_SECONDS = 0.02
+"""How soon a signal that came during a compiled module's initialisation is sent again."""
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread when the command receives SIGINT, SIGTERM or SIGHUP.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` swallows it; not a
+    KeyboardInterrupt, so that typer/click do not turn it into a silent exit before the command
+    prints its line.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, as a shell reports a process that a signal ended."""
+        return 128 + self.signum
+
+    @property
+    def line(self) -> str:
+        return f"vsr: {MESSAGES.get(self.signum, signal.Signals(self.signum).name)}"
+
+
+def as_interrupted(exc: BaseException) -> Interrupted:
+    """`exc` (an Interrupted or a KeyboardInterrupt) as an Interrupted."""
+    return exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+
+
+class _Handler:
+    """Raises Interrupted once, on the first signal (deferred while a compiled module initialises);
+    later signals are ignored, so that the cleanup the first one started can finish."""
+
+    def __init__(self) -> None:
+        self.first: Interrupted | None = None
+        self.raised = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.raised:
+            return
+        if self.first is None:
+            self.first = Interrupted(signum)
+            deadline = threading.Timer(DEADLINE_SECONDS, stop_now, (self.first,), {"flush": False})
+            deadline.daemon = True
+            deadline.start()
+        if _in_compiled_module_init(frame):
+            resend = threading.Timer(REDELIVER_SECONDS, os.kill, (os.getpid(), signum))
+            resend.daemon = True
+            resend.start()
+            return
+        self.raised = True
+        raise self.first
+
+
+def _in_compiled_module_init(frame: FrameType | None) -> bool:
+    """Whether `frame` runs inside the initialisation of a compiled (C extension) module."""
+    while frame is not None:
+        if frame.f_code.co_name in ("create_module", "exec_module") and isinstance(
+            frame.f_locals.get("self"), importlib.machinery.ExtensionFileLoader
+        ):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def install_handlers() -> None:
+    """Make SIGINT, SIGTERM and SIGHUP raise Interrupted in the main thread (once per process)."""
+    handler = _Handler()
+    for signum in MESSAGES:
+        signal.signal(signum, handler)
+
+
+def stop_now(exc: BaseException, *, flush: bool = True) -> None:
+    """Print the one line for an interruption and end the process with its exit code, at once:
+    waiting for interpreter teardown behind a stage thread still in a long C call would take seconds.
+    The line goes straight to file descriptor 2, which is safe from any thread. `flush`: write out
+    what sys.stdout/sys.stderr hold first (not from the deadline's thread, which must not wait on
+    a stream the main thread is blocked in)."""
+    interrupted = as_interrupted(exc)
+    for stream in (sys.stdout, sys.stderr) if flush else ():
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with contextlib.suppress(OSError):
+        os.write(2, (interrupted.line + "\n").encode())
+    os._exit(interrupted.exit_code)
