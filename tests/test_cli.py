@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -209,6 +210,14 @@ def test_an_unknown_filter_is_reported_before_any_work(cli, make_clip, tmp_path)
     result = cli("upscale", source, "-s", "2", "-q", "--vf", "yadif,nosuchfilter", *BICUBIC)
     assert_one_line_error(result, "no video filter named 'nosuchfilter'")
     assert listing(tmp_path) == ["clip.mp4"]
+
+
+def test_filters_on_a_still_image_are_refused_rather_than_ignored(cli, tmp_path):
+    source = tmp_path / "photo.png"
+    cv2.imwrite(str(source), np.zeros((8, 8, 3), np.uint8))
+    result = cli("upscale", source, "-s", "2", "-q", "--vf", "atadenoise", *BICUBIC)
+    assert_one_line_error(result, "apply to videos, not to the still image photo.png")
+    assert listing(tmp_path) == ["photo.png"]
 
 
 def test_an_output_extension_that_names_no_container(cli, make_clip, tmp_path):

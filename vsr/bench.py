@@ -27,8 +27,8 @@ from vsr.media.encode import VideoFileWriter, VideoFrame, frame_from_planes, fra
 from vsr.options import RunOptions, UpscaleOptions
 from vsr.media.frames import VideoItem
 from vsr.pipeline.image import rgb_to_ycbcr, ycbcr_to_rgb
-from vsr.media.probe import open_input, probe
-from vsr.pipeline.plan import Job, frame_duration, plan_job
+from vsr.media.probe import frame_duration, open_input, probe
+from vsr.pipeline.plan import Job, plan_job
 from vsr.pipeline.run import run_job
 from vsr.pipeline.upscale import collect_planes, submit_items
 

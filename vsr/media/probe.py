@@ -119,3 +119,10 @@ def _estimate_frames(duration: float | None, rate: Fraction | None) -> int | Non
     if duration is None or not rate:
         return None
     return max(1, math.ceil(duration * float(rate) - 0.5))
+
+
+def frame_duration(info: VideoInfo) -> int:
+    """One frame's duration in time-base units (for frames that come without a timestamp)."""
+    if not info.average_rate:
+        return 1
+    return max(1, round(1 / (info.average_rate * info.time_base)))

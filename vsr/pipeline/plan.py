@@ -91,10 +91,3 @@ def choose_engine(model: SRModel, mode: str, frames: int, device: str, precision
     if frames != model.frames:
         raise VsrError(f"{model.name} fuses windows of {model.frames} frames; use --frames {model.frames}")
     return LearnedFusion(model, device, precision)
-
-
-def frame_duration(info: VideoInfo) -> int:
-    """One frame's duration in time-base units (for frames that come without a timestamp)."""
-    if not info.average_rate:
-        return 1
-    return max(1, round(1 / (info.average_rate * info.time_base)))

@@ -16,12 +16,12 @@ from vsr.media.decode import DecodeStats
 from vsr.media.encode import VideoFrame, add_video_stream, frame_from_planes
 from vsr.media.filters import VideoFilterGraph
 from vsr.media.images import IMAGE_SUFFIXES
-from vsr.media.probe import open_input, probe
+from vsr.media.probe import frame_duration, open_input, probe
 from vsr.misr import MultiFrameSettings, MultiFrameSR
 from vsr.models import SRModel
 from vsr.options import RunOptions, UpscaleOptions, options_from_keywords
 from vsr.pipeline.image import upscale_image
-from vsr.pipeline.plan import Job, frame_duration, plan_job
+from vsr.pipeline.plan import Job, plan_job
 from vsr.pipeline.queue import StageQueue
 from vsr.pipeline.read import read_stage
 from vsr.pipeline.result import UpscaleResult, default_output_path
@@ -85,6 +85,8 @@ def upscale_video(
     source = Path(input)
     target = Path(output) if output is not None else default_output_path(source, options.model.scale)
     if source.suffix.lower() in IMAGE_SUFFIXES:
+        if options.filters.video:
+            raise ConfigError(f"video filters ({options.filters.video!r}) apply to videos, not to the still image {source.name}")
         return upscale_image(
             source, target, scale=options.model.scale, model=loaded or options.model.name,
             device=options.model.device, overwrite=options.run.overwrite,

@@ -27,9 +27,8 @@ from vsr.eval.metrics import rgb_to_y
 from vsr.eval.protocol import Pair, mod_crop, read_rgb
 from vsr.media.decode import DecodeStats, read_items
 from vsr.media.frames import Layout, VideoItem
-from vsr.media.probe import probe
+from vsr.media.probe import frame_duration, probe
 from vsr.misr import MultiFrameSettings, MultiFrameSR
-from vsr.pipeline.plan import frame_duration
 from vsr.resample.matlab import imresize, to_uint8
 
 log = logging.getLogger(__name__)
