@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import cv2
 import numpy as np
 import pytest
 
 import vsr
 from vsr.errors import InputError, OutputError
+from vsr.pipeline import image as still
+from vsr.pipeline.image import StillTiling, upscale_image
 from videoclips import draw_frame, listing, psnr
 
 BICUBIC = ("-m", "bicubic")
@@ -112,6 +119,18 @@ def test_an_existing_image_output_needs_overwrite(tmp_path):
     assert cv2.imread(str(target)).shape == (80, 104, 3)
 
 
+def test_a_still_sweeps_the_partial_an_interrupted_run_left_and_leaves_only_its_output(tmp_path):
+    source = tmp_path / "photo.png"
+    cv2.imwrite(str(source), photo())
+    killed = subprocess.Popen(["true"])
+    killed.wait()
+    stale = tmp_path / f".big.vsr-{killed.pid}-0123abcd.partial.png"
+    stale.write_bytes(b"half an image")
+    os.utime(stale, (time.time() - 60, time.time() - 60))
+    vsr.upscale_video(source, tmp_path / "big.png", scale=2, model="bicubic")
+    assert listing(tmp_path) == ["big.png", "photo.png"]
+
+
 def test_a_file_that_is_not_an_image(cli, tmp_path):
     source = tmp_path / "fake.png"
     source.write_text("not a picture")
@@ -130,3 +149,103 @@ def test_an_unsupported_scale_for_an_image(cli, tmp_path):
     result = cli("upscale", source, "-s", "5", "-q", *BICUBIC)
     assert result.exit_code == 1 and "unsupported scale" in result.stderr
     assert listing(tmp_path) == ["photo.png"]
+
+
+SMALL_PARTS = StillTiling(luma_rows=7, tile=5, colour_rows=3)
+"""Bands and tiles far smaller than the model's context: every seam of the cut is exercised."""
+
+
+def noisy_photo(channels: int, dtype=np.uint8) -> np.ndarray:
+    """photo() with noise on it, so that a misplaced row or column changes many samples."""
+    image = photo(45, 61, channels, dtype).astype(np.float64)
+    peak = np.iinfo(dtype).max
+    image += np.random.default_rng(7).normal(0, 0.03 * peak, image.shape)
+    return np.clip(np.rint(image), 0, peak).astype(dtype)
+
+
+def upscaled(tmp_path, image: np.ndarray, model: str, scale: int, tiling: StillTiling | None) -> np.ndarray:
+    source, target = tmp_path / "in.png", tmp_path / f"out_{id(tiling)}.png"
+    cv2.imwrite(str(source), image)
+    upscale_image(source, target, scale=scale, model=model, device="cpu", overwrite=True, tiling=tiling)
+    return cv2.imread(str(target), cv2.IMREAD_UNCHANGED)
+
+
+@pytest.mark.parametrize(
+    "channels,dtype,model,scale",
+    [
+        (3, np.uint8, "bicubic", 4),
+        (4, np.uint8, "espcn", 2),
+        (3, np.uint8, "espcn", 4),
+        (1, np.uint8, "residual", 2),
+        (3, np.uint16, "residual", 2),
+        (1, np.uint16, "bicubic", 4),
+    ],
+)
+def test_bands_and_tiles_give_the_untiled_image_exactly(tmp_path, channels, dtype, model, scale):
+    """The default sizes take this image in one band and one tile: the untiled result."""
+    image = noisy_photo(channels, dtype)
+    whole = upscaled(tmp_path, image, model, scale, None)
+    cut = upscaled(tmp_path, image, model, scale, SMALL_PARTS)
+    assert cut.shape == whole.shape == (scale * 45, scale * 61, *image.shape[2:]) and cut.dtype == dtype
+    assert np.array_equal(cut, whole)
+
+
+@pytest.mark.parametrize(
+    "channels,dtype,model,scale",
+    [
+        # torch's F.interpolate computes source positions from 1/3 in float32, so the rows and
+        # columns of a cut image get weights an ulp apart (x2 and x4 are exact binary fractions)
+        (3, np.uint8, "bicubic", 3),
+        # oneDNN picks other kernels for very narrow tiles: sums an ulp apart, which 16 bits can show
+        (4, np.uint16, "espcn", 4),
+    ],
+)
+def test_where_the_cut_shows_it_moves_a_few_samples_by_one_level_at_most(tmp_path, channels, dtype, model, scale):
+    image = noisy_photo(channels, dtype)
+    whole = upscaled(tmp_path, image, model, scale, None).astype(int)
+    cut = upscaled(tmp_path, image, model, scale, SMALL_PARTS).astype(int)
+    difference = np.abs(cut - whole)
+    assert difference.max() <= 1 and np.mean(difference > 0) < 0.02
+
+
+def test_an_output_too_large_for_the_memory_is_refused_before_any_work(tmp_path, monkeypatch):
+    source = tmp_path / "photo.png"
+    cv2.imwrite(str(source), photo())
+    monkeypatch.setattr(still, "available_memory", lambda: 50_000)
+    with pytest.raises(OutputError) as refused:
+        vsr.upscale_video(source, tmp_path / "big.png", scale=4, model="bicubic")
+    message = str(refused.value)
+    assert message.startswith("the output would be 208x160 (0.1 MB as 8-bit RGB")
+    assert "but only 0.1 MB of memory is available" in message and "\n" not in message
+    assert listing(tmp_path) == ["photo.png"]
+
+
+def test_the_memory_check_counts_the_working_set_and_passes_when_unknown(tmp_path, monkeypatch):
+    source = tmp_path / "photo.png"
+    cv2.imwrite(str(source), photo(channels=4, dtype=np.uint16))
+    monkeypatch.setattr(still, "available_memory", lambda: 208 * 160 * 4 * 2 + 1000)  # the output array alone
+    with pytest.raises(OutputError, match="0.3 MB as 16-bit RGBA"):
+        vsr.upscale_video(source, tmp_path / "big.png", scale=4, model="bicubic")
+    monkeypatch.setattr(still, "available_memory", lambda: None)
+    assert vsr.upscale_video(source, tmp_path / "big.png", scale=4, model="bicubic").width == 208
+
+
+@pytest.mark.slow
+def test_a_large_still_takes_the_output_array_and_a_bounded_working_set(tmp_path):
+    """Peak memory (not time): 2400x1600 RGB at x4 is a 184 MB output; the untiled code took
+    ~53 bytes per output pixel (3.3 GB here), this takes the array and the bands' working set."""
+    source = tmp_path / "large.png"
+    noise = np.random.default_rng(0).integers(0, 256, (1600, 2400, 3), dtype=np.uint8)
+    cv2.imwrite(str(source), noise)
+    script = (
+        "import resource, sys; from pathlib import Path; import vsr, torch, cv2;"
+        "from vsr.pipeline.image import upscale_image;"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        "upscale_image(Path(sys.argv[1]), Path(sys.argv[2]), scale=4, model='bicubic', device='cpu');"
+        "print(before * 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(source), str(tmp_path / "big.png")],
+                            capture_output=True, text=True, check=True)
+    before, peak = map(int, result.stdout.split())
+    output = 6400 * 9600 * 3
+    assert peak - before < output + 3 * still.BAND_BYTES + noise.nbytes

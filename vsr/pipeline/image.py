@@ -1,23 +1,32 @@
-"""Still images (PNG/JPEG/BMP/TIFF/WebP): luma through the model at full chroma resolution.
+"""Still images (PNG/JPEG/BMP/TIFF/WebP): luma through the model at full chroma resolution, band by band.
 
 The image is read with OpenCV, turned into BT.601 YCbCr with the 16–235 luma range the models are
 trained on, its Y upscaled by the model, Cb/Cr (and alpha) by bicubic, and written back as RGB.
+All of that runs on horizontal bands of the input, each with the rows of context the model and
+the bicubic need around it (`vsr.engine.tiling.receptive_radius`), and each band is quantised
+straight into the one output array: memory is that array plus one band's working set, and the
+result is the same, bit for bit, as converting the whole image at once (tested).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from vsr.device import choose_device
+from vsr.engine.tiling import MIN_TILE, Span, receptive_radius, spans
 from vsr.errors import InputError, OutputError
 from vsr.media import mux
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.models import SRModel, resolve
+from vsr.pipeline.memory import available_memory
 from vsr.pipeline.result import UpscaleResult
 
 # RGB in [0, 1] → (Y, Cb, Cr) in [0, 1], BT.601 with Y in 16–235 and Cb/Cr in 16–240 (MATLAB rgb2ycbcr).
@@ -27,6 +36,50 @@ _RGB_TO_YCBCR = np.array(
 _YCBCR_OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float32) / 255.0
 _YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR).astype(np.float32)
 
+BAND_BYTES = 128 << 20
+"""What each of a band's three parts aims at: its upscaled luma rows, one model tile's feature maps,
+and one colour band's float planes (their sum is the working set besides the output array)."""
+MIN_ROWS = 8
+BYTES_PER_COLOUR_SAMPLE = 48
+"""Float planes of a colour band per output pixel (Y, Cb, Cr, alpha, the YCbCr→RGB temporaries); measured."""
+BYTES_PER_FEATURE = 4 * 4
+"""A model's feature maps per input pixel and per channel of its widest layer (a few fp32 maps live)."""
+CHROMA_CONTEXT = 2
+"""Input rows OpenCV's bicubic reads on either side of an output row (its result then matches exactly)."""
+WEBP_OVERHEAD = 2.5
+"""libwebp copies the whole image to ARGB and keeps the encoded picture: extra bytes per output byte.
+The other writers (PNG, JPEG, TIFF, BMP) read rows straight from the output array (measured)."""
+
+
+@dataclass(frozen=True)
+class StillTiling:
+    """How a still is cut, in input pixels: luma bands of `luma_rows` rows, through the model in tiles
+    of `tile`x`tile` (each with the model's receptive radius of context), turned back into RGB in
+    colour bands of `colour_rows` rows (each with CHROMA_CONTEXT rows of context)."""
+
+    luma_rows: int
+    tile: int
+    colour_rows: int
+
+    @classmethod
+    def for_image(cls, width: int, scale: int, module: torch.nn.Module) -> StillTiling:
+        """The largest sizes whose parts fit BAND_BYTES each (at least MIN_ROWS rows, MIN_TILE tiles)."""
+        side = math.isqrt(BAND_BYTES // (feature_channels(module) * BYTES_PER_FEATURE)) - 2 * receptive_radius(module)
+        return cls(
+            luma_rows=max(MIN_ROWS, BAND_BYTES // (4 * scale * scale * width)),
+            tile=max(MIN_TILE, side),
+            colour_rows=max(MIN_ROWS, BAND_BYTES // (BYTES_PER_COLOUR_SAMPLE * scale * scale * width)),
+        )
+
+    def working_set(self, height: int, width: int, scale: int, module: torch.nn.Module) -> int:
+        """Estimated bytes of a band's luma rows, one model tile and one colour band of a height x width image."""
+        context = receptive_radius(module)
+        luma_rows, colour_rows = min(self.luma_rows, height), min(self.colour_rows, height)
+        luma = 4 * width * (scale * scale * luma_rows + luma_rows + 2 * context)
+        tile_pixels = (min(self.tile, height) + 2 * context) * (min(self.tile, width) + 2 * context)
+        colour = BYTES_PER_COLOUR_SAMPLE * scale * scale * width * (colour_rows + 2 * CHROMA_CONTEXT)
+        return luma + tile_pixels * feature_channels(module) * BYTES_PER_FEATURE + colour
+
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) float RGB in [0, 1] → (H, W, 3) float YCbCr in [0, 1]."""
@@ -34,6 +87,7 @@ def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
 
 
 def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float YCbCr in [0, 1] → (H, W, 3) float RGB in [0, 1], not clamped."""
     return (ycc - _YCBCR_OFFSET) @ _YCBCR_TO_RGB.T
 
 
@@ -50,11 +104,14 @@ def upscale_image(
     model: str | os.PathLike[str] | SRModel | None,
     device: str = "auto",
     overwrite: bool = False,
+    tiling: StillTiling | None = None,
 ) -> UpscaleResult:
     """Upscale one still image; 8- and 16-bit, grey, colour and alpha are kept as they are.
 
     model: as `vsr.models.resolve` takes it (None, a name, a weight file or an SRModel); the
-    luma runs through it in fp32 on `device`. Raises InputError, OutputError or UnsupportedModelError.
+    luma runs through it in fp32 on `device`. tiling: band and tile sizes (default: as large as
+    fit `BAND_BYTES`). Raises InputError, OutputError (also, before any work, when the output array
+    and the working set would not fit in the memory available) or UnsupportedModelError.
     """
     sr_model = resolve(model, scale)
     if not source.is_file():
@@ -62,30 +119,132 @@ def upscale_image(
     if target.suffix.lower() != source.suffix.lower() and target.suffix.lower() not in IMAGE_SUFFIXES:
         raise OutputError(f"an image can only be written as an image; {target.name!r} has no image extension")
     mux.check_output_path(source, target, overwrite)
+    with mux.reserve_output(target) as temp:  # stale partials swept, a racing run refused, before any work
+        image = read_image(source)
+        started = time.perf_counter()
+        torch_device = choose_device(device)
+        width = image.shape[1]
+        tiling = tiling or StillTiling.for_image(width, scale, sr_model.module)
+        shape, dtype = (image.shape[0] * scale, width * scale, *image.shape[2:]), output_dtype(image)
+        working_set = tiling.working_set(image.shape[0], width, scale, sr_model.module)
+        check_memory_for(shape, dtype, target.suffix, working_set)
+        out = np.empty(shape, dtype)
+        upscale_into(out, image, sr_model, torch_device, tiling)
+        write_image(out, temp, target, overwrite)
+    return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(torch_device), "fp32",
+                         shape[1], shape[0])
+
+
+def read_image(source: Path) -> np.ndarray:
+    """The image as OpenCV stores it: (H, W) grey, or (H, W, 3) BGR / (H, W, 4) BGRA, any depth."""
     image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"{source} is not an image OpenCV can read")
-    started = time.perf_counter()
-    torch_device = choose_device(device)
-    peak = float(np.iinfo(image.dtype).max) if image.dtype.kind == "u" else 1.0
-    pixels = image.astype(np.float32) / peak
+    return image
+
+
+def output_dtype(image: np.ndarray) -> np.dtype:
+    """The input's integer depth, or float32 for a floating-point (or signed) image."""
+    return image.dtype if image.dtype.kind == "u" else np.dtype(np.float32)
+
+
+def upscale_into(out: np.ndarray, image: np.ndarray, sr_model: SRModel, device: torch.device,
+                 tiling: StillTiling) -> None:
+    """Fill `out` (s·H, s·W[, C]) with `image` (H, W[, C]) upscaled, luma band by luma band and,
+    within each, colour band by colour band; every part is computed from its context, so the
+    result is the one a single pass over the whole image gives."""
+    scale, height = sr_model.scale, image.shape[0]
+    for band in spans(0, height, tiling.luma_rows, receptive_radius(sr_model.module), height):
+        luma = upscale_luma(image, band, sr_model, device, tiling)
+        for part in spans(band.start, band.stop, tiling.colour_rows, CHROMA_CONTEXT, height):
+            out[part.output(scale)] = finish_rows(image, part, luma[part.output(scale, band.start)], scale)
+
+
+def upscale_luma(image: np.ndarray, band: Span, sr_model: SRModel, device: torch.device,
+                 tiling: StillTiling) -> np.ndarray:
+    """The band's rows of the upscaled luma, float32 (s·rows, s·W) in [0, 1] (not clamped): the
+    model on tiles of the band, each with the model's receptive radius of context."""
+    scale, (height, width) = sr_model.scale, image.shape[:2]
+    context = receptive_radius(sr_model.module)
+    plane = np.empty((band.context_stop - band.context_start, width), np.float32)
+    for chunk in spans(band.context_start, band.context_stop, tiling.colour_rows, 0, height):
+        plane[chunk.output(1, band.context_start)] = to_ycbcr(image[chunk.context])[..., 0]
+    luma = np.empty((scale * (band.stop - band.start), scale * width), np.float32)
+    for rows in spans(band.start, band.stop, tiling.tile, context, height):
+        for cols in spans(0, width, tiling.tile, context, width):
+            tile = plane[rows.context_start - band.context_start : rows.context_stop - band.context_start, cols.context]
+            upscaled = sr_model.run_luma(tile, max_value=1, device=device)
+            luma[rows.output(scale, band.start), cols.output(scale)] = upscaled[rows.inner(scale), cols.inner(scale)]
+    return luma
+
+
+def to_ycbcr(rows: np.ndarray) -> np.ndarray:
+    """Image rows (h, W[, C]) → float32 (h, W, 1 + C − 3 or 1) in [0, 1]: the luma of a grey image, or
+    Y, Cb, Cr (and alpha) of a BGR(A) one."""
+    pixels = rows.astype(np.float32) / _peak(rows.dtype)
     if pixels.ndim == 2:
-        result = sr_model.run_luma(pixels, max_value=1, device=torch_device)
+        return pixels[..., None]
+    return np.dstack([rgb_to_ycbcr(pixels[..., 2::-1]), pixels[..., 3:]])
+
+
+def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int) -> np.ndarray:
+    """Output rows [s·part.start, s·part.stop) from their upscaled `luma` (changed in place): chroma
+    and alpha upscaled by bicubic, back to BGR(A), as float32 in the output's units (levels, rounded
+    and clamped, for an integer image)."""
+    peak = _peak(image.dtype)
+    if image.ndim == 2:
+        result = luma
     else:
-        colour, alpha = pixels[..., :3], pixels[..., 3:]
-        ycc = rgb_to_ycbcr(colour[..., ::-1])
-        y = sr_model.run_luma(ycc[..., 0], max_value=1, device=torch_device)
-        ycc_up = np.dstack([y, _resize(ycc[..., 1], scale), _resize(ycc[..., 2], scale)])
-        result = ycbcr_to_rgb(ycc_up)[..., ::-1]
-        if alpha.shape[-1]:
-            result = np.dstack([result, _resize(alpha[..., 0], scale)])
-    out = np.clip(np.rint(result * peak), 0, peak).astype(image.dtype) if image.dtype.kind == "u" else result
-    temp = mux.temp_path_for(target)
-    try:
-        if not cv2.imwrite(str(temp), out):
-            raise OutputError(f"could not write {target} (does OpenCV support {target.suffix} for this image?)")
-        mux.commit_output(temp, target, overwrite)
-    finally:
-        mux.remove_quietly(temp)
-    height, width = out.shape[:2]
-    return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(torch_device), "fp32", width, height)
+        inner = part.inner(scale)
+        ycc = to_ycbcr(image[part.context])
+        chroma = [_resize(ycc[..., channel], scale)[inner] for channel in range(1, ycc.shape[2])]
+        result = ycbcr_to_rgb(np.dstack([luma, *chroma[:2]]))[..., ::-1]
+        if chroma[2:]:
+            result = np.dstack([result, chroma[2]])
+    if image.dtype.kind != "u":
+        return result
+    np.multiply(result, peak, out=result)
+    np.rint(result, out=result)
+    return np.clip(result, 0, peak, out=result)
+
+
+def _peak(dtype: np.dtype) -> float:
+    return float(np.iinfo(dtype).max) if dtype.kind == "u" else 1.0
+
+
+def feature_channels(module: torch.nn.Module) -> int:
+    """The widest layer's channel count: what a model's working memory grows with per input pixel."""
+    widths = [layer.out_channels for layer in module.modules() if isinstance(layer, torch.nn.Conv2d)]
+    return max(widths, default=1)
+
+
+def check_memory_for(shape: tuple[int, ...], dtype: np.dtype, suffix: str, working_set: int) -> None:
+    """Raise OutputError when an output array of `shape` and `dtype`, the writer's copies for `suffix`
+    and `working_set` bytes exceed the memory available (`vsr.pipeline.memory`); nothing when unknown."""
+    available = available_memory()
+    output = int(np.prod(shape)) * dtype.itemsize
+    needed = output + (int(output * WEBP_OVERHEAD) if suffix.lower() == ".webp" else 0) + working_set
+    if available is None or needed <= available:
+        return
+    raise OutputError(
+        f"the output would be {shape[1]}x{shape[0]} ({_size(output)} as {_describe(shape, dtype)}, "
+        f"{_size(needed)} with the working memory) but only {_size(available)} of memory is available; "
+        "use a smaller scale or crop the image"
+    )
+
+
+def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
+    depth = f"{8 * dtype.itemsize}-bit" + (" float" if dtype.kind == "f" else "")
+    channels = 1 if len(shape) == 2 else shape[2]
+    return f"{depth} " + {1: "grey", 3: "RGB", 4: "RGBA"}.get(channels, f"{channels}-channel")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"
+
+
+def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool) -> None:
+    """Write `out` to the reserved partial file `temp` and move it onto `target` when complete."""
+    if not cv2.imwrite(str(temp), out):
+        raise OutputError(f"could not write {target} (does OpenCV support {target.suffix} for this image?)")
+    mux.commit_output(temp, target, overwrite)

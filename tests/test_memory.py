@@ -1,0 +1,52 @@
+"""How much memory vsr may still take: /proc/meminfo and cgroup v1/v2 limits, read from fake files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vsr.pipeline import memory
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_meminfo_available_is_read_in_bytes(tmp_path):
+    write(tmp_path / "meminfo", "MemTotal:       24684084 kB\nMemFree: 100 kB\nMemAvailable:   2000 kB\n")
+    assert memory.meminfo_available(tmp_path / "meminfo") == 2000 * 1024
+    write(tmp_path / "old", "MemTotal: 100 kB\n")
+    assert memory.meminfo_available(tmp_path / "old") is None
+    assert memory.meminfo_available(tmp_path / "missing") is None
+
+
+def test_a_cgroup_v2_limit_leaves_the_limit_less_usage_plus_reclaimable_cache(tmp_path):
+    mount, own = tmp_path / "cgroup", tmp_path / "cgroup" / "job.slice"
+    write(tmp_path / "self", "0::/job.slice\n")
+    write(own / "memory.max", "3221225472\n")
+    write(own / "memory.current", "1000000000\n")
+    write(own / "memory.stat", "anon 900000000\ninactive_file 100000000\nactive_file 5\n")
+    assert memory.cgroup_headroom(mount, tmp_path / "self") == 3221225472 - 1000000000 + 100000000
+    write(own / "memory.max", "max\n")
+    assert memory.cgroup_headroom(mount, tmp_path / "self") is None
+
+
+def test_a_cgroup_v1_limit_is_read_at_the_mount_when_the_listed_path_is_not_there(tmp_path):
+    mount = tmp_path / "cgroup"
+    write(tmp_path / "self", "5:devices:/\n4:memory:/docker/abc\n0::/\n")
+    write(mount / "memory" / "memory.limit_in_bytes", "2000000000\n")
+    write(mount / "memory" / "memory.usage_in_bytes", "500000000\n")
+    write(mount / "memory" / "memory.stat", "cache 10\ntotal_inactive_file 1000\n")
+    assert memory.cgroup_headroom(mount, tmp_path / "self") == 2000000000 - 500000000 + 1000
+    write(mount / "memory" / "memory.limit_in_bytes", "9223372036854771712\n")  # v1's "no limit"
+    assert memory.cgroup_headroom(mount, tmp_path / "self") is None
+
+
+def test_the_smaller_figure_counts_and_none_when_nothing_is_known(monkeypatch):
+    monkeypatch.setattr(memory, "meminfo_available", lambda: 8_000)
+    monkeypatch.setattr(memory, "cgroup_headroom", lambda: 3_000)
+    assert memory.available_memory() == 3_000
+    monkeypatch.setattr(memory, "cgroup_headroom", lambda: None)
+    assert memory.available_memory() == 8_000
+    monkeypatch.setattr(memory, "meminfo_available", lambda: None)
+    assert memory.available_memory() is None
