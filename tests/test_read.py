@@ -33,7 +33,7 @@ def test_the_stage_queues_every_item_in_file_order_then_end(make_clip):
     source = make_clip("in.mkv", frames=8, audio=("opus",))
     queue = StageQueue(1000, threading.Event())
     stats = DecodeStats()
-    read_stage(source, YUV420, queue, threading.Event(), [1], stats, 40)
+    read_stage(read_items(source, YUV420, [1], stats, 40), queue, threading.Event())
     expected = [describe(i) for i in read_items(source, YUV420, [1], DecodeStats(), 40)] + [("end",)]
     assert [describe(i) for i in drain(queue)] == expected
     assert stats.frames == 8
@@ -43,7 +43,7 @@ def test_the_stage_passes_max_frames_and_the_range_on(make_clip):
     source = make_clip("in.mkv", frames=20, codec="libx264", options={"g": "5"})
     pts = [i.pts for i in read_items(source, YUV420, [], DecodeStats(), 40)]
     queue = StageQueue(1000, threading.Event())
-    read_stage(source, YUV420, queue, threading.Event(), [], DecodeStats(), 40, 3, start_pts=pts[6], end_pts=pts[15])
+    read_stage(read_items(source, YUV420, [], DecodeStats(), 40, 3, start_pts=pts[6], end_pts=pts[15]), queue, threading.Event())
     assert [describe(i) for i in drain(queue)] == [("video", 0, pts[6]), ("video", 1, pts[7]), ("video", 2, pts[8]), ("end",)]
 
 
@@ -53,5 +53,5 @@ def test_a_set_stop_event_ends_the_stage_with_stopped(make_clip):
     stop.set()
     queue = StageQueue(1000, stop)
     with pytest.raises(Stopped):
-        read_stage(source, YUV420, queue, stop, [], DecodeStats(), 40)
+        read_stage(read_items(source, YUV420, [], DecodeStats(), 40), queue, stop)
     assert queue.qsize() == 0

@@ -26,6 +26,7 @@ from typing import NamedTuple, Protocol
 import av
 import numpy as np
 
+from vsr.errors import InputError
 from vsr.media.frames import Layout, Passthrough, VideoItem, plane_rows
 from vsr.media.probe import first_video_stream, open_input
 
@@ -139,7 +140,8 @@ def read_items(
     start_pts, end_pts: decode only the frames with start_pts <= pts < end_pts (video time base),
         seeking to the keyframe at or before start_pts; the passthrough packets are then limited to
         the same span (`in_range`). VideoItem indices count from 0 at the first frame read.
-    Raises InputError if the file cannot be opened or has no video stream.
+    Raises InputError if the file cannot be opened, has no video stream, or (read whole) gives no frame
+    at all (every packet damaged), rather than an empty output.
     """
     with _open_at(path, start_pts) as container:
         video = first_video_stream(container, path)
@@ -153,6 +155,8 @@ def read_items(
         if frame_filter is not None:
             items = filtered(items, frame_filter, video.time_base)
         yield from planes(timestamped(items, stats, frame_duration), layout, stats, frame_duration, max_frames)
+    if stats.frames == 0 and start_pts is None and end_pts is None and max_frames != 0:
+        raise InputError(f"no video frame of {path} could be decoded (the file is damaged)")
 
 
 def demux(

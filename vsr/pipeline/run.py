@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from vsr.errors import ConfigError, PipelineError
-from vsr.media import mux
+from vsr.media import decode, mux
 from vsr.media.decode import DecodeStats
 from vsr.media.encode import VideoFrame, add_video_stream, frame_from_planes
 from vsr.media.filters import VideoFilterGraph
@@ -137,10 +137,9 @@ def run_job(
                 return frame_from_planes(planes, item, layout, info.time_base)
 
             frame_filter = VideoFilterGraph(job.video_filter, layout.pix_fmt) if job.video_filter else None
-            stages.start("decode", lambda: read_stage(
-                info.path, layout, frames_q, stages.stop, streams.kept, decoded, frame_duration(info), max_frames,
-                frame_filter=frame_filter,
-            ))
+            stages.start("decode", lambda: read_stage(decode.read_items(
+                info.path, layout, streams.kept, decoded, frame_duration(info), max_frames, frame_filter=frame_filter,
+            ), frames_q, stages.stop))
             stages.start("upscale", (lambda: upscale_frames(
                 job.engine, layout, job.batch_size, make_frame, frames_q, encoded_q, stages.stop, upscaled
             )) if job.mode == "single" else _multi_frame_stage(job, make_frame, frames_q, encoded_q, stages, upscaled))
