@@ -15,6 +15,7 @@ from vsr.models import (
     build,
     checkpoint_dict,
     default_model_name,
+    default_scale,
     is_weight_file,
     load_model,
     resolve,
@@ -101,6 +102,18 @@ def test_upscale_takes_a_weight_file_for_a_still_image(cli, tmp_path):
     result = cli("upscale", source, "-s", "2", "-m", path, "-o", tmp_path / "big.png", "-q")
     assert result.exit_code == 0, result.stderr
     assert cv2.imread(str(tmp_path / "big.png"), cv2.IMREAD_UNCHANGED).shape == (24, 20)
+
+
+def test_without_a_scale_a_weight_file_sets_its_own(cli, tmp_path):
+    path = tiny_weight_file(tmp_path / "model.pt", scale=3)
+    source = tmp_path / "grey.png"
+    cv2.imwrite(str(source), np.random.default_rng(0).integers(0, 256, (12, 10), dtype=np.uint8))
+    result = cli("upscale", source, "-m", path, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert cv2.imread(str(tmp_path / "grey_x3.png"), cv2.IMREAD_UNCHANGED).shape == (36, 30)
+    assert default_scale("espcn") == default_scale(None) == 4
+    with pytest.raises(InputError):
+        default_scale(tmp_path / "missing.pt")
 
 
 def test_a_descriptor_built_by_hand_says_what_its_module_is():

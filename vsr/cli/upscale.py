@@ -33,7 +33,7 @@ class Precision(str, Enum):
 def upscale(
     input: Path = typer.Argument(..., help="Video (.mp4 .mkv .mov .webm …) or image (.png .jpg .bmp) to upscale."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (default: <input>_x<scale>.<ext> beside the input); the container follows the extension."),
-    scale: int = typer.Option(4, "-s", "--scale", help="Upscaling factor: 2, 3 or 4."),
+    scale: Optional[int] = typer.Option(None, "-s", "--scale", help="Upscaling factor: 2, 3 or 4 (default: a weight file's own scale, else 4)."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (see `vsr models`) or the path of a weight file written by `vsr train` (default: the best shipped model for the scale). With --mode multi, a multi-frame model (multiframe_refine) fuses with its network."),
     device: Device = typer.Option(Device.auto, "--device", help="Where the model runs (auto: CUDA if present)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Model precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, where the model allows)."),
@@ -52,9 +52,13 @@ def upscale(
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Upscale a video, keeping its audio, timestamps and colour metadata (or a still image)."""
+    from vsr.models import default_scale
     from vsr.options import EncodeOptions, FilterOptions, ModelOptions, MultiFrameOptions, RunOptions, UpscaleOptions
     from vsr.pipeline.run import upscale_video
 
+    setup_logging(debug=debug, quiet=quiet)
+    with one_line_errors(debug=debug):
+        scale = scale if scale is not None else default_scale(model)
     options = UpscaleOptions(
         model=ModelOptions(
             name=model, scale=scale, device=device.value, precision=precision.value, batch_size=batch_size
@@ -64,7 +68,6 @@ def upscale(
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
         run=RunOptions(overwrite=overwrite, max_frames=max_frames),
     )
-    setup_logging(debug=debug, quiet=quiet)
     with one_line_errors(debug=debug), _ProgressBar(disable=quiet) as bar:
         result = upscale_video(input, output, options=options, progress=bar.update)
     if not quiet:

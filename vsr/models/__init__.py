@@ -26,11 +26,12 @@ from vsr.models.loading import (
 )
 from vsr.models.luma import run_luma
 from vsr.models.registry import build
-from vsr.models.resolve import is_weight_file, resolve
+from vsr.models.resolve import default_scale, is_weight_file, resolve
 
 __all__ = [
     "SRModel",
     "resolve",
+    "default_scale",
     "is_weight_file",
     "run_luma",
     "load_model",

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from vsr.errors import UnsupportedModelError
+from vsr.models.checkpoint import read_checkpoint
 from vsr.models.descriptor import SRModel
 from vsr.models.loading import default_model_name, load_model, load_model_file
 from vsr.models.registry import ARCHS, MULTI_FRAME_ARCHS
@@ -18,6 +19,17 @@ def is_weight_file(model: str | os.PathLike[str]) -> bool:
     if not isinstance(model, str):
         return True
     return model not in ARCHS and model not in MULTI_FRAME_ARCHS and (model.endswith(".pt") or Path(model).is_file())
+
+
+DEFAULT_SCALE = 4
+
+
+def default_scale(model: str | os.PathLike[str] | None) -> int:
+    """The scale to use when none is asked for: a weight file's own scale, else DEFAULT_SCALE.
+    Raises InputError for a weight file that is missing or unreadable."""
+    if model is not None and is_weight_file(model):
+        return int(read_checkpoint(model)["scale"])
+    return DEFAULT_SCALE
 
 
 def resolve(model: str | os.PathLike[str] | SRModel | None, scale: int | None) -> SRModel:
