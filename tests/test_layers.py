@@ -1,5 +1,5 @@
 """The package's imports point one way: errors → device/options/resample → media → models → misr → engine →
-pipeline → eval/bench → train → cli. A cycle, an upward import or `av` outside vsr.media fails here."""
+pipeline → segments/eval/bench → train → cli. A cycle, an upward import or `av` outside vsr.media fails here."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("vsr.misr",),
     ("vsr.engine",),
     ("vsr.pipeline",),
-    ("vsr.eval", "vsr.bench"),
+    ("vsr.segments", "vsr.eval", "vsr.bench"),
     ("vsr.train",),
     ("vsr.cli",),
 ]
