@@ -1,0 +1,52 @@
+"""vsr.segments.manifest: the resumable record of a segmented job."""
+
+from __future__ import annotations
+
+import pytest
+
+from vsr.errors import ConfigError, InputError
+from vsr.options import ModelOptions, UpscaleOptions
+from vsr.segments.manifest import MANIFEST_NAME, Manifest, State
+from vsr.segments.plan import Segment
+
+PLAN = [Segment(0, 0, 30, 30), Segment(1, 30, 60, 30), Segment(2, 60, None, 12)]
+OPTIONS = UpscaleOptions(model=ModelOptions(name="espcn", scale=2))
+
+
+@pytest.fixture
+def source(tmp_path):
+    path = tmp_path / "film.mkv"
+    path.write_bytes(b"not really a film, but bytes to hash" * 1000)
+    return path
+
+
+def test_a_saved_manifest_loads_back_the_same_and_leaves_no_temporary_file(tmp_path, source):
+    work = tmp_path / "work"
+    work.mkdir()
+    manifest = Manifest.new(source, OPTIONS, PLAN).finished(1, frames=30, size=12345)
+    manifest.save(work)
+    assert sorted(p.name for p in work.iterdir()) == [MANIFEST_NAME]
+    assert Manifest.load(work) == manifest
+    assert [r.state for r in manifest.segments] == [State.PENDING, State.DONE, State.PENDING]
+    assert manifest.pending == [PLAN[0], PLAN[2]]
+
+
+def test_a_manifest_for_another_input_or_other_options_is_refused(tmp_path, source):
+    manifest = Manifest.new(source, OPTIONS, PLAN)
+    assert manifest.for_job(source, OPTIONS.replace(run={"overwrite": True})) is manifest  # run options do not count
+    with pytest.raises(ConfigError, match="other options"):
+        manifest.for_job(source, OPTIONS.replace(encode={"crf": 20}))
+    source.write_bytes(source.read_bytes() + b"!")
+    with pytest.raises(ConfigError, match="another input"):
+        manifest.for_job(source, OPTIONS)
+
+
+def test_a_missing_or_foreign_manifest_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="nothing to resume"):
+        Manifest.load(tmp_path)
+    (tmp_path / MANIFEST_NAME).write_text('{"format": 99}')
+    with pytest.raises(InputError, match="not a vsr manifest"):
+        Manifest.load(tmp_path)
+    (tmp_path / MANIFEST_NAME).write_text("{half")
+    with pytest.raises(InputError, match="not a vsr manifest"):
+        Manifest.load(tmp_path)

@@ -1,0 +1,130 @@
+"""The work folder's manifest: which input and options a segmented job is for, its plan, and how
+far each segment got, written atomically so that an interrupted job can resume.
+
+    manifest = Manifest.new(input_path, options, plan)
+    manifest.save(work_dir)                       # temp file + rename: never half written
+    manifest = Manifest.load(work_dir).for_job(input_path, options)   # ConfigError on a mismatch
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from vsr.errors import ConfigError, InputError
+from vsr.options import UpscaleOptions
+from vsr.segments.plan import Segment
+
+MANIFEST_NAME = "manifest.json"
+FORMAT = 1
+HASH_CHUNK = 1 << 20
+
+
+class State(str, Enum):
+    PENDING = "pending"
+    DONE = "done"
+    """Its file is in place and passed the frame-count and timestamp checks."""
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    segment: Segment
+    state: State = State.PENDING
+    frames: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Manifest:
+    input_sha256: str
+    options_sha256: str
+    segments: tuple[SegmentRecord, ...]
+
+    @classmethod
+    def new(cls, source: Path, options: UpscaleOptions, plan: list[Segment]) -> Manifest:
+        return cls(input_digest(source), options_digest(options), tuple(SegmentRecord(s) for s in plan))
+
+    def for_job(self, source: Path, options: UpscaleOptions) -> Manifest:
+        """Itself, if it was made for this input and these options; else ConfigError saying which differs."""
+        if self.input_sha256 != input_digest(source):
+            raise ConfigError(f"the work folder belongs to another input than {source} (or it changed); "
+                              "remove it or choose another --work-dir")
+        if self.options_sha256 != options_digest(options):
+            raise ConfigError("the work folder was made with other options; rerun with the same options, "
+                              "or remove it to start afresh")
+        return self
+
+    def finished(self, index: int, frames: int, size: int) -> Manifest:
+        """A copy with segment `index` done (its file checked: `frames` frames, `size` bytes)."""
+        records = list(self.segments)
+        records[index] = dataclasses.replace(records[index], state=State.DONE, frames=frames, bytes=size)
+        return dataclasses.replace(self, segments=tuple(records))
+
+    @property
+    def pending(self) -> list[Segment]:
+        return [r.segment for r in self.segments if r.state is not State.DONE]
+
+    def save(self, folder: Path) -> Path:
+        """Write `folder/manifest.json` through a temporary file and a rename (atomic on POSIX)."""
+        target = folder / MANIFEST_NAME
+        temp = folder / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+        temp.write_text(json.dumps(self.to_dict(), indent=1))
+        os.replace(temp, target)
+        return target
+
+    @classmethod
+    def load(cls, folder: Path) -> Manifest:
+        """The manifest in `folder`. Raises InputError if it is missing or not a manifest of this format."""
+        path = folder / MANIFEST_NAME
+        try:
+            raw = json.loads(path.read_text())
+            if raw.get("format") != FORMAT:
+                raise ValueError(f"format {raw.get('format')!r}, expected {FORMAT}")
+            return cls.from_dict(raw)
+        except FileNotFoundError:
+            raise InputError(f"no {MANIFEST_NAME} in {folder}: nothing to resume") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path} is not a vsr manifest ({exc})") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "input_sha256": self.input_sha256,
+            "options_sha256": self.options_sha256,
+            "segments": [
+                {**dataclasses.asdict(r.segment), "state": r.state.value, "frames_written": r.frames, "bytes": r.bytes}
+                for r in self.segments
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Manifest:
+        records = tuple(
+            SegmentRecord(
+                Segment(s["index"], s["start_pts"], s["end_pts"], s["frames"]),
+                State(s["state"]), s["frames_written"], s["bytes"],
+            )
+            for s in raw["segments"]
+        )
+        return cls(raw["input_sha256"], raw["options_sha256"], records)
+
+
+def input_digest(source: Path) -> str:
+    """SHA-256 of the input's bytes (read in 1 MiB chunks: memory does not grow with the file)."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as file:
+        while chunk := file.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def options_digest(options: UpscaleOptions) -> str:
+    """SHA-256 of the options that shape the output (not how the run is supervised: `run` is left out)."""
+    shaping = {name: dataclasses.asdict(getattr(options, name)) for name in ("model", "multi_frame", "filters", "encode")}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()
