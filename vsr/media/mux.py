@@ -262,10 +262,13 @@ def map_streams(
     output: OutputContainer,
     fmt: str,
     add_video: Callable[[], av.video.stream.VideoStream],
+    *,
+    video_only: bool = False,
 ) -> tuple[av.video.stream.VideoStream, StreamMap]:
     """The output's streams in the input's order: the upscaled video (made by `add_video`) where the
     first video stream was; every audio and subtitle stream the container can hold copied; audio
-    it cannot hold transcoded; the rest dropped with a warning."""
+    it cannot hold transcoded; the rest dropped with a warning. `video_only`: the other streams are
+    left out, silently (a segment file of vsr.segments)."""
     mapping = StreamMap()
     supported = output.supported_codecs
     first_video = source.streams.video[0].index
@@ -276,6 +279,8 @@ def map_streams(
                 video = add_video()
             else:
                 log.warning("dropping extra video stream #%d (only the first video stream is upscaled)", stream.index)
+            continue
+        if video_only:
             continue
         codec = stream.codec_context.name if stream.codec_context else None
         if stream.type == "audio" and not _audio_parameters_known(stream):
@@ -307,11 +312,13 @@ def set_up_streams(
     fmt: str,
     codec: str,
     add_video: Callable[[], av.video.stream.VideoStream],
+    *,
+    video_only: bool = False,
 ) -> tuple[av.video.stream.VideoStream, StreamMap]:
     """`map_streams`, with a failure of the encoder set-up (`codec`, in `add_video`) or of an
     audio transcoder as OutputError; the output is closed then."""
     try:
-        return map_streams(source, output, fmt, add_video)
+        return map_streams(source, output, fmt, add_video, video_only=video_only)
     except (av.FFmpegError, ValueError) as exc:
         output.close()
         raise OutputError(f"cannot set up the {codec} encoder in {fmt}: {exc}") from None
@@ -339,10 +346,19 @@ class Muxer:
         self._started = False  # whether the header has been written (by the first packet)
         self._last_time: dict[int, Fraction] = {}  # input stream → decoding time (s) of its last packet written
         self._dropping: set[int] = set()  # input streams whose last packet was dropped (warned once per run)
+        self._copying_video = False  # whether the video comes as encoded packets (write_video_packet)
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         """Encode one upscaled frame and mux the packets the encoder gives back."""
         self._mux(self.video.encode(frame))
+        self.frames += 1
+
+    def write_video_packet(self, packet: av.Packet) -> None:
+        """Mux an already encoded video packet (one frame) as it is, timestamps included; the
+        video encoder is then not used (vsr.media.remux joins segments this way)."""
+        self._copying_video = True
+        packet.stream = self.video
+        self._mux([packet])
         self.frames += 1
 
     def write_passthrough(self, item: Passthrough) -> None:
@@ -368,7 +384,8 @@ class Muxer:
 
     def finish(self) -> None:
         """Flush the encoders and write the trailer."""
-        self._mux(self.video.encode(None))
+        if not self._copying_video:
+            self._mux(self.video.encode(None))
         for transcoder in self.streams.transcoded.values():
             self._mux(transcoder.packets(None))
         self.output.close()

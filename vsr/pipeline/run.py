@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,26 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int | None], None]
 """Called with (frames written, total frames or None) about ten times a second."""
+
+OutputCheck = Callable[[Path, int], None]
+"""Called with the finished temporary file and the frames written, before the file is renamed
+onto its target; what it raises fails the job (and the temporary file is removed)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What part of the input a job covers: the frames with start_pts <= pts < end_pts (video
+    time base; None: unbounded), and with `video_only` the video stream alone (no audio or
+    subtitles), as a segment of vsr.segments needs. The default: the whole input."""
+
+    start_pts: int | None = None
+    end_pts: int | None = None
+    video_only: bool = False
+
+    @property
+    def whole(self) -> bool:
+        """Whether every frame of the input is in scope."""
+        return self.start_pts is None and self.end_pts is None
 
 
 def upscale_video(
@@ -107,16 +128,17 @@ def upscale_video(
 
 def run_job(
     job: Job, target: Path, options: RunOptions = RunOptions(), *, progress: Progress | None = None,
-    temp: Path | None = None,
+    temp: Path | None = None, scope: Scope = Scope(), check: OutputCheck | None = None,
 ) -> int:
     """Run the decode, upscale and encode stages of a planned job and return the frames written.
     The output appears at `target` only if all went well; on any failure (a VsrError, a
     PipelineError naming the stage, or an interruption such as KeyboardInterrupt) the stages are
     stopped and the temporary file is removed. `temp`: the partial file that mux.reserve_output
-    yielded for `target` (reserved here when not given)."""
+    yielded for `target` (reserved here when not given). `scope`: the part of the input to
+    upscale (default: all of it); `check`: run on the finished file before it is renamed."""
     if temp is None:
         with mux.reserve_output(target) as reserved:
-            return run_job(job, target, options, progress=progress, temp=reserved)
+            return run_job(job, target, options, progress=progress, temp=reserved, scope=scope, check=check)
     info, layout = job.info, job.layout
     stages = Stages()
     output: mux.OutputContainer | None = None
@@ -126,6 +148,7 @@ def run_job(
             video, streams = mux.set_up_streams(
                 templates, output, job.container, job.codec,
                 lambda: add_video_stream(output, info, job.codec, job.encode_options, layout, job.width, job.height),
+                video_only=scope.video_only,
             )
             muxer = mux.Muxer(output, video, streams)
             decoded, upscaled = DecodeStats(), UpscaleStats()
@@ -139,17 +162,21 @@ def run_job(
             frame_filter = VideoFilterGraph(job.video_filter, layout.pix_fmt) if job.video_filter else None
             stages.start("decode", lambda: read_stage(decode.read_items(
                 info.path, layout, streams.kept, decoded, frame_duration(info), max_frames, frame_filter=frame_filter,
+                start_pts=scope.start_pts, end_pts=scope.end_pts,
             ), frames_q, stages.stop))
             stages.start("upscale", (lambda: upscale_frames(
                 job.engine, layout, job.batch_size, make_frame, frames_q, encoded_q, stages.stop, upscaled
             )) if job.mode == "single" else _multi_frame_stage(job, make_frame, frames_q, encoded_q, stages, upscaled))
             stages.start("encode", lambda: write_stage(encoded_q, muxer))
             total = min(info.frame_count or max_frames or 0, max_frames or 1 << 62) or None
+            total = total if scope.whole else None
             stages.wait(on_tick=None if progress is None else lambda: progress(muxer.frames, total))
         if decoded.frames != muxer.frames:
             raise PipelineError("pipeline", f"decoded {decoded.frames} frames but wrote {muxer.frames}")
         if (damage := decoded.damage_summary(muxer.dropped_packets)) is not None:
             log.warning("%s", damage)
+        if check is not None:
+            check(temp, muxer.frames)
         mux.commit_output(temp, target, options.overwrite)
         return muxer.frames
     except BaseException:  # the reservation removes the temporary file

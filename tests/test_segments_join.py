@@ -1,0 +1,80 @@
+"""vsr.segments.join: segments upscaled apart and rejoined equal one whole run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+
+from videoclips import audio_packets, listing, read_video
+from vsr import upscale_video
+from vsr.errors import PipelineError
+from vsr.media.index import read_packet_index
+from vsr.options import EncodeOptions, ModelOptions, UpscaleOptions
+from vsr.segments.join import join_segments
+from vsr.segments.plan import plan_segments
+from vsr.segments.worker import upscale_segment
+
+LOSSLESS = UpscaleOptions(model=ModelOptions(name="bicubic", scale=2), encode=EncodeOptions(crf=0))
+LOSSY = UpscaleOptions(model=ModelOptions(name="bicubic", scale=2), encode=EncodeOptions(crf=18))  # B-frames out too
+CLIP = dict(frames=40, options={"g": "5", "bf": "2"}, audio=("aac",))
+
+
+def segment_files(source: Path, options: UpscaleOptions, folder: Path) -> list[Path]:
+    plan = plan_segments(read_packet_index(source), segment_seconds=0.5)
+    assert len(plan) == 3
+    files = [folder / f"segment{s.index}{source.suffix}" for s in plan]
+    for segment, path in zip(plan, files):
+        upscale_segment(source, segment, options, path)
+    return files
+
+
+def packet_times(path: Path, kind: str) -> list[tuple[int, int, bytes]]:
+    """(pts, dts, payload) of the non-empty packets of the first stream of `kind`, in file order."""
+    with av.open(str(path)) as container:
+        stream = getattr(container.streams, kind)[0]
+        return [(p.pts, p.dts, bytes(p)) for p in container.demux(stream) if p.size]
+
+
+@pytest.mark.parametrize("suffix, container", [(".mp4", "mp4"), (".mkv", "matroska")])
+def test_three_segments_joined_equal_one_whole_run(make_clip, tmp_path: Path, suffix: str, container: str):
+    source = make_clip(f"in{suffix}", **CLIP)
+    whole = upscale_video(source, tmp_path / f"whole{suffix}", options=LOSSLESS).output
+    files = segment_files(source, LOSSLESS, tmp_path)
+    joined = tmp_path / f"joined{suffix}"
+    assert join_segments(source, files, joined, container) == 40
+    a, b = read_video(whole), read_video(joined)
+    assert len(b.pts) == 40 and b.pts == a.pts
+    assert all((x == y).all() for x, y in zip(a.lumas, b.lumas))
+    assert audio_packets(joined) == audio_packets(whole) == audio_packets(source)
+    assert [t[:2] for t in packet_times(joined, "audio")] == [t[:2] for t in packet_times(whole, "audio")]
+
+
+def test_the_joined_video_is_the_segments_packets_with_b_frames_across_the_joins(make_clip, tmp_path: Path):
+    source = make_clip("in.mp4", **CLIP)
+    files = segment_files(source, LOSSY, tmp_path)
+    joined = tmp_path / "joined.mp4"
+    join_segments(source, files, joined, "mp4")
+    parts = [packet for path in files for packet in packet_times(path, "video")]
+    assert packet_times(joined, "video") == parts
+    assert any(pts != dts for pts, dts, _ in parts)  # reordered frames: dts runs behind pts
+    dts = [d for _, d, _ in parts]
+    assert dts == sorted(set(dts))
+    assert read_video(joined, keep_lumas=False).pts == read_video(source, keep_lumas=False).pts
+    assert audio_packets(joined) == audio_packets(source)
+
+
+def test_segments_out_of_order_or_encoded_differently_are_refused(make_clip, tmp_path: Path):
+    source = make_clip("in.mp4", **CLIP)
+    files = segment_files(source, LOSSY, tmp_path)
+    (tmp_path / "odd").mkdir()
+    odd = segment_files(source, LOSSLESS, tmp_path / "odd")
+    before = listing(tmp_path)
+    with pytest.raises(PipelineError, match=r"join: segment 1 .*does not come after"):
+        join_segments(source, [files[1], files[0], files[2]], tmp_path / "joined.mp4", "mp4")
+    with pytest.raises(PipelineError, match=r"join: segment 1 .*encoded differently"):
+        join_segments(source, [files[0], odd[1], files[2]], tmp_path / "joined.mp4", "mp4")
+    with pytest.raises(PipelineError, match="no segment"):
+        join_segments(source, [], tmp_path / "joined.mp4", "mp4")
+    assert listing(tmp_path) == before
