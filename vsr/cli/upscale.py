@@ -48,6 +48,10 @@ def upscale(
     vf: str = typer.Option("", "--vf", metavar="GRAPH", help='An FFmpeg filter graph applied before upscaling, e.g. "yadif,atadenoise".'),
     debug_dir: Optional[Path] = typer.Option(None, "--debug-dir", file_okay=False, help="Multi-frame mode: write the alignment confidence maps of the first frames here."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
+    segment_seconds: Optional[float] = typer.Option(None, "--segment-seconds", min=0.001, help="Run in segments of about this many seconds, cut at keyframes, each upscaled into a work folder and then joined (an interrupted run can continue with --resume)."),
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", file_okay=False, help="With --segment-seconds: the work folder for the segments and their manifest (default: .<output name>.vsr-work beside the output)."),
+    resume: bool = typer.Option(False, "--resume", help="With --segment-seconds: continue the run whose work folder exists, upscaling only the segments it has not finished (same input and options)."),
+    keep_work: bool = typer.Option(False, "--keep-work", help="With --segment-seconds: keep the work folder after a successful join (it is always kept when the run fails)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help=QUIET_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
@@ -55,9 +59,11 @@ def upscale(
     from vsr.models import default_scale
     from vsr.options import EncodeOptions, FilterOptions, ModelOptions, MultiFrameOptions, RunOptions, UpscaleOptions
     from vsr.pipeline.run import upscale_video
+    from vsr.segments.run import upscale_in_segments
 
     setup_logging(debug=debug, quiet=quiet)
     with one_line_errors(debug=debug):
+        _check_segment_flags(segment_seconds, work_dir=work_dir, resume=resume, keep_work=keep_work)
         scale = scale if scale is not None else default_scale(model)
     options = UpscaleOptions(
         model=ModelOptions(
@@ -69,9 +75,24 @@ def upscale(
         run=RunOptions(overwrite=overwrite, max_frames=max_frames),
     )
     with one_line_errors(debug=debug), _ProgressBar(disable=quiet) as bar:
-        result = upscale_video(input, output, options=options, progress=bar.update)
+        if segment_seconds is None:
+            result = upscale_video(input, output, options=options, progress=bar.update)
+        else:
+            result = upscale_in_segments(
+                input, output, options, segment_seconds=segment_seconds, work_dir=work_dir, resume=resume,
+                keep_work=keep_work, progress=bar.update,
+            )
     if not quiet:
         typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {result.fps:.1f} fps)", err=True)
+
+
+def _check_segment_flags(segment_seconds: float | None, **flags: object) -> None:
+    """ConfigError for a segment option (--work-dir, --resume, --keep-work) given without --segment-seconds."""
+    from vsr.errors import ConfigError
+
+    given = [f"--{name.replace('_', '-')}" for name, value in flags.items() if value not in (None, False)]
+    if segment_seconds is None and given:
+        raise ConfigError(f"{', '.join(given)} only applies to a segmented run; add --segment-seconds")
 
 
 class _ProgressBar:

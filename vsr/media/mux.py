@@ -191,10 +191,17 @@ def commit_output(temp: Path, target: Path, overwrite: bool) -> None:
     os.replace(temp, target)
 
 
-def open_output(temp: Path, container: str) -> OutputContainer:
-    """A new output file at `temp` in the FFmpeg format `container`; OutputError when it cannot be created."""
+def open_output(temp: Path, container: str, *, exact_time_base: Fraction | None = None) -> OutputContainer:
+    """A new output file at `temp` in the FFmpeg format `container`; OutputError when it cannot be created.
+
+    exact_time_base: for MP4/MOV, the movie timescale its edit lists are written in (default
+    1/1000): a file whose first frame is not at 0 (a segment) then reads back with exactly the
+    timestamps it was given rather than ones rounded to the millisecond."""
+    options = dict(CONTAINER_OPTIONS.get(container, {}))
+    if exact_time_base is not None and container in ("mp4", "mov"):
+        options["movie_timescale"] = str(exact_time_base.denominator)
     try:
-        return av.open(str(temp), "w", format=container, container_options=CONTAINER_OPTIONS.get(container, {}))
+        return av.open(str(temp), "w", format=container, container_options=options)
     except (OSError, av.FFmpegError) as exc:
         raise OutputError(f"cannot create the output file in {temp.parent}: {exc}") from None
 

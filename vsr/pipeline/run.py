@@ -144,7 +144,7 @@ def run_job(
     output: mux.OutputContainer | None = None
     try:
         with open_input(info.path) as templates:
-            output = mux.open_output(temp, job.container)
+            output = mux.open_output(temp, job.container, exact_time_base=None if scope.whole else info.time_base)
             video, streams = mux.set_up_streams(
                 templates, output, job.container, job.codec,
                 lambda: add_video_stream(output, info, job.codec, job.encode_options, layout, job.width, job.height),

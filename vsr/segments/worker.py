@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from vsr.errors import PipelineError
@@ -13,14 +14,14 @@ from vsr.media import mux
 from vsr.media.index import read_packet_index
 from vsr.media.probe import probe
 from vsr.options import UpscaleOptions
-from vsr.pipeline.plan import plan_job
-from vsr.pipeline.run import Scope, run_job
+from vsr.pipeline.plan import Job, plan_job
+from vsr.pipeline.run import Progress, Scope, run_job
 from vsr.segments.plan import Segment
 
 
 @dataclass(frozen=True)
 class SegmentResult:
-    """A finished segment file: its frames, first and last pts (video time base) and size in bytes."""
+    """A finished segment file: its frames, first and last pts (in the file's time base) and size in bytes."""
 
     frames: int
     first_pts: int
@@ -28,30 +29,38 @@ class SegmentResult:
     bytes: int
 
 
-def upscale_segment(source: Path, segment: Segment, options: UpscaleOptions, target: Path) -> SegmentResult:
+def upscale_segment(
+    source: Path, segment: Segment, options: UpscaleOptions, target: Path, *,
+    job: Job | None = None, progress: Progress | None = None,
+) -> SegmentResult:
     """Upscale the frames of `source` with segment.start_pts <= pts < segment.end_pts into the
     video-only file `target` (its container follows the extension: the final output's), with the
     encoder settings of a whole run with `options`. The file is written under a temporary name and
     renamed onto `target` (replacing an older one: segment files belong to their work folder) only
     once check_segment_file passed. Raises PipelineError (stage "segment N") when it did not, and
-    any VsrError the pipeline raises."""
-    info = probe(source)
-    job = plan_job(info, mux.container_format(target), options)
+    any VsrError the pipeline raises. `job`: the job plan_job made for `source`, these options
+    and the target's container, to reuse over segments (planned here when not given);
+    `progress`: called with (frames written in this segment, None)."""
+    if job is None:
+        job = plan_job(probe(source), mux.container_format(target), options)
     results: list[SegmentResult] = []
 
     def check(temp: Path, frames: int) -> None:
-        results.append(check_segment_file(temp, segment, frames))
+        results.append(check_segment_file(temp, segment, frames, job.info.time_base))
 
     run_options = dataclasses.replace(options.run, overwrite=True)
-    run_job(job, target, run_options, scope=Scope(segment.start_pts, segment.end_pts, video_only=True), check=check)
+    run_job(job, target, run_options, progress=progress, scope=Scope(segment.start_pts, segment.end_pts, video_only=True), check=check)
     return results[0]
 
 
-def check_segment_file(path: Path, segment: Segment, frames_written: int) -> SegmentResult:
+def check_segment_file(path: Path, segment: Segment, frames_written: int, time_base: Fraction) -> SegmentResult:
     """The SegmentResult of the segment file at `path`, after checking it against the plan: as
     many frames as `segment.frames` (written and in the file), the first at segment.start_pts and
-    the last before segment.end_pts. PipelineError (stage "segment N") naming the mismatch."""
+    the last before segment.end_pts; the plan's timestamps are in `time_base` (the input's), the
+    file's in its own (Matroska's 1/1000), compared as the muxer rounds them. PipelineError
+    (stage "segment N") naming the mismatch."""
     index = read_packet_index(path)
+    start, end = _rescaled(segment.start_pts, time_base, index.time_base), _rescaled(segment.end_pts, time_base, index.time_base)
     stage = f"segment {segment.index}"
     if frames_written != segment.frames or len(index.pts) != segment.frames:
         raise PipelineError(
@@ -59,9 +68,14 @@ def check_segment_file(path: Path, segment: Segment, frames_written: int) -> Seg
             f"but the plan holds {segment.frames} (pts {segment.start_pts} to {segment.end_pts})",
         )
     first, last = index.pts[0], index.pts[-1]
-    if first != segment.start_pts or (segment.end_pts is not None and last >= segment.end_pts):
+    if first != start or (end is not None and last >= end):
         raise PipelineError(
             stage, f"the frames run from pts {first} to {last}, "
             f"but the plan says from {segment.start_pts} to before {segment.end_pts}",
         )
     return SegmentResult(len(index.pts), first, last, path.stat().st_size)
+
+
+def _rescaled(pts: int | None, source: Fraction, target: Fraction) -> int | None:
+    """`pts` from the `source` time base to `target`, rounded to nearest as FFmpeg's muxers do."""
+    return None if pts is None else round(pts * source / target)

@@ -1,0 +1,133 @@
+"""vsr.segments.run: a segmented run with a work folder equals a plain run, and resumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import vsr.segments.run as segments_run
+from test_segments_join import CLIP, LOSSLESS, LOSSY
+from videoclips import audio_packets, read_video
+from vsr import upscale_video
+from vsr.errors import ConfigError, OutputError, PipelineError
+from vsr.media.index import read_packet_index
+from vsr.segments.manifest import Manifest
+from vsr.segments.plan import plan_segments
+from vsr.segments.run import default_work_dir, upscale_in_segments
+
+SECONDS = 0.5  # three segments of the 40-frame clip
+
+
+@pytest.fixture
+def source(make_clip) -> Path:
+    return make_clip("in.mp4", **CLIP)
+
+
+@pytest.fixture
+def whole(source: Path, tmp_path: Path) -> Path:
+    return upscale_video(source, tmp_path / "whole.mp4", options=LOSSLESS).output
+
+
+def assert_same_video(result: Path, whole: Path) -> None:
+    a, b = read_video(whole), read_video(result)
+    assert len(b.pts) == 40 and b.pts == a.pts
+    assert all((x == y).all() for x, y in zip(a.lumas, b.lumas))
+    assert audio_packets(result) == audio_packets(whole)
+
+
+def count_segments(monkeypatch, failing: dict[int, int] | None = None) -> list[int]:
+    """Record the index of every segment upscaled; `failing`: segment -> how many times its check fails first."""
+    calls: list[int] = []
+    failures = dict(failing or {})
+    real = segments_run.upscale_segment
+
+    def upscale(source, segment, options, target, **kwargs):
+        calls.append(segment.index)
+        if failures.get(segment.index, 0) > 0:
+            failures[segment.index] -= 1
+            raise PipelineError(f"segment {segment.index}", "3 frames written, but the plan holds 13")
+        return real(source, segment, options, target, **kwargs)
+
+    monkeypatch.setattr(segments_run, "upscale_segment", upscale)
+    return calls
+
+
+def test_a_segmented_run_equals_a_plain_run_and_leaves_no_work_folder(source, whole, tmp_path, monkeypatch):
+    calls = count_segments(monkeypatch)
+    reports: list[tuple[int, int | None]] = []
+    target = tmp_path / "out.mp4"
+    result = upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS,
+                                 progress=lambda done, total: reports.append((done, total)))
+    assert (result.output, result.frames, result.width) == (target, 40, read_video(whole, keep_lumas=False).width)
+    assert_same_video(target, whole)
+    assert calls == [0, 1, 2]
+    assert not default_work_dir(target).exists()
+    assert reports[-1] == (40, 40) and all(total == 40 for _, total in reports)
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports)
+
+
+def test_a_segment_failing_its_check_is_redone_once(source, whole, tmp_path, monkeypatch):
+    calls = count_segments(monkeypatch, failing={1: 1})
+    upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS)
+    assert calls == [0, 1, 1, 2]
+    assert_same_video(tmp_path / "out.mp4", whole)
+
+
+def test_a_failed_job_keeps_its_work_folder_and_resume_redoes_only_the_unfinished(source, whole, tmp_path, monkeypatch):
+    target = tmp_path / "out.mp4"
+    calls = count_segments(monkeypatch, failing={1: 2})
+    with pytest.raises(PipelineError, match=r"^segment 1: failed its check 2 times"):
+        upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, keep_work=True)
+    assert calls == [0, 1, 1]
+    assert not target.exists()
+    work = default_work_dir(target)
+    assert (work / "segment-0000.mp4").exists() and not (work / "segment-0001.mp4").exists()
+    assert [s.index for s in Manifest.load(work).pending] == [1, 2]
+
+    with pytest.raises(OutputError, match="pass --resume to continue it, or remove it"):
+        upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS)
+
+    calls = count_segments(monkeypatch)
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=10, resume=True)  # the manifest's plan holds
+    assert calls == [1, 2]
+    assert_same_video(target, whole)
+    assert not work.exists()
+
+
+def test_resume_refuses_a_manifest_for_other_options(source, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    Manifest.new(source, LOSSLESS, plan_segments(read_packet_index(source), SECONDS)).save(work)
+    with pytest.raises(ConfigError, match="other options"):
+        upscale_in_segments(source, tmp_path / "out.mp4", LOSSY, segment_seconds=SECONDS, work_dir=work, resume=True)
+    assert not (tmp_path / "out.mp4").exists() and work.exists()
+
+
+def test_the_cli_runs_in_segments_and_keeps_the_work_folder_on_request(cli, source, whole, tmp_path):
+    target, work = tmp_path / "out.mp4", tmp_path / "work"
+    result = cli("upscale", source, "-o", target, "--scale", "2", "--model", "bicubic", "--crf", "0", "-q",
+                 "--segment-seconds", SECONDS, "--work-dir", work, "--keep-work")
+    assert result.exit_code == 0, result.stderr
+    assert_same_video(target, whole)
+    assert sorted(p.name for p in work.iterdir()) == ["manifest.json", "segment-0000.mp4", "segment-0001.mp4", "segment-0002.mp4"]
+
+    result = cli("upscale", source, "-o", tmp_path / "other.mp4", "--resume", "--keep-work")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "vsr: error: --resume, --keep-work only applies to a segmented run; add --segment-seconds"
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_time_base_finer_than_a_millisecond_survives_the_segments(make_clip, tmp_path, suffix):
+    # 1/12288 is what FFmpeg gives 24 fps MP4s: MP4 edit lists in the default 1/1000 movie
+    # timescale moved a segment's first pts (24064 read back as 24060) and the check refused it
+    from fractions import Fraction
+
+    source = make_clip("fine.mp4", **{**CLIP, "rate": Fraction(24), "time_base": Fraction(1, 12288)})
+    whole = upscale_video(source, tmp_path / f"whole{suffix}", options=LOSSLESS).output
+    plan = plan_segments(read_packet_index(source), 0.4)
+    assert [s.start_pts for s in plan] == [0, 5120, 10240, 15360]  # 10/24 s and 20/24 s: no whole milliseconds
+    result = upscale_in_segments(source, tmp_path / f"out{suffix}", LOSSLESS, segment_seconds=0.4)
+    assert_same_video(result.output, whole)
