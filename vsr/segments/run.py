@@ -56,7 +56,7 @@ def upscale_in_segments(
     mux.check_output_path(source, target, options.run.overwrite)
     work = Path(work_dir) if work_dir is not None else default_work_dir(target)
     job = plan_job(info, container, options)  # bad options fail before a work folder exists
-    manifest = _open_work(work, source, options, plan_segments(read_packet_index(source), segment_seconds), resume)
+    manifest = _open_work(work, source, options, segment_seconds, resume)
     log.info("%s, %d segment(s) in %s", job.describe(), len(manifest.segments), work)
     started = time.perf_counter()
     files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
@@ -88,9 +88,10 @@ def _check_segmentable(source: Path, options: UpscaleOptions) -> None:
         raise ConfigError("a preview (max_frames) cannot run in segments; drop one or the other")
 
 
-def _open_work(work: Path, source: Path, options: UpscaleOptions, plan: list[Segment], resume: bool) -> Manifest:
+def _open_work(work: Path, source: Path, options: UpscaleOptions, segment_seconds: float, resume: bool) -> Manifest:
     """The manifest of the work folder: loaded and checked against the job with `resume` (a fresh
-    one where there is no folder yet), else a new one in a new folder (an existing one refused)."""
+    one where there is no folder yet), else a new one in a new folder (an existing one refused).
+    Only a new manifest reads the input's packet index to plan its segments."""
     if work.exists():
         if not resume:
             raise OutputError(f"the work folder {work} exists (an unfinished run?); pass --resume to continue it, or remove it")
@@ -101,7 +102,7 @@ def _open_work(work: Path, source: Path, options: UpscaleOptions, plan: list[Seg
         work.mkdir(parents=True)
     except OSError as exc:
         raise OutputError(f"cannot create the work folder {work}: {exc.strerror or exc}") from None
-    manifest = Manifest.new(source, options, plan)
+    manifest = Manifest.new(source, options, plan_segments(read_packet_index(source), segment_seconds))
     manifest.save(work)
     return manifest
 
@@ -113,7 +114,8 @@ def _upscale_pending(
     """Upscale the segments not finished (or whose file went missing) into `files`, saving the
     manifest in `work` after each."""
     total = sum(r.segment.frames for r in manifest.segments)
-    todo = [s for s in (r.segment for r in manifest.segments) if s in manifest.pending or not files[s.index].exists()]
+    pending = set(manifest.pending)
+    todo = [r.segment for r in manifest.segments if r.segment in pending or not files[r.segment.index].exists()]
     done = total - sum(s.frames for s in todo)
     for segment in todo:
         report = None if progress is None else _offset(progress, done, total)
