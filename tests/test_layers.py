@@ -1,5 +1,5 @@
-"""The package's imports point one way: errors → device/options/resample → media → models → misr → engine →
-pipeline → segments/eval/bench → train → cli. A cycle, an upward import or `av` outside vsr.media fails here."""
+"""The package's imports point one way: errors → device/options/resample → media → models/degrade → misr → engine →
+pipeline → segments/eval/bench/restore → experiment/train → cli. A cycle, an upward import or `av` outside vsr.media fails here."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("vsr.errors",),
     ("vsr.device", "vsr.options", "vsr.resample"),
     ("vsr.media",),
-    ("vsr.models",),
+    ("vsr.models", "vsr.degrade"),
     ("vsr.misr",),
     ("vsr.engine",),
     ("vsr.pipeline",),
-    ("vsr.segments", "vsr.eval", "vsr.bench"),
-    ("vsr.train",),
+    ("vsr.segments", "vsr.eval", "vsr.bench", "vsr.restore"),
+    ("vsr.experiment", "vsr.train"),
     ("vsr.cli",),
 ]
 """Lowest first. A module may import from its own layer or any layer below it."""
