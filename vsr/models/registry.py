@@ -22,6 +22,8 @@ BI = "bicubic downscale (BI)"
 """The degradation the shipped models are trained for: MATLAB-style antialiased bicubic downscale
 (`vsr.resample.matlab.imresize`), as in the benchmark protocol."""
 NOT_TRAINED = "none (not trained)"
+DAMAGED = "blur, noise, JPEG and video codecs (x264, MPEG-2, MPEG-4) around a downscale; a quarter clean BI"
+"""The degradation the restoration models are trained for (`vsr.degrade`, configs/train/restore*.toml)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,26 @@ ARCHS: dict[str, ArchSpec] = {
             {"features": (64, 32), "activation": "relu", "global_skip": True},
             kind="fast",
             description="ESPCN: LR feature convolutions + sub-pixel convolution",
+        ),
+        ArchSpec(
+            "restore",
+            residual.ResidualSR,
+            residual.SCALES,
+            {"channels": 48, "blocks": 12, "res_scale": 1.0},
+            kind="quality",
+            description="the residual net trained to remove compression artefacts, noise and blur while it upscales",
+            purpose=RESTORATION,
+            degradation=DAMAGED,
+        ),
+        ArchSpec(
+            "restore-fast",
+            espcn.ESPCN,
+            espcn.SCALES,
+            {"features": (64, 32), "activation": "relu", "global_skip": True},
+            kind="fast",
+            description="ESPCN trained to remove compression artefacts, noise and blur while it upscales",
+            purpose=RESTORATION,
+            degradation=DAMAGED,
         ),
         ArchSpec(
             "fsrcnn",

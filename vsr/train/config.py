@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vsr.degrade.config import DegradeConfig
 from vsr.errors import ConfigError, UnsupportedModelError
 from vsr.models.registry import MULTI_FRAME_ARCHS, build
 
@@ -97,11 +98,12 @@ class Config:
     path: str | None = None  # the file it was read from, as given
     multiframe: MultiFrameConfig | None = None  # only for multi-frame architectures
     init: InitConfig | None = None
+    degrade: DegradeConfig | None = None  # LR made by random degradations (restoration models)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("path")
-        for optional in ("multiframe", "init"):
+        for optional in ("multiframe", "init", "degrade"):
             if d[optional] is None:
                 d.pop(optional)  # configs without them keep the dict they always had
         return _plain(d)
@@ -147,7 +149,7 @@ def _section(cls: type, raw: Any, where: str) -> Any:
 def config_from_dict(raw: dict[str, Any], path: str | None = None) -> Config:
     """Validate a parsed TOML document. Raises ConfigError naming the bad key or value."""
     sections = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
-    optional = {"multiframe": MultiFrameConfig, "init": InitConfig}
+    optional = {"multiframe": MultiFrameConfig, "init": InitConfig, "degrade": DegradeConfig}
     unknown = sorted(set(raw) - set(sections) - set(optional))
     if unknown:
         raise ConfigError(
@@ -162,8 +164,10 @@ def config_from_dict(raw: dict[str, Any], path: str | None = None) -> Config:
         raise ConfigError("[model] hparams must be a table")
     data = _section(DataConfig, raw["data"], "data")
     train = _section(TrainConfig, raw["train"], "train")
-    multiframe, init = (_section(cls, raw[name], name) if name in raw else None for name, cls in optional.items())
-    cfg = Config(model, data, train, path, multiframe, init)
+    multiframe, init, degrade = (_section(cls, raw[name], name) if name in raw else None for name, cls in optional.items())
+    if degrade is not None:
+        degrade.check()
+    cfg = Config(model, data, train, path, multiframe, init, degrade)
     validate(cfg)
     return cfg
 
@@ -196,6 +200,9 @@ def validate(cfg: Config) -> None:
     checks += [
         (multi == (mf is not None), f"[multiframe] is {'required' if multi else 'only for multi-frame models'} "
                                     f"for arch {cfg.model.arch!r}"),
+        (not multi or cfg.degrade is None, "[degrade] is for single-frame models"),
+        (cfg.degrade is None or d.jitter == 0.0, "[data] jitter must be 0 with [degrade]"),
+        (cfg.degrade is None or (d.patch_size % 2 == 0), "[data] patch_size must be even with [degrade] (codec passes)"),
         (not multi or d.jitter == 0.0, "[data] jitter must be 0 for a multi-frame model (it would alter the confidences)"),
         (not getattr(module, "refine", False) or not (d.flips or d.rot90),
          "[data] flips and rot90 must be false for a refine model: its input holds HR sub-pixel phases, "

@@ -34,6 +34,7 @@ from vsr.models.checkpoint import checkpoint_dict, module_from_checkpoint, read_
 from vsr.models.registry import build, get_arch, normalise_hparams
 from vsr.train.config import Config
 from vsr.train.data import PatchSampler, centre_crop, split_train_val
+from vsr.train.degraded import DegradedPatchSampler
 from vsr.train.sequences import clip_windows, synthetic_windows
 
 log = logging.getLogger(__name__)
@@ -227,8 +228,12 @@ def train(
         train_pairs, val_pairs = _window_pairs(cfg, module, train_paths, val_paths)
     val_pairs = [centre_crop(p, d_cfg.val_crop, scale) for p in val_pairs]
     val_pairs = [p for p in val_pairs if min(p.hr.shape) > 2 * scale]  # something left after the border crop
-    sampler = PatchSampler(train_pairs, scale=scale, patch_size=d_cfg.patch_size, batch_size=d_cfg.batch_size,
-                           flips=d_cfg.flips, rot90=d_cfg.rot90, jitter=d_cfg.jitter)
+    patches = dict(scale=scale, patch_size=d_cfg.patch_size, batch_size=d_cfg.batch_size,
+                   flips=d_cfg.flips, rot90=d_cfg.rot90, jitter=d_cfg.jitter)
+    if cfg.degrade is None:
+        sampler = PatchSampler(train_pairs, **patches)
+    else:
+        sampler = DegradedPatchSampler(train_pairs, cfg.degrade, **patches)
     log.info("%s x%d: %d training images, %d validation images, %d parameters, device %s",
              m_cfg.arch, scale, len(sampler.pairs), len(val_pairs),
              sum(p.numel() for p in module.parameters()), dev)
@@ -316,7 +321,7 @@ def _warm_start(module: nn.Module, cfg: Config) -> None:
         source = source_model.module
         if get_arch(m_cfg.arch).multi_frame and not source_model.is_multi_frame:
             module.init_from_single(source)
-        elif ckpt["arch"] != m_cfg.arch:
+        elif get_arch(str(ckpt["arch"])).builder is not get_arch(m_cfg.arch).builder:
             raise ValueError(f"it is {ckpt['arch']}, this config trains {m_cfg.arch}")
         elif int(ckpt["scale"]) == m_cfg.scale:
             if _shapes(source) == _shapes(module) or not hasattr(module, "grow_from"):

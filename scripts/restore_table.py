@@ -1,0 +1,105 @@
+"""The restoration table: Vid4 frames → the LR protocol → `vsr upscale` → Y-PSNR.
+
+Each Vid4 sequence (first 31 frames) is cropped to a multiple of the scale, downscaled with the
+MATLAB-style antialiased bicubic (RGB), converted to 4:2:0 and written as a 25 fps clip in one of
+these conditions:
+
+  clean     lossless (libx264 -qp 0): the benchmark's BI input
+  crf25     libx264 CRF 25 (preset medium)
+  crf35     libx264 CRF 35
+  noise10   Gaussian noise of sigma 10 levels on the LR luma, lossless
+
+Every model upscales the clip through `vsr.upscale_video` (the same pipeline as `vsr upscale`:
+bf16 on a CPU for half-safe models), written losslessly; the table is the mean over the four
+sequences of the per-frame Y-PSNR (BT.601 luma of the ground truth, border 0).
+
+    python3 scripts/restore_table.py --models bicubic,residual,fsrcnn,restore,restore-fast
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vsr.eval.metrics import psnr, rgb_to_y
+from vsr.eval.protocol import degrade_rgb, image_files, mod_crop, read_rgb
+from vsr.options import EncodeOptions, ModelOptions, UpscaleOptions
+from vsr.pipeline.run import upscale_video
+
+VID4 = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "Vid4"
+CONDITIONS = {"clean": ("qp0", 0.0), "crf25": ("25", 0.0), "crf35": ("35", 0.0), "noise10": ("qp0", 10.0)}
+
+
+def write_lr_clip(frames: list[np.ndarray], path: Path, crf: str, noise_sigma: float, seed: int) -> None:
+    """RGB LR frames → a 25 fps yuv420p H.264 clip (lossless for crf "qp0"), luma noise added."""
+    rng = np.random.default_rng(seed)
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"qp": "0"} if crf == "qp0" else {"crf": crf, "preset": "medium"}
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            if noise_sigma > 0:
+                luma = frame.to_ndarray()[:height].astype(np.float32)
+                noisy = np.clip(np.rint(luma + rng.normal(0.0, noise_sigma, luma.shape)), 0, 255).astype(np.uint8)
+                rows = np.frombuffer(frame.planes[0], np.uint8).reshape(-1, frame.planes[0].line_size)
+                rows[:height, :width] = noisy
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def luma_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="yuv420p")[: f.height] for f in container.decode(video=0)]
+
+
+def run(models: list[str], conditions: list[str], scale: int, frames: int) -> dict[tuple[str, str], float]:
+    scores: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seq_index, seq in enumerate(sorted(p for p in VID4.iterdir() if p.is_dir())):
+            gt = [mod_crop(read_rgb(p), scale) for p in image_files(seq)[:frames]]
+            gt_y = [rgb_to_y(f) for f in gt]
+            lr = [degrade_rgb(f, scale) for f in gt]
+            for condition in conditions:
+                crf, sigma = CONDITIONS[condition]
+                clip = Path(tmp) / f"{seq.name}_{condition}.mp4"
+                write_lr_clip(lr, clip, crf, sigma, seed=seq_index)
+                for model in models:
+                    out = Path(tmp) / f"{seq.name}_{condition}_{model}.mkv"
+                    options = UpscaleOptions(model=ModelOptions(name=model, scale=scale),
+                                             encode=EncodeOptions(codec="ffv1", crf=None, preset=None))
+                    upscale_video(clip, out, options=options.replace(run={"overwrite": True}))
+                    sr = luma_frames(out)
+                    value = float(np.mean([psnr(s, g, border=0) for s, g in zip(sr, gt_y, strict=True)]))
+                    scores.setdefault((model, condition), []).append(value)
+                    print(f"{seq.name:8s} {condition:8s} {model:14s} {value:6.2f}", flush=True)
+    return {key: float(np.mean(values)) for key, values in scores.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="bicubic,residual,fsrcnn,restore,restore-fast")
+    parser.add_argument("--conditions", default=",".join(CONDITIONS))
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=31)
+    args = parser.parse_args()
+    models, conditions = args.models.split(","), args.conditions.split(",")
+    started = time.monotonic()
+    table = run(models, conditions, args.scale, args.frames)
+    print(f"\nVid4 x{args.scale}, {args.frames} frames, Y-PSNR border 0 ({time.monotonic() - started:.0f} s)\n")
+    print("| model | " + " | ".join(conditions) + " |")
+    print("|---|" + "---|" * len(conditions))
+    for model in models:
+        print(f"| `{model}` | " + " | ".join(f"{table[(model, c)]:.2f}" for c in conditions) + " |")
+
+
+if __name__ == "__main__":
+    main()
