@@ -130,6 +130,7 @@ def read_items(
     frame_filter: FrameFilter | None = None,
     start_pts: int | None = None,
     end_pts: int | None = None,
+    filtered_time_base: Fraction | None = None,
 ) -> Iterator[VideoItem | Passthrough]:
     """Read `path`: decoded frames as VideoItems and the listed streams' packets as Passthrough, in file order.
 
@@ -137,6 +138,8 @@ def read_items(
     frame_duration: one frame's duration in the video time base, for frames without a timestamp or duration.
     max_frames: reading stops after that many frames (and so do the other streams).
     frame_filter: run on every decoded frame, and flushed at the end, before the timestamps step.
+    filtered_time_base: the time base the filtered frames are stamped in (default: the stream's; a
+        finer one where the filters make more frames, one per field); `frame_duration` is in it too.
     start_pts, end_pts: decode only the frames with start_pts <= pts < end_pts (video time base),
         seeking to the keyframe at or before start_pts; the passthrough packets are then limited to
         the same span (`in_range`). VideoItem indices count from 0 at the first frame read.
@@ -153,7 +156,7 @@ def read_items(
         if start_pts is not None or end_pts is not None:
             items = in_range(items, video.time_base, start_pts, end_pts)
         if frame_filter is not None:
-            items = filtered(items, frame_filter, video.time_base)
+            items = filtered(items, frame_filter, filtered_time_base or video.time_base)
         yield from planes(timestamped(items, stats, frame_duration), layout, stats, frame_duration, max_frames)
     if stats.frames == 0 and start_pts is None and end_pts is None and max_frames != 0:
         raise InputError(f"no video frame of {path} could be decoded (the file is damaged)")

@@ -14,6 +14,7 @@ from av import VideoFrame  # also the type that code outside vsr.media (which ha
 
 from vsr.errors import VsrError
 from vsr.options import EncodeOptions
+from vsr.media.colour import shown_colour
 from vsr.media.frames import PLANAR_LAYOUTS, Layout, VideoItem, plane_rows
 from vsr.media.probe import VideoInfo
 
@@ -88,7 +89,9 @@ def add_video_stream(
     height: int,
 ) -> av.video.stream.VideoStream:
     """The output video stream with the input's time base, frame rate, colour, aspect and rotation,
-    encoding at `options.bitrate` (bits/s) when given, else at its CRF. VsrError for a bitrate that
+    encoding at `options.bitrate` (bits/s) when given, else at its CRF. The colour is tagged
+    explicitly as players read the input (vsr.media.colour.shown_colour: an untagged SD input is
+    BT.601, which players would no longer assume at the upscaled size). VsrError for a bitrate that
     is not positive; av.FFmpegError or ValueError when the encoder refuses the settings."""
     if options.bitrate is not None and options.bitrate <= 0:
         raise VsrError(f"the bitrate must be a positive number of bits per second, got {options.bitrate}")
@@ -102,7 +105,7 @@ def add_video_stream(
         ctx.bit_rate = options.bitrate
     if info.average_rate:
         ctx.framerate = info.average_rate
-    colour = info.colour
+    colour = shown_colour(info.colour, info.width, info.height, info.pix_fmt)
     ctx.color_primaries, ctx.color_trc, ctx.colorspace = colour.primaries, colour.transfer, colour.matrix
     ctx.color_range = 2 if layout.pix_fmt.startswith("yuvj") else colour.range
     if info.sample_aspect_ratio:

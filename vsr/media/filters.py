@@ -10,6 +10,11 @@ by commas, each `name` or `name=options`, with FFmpeg's quoting ('...') and back
 [labels] and no ';'. The chain runs as buffer → filters → format=<pix_fmt> → buffersink, so the
 frames come out in the pipeline's pixel format, with the timestamps and time base the filters
 give them (yadif=1, for one, doubles the time base's resolution).
+
+The buffer source is told the input's frame rate and sample aspect ratio (fieldmatch and decimate
+need the rate, scale keeps the aspect), which PyAV's `add_buffer` would leave out. `FilterStages`
+runs several graphs one after the other as one frame filter (vsr.media.filterplan uses it for the
+size-keeping chain and then the colour and aspect conversion).
 """
 
 from __future__ import annotations
@@ -39,15 +44,25 @@ class VideoFilterGraph:
     given, the whole graph is configured once for it now, so that a chain that cannot run on it
     (a crop larger than the frame, an audio filter) fails here rather than in the decode stage.
     Unknown filters and bad options always fail here. Raises ConfigError naming the description.
+    `frame_rate`, `sample_aspect_ratio`: what the buffer source declares (default: the info's;
+    without either, no rate and square pixels). `size`: the (width, height) the frames must come
+    out at (default: the size they went in at; a chain that changes it is refused).
 
     The graph itself is built from the first frame pushed (its size, format, time base, colour);
     after `flush` the next push starts a new graph. Use from one thread at a time.
     """
 
-    def __init__(self, description: str, pix_fmt: str, info: VideoInfo | None = None) -> None:
+    def __init__(
+        self, description: str, pix_fmt: str, info: VideoInfo | None = None, *, frame_rate: Fraction | None = None,
+        sample_aspect_ratio: Fraction | None = None, size: tuple[int, int] | None = None,
+    ) -> None:
         self.description = description
         self.pix_fmt = pix_fmt
         self.chain = parse_filter_chain(description)
+        self.frame_rate = frame_rate if frame_rate is not None else info.average_rate if info is not None else None
+        aspect = sample_aspect_ratio if sample_aspect_ratio is not None else info.sample_aspect_ratio if info else None
+        self.sample_aspect_ratio = aspect if aspect else Fraction(1, 1)
+        self.size = size
         self._check_filters()
         self._graph: av.filter.Graph | None = None
         if info is not None:
@@ -75,9 +90,15 @@ class VideoFilterGraph:
         return frames
 
     def _same_size(self, frames: list[VideoFrame], source: VideoFrame) -> list[VideoFrame]:
-        """The job is planned for the input's size: a chain that changes it (crop, scale) is refused."""
+        """The job is planned for the input's size (or `size`): a chain that changes it (crop, scale) is refused."""
         for frame in frames:
-            if (frame.width, frame.height) != (source.width, source.height):
+            if self.size is not None:
+                if (frame.width, frame.height) != self.size:
+                    raise ConfigError(
+                        f"the filter graph {self.description!r} gives {frame.width}x{frame.height} frames, "
+                        f"not the {self.size[0]}x{self.size[1]} planned"
+                    )
+            elif (frame.width, frame.height) != (source.width, source.height):
                 raise ConfigError(
                     f"the filter graph {self.description!r} changes the frame size ({source.width}x{source.height} → "
                     f"{frame.width}x{frame.height}); use filters that keep the size (the upscaling is --scale)"
@@ -111,16 +132,71 @@ class VideoFilterGraph:
         graph = av.filter.Graph()
 
         def configure() -> None:
-            source = graph.add(
-                "buffer", video_size=f"{width}x{height}", pix_fmt=pix_fmt, time_base=str(time_base),
-                pixel_aspect="1/1", colorspace=str(colorspace), range=str(color_range),
-            )
+            source = graph.add("buffer", **self._buffer_arguments(
+                width, height, pix_fmt, time_base, colorspace, color_range
+            ))
             filters = [graph.add(name, options) for name, options in self.chain]
             graph.link_nodes(source, *filters, graph.add("format", f"pix_fmts={self.pix_fmt}"), graph.add("buffersink"))
             graph.configure()
 
         _explained(configure, f"the filter graph {self.description!r} cannot run on {width}x{height} {pix_fmt} frames")
         return graph
+
+    def _buffer_arguments(
+        self, width: int, height: int, pix_fmt: str, time_base: Fraction, colorspace: int, color_range: int
+    ) -> dict[str, str]:
+        """The buffer source's options: the frames' kind, and the stream's rate and sample aspect ratio."""
+        arguments = {
+            "video_size": f"{width}x{height}", "pix_fmt": pix_fmt, "time_base": str(time_base),
+            "pixel_aspect": f"{self.sample_aspect_ratio.numerator}/{self.sample_aspect_ratio.denominator}",
+            "colorspace": str(colorspace), "range": str(color_range),
+        }
+        if self.frame_rate:
+            arguments["frame_rate"] = f"{self.frame_rate.numerator}/{self.frame_rate.denominator}"
+        return arguments
+
+
+class FilterStages:
+    """Several filter graphs run one after the other as one `vsr.media.decode.FrameFilter`: what one
+    gives goes into the next; `flush` flushes them in order. Counts the frames in and out.
+
+    `spacing` (time base, step): the frames out are stamped anew, evenly `step` ticks of that time
+    base apart from the first frame in's time (decimate spaces its frames evenly too, but from the
+    first frame it keeps, which moves the whole video by a frame when it drops the first one)."""
+
+    def __init__(self, graphs: list[VideoFilterGraph], spacing: tuple[Fraction, int] | None = None) -> None:
+        self.graphs = graphs
+        self.spacing = spacing
+        self.frames_in = 0
+        self.frames_out = 0
+        self._start: int | None = None
+        self._stamped = 0
+
+    def push(self, frame: VideoFrame) -> list[VideoFrame]:
+        if self.spacing is not None and self._start is None and frame.pts is not None and frame.time_base:
+            self._start = round(frame.pts * Fraction(frame.time_base) / self.spacing[0])
+        self.frames_in += 1
+        frames = [frame]
+        for graph in self.graphs:
+            frames = [out for each in frames for out in graph.push(each)]
+        return self._out(frames)
+
+    def flush(self) -> list[VideoFrame]:
+        frames: list[VideoFrame] = []
+        for graph in self.graphs:
+            frames = [out for each in frames for out in graph.push(each)] + graph.flush()
+        frames = self._out(frames)
+        self._start, self._stamped = None, 0
+        return frames
+
+    def _out(self, frames: list[VideoFrame]) -> list[VideoFrame]:
+        if self.spacing is not None:
+            time_base, step = self.spacing
+            for number, frame in enumerate(frames, self._stamped):
+                frame.pts, frame.duration, frame.time_base = (self._start or 0) + number * step, step, time_base
+            self._stamped += len(frames)
+        self.frames_out += len(frames)
+        return frames
 
 
 def parse_filter_chain(description: str) -> list[tuple[str, str | None]]:

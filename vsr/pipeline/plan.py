@@ -10,7 +10,7 @@ from vsr.engine import LumaEngine, default_batch_size, make_engine
 from vsr.engine.fusion import LearnedFusion
 from vsr.errors import VsrError
 from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt
-from vsr.media.filters import VideoFilterGraph
+from vsr.media.filterplan import FilterPlan, plan_filters
 from vsr.media.frames import Layout
 from vsr.media.probe import VideoInfo
 from vsr.models import SRModel, resolve
@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 class Job:
     """Everything decided before the first frame: input, model, engine, formats and sizes.
     `frames` is the multi-frame window (1 in single mode); `debug_dir` receives multi-frame
-    alignment maps. `video_filter`: the FFmpeg filter chain run on the decoded frames ("" for none),
-    checked against the input."""
+    alignment maps. `video_filter`: the user's FFmpeg filter chain (--vf, "" for none); `filters`:
+    every filter run on the decoded frames (deinterlacing, denoising, --vf, colour, aspect), checked
+    against the input, and what the frames are after them (`filtered`)."""
 
     info: VideoInfo
     model: SRModel
@@ -40,15 +41,23 @@ class Job:
     frames: int = 1
     debug_dir: Path | None = None
     video_filter: str = ""
+    filters: FilterPlan | None = None
+
+    @property
+    def filtered(self) -> VideoInfo:
+        """The frames the upscaler gets: the input after the filters (size, rate, time base, frame
+        count, the colour tagged on the output, aspect)."""
+        return self.filters.output if self.filters is not None else self.info
 
     def describe(self) -> str:
         """One line for the log: sizes, model, device, precision, batch, codec and pixel format."""
         info = self.info
         multi = f", multi-frame ({self.frames} frames)" if self.mode == "multi" else ""
+        filters = f", filters: {self.filters.describe()}" if self.filters is not None and self.filters.steps else ""
         return (
             f"{info.path.name} {info.width}x{info.height} → {self.width}x{self.height}, model {self.model.name} "
             f"x{self.model.scale}{multi} on {self.engine.device} ({self.engine.precision}), batch {self.batch_size}, "
-            f"{self.codec} {self.layout.pix_fmt}"
+            f"{self.codec} {self.layout.pix_fmt}{filters}"
         )
 
 
@@ -62,21 +71,22 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
     encode = options.encode
     codec = encode.codec or DEFAULT_CODECS[container]
     layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode.pix_fmt))
-    if options.filters.video:
-        VideoFilterGraph(options.filters.video, layout.pix_fmt, info)  # a chain that cannot run on this input fails now
+    filters = plan_filters(info, options.filters, layout.pix_fmt)  # a filter that cannot run on this input fails now
+    frames_in = filters.output  # what the upscaler gets: the size after --square-pixels
     engine = choose_engine(sr_model, mode, frames, options.model.device, options.model.precision, layout.max_value)
-    batch = options.model.batch_size or default_batch_size(engine, info.width, info.height)
+    batch = options.model.batch_size or default_batch_size(engine, frames_in.width, frames_in.height)
     scale = options.model.scale
-    width, height = layout.even_size(info.width * scale, info.height * scale)
-    if (width, height) != (info.width * scale, info.height * scale):
+    width, height = layout.even_size(frames_in.width * scale, frames_in.height * scale)
+    if (width, height) != (frames_in.width * scale, frames_in.height * scale):
         log.warning(
             "%s needs even dimensions: padding %dx%d to %dx%d by repeating the last column/row",
-            layout.pix_fmt, info.width * scale, info.height * scale, width, height,
+            layout.pix_fmt, frames_in.width * scale, frames_in.height * scale, width, height,
         )
     multi = mode == "multi"
     return Job(
         info, sr_model, engine, container, codec, encode, layout, batch, width, height,
         mode, frames if multi else 1, options.multi_frame.debug_dir if multi else None, options.filters.video,
+        filters,
     )
 
 

@@ -1,0 +1,145 @@
+"""Colour and aspect of SD sources (vsr.media.colour, vsr.media.filterplan): the output is tagged
+with what the source was read as, `colour_matrix="bt709"` converts, `square_pixels` resamples."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+import vsr
+from vsr.media.colour import guessed_colour, shown_colour, to_bt709_matrix
+from vsr.media.filterplan import plan_filters, square_size
+from vsr.media.probe import Colour, probe
+from vsr.options import FilterOptions
+from videoclips import raw_planes, read_video
+
+FAST = {"model": "bicubic", "preset": "ultrafast"}
+UNTAGGED = Colour(2, 2, 2, 0)
+
+
+@pytest.mark.parametrize(
+    "size,pix_fmt,expected",
+    [
+        ((640, 360), "yuv420p", Colour(6, 6, 6, 1)),  # SD web video: BT.601, 525-line
+        ((720, 480), "yuv420p", Colour(6, 6, 6, 1)),  # NTSC DVD
+        ((720, 576), "yuv420p", Colour(5, 6, 5, 1)),  # PAL DVD: 625-line primaries and matrix
+        ((352, 288), "yuv420p", Colour(5, 6, 5, 1)),  # CIF
+        ((1280, 720), "yuv420p", Colour(1, 1, 1, 1)),  # HD from 1280 wide
+        ((1024, 768), "yuv420p", Colour(1, 1, 1, 1)),  # or above 576 lines
+        ((720, 480), "yuvj420p", Colour(6, 6, 6, 2)),  # full range where the format says so
+    ],
+)
+def test_an_untagged_source_is_read_as_players_read_it(size, pix_fmt, expected):
+    assert guessed_colour(*size, pix_fmt) == expected
+    assert shown_colour(UNTAGGED, *size, pix_fmt) == expected
+
+
+def test_tags_that_are_there_win_field_by_field():
+    assert shown_colour(Colour(1, 1, 1, 2), 640, 360, "yuv420p") == Colour(1, 1, 1, 2)
+    assert shown_colour(Colour(2, 2, 1, 0), 640, 360, "yuv420p") == Colour(6, 6, 1, 1)  # a matrix alone
+    assert shown_colour(Colour(9, 16, 9, 1), 640, 360, "yuv420p10le") == Colour(9, 16, 9, 1)
+
+
+def test_an_untagged_sd_clip_upscaled_to_hd_is_tagged_bt601(make_clip, tmp_path):
+    source = make_clip("in.mp4", width=320, height=240, frames=3)
+    assert read_video(source, keep_lumas=False).colour == (2, 2, 2, 0)  # untagged
+    out = tmp_path / "out.mp4"
+    vsr.upscale_video(source, out, scale=4, **FAST)
+    after = read_video(out, keep_lumas=False)
+    assert (after.width, after.height) == (1280, 960)  # players would take this for BT.709 untagged
+    assert after.colour == (6, 6, 6, 1)
+
+
+# BT.601 and BT.709 limited-range YUV of pure red (R=255, G=B=0)
+RED_601 = (81, 90, 240)
+RED_709 = (63, 102, 240)
+
+
+def solid_clip(path, yuv, colour: Colour | None = None, frames: int = 3):
+    """A lossless (FFV1) 64x48 clip of one YUV colour, tagged with `colour` if given."""
+    with av.open(str(path), "w") as output:
+        stream = output.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        if colour is not None:
+            ctx = stream.codec_context
+            ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = (
+                colour.primaries, colour.transfer, colour.matrix, colour.range,
+            )
+        for index in range(frames):
+            frame = av.VideoFrame(64, 48, "yuv420p")
+            for plane, value in zip(frame.planes, yuv):
+                plane.update(bytes([value]) * plane.buffer_size)
+            frame.pts = index
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return path
+
+
+def centre_yuv(path) -> tuple[int, int, int]:
+    planes = raw_planes(path)[0]
+    return tuple(int(p[p.shape[0] // 2, p.shape[1] // 2]) for p in planes)
+
+
+@pytest.mark.parametrize("colour", [None, Colour(6, 6, 6, 1), Colour(5, 6, 5, 1)])
+def test_bt709_conversion_gives_a_known_colour_s_bt709_values(tmp_path, colour):
+    source = solid_clip(tmp_path / "red.mkv", RED_601, colour)
+    out = tmp_path / "out.mkv"
+    vsr.upscale_video(source, out, scale=2, colour_matrix="bt709", codec="ffv1", **FAST)
+    assert np.allclose(centre_yuv(out), RED_709, atol=1)
+    primaries = (colour or Colour(6, 6, 6, 1)).primaries
+    assert read_video(out, keep_lumas=False).colour == (primaries, 6, 1, 1)  # only the matrix changed
+
+
+def test_a_bt709_source_is_not_converted(tmp_path):
+    source = solid_clip(tmp_path / "red.mkv", RED_709, Colour(1, 1, 1, 1))
+    plan = plan_filters(probe(source), FilterOptions(colour_matrix="bt709"), "yuv420p")
+    assert plan.reshape == "" and plan.frame_filter() is None
+    assert to_bt709_matrix(Colour(1, 1, 1, 1)) == ("", Colour(1, 1, 1, 1))
+
+
+def test_without_conversion_the_yuv_values_pass_unchanged(tmp_path):
+    source = solid_clip(tmp_path / "red.mkv", RED_601)
+    out = tmp_path / "out.mkv"
+    vsr.upscale_video(source, out, scale=2, codec="ffv1", **FAST)
+    assert centre_yuv(out) == RED_601
+    assert read_video(out, keep_lumas=False).colour == (6, 6, 6, 1)
+
+
+def test_the_sample_aspect_ratio_is_kept_by_default(make_clip, tmp_path):
+    source = make_clip("in.mp4", sar=Fraction(8, 9), frames=3)
+    out = tmp_path / "out.mp4"
+    vsr.upscale_video(source, out, scale=2, **FAST)
+    after = read_video(out, keep_lumas=False)
+    assert (after.width, after.height, after.sar) == (128, 96, Fraction(8, 9))
+
+
+@pytest.mark.parametrize(
+    "sar,size",
+    [
+        (Fraction(8, 9), (64, 54)),  # narrow pixels (NTSC DVD 4:3): taller, nothing thrown away
+        (Fraction(32, 27), (76, 48)),  # wide pixels (NTSC DVD 16:9): wider
+        (Fraction(1, 1), (64, 48)),
+    ],
+)
+def test_square_pixels_resample_to_the_displayed_shape(make_clip, tmp_path, sar, size):
+    source = make_clip("in.mp4", sar=sar, frames=3)
+    out = tmp_path / "out.mp4"
+    result = vsr.upscale_video(source, out, scale=2, square_pixels=True, **FAST)
+    after = read_video(out)
+    assert (after.width, after.height) == (result.width, result.height) == (2 * size[0], 2 * size[1])
+    assert after.sar in (None, Fraction(1, 1), Fraction(0, 1))
+    # the displayed shape is kept: width/height = source width x SAR / source height
+    assert after.width / after.height == pytest.approx(64 * sar / 48, rel=0.03)
+    assert len(after.pts) == 3
+
+
+def test_square_size_rounds_to_the_chroma_grid():
+    assert square_size(720, 480, Fraction(8, 9), "yuv420p") == (720, 540)
+    assert square_size(720, 480, Fraction(32, 27), "yuv420p") == (854, 480)
+    assert square_size(720, 576, Fraction(16, 15), "yuv420p") == (768, 576)
+    assert square_size(176, 144, Fraction(128, 117), "yuv420p") == (192, 144)
+    assert square_size(175, 144, Fraction(3, 2), "yuv444p") == (263, 144)
+    assert square_size(720, 480, None, "yuv420p") == (720, 480)

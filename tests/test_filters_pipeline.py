@@ -1,0 +1,273 @@
+"""Deinterlacing, inverse telecine, deblocking and denoising in the pipeline (vsr.media.filterplan):
+what comes out is filtered, with the right frames, timestamps and audio.
+
+The interlaced clips are woven from two pictures a field apart (a bar moving 8 px per field over a
+smooth gradient: the even rows from time t, the odd rows from t + ½), so an undeinterlaced frame
+combs at the bar and a deinterlaced one does not.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.filter
+import cv2
+import numpy as np
+import pytest
+
+import vsr
+from vsr.errors import ConfigError
+from vsr.media.filterplan import DENOISE_PRESETS, detect_interlacing, output_time_base, plan_filters
+from vsr.media.filters import FilterStages, VideoFilterGraph
+from vsr.media.probe import probe
+from vsr.options import FilterOptions, UpscaleOptions
+from vsr.pipeline.plan import plan_job
+from vsr.pipeline.run import Scope, run_job
+from videoclips import _audio_frames, audio_packets, draw_frame, read_index, read_video
+
+FAST = {"model": "bicubic", "preset": "ultrafast"}
+W, H = 64, 48
+
+
+def picture(t: float) -> np.ndarray:
+    """(H, W) uint8: a smooth gradient with a bright bar 10 px wide at x = 16 t (wrapping)."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    image = 60 + 0.6 * x + 0.8 * y
+    image[np.abs((x - 16 * t + W / 2) % W - W / 2) < 5] = 230
+    return image.astype(np.uint8)
+
+
+def woven(index: int) -> np.ndarray:
+    """The even rows (top field) at time `index`, the odd rows (bottom field) half a frame later."""
+    frame = picture(index)
+    frame[1::2] = picture(index + 0.5)[1::2]
+    return frame
+
+
+def combing(y: np.ndarray) -> float:
+    """Mean line-to-line difference: each row against the mean of the rows above and below."""
+    y = y.astype(np.float32)
+    return float(np.abs(y[1:-1] - (y[:-2] + y[2:]) / 2).mean())
+
+
+def write_frames(
+    path: Path, images: list[np.ndarray], *, codec: str = "libx264", interlaced: bool = False, audio: bool = True,
+    rate: Fraction = Fraction(25), time_base: Fraction | None = None, sar: Fraction | None = None,
+) -> Path:
+    """Grey pictures (or RGB ones) encoded as a clip, with an AAC tone (MP3 in AVI) as long as the
+    video. `interlaced`: the frames are flagged interlaced, top field first (setfield), and coded
+    as fields (interlaced DCT and motion estimation), so the stream says it is interlaced."""
+    options = {"preset": "ultrafast", "crf": "10", "x264-params": "log-level=error"} if codec == "libx264" else {}
+    field_flags = VideoFilterGraph("setfield=tff", "yuv420p") if interlaced else None
+    time_base = time_base or 1 / rate
+    with av.open(str(path), "w") as output:
+        video = output.add_stream(codec, rate=rate, options=options)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        video.time_base = video.codec_context.time_base = time_base
+        if sar is not None:
+            video.codec_context.sample_aspect_ratio = sar
+        if interlaced:
+            video.codec_context.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
+        events = []
+        step = round(1 / (rate * time_base))
+        for index, image in enumerate(images):
+            rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = index * step, time_base
+            if field_flags is not None:
+                [frame] = field_flags.push(frame)
+            events.append((float(frame.pts * time_base), 0, video, frame))
+        if audio:
+            name = "mp3" if path.suffix == ".avi" else "aac"
+            stream, frames = _audio_frames(output, name, float(len(images) / rate), 330.0)
+            events += [(float(f.pts * f.time_base), 1, stream, f) for f in frames]
+        for _, _, stream, frame in sorted(events, key=lambda e: (e[0], e[1])):
+            output.mux(stream.encode(frame))
+        for stream in output.streams:
+            output.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("interlaced")
+    pictures = [woven(i) for i in range(10)]
+    return {
+        # H.264 coded as fields and flagged: the stream's field order and the frames say so
+        "flagged": write_frames(folder / "flagged.mp4", pictures, interlaced=True),
+        # MPEG-4: no field order, no flags (idet decides)
+        "unflagged": write_frames(folder / "unflagged.mkv", pictures, codec="mpeg4"),
+        # and in AVI, a time base of 1/25, too coarse for fields (no audio: AVI's interleaving of
+        # our MP3 moves the video's second timestamp)
+        "coarse": write_frames(folder / "coarse.avi", pictures, codec="mpeg4", audio=False),
+        "progressive": write_frames(folder / "progressive.mp4", [picture(i) for i in range(10)]),
+    }
+
+
+def lumas(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="gray") for frame in container.decode(video=0)]
+
+
+def mean_combing(path: Path) -> float:
+    return float(np.mean([combing(cv2.resize(y, (W, H), interpolation=cv2.INTER_AREA)) for y in lumas(path)]))
+
+
+def times(path: Path) -> list[Fraction]:
+    facts = read_video(path, keep_lumas=False)
+    return [pts * facts.time_base for pts in facts.pts]
+
+
+def test_the_interlaced_clips_say_what_they_are(clips):
+    assert av.open(str(clips["flagged"])).streams.video[0].codec_context.field_order == 2  # top field first
+    assert detect_interlacing(probe(clips["flagged"])).parity == "auto"  # each frame's own flag
+    unflagged = detect_interlacing(probe(clips["unflagged"]))
+    assert (unflagged.parity, unflagged.all_frames) == ("tff", True)
+    assert unflagged.evidence.startswith("idet")
+    assert detect_interlacing(probe(clips["progressive"])) is None
+    assert mean_combing(clips["flagged"]) > 4 * mean_combing(clips["progressive"])
+
+
+@pytest.mark.parametrize("kind,deinterlace", [("flagged", "auto"), ("unflagged", "auto"), ("flagged", "yadif"), ("flagged", "w3fdif")])
+def test_one_frame_per_frame_removes_the_combing_and_keeps_frames_timestamps_and_audio(clips, tmp_path, kind, deinterlace):
+    source = clips[kind]
+    out = tmp_path / "out.mp4"
+    result = vsr.upscale_video(source, out, scale=2, deinterlace=deinterlace, **FAST)
+    assert result.frames == 10
+    assert times(out) == times(source)
+    assert audio_packets(out) == audio_packets(source)
+    assert mean_combing(out) < 0.35 * mean_combing(source)
+
+
+@pytest.mark.parametrize("kind", ["flagged", "coarse"])
+def test_one_frame_per_field_doubles_the_frames_and_their_times_exactly(clips, tmp_path, kind):
+    source = clips[kind]
+    out = tmp_path / "out.mp4"
+    result = vsr.upscale_video(source, out, scale=2, deinterlace="bwdif", deinterlace_rate="field", **FAST)
+    assert result.frames == 20
+    before, after = times(source), times(out)
+    step = before[1] - before[0]
+    assert after == [t + half for t in before for half in (0, step / 2)]
+    assert read_video(out, keep_lumas=False).average_rate == 50
+    assert audio_packets(out) == audio_packets(source)
+    assert mean_combing(out) < 0.35 * mean_combing(source)
+
+
+def test_a_time_base_too_coarse_for_fields_is_refined(clips):
+    info = probe(clips["coarse"])
+    assert info.time_base == Fraction(1, 25)
+    plan = plan_filters(info, FilterOptions(deinterlace="bwdif", deinterlace_rate="field"), "yuv420p")
+    assert (plan.output.time_base, plan.output.average_rate, plan.output.frame_count) == (Fraction(1, 50), 50, 20)
+    assert output_time_base(info, Fraction(4, 5)) == Fraction(1, 100)  # decimate: 5/4 of a frame
+    fine = probe(clips["flagged"])
+    assert output_time_base(fine, Fraction(2)) == fine.time_base  # 1/12800: 512 ticks a frame, halves exactly
+
+
+def telecined_indices(frames: int) -> list[int]:
+    """The picture each frame shows when every 5th frame repeats the one before (what fieldmatch
+    leaves of 3:2 pulldown: 4 pictures in 5 frames)."""
+    return [i - (i + 1) // 5 for i in range(frames)]
+
+
+def test_inverse_telecine_drops_the_repeats_and_keeps_the_audio_in_sync(tmp_path):
+    indices = telecined_indices(20)  # 0 1 2 3 3 4 5 6 7 7 ...
+    source = write_frames(
+        tmp_path / "telecined.mp4", [draw_frame(i, W, H) for i in indices], rate=Fraction(30000, 1001)
+    )
+    out = tmp_path / "out.mp4"
+    result = vsr.upscale_video(source, out, scale=2, ivtc=True, **FAST)
+    assert result.frames == 16
+    shown = [read_index(y) for y in read_video(out).lumas]
+    assert shown == sorted(set(indices))  # every picture once, in order
+    before, after = times(source), times(out)
+    step = Fraction(1001, 24000)  # 23.976 fps, evenly from the first frame's time
+    assert [float(t) for t in after] == pytest.approx([float(before[0] + k * step) for k in range(16)], abs=1e-4)
+    # the video ends where it did: the last frame shows until 20 frames of 29.97 have passed
+    assert float(after[-1] + step) == pytest.approx(float(before[-1] + (before[1] - before[0])), abs=1e-4)
+    assert audio_packets(out) == audio_packets(source)
+    assert read_video(out, keep_lumas=False).average_rate == Fraction(24000, 1001)
+
+
+def test_the_buffer_source_declares_the_frame_rate_and_the_aspect_ratio(clips):
+    info = probe(clips["progressive"])
+    VideoFilterGraph("fieldmatch,decimate", "yuv420p", info)  # needs the frame rate (PyAV's add_buffer leaves it out)
+    graph = VideoFilterGraph("scale=w=iw*sar:h=ih", "yuv420p", sample_aspect_ratio=Fraction(3, 2), size=(96, H))
+    frame = av.VideoFrame.from_ndarray(np.zeros((H, W, 3), np.uint8), format="rgb24").reformat(format="yuv420p")
+    frame.pts, frame.time_base = 0, Fraction(1, 25)
+    assert [(f.width, f.height) for f in graph.push(frame)] == [(96, H)]
+
+
+def test_a_filter_missing_from_ffmpeg_is_a_one_line_config_error(clips, monkeypatch, tmp_path):
+    monkeypatch.setattr(av.filter, "filters_available", av.filter.filters_available - {"bwdif"})
+    with pytest.raises(ConfigError, match="no video filter named 'bwdif' in this FFmpeg build"):
+        vsr.upscale_video(clips["flagged"], tmp_path / "out.mp4", scale=2, deinterlace="auto", **FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_filter_on_the_command_line(cli, clips, monkeypatch, tmp_path):
+    monkeypatch.setattr(av.filter, "filters_available", av.filter.filters_available - {"nlmeans"})
+    result = cli("upscale", clips["flagged"], "-o", tmp_path / "out.mp4", "-s", "2", "-q", "-m", "bicubic", "--denoise", "medium")
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["vsr: error: no video filter named 'nlmeans' in this FFmpeg build, in the filter graph "
+                     f"{DENOISE_PRESETS['medium']!r}"]
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"deinterlace": "kerneldeint"}, "unknown deinterlace 'kerneldeint'; use one of off, auto, bwdif, yadif, w3fdif"),
+        ({"denoise": "max"}, "unknown denoise 'max'; use one of off, light, medium, strong"),
+        ({"deinterlace_rate": "half"}, "unknown deinterlace rate 'half'; use one of frame, field"),
+        ({"colour_matrix": "bt2020"}, "unknown colour matrix 'bt2020'; use one of keep, bt709"),
+        ({"deinterlace_rate": "field"}, "needs deinterlacing: add a deinterlacer"),
+        ({"deinterlace_rate": "field", "deinterlace": "bwdif", "ivtc": True}, "inverse telecine gives progressive"),
+    ],
+)
+def test_bad_filter_options_are_config_errors_naming_the_allowed_values(options, message):
+    with pytest.raises(ConfigError, match=message):
+        UpscaleOptions(filters=FilterOptions(**options)).validate()
+
+
+def test_the_chain_runs_in_order_and_the_denoise_presets_exist(clips):
+    info = probe(clips["flagged"])
+    options = FilterOptions(deinterlace="auto", deblock=True, denoise="light", video="unsharp")
+    plan = plan_filters(info, options, "yuv420p")
+    assert plan.chain == (
+        "bwdif=mode=send_frame:parity=auto:deint=interlaced,deblock," + DENOISE_PRESETS["light"] + ",unsharp"
+    )
+    # one frame per field deinterlaces every frame: a frame flagged progressive would give one frame, not two
+    field = plan_filters(info, FilterOptions(deinterlace="auto", deinterlace_rate="field"), "yuv420p")
+    assert field.chain == "bwdif=mode=send_field:parity=auto:deint=all"
+    ivtc = plan_filters(info, FilterOptions(ivtc=True, deinterlace="yadif"), "yuv420p")
+    assert ivtc.chain == "fieldmatch,yadif=mode=send_frame:parity=auto:deint=interlaced,decimate=cycle=5"
+    assert plan_filters(probe(clips["progressive"]), FilterOptions(deinterlace="auto"), "yuv420p").chain == ""
+    for preset in DENOISE_PRESETS.values():
+        VideoFilterGraph(preset, "yuv420p", info)
+
+
+@pytest.mark.parametrize("options", [{"denoise": "light"}, {"denoise": "medium"}, {"deblock": True}])
+def test_denoise_and_deblock_keep_frames_and_timestamps(clips, tmp_path, options):
+    source = clips["progressive"]
+    out = tmp_path / "out.mp4"
+    assert vsr.upscale_video(source, out, scale=2, **options, **FAST).frames == 10
+    assert times(out) == times(source)
+
+
+def test_filters_that_change_the_frame_count_refuse_a_part_of_the_input(clips, tmp_path):
+    info = probe(clips["flagged"])
+    job = plan_job(info, "mp4", UpscaleOptions().replace(
+        model={"name": "bicubic", "scale": 2}, filters={"deinterlace": "bwdif", "deinterlace_rate": "field"},
+    ))
+    with pytest.raises(ConfigError, match="cannot run on a part of the input"):
+        run_job(job, tmp_path / "part.mp4", scope=Scope(0, 1024))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_filter_stages_chain_graphs_and_count_frames(clips):
+    stages = FilterStages([VideoFilterGraph("bwdif=mode=send_field", "yuv420p"), VideoFilterGraph("null", "yuv420p")])
+    with av.open(str(clips["flagged"])) as container:
+        out = [f for frame in container.decode(video=0) for f in stages.push(frame)] + stages.flush()
+    assert (stages.frames_in, stages.frames_out, len(out)) == (10, 20, 20)

@@ -1,0 +1,288 @@
+"""The FFmpeg filters of a job, decided before the first frame: deinterlacing (auto-detected or
+named), inverse telecine, deblocking, denoising, the user's `--vf` chain, then the colour matrix
+and square pixels; and what the frames are after them (size, rate, time base, colour, aspect).
+
+    plan = plan_filters(info, options.filters, "yuv420p")   # ConfigError now if a filter cannot run
+    plan.output.frame_count, plan.output.time_base           # the frames the upscaler will get
+    frame_filter = plan.frame_filter()                       # a fresh vsr.media.decode.FrameFilter, or None
+
+The filters run as two graphs one after the other (vsr.media.filters.FilterStages): first the
+size-keeping chain, in this order:
+
+    fieldmatch[,<deinterlacer> on the frames still combed],decimate   (--ivtc)
+    or <deinterlacer>                                                   (--deinterlace)
+    deblock                                                             (--deblock)
+    <denoiser>                                                          (--denoise)
+    the --vf chain
+
+then the conversion to the BT.709 matrix (--colour-matrix bt709) and to square pixels
+(--square-pixels). A filter that changes the frame count changes the rate and, where the input's
+time base cannot hold the new frame times exactly, the time base: one frame per field doubles the
+rate (and halves a time base whose frame duration is odd); decimate keeps 4 of every 5 frames and
+spaces them evenly from the first frame's time, as FFmpeg's decimate does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+from vsr.media import colour
+from vsr.media.filters import FilterStages, VideoFilterGraph
+from vsr.media.probe import VideoInfo, first_video_stream, frame_duration, open_input
+from vsr.options import FilterOptions
+
+log = logging.getLogger(__name__)
+
+DEINTERLACE_FRAMES = 60
+"""Frames that automatic deinterlacing looks at (their flags, else FFmpeg's idet)."""
+
+DENOISE_PRESETS = {
+    "light": "nlmeans=s=2:p=3:r=7",
+    "medium": "nlmeans=s=3:p=3:r=7",
+    "strong": "nlmeans=s=10:p=5:r=9",
+}
+"""--denoise presets, chosen by measurement (scripts/filter_costs.py; README, "Filters, colour and
+aspect"): the nlmeans settings that gained most at luma noise sigma 5, 10 and 20 on Big Buck
+Bunny and two panned photos. atadenoise (temporal) gained little there: with thresholds wide
+enough for that noise it smears moving detail, so it is left to --vf."""
+
+IVTC_CYCLE = 5
+"""decimate drops one frame of every 5 (3:2 pulldown: 30 telecined frames a second → 24 film frames)."""
+
+# AVFieldOrder
+FIELD_UNKNOWN, FIELD_PROGRESSIVE, FIELD_TT, FIELD_BB, FIELD_TB, FIELD_BT = range(6)
+TOP_FIRST = {FIELD_TT, FIELD_BT}
+"""Field orders whose top field is displayed first (the second letter is the coded order)."""
+BOTTOM_FIRST = {FIELD_BB, FIELD_TB}
+
+
+@dataclass(frozen=True)
+class Interlacing:
+    """How the frames are interlaced: `parity` "tff", "bff" or "auto" (each frame's own flags);
+    `all_frames` False deinterlaces only the frames flagged interlaced; `evidence` says how it was found."""
+
+    parity: str
+    all_frames: bool
+    evidence: str
+
+
+@dataclass(frozen=True)
+class FilterPlan:
+    """The filters of a job. `chain`: the size-keeping graph ("" for none); `reshape`: the colour
+    matrix and square-pixel conversion ("" for none); `pix_fmt`: the format the frames come out in;
+    `source`: the input; `output`: the frames after the filters (size, rate, time base, frame count,
+    colour as tagged on the output, sample aspect ratio); `rate`: frames out per frame in (1, 2 for
+    one frame per field, 4/5 for inverse telecine); `steps`: what runs, for the log."""
+
+    chain: str
+    reshape: str
+    pix_fmt: str
+    source: VideoInfo
+    output: VideoInfo
+    rate: Fraction = Fraction(1)
+    steps: tuple[str, ...] = ()
+
+    @property
+    def changes_count(self) -> bool:
+        """Whether the frames out are not the frames in, one for one."""
+        return self.rate != 1
+
+    def frame_filter(self) -> FilterStages | None:
+        """A fresh frame filter running this plan (None when there is nothing to run: the planes
+        step converts the pixel format)."""
+        if not self.chain and not self.reshape:
+            return None
+        graphs = [VideoFilterGraph(
+            self.chain, self.pix_fmt, frame_rate=self.source.average_rate,
+            sample_aspect_ratio=self.source.sample_aspect_ratio,
+        )]
+        if self.reshape:
+            graphs.append(VideoFilterGraph(
+                self.reshape, self.pix_fmt, frame_rate=self.output.average_rate,
+                sample_aspect_ratio=self.source.sample_aspect_ratio, size=(self.output.width, self.output.height),
+            ))
+        spacing = None
+        if self.rate not in (1, 2):  # decimate: evenly spaced from the first frame's time
+            seconds = frame_duration(self.source) * self.source.time_base / self.rate
+            spacing = (self.output.time_base, round(seconds / self.output.time_base))
+        return FilterStages(graphs, spacing)
+
+    def expected_frames(self, frames_in: int) -> int:
+        """The frames out for `frames_in` frames in, when the whole input is read."""
+        return _expected(frames_in, self.rate)
+
+    def describe(self) -> str:
+        """One line for the log: the steps, or "no filters"."""
+        return ", ".join(self.steps) if self.steps else "no filters"
+
+
+def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> FilterPlan:
+    """The filters `options` ask for on `info`, the frames coming out in `pix_fmt`. Automatic
+    deinterlacing reads the first frames of the input now. Raises ConfigError for options that do
+    not go together, a filter missing from this FFmpeg, or a chain that cannot run on the input."""
+    options.check()
+    chain: list[str] = []
+    steps: list[str] = []
+    rate = Fraction(1)
+    field_rate = options.deinterlace_rate == "field"
+    if options.ivtc:
+        chain.append("fieldmatch")
+        if options.deinterlace != "off":
+            name = "bwdif" if options.deinterlace == "auto" else options.deinterlace
+            chain.append(deinterlacer(name, Interlacing("auto", False, "fieldmatch's combed frames"), False))
+        chain.append(f"decimate=cycle={IVTC_CYCLE}")
+        rate = Fraction(IVTC_CYCLE - 1, IVTC_CYCLE)
+        steps.append("inverse telecine (fieldmatch, decimate)" + (f" with {chain[1].split('=')[0]}" if len(chain) == 3 else ""))
+    elif options.deinterlace != "off":
+        if options.deinterlace == "auto":
+            interlacing = detect_interlacing(info)
+            name = "bwdif"
+        else:
+            interlacing, name = Interlacing("auto", True, "asked for"), options.deinterlace
+        if interlacing is None:
+            steps.append("deinterlace auto: progressive")
+        else:
+            chain.append(deinterlacer(name, interlacing, field_rate))
+            rate = Fraction(2) if field_rate else rate
+            parity = "" if interlacing.parity == "auto" else f" {interlacing.parity}"
+            steps.append(f"{name}{parity} ({interlacing.evidence}), one frame per {'field' if field_rate else 'frame'}")
+    if options.deblock:
+        chain.append("deblock")
+        steps.append("deblock")
+    if options.denoise != "off":
+        chain.append(DENOISE_PRESETS[options.denoise])
+        steps.append(f"denoise {options.denoise}")
+    if options.video:
+        chain.append(options.video)
+        steps.append(f"--vf {options.video!r}")
+
+    shown = colour.shown_colour(info.colour, info.width, info.height, info.pix_fmt)
+    reshape: list[str] = []
+    out_colour = shown
+    if options.colour_matrix == "bt709" and not pix_fmt.startswith("gray"):
+        conversion, out_colour = colour.to_bt709_matrix(shown)
+        if conversion:
+            reshape.append(conversion)
+            steps.append(f"colour {colour.describe(shown)} → bt709")
+    width, height, sar = info.width, info.height, info.sample_aspect_ratio
+    if options.square_pixels:
+        width, height = square_size(info.width, info.height, sar, pix_fmt)
+        if (width, height) != (info.width, info.height):
+            reshape.append(f"scale=w={width}:h={height}:flags=lanczos,setsar=1")
+            steps.append(f"square pixels {info.width}x{info.height} (SAR {sar}) → {width}x{height}")
+        sar = Fraction(1, 1) if sar else sar
+
+    output = dataclasses.replace(
+        info, width=width, height=height, pix_fmt=pix_fmt, colour=out_colour, sample_aspect_ratio=sar,
+        time_base=output_time_base(info, rate),
+        average_rate=info.average_rate * rate if info.average_rate else None,
+        frame_count=None if info.frame_count is None else _expected(info.frame_count, rate),
+    )
+    plan = FilterPlan(",".join(chain), ",".join(reshape), pix_fmt, info, output, rate, tuple(steps))
+    _check_runs(plan)
+    return plan
+
+
+def _expected(frames_in: int, rate: Fraction) -> int:
+    """Frames out for frames in: twice as many (one per field), or decimate's 4 of every 5 (a last
+    incomplete cycle of n frames keeps n, or n - 1 when it is complete)."""
+    if rate == 2:
+        return 2 * frames_in
+    if rate != 1:
+        return frames_in - frames_in // IVTC_CYCLE
+    return frames_in
+
+
+def _check_runs(plan: FilterPlan) -> None:
+    """Each graph configured once for the frames it will get: what cannot run fails now."""
+    if plan.chain:
+        VideoFilterGraph(plan.chain, plan.pix_fmt, plan.source)
+    if plan.reshape:
+        after_chain = dataclasses.replace(plan.source, pix_fmt=plan.pix_fmt, average_rate=plan.output.average_rate)
+        VideoFilterGraph(plan.reshape, plan.pix_fmt, after_chain, size=(plan.output.width, plan.output.height))
+
+
+def deinterlacer(name: str, interlacing: Interlacing, field_rate: bool) -> str:
+    """The chain element for deinterlacer `name` (bwdif, yadif, w3fdif): one frame per frame or per
+    field (the defaults differ between them, so the mode is always given), the parity, and whether
+    every frame or only the frames flagged interlaced are deinterlaced. One frame per field always
+    deinterlaces every frame: the deinterlacers give a frame flagged progressive only one frame
+    out, and the rate would not be even."""
+    if name == "w3fdif":
+        mode = "field" if field_rate else "frame"
+    else:
+        mode = "send_field" if field_rate else "send_frame"
+    deint = "all" if interlacing.all_frames or field_rate else "interlaced"
+    return f"{name}=mode={mode}:parity={interlacing.parity}:deint={deint}"
+
+
+def square_size(width: int, height: int, sar: Fraction | None, pix_fmt: str) -> tuple[int, int]:
+    """The size that shows `width`x`height` pixels of aspect `sar` with square pixels, stretching
+    the short side (no sample is thrown away) and rounding to what the chroma subsampling allows."""
+    if not sar or sar == 1:
+        return width, height
+    step = 1 if pix_fmt.startswith("gray") or "444" in pix_fmt else 2
+    if sar > 1:
+        width = max(step, math.floor(width * sar / step + Fraction(1, 2)) * step)
+    else:
+        height = max(step, math.floor(height / sar / step + Fraction(1, 2)) * step)
+    return width, height
+
+
+def output_time_base(info: VideoInfo, rate: Fraction) -> Fraction:
+    """The input's time base, or a finer one where it cannot hold the new frame times exactly:
+    half a frame (one per field) or five quarters of one (decimate)."""
+    if rate == 1:
+        return info.time_base
+    ticks = frame_duration(info)
+    new_duration = ticks / rate
+    finer = new_duration.denominator
+    return info.time_base / finer if finer > 1 else info.time_base
+
+
+def detect_interlacing(info: VideoInfo, frames: int = DEINTERLACE_FRAMES) -> Interlacing | None:
+    """Whether `info`'s video is interlaced, and how (None: progressive). The first `frames`
+    frames' own flags decide; else the stream's field order; a stream that declares none is
+    measured by FFmpeg's idet on those frames (interlaced when more of them look interlaced
+    than progressive, at least 3)."""
+    with open_input(info.path) as container:
+        stream = first_video_stream(container, info.path)
+        order = stream.codec_context.field_order if stream.codec_context is not None else FIELD_UNKNOWN
+        if order == FIELD_PROGRESSIVE:
+            return None
+        idet = VideoFilterGraph("idet", info.pix_fmt, frame_rate=info.average_rate)
+        flagged = seen = 0
+        measured: dict[str, str] = {}
+        try:
+            for frame in container.decode(stream):
+                flagged += bool(frame.interlaced_frame)
+                seen += 1
+                if order == FIELD_UNKNOWN and frame.time_base is not None:
+                    measured = _last_metadata(idet.push(frame), measured)
+                if seen >= frames:
+                    break
+        except (av.FFmpegError, ValueError):
+            pass  # damaged input: judge on the frames read
+        if order == FIELD_UNKNOWN and seen:
+            measured = _last_metadata(idet.flush(), measured)
+    if flagged:
+        return Interlacing("auto", False, f"{flagged} of the first {seen} frames flagged interlaced")
+    if order in TOP_FIRST or order in BOTTOM_FIRST:
+        return Interlacing("tff" if order in TOP_FIRST else "bff", True, "the stream's field order")
+    counts = {kind: float(measured.get(f"lavfi.idet.multiple.{kind}", 0)) for kind in ("tff", "bff", "progressive")}
+    interlaced = counts["tff"] + counts["bff"]
+    log.info("idet on the first %d frames: %d tff, %d bff, %d progressive", seen, counts["tff"], counts["bff"], counts["progressive"])
+    if interlaced >= 3 and interlaced > counts["progressive"]:
+        parity = "tff" if counts["tff"] >= counts["bff"] else "bff"
+        return Interlacing(parity, True, f"idet: {math.floor(interlaced)} of {seen} frames interlaced")
+    return None
+
+
+def _last_metadata(frames: list[av.VideoFrame], previous: dict[str, str]) -> dict[str, str]:
+    return dict(frames[-1].metadata) if frames else previous
