@@ -7,6 +7,7 @@ import typer
 
 from vsr.cli.bench import bench
 from vsr.cli.evaluate import eval_command
+from vsr.cli.experiment import experiment
 from vsr.cli.models import models
 from vsr.cli.train import train_command
 from vsr.cli.upscale import upscale
@@ -22,4 +23,5 @@ app.command("upscale")(upscale)
 app.command("bench")(bench)
 app.command("train")(train_command)
 app.command("eval")(eval_command)
+app.command("experiment")(experiment)
 app.command("models")(models)

@@ -1,0 +1,170 @@
+"""`vsr experiment` end to end on a tiny synthetic clip: the files, the shape of the answers, the
+cache, and the bad inputs (one line, exit 1, nothing left as if complete)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+
+import pytest
+
+import vsr.experiment.ladder as ladder
+from tinymodels import write_weight_file
+from vsr.errors import ConfigError
+from vsr.experiment import make_settings, run_experiment
+
+CLIP = dict(width=96, height=64, frames=8)
+GRID = dict(scales="1,2", crfs="0,20,32,44", metrics="psnr,ssim", preset="veryfast", crop_size=32)
+
+
+@pytest.fixture
+def count_encodes(monkeypatch):
+    """Count the encoders the ladder opens."""
+    opened = []
+    real = ladder.LadderEncoder
+
+    def counting(*args, **kwargs):
+        opened.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ladder, "LadderEncoder", counting)
+    return opened
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_tiny_experiment_end_to_end_and_its_rerun_from_the_cache(make_clip, tmp_path, count_encodes):
+    clip = make_clip("clip.mp4", **CLIP)
+    model = str(write_weight_file(tmp_path / "tiny_x2.pt", scale=2))
+    settings = make_settings(upscalers=f"bicubic,{model}", **GRID)
+    steps = []
+    result = run_experiment(clip, tmp_path / "exp", settings, progress=lambda done, total: steps.append((done, total)))
+
+    folder = tmp_path / "exp"
+    for name in ("points.csv", "frames.csv", "hull.csv", "bdrate.csv", "results.json", "summary.md",
+                 "rd_psnr.png", "rd_ssim.png", "experiment.json"):
+        assert (folder / name).is_file(), name
+    assert sorted(p.name for p in (folder / "crops").iterdir()) == [f"x2_crf{c}.png" for c in (0, 20, 32, 44)]
+    assert not list(folder.rglob(".*.tmp-*"))
+    assert len(count_encodes) == 8 and result.encodes_run == 8 and result.points_run == 4 + 8
+    assert steps[-1][0] == steps[-1][1] == 8 * (8 + 12)  # frame-steps: 8 encodes and 12 points of 8 frames
+
+    points = read_rows(folder / "points.csv")
+    assert len(points) == 4 + 2 * 4
+    assert {p["upscaler"] for p in points} == {"direct", "bicubic", model}
+    for scale in ("1", "2"):
+        rung = sorted((int(p["rate"]), float(p["kbps"])) for p in points if p["scale"] == scale)
+        rates = [kbps for _, kbps in rung]
+        assert rates == sorted(rates, reverse=True), f"rate must fall as CRF rises at x{scale}: {rung}"
+    lossless = next(p for p in points if p["scale"] == "1" and p["rate"] == "0")
+    others = [float(p["psnr_mean"]) for p in points if p is not lossless]
+    assert float(lossless["psnr_mean"]) == 60.0  # identical frames: PSNR capped as libvmaf caps it
+    assert float(lossless["psnr_mean"]) > max(others) + 10
+    assert float(lossless["ssim_mean"]) == pytest.approx(1.0)
+    for p in points:
+        assert float(p["psnr_min"]) <= float(p["psnr_p1"]) <= float(p["psnr_p5"]) <= float(p["psnr_mean"])
+
+    frames = read_rows(folder / "frames.csv")
+    assert len(frames) == 12 * 8
+    assert [int(f["frame"]) for f in frames[:8]] == list(range(8))
+
+    bdrate = read_rows(folder / "bdrate.csv")
+    assert {(r["test"], r["anchor"]) for r in bdrate} >= {(f"{model} hull", "bicubic hull"), ("bicubic hull", "direct"),
+                                                         (f"{model} x2", "bicubic x2")}
+    assert {r["method"] for r in bdrate} == {"pchip", "akima"}
+    for row in bdrate:
+        assert (row["status"] == "ok") == (row["bd_rate_pct"] != "" and row["bd_metric"] != "")
+
+    results = json.loads((folder / "results.json").read_text())
+    assert results["source"]["frames"] == 8 and len(results["source"]["sha256"]) == 64
+    assert results["models"][model]["x2"]  # the weight file's sha256
+    assert {"av", "torch", "libavcodec"} <= set(results["versions"])
+    assert "BD-rate PCHIP" in (folder / "summary.md").read_text()
+
+    # the same grid again: nothing is encoded or scored, the outputs are the same
+    before = (folder / "points.csv").read_text()
+    again = run_experiment(clip, folder, settings)
+    assert len(count_encodes) == 8 and again.encodes_run == 0 and again.points_run == 0 and again.points_cached == 12
+    assert (folder / "points.csv").read_text() == before
+
+    # one more upscaler: only its points are computed, from the cached encodes
+    more = run_experiment(clip, folder, make_settings(upscalers=f"bicubic,{model},lanczos", **GRID))
+    assert len(count_encodes) == 8 and more.encodes_run == 0 and more.points_run == 4
+
+
+def test_an_interrupted_run_resumes_and_leaves_no_half_written_files(make_clip, tmp_path, monkeypatch):
+    clip = make_clip("clip.mp4", **CLIP)
+    settings = make_settings(upscalers="bicubic", **GRID)
+    real = ladder.score_rung
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ladder, "score_rung", failing)
+    monkeypatch.setattr("vsr.experiment.run.score_rung", failing)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(clip, tmp_path / "exp", settings)
+    folder = tmp_path / "exp"
+    assert not (folder / "points.csv").exists() and not (folder / "summary.md").exists()
+    assert not list(folder.rglob(".*.tmp-*"))
+    resumed = run_experiment(clip, folder, settings)
+    # interrupted while scoring x1 at the third CRF: x1's encodes and its first two points were kept
+    assert resumed.encodes_cached == 4 and resumed.encodes_run == 4
+    assert resumed.points_cached == 2 and resumed.points_run == 6
+
+
+def test_bad_inputs_are_one_line_errors(make_clip, make_audio_only, tmp_path, cli):
+    clip = make_clip("clip.mp4", **CLIP)
+    song = make_audio_only("song.m4a")
+    fast = ["--crf", "20,30,40,50", "--metrics", "psnr", "--preset", "ultrafast", "-q"]
+    cases = [
+        ([song, "-o", tmp_path / "a", *fast], "has no video stream"),
+        ([make_clip("small.mp4", width=48, height=32, frames=2), "-o", tmp_path / "b", "--scales", "1,4", *fast],
+         "scale 4 makes the 48x32 source 12x8, under 16 px"),
+        ([clip, "-o", tmp_path / "c", "--codec", "libnope", *fast], "unknown video encoder 'libnope'"),
+        ([clip, "-o", tmp_path / "d", "--upscalers", "bicubic,nope", *fast], "unknown upscaler 'nope'"),
+        ([clip, "-o", tmp_path / "e", "--scales", "1,7", *fast], "scales must be some of 1, 2, 3, 4"),
+    ]
+    for args, message in cases:
+        result = cli("experiment", *args)
+        assert result.exit_code == 1, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("vsr: error: ") and message in lines[0], result.stderr
+    assert not any((tmp_path / name).exists() for name in "abcde")
+
+
+def test_a_folder_with_other_settings_is_refused_unless_overwrite(make_clip, tmp_path, cli, caplog):
+    clip = make_clip("clip.mp4", **CLIP)
+    folder = tmp_path / "exp"
+    base = ["experiment", clip, "-o", folder, "--scales", "1,2", "--upscalers", "bicubic", "--metrics", "psnr", "-q"]
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        first = run_experiment(clip, folder, make_settings(scales="1,2", crfs="20,30,40", upscalers="bicubic",
+                                                           metrics="psnr", preset="ultrafast"))
+    assert "BD-rate needs at least 4" in caplog.text
+    bdrate = read_rows(folder / "bdrate.csv")
+    assert bdrate and all(r["bd_rate_pct"] == "" and r["status"].startswith("n/a") for r in bdrate)
+    assert first.points_run == 6
+
+    refused = cli(*base, "--crf", "20,30,40", "--preset", "veryslow")
+    assert refused.exit_code == 1
+    assert "holds an experiment with other settings (preset 'ultrafast', now 'veryslow')" in refused.stderr
+    assert "--overwrite" in refused.stderr and (folder / "points.csv").is_file()
+
+    replaced = cli(*base, "--crf", "20,30,40", "--preset", "veryfast", "--overwrite")
+    assert replaced.exit_code == 0, replaced.stderr
+    assert json.loads((folder / "experiment.json").read_text())["identity"]["preset"] == "veryfast"
+
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    foreign = cli("experiment", clip, "-o", tmp_path / "other", "--crf", "20,30,40,50", "--metrics", "psnr", "-q")
+    assert foreign.exit_code == 1 and "is not empty and holds no experiment" in foreign.stderr
+    with pytest.raises(ConfigError):
+        make_settings(crfs="20,30", bitrates="1M,2M")

@@ -1,0 +1,185 @@
+"""The experiment folder DIR: its manifest, the cached encodes and scored points, atomic writes.
+
+    DIR/experiment.json         what the folder's results mean: the source's sha256 and the
+                                settings that every point shares (codec, preset, frames, ...)
+    DIR/cache/encodes/KEY.mp4   one encoded rung, and KEY.json with its bytes and timings
+    DIR/cache/points/KEY.json   one scored point (pooled metrics, timings) and KEY.csv its frames
+    DIR/cache/crops/KEY.png     one crop of one point's crop frame
+
+A KEY is a hash of the manifest's identity and the point (scale, rate; upscaler and its weights'
+sha256, precision and metrics for a point), so a run with one more upscaler, CRF or scale only
+computes what is new, and an interrupted run resumes. A folder made with other shared settings is
+refused unless overwrite is asked for. Every file appears complete or not at all (temp file beside
+it, then os.replace); temp files a killed run left are removed when the folder is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from vsr.errors import ConfigError, OutputError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+MANIFEST = "experiment.json"
+CACHE = "cache"
+OUTPUTS = ("points.csv", "frames.csv", "hull.csv", "bdrate.csv", "results.json", "summary.md", "crops")
+"""What a run writes at the top of DIR (rd_*.png too), removed by an overwrite."""
+TEMP_MARK = ".tmp-"
+
+
+def digest(value: Any) -> str:
+    """A stable 20-hex-digit hash of a JSON-able value (dict keys sorted)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside `target` to write; renamed onto `target` when the block ends
+    without an error, removed when it raises."""
+    temp = target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        yield temp
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+
+
+def write_text(target: Path, text: str) -> None:
+    """Write `text` to `target` atomically."""
+    with atomic_path(target) as temp:
+        temp.write_text(text)
+
+
+def write_json(target: Path, value: Any) -> None:
+    """Write `value` as indented JSON to `target` atomically (NaN written as null)."""
+    write_text(target, json.dumps(_no_nan(value), indent=2, sort_keys=False) + "\n")
+
+
+def _no_nan(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None when it is missing or unreadable (a damaged cache entry
+    is recomputed, not trusted)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class ExperimentDir:
+    """The folder of one experiment (see the module docstring).
+
+    identity: what every cached point shares (source sha256, codec, preset, frames, start, ...).
+    Opening checks the folder: a manifest with another identity raises ConfigError naming what
+    differs (unless overwrite, which first removes the cache and the outputs); a folder that is not
+    empty and holds no manifest raises OutputError (unless overwrite); a file in the way raises
+    OutputError.
+    """
+
+    def __init__(self, root: Path, identity: dict[str, Any], *, overwrite: bool = False) -> None:
+        self.root = root
+        self.identity = {"schema": SCHEMA, **identity}
+        self.key = digest(self.identity)
+        self._open(overwrite)
+        self.encodes = self._folder("encodes")
+        self.points = self._folder("points")
+        self.crops = self._folder("crops")
+
+    def _open(self, overwrite: bool) -> None:
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise OutputError(f"{root} is a file; the experiment needs a folder there")
+        manifest = read_json(root / MANIFEST) if root.is_dir() else None
+        if manifest is not None and manifest.get("identity") != self.identity:
+            if not overwrite:
+                raise ConfigError(
+                    f"{root} holds an experiment with other settings ({_differences(manifest.get('identity'), self.identity)}); "
+                    "use --overwrite to replace it, or another folder"
+                )
+            self._remove_ours()
+        elif manifest is None and root.is_dir() and any(root.iterdir()) and not overwrite:
+            raise OutputError(f"{root} is not empty and holds no experiment; use --overwrite to write into it anyway")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / CACHE).mkdir(exist_ok=True)
+            write_json(root / MANIFEST, {"identity": self.identity, "key": self.key})
+        except OSError as error:
+            raise OutputError(f"cannot write the experiment folder {root}: {error.strerror or error}") from None
+
+    def _remove_ours(self) -> None:
+        """Remove what runs write (cache, outputs, plots, manifest), nothing else."""
+        log.info("removing the previous experiment in %s (--overwrite)", self.root)
+        for name in (CACHE, *OUTPUTS, MANIFEST):
+            path = self.root / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        for plot in self.root.glob("rd_*.png"):
+            plot.unlink()
+
+    def _folder(self, name: str) -> Path:
+        folder = self.root / CACHE / name
+        folder.mkdir(exist_ok=True)
+        for stale in folder.glob(f".*{TEMP_MARK}*"):
+            stale.unlink(missing_ok=True)
+        return folder
+
+    def point_key(self, point: dict[str, Any]) -> str:
+        """The cache key of an encode or a scored point described by `point`."""
+        return digest({"experiment": self.key, **point})
+
+    def encode_file(self, key: str) -> Path:
+        return self.encodes / f"{key}.mp4"
+
+    def encode_record(self, key: str) -> dict[str, Any] | None:
+        """The cached encode `key` (its record, when its file is there too), or None."""
+        record = read_json(self.encodes / f"{key}.json")
+        return record if record is not None and self.encode_file(key).is_file() else None
+
+    def save_encode_record(self, key: str, record: dict[str, Any]) -> None:
+        write_json(self.encodes / f"{key}.json", record)
+
+    def frames_file(self, key: str) -> Path:
+        return self.points / f"{key}.csv"
+
+    def point_record(self, key: str) -> dict[str, Any] | None:
+        """The cached point `key` (when its frames file is there too), or None."""
+        record = read_json(self.points / f"{key}.json")
+        return record if record is not None and self.frames_file(key).is_file() else None
+
+    def save_point_record(self, key: str, record: dict[str, Any]) -> None:
+        write_json(self.points / f"{key}.json", record)
+
+    def crop_file(self, key: str) -> Path:
+        return self.crops / f"{key}.png"
+
+
+def _differences(old: Any, new: dict[str, Any]) -> str:
+    if not isinstance(old, dict):
+        return "an unreadable manifest"
+    changed = [f"{k} {old.get(k)!r}, now {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return "; ".join(changed[:3]) or "unknown"

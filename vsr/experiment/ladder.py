@@ -1,0 +1,273 @@
+"""The grid, streamed: for each scale, one pass over the source that downscales every frame once and
+feeds the encoders of all its rates; for each encode, one pass that decodes it beside the source,
+runs every upscaler on each batch of frames and scores every result against the source frame.
+
+Nothing holds more than a batch of frames: the per-frame scores go to a CSV per point as they are
+made. Every file appears complete or not at all (vsr.experiment.cache.atomic_path), so an
+interrupted pass leaves no cache entry and is redone by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vsr.errors import ConfigError, InputError, PipelineError
+from vsr.experiment.cache import ExperimentDir, atomic_path
+from vsr.experiment.crops import CropBox, choose_crop, write_png
+from vsr.experiment.measure import PointScorer, frame_columns, pool_csv
+from vsr.experiment.spec import PIX_FMT
+from vsr.experiment.upscalers import Upscaler
+from vsr.media.decode import DecodeStats, read_items
+from vsr.media.frames import Layout, VideoItem
+from vsr.media.ladder import LadderEncoder
+from vsr.media.probe import VideoInfo, frame_duration
+from vsr.options import EncodeOptions
+from vsr.pipeline.upscale import fit_plane
+from vsr.resample.matlab import imresize, to_uint8
+
+LAYOUT = Layout(PIX_FMT)
+MIN_SIDE = 16
+"""The smallest rung side that is encoded (codecs and metrics need a few blocks)."""
+SCORE_BATCH = 4
+"""Frames per batch of a score pass when no model asks for more (bounds memory, not speed)."""
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class Progress:
+    """Work done over work to do, in frame-steps (a frame encoded at one rate, or scored for one
+    upscaler), reported to `callback(done, total)`."""
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.done = 0
+
+    def advance(self, steps: int) -> None:
+        self.done += steps
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+
+@dataclass(frozen=True)
+class Source:
+    """The frames an experiment measures: `frames` frames of `info` from `start_pts` (None: from the
+    first frame), at most `max_frames`; `duration`: their durations summed, in seconds (the
+    denominator of every rate); `crop`: the square the crops show, or None."""
+
+    info: VideoInfo
+    start_pts: int | None
+    max_frames: int | None
+    frames: int
+    duration: float
+    crop: CropBox | None
+
+    def items(self) -> Iterator[VideoItem]:
+        """The source's frames in the range, as 8-bit 4:2:0 planes (converted when stored otherwise)."""
+        info = self.info
+        for item in read_items(info.path, LAYOUT, [], DecodeStats(), frame_duration(info), self.max_frames,
+                               start_pts=self.start_pts):
+            if isinstance(item, VideoItem):
+                yield item
+
+
+def survey(info: VideoInfo, start: float, max_frames: int | None, crop_size: int) -> Source:
+    """Read the range once to count its frames and their duration, and choose the crop square in
+    its middle frame. Raises InputError when the range holds no frame."""
+    start_pts = round(start / info.time_base) if start > 0 else None
+    source = Source(info, start_pts, max_frames, 0, 0.0, None)
+    count, ticks = 0, 0
+    for item in source.items():
+        count += 1
+        ticks += item.duration
+    if count == 0:
+        raise InputError(f"{info.path} has no video frame from {start:g} s on")
+    crop = None
+    if crop_size:
+        middle = count // 2
+        for item in source.items():
+            if item.index == middle:
+                crop = choose_crop(item.planes[0], middle, crop_size)
+                break
+    return Source(info, start_pts, max_frames, count, float(ticks * info.time_base), crop)
+
+
+def rung_size(width: int, height: int, scale: int) -> tuple[int, int]:
+    """The encoded size at `scale`: the source size divided, rounded up, then up to what 4:2:0 needs."""
+    return LAYOUT.even_size(math.ceil(width / scale), math.ceil(height / scale))
+
+
+def check_rung_sizes(info: VideoInfo, scales: tuple[int, ...]) -> None:
+    """ConfigError for a scale that makes a side of the source shorter than MIN_SIDE pixels."""
+    for scale in scales:
+        width, height = math.ceil(info.width / scale), math.ceil(info.height / scale)
+        if min(width, height) < MIN_SIDE:
+            raise ConfigError(
+                f"scale {scale} makes the {info.width}x{info.height} source {width}x{height}, under {MIN_SIDE} px; "
+                "use smaller scales"
+            )
+
+
+def downscale(planes: list[np.ndarray], scale: int, width: int, height: int) -> list[np.ndarray]:
+    """A frame's planes at the rung's size (width, height of the luma): MATLAB-style antialiased
+    bicubic (vsr.resample.matlab.imresize) for scale > 1, rounded to 8 bits; scale 1 keeps the
+    planes (a last row/column repeated where 4:2:0 needs even sides)."""
+    sizes = LAYOUT.plane_sizes(width, height)
+    if scale == 1:
+        return [fit_plane(np.ascontiguousarray(p), w, h) for p, (w, h) in zip(planes, sizes)]
+    return [to_uint8(imresize(p, 1.0 / scale, out_shape=(h, w))) for p, (w, h) in zip(planes, sizes)]
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One encode: `scale`, `rate` (a CRF, or bits/s in bitrate mode), its cache key."""
+
+    scale: int
+    rate: int
+    key: str
+
+
+def encode_options(codec: str, preset: str, rate_mode: str, rate: int) -> EncodeOptions:
+    if rate_mode == "bitrate":
+        return EncodeOptions(codec=codec, crf=None, preset=preset, pix_fmt=PIX_FMT, bitrate=rate)
+    return EncodeOptions(codec=codec, crf=rate, preset=preset, pix_fmt=PIX_FMT)
+
+
+def encode_rungs(folder: ExperimentDir, source: Source, scale: int, rungs: list[Rung], codec: str, preset: str,
+                 rate_mode: str, progress: Progress) -> list[dict[str, Any]]:
+    """Encode the rungs of one scale in one pass over the source and cache them; their records
+    (bytes, kbps, seconds). Raises ConfigError when the encoder refuses the settings."""
+    width, height = rung_size(source.info.width, source.info.height, scale)
+    downscale_seconds, frames = 0.0, 0
+    with contextlib.ExitStack() as stack:
+        encoders = []
+        for rung in rungs:
+            temp = stack.enter_context(atomic_path(folder.encode_file(rung.key)))
+            options = encode_options(codec, preset, rate_mode, rung.rate)
+            encoders.append(stack.enter_context(LadderEncoder(temp, source.info, codec, options, LAYOUT, width, height)))
+        for item in source.items():
+            started = time.perf_counter()
+            planes = downscale(item.planes, scale, width, height)
+            downscale_seconds += time.perf_counter() - started
+            for encoder in encoders:
+                encoder.write(planes, item)
+            frames += 1
+            progress.advance(len(encoders))
+    records = []
+    for rung, encoder in zip(rungs, encoders):
+        record = {
+            "key": rung.key, "codec": codec, "preset": preset, "scale": scale, "rate_mode": rate_mode,
+            "rate": rung.rate, "width": width, "height": height, "frames": frames,
+            "video_bytes": encoder.video_bytes, "duration_s": source.duration,
+            "kbps": encoder.video_bytes * 8 / source.duration / 1000,
+            "encode_seconds": encoder.seconds, "downscale_seconds": downscale_seconds / len(rungs),
+        }
+        folder.save_encode_record(rung.key, record)
+        records.append(record)
+    return records
+
+
+@dataclass
+class PointJob:
+    """One point to score on a rung: its cache key, the upscaler's name and the upscaler (None for
+    the direct encode at scale 1), and the seconds spent on it."""
+
+    key: str
+    name: str
+    upscaler: Upscaler | None
+    identity: dict[str, str] = field(default_factory=dict)
+    upscale_seconds: float = 0.0
+    metric_seconds: float = 0.0
+
+
+def score_rung(folder: ExperimentDir, source: Source, encode: dict[str, Any], jobs: list[PointJob],
+               metrics: tuple[str, ...], progress: Progress) -> list[dict[str, Any]]:
+    """Decode one cached encode beside the source, run every job's upscaler on each batch of frames,
+    score the results against the source's Y and cache each point (frames CSV and record).
+    Returns the point records. Raises PipelineError when the encode decodes to another frame count."""
+    width, height = source.info.width, source.info.height
+    batch_size = max([SCORE_BATCH, *(j.upscaler.batch_size for j in jobs if j.upscaler is not None)])
+    decode_seconds = 0.0
+    columns = {"codec": encode["codec"], "scale": encode["scale"], "rate_mode": encode["rate_mode"], "rate": encode["rate"]}
+    with contextlib.ExitStack() as stack:
+        scorers = []
+        for job in jobs:
+            temp = stack.enter_context(atomic_path(folder.frames_file(job.key)))
+            handle = stack.enter_context(open(temp, "w", newline=""))
+            key = {**columns, "upscaler": job.name}
+            csv.writer(handle).writerow(frame_columns(list(key), metrics))
+            scorers.append(PointScorer(metrics, handle, key))
+        pairs = _pairs(source, folder.encode_file(encode["key"]), encode)
+        while True:
+            started = time.perf_counter()
+            batch = [pair for _, pair in zip(range(batch_size), pairs)]
+            decode_seconds += time.perf_counter() - started
+            if not batch:
+                break
+            references = [ref for _, ref, _ in batch]
+            for job, scorer in zip(jobs, scorers):
+                started = time.perf_counter()
+                lows = [low for _, _, low in batch]
+                results = job.upscaler.run(lows) if job.upscaler is not None else lows
+                results = [r[:height, :width] for r in results]
+                job.upscale_seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                for (index, _, _), reference, result in zip(batch, references, results):
+                    scorer.add(index, reference, result)
+                    if source.crop is not None and index == source.crop.frame:
+                        write_png(folder.crop_file(job.key), source.crop.cut(result))
+                        _save_source_crop(folder, source.crop, reference)
+                job.metric_seconds += time.perf_counter() - started
+                progress.advance(len(batch))
+        counts = [scorer.finish() for scorer in scorers]
+    records = []
+    for job, frames in zip(jobs, counts):
+        record = {
+            "key": job.key, "encode_key": encode["key"], **columns, "upscaler": job.name,
+            "upscaler_identity": job.identity, "lr_width": encode["width"], "lr_height": encode["height"],
+            "frames": frames, "video_bytes": encode["video_bytes"], "duration_s": encode["duration_s"],
+            "kbps": encode["kbps"], "metrics": pool_csv(folder.frames_file(job.key), metrics),
+            "encode_seconds": encode["encode_seconds"], "downscale_seconds": encode["downscale_seconds"],
+            "decode_seconds": decode_seconds / len(jobs), "upscale_seconds": job.upscale_seconds,
+            "metric_seconds": job.metric_seconds,
+        }
+        folder.save_point_record(job.key, record)
+        records.append(record)
+    return records
+
+
+def source_crop_key(folder: ExperimentDir, crop: CropBox) -> str:
+    return folder.point_key({"crop": "source", "frame": crop.frame, "x": crop.x, "y": crop.y, "size": crop.size})
+
+
+def _save_source_crop(folder: ExperimentDir, crop: CropBox, reference: np.ndarray) -> None:
+    path = folder.crop_file(source_crop_key(folder, crop))
+    if not path.is_file():
+        write_png(path, crop.cut(reference))
+
+
+def _pairs(source: Source, encoded: Path, encode: dict[str, Any]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(index, source Y, decoded rung Y) of every frame, in order. PipelineError when the rung
+    decodes to another number of frames than the source range holds."""
+    decoded = (item for item in read_items(encoded, LAYOUT, [], DecodeStats(), 1) if isinstance(item, VideoItem))
+    index = -1
+    for index, (ref, low) in enumerate(zip_longest(source.items(), decoded)):
+        if ref is None or low is None:
+            raise PipelineError(
+                "score", f"the x{encode['scale']} encode at {encode['rate_mode']} {encode['rate']} does not decode to "
+                f"the source's {source.frames} frames (frame {index} is missing on one side)"
+            )
+        yield index, np.array(ref.planes[0]), np.array(low.planes[0])
+    if index + 1 != source.frames:
+        raise PipelineError("score", f"the source range gave {index + 1} frames, {source.frames} when surveyed")
+

@@ -1,0 +1,103 @@
+"""What `vsr experiment` needs from FFmpeg: encoding a downscaled stream into a file at a CRF or a
+bitrate while counting the video bytes, checking that an encoder exists, and the library versions."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+
+from vsr.errors import ConfigError, VsrError
+from vsr.media.encode import add_video_stream, encoder_pix_fmts, frame_from_planes
+from vsr.media.frames import Layout, VideoItem
+from vsr.media.probe import VideoInfo
+from vsr.options import EncodeOptions
+
+LADDER_CONTAINER = "mp4"
+"""The encodes are kept as MP4 files (any of the supported codecs fits, and the source's time base is kept)."""
+
+
+def check_encoder(codec: str, pix_fmt: str) -> None:
+    """ConfigError unless FFmpeg has the video encoder `codec` and it takes `pix_fmt`."""
+    try:
+        formats = encoder_pix_fmts(codec)
+    except VsrError as error:
+        raise ConfigError(str(error)) from None
+    if pix_fmt not in formats:
+        raise ConfigError(f"{codec} does not take {pix_fmt} frames")
+
+
+def library_versions() -> dict[str, str]:
+    """PyAV's version and the FFmpeg libraries it runs on ("libavcodec": "61.3.100", ...)."""
+    versions = {"av": av.__version__}
+    for name, numbers in sorted(av.library_versions.items()):
+        versions[name] = ".".join(str(n) for n in numbers)
+    return versions
+
+
+class LadderEncoder:
+    """One rung of a ladder: planes in, a video-only file out, at a CRF or a bitrate.
+
+        with LadderEncoder(path, info, codec, options, layout, width, height) as encoder:
+            for planes, item in frames:
+                encoder.write(planes, item)
+        encoder.video_bytes, encoder.seconds
+
+    `video_bytes` counts the payload of the video packets only (no container overhead);
+    `seconds` is the time spent inside the encoder and muxer. The stream carries the source's
+    timing and colour (`info`; its rotation is dropped: the frames are compared as stored).
+    Leaving the block without an error flushes the encoder; the file is closed either way (the
+    caller owns the path and renames or removes it). Raises ConfigError when the encoder refuses
+    the settings.
+    """
+
+    def __init__(
+        self, path: Path, info: VideoInfo, codec: str, options: EncodeOptions, layout: Layout, width: int, height: int
+    ) -> None:
+        self.layout = layout
+        self.time_base = info.time_base
+        self.video_bytes = 0
+        self.packets = 0
+        self.seconds = 0.0
+        self._output = av.open(str(path), "w", format=LADDER_CONTAINER)
+        try:
+            self._stream = add_video_stream(
+                self._output, dataclasses.replace(info, rotation=0), codec, options, layout, width, height
+            )
+        except (av.FFmpegError, ValueError) as error:
+            self._output.close()
+            raise ConfigError(f"{codec} refused the settings {options}: {error}") from None
+        except BaseException:
+            self._output.close()
+            raise
+
+    def write(self, planes: list[np.ndarray], item: VideoItem) -> None:
+        """Encode one frame (`planes`: Y first, at the stream's size) stamped with `item`'s timestamp."""
+        frame = frame_from_planes(planes, item, self.layout, self.time_base)
+        started = time.perf_counter()
+        self._mux(self._stream.encode(frame))
+        self.seconds += time.perf_counter() - started
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            self.video_bytes += packet.size
+            self.packets += 1
+        self._output.mux(packets)
+
+    def __enter__(self) -> LadderEncoder:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        try:
+            if error is None:
+                started = time.perf_counter()
+                self._mux(self._stream.encode(None))
+                self.seconds += time.perf_counter() - started
+        finally:
+            self._output.close()
