@@ -62,3 +62,14 @@ def test_the_segments_of_a_real_clip_decode_to_exactly_the_whole_clip(make_clip)
     joined = [frame for segment in plan for frame in frames(segment.start_pts, segment.end_pts)]
     assert joined == frames()
     assert [len(frames(s.start_pts, s.end_pts)) for s in plan] == [s.frames for s in plan]
+
+
+def test_the_default_length_gives_each_worker_about_four_segments_within_bounds():
+    from vsr.segments.plan import default_segment_seconds
+
+    def seconds_long(duration: int) -> PacketIndex:
+        return index(list(range(0, duration * 25)), [0])
+
+    assert default_segment_seconds(seconds_long(400), workers=2) == 50.0
+    assert default_segment_seconds(seconds_long(10), workers=2) == 4.0  # no shorter: each segment has a fixed cost
+    assert default_segment_seconds(seconds_long(7200), workers=8) == 60.0  # no longer: what a crash can lose

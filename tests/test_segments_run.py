@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import vsr.segments.run as segments_run
+import vsr.segments.worker as segments_worker
 from test_segments_join import CLIP, LOSSLESS, LOSSY
 from videoclips import audio_packets, read_video
 from vsr import upscale_video
@@ -40,7 +40,7 @@ def count_segments(monkeypatch, failing: dict[int, int] | None = None) -> list[i
     """Record the index of every segment upscaled; `failing`: segment -> how many times its check fails first."""
     calls: list[int] = []
     failures = dict(failing or {})
-    real = segments_run.upscale_segment
+    real = segments_worker.upscale_segment
 
     def upscale(source, segment, options, target, **kwargs):
         calls.append(segment.index)
@@ -49,7 +49,7 @@ def count_segments(monkeypatch, failing: dict[int, int] | None = None) -> list[i
             raise PipelineError(f"segment {segment.index}", "3 frames written, but the plan holds 13")
         return real(source, segment, options, target, **kwargs)
 
-    monkeypatch.setattr(segments_run, "upscale_segment", upscale)
+    monkeypatch.setattr(segments_worker, "upscale_segment", upscale)
     return calls
 
 

@@ -48,12 +48,51 @@ class MultiFrameOptions:
     debug_dir: Path | None = None
 
 
+DEINTERLACE = ("off", "auto", "bwdif", "yadif", "w3fdif")
+DEINTERLACE_RATES = ("frame", "field")
+DENOISE = ("off", "light", "medium", "strong")
+COLOUR_MATRICES = ("keep", "bt709")
+
+
 @dataclass(frozen=True)
 class FilterOptions:
-    """`video`: an FFmpeg filter graph run on the decoded frames before upscaling
-    (e.g. "yadif,atadenoise"); empty for none."""
+    """FFmpeg filters on the decoded frames before upscaling (vsr.media.filterplan), in this order:
+    `ivtc` (inverse telecine: fieldmatch + decimate) or `deinterlace` ("auto": detected from the
+    frames' flags, the stream's field order or FFmpeg's idet, then bwdif; or a deinterlacer by
+    name) at `deinterlace_rate` "frame" (one frame per frame) or "field" (one per field: twice the
+    frames); `deblock`; `denoise` (a preset); `video`, an FFmpeg filter graph (e.g.
+    "yadif,atadenoise"; empty for none); then `colour_matrix` "bt709" converts to the BT.709
+    matrix ("keep": the source's, tagged on the output) and `square_pixels` resamples an
+    anamorphic input to square pixels."""
 
     video: str = ""
+    deinterlace: str = "off"
+    deinterlace_rate: str = "frame"
+    denoise: str = "off"
+    deblock: bool = False
+    ivtc: bool = False
+    colour_matrix: str = "keep"
+    square_pixels: bool = False
+
+    def check(self) -> FilterOptions:
+        """ConfigError for a value that is not one of the allowed ones, or options that do not go
+        together (one frame per field without deinterlacing, or with inverse telecine)."""
+        for name, allowed in (
+            ("deinterlace", DEINTERLACE), ("deinterlace_rate", DEINTERLACE_RATES), ("denoise", DENOISE),
+            ("colour_matrix", COLOUR_MATRICES),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"unknown {name.replace('_', ' ')} {value!r}; use one of {', '.join(allowed)}")
+        if self.deinterlace_rate == "field" and (self.deinterlace == "off" or self.ivtc):
+            reason = "inverse telecine gives progressive frames" if self.ivtc else "add a deinterlacer (--deinterlace)"
+            raise ConfigError(f"one frame per field (deinterlace rate 'field') needs deinterlacing: {reason}")
+        return self
+
+    def active(self) -> list[str]:
+        """The filters asked for, by option name ([] for none)."""
+        defaults = FilterOptions()
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(defaults, f.name)]
 
 
 @dataclass(frozen=True)
@@ -96,7 +135,7 @@ class UpscaleOptions:
 
     def validate(self) -> UpscaleOptions:
         """Check the values no later stage can fix, in this order: batch size, mode, window (multi
-        mode only), scale. Returns self; raises ConfigError, or UnsupportedModelError for the scale."""
+        mode only), filters, scale. Returns self; raises ConfigError, or UnsupportedModelError for the scale."""
         batch_size = self.model.batch_size
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
@@ -107,6 +146,7 @@ class UpscaleOptions:
                 check_frames(self.multi_frame.frames)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
+        self.filters.check()
         check_scale(self.model.scale)
         return self
 
@@ -141,6 +181,13 @@ KEYWORDS: dict[str, tuple[str, str]] = {
     "overwrite": ("run", "overwrite"),
     "queue_size": ("run", "queue_size"),
     "max_frames": ("run", "max_frames"),
+    "deinterlace": ("filters", "deinterlace"),
+    "deinterlace_rate": ("filters", "deinterlace_rate"),
+    "denoise": ("filters", "denoise"),
+    "deblock": ("filters", "deblock"),
+    "ivtc": ("filters", "ivtc"),
+    "colour_matrix": ("filters", "colour_matrix"),
+    "square_pixels": ("filters", "square_pixels"),
 }
 """The flat keywords of `vsr.upscale_video` and the (group, field) each one sets."""
 

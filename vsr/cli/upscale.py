@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -30,6 +31,31 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class Deinterlace(str, Enum):
+    off = "off"
+    auto = "auto"
+    bwdif = "bwdif"
+    yadif = "yadif"
+    w3fdif = "w3fdif"
+
+
+class DeinterlaceRate(str, Enum):
+    frame = "frame"
+    field = "field"
+
+
+class Denoise(str, Enum):
+    off = "off"
+    light = "light"
+    medium = "medium"
+    strong = "strong"
+
+
+class ColourMatrix(str, Enum):
+    keep = "keep"
+    bt709 = "bt709"
+
+
 def upscale(
     input: Path = typer.Argument(..., help="Video (.mp4 .mkv .mov .webm …) or image (.png .jpg .bmp) to upscale."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (default: <input>_x<scale>.<ext> beside the input); the container follows the extension."),
@@ -45,54 +71,102 @@ def upscale(
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames (a preview; audio stops there too)."),
     mode: Mode = typer.Option(Mode.single, "--mode", help="single: each frame on its own; multi: align and fuse the neighbouring frames too (sharper, steadier, slower)."),
     frames: int = typer.Option(5, "--frames", min=1, max=15, help="Multi-frame window: the frame and its neighbours, an odd number (5: t-2 … t+2)."),
-    vf: str = typer.Option("", "--vf", metavar="GRAPH", help='An FFmpeg filter graph applied before upscaling, e.g. "yadif,atadenoise".'),
+    restore: bool = typer.Option(False, "--restore", help="Restore old footage: deinterlace (auto, unless --deinterlace says otherwise) and upscale with the restoration model `restore` (x2, x4), trained to remove compression artefacts, noise and blur instead of sharpening them; --model restore-fast for the fast one (x4)."),
+    deinterlace: Optional[Deinterlace] = typer.Option(None, "--deinterlace", show_default=False, help="[default: off; auto with --restore] Deinterlace before upscaling: auto (the frames' flags, the stream's field order, else FFmpeg's idet on the first 60 frames decide; bwdif when interlaced), or a deinterlacer by name for every frame."),
+    deinterlace_rate: DeinterlaceRate = typer.Option(DeinterlaceRate.frame, "--deinterlace-rate", help="frame: one output frame per input frame; field: one per field (twice the frames and the rate, smoother motion; timestamps and audio follow)."),
+    denoise: Denoise = typer.Option(Denoise.off, "--denoise", help="Denoise before upscaling with FFmpeg's nlmeans: light for fine grain (noise sigma about 5), medium (about 10), strong (about 20; smooths fine texture too). Costs 8 to 15 fps at 540p."),
+    deblock: bool = typer.Option(False, "--deblock", help="Smooth compression block edges before upscaling (FFmpeg's deblock)."),
+    ivtc: bool = typer.Option(False, "--ivtc", help="Inverse telecine (fieldmatch + decimate): 29.97 fps telecined film back to 23.976 progressive frames (4 of every 5 kept); with --deinterlace, frames left combed are deinterlaced."),
+    colour_matrix: ColourMatrix = typer.Option(ColourMatrix.keep, "--colour-matrix", help="keep: the source's colours, tagged on the output (an untagged SD source as BT.601); bt709: convert to the BT.709 matrix, for players and editors that ignore the tags."),
+    square_pixels: bool = typer.Option(False, "--square-pixels", help="Resample an anamorphic source (DVD, sample aspect ratio not 1:1) to square pixels, stretching its short side, for editors that ignore the aspect ratio (default: the aspect ratio is kept as a tag)."),
+    vf: str = typer.Option("", "--vf", metavar="GRAPH", help='An FFmpeg filter graph applied before upscaling (after the options above), e.g. "deband,unsharp".'),
     debug_dir: Optional[Path] = typer.Option(None, "--debug-dir", file_okay=False, help="Multi-frame mode: write the alignment confidence maps of the first frames here."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
     segment_seconds: Optional[float] = typer.Option(None, "--segment-seconds", min=0.001, help="Run in segments of about this many seconds, cut at keyframes, each upscaled into a work folder and then joined (an interrupted run can continue with --resume)."),
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", file_okay=False, help="With --segment-seconds: the work folder for the segments and their manifest (default: .<output name>.vsr-work beside the output)."),
     resume: bool = typer.Option(False, "--resume", help="With --segment-seconds: continue the run whose work folder exists, upscaling only the segments it has not finished (same input and options)."),
     keep_work: bool = typer.Option(False, "--keep-work", help="With --segment-seconds: keep the work folder after a successful join (it is always kept when the run fails)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help='Run in segments on this many Ray workers: a local Ray instance, the CPUs shared out, one GPU each where there are GPUs (implies a segmented run; default --segment-seconds: about 4 segments per worker, 4 to 60 s). Needs Ray: pip install "vsr\\[ray]".'),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDRESS", help="Run the segments on an existing Ray cluster (auto, or ray://HOST:10001) instead of a local instance; vsr installed on every node, and the input, work folder and output on a filesystem every node sees at the same path."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help=QUIET_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
-    """Upscale a video, keeping its audio, timestamps and colour metadata (or a still image)."""
+    """Upscale a video, keeping its audio, timestamps and colour metadata (or a still image, or every video in a folder)."""
     from vsr.models import default_scale
     from vsr.options import EncodeOptions, FilterOptions, ModelOptions, MultiFrameOptions, RunOptions, UpscaleOptions
     from vsr.pipeline.run import upscale_video
+    from vsr.restore.preset import restore_options
+    from vsr.segments.folder import upscale_folder
     from vsr.segments.run import upscale_in_segments
 
     setup_logging(debug=debug, quiet=quiet)
+    segmented = segment_seconds is not None or workers is not None or ray_address is not None
     with one_line_errors(debug=debug):
-        _check_segment_flags(segment_seconds, work_dir=work_dir, resume=resume, keep_work=keep_work)
+        _check_segment_flags(segmented, work_dir=work_dir, resume=resume, keep_work=keep_work)
         scale = scale if scale is not None else default_scale(model)
+        runner = _ray_runner(workers, ray_address, device.value) if workers is not None or ray_address is not None else None
     options = UpscaleOptions(
         model=ModelOptions(
             name=model, scale=scale, device=device.value, precision=precision.value, batch_size=batch_size
         ),
         multi_frame=MultiFrameOptions(mode=mode.value, frames=frames, debug_dir=debug_dir),
-        filters=FilterOptions(video=vf),
+        filters=FilterOptions(
+            video=vf, deinterlace=(deinterlace or Deinterlace.off).value, deinterlace_rate=deinterlace_rate.value, denoise=denoise.value,
+            deblock=deblock, ivtc=ivtc, colour_matrix=colour_matrix.value, square_pixels=square_pixels,
+        ),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
         run=RunOptions(overwrite=overwrite, max_frames=max_frames),
     )
-    with one_line_errors(debug=debug), _ProgressBar(disable=quiet) as bar:
-        if segment_seconds is None:
+    if restore:
+        with one_line_errors(debug=debug):
+            options = restore_options(options)
+        if deinterlace is not None:
+            options = options.replace(filters={"deinterlace": deinterlace.value})
+    with one_line_errors(debug=debug), _ProgressBar(disable=quiet) as bar, runner or contextlib.nullcontext():
+        if input.is_dir():
+            outcomes = upscale_folder(
+                input, output, options, segment_seconds=segment_seconds, runner=runner, work_dir=work_dir,
+                resume=resume, keep_work=keep_work, progress=bar.update,
+            )
+        elif not segmented:
             result = upscale_video(input, output, options=options, progress=bar.update)
         else:
             result = upscale_in_segments(
                 input, output, options, segment_seconds=segment_seconds, work_dir=work_dir, resume=resume,
-                keep_work=keep_work, progress=bar.update,
+                keep_work=keep_work, progress=bar.update, runner=runner,
             )
+    if input.is_dir():
+        for outcome in outcomes:
+            typer.echo(outcome.line())
+        if any(outcome.state == "failed" for outcome in outcomes):
+            raise typer.Exit(1)
+        return
     if not quiet:
         typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {result.fps:.1f} fps)", err=True)
 
 
-def _check_segment_flags(segment_seconds: float | None, **flags: object) -> None:
-    """ConfigError for a segment option (--work-dir, --resume, --keep-work) given without --segment-seconds."""
+def _check_segment_flags(segmented: bool, **flags: object) -> None:
+    """ConfigError for a segment option (--work-dir, --resume, --keep-work) given without a
+    segmented run (--segment-seconds, --workers or --ray-address)."""
     from vsr.errors import ConfigError
 
     given = [f"--{name.replace('_', '-')}" for name, value in flags.items() if value not in (None, False)]
-    if segment_seconds is None and given:
+    if not segmented and given:
         raise ConfigError(f"{', '.join(given)} only applies to a segmented run; add --segment-seconds")
+
+
+def _ray_runner(workers: int | None, address: str | None, device: str):
+    """The Ray runner of vsr.segments.distributed (Ray starts on first use); ConfigError saying how
+    to install Ray where it is missing."""
+    from vsr.errors import ConfigError
+
+    try:
+        from vsr.segments.distributed import RayRunner
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] != "ray":
+            raise
+        raise ConfigError('--workers and --ray-address need Ray: pip install "vsr[ray]"') from None
+    return RayRunner(workers, address, device)
 
 
 class _ProgressBar:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from vsr.errors import ConfigError, PipelineError
 from vsr.media import decode, mux
 from vsr.media.decode import DecodeStats
 from vsr.media.encode import VideoFrame, add_video_stream, frame_from_planes
-from vsr.media.filters import VideoFilterGraph
+from vsr.media.filters import FilterStages, VideoFilterGraph
+from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import frame_duration, open_input, probe
 from vsr.misr import MultiFrameSettings, MultiFrameSR
@@ -45,11 +47,18 @@ onto its target; what it raises fails the job (and the temporary file is removed
 class Scope:
     """What part of the input a job covers: the frames with start_pts <= pts < end_pts (video
     time base; None: unbounded), and with `video_only` the video stream alone (no audio or
-    subtitles), as a segment of vsr.segments needs. The default: the whole input."""
+    subtitles), as a segment of vsr.segments needs. The default: the whole input.
+
+    Context, for multi-frame mode (ignored in single-frame mode): the frames from
+    `context_start_pts` up to start_pts, and the first `context_after` frames at or after
+    end_pts, are read and fused as the neighbours of the frames in scope, but not written, so
+    that a segment's frames come out as they do in a run over the whole input."""
 
     start_pts: int | None = None
     end_pts: int | None = None
     video_only: bool = False
+    context_start_pts: int | None = None
+    context_after: int = 0
 
     @property
     def whole(self) -> bool:
@@ -77,6 +86,13 @@ def upscale_video(
     mode: str = "single",
     frames: int = 5,
     debug_dir: str | Path | None = None,
+    deinterlace: str = "off",
+    deinterlace_rate: str = "frame",
+    denoise: str = "off",
+    deblock: bool = False,
+    ivtc: bool = False,
+    colour_matrix: str = "keep",
+    square_pixels: bool = False,
     options: UpscaleOptions | None = None,
 ) -> UpscaleResult:
     """Upscale every frame of a video (or a still image) by `scale`, keeping audio, timing and metadata.
@@ -87,6 +103,8 @@ def upscale_video(
     `max_frames` stops after that many frames (a preview; the other streams stop there too).
     `mode` "multi" aligns and fuses the `frames` (odd) frames around each frame (`vsr.misr`);
     `debug_dir` then receives the alignment confidence maps of the first few frames.
+    `deinterlace` … `square_pixels`: FFmpeg filters before upscaling and the output's colour
+    matrix and aspect (vsr.options.FilterOptions).
 
     `options` holds all of these (vsr.options.UpscaleOptions, and filters); a keyword left at its
     default defers to it, a keyword that contradicts it raises ConfigError. Raises a VsrError
@@ -102,12 +120,15 @@ def upscale_video(
         options, scale=scale, model=None if loaded else model, device=device, precision=precision,
         batch_size=batch_size, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite,
         queue_size=queue_size, max_frames=max_frames, mode=mode, frames=frames, debug_dir=debug_dir,
+        deinterlace=deinterlace, deinterlace_rate=deinterlace_rate, denoise=denoise, deblock=deblock, ivtc=ivtc,
+        colour_matrix=colour_matrix, square_pixels=square_pixels,
     )
     source = Path(input)
     target = Path(output) if output is not None else default_output_path(source, options.model.scale)
     if source.suffix.lower() in IMAGE_SUFFIXES:
-        if options.filters.video:
-            raise ConfigError(f"video filters ({options.filters.video!r}) apply to videos, not to the still image {source.name}")
+        if options.filters.active():
+            given = options.filters.video or ", ".join(options.filters.active())
+            raise ConfigError(f"video filters ({given!r}) apply to videos, not to the still image {source.name}")
         return upscale_image(
             source, target, scale=options.model.scale, model=loaded or options.model.name,
             device=options.model.device, overwrite=options.run.overwrite,
@@ -139,7 +160,12 @@ def run_job(
     if temp is None:
         with mux.reserve_output(target) as reserved:
             return run_job(job, target, options, progress=progress, temp=reserved, scope=scope, check=check)
-    info, layout = job.info, job.layout
+    info, layout, filtered = job.info, job.layout, job.filtered
+    if not scope.whole and job.filters is not None and job.filters.changes_count:
+        raise ConfigError(
+            f"filters that change the frame count ({job.filters.describe()}) cannot run on a part of the input "
+            "(segments): run without --segment-seconds"
+        )
     stages = Stages()
     output: mux.OutputContainer | None = None
     try:
@@ -147,7 +173,7 @@ def run_job(
             output = mux.open_output(temp, job.container, exact_time_base=None if scope.whole else info.time_base)
             video, streams = mux.set_up_streams(
                 templates, output, job.container, job.codec,
-                lambda: add_video_stream(output, info, job.codec, job.encode_options, layout, job.width, job.height),
+                lambda: add_video_stream(output, filtered, job.codec, job.encode_options, layout, job.width, job.height),
                 video_only=scope.video_only,
             )
             muxer = mux.Muxer(output, video, streams)
@@ -157,22 +183,26 @@ def run_job(
             max_frames = options.max_frames
 
             def make_frame(planes: list, item: Any) -> VideoFrame:
-                return frame_from_planes(planes, item, layout, info.time_base)
+                return frame_from_planes(planes, item, layout, filtered.time_base)
 
-            frame_filter = VideoFilterGraph(job.video_filter, layout.pix_fmt) if job.video_filter else None
-            stages.start("decode", lambda: read_stage(decode.read_items(
-                info.path, layout, streams.kept, decoded, frame_duration(info), max_frames, frame_filter=frame_filter,
-                start_pts=scope.start_pts, end_pts=scope.end_pts,
-            ), frames_q, stages.stop))
+            frame_filter = _frame_filter(job)
+            context = _Context(scope if job.mode == "multi" else Scope(scope.start_pts, scope.end_pts))
+            stages.start("decode", lambda: read_stage(context.bounded(decode.read_items(
+                info.path, layout, streams.kept, decoded, frame_duration(filtered), max_frames, frame_filter=frame_filter,
+                start_pts=context.read_start, end_pts=context.read_end, filtered_time_base=filtered.time_base,
+            )), frames_q, stages.stop))
             stages.start("upscale", (lambda: upscale_frames(
                 job.engine, layout, job.batch_size, make_frame, frames_q, encoded_q, stages.stop, upscaled
-            )) if job.mode == "single" else _multi_frame_stage(job, make_frame, frames_q, encoded_q, stages, upscaled))
+            )) if job.mode == "single" else _multi_frame_stage(
+                job, make_frame, frames_q, encoded_q, stages, upscaled, context.written,
+            ))
             stages.start("encode", lambda: write_stage(encoded_q, muxer))
-            total = min(info.frame_count or max_frames or 0, max_frames or 1 << 62) or None
+            total = min(filtered.frame_count or max_frames or 0, max_frames or 1 << 62) or None
             total = total if scope.whole else None
             stages.wait(on_tick=None if progress is None else lambda: progress(muxer.frames, total))
-        if decoded.frames != muxer.frames:
-            raise PipelineError("pipeline", f"decoded {decoded.frames} frames but wrote {muxer.frames}")
+        if decoded.frames - context.frames != muxer.frames:
+            raise PipelineError("pipeline", f"decoded {decoded.frames - context.frames} frames but wrote {muxer.frames}")
+        _check_filtered_count(job, frame_filter, complete=max_frames is None and scope.whole)
         if (damage := decoded.damage_summary(muxer.dropped_packets)) is not None:
             log.warning("%s", damage)
         if check is not None:
@@ -185,10 +215,64 @@ def run_job(
         raise
 
 
+def _frame_filter(job: Job) -> FilterStages | VideoFilterGraph | None:
+    """A fresh frame filter for the job's filters (None when nothing is filtered)."""
+    if job.filters is not None:
+        return job.filters.frame_filter()
+    return VideoFilterGraph(job.video_filter, job.layout.pix_fmt) if job.video_filter else None
+
+
+def _check_filtered_count(job: Job, frame_filter: FilterStages | VideoFilterGraph | None, complete: bool) -> None:
+    """The frames that came out of the filters are as many as the frames that went in make
+    (twice as many one per field, 4 of 5 after decimate), when the whole input was read and no
+    --vf chain of the user's (which may drop or add frames) ran."""
+    if not isinstance(frame_filter, FilterStages) or job.filters is None:
+        return
+    frames_in, frames_out = frame_filter.frames_in, frame_filter.frames_out
+    if frames_in != frames_out:
+        log.info("filters: %d frames in, %d out (%s)", frames_in, frames_out, job.filters.describe())
+    if complete and not job.video_filter and frames_out != job.filters.expected_frames(frames_in):
+        raise PipelineError(
+            "decode", f"the filters ({job.filters.describe()}) made {frames_out} frames of {frames_in}, "
+            f"not the {job.filters.expected_frames(frames_in)} expected"
+        )
+
+
+class _Context:
+    """The frames a scope reads beyond its own (Scope.context_start_pts, context_after): where
+    reading starts and ends, which frames are written, and how many were read as context only."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.read_start = scope.context_start_pts if scope.context_start_pts is not None else scope.start_pts
+        self.read_end = None if scope.context_after else scope.end_pts
+        self.frames = 0
+
+    def written(self, pts: int) -> bool:
+        """Whether the frame at `pts` is in scope (written), not context."""
+        start, end = self.scope.start_pts, self.scope.end_pts
+        return (start is None or pts >= start) and (end is None or pts < end)
+
+    def bounded(self, items: Iterator[Any]) -> Iterator[Any]:
+        """`items` up to the last context frame after the scope, counting the context frames."""
+        past_end = 0
+        with contextlib.closing(items):
+            for item in items:
+                if isinstance(item, VideoItem) and not self.written(item.pts):
+                    if self.scope.end_pts is not None and item.pts >= self.scope.end_pts:
+                        if past_end == self.scope.context_after:
+                            return
+                        past_end += 1
+                    self.frames += 1
+                yield item
+
+
 def _multi_frame_stage(
     job: Job, make_frame: Callable, source: StageQueue, sink: StageQueue, stages: Stages, stats: UpscaleStats,
+    written: Callable[[int], bool] | None = None,
 ) -> Callable[[], None]:
-    """The upscale stage of multi-frame mode (vsr.pipeline.window), fusing on the engine's device."""
+    """The upscale stage of multi-frame mode (vsr.pipeline.window), fusing on the engine's device;
+    `written(pts)`: whether a frame is written (else it is context only)."""
     device = "cuda" if job.engine.device == "cuda" else "cpu"
     fuser = MultiFrameSR(
         job.model.scale, MultiFrameSettings(frames=job.frames), max_value=job.layout.max_value, device=device,
@@ -200,7 +284,7 @@ def _multi_frame_stage(
         try:
             upscale_windows(
                 job.engine, fuser, job.layout, job.batch_size, make_frame, source, sink, stages.stop, window_stats,
-                job.debug_dir,
+                job.debug_dir, written=written,
             )
         finally:
             stats.frames, stats.batches = window_stats.frames, window_stats.batches

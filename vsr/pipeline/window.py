@@ -16,6 +16,7 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -42,6 +43,8 @@ FUSION_PIXELS = 16_000_000
 class WindowStats(UpscaleStats):
     cuts: list[int] = field(default_factory=list)
     debug_files: list[Path] = field(default_factory=list)
+    context_frames: int = 0
+    """Frames fused as neighbours only (a segment's context), not written."""
 
 
 def fusion_chunk(width: int, height: int, scale: int, frames: int) -> int:
@@ -60,8 +63,12 @@ def upscale_windows(
     stop: threading.Event,
     stats: WindowStats,
     debug_dir: Path | None = None,
+    *,
+    written: Callable[[int], bool] | None = None,
 ) -> None:
-    """Take VideoItems from `source`, put encoder frames and passthrough packets, in order, on `sink`."""
+    """Take VideoItems from `source`, put encoder frames and passthrough packets, in order, on `sink`.
+    `written(pts)`: whether a frame is to be written; the others (a segment's context) are only
+    the neighbours of those in the windows (None: every frame is written)."""
     pending: deque[VideoItem] = deque()  # pushed to the fuser, not yet emitted
     reorder = PacketReorder(sink.put)
     debug_left = DEBUG_FRAMES if debug_dir is not None else 0
@@ -117,6 +124,9 @@ def upscale_windows(
             if item.index != fuser.count:
                 raise RuntimeError(f"frames out of order: got {item.index}, expected {fuser.count}")
             fuser.push(item.planes[0])
+            if written is not None and not written(item.pts):
+                stats.context_frames += 1
+                continue
             reorder.frame_arrived()
             pending.append(item)
             drain(final=False)

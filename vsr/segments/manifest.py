@@ -107,7 +107,8 @@ class Manifest:
     def from_dict(cls, raw: dict[str, Any]) -> Manifest:
         records = tuple(
             SegmentRecord(
-                Segment(s["index"], s["start_pts"], s["end_pts"], s["frames"]),
+                Segment(s["index"], s["start_pts"], s["end_pts"], s["frames"],
+                        s.get("context_start_pts"), s.get("context_after", 0)),
                 State(s["state"]), s["frames_written"], s["bytes"],
             )
             for s in raw["segments"]

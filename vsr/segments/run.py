@@ -1,6 +1,8 @@
-"""A segmented run on one machine: the input planned into keyframe segments, each upscaled into
-a work folder (its manifest saved after every finished segment, so that an interrupted job can
-resume), then joined into the output.
+"""Segmented runs: the input planned into keyframe segments, each upscaled into a work folder (its
+manifest saved after every finished segment, so that an interrupted job can resume), then joined
+into the output. The segments run on a `Runner`: one after another in this process
+(`SequentialRunner`), or spread over a Ray cluster (vsr.segments.distributed). The driver, this
+module, alone writes the manifests: workers only return small results.
 
     upscale_in_segments(source, target, options, segment_seconds=60)              # fresh run
     upscale_in_segments(source, target, options, segment_seconds=60, resume=True) # after a failure
@@ -8,34 +10,139 @@ resume), then joined into the output.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from vsr.errors import ConfigError, OutputError, PipelineError
+from vsr.errors import ConfigError, OutputError, PipelineError, VsrError
 from vsr.media import mux
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.index import read_packet_index
-from vsr.media.probe import probe
-from vsr.options import UpscaleOptions
-from vsr.pipeline.plan import Job, plan_job
+from vsr.options import UpscaleOptions, check_frames
+from vsr.pipeline.plan import Job
 from vsr.pipeline.result import UpscaleResult, default_output_path
 from vsr.pipeline.run import Progress
 from vsr.segments.join import join_segments
 from vsr.segments.manifest import Manifest
-from vsr.segments.plan import Segment, plan_segments
-from vsr.segments.worker import SegmentResult, upscale_segment
+from vsr.segments.plan import Segment, default_segment_seconds, plan_segments
+from vsr.segments.worker import SegmentResult, SegmentTask, planned_job, upscale_checked
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 2
-"""A segment that fails its check is redone once before the job fails."""
+Outcome = SegmentResult | VsrError
+"""What became of a segment task: its checked file, or the error that ended it."""
+
+
+class Runner(Protocol):
+    """Where segments run. `workers`: how many at once (for the default segment length); `local`:
+    whether they run in this process (else the driver plans each job only to check its options,
+    on the CPU, and `device` is what the result reports)."""
+
+    workers: int
+    local: bool
+    device: str
+
+    def run(self, tasks: Sequence[SegmentTask], report: Callable[[int], None]) -> Iterator[tuple[SegmentTask, Outcome]]:
+        """Upscale `tasks` (in any order, several at once), yielding each with its outcome as it
+        finishes; `report(frames)` is called now and then with the frames written so far by the
+        tasks still running. Closing the iterator stops the tasks not finished."""
+        ...
+
+
+class SequentialRunner:
+    """The segments one after another in this process (a plain `--segment-seconds` run)."""
+
+    workers = 1
+    local = True
+    device = ""
+
+    def run(self, tasks: Sequence[SegmentTask], report: Callable[[int], None]) -> Iterator[tuple[SegmentTask, Outcome]]:
+        for task in tasks:
+            try:
+                result = upscale_checked(task, progress=lambda written, _total: report(written))
+            except VsrError as exc:
+                yield task, exc
+            except Exception as exc:  # a bug in one segment: one line, the traceback kept as the cause
+                error = PipelineError(task.stage, f"{type(exc).__name__}: {exc}")
+                error.__cause__ = exc
+                yield task, error
+            else:
+                yield task, result
+
+
+@dataclass
+class SegmentedJob:
+    """One input's segmented job, in the driver: where its segments go and how far they got."""
+
+    source: Path
+    target: Path
+    options: UpscaleOptions
+    container: str
+    work: Path
+    manifest: Manifest
+    files: list[Path]
+    job: Job
+    """The job as the driver planned it (for a non-local runner, on the CPU, to check the options)."""
+    keep_work: bool = False
+
+    @classmethod
+    def open(
+        cls, source: Path, target: Path | None, options: UpscaleOptions, *, segment_seconds: float | None,
+        work_dir: Path | None = None, resume: bool = False, keep_work: bool = False, runner: Runner | None = None,
+    ) -> SegmentedJob:
+        """Check the job (bad options fail before a work folder exists), then open its work folder:
+        see upscale_in_segments. `segment_seconds` None: default_segment_seconds for the runner's workers."""
+        source = Path(source)
+        target = Path(target) if target is not None else default_output_path(source, options.model.scale)
+        runner = runner or SequentialRunner()
+        _check_segmentable(source, options)
+        container = mux.container_format(target)
+        mux.check_output_path(source, target, options.run.overwrite)
+        checked = options if runner.local else options.replace(model={"device": "cpu", "precision": "auto"})
+        job = planned_job(source, checked, container)
+        work = Path(work_dir) if work_dir is not None else default_work_dir(target)
+        manifest = _open_work(work, source, options, segment_seconds, resume, runner.workers)
+        files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
+        return cls(source, target, options, container, work, manifest, files, job, keep_work)
+
+    @property
+    def total(self) -> int:
+        """The frames of every segment."""
+        return sum(r.segment.frames for r in self.manifest.segments)
+
+    def todo(self) -> list[Segment]:
+        """The segments not finished, or whose file went missing."""
+        pending = set(self.manifest.pending)
+        return [r.segment for r in self.manifest.segments if r.segment in pending or not self.files[r.segment.index].exists()]
+
+    def tasks(self, key: int = 0) -> list[SegmentTask]:
+        """The tasks of the segments to do, marked as job `key`."""
+        return [SegmentTask(self.source, s, self.options, self.files[s.index], key) for s in self.todo()]
+
+    def record(self, segment: Segment, result: SegmentResult) -> None:
+        """Mark `segment` done in the manifest and save it (atomically)."""
+        self.manifest = self.manifest.finished(segment.index, result.frames, result.bytes)
+        self.manifest.save(self.work)
+
+    def join(self) -> int:
+        """Join the segment files into the target (the work folder removed unless keep_work);
+        the frames written."""
+        frames = join_segments(self.source, self.files, self.target, self.container, overwrite=self.options.run.overwrite)
+        if not self.keep_work:
+            shutil.rmtree(self.work)
+        return frames
 
 
 def upscale_in_segments(
-    source: Path, target: Path | None, options: UpscaleOptions, *, segment_seconds: float,
+    source: Path, target: Path | None, options: UpscaleOptions, *, segment_seconds: float | None,
     work_dir: Path | None = None, resume: bool = False, keep_work: bool = False, progress: Progress | None = None,
+    runner: Runner | None = None,
 ) -> UpscaleResult:
     """Upscale the video `source` into `target` (None: `<stem>_x<scale><ext>` beside it) in
     segments of about `segment_seconds` cut at keyframes, with the same result as upscale_video.
@@ -46,28 +153,74 @@ def upscale_in_segments(
     unfinished segments are upscaled (no work folder yet: a fresh start). The work
     folder is removed after the join unless `keep_work`, and kept when the job fails (nothing is
     then written to `target`). `progress` is called with (frames done over all segments, total).
+    `runner`: where the segments run (default: SequentialRunner, in this process);
+    `segment_seconds` None: default_segment_seconds for its workers.
     Raises a VsrError subclass on failure; PipelineError (stage "segment N") for a segment that
     failed twice."""
-    source = Path(source)
-    target = Path(target) if target is not None else default_output_path(source, options.model.scale)
-    _check_segmentable(source, options)
-    info = probe(source)
-    container = mux.container_format(target)
-    mux.check_output_path(source, target, options.run.overwrite)
-    work = Path(work_dir) if work_dir is not None else default_work_dir(target)
-    job = plan_job(info, container, options)  # bad options fail before a work folder exists
-    manifest = _open_work(work, source, options, segment_seconds, resume)
-    log.info("%s, %d segment(s) in %s", job.describe(), len(manifest.segments), work)
+    runner = runner or SequentialRunner()
+    job = SegmentedJob.open(source, target, options, segment_seconds=segment_seconds, work_dir=work_dir,
+                            resume=resume, keep_work=keep_work, runner=runner)
+    log.info("%s, %d segment(s) in %s%s", job.job.describe() if runner.local else job.source.name,
+             len(job.manifest.segments), job.work, "" if runner.local else f" on Ray, {runner.workers} at a time")
     started = time.perf_counter()
-    files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
-    _upscale_pending(source, options, job, work, manifest, files, progress)
-    frames = join_segments(source, files, target, container, overwrite=options.run.overwrite)
-    if not keep_work:
-        shutil.rmtree(work)
+    (frames,) = run_jobs([job], runner, progress)
+    assert isinstance(frames, int)
+    planned = job.job
     return UpscaleResult(
-        target, frames, time.perf_counter() - started, job.model.name, job.engine.device, job.engine.precision,
-        job.width, job.height,
+        job.target, frames, time.perf_counter() - started, planned.model.name,
+        planned.engine.device if runner.local else runner.device, planned.engine.precision if runner.local else "auto",
+        planned.width, planned.height,
     )
+
+
+def run_jobs(
+    jobs: Sequence[SegmentedJob], runner: Runner, progress: Progress | None = None, *, keep_going: bool = False,
+) -> list[int | VsrError]:
+    """Run the segments still to do of every job on `runner`, saving each job's manifest as its
+    segments finish, and join each job once all its segments are done. Returns, per job, the
+    frames written or (`keep_going`) the error that ended it: its other segments still run and
+    are recorded, for a later resume. Without `keep_going` the first error is raised (the
+    segments still running are stopped). `progress`: (frames done over all jobs, their total)."""
+    total = sum(job.total for job in jobs)
+    done = total - sum(s.frames for job in jobs for s in job.todo())
+    outcomes: list[int | VsrError | None] = [None] * len(jobs)
+    tasks = [task for key, job in enumerate(jobs) for task in job.tasks(key)]
+    remaining = Counter(task.job for task in tasks)
+
+    def report(running: int) -> None:
+        if progress is not None:
+            progress(done + running, total)
+
+    def finish(key: int) -> None:
+        try:
+            outcomes[key] = jobs[key].join()
+        except VsrError as exc:
+            if not keep_going:
+                raise
+            outcomes[key] = exc
+
+    report(0)
+    for key in range(len(jobs)):
+        if not remaining[key]:
+            finish(key)
+    results = runner.run(tasks, report)
+    with contextlib.closing(results):  # on an error or an interruption: the runner stops its tasks
+        for task, outcome in results:
+            job = jobs[task.job]
+            remaining[task.job] -= 1
+            if isinstance(outcome, VsrError):
+                if not keep_going:
+                    raise outcome
+                log.warning("%s: %s", job.source.name, outcome)
+                if outcomes[task.job] is None:
+                    outcomes[task.job] = outcome
+            else:
+                job.record(task.segment, outcome)
+                done += outcome.frames
+            report(0)
+            if not remaining[task.job] and outcomes[task.job] is None:
+                finish(task.job)
+    return [outcome if outcome is not None else PipelineError("join", "not joined") for outcome in outcomes]
 
 
 def default_work_dir(target: Path) -> Path:
@@ -88,66 +241,27 @@ def _check_segmentable(source: Path, options: UpscaleOptions) -> None:
         raise ConfigError("a preview (max_frames) cannot run in segments; drop one or the other")
 
 
-def _open_work(work: Path, source: Path, options: UpscaleOptions, segment_seconds: float, resume: bool) -> Manifest:
+def _open_work(
+    work: Path, source: Path, options: UpscaleOptions, segment_seconds: float | None, resume: bool, workers: int,
+) -> Manifest:
     """The manifest of the work folder: loaded and checked against the job with `resume` (a fresh
     one where there is no folder yet), else a new one in a new folder (an existing one refused).
-    Only a new manifest reads the input's packet index to plan its segments."""
+    Only a new manifest reads the input's packet index to plan its segments (in multi-frame mode
+    with the window's context around each)."""
     if work.exists():
         if not resume:
             raise OutputError(f"the work folder {work} exists (an unfinished run?); pass --resume to continue it, or remove it")
         manifest = Manifest.load(work).for_job(source, options)
         log.info("resuming: %d of %d segment(s) to do", len(manifest.pending), len(manifest.segments))
         return manifest
+    index = read_packet_index(source)
+    seconds = segment_seconds if segment_seconds is not None else default_segment_seconds(index, workers)
+    context = check_frames(options.multi_frame.frames) if options.multi_frame.mode == "multi" else 0
+    plan = plan_segments(index, seconds, context=context)
     try:
         work.mkdir(parents=True)
     except OSError as exc:
         raise OutputError(f"cannot create the work folder {work}: {exc.strerror or exc}") from None
-    manifest = Manifest.new(source, options, plan_segments(read_packet_index(source), segment_seconds))
+    manifest = Manifest.new(source, options, plan)
     manifest.save(work)
     return manifest
-
-
-def _upscale_pending(
-    source: Path, options: UpscaleOptions, job: Job, work: Path, manifest: Manifest, files: list[Path],
-    progress: Progress | None,
-) -> None:
-    """Upscale the segments not finished (or whose file went missing) into `files`, saving the
-    manifest in `work` after each."""
-    total = sum(r.segment.frames for r in manifest.segments)
-    pending = set(manifest.pending)
-    todo = [r.segment for r in manifest.segments if r.segment in pending or not files[r.segment.index].exists()]
-    done = total - sum(s.frames for s in todo)
-    for segment in todo:
-        report = None if progress is None else _offset(progress, done, total)
-        result = _upscale_with_retry(source, segment, options, files[segment.index], job, report)
-        manifest = manifest.finished(segment.index, result.frames, result.bytes)
-        manifest.save(work)
-        done += result.frames
-        if progress is not None:
-            progress(done, total)
-
-
-def _upscale_with_retry(
-    source: Path, segment: Segment, options: UpscaleOptions, target: Path, job: Job, progress: Progress | None,
-) -> SegmentResult:
-    """upscale_segment, redone once if the segment fails its check (a PipelineError of its own
-    stage); PipelineError (stage "segment N") when the second try fails too."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            return upscale_segment(source, segment, options, target, job=job, progress=progress)
-        except PipelineError as exc:
-            if exc.stage != f"segment {segment.index}":
-                raise
-            if attempt == ATTEMPTS:
-                raise PipelineError(exc.stage, f"failed its check {ATTEMPTS} times, the last: {str(exc).removeprefix(exc.stage + ': ')}") from exc
-            log.warning("%s; redoing it", exc)
-    raise AssertionError("unreachable")
-
-
-def _offset(progress: Progress, base: int, total: int) -> Progress:
-    """A segment's progress callback, reporting to the job's: frames done before it added, the job's total."""
-
-    def report(written: int, _segment_total: int | None) -> None:
-        progress(base + written, total)
-
-    return report

@@ -5,11 +5,12 @@ before the file is renamed into place."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from vsr.errors import PipelineError
+from vsr.errors import InputError, PipelineError
 from vsr.media import mux
 from vsr.media.index import read_packet_index
 from vsr.media.probe import probe
@@ -17,6 +18,8 @@ from vsr.options import UpscaleOptions
 from vsr.pipeline.plan import Job, plan_job
 from vsr.pipeline.run import Progress, Scope, run_job
 from vsr.segments.plan import Segment
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,69 @@ def upscale_segment(
         results.append(check_segment_file(temp, segment, frames, job.info.time_base))
 
     run_options = dataclasses.replace(options.run, overwrite=True)
-    run_job(job, target, run_options, progress=progress, scope=Scope(segment.start_pts, segment.end_pts, video_only=True), check=check)
+    scope = Scope(segment.start_pts, segment.end_pts, video_only=True,
+                  context_start_pts=segment.context_start_pts, context_after=segment.context_after)
+    run_job(job, target, run_options, progress=progress, scope=scope, check=check)
     return results[0]
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    """One segment to upscale, as a worker (in this process or on another machine) receives it:
+    small and picklable (paths and options, never frames). `job`: which of the driver's jobs it
+    belongs to (a folder run has one per file)."""
+
+    source: Path
+    segment: Segment
+    options: UpscaleOptions
+    target: Path
+    job: int = 0
+
+    @property
+    def stage(self) -> str:
+        """The PipelineError stage naming this segment."""
+        return f"segment {self.segment.index}"
+
+
+ATTEMPTS = 2
+"""A segment that fails its check is redone once before the job fails."""
+
+
+def upscale_checked(task: SegmentTask, *, progress: Progress | None = None) -> SegmentResult:
+    """upscale_segment for `task` (with the job planned_job keeps), redone once if the segment
+    fails its check (a PipelineError of its own stage); PipelineError (stage "segment N") when
+    the second try fails too."""
+    job = planned_job(task.source, task.options, mux.container_format(task.target))
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return upscale_segment(task.source, task.segment, task.options, task.target, job=job, progress=progress)
+        except PipelineError as exc:
+            if exc.stage != task.stage:
+                raise
+            if attempt == ATTEMPTS:
+                raise PipelineError(exc.stage, f"failed its check {ATTEMPTS} times, the last: {str(exc).removeprefix(exc.stage + ': ')}") from exc
+            log.warning("%s; redoing it", exc)
+    raise AssertionError("unreachable")
+
+
+_planned: dict[tuple, Job] = {}
+
+
+def planned_job(source: Path, options: UpscaleOptions, container: str) -> Job:
+    """plan_job for `source` (probed), `options` and `container`, kept for the next call with the
+    same arguments (and the same file size and modification time): the segments of one input
+    share one loaded model and engine. Only the last job is kept, so memory does not grow over a
+    folder of inputs."""
+    try:
+        stat = Path(source).stat()
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
+    key = (str(source), stat.st_size, stat.st_mtime_ns, repr(options), container)
+    job = _planned.get(key)
+    if job is None:
+        _planned.clear()
+        job = _planned[key] = plan_job(probe(Path(source)), container, options)
+    return job
 
 
 def check_segment_file(path: Path, segment: Segment, frames_written: int, time_base: Fraction) -> SegmentResult:

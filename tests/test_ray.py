@@ -1,0 +1,136 @@
+"""vsr.segments.distributed: segments on Ray give the same file as the sequential segmented run.
+
+One small local Ray instance serves the whole test session (starting one costs seconds); the
+runner finds it initialised and uses it as it is. Its workers inherit KILL_HOOK, the folder where
+a test puts `segment-N` to have the worker of segment N end its process mid-segment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from test_segments_join import CLIP, LOSSLESS
+from videoclips import audio_packets, raw_planes, read_video
+from vsr.segments.run import default_work_dir, upscale_in_segments
+
+SECONDS = 0.5  # three segments of the 40-frame clip
+FLAGS = ("--scale", "2", "--model", "bicubic", "--crf", "0", "-q")
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory: pytest.TempPathFactory):
+    """The session's Ray instance (2 CPUs, a small object store); yields the kill-hook folder."""
+    ray = pytest.importorskip("ray")
+    from vsr.segments.distributed import KILL_HOOK
+
+    kill_dir = tmp_path_factory.mktemp("ray-kill")
+    os.environ[KILL_HOOK] = str(kill_dir)  # before ray.init: the worker processes inherit it
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, logging_level=logging.WARNING)
+    for signum, handler in handlers.items():  # ray.init installs its own SIGTERM handler
+        signal.signal(signum, handler)
+    yield kill_dir
+    ray.shutdown()
+    del os.environ[KILL_HOOK]
+
+
+@pytest.fixture
+def source(make_clip) -> Path:
+    return make_clip("in.mp4", **CLIP)
+
+
+@pytest.fixture
+def sequential(source: Path, tmp_path: Path) -> Path:
+    return upscale_in_segments(source, tmp_path / "sequential.mp4", LOSSLESS, segment_seconds=SECONDS).output
+
+
+def fingerprint(path: Path) -> tuple[list[str], list[int], list[list[bytes]]]:
+    """Per-frame hashes of every plane, the pts, and the audio packets' bytes."""
+    hashes = [hashlib.sha256(b"".join(p.tobytes() for p in planes)).hexdigest() for planes in raw_planes(path)]
+    return hashes, read_video(path, keep_lumas=False).pts, audio_packets(path)
+
+
+def test_two_workers_write_what_the_sequential_segmented_run_writes(ray_session, cli, source, sequential, tmp_path):
+    target = tmp_path / "ray.mp4"
+    result = cli("upscale", source, "-o", target, *FLAGS, "--workers", "2", "--segment-seconds", SECONDS)
+    assert result.exit_code == 0, result.stderr
+    hashes, pts, audio = fingerprint(target)
+    assert (hashes, pts, audio) == fingerprint(sequential)
+    assert len(pts) == 40 and audio == audio_packets(source)
+    assert not default_work_dir(target).exists()
+
+
+def test_a_killed_worker_is_retried_and_the_output_is_unchanged(ray_session, source, sequential, tmp_path):
+    from vsr.segments.distributed import RayRunner
+
+    marker = ray_session / "segment-1"
+    marker.touch()
+    reports: list[tuple[int, int | None]] = []
+    with RayRunner(workers=2) as runner:
+        result = upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, runner=runner,
+                                     progress=lambda done, total: reports.append((done, total)))
+    assert not marker.exists()  # a worker took it and died
+    assert result.frames == 40 and fingerprint(result.output) == fingerprint(sequential)
+    assert reports[-1] == (40, 40)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the failure needs a machine without CUDA")
+def test_a_failing_worker_fails_the_job_with_one_line_and_no_output(ray_session, cli, source, tmp_path):
+    target = tmp_path / "out.mp4"
+    result = cli("upscale", source, "-o", target, *FLAGS, "--workers", "2", "--device", "cuda")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "vsr: error: --device cuda was asked for but no CUDA device is available; use --device cpu"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["in.mp4"]
+    assert default_work_dir(target).exists()  # kept for --resume
+
+
+def test_a_folder_spreads_over_the_workers_and_says_what_became_of_each_file(ray_session, cli, make_clip, tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    make_clip("in/good.mp4", **CLIP)
+    make_clip("in/existing.mkv", **CLIP)
+    (folder / "broken.mp4").write_bytes(b"not a video at all" * 100)
+    (folder / "notes.txt").write_text("not a video either")
+    out.mkdir()
+    (out / "existing.mkv").write_bytes(b"an earlier result")
+    result = cli("upscale", folder, "-o", out, *FLAGS, "--workers", "2", "--segment-seconds", SECONDS)
+    assert result.exit_code == 1
+    lines = result.stdout.strip().splitlines()
+    assert [line.split()[:2] for line in lines] == [["failed", "broken.mp4:"], ["skipped", "existing.mkv:"], ["done", "good.mp4"]]
+    assert lines[2].endswith("(40 frames)")
+    assert (out / "existing.mkv").read_bytes() == b"an earlier result"
+    assert len(read_video(out / "good.mp4", keep_lumas=False).pts) == 40
+    assert sorted(p.name for p in out.iterdir()) == ["existing.mkv", "good.mp4"]
+
+
+def test_without_ray_workers_say_how_to_install_it(cli, source, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    monkeypatch.delitem(sys.modules, "vsr.segments.distributed", raising=False)
+    result = cli("upscale", source, "-o", tmp_path / "out.mp4", *FLAGS, "--workers", "2")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == ['vsr: error: --workers and --ray-address need Ray: pip install "vsr[ray]"']
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_dead_cluster_address_fails_at_once_with_one_line(monkeypatch):
+    pytest.importorskip("ray")
+    import socket
+
+    from vsr.errors import ConfigError
+    from vsr.segments import distributed
+
+    with socket.socket() as closed:  # a port that takes no connection
+        closed.bind(("127.0.0.1", 0))
+        address = f"ray://127.0.0.1:{closed.getsockname()[1]}"
+        monkeypatch.setattr(distributed.ray, "is_initialized", lambda: False)
+        with pytest.raises(ConfigError, match=rf"^cannot reach the Ray cluster at {address}: "):
+            distributed.RayRunner(address=address).connect()

@@ -1,0 +1,30 @@
+"""Multi-frame mode in segments: each segment reads the k frames before and after it as context
+(fused as neighbours, not written), so its frames equal those of an unsegmented run."""
+
+from __future__ import annotations
+
+from test_segments_join import CLIP, LOSSLESS
+from videoclips import read_video
+from vsr import upscale_video
+from vsr.media.index import read_packet_index
+from vsr.segments.plan import plan_segments
+from vsr.segments.run import upscale_in_segments
+
+MULTI = LOSSLESS.replace(multi_frame={"mode": "multi", "frames": 5})
+
+
+def test_the_plan_names_the_context_of_each_segment(make_clip):
+    index = read_packet_index(make_clip("in.mp4", **CLIP))
+    plan = plan_segments(index, 0.5, context=2)
+    assert [(s.start_pts, s.end_pts) for s in plan] == [(0, 15 * 512), (15 * 512, 30 * 512), (30 * 512, None)]
+    assert [(s.context_start_pts, s.context_after) for s in plan] == [(None, 2), (13 * 512, 2), (28 * 512, 0)]
+
+
+def test_multi_frame_segments_equal_an_unsegmented_run(make_clip, tmp_path):
+    source = make_clip("in.mp4", **CLIP)
+    whole = read_video(upscale_video(source, tmp_path / "whole.mp4", options=MULTI).output)
+    cut = read_video(upscale_in_segments(source, tmp_path / "cut.mp4", MULTI, segment_seconds=0.5).output)
+    single = read_video(upscale_video(source, tmp_path / "single.mp4", options=LOSSLESS).output)
+    assert cut.pts == whole.pts and len(cut.pts) == 40
+    assert all((a == b).all() for a, b in zip(whole.lumas, cut.lumas))
+    assert any((a != b).any() for a, b in zip(whole.lumas, single.lumas))  # the fusion did change frames

@@ -1,0 +1,174 @@
+"""A folder of videos: `vsr upscale DIR --scale 2 -o OUTDIR`. Every video directly in DIR is
+upscaled into OUTDIR under its own name: one after another with the plain pipeline, or in segments
+(`--segment-seconds`, `--workers`: the segments of all the files spread over one Ray cluster).
+A file that fails does not stop the others; an existing output is skipped unless `overwrite`.
+
+    outcomes = upscale_folder(Path("tapes"), Path("tapes_x2"), options)
+    for outcome in outcomes: print(outcome.line())
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vsr.errors import ConfigError, InputError, OutputError, VsrError
+from vsr.media.probe import probe
+from vsr.options import UpscaleOptions
+from vsr.pipeline.run import Progress, upscale_video
+from vsr.segments.run import Runner, SegmentedJob, SequentialRunner, run_jobs
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv", ".wmv",
+    ".ogv", ".3gp", ".vob",
+)
+"""The files of a folder that are taken as videos (lower case); the rest are left alone."""
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What became of one input: `state` "done" (with the frames written), "skipped" (its output
+    exists) or "failed" (with the one-line reason)."""
+
+    source: Path
+    target: Path
+    state: str
+    detail: str = ""
+
+    def line(self) -> str:
+        """`done     a.mp4 → out/a.mp4 (240 frames)`, `skipped  b.mp4: ...`, `failed   c.mp4: ...`."""
+        where = f"{self.source.name} → {self.target}" if self.state == "done" else self.source.name
+        return f"{self.state:<8} {where}{': ' if self.state != 'done' else ' '}{self.detail}".rstrip()
+
+
+def default_output_folder(folder: Path, scale: int) -> Path:
+    """`<folder>_x<scale>` beside the input folder."""
+    folder = Path(folder)
+    return folder.with_name(f"{folder.name}_x{scale}")
+
+
+def folder_videos(folder: Path) -> list[Path]:
+    """The videos directly in `folder` (VIDEO_SUFFIXES; hidden files left out), sorted by name.
+    InputError for a folder that cannot be listed or holds no video."""
+    try:
+        videos = sorted(p for p in Path(folder).iterdir()
+                        if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    except OSError as exc:
+        raise InputError(f"cannot list the folder {folder}: {exc.strerror or exc}") from None
+    if not videos:
+        raise InputError(f"no video in {folder} (looked for {', '.join(VIDEO_SUFFIXES)})")
+    return videos
+
+
+def upscale_folder(
+    folder: Path, output: Path | None, options: UpscaleOptions, *, segment_seconds: float | None = None,
+    runner: Runner | None = None, work_dir: Path | None = None, resume: bool = False, keep_work: bool = False,
+    progress: Progress | None = None,
+) -> list[FileOutcome]:
+    """Upscale every video in `folder` (folder_videos) into `output` (None: default_output_folder)
+    under the same name, and say what became of each. An existing output is skipped unless
+    options.run.overwrite. In segments when `segment_seconds` or `runner` is given (on `runner`,
+    default SequentialRunner; `segment_seconds` None: the default length), with each file's work
+    folder in `work_dir`/<name>.vsr-work (default: beside its output); else with upscale_video,
+    one file after another. `progress`: (frames done over all the files, their total or None).
+    Raises VsrError for what stops every file (no video in the folder, an output folder that is the
+    input folder or cannot be made); an interruption propagates, and the files finished stay."""
+    folder = Path(folder)
+    output = Path(output) if output is not None else default_output_folder(folder, options.model.scale)
+    videos = folder_videos(folder)
+    if output.resolve() == folder.resolve():
+        raise ConfigError(f"the output folder is the input folder {folder}; choose another with -o")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {output}: {exc.strerror or exc}") from None
+    outcomes: dict[Path, FileOutcome] = {}
+    todo = []
+    for source in videos:
+        target = output / source.name
+        if target.exists() and not options.run.overwrite:
+            outcomes[source] = FileOutcome(source, target, "skipped", "the output exists (--overwrite replaces it)")
+        else:
+            todo.append((source, target))
+    if segment_seconds is None and runner is None:
+        outcomes.update(_one_by_one(todo, options, progress))
+    else:
+        outcomes.update(_in_segments(todo, options, segment_seconds, runner or SequentialRunner(), work_dir, resume,
+                                     keep_work, progress))
+    return [outcomes[source] for source in videos]
+
+
+def _one_by_one(
+    todo: list[tuple[Path, Path]], options: UpscaleOptions, progress: Progress | None,
+) -> dict[Path, FileOutcome]:
+    """Each file through upscale_video in turn; progress over all of them (total None where a
+    file's frame count is not known up front)."""
+    counts = []
+    for source, _ in todo:
+        try:
+            counts.append(probe(source).frame_count)
+        except VsrError:
+            counts.append(None)
+    total = sum(counts) if all(counts) else None  # type: ignore[arg-type]
+    done = 0
+    outcomes = {}
+    for (source, target), count in zip(todo, counts):
+        report = None if progress is None else _offset(progress, done, total)
+        try:
+            result = upscale_video(source, target, options=options, progress=report)
+        except Exception as exc:  # one file's failure (a bug too) does not stop the others
+            message = str(exc) if isinstance(exc, VsrError) else f"{type(exc).__name__}: {exc}"
+            log.warning("%s: %s", source.name, message)
+            outcomes[source] = FileOutcome(source, target, "failed", message)
+            done += count or 0
+        else:
+            outcomes[source] = FileOutcome(source, target, "done", f"({_frames(result.frames)})")
+            done += result.frames
+        if progress is not None:
+            progress(done, total)
+    return outcomes
+
+
+def _in_segments(
+    todo: list[tuple[Path, Path]], options: UpscaleOptions, segment_seconds: float | None, runner: Runner,
+    work_dir: Path | None, resume: bool, keep_work: bool, progress: Progress | None,
+) -> dict[Path, FileOutcome]:
+    """Every file opened as a SegmentedJob (one that cannot be, failed), then all their segments
+    on `runner` together, each file joined as soon as its segments are done."""
+    outcomes: dict[Path, FileOutcome] = {}
+    jobs: list[SegmentedJob] = []
+    started = time.perf_counter()
+    for source, target in todo:
+        work = None if work_dir is None else Path(work_dir) / f"{source.name}.vsr-work"
+        try:
+            jobs.append(SegmentedJob.open(source, target, options, segment_seconds=segment_seconds, work_dir=work,
+                                          resume=resume, keep_work=keep_work, runner=runner))
+        except VsrError as exc:
+            log.warning("%s: %s", source.name, exc)
+            outcomes[source] = FileOutcome(source, target, "failed", str(exc))
+    if jobs:
+        log.info("%d file(s), %d segment(s) to do", len(jobs), sum(len(job.todo()) for job in jobs))
+    for job, result in zip(jobs, run_jobs(jobs, runner, progress, keep_going=True)):
+        if isinstance(result, VsrError):
+            kept = f" (work folder kept: {job.work})" if job.work.exists() else ""
+            outcomes[job.source] = FileOutcome(job.source, job.target, "failed", f"{result}{kept}")
+        else:
+            outcomes[job.source] = FileOutcome(job.source, job.target, "done", f"({_frames(result)})")
+    log.debug("folder done in %.1f s", time.perf_counter() - started)
+    return outcomes
+
+
+def _frames(count: int) -> str:
+    return f"{count} frame{'s' if count != 1 else ''}"
+
+
+def _offset(progress: Progress, base: int, total: int | None) -> Progress:
+    def report(written: int, _file_total: int | None) -> None:
+        progress(base + written, total)
+
+    return report
+
