@@ -10,7 +10,7 @@ import pytest
 from tinymodels import Nearest, sr_model
 from vsr.errors import ConfigError, UnsupportedModelError, VsrError
 from vsr.media.probe import probe
-from vsr.options import EncodeOptions, ModelOptions, MultiFrameOptions, UpscaleOptions
+from vsr.options import EncodeOptions, ModelOptions, UpscaleOptions
 from vsr.pipeline.plan import plan_job
 
 BICUBIC_X2 = UpscaleOptions(model=ModelOptions(name="bicubic", scale=2))

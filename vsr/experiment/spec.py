@@ -13,12 +13,12 @@ import dataclasses
 import logging
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vsr.errors import ConfigError
+from vsr.tomlfile import read_toml
 
 log = logging.getLogger(__name__)
 
@@ -152,14 +152,7 @@ FIELDS = {f.name for f in dataclasses.fields(ExperimentSettings)}
 def load_config(path: Path) -> dict[str, Any]:
     """The keys of an experiment TOML file (top level or an [experiment] table), unchecked values.
     Raises ConfigError for a missing or malformed file or an unknown key."""
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read config {path}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    raw = read_toml(path)
     if set(raw) == {"experiment"} and isinstance(raw["experiment"], dict):
         raw = raw["experiment"]
     unknown = sorted(set(raw) - FIELDS)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from vsr.models.layers import InputConv
 from vsr.models.residual import ResidualSR

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from vsr.degrade.config import DegradeConfig
 from vsr.errors import ConfigError, UnsupportedModelError
+from vsr.tomlfile import read_toml
 from vsr.models.registry import MULTI_FRAME_ARCHS, build
 
 LOSSES = ("l1", "mse", "charbonnier")
@@ -223,13 +222,4 @@ def validate(cfg: Config) -> None:
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a training config (TOML). Raises ConfigError."""
-    p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {p}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p} is not valid TOML: {exc}") from None
-    return config_from_dict(raw, str(path))
+    return config_from_dict(read_toml(path), str(path))
