@@ -30,7 +30,8 @@ PUBLISHED = {
     4: {"bicubic": (28.42, 26.00, 25.96), "SRCNN": (30.48, 27.50, 26.90), "FSRCNN": (30.72, 27.61, 26.98),
         "ESPCN": (30.90, 27.73, None), "VDSR": (31.35, 28.02, 27.29)},
 }
-REFERENCE = {"residual": "VDSR", "espcn": "ESPCN", "fsrcnn": "FSRCNN", "srcnn": "SRCNN"}
+REFERENCE = {"residual": "VDSR", "espcn": "ESPCN", "fsrcnn": "FSRCNN", "srcnn": "SRCNN", "restore": "VDSR",
+             "restore-fast": "ESPCN"}
 
 
 def evaluate(name: str, scale: int, set_name: str, rerun: bool) -> dict:
@@ -64,7 +65,7 @@ def table(rerun: bool) -> str:
 
     from vsr.models import shipped_models
 
-    order = {"residual": 0, "espcn": 1, "fsrcnn": 2, "srcnn": 3}
+    order = {"residual": 0, "espcn": 1, "fsrcnn": 2, "srcnn": 3, "restore": 4, "restore-fast": 5}
     rows = []
     for name, scale in sorted(shipped_models(), key=lambda m: (order.get(m[0], 9), m[1])):
         ckpt = torch.load(REPO / "vsr" / "models" / "weights" / f"{name}_x{scale}.pt", weights_only=True)
@@ -96,6 +97,8 @@ def table(rerun: bool) -> str:
         "and, in brackets, bf16 where the model is declared half-safe, on the shared 2-core development machine. "
         "Published figures: SRCNN, FSRCNN, ESPCN and VDSR papers as tabulated by VDSR/LapSRN (ESPCN trained on "
         "ImageNet; sources differ by ~0.05 dB); `residual` is compared with VDSR, the fast models with ESPCN/FSRCNN. "
+        "`restore` and `restore-fast` are trained for damaged input (see \"Restoring old footage\"): these rows, on clean "
+        "input, show what that costs. "
         "Targets, misses and how each model was trained: `docs/models.md`.\n"
     )
     return head + "\n" + "\n".join(rows) + "\n" + notes

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import vsr
-import vsr.cli.upscale
+import vsr.cli.common
 from conftest import REPO
 from tinymodels import write_weight_file
 from videoclips import audio_packets, listing, raw_planes, read_index, read_video
@@ -262,7 +262,7 @@ def test_an_interruption_mid_run_exits_128_plus_signal_and_leaves_nothing(
         if done >= 2:
             raise interruption
 
-    monkeypatch.setattr(vsr.cli.upscale._ProgressBar, "update", update)
+    monkeypatch.setattr(vsr.cli.common.ProgressBar, "update", update)
     source = make_clip("clip.mp4", frames=30)
     result = cli("upscale", source, "-s", "2", "-q", *BICUBIC)
     assert result.exit_code == code

@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Iterator
 
 import typer
+from tqdm import tqdm
 
 from vsr.cli.signals import Interrupted, as_interrupted
 from vsr.errors import VsrError
@@ -56,3 +57,28 @@ def one_line_errors(*, debug: bool = False) -> Iterator[None]:
         hint = "" if debug else " (run again with --debug for the traceback)"
         typer.echo(f"vsr: error: {type(exc).__name__}: {exc}{hint}", err=True)
         raise typer.Exit(1) from None
+
+
+class ProgressBar:
+    """A tqdm bar fed by a library's progress callback `update(done, total)`: count, rate, ETA.
+    The total may arrive late or change (a filter that changes the frame count)."""
+
+    def __init__(self, disable: bool, unit: str = "frame", desc: str | None = None) -> None:
+        self.disable, self.unit, self.desc = disable, unit, desc
+        self.bar: tqdm | None = None
+
+    def update(self, done: int, total: int | None) -> None:
+        if self.disable:
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=total, unit=self.unit, desc=self.desc, dynamic_ncols=True, leave=False, mininterval=0.5)
+        if total and self.bar.total != total and done <= total:
+            self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

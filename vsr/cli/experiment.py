@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from tqdm import tqdm
 
-from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, setup_logging
+from vsr.cli.common import DEBUG_HELP, QUIET_HELP, ProgressBar, one_line_errors, setup_logging
 from vsr.cli.upscale import Device, Precision
 
 
@@ -44,7 +43,7 @@ def experiment(
             metrics=metrics, frames=frames, start=start, anchor=anchor, threads=threads,
             device=device.value if device else None, precision=precision.value if precision else None,
         )
-    with one_line_errors(debug=debug), _GridBar(disable=quiet) as bar:
+    with one_line_errors(debug=debug), ProgressBar(disable=quiet, unit="step", desc="grid") as bar:
         result = run_experiment(input, output, settings, overwrite=overwrite, progress=bar.update)
     if not quiet:
         typer.echo(
@@ -54,25 +53,3 @@ def experiment(
     summary = output / "summary.md"
     if summary.is_file() and not quiet:
         typer.echo(summary.read_text())
-
-
-class _GridBar:
-    """A tqdm bar over the grid's missing work (frame-steps), with an ETA."""
-
-    def __init__(self, disable: bool) -> None:
-        self.disable = disable
-        self.bar: tqdm | None = None
-
-    def update(self, done: int, total: int) -> None:
-        if self.disable:
-            return
-        if self.bar is None:
-            self.bar = tqdm(total=total, unit="step", desc="grid", dynamic_ncols=True, leave=False, mininterval=0.5)
-        self.bar.update(done - self.bar.n)
-
-    def __enter__(self) -> _GridBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from tqdm import tqdm
 
-from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, setup_logging
+from vsr.cli.common import DEBUG_HELP, QUIET_HELP, ProgressBar, one_line_errors, setup_logging
+from vsr.options import COLOUR_MATRICES, DEINTERLACE, DEINTERLACE_RATES, DENOISE
 
 
 class Device(str, Enum):
@@ -31,29 +31,10 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
-class Deinterlace(str, Enum):
-    off = "off"
-    auto = "auto"
-    bwdif = "bwdif"
-    yadif = "yadif"
-    w3fdif = "w3fdif"
-
-
-class DeinterlaceRate(str, Enum):
-    frame = "frame"
-    field = "field"
-
-
-class Denoise(str, Enum):
-    off = "off"
-    light = "light"
-    medium = "medium"
-    strong = "strong"
-
-
-class ColourMatrix(str, Enum):
-    keep = "keep"
-    bt709 = "bt709"
+Deinterlace = Enum("Deinterlace", {name: name for name in DEINTERLACE}, type=str)
+DeinterlaceRate = Enum("DeinterlaceRate", {name: name for name in DEINTERLACE_RATES}, type=str)
+Denoise = Enum("Denoise", {name: name for name in DENOISE}, type=str)
+ColourMatrix = Enum("ColourMatrix", {name: name for name in COLOUR_MATRICES}, type=str)
 
 
 def upscale(
@@ -119,10 +100,8 @@ def upscale(
     )
     if restore:
         with one_line_errors(debug=debug):
-            options = restore_options(options)
-        if deinterlace is not None:
-            options = options.replace(filters={"deinterlace": deinterlace.value})
-    with one_line_errors(debug=debug), _ProgressBar(disable=quiet) as bar, runner or contextlib.nullcontext():
+            options = restore_options(options, deinterlace=deinterlace and deinterlace.value)
+    with one_line_errors(debug=debug), ProgressBar(disable=quiet) as bar, runner or contextlib.nullcontext():
         if input.is_dir():
             outcomes = upscale_folder(
                 input, output, options, segment_seconds=segment_seconds, runner=runner, work_dir=work_dir,
@@ -167,27 +146,3 @@ def _ray_runner(workers: int | None, address: str | None, device: str):
             raise
         raise ConfigError('--workers and --ray-address need Ray: pip install "vsr[ray]"') from None
     return RayRunner(workers, address, device)
-
-
-class _ProgressBar:
-    """A tqdm bar fed by the pipeline's progress callback: frames done / total, fps, ETA."""
-
-    def __init__(self, disable: bool) -> None:
-        self.disable = disable
-        self.bar: tqdm | None = None
-
-    def update(self, done: int, total: int | None) -> None:
-        if self.disable:
-            return
-        if self.bar is None:
-            self.bar = tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False, mininterval=0.5)
-        if total and self.bar.total != total and done <= total:
-            self.bar.total = total
-        self.bar.update(done - self.bar.n)
-
-    def __enter__(self) -> "_ProgressBar":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()

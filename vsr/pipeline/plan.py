@@ -37,23 +37,23 @@ class Job:
     batch_size: int
     width: int
     height: int
+    filters: FilterPlan
     mode: str = "single"
     frames: int = 1
     debug_dir: Path | None = None
     video_filter: str = ""
-    filters: FilterPlan | None = None
 
     @property
     def filtered(self) -> VideoInfo:
         """The frames the upscaler gets: the input after the filters (size, rate, time base, frame
         count, the colour tagged on the output, aspect)."""
-        return self.filters.output if self.filters is not None else self.info
+        return self.filters.output
 
     def describe(self) -> str:
         """One line for the log: sizes, model, device, precision, batch, codec and pixel format."""
         info = self.info
         multi = f", multi-frame ({self.frames} frames)" if self.mode == "multi" else ""
-        filters = f", filters: {self.filters.describe()}" if self.filters is not None and self.filters.steps else ""
+        filters = f", filters: {self.filters.describe()}" if self.filters.steps else ""
         return (
             f"{info.path.name} {info.width}x{info.height} → {self.width}x{self.height}, model {self.model.name} "
             f"x{self.model.scale}{multi} on {self.engine.device} ({self.engine.precision}), batch {self.batch_size}, "
@@ -84,9 +84,8 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
         )
     multi = mode == "multi"
     return Job(
-        info, sr_model, engine, container, codec, encode, layout, batch, width, height,
+        info, sr_model, engine, container, codec, encode, layout, batch, width, height, filters,
         mode, frames if multi else 1, options.multi_frame.debug_dir if multi else None, options.filters.video,
-        filters,
     )
 
 

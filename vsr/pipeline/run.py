@@ -16,7 +16,7 @@ from vsr.errors import ConfigError, PipelineError
 from vsr.media import decode, mux
 from vsr.media.decode import DecodeStats
 from vsr.media.encode import VideoFrame, add_video_stream, frame_from_planes
-from vsr.media.filters import FilterStages, VideoFilterGraph
+from vsr.media.filters import FilterStages
 from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import frame_duration, open_input, probe
@@ -126,8 +126,9 @@ def upscale_video(
     source = Path(input)
     target = Path(output) if output is not None else default_output_path(source, options.model.scale)
     if source.suffix.lower() in IMAGE_SUFFIXES:
-        if options.filters.active():
-            given = options.filters.video or ", ".join(options.filters.active())
+        asked = [name for name in options.filters.active() if (name, options.filters.deinterlace) != ("deinterlace", "auto")]
+        if asked:  # "auto" deinterlacing has nothing to do on a still (--restore asks for it)
+            given = options.filters.video or ", ".join(asked)
             raise ConfigError(f"video filters ({given!r}) apply to videos, not to the still image {source.name}")
         return upscale_image(
             source, target, scale=options.model.scale, model=loaded or options.model.name,
@@ -161,7 +162,7 @@ def run_job(
         with mux.reserve_output(target) as reserved:
             return run_job(job, target, options, progress=progress, temp=reserved, scope=scope, check=check)
     info, layout, filtered = job.info, job.layout, job.filtered
-    if not scope.whole and job.filters is not None and job.filters.changes_count:
+    if not scope.whole and job.filters.changes_count:
         raise ConfigError(
             f"filters that change the frame count ({job.filters.describe()}) cannot run on a part of the input "
             "(segments): run without --segment-seconds"
@@ -185,7 +186,7 @@ def run_job(
             def make_frame(planes: list, item: Any) -> VideoFrame:
                 return frame_from_planes(planes, item, layout, filtered.time_base)
 
-            frame_filter = _frame_filter(job)
+            frame_filter = job.filters.frame_filter()
             context = _Context(scope if job.mode == "multi" else Scope(scope.start_pts, scope.end_pts))
             stages.start("decode", lambda: read_stage(context.bounded(decode.read_items(
                 info.path, layout, streams.kept, decoded, frame_duration(filtered), max_frames, frame_filter=frame_filter,
@@ -215,18 +216,11 @@ def run_job(
         raise
 
 
-def _frame_filter(job: Job) -> FilterStages | VideoFilterGraph | None:
-    """A fresh frame filter for the job's filters (None when nothing is filtered)."""
-    if job.filters is not None:
-        return job.filters.frame_filter()
-    return VideoFilterGraph(job.video_filter, job.layout.pix_fmt) if job.video_filter else None
-
-
-def _check_filtered_count(job: Job, frame_filter: FilterStages | VideoFilterGraph | None, complete: bool) -> None:
+def _check_filtered_count(job: Job, frame_filter: FilterStages | None, complete: bool) -> None:
     """The frames that came out of the filters are as many as the frames that went in make
     (twice as many one per field, 4 of 5 after decimate), when the whole input was read and no
     --vf chain of the user's (which may drop or add frames) ran."""
-    if not isinstance(frame_filter, FilterStages) or job.filters is None:
+    if frame_filter is None:
         return
     frames_in, frames_out = frame_filter.frames_in, frame_filter.frames_out
     if frames_in != frames_out:

@@ -43,8 +43,6 @@ FUSION_PIXELS = 16_000_000
 class WindowStats(UpscaleStats):
     cuts: list[int] = field(default_factory=list)
     debug_files: list[Path] = field(default_factory=list)
-    context_frames: int = 0
-    """Frames fused as neighbours only (a segment's context), not written."""
 
 
 def fusion_chunk(width: int, height: int, scale: int, frames: int) -> int:
@@ -124,8 +122,7 @@ def upscale_windows(
             if item.index != fuser.count:
                 raise RuntimeError(f"frames out of order: got {item.index}, expected {fuser.count}")
             fuser.push(item.planes[0])
-            if written is not None and not written(item.pts):
-                stats.context_frames += 1
+            if written is not None and not written(item.pts):  # a segment's context: fused as a neighbour only
                 continue
             reorder.frame_arrived()
             pending.append(item)
