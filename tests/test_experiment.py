@@ -6,13 +6,18 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from fractions import Fraction
 
+import av
 import pytest
 
 import vsr.experiment.ladder as ladder
+import vsr.experiment.report as report
 from tinymodels import write_weight_file
 from vsr.errors import ConfigError
 from vsr.experiment import make_settings, run_experiment
+from vsr.media.index import read_packet_index
+from vsr.media.probe import probe
 
 CLIP = dict(width=96, height=64, frames=8)
 GRID = dict(scales="1,2", crfs="0,20,32,44", metrics="psnr,ssim", preset="veryfast", crop_size=32)
@@ -168,3 +173,43 @@ def test_a_folder_with_other_settings_is_refused_unless_overwrite(make_clip, tmp
     assert foreign.exit_code == 1 and "is not empty and holds no experiment" in foreign.stderr
     with pytest.raises(ConfigError):
         make_settings(crfs="20,30", bitrates="1M,2M")
+
+
+def test_a_rerun_with_another_crop_size_cuts_every_tile_anew(make_clip, tmp_path, monkeypatch):
+    clip = make_clip("clip.mp4", **CLIP)
+    folder = tmp_path / "exp"
+    grid = dict(scales="1,2", crfs="20,40", metrics="psnr", preset="ultrafast", upscalers="bicubic,lanczos")
+    shown = []
+    real = report.side_by_side
+    monkeypatch.setattr(report, "side_by_side", lambda tiles: shown.append(tiles) or real(tiles))
+
+    run_experiment(clip, folder, make_settings(crop_size=32, **grid))
+    assert len(shown) == 2 and all(t.shape == (32, 32) for tiles in shown for _, t in tiles)
+    shown.clear()
+    again = run_experiment(clip, folder, make_settings(crop_size=16, **grid))
+    assert again.encodes_run == 0 and again.points_run == 0  # the crop box is not part of a point
+    assert len(shown) == 2
+    for tiles in shown:  # the source, the nearest direct encode, bicubic, lanczos: one region, one size
+        assert [label.split()[0] for label, _ in tiles] == ["source", "direct", "bicubic", "lanczos"]
+        assert all(t.shape == (16, 16) for _, t in tiles), [(label, t.shape) for label, t in tiles]
+
+
+def test_start_counts_from_the_first_frame_not_from_pts_0(make_clip, tmp_path):
+    # an MPEG-TS copy of the clip: its first frame is at pts 7200 (1/90000 s), B-frame delay and all
+    mp4 = make_clip("clip.mp4", width=96, height=64, frames=50)
+    ts = tmp_path / "clip.ts"
+    with av.open(str(mp4)) as source, av.open(str(ts), "w", format="mpegts") as out:
+        video = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = video
+                out.mux(packet)
+    info = probe(ts)
+    first = min(read_packet_index(ts).pts)
+    assert first > 0 and info.time_base == Fraction(1, 90000)
+
+    whole = ladder.survey(info, 0.0, None, 0)
+    late = ladder.survey(info, 1.0, None, 0)
+    assert whole.frames == 50 and late.frames == 25  # 25 fps: one second in is frame 25, of the clip's 50
+    assert late.start_pts == first + 90000
+    assert next(late.items()).pts == first + 90000

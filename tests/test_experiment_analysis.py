@@ -170,3 +170,16 @@ def test_unknown_config_keys_are_refused_with_the_valid_ones(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         make_settings(tmp_path / "missing.toml")
     assert ExperimentSettings().validate().metrics == ("psnr", "ssim", "vmaf")
+
+
+@pytest.mark.parametrize("method", ["pchip", "akima"])
+def test_points_that_share_a_rate_keep_the_best_quality_and_never_raise(method):
+    # two encodes of one rung can land on the same bitrate; the interpolators need rising rates
+    shared = bd([100, 200, 200, 400], [30, 32, 33, 36], [100, 200, 300, 400], [30.5, 33, 34.5, 36.5], method)
+    assert shared.bd_rate_pct is None and shared.anchor_points == 3
+    assert "3 point(s)" in shared.status and "1 point(s) sharing a rate" in shared.status
+
+    kept = bd([100, 200, 200, 400], [30, 32, 33, 36], [100, 200, 400], [30.5, 33.5, 36.5], method, min_points=3)
+    best = bd([100, 200, 400], [30, 33, 36], [100, 200, 400], [30.5, 33.5, 36.5], method, min_points=3)
+    assert kept.status == "ok" and kept.bd_rate_pct == pytest.approx(best.bd_rate_pct, abs=1e-12)
+    assert kept.bd_metric == pytest.approx(best.bd_metric, abs=1e-12)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from vsr.errors import ConfigError, InputError
+from vsr.files import atomic_path, file_sha256, write_text_atomic
 from vsr.options import ModelOptions, UpscaleOptions
-from vsr.segments.manifest import MANIFEST_NAME, Manifest, State
+from vsr.segments.manifest import MANIFEST_NAME, Manifest, State, input_digest
 from vsr.segments.plan import Segment
 
 PLAN = [Segment(0, 0, 30, 30), Segment(1, 30, 60, 30), Segment(2, 60, None, 12)]
@@ -50,3 +53,29 @@ def test_a_missing_or_foreign_manifest_is_an_input_error(tmp_path):
     (tmp_path / MANIFEST_NAME).write_text("{half")
     with pytest.raises(InputError, match="not a vsr manifest"):
         Manifest.load(tmp_path)
+
+
+def test_a_failed_save_leaves_no_temporary_file(tmp_path, source):
+    work = tmp_path / "work"
+    (work / MANIFEST_NAME).mkdir(parents=True)  # something in the way: the rename fails
+    (work / MANIFEST_NAME / "keep").write_text("x")
+    with pytest.raises(OSError):
+        Manifest.new(source, OPTIONS, PLAN).save(work)
+    assert sorted(p.name for p in work.iterdir()) == [MANIFEST_NAME]
+
+
+def test_atomic_writes_appear_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as temp:
+        temp.write_text("half")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    with pytest.raises(OSError), atomic_path(tmp_path / "missing" / "out.txt") as temp:
+        temp.write_text("nowhere to go")
+    write_text_atomic(target, "new")
+    assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_input_digest_is_the_files_sha256(source):
+    assert input_digest(source) == file_sha256(source) == hashlib.sha256(source.read_bytes()).hexdigest()

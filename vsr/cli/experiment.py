@@ -23,7 +23,7 @@ def experiment(
     upscalers: Optional[str] = typer.Option(None, "--upscalers", help="bicubic, lanczos and model names or weight files, comma-separated (default: bicubic,lanczos,espcn)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="psnr,ssim,vmaf,vmaf_neg (default psnr,ssim,vmaf; PSNR-Y and SSIM-Y always run)."),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, help="At most this many frames (default: all)."),
-    start: Optional[float] = typer.Option(None, "--start", min=0.0, help="Start this many seconds into the source."),
+    start: Optional[float] = typer.Option(None, "--start", min=0.0, help="Start this many seconds after the source's first frame."),
     anchor: Optional[str] = typer.Option(None, "--anchor", help="The conventional upscaler the others are compared with (default: bicubic)."),
     device: Optional[Device] = typer.Option(None, "--device", help="Where the models run (auto: CUDA if present)."),
     precision: Optional[Precision] = typer.Option(None, "--precision", help="Model precision (auto: as vsr upscale)."),

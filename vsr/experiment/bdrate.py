@@ -6,7 +6,8 @@ interpolated (rate as log10), with PCHIP by default or Akima, integrated over th
 both curves have points, and the integrals compared. A figure is only given where it is not
 extrapolated from nothing: each curve needs BD_MIN_POINTS points with quality rising with rate,
 and the curves must share at least MIN_OVERLAP of the union of their ranges; otherwise the
-result says N/A and why.
+result says N/A and why. Points that share a rate (two encodes landing on the same bitrate) are
+one point, the best quality of them: the interpolators need rates that strictly rise.
 """
 
 from __future__ import annotations
@@ -51,16 +52,19 @@ def bd(
     """BD-rate and BD-metric of the test curve against the anchor curve.
 
     rates: positive (any unit, the same for both); qualities: higher is better. Points are taken
-    in rate order. Raises ValueError for an unknown method or mismatched lengths.
+    in rate order; of points that share a rate, the best quality is kept. Raises ValueError for an
+    unknown method or mismatched lengths (the caller's mistakes), never for the values.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    ra, qa = _curve(anchor_rate, anchor_quality)
-    rt, qt = _curve(test_rate, test_quality)
+    ra, qa, dropped_a = _curve(anchor_rate, anchor_quality)
+    rt, qt, dropped_t = _curve(test_rate, test_quality)
     counts = (len(ra), len(rt))
     reasons = []
     if min(counts) < min_points:
-        reasons.append(f"{min(counts)} point(s) on a curve (fewer than {min_points})")
+        dropped = dropped_a if len(ra) <= len(rt) else dropped_t
+        merged = f"; {dropped} point(s) sharing a rate with a better one left out" if dropped else ""
+        reasons.append(f"{min(counts)} point(s) on a curve (fewer than {min_points}{merged})")
     for name, q in (("anchor", qa), ("test", qt)):
         if len(q) >= 2 and np.any(np.diff(q) <= 0):
             reasons.append(f"the {name}'s quality does not rise with its rate")
@@ -74,12 +78,12 @@ def bd(
     rate_pct = metric = None
     if q_overlap >= min_overlap:
         # rate as a function of quality, integrated over the shared quality range
-        delta = _mean_difference(qa, la, qt, lt, q_lo, q_hi, method)
-        rate_pct = (10.0**delta - 1.0) * 100.0
+        delta = _mean_difference(qa, la, qt, lt, q_lo, q_hi, method, reasons)
+        rate_pct = None if delta is None else (10.0**delta - 1.0) * 100.0
     else:
         reasons.append(f"the quality ranges overlap by {q_overlap:.0%} (under {min_overlap:.0%})")
     if r_overlap >= min_overlap:
-        metric = _mean_difference(la, qa, lt, qt, r_lo, r_hi, method)
+        metric = _mean_difference(la, qa, lt, qt, r_lo, r_hi, method, reasons)
     else:
         reasons.append(f"the rate ranges overlap by {r_overlap:.0%} (under {min_overlap:.0%})")
     status = "ok" if not reasons else "n/a: " + "; ".join(reasons)
@@ -87,12 +91,20 @@ def bd(
     return BdResult(method, rate_pct, metric, q_overlap, r_overlap, *counts, quality_range, status)
 
 
-def _curve(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _curve(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(rates, qualities, points left out): the finite points with a positive rate, by strictly
+    rising rate; of points that share a rate, the best quality (the others counted as left out)."""
     if len(rate) != len(quality):
         raise ValueError(f"{len(rate)} rates for {len(quality)} qualities")
-    pairs = sorted((float(r), float(q)) for r, q in zip(rate, quality)
-                   if math.isfinite(r) and math.isfinite(q) and r > 0)
-    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    best: dict[float, float] = {}
+    kept = 0
+    for r, q in zip(rate, quality):
+        r, q = float(r), float(q)
+        if math.isfinite(r) and math.isfinite(q) and r > 0:
+            kept += 1
+            best[r] = max(q, best.get(r, q))
+    rates = sorted(best)
+    return np.array(rates), np.array([best[r] for r in rates]), kept - len(rates)
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
@@ -104,10 +116,19 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
 
 
 def _mean_difference(xa: np.ndarray, ya: np.ndarray, xt: np.ndarray, yt: np.ndarray, lo: float, hi: float,
-                     method: str) -> float:
-    """Mean of f_test − f_anchor over [lo, hi], each f interpolating y over increasing x."""
-    fa, ft = _interpolator(xa, ya, method), _interpolator(xt, yt, method)
-    return float((ft.integrate(lo, hi) - fa.integrate(lo, hi)) / (hi - lo))
+                     method: str, reasons: list[str]) -> float | None:
+    """Mean of f_test − f_anchor over [lo, hi], each f interpolating y over strictly increasing x;
+    None (and the reason appended) when the interpolation refuses the points or gives no number."""
+    try:
+        fa, ft = _interpolator(xa, ya, method), _interpolator(xt, yt, method)
+        value = float((ft.integrate(lo, hi) - fa.integrate(lo, hi)) / (hi - lo))
+    except (ValueError, ZeroDivisionError) as error:
+        reasons.append(f"{method} interpolation failed ({error})")
+        return None
+    if not math.isfinite(value):
+        reasons.append(f"{method} interpolation gave {value}")
+        return None
+    return value
 
 
 def _interpolator(x: np.ndarray, y: np.ndarray, method: str) -> PchipInterpolator | Akima1DInterpolator:

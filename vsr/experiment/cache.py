@@ -4,29 +4,29 @@
                                 settings that every point shares (codec, preset, frames, ...)
     DIR/cache/encodes/KEY.mp4   one encoded rung, and KEY.json with its bytes and timings
     DIR/cache/points/KEY.json   one scored point (pooled metrics, timings) and KEY.csv its frames
-    DIR/cache/crops/KEY.png     one crop of one point's crop frame
+    DIR/cache/crops/KEY.png     one point's crop tile (KEY: the point's key and the crop box, so
+                                a run with another crop size cuts new tiles; crop_size is not
+                                part of the identity)
 
 A KEY is a hash of the manifest's identity and the point (scale, rate; upscaler and its weights'
 sha256, precision and metrics for a point), so a run with one more upscaler, CRF or scale only
 computes what is new, and an interrupted run resumes. A folder made with other shared settings is
-refused unless overwrite is asked for. Every file appears complete or not at all (temp file beside
-it, then os.replace); temp files a killed run left are removed when the folder is opened.
+refused unless overwrite is asked for. Every file appears complete or not at all
+(vsr.files.atomic_path: a temp file beside it, then os.replace); temp files a killed run left are
+removed when the folder is opened.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import secrets
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from vsr.errors import ConfigError, OutputError
+from vsr.files import TEMP_MARK, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ MANIFEST = "experiment.json"
 CACHE = "cache"
 OUTPUTS = ("points.csv", "frames.csv", "hull.csv", "bdrate.csv", "results.json", "summary.md", "crops")
 """What a run writes at the top of DIR (rd_*.png too), removed by an overwrite."""
-TEMP_MARK = ".tmp-"
 
 
 def digest(value: Any) -> str:
@@ -44,24 +43,9 @@ def digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside `target` to write; renamed onto `target` when the block ends
-    without an error, removed when it raises."""
-    temp = target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        yield temp
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
-
-
 def write_text(target: Path, text: str) -> None:
-    """Write `text` to `target` atomically."""
-    with atomic_path(target) as temp:
-        temp.write_text(text)
+    """Write `text` to `target` atomically (vsr.files.write_text_atomic)."""
+    write_text_atomic(target, text)
 
 
 def write_json(target: Path, value: Any) -> None:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from vsr.errors import OutputError
-from vsr.experiment.cache import atomic_path
+from vsr.files import atomic_path
 
 LABEL_ROWS = 24
 

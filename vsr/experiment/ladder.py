@@ -3,7 +3,7 @@ feeds the encoders of all its rates; for each encode, one pass that decodes it b
 runs every upscaler on each batch of frames and scores every result against the source frame.
 
 Nothing holds more than a batch of frames: the per-frame scores go to a CSV per point as they are
-made. Every file appears complete or not at all (vsr.experiment.cache.atomic_path), so an
+made. Every file appears complete or not at all (vsr.files.atomic_path), so an
 interrupted pass leaves no cache entry and is redone by the next run.
 """
 
@@ -22,13 +22,15 @@ from typing import Any
 import numpy as np
 
 from vsr.errors import ConfigError, InputError, PipelineError
-from vsr.experiment.cache import ExperimentDir, atomic_path
+from vsr.experiment.cache import ExperimentDir
 from vsr.experiment.crops import CropBox, choose_crop, write_png
 from vsr.experiment.measure import PointScorer, frame_columns, pool_csv
 from vsr.experiment.spec import PIX_FMT
 from vsr.experiment.upscalers import Upscaler
+from vsr.files import atomic_path
 from vsr.media.decode import DecodeStats, read_items
 from vsr.media.frames import Layout, VideoItem
+from vsr.media.index import read_packet_index
 from vsr.media.ladder import LadderEncoder
 from vsr.media.probe import VideoInfo, frame_duration
 from vsr.options import EncodeOptions
@@ -81,10 +83,23 @@ class Source:
                 yield item
 
 
+def start_pts_of(info: VideoInfo, start: float) -> int | None:
+    """The pts (video time base) `start` seconds after the source's first frame, or None for
+    start 0 (from the first frame). Seconds count from the first frame's presentation time (the
+    smallest packet pts, vsr.media.index), not from pts 0: an MPEG-TS starts anywhere, and B-frame
+    delay or an edit list moves an MP4's first pts off 0."""
+    if start <= 0:
+        return None
+    index = read_packet_index(info.path)
+    first = index.pts[0] if index.pts else 0
+    return first + round(start / info.time_base)
+
+
 def survey(info: VideoInfo, start: float, max_frames: int | None, crop_size: int) -> Source:
-    """Read the range once to count its frames and their duration, and choose the crop square in
-    its middle frame. Raises InputError when the range holds no frame."""
-    start_pts = round(start / info.time_base) if start > 0 else None
+    """Read the range (`start` seconds after the first frame, see start_pts_of) once to count its
+    frames and their duration, and choose the crop square in its middle frame. Raises InputError
+    when the range holds no frame."""
+    start_pts = start_pts_of(info, start)
     source = Source(info, start_pts, max_frames, 0, 0.0, None)
     count, ticks = 0, 0
     for item in source.items():
@@ -224,9 +239,10 @@ def score_rung(folder: ExperimentDir, source: Source, encode: dict[str, Any], jo
                 started = time.perf_counter()
                 for (index, _, _), reference, result in zip(batch, references, results):
                     scorer.add(index, reference, result)
-                    if source.crop is not None and index == source.crop.frame:
-                        write_png(folder.crop_file(job.key), source.crop.cut(result))
-                        _save_source_crop(folder, source.crop, reference)
+                    crop = source.crop
+                    if crop is not None and index == crop.frame:
+                        write_png(folder.crop_file(crop_tile_key(folder, job.key, crop)), crop.cut(result))
+                        _save_source_crop(folder, crop, reference)
                 job.metric_seconds += time.perf_counter() - started
                 progress.advance(len(batch))
         counts = [scorer.finish() for scorer in scorers]
@@ -247,7 +263,43 @@ def score_rung(folder: ExperimentDir, source: Source, encode: dict[str, Any], jo
 
 
 def source_crop_key(folder: ExperimentDir, crop: CropBox) -> str:
-    return folder.point_key({"crop": "source", "frame": crop.frame, "x": crop.x, "y": crop.y, "size": crop.size})
+    """The cache key of the source's crop tile for the crop box `crop`."""
+    return crop_tile_key(folder, "source", crop)
+
+
+def crop_tile_key(folder: ExperimentDir, point_key: str, crop: CropBox) -> str:
+    """The cache key of point `point_key`'s crop tile for the crop box `crop`: a run with another
+    crop size (or another range, so another box) looks for other tiles, never mixes regions."""
+    return folder.point_key({"crop": point_key, "frame": crop.frame, "x": crop.x, "y": crop.y, "size": crop.size})
+
+
+def missing_crop_tiles(folder: ExperimentDir, source: Source, jobs: list[PointJob]) -> list[PointJob]:
+    """The jobs whose crop tile for the source's crop box is not in the cache (none without crops)."""
+    crop = source.crop
+    if crop is None:
+        return []
+    return [j for j in jobs if not folder.crop_file(crop_tile_key(folder, j.key, crop)).is_file()]
+
+
+def cut_crop_tiles(folder: ExperimentDir, source: Source, encode: dict[str, Any], jobs: list[PointJob]) -> None:
+    """Make the crop tiles of `jobs` (points of one cached encode, scored with another crop box):
+    decode the encode beside the source up to the crop frame and upscale that frame alone."""
+    crop = source.crop
+    if crop is None or not jobs:
+        return
+    width, height = source.info.width, source.info.height
+    pairs = _pairs(source, folder.encode_file(encode["key"]), encode)
+    try:
+        for index, reference, low in pairs:
+            if index != crop.frame:
+                continue
+            _save_source_crop(folder, crop, reference)
+            for job in jobs:
+                result = job.upscaler.run([low])[0] if job.upscaler is not None else low
+                write_png(folder.crop_file(crop_tile_key(folder, job.key, crop)), crop.cut(result[:height, :width]))
+            return
+    finally:
+        pairs.close()
 
 
 def _save_source_crop(folder: ExperimentDir, crop: CropBox, reference: np.ndarray) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vsr.experiment.analysis import METRIC_NAMES, Record, direct_curve, hull_curve, scale_curve, scales_of, upscalers_of
-from vsr.experiment.cache import atomic_path
+from vsr.files import atomic_path
 
 try:
     import matplotlib

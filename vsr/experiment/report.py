@@ -18,13 +18,14 @@ import numpy as np
 from vsr.experiment.analysis import (
     METRIC_NAMES, Comparison, Record, compare, direct_curve, hull_curve, sentence, upscalers_of,
 )
-from vsr.experiment.cache import ExperimentDir, atomic_path, write_json, write_text
+from vsr.experiment.cache import ExperimentDir, write_json, write_text
 from vsr.experiment.crops import read_png, side_by_side, write_png
-from vsr.experiment.ladder import Source, source_crop_key
+from vsr.experiment.ladder import Source, crop_tile_key, source_crop_key
 from vsr.experiment.measure import POOLINGS
 from vsr.experiment.plot import plot_metric, plots_unavailable
 from vsr.experiment.spec import ExperimentSettings
 from vsr.experiment.upscalers import DIRECT
+from vsr.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +202,12 @@ def _write_plots(root: Path, points: list[Record], inputs: ReportInputs) -> list
 
 def _write_crops(folder: ExperimentDir, source: Source, points: list[Record]) -> list[str]:
     """crops/x<scale>_<rate>.png for each rung above scale 1: the source, the direct encode nearest
-    in rate, then each upscaler's result of that same rung (the same bits)."""
-    if source.crop is None:
+    in rate, then each upscaler's result of that same rung (the same bits), all cut with this run's
+    crop box (tiles are cached per box: vsr.experiment.ladder.crop_tile_key)."""
+    crop = source.crop
+    if crop is None:
         return []
-    reference = read_png(folder.crop_file(source_crop_key(folder, source.crop)))
+    reference = read_png(folder.crop_file(source_crop_key(folder, crop)))
     if reference is None:
         return []
     out_dir = folder.root / "crops"
@@ -217,11 +220,11 @@ def _write_crops(folder: ExperimentDir, source: Source, points: list[Record]) ->
         tiles = [("source", reference)]
         if direct:
             nearest = min(direct, key=lambda d: abs(math.log(d["kbps"] / rung[0]["kbps"])))
-            tile = read_png(folder.crop_file(nearest["key"]))
+            tile = read_png(folder.crop_file(crop_tile_key(folder, nearest["key"], crop)))
             if tile is not None:
                 tiles.append((f"direct {nearest['rate_mode']}{nearest['rate']} {nearest['kbps']:.0f}k", tile))
         for point in rung:
-            tile = read_png(folder.crop_file(point["key"]))
+            tile = read_png(folder.crop_file(crop_tile_key(folder, point["key"], crop)))
             if tile is not None:
                 tiles.append((f"{point['upscaler']} x{scale} {point['kbps']:.0f}k", tile))
         name = f"x{scale}_{rung[0]['rate_mode']}{rate}.png"

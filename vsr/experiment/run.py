@@ -20,12 +20,14 @@ from vsr.errors import UnsupportedModelError
 from vsr.experiment.analysis import Comparison
 from vsr.experiment.cache import ExperimentDir
 from vsr.experiment.ladder import (
-    PointJob, Progress, Rung, check_rung_sizes, encode_rungs, rung_size, score_rung, survey,
+    PointJob, Progress, Rung, check_rung_sizes, cut_crop_tiles, encode_rungs, missing_crop_tiles, rung_size, score_rung,
+    survey,
 )
 from vsr.experiment.measure import VMAF_METRICS, vmaf_unavailable, vmaf_version
 from vsr.experiment.report import ReportInputs, write_report
 from vsr.experiment.spec import PIX_FMT, ExperimentSettings
-from vsr.experiment.upscalers import DIRECT, file_sha256, make_upscaler, supports_scale, upscaler_identity
+from vsr.experiment.upscalers import DIRECT, Upscaler, make_upscaler, supports_scale, upscaler_identity
+from vsr.files import file_sha256
 from vsr.media.ladder import check_encoder, library_versions
 from vsr.media.probe import probe
 
@@ -121,21 +123,23 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
             records = encode_rungs(experiment, src, scale, todo, settings.codec, settings.preset, settings.rate_mode, tracker)
             encodes.update({(scale, rec["rate"]): rec for rec in records})
             encodes_run += len(records)
-        upscalers: dict[str, Any] = {}
+        upscalers: dict[str, Upscaler] = {}
         for rate in settings.rates:
             pending = [j for j in jobs[(scale, rate)] if j.key not in points]
-            if not pending:
-                continue
-            for job in pending:
+            # cached points scored with another crop box (another crop size): only their tiles are cut
+            untiled = missing_crop_tiles(experiment, src, [j for j in jobs[(scale, rate)] if j.key in points])
+            for job in pending + untiled:
                 if job.name != DIRECT:
                     if job.name not in upscalers:
                         width, height = rung_size(info.width, info.height, scale)
                         upscalers[job.name] = make_upscaler(job.name, scale, width, height, settings.device,
                                                             settings.precision)
                     job.upscaler = upscalers[job.name]
-            for record in score_rung(experiment, src, encodes[(scale, rate)], pending, metrics, tracker):
-                points[record["key"]] = record
-                points_run += 1
+            if pending:
+                for record in score_rung(experiment, src, encodes[(scale, rate)], pending, metrics, tracker):
+                    points[record["key"]] = record
+                    points_run += 1
+            cut_crop_tiles(experiment, src, encodes[(scale, rate)], untiled)
 
     grid = [points[j.key] for js in jobs.values() for j in js]
     wall = time.perf_counter() - started

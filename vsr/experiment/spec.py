@@ -46,6 +46,8 @@ class ExperimentSettings:
         model name / weight file `vsr upscale -m` takes.
     metrics: from METRICS (PSNR-Y and SSIM-Y always run; they are added when left out).
     frames: at most this many frames from `start` seconds on (None: to the end).
+    start: seconds after the source's first frame (its presentation time, which need not be 0:
+        MPEG-TS, B-frame delay, edit lists), not after pts 0.
     anchor: the conventional upscaler whose hull the others are compared with.
     device, precision: where and how the models run (as `vsr upscale`).
     crop_size: side of the square crops in crops/ (0: none).

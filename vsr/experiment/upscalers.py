@@ -5,7 +5,6 @@ or CUDA)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 from vsr.device import choose_device, choose_precision
 from vsr.engine import LumaEngine, default_batch_size, make_engine
 from vsr.errors import UnsupportedModelError
+from vsr.files import file_sha256
 from vsr.models import resolve
 from vsr.models.loading import weights_path
 from vsr.models.resolve import is_weight_file
@@ -63,15 +63,6 @@ class Upscaler:
         for first in range(0, len(lumas), self.batch_size):
             out += [np.array(y, copy=True) for y in self.engine.collect(self.engine.submit(lumas[first:first + self.batch_size]))]
         return out
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for piece in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(piece)
-    return digest.hexdigest()
 
 
 def model_file(name: str, scale: int) -> Path | None:

@@ -11,19 +11,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from vsr.errors import ConfigError, InputError
+from vsr.files import file_sha256, write_text_atomic
 from vsr.options import UpscaleOptions
 from vsr.segments.plan import Segment
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = 1
-HASH_CHUNK = 1 << 20
 
 
 class State(str, Enum):
@@ -71,11 +70,10 @@ class Manifest:
         return [r.segment for r in self.segments if r.state is not State.DONE]
 
     def save(self, folder: Path) -> Path:
-        """Write `folder/manifest.json` through a temporary file and a rename (atomic on POSIX)."""
+        """Write `folder/manifest.json` through a temporary file beside it and a rename (atomic on
+        POSIX; the temporary file is removed when the write fails)."""
         target = folder / MANIFEST_NAME
-        temp = folder / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-        temp.write_text(json.dumps(self.to_dict(), indent=1))
-        os.replace(temp, target)
+        write_text_atomic(target, json.dumps(self.to_dict(), indent=1))
         return target
 
     @classmethod
@@ -117,12 +115,8 @@ class Manifest:
 
 
 def input_digest(source: Path) -> str:
-    """SHA-256 of the input's bytes (read in 1 MiB chunks: memory does not grow with the file)."""
-    digest = hashlib.sha256()
-    with open(source, "rb") as file:
-        while chunk := file.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """SHA-256 of the input's bytes (vsr.files.file_sha256: 1 MiB chunks, memory does not grow with the file)."""
+    return file_sha256(source)
 
 
 def options_digest(options: UpscaleOptions) -> str:

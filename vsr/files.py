@@ -1,0 +1,64 @@
+"""Files written whole or not at all, and the digest of a file's bytes.
+
+    with atomic_path(target) as temp:       # write temp; it becomes target only if the block ends well
+        temp.write_bytes(data)
+    write_text_atomic(target, text)
+    file_sha256(path)                       # hex sha256, read in 1 MiB chunks
+
+The temporary file sits beside the target (same folder, so os.replace is an atomic rename on
+POSIX), is named `.<target name>.tmp-<pid>-<random>` (TEMP_MARK marks it, for a sweep of the
+ones a killed process left), and is removed whenever the block raises, including on
+KeyboardInterrupt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+HASH_CHUNK = 1 << 20
+TEMP_MARK = ".tmp-"
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, hex (read in 1 MiB chunks: memory does not grow with the file)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def temp_path(target: Path) -> Path:
+    """A fresh temporary name beside `target`."""
+    return target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside `target` to write; renamed onto `target` when the block ends
+    without an error; removed (if it was made) when the block or the rename raises."""
+    temp = temp_path(target)
+    try:
+        yield temp
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    """Write `text` to `target` whole or not at all."""
+    with atomic_path(target) as temp:
+        temp.write_text(text)
+
+
+def write_bytes_atomic(target: Path, data: bytes) -> None:
+    """Write `data` to `target` whole or not at all."""
+    with atomic_path(target) as temp:
+        temp.write_bytes(data)
