@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import pytest
 
 from test_segments_join import CLIP, LOSSLESS
 from videoclips import read_video
 from vsr.errors import ConfigError, InputError
-from vsr.segments.folder import default_output_folder, upscale_folder
+from vsr.segments.folder import default_output_folder, output_name, upscale_folder
 
 FLAGS = ("--scale", "2", "--model", "bicubic", "--crf", "0", "-q")
 
@@ -57,3 +58,52 @@ def test_the_default_output_folder_sits_beside_the_input_and_may_not_be_it(folde
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no video in"):
         upscale_folder(tmp_path / "empty", None, LOSSLESS)
+
+
+def as_mpeg_ts(source: Path, target: Path) -> Path:
+    """`source`'s packets copied into an MPEG-TS file (a container vsr reads but does not write)."""
+    with av.open(str(source)) as src, av.open(str(target), "w", format="mpegts") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return target
+
+
+def test_an_output_keeps_the_input_name_where_vsr_writes_that_container():
+    assert [output_name(Path(name)) for name in ("a.mp4", "b.MOV", "c.avi", "d.ts", "e.vob", "f.tar.mpg")] == [
+        "a.mp4", "b.MOV", "c.mkv", "d.mkv", "e.mkv", "f.tar.mkv",
+    ]
+
+
+@pytest.mark.parametrize("segments", [(), ("--segment-seconds", "0.5")])
+def test_a_ts_input_becomes_mkv_and_an_input_whose_output_is_taken_fails(cli, make_clip, tmp_path, segments):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    as_mpeg_ts(make_clip("tape.mp4", **CLIP), folder / "tape.ts")
+    as_mpeg_ts(make_clip("clash.mp4", **CLIP), folder / "clash.ts")
+    make_clip("in/clash.mkv", **CLIP)  # its output is its own name: clash.ts, sorted after it, is the one refused
+    result = cli("upscale", folder, "-o", out, *FLAGS, *segments)
+    assert result.exit_code == 1
+    assert result.stdout.strip().splitlines() == [
+        f"done     clash.mkv → {out / 'clash.mkv'} (40 frames)",
+        "failed   clash.ts: its output would be clash.mkv, as clash.mkv's is; rename one of them",
+        f"done     tape.ts → {out / 'tape.mkv'} (40 frames)",
+    ]
+    assert len(read_video(out / "tape.mkv", keep_lumas=False).pts) == 40
+    assert sorted(p.name for p in out.iterdir()) == ["clash.mkv", "tape.mkv"]
+
+
+@pytest.mark.parametrize(("filters", "frames"), [
+    ({"deinterlace": "bwdif", "deinterlace_rate": "field"}, 80),  # one frame per field: twice the frames
+    ({"ivtc": True}, 32),  # decimate: 4 of every 5
+])
+def test_the_progress_total_counts_the_frames_after_the_filters(make_clip, tmp_path, filters, frames):
+    make_clip("in/a.mp4", **CLIP)
+    make_clip("in/b.mp4", **CLIP)  # MP4 says how many frames it holds (Matroska's count is estimated)
+    options = LOSSLESS.replace(filters=filters)
+    reports: list[tuple[int, int | None]] = []
+    outcomes = upscale_folder(tmp_path / "in", tmp_path / "out", options, progress=lambda done, total: reports.append((done, total)))
+    assert [o.detail for o in outcomes] == [f"({frames} frames)"] * 2
+    assert reports[-1] == (2 * frames, 2 * frames) and all(total == 2 * frames for _, total in reports)

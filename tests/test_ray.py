@@ -1,13 +1,14 @@
 """vsr.segments.distributed: segments on Ray give the same file as the sequential segmented run.
 
 One small local Ray instance serves the whole test session (starting one costs seconds); the
-runner finds it initialised and uses it as it is. Its workers inherit KILL_HOOK, the folder where
-a test puts `segment-N` to have the worker of segment N end its process mid-segment.
+runner finds it initialised and uses it as it is. A runner starting its own instance is tested
+with ray.init and ray.shutdown stood in for (a real start takes about 11 s here).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 import signal
@@ -20,26 +21,22 @@ import torch
 from test_segments_join import CLIP, LOSSLESS
 from videoclips import audio_packets, raw_planes, read_video
 from vsr.segments.run import default_work_dir, upscale_in_segments
+from vsr.segments.worker import SegmentTask, upscale_checked
 
 SECONDS = 0.5  # three segments of the 40-frame clip
 FLAGS = ("--scale", "2", "--model", "bicubic", "--crf", "0", "-q")
 
 
 @pytest.fixture(scope="session")
-def ray_session(tmp_path_factory: pytest.TempPathFactory):
-    """The session's Ray instance (2 CPUs, a small object store); yields the kill-hook folder."""
+def ray_session():
+    """The session's Ray instance (2 CPUs, a small object store)."""
     ray = pytest.importorskip("ray")
-    from vsr.segments.distributed import KILL_HOOK
-
-    kill_dir = tmp_path_factory.mktemp("ray-kill")
-    os.environ[KILL_HOOK] = str(kill_dir)  # before ray.init: the worker processes inherit it
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, logging_level=logging.WARNING)
     for signum, handler in handlers.items():  # ray.init installs its own SIGTERM handler
         signal.signal(signum, handler)
-    yield kill_dir
+    yield
     ray.shutdown()
-    del os.environ[KILL_HOOK]
 
 
 @pytest.fixture
@@ -68,13 +65,34 @@ def test_two_workers_write_what_the_sequential_segmented_run_writes(ray_session,
     assert not default_work_dir(target).exists()
 
 
+def dying_once(segment: int, marker: Path):
+    """upscale_checked, but the first worker to take segment `segment` (the one that removes the
+    file `marker`) ends its process at its first frame, as a crash would. A nested function: Ray
+    pickles it to the workers by value (this test module is not importable there)."""
+
+    def upscale(task: SegmentTask, *, progress=None):
+        def report(written: int, total: int | None) -> None:
+            if task.segment.index == segment:
+                try:
+                    marker.unlink()
+                except FileNotFoundError:
+                    pass
+                else:
+                    os._exit(1)
+            progress(written, total)
+
+        return upscale_checked(task, progress=report)
+
+    return upscale
+
+
 def test_a_killed_worker_is_retried_and_the_output_is_unchanged(ray_session, source, sequential, tmp_path):
     from vsr.segments.distributed import RayRunner
 
-    marker = ray_session / "segment-1"
+    marker = tmp_path / "kill-segment-1"
     marker.touch()
     reports: list[tuple[int, int | None]] = []
-    with RayRunner(workers=2) as runner:
+    with RayRunner(workers=2, upscale=dying_once(1, marker)) as runner:
         result = upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, runner=runner,
                                      progress=lambda done, total: reports.append((done, total)))
     assert not marker.exists()  # a worker took it and died
@@ -134,3 +152,42 @@ def test_a_dead_cluster_address_fails_at_once_with_one_line(monkeypatch):
         monkeypatch.setattr(distributed.ray, "is_initialized", lambda: False)
         with pytest.raises(ConfigError, match=rf"^cannot reach the Ray cluster at {address}: "):
             distributed.RayRunner(address=address).connect()
+
+
+def test_a_runner_starts_its_own_local_instance_and_stops_it_at_close(monkeypatch):
+    pytest.importorskip("ray")
+    from vsr.segments import distributed
+
+    calls: list[tuple[str, dict]] = []
+    signature = inspect.signature(distributed.ray.init)
+    running = {"ray": False}
+
+    def init(**kwargs):
+        signature.bind(**kwargs)  # what ray.init takes
+        calls.append(("init", kwargs))
+        running["ray"] = True
+
+    def shutdown():
+        calls.append(("shutdown", {}))
+        running["ray"] = False
+
+    monkeypatch.setattr(distributed.ray, "is_initialized", lambda: running["ray"])
+    monkeypatch.setattr(distributed.ray, "init", init)
+    monkeypatch.setattr(distributed.ray, "shutdown", shutdown)
+    monkeypatch.setattr(distributed.ray, "cluster_resources", lambda: {"CPU": 4.0})
+    monkeypatch.setattr(distributed.os, "cpu_count", lambda: 4)
+    with distributed.RayRunner(workers=2, device="cpu") as runner:
+        runner.connect()
+        runner.connect()  # once
+        assert runner.device == "cpu" and runner._resources == {"num_cpus": 2}
+    assert calls == [
+        ("init", dict(num_cpus=4, num_gpus=0, object_store_memory=distributed.OBJECT_STORE_BYTES,
+                      include_dashboard=False, logging_level=logging.ERROR)),
+        ("shutdown", {}),
+    ]
+
+    calls.clear()
+    running["ray"] = True  # a Ray this process already runs: used, and left running
+    with distributed.RayRunner(workers=2, device="cpu") as runner:
+        runner.connect()
+    assert calls == [] and running["ray"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,10 @@ from vsr.errors import ConfigError, OutputError, PipelineError
 from vsr.media.index import read_packet_index
 from vsr.segments.manifest import Manifest
 from vsr.segments.plan import plan_segments
-from vsr.segments.run import default_work_dir, upscale_in_segments
+from vsr.segments.run import JobSummary, SegmentedJob, default_work_dir, upscale_in_segments
 
 SECONDS = 0.5  # three segments of the 40-frame clip
+FLAGS = ("--scale", "2", "--model", "bicubic", "--crf", "0", "-q")
 
 
 @pytest.fixture
@@ -131,3 +134,35 @@ def test_a_time_base_finer_than_a_millisecond_survives_the_segments(make_clip, t
     assert [s.start_pts for s in plan] == [0, 5120, 10240, 15360]  # 10/24 s and 20/24 s: no whole milliseconds
     result = upscale_in_segments(source, tmp_path / f"out{suffix}", LOSSLESS, segment_seconds=0.4)
     assert_same_video(result.output, whole)
+
+
+@pytest.mark.parametrize("filters", [{"deinterlace": "bwdif", "deinterlace_rate": "field"}, {"ivtc": True}])
+def test_filters_that_change_the_frame_count_are_refused_before_any_work_folder(source, tmp_path, filters):
+    with pytest.raises(ConfigError, match=r"^filters that change the frame count \(.+\) cannot run in segments; "
+                                          r"drop --segment-seconds and --workers \(or --ray-address\)$"):
+        upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS.replace(filters=filters), segment_seconds=SECONDS)
+    assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
+
+
+def test_the_cli_refuses_ivtc_in_segments_the_same_way_on_every_try(cli, source, tmp_path):
+    for _ in range(2):  # no work folder left behind to ask for --resume
+        result = cli("upscale", source, "-o", tmp_path / "out.mp4", *FLAGS, "--ivtc", "--segment-seconds", SECONDS)
+        assert result.exit_code == 1
+        assert result.stderr.strip().splitlines() == [
+            "vsr: error: filters that change the frame count (inverse telecine (fieldmatch, decimate)) cannot run in "
+            "segments; drop --segment-seconds and --workers (or --ray-address)"
+        ]
+    assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
+
+
+def test_an_open_job_keeps_a_summary_not_the_model_so_a_folder_holds_one_at_a_time(make_clip, tmp_path):
+    first = SegmentedJob.open(make_clip("a.mp4", **CLIP), tmp_path / "a_x2.mp4", LOSSLESS, segment_seconds=SECONDS)
+    (planned,) = segments_worker._planned.values()  # planned_job's cache: the one job it keeps
+    gone = weakref.ref(planned)
+    del planned
+    SegmentedJob.open(make_clip("b.mp4", **CLIP), tmp_path / "b_x2.mp4", LOSSLESS, segment_seconds=SECONDS)
+    gc.collect()
+    assert gone() is None  # the first file's job (model, engine) went with the cache
+    assert isinstance(first.planned, JobSummary)
+    assert (first.planned.model, first.planned.frames) == ("bicubic", 40)
+    assert first.planned.description.startswith("a.mp4 ")

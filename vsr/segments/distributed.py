@@ -26,12 +26,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import ray
 import torch
 
 from vsr.errors import ConfigError, InputError, OutputError, PipelineError, UnsupportedModelError, VsrError
+from vsr.pipeline.run import Progress
 from vsr.segments.run import Outcome
 from vsr.segments.worker import SegmentResult, SegmentTask, upscale_checked
 
@@ -45,10 +46,6 @@ CONNECT_SECONDS = 5.0
 """How long joining a cluster may wait for its address to answer at all."""
 PROGRESS_SECONDS = 0.5
 """How often workers report their frames, and the driver looks at them."""
-KILL_HOOK = "VSR_TEST_KILL_DIR"
-"""Tests only: where this environment variable (of the process that starts Ray) names a folder
-holding a file `segment-<N>`, the first worker to run segment N removes the file and ends its
-process (os._exit) after its first progress report, as a crash would."""
 
 _ERRORS: dict[str, type[VsrError]] = {
     cls.__name__: cls for cls in (InputError, OutputError, UnsupportedModelError, ConfigError, VsrError)
@@ -92,38 +89,29 @@ class _Progress:
         return dict(self.frames)
 
 
+class Upscale(Protocol):
+    """What a worker runs on a task: upscale_checked, or (tests) a function wrapping it."""
+
+    def __call__(self, task: SegmentTask, *, progress: Progress | None = None) -> SegmentResult: ...
+
+
 @ray.remote
-def _upscale(task: SegmentTask, progress: ray.actor.ActorHandle) -> SegmentResult | Failure:
-    """One segment in a Ray worker: upscale_checked, its progress sent to the driver's tracker."""
+def _upscale(task: SegmentTask, progress: ray.actor.ActorHandle, upscale: Upscale) -> SegmentResult | Failure:
+    """One segment in a Ray worker: `upscale` (upscale_checked), its progress sent to the driver's tracker."""
     key = (task.job, task.segment.index)
     last = 0.0
-    kill = _kill_hook(task)
 
     def report(written: int, _total: int | None) -> None:
         nonlocal last
-        if kill:
-            os._exit(1)
         now = time.monotonic()
         if now - last >= PROGRESS_SECONDS:
             last = now
             progress.report.remote(key, written)
 
     try:
-        return upscale_checked(task, progress=report)
+        return upscale(task, progress=report)
     except Exception as exc:  # back as a value: exceptions with their own __init__ do not always unpickle
         return Failure.of(task, exc)
-
-
-def _kill_hook(task: SegmentTask) -> bool:
-    """Whether this try of `task` is to die (KILL_HOOK; tests only)."""
-    folder = os.environ.get(KILL_HOOK)
-    if not folder:
-        return False
-    try:
-        os.unlink(Path(folder) / f"segment-{task.segment.index}")
-    except OSError:
-        return False
-    return True
 
 
 class RayRunner:
@@ -132,11 +120,15 @@ class RayRunner:
     workers (their CPUs shared out, one GPU each where there are GPUs and `device` allows),
     or an existing cluster's ("auto", "ray://HOST:10001"). Ray starts on first use and stops (or
     disconnects) at close(); a Ray already initialised in this process is used as it is, and
-    left running."""
+    left running. `upscale`: what each worker runs on a task (upscale_checked; tests wrap it, and
+    Ray pickles it to the workers with each task)."""
 
     local = False
 
-    def __init__(self, workers: int | None = None, address: str | None = None, device: str = "auto") -> None:
+    def __init__(
+        self, workers: int | None = None, address: str | None = None, device: str = "auto", *,
+        upscale: Upscale = upscale_checked,
+    ) -> None:
         if workers is None and address is None:
             raise ConfigError("a local Ray instance needs a number of workers")
         if workers is not None and workers < 1:
@@ -149,6 +141,7 @@ class RayRunner:
         self.started_seconds = 0.0
         """How long starting (or joining) Ray took."""
         self._resources: dict[str, float] = {}
+        self._upscale = upscale
 
     # --- the cluster -----------------------------------------------------------------------
 
@@ -245,7 +238,7 @@ class RayRunner:
             while queue or running:
                 while queue and (self._workers is None or len(running) < self._workers):
                     task = queue.popleft()
-                    running[remote.remote(task, tracker)] = task
+                    running[remote.remote(task, tracker, self._upscale)] = task
                 ready, _ = _interruptible(ray.wait, list(running), num_returns=1, timeout=PROGRESS_SECONDS)
                 for ref in ready:
                     task = running.pop(ref)

@@ -1,6 +1,7 @@
 """A folder of videos: `vsr upscale DIR --scale 2 -o OUTDIR`. Every video directly in DIR is
-upscaled into OUTDIR under its own name: one after another with the plain pipeline, or in segments
-(`--segment-seconds`, `--workers`: the segments of all the files spread over one Ray cluster).
+upscaled into OUTDIR under its own name (`<stem>.mkv` where vsr does not write its container):
+one after another with the plain pipeline, or in segments (`--segment-seconds`, `--workers`: the
+segments of all the files spread over one Ray cluster).
 A file that fails does not stop the others; an existing output is skipped unless `overwrite`.
 
     outcomes = upscale_folder(Path("tapes"), Path("tapes_x2"), options)
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vsr.errors import ConfigError, InputError, OutputError, VsrError
+from vsr.media import mux
+from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt
+from vsr.media.filterplan import plan_filters
 from vsr.media.probe import probe
 from vsr.options import UpscaleOptions
 from vsr.pipeline.run import Progress, upscale_video
@@ -27,6 +31,9 @@ VIDEO_SUFFIXES = (
     ".ogv", ".3gp", ".vob",
 )
 """The files of a folder that are taken as videos (lower case); the rest are left alone."""
+FALLBACK_SUFFIX = ".mkv"
+"""The output of an input whose container vsr does not write (.avi, .ts, .mpg...): Matroska holds
+what such inputs carry."""
 
 
 @dataclass(frozen=True)
@@ -64,14 +71,30 @@ def folder_videos(folder: Path) -> list[Path]:
     return videos
 
 
+def output_name(source: Path) -> str:
+    """The name of `source`'s output: its own where vsr.media.mux writes its container, else
+    `<stem>.mkv` (FALLBACK_SUFFIX)."""
+    return source.name if source.suffix.lower() in mux.CONTAINERS else source.stem + FALLBACK_SUFFIX
+
+
+def _claim_outputs(videos: list[Path], output: Path) -> dict[Path, Path]:
+    """Each output path in `output` with the input it goes to: where two inputs give one name (a.avi
+    and a.mkv: a.mkv), the input of that very name, else the first by name."""
+    claimed: dict[Path, Path] = {}
+    for source in sorted(videos, key=lambda s: (output_name(s) != s.name, s.name)):
+        claimed.setdefault(output / output_name(source), source)
+    return claimed
+
+
 def upscale_folder(
     folder: Path, output: Path | None, options: UpscaleOptions, *, segment_seconds: float | None = None,
     runner: Runner | None = None, work_dir: Path | None = None, resume: bool = False, keep_work: bool = False,
     progress: Progress | None = None,
 ) -> list[FileOutcome]:
     """Upscale every video in `folder` (folder_videos) into `output` (None: default_output_folder)
-    under the same name, and say what became of each. An existing output is skipped unless
-    options.run.overwrite. In segments when `segment_seconds` or `runner` is given (on `runner`,
+    under the same name (output_name), and say what became of each. An existing output is skipped
+    unless options.run.overwrite; an input whose output another input already takes (a.avi and
+    a.mkv both give a.mkv) fails. In segments when `segment_seconds` or `runner` is given (on `runner`,
     default SequentialRunner; `segment_seconds` None: the default length), with each file's work
     folder in `work_dir`/<name>.vsr-work (default: beside its output); else with upscale_video,
     one file after another. `progress`: (frames done over all the files, their total or None).
@@ -88,9 +111,13 @@ def upscale_folder(
         raise OutputError(f"cannot create the output folder {output}: {exc.strerror or exc}") from None
     outcomes: dict[Path, FileOutcome] = {}
     todo = []
+    claimed = _claim_outputs(videos, output)
     for source in videos:
-        target = output / source.name
-        if target.exists() and not options.run.overwrite:
+        target = output / output_name(source)
+        if claimed[target] != source:
+            why = f"its output would be {target.name}, as {claimed[target].name}'s is; rename one of them"
+            outcomes[source] = FileOutcome(source, target, "failed", why)
+        elif target.exists() and not options.run.overwrite:
             outcomes[source] = FileOutcome(source, target, "skipped", "the output exists (--overwrite replaces it)")
         else:
             todo.append((source, target))
@@ -107,12 +134,7 @@ def _one_by_one(
 ) -> dict[Path, FileOutcome]:
     """Each file through upscale_video in turn; progress over all of them (total None where a
     file's frame count is not known up front)."""
-    counts = []
-    for source, _ in todo:
-        try:
-            counts.append(probe(source).frame_count)
-        except VsrError:
-            counts.append(None)
+    counts = [frames_out(source, target, options) for source, target in todo]
     total = sum(counts) if all(counts) else None  # type: ignore[arg-type]
     done = 0
     outcomes = {}
@@ -131,6 +153,21 @@ def _one_by_one(
         if progress is not None:
             progress(done, total)
     return outcomes
+
+
+def frames_out(source: Path, target: Path, options: UpscaleOptions) -> int | None:
+    """The frames upscale_video writes for `source` into `target`: its frame count after the
+    filters (one frame per field doubles it, inverse telecine drops one in five); None where it
+    is not known up front or the filters cannot be planned (the run will say why)."""
+    try:
+        info = probe(source)
+        if info.frame_count is None or not (options.filters.ivtc or options.filters.deinterlace_rate == "field"):
+            return info.frame_count
+        codec = options.encode.codec or DEFAULT_CODECS[mux.container_format(target)]
+        pix_fmt = choose_pix_fmt(codec, info.pix_fmt, options.encode.pix_fmt)
+        return plan_filters(info, options.filters, pix_fmt).output.frame_count
+    except VsrError:
+        return None
 
 
 def _in_segments(

@@ -76,6 +76,26 @@ class SequentialRunner:
                 yield task, result
 
 
+@dataclass(frozen=True)
+class JobSummary:
+    """What the driver keeps of a planned job (never the job itself: its model and engine stay in
+    planned_job's cache, so a folder's jobs do not hold one model each): the log line, the model,
+    where and how it runs, the output size and the frames after the filters (None: not known)."""
+
+    description: str
+    model: str
+    device: str
+    precision: str
+    width: int
+    height: int
+    frames: int | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobSummary:
+        return cls(job.describe(), job.model.name, job.engine.device, job.engine.precision, job.width, job.height,
+                   job.filtered.frame_count)
+
+
 @dataclass
 class SegmentedJob:
     """One input's segmented job, in the driver: where its segments go and how far they got."""
@@ -87,8 +107,9 @@ class SegmentedJob:
     work: Path
     manifest: Manifest
     files: list[Path]
-    job: Job
-    """The job as the driver planned it (for a non-local runner, on the CPU, to check the options)."""
+    planned: JobSummary
+    """The job as the driver planned it (for a non-local runner, on the CPU, to check the options),
+    summed up: the job itself (its model) stays in planned_job's cache, for the segments to reuse."""
     keep_work: bool = False
 
     @classmethod
@@ -105,11 +126,11 @@ class SegmentedJob:
         container = mux.container_format(target)
         mux.check_output_path(source, target, options.run.overwrite)
         checked = options if runner.local else options.replace(model={"device": "cpu", "precision": "auto"})
-        job = planned_job(source, checked, container)
+        planned = _checked_plan(source, checked, container)
         work = Path(work_dir) if work_dir is not None else default_work_dir(target)
         manifest = _open_work(work, source, options, segment_seconds, resume, runner.workers)
         files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
-        return cls(source, target, options, container, work, manifest, files, job, keep_work)
+        return cls(source, target, options, container, work, manifest, files, planned, keep_work)
 
     @property
     def total(self) -> int:
@@ -160,15 +181,15 @@ def upscale_in_segments(
     runner = runner or SequentialRunner()
     job = SegmentedJob.open(source, target, options, segment_seconds=segment_seconds, work_dir=work_dir,
                             resume=resume, keep_work=keep_work, runner=runner)
-    log.info("%s, %d segment(s) in %s%s", job.job.describe() if runner.local else job.source.name,
+    planned = job.planned
+    log.info("%s, %d segment(s) in %s%s", planned.description if runner.local else job.source.name,
              len(job.manifest.segments), job.work, "" if runner.local else f" on Ray, {runner.workers} at a time")
     started = time.perf_counter()
     (frames,) = run_jobs([job], runner, progress)
     assert isinstance(frames, int)
-    planned = job.job
     return UpscaleResult(
-        job.target, frames, time.perf_counter() - started, planned.model.name,
-        planned.engine.device if runner.local else runner.device, planned.engine.precision if runner.local else "auto",
+        job.target, frames, time.perf_counter() - started, planned.model,
+        planned.device if runner.local else runner.device, planned.precision if runner.local else "auto",
         planned.width, planned.height,
     )
 
@@ -239,6 +260,19 @@ def _check_segmentable(source: Path, options: UpscaleOptions) -> None:
         raise ConfigError(f"{source.name} is a still image; segments are for videos")
     if options.run.max_frames is not None:
         raise ConfigError("a preview (max_frames) cannot run in segments; drop one or the other")
+
+
+def _checked_plan(source: Path, options: UpscaleOptions, container: str) -> JobSummary:
+    """planned_job for `source` (the options checked, the model loaded: for a local runner, the
+    job its segments then reuse), summed up; ConfigError for filters that change the frame count,
+    which segments cannot run (a segment's frames would not be the plan's), before any work folder."""
+    job = planned_job(source, options, container)
+    if job.filters.changes_count:
+        raise ConfigError(
+            f"filters that change the frame count ({job.filters.describe()}) cannot run in segments; "
+            "drop --segment-seconds and --workers (or --ray-address)"
+        )
+    return JobSummary.of(job)
 
 
 def _open_work(

@@ -103,8 +103,8 @@ _planned: dict[tuple, Job] = {}
 def planned_job(source: Path, options: UpscaleOptions, container: str) -> Job:
     """plan_job for `source` (probed), `options` and `container`, kept for the next call with the
     same arguments (and the same file size and modification time): the segments of one input
-    share one loaded model and engine. Only the last job is kept, so memory does not grow over a
-    folder of inputs."""
+    share one loaded model and engine. Only the last job is kept (the driver keeps a small
+    vsr.segments.run.JobSummary of each of its jobs), so memory does not grow over a folder of inputs."""
     try:
         stat = Path(source).stat()
     except OSError as exc:
