@@ -155,3 +155,29 @@ def test_the_degraded_sampler_targets_match_their_inputs():
     down = torch.nn.functional.avg_pool2d(hr, 2)
     for k in range(lr.shape[0]):
         assert psnr(lr[k, 0].numpy() * 255, down[k, 0].numpy() * 255) > 25.0
+
+
+def test_the_second_stage_at_the_lr_scale_keeps_its_noise():
+    """Noise added after a resize relative to the LR size reaches the LR frame at full strength;
+    added at the HR scale, the downscale averages most of it away."""
+    flat = [np.full((64, 64), 128, np.uint8)]
+    for of_lr, low, high in ((True, 8.0, 12.0), (False, 0.5, 4.0)):
+        chain = Chain(steps=(Resize(1.0, "area", of_lr=of_lr), Noise(sigma=10.0)), final_mode="area", last=None)
+        lr = degrade_clip(flat, (16, 16), chain, np.random.default_rng(0))[0]
+        assert low < np.std(lr.astype(np.float32)) < high, (of_lr, np.std(lr))
+    config = DegradeConfig(second_prob=1.0, second_at_lr=True).check()
+    second = [sample_chain(config, np.random.default_rng(seed)) for seed in range(40)]
+    assert any(isinstance(s, Resize) and s.of_lr for c in second for s in c.steps)
+
+
+def test_a_margin_keeps_patches_aligned_with_their_targets():
+    sampler = _sampler(clean_prob=0.0, blur_prob=0.0, noise_prob=0.0, jpeg_prob=0.0, second_prob=0.0,
+                       resize_probs=(0.0, 0.0, 1.0), codec_prob=1.0, final_jpeg_prob=0.0, x264_crf=(18, 22),
+                       codecs=("libx264",), codec_weights=(1.0,), margin=8)
+    lr, hr = sampler.sample(torch.Generator().manual_seed(0))
+    assert lr.shape == (6, 1, 16, 16) and hr.shape == (6, 1, 32, 32)
+    down = torch.nn.functional.avg_pool2d(hr, 2)
+    for k in range(lr.shape[0]):
+        assert psnr(lr[k, 0].numpy() * 255, down[k, 0].numpy() * 255) > 25.0
+    with pytest.raises(ConfigError, match="margin must be an even number"):
+        DegradeConfig(margin=3).check()

@@ -26,7 +26,7 @@ class Blur:
     kernel: np.ndarray = field(repr=False)
     sigmas: tuple[float, float]
 
-    def apply(self, plane: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def apply(self, plane: np.ndarray, rng: np.random.Generator, lr_size: tuple[int, int]) -> np.ndarray:
         return blur(plane, self.kernel)
 
 
@@ -34,9 +34,11 @@ class Blur:
 class Resize:
     factor: float
     mode: str
+    of_lr: bool = False  # the factor is relative to the LR size, not to the current one
 
-    def apply(self, plane: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        height, width = (max(2, round(n * self.factor)) for n in plane.shape)
+    def apply(self, plane: np.ndarray, rng: np.random.Generator, lr_size: tuple[int, int]) -> np.ndarray:
+        base = lr_size if self.of_lr else plane.shape
+        height, width = (max(2, round(n * self.factor)) for n in base)
         return resize(plane, (height, width), self.mode)
 
 
@@ -45,7 +47,7 @@ class Noise:
     sigma: float = 0.0  # Gaussian, levels
     poisson_scale: float = 0.0  # Poisson instead when above 0
 
-    def apply(self, plane: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def apply(self, plane: np.ndarray, rng: np.random.Generator, lr_size: tuple[int, int]) -> np.ndarray:
         if self.poisson_scale > 0:
             return poisson_noise(plane, self.poisson_scale, rng)
         return gaussian_noise(plane, self.sigma, rng)
@@ -55,7 +57,7 @@ class Noise:
 class Jpeg:
     quality: int
 
-    def apply(self, plane: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def apply(self, plane: np.ndarray, rng: np.random.Generator, lr_size: tuple[int, int]) -> np.ndarray:
         return jpeg(plane, self.quality)
 
 
@@ -92,11 +94,12 @@ def sample_chain(config: DegradeConfig, rng: np.random.Generator) -> Chain:
     """A random chain drawn from `config`'s probabilities and ranges."""
     if rng.random() < config.clean_prob:
         return CLEAN
-    steps = _stage(config, rng, config.blur_prob, config.blur_sigma, config.resize_range, config.noise_sigma)
+    steps = _stage(config, rng, config.blur_prob, config.blur_sigma, config.resize_range, config.noise_sigma, of_lr=False)
     if rng.random() < config.jpeg_prob:
         steps.append(Jpeg(_int_in(rng, config.jpeg_quality)))
     if rng.random() < config.second_prob:
-        steps += _stage(config, rng, config.blur_prob, config.blur2_sigma, config.resize2_range, config.noise2_sigma)
+        steps += _stage(config, rng, config.blur_prob, config.blur2_sigma, config.resize2_range, config.noise2_sigma,
+                        of_lr=config.second_at_lr)
     final_mode = FINAL_RESIZE_MODES[rng.integers(len(FINAL_RESIZE_MODES))]
     last: Jpeg | CodecPass | None = None
     pick = rng.random()
@@ -115,10 +118,10 @@ def degrade_clip(hr_frames: Sequence[np.ndarray], lr_size: tuple[int, int], chai
     for frame in hr_frames:
         plane = frame.astype(np.float32)
         for step in chain.steps:
-            plane = step.apply(plane, rng)
+            plane = step.apply(plane, rng, lr_size)
         plane = resize(plane, lr_size, chain.final_mode)
         if isinstance(chain.last, Jpeg):
-            plane = chain.last.apply(plane, rng)
+            plane = chain.last.apply(plane, rng, lr_size)
         planes.append(to_levels(plane))
     if isinstance(chain.last, CodecPass):
         planes = _run_codec_pass(planes, chain.last)
@@ -126,15 +129,20 @@ def degrade_clip(hr_frames: Sequence[np.ndarray], lr_size: tuple[int, int], chai
 
 
 def _stage(config: DegradeConfig, rng: np.random.Generator, blur_prob: float, sigma_range: tuple[float, float],
-           resize_range: tuple[float, float], noise_range: tuple[float, float]) -> list[Step]:
+           resize_range: tuple[float, float], noise_range: tuple[float, float], *, of_lr: bool) -> list[Step]:
+    """Blur, resize and noise, each drawn. `of_lr`: the resize is to the LR size times a factor in
+    `resize_range` and always happens; else a factor of the current size, up, down or none."""
     steps: list[Step] = []
     if rng.random() < blur_prob:
         steps.append(_blur(config, rng, sigma_range))
-    direction = rng.choice(3, p=np.asarray(config.resize_probs) / sum(config.resize_probs))
+    direction = 1 if of_lr else rng.choice(3, p=np.asarray(config.resize_probs) / sum(config.resize_probs))
     if direction != 2:
         low, high = resize_range
-        factor = rng.uniform(1.0, max(1.0, high)) if direction == 0 else rng.uniform(min(1.0, low), 1.0)
-        steps.append(Resize(float(factor), RESIZE_MODES[rng.integers(len(RESIZE_MODES))]))
+        if of_lr:
+            factor = rng.uniform(low, high)
+        else:
+            factor = rng.uniform(1.0, max(1.0, high)) if direction == 0 else rng.uniform(min(1.0, low), 1.0)
+        steps.append(Resize(float(factor), RESIZE_MODES[rng.integers(len(RESIZE_MODES))], of_lr))
     if rng.random() < config.noise_prob:
         if rng.random() < config.poisson_prob:
             steps.append(Noise(poisson_scale=float(rng.uniform(*config.poisson_scale))))

@@ -34,6 +34,7 @@ class DegradeConfig:
     jpeg_prob: float = 0.2
     # second stage (applied with second_prob)
     second_prob: float = 0.4
+    second_at_lr: bool = False  # its resize relative to the LR size (Real-ESRGAN's), so its noise is at LR scale
     blur2_sigma: tuple[float, float] = (0.2, 1.5)
     resize2_range: tuple[float, float] = (0.7, 1.2)
     noise2_sigma: tuple[float, float] = (1.0, 15.0)
@@ -48,6 +49,7 @@ class DegradeConfig:
     bits_per_pixel: tuple[float, float] = (0.05, 0.4)  # MPEG-2 / MPEG-4 rate, per pixel per frame
     clip_frames: tuple[int, int] = (3, 5)  # pseudo-clip length of a codec pass
     clip_shift: float = 1.5  # the largest motion between its frames, LR pixels
+    margin: int = 0  # LR pixels of picture degraded around each patch and cut off after (codecs see more)
 
     def check(self) -> DegradeConfig:
         """Return self; ConfigError naming the first bad value."""
@@ -69,6 +71,8 @@ class DegradeConfig:
             raise ConfigError("[degrade] clip_frames must start at 3 or more (P- and B-frames need neighbours)")
         if self.resize_range[0] <= 0 or self.resize2_range[0] <= 0:
             raise ConfigError("[degrade] resize ranges must be above 0")
+        if self.margin < 0 or self.margin % 2:
+            raise ConfigError(f"[degrade] margin must be an even number >= 0, got {self.margin}")
         if self.codec_prob + self.final_jpeg_prob > 1.0:
             raise ConfigError("[degrade] codec_prob + final_jpeg_prob must be at most 1")
         return self

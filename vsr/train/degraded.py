@@ -47,11 +47,12 @@ class DegradedPatchSampler(PatchSampler):
             hr = pair.hr[s * y : s * (y + p), s * x : s * (x + p)]
             return _augment(lr, flip, turns), _augment(hr, flip, turns)
         frames = int(rng.integers(self.degrade.clip_frames[0], self.degrade.clip_frames[1] + 1)) if chain.needs_clip else 1
-        crops = _shifted_crops(pair.hr, s * p, frames, round(self.degrade.clip_shift * s), rng)
+        m = min(self.degrade.margin, (min(h, w) - p) // 2 // 2 * 2)  # even, and what the image has room for
+        crops = _shifted_crops(pair.hr, s * (p + 2 * m), frames, round(self.degrade.clip_shift * s), rng)
         crops = [_augment(c, flip, turns) for c in crops]
         target = int(rng.integers(frames))
-        lr_frames = degrade_clip(crops, (p, p), chain, rng)
-        return lr_frames[target], crops[target]
+        lr_frames = degrade_clip(crops, (p + 2 * m, p + 2 * m), chain, rng)
+        return lr_frames[target][m : m + p, m : m + p], crops[target][s * m : s * (m + p), s * m : s * (m + p)]
 
 
 def _shifted_crops(hr: np.ndarray, size: int, frames: int, max_step: int, rng: np.random.Generator) -> list[np.ndarray]:
