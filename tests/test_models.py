@@ -25,7 +25,7 @@ from vsr.models import (
     weights_path,
 )
 from vsr.models.layers import BicubicSkip
-from vsr.models.registry import ARCHS, BI, MULTI_FRAME_ARCHS, get_arch
+from vsr.models.registry import ARCHS, BI, DAMAGED, MULTI_FRAME_ARCHS, get_arch
 from vsr.resample.matlab import imresize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -220,7 +220,8 @@ def test_shipped_weights_load_and_describe_themselves(name, scale):
 def test_shipped_single_frame_models_describe_what_they_are(name, scale):
     m = load_model(name, scale)
     assert (m.frames, m.is_multi_frame, m.learned) == (1, False, True)
-    assert (m.purpose, m.degradation) == ("super-resolution", BI)
+    restoring = name.startswith("restore")
+    assert (m.purpose, m.degradation) == (("restoration", DAMAGED) if restoring else ("super-resolution", BI))
     assert (m.size_multiple, m.min_size) == (1, 1)
 
 

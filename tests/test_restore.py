@@ -1,0 +1,74 @@
+"""`--restore`: the preset (restoration model for the scale, deinterlace auto) and its refusals."""
+
+from __future__ import annotations
+
+import shutil
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from vsr.errors import ConfigError, UnsupportedModelError
+from vsr.models import load_model, weights_path
+from vsr.models.registry import RESTORATION
+from vsr.options import ModelOptions, MultiFrameOptions, UpscaleOptions
+from vsr.restore.preset import restore_options
+
+from textures import texture
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_the_preset_picks_the_restoration_model_and_deinterlaces(scale):
+    options = restore_options(UpscaleOptions(model=ModelOptions(scale=scale)))
+    assert options.model.name == "restore" and options.filters.deinterlace == "auto"
+    model = load_model("restore", scale)
+    assert model.purpose == RESTORATION and "x264" in model.degradation
+
+
+def test_the_preset_keeps_the_users_choices():
+    chosen = UpscaleOptions(model=ModelOptions(name="restore-fast", scale=4)).replace(filters={"deinterlace": "yadif"})
+    options = restore_options(chosen)
+    assert options.model.name == "restore-fast" and options.filters.deinterlace == "yadif"
+    telecined = restore_options(UpscaleOptions().replace(filters={"ivtc": True}))
+    assert telecined.filters.deinterlace == "off" and telecined.filters.ivtc
+    assert restore_options(UpscaleOptions(), deinterlace="off").filters.deinterlace == "off"
+
+
+def test_the_preset_refuses_what_does_not_fit():
+    with pytest.raises(ConfigError, match="not 'residual'"):
+        restore_options(UpscaleOptions(model=ModelOptions(name="residual")))
+    with pytest.raises(ConfigError, match="drop --mode multi"):
+        restore_options(UpscaleOptions(multi_frame=MultiFrameOptions(mode="multi")))
+    with pytest.raises(UnsupportedModelError, match=r"no shipped weights for restore at scale 3; shipped scales for restore: 2, 4"):
+        restore_options(UpscaleOptions(model=ModelOptions(scale=3)))
+
+
+def test_vsr_upscale_restore(make_clip, cli, tmp_path):
+    clip = make_clip("old.mp4", frames=4)
+    out = tmp_path / "old_x2.mp4"
+    result = cli("upscale", clip, "--restore", "--scale", "2", "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    with av.open(str(clip)) as source, av.open(str(out)) as upscaled:
+        assert upscaled.streams.video[0].width == 2 * source.streams.video[0].width
+        assert upscaled.streams.video[0].frames == source.streams.video[0].frames == 4
+    refused = cli("upscale", clip, "--restore", "--model", "espcn", "-o", tmp_path / "x.mp4")
+    assert refused.exit_code == 1 and refused.output.count("\n") == 1 and "restoration model" in refused.output
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_the_preset_takes_a_restoration_weight_file_and_refuses_another(tmp_path):
+    restoring, sharpening = tmp_path / "mine.pt", tmp_path / "theirs.pt"
+    shutil.copyfile(weights_path("restore-fast", 4), restoring)
+    shutil.copyfile(weights_path("espcn", 4), sharpening)
+    assert restore_options(UpscaleOptions(model=ModelOptions(name=str(restoring)))).model.name == str(restoring)
+    with pytest.raises(ConfigError, match="restoration model"):
+        restore_options(UpscaleOptions(model=ModelOptions(name=str(sharpening))))
+
+
+def test_vsr_upscale_restore_on_a_still(cli, tmp_path):
+    still = tmp_path / "photo.png"
+    cv2.imwrite(str(still), texture(40, 56).astype(np.uint8))
+    result = cli("upscale", still, "--restore", "--scale", "2", "-q")
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(tmp_path / "photo_x2.png")).shape[:2] == (80, 112)
