@@ -72,3 +72,11 @@ def test_vsr_upscale_restore_on_a_still(cli, tmp_path):
     result = cli("upscale", still, "--restore", "--scale", "2", "-q")
     assert result.exit_code == 0, result.output
     assert cv2.imread(str(tmp_path / "photo_x2.png")).shape[:2] == (80, 112)
+
+
+def test_vsr_models_says_what_the_restoration_models_were_trained_for(cli):
+    lines = {line.split()[0]: line for line in cli("models").stdout.splitlines()}
+    for name, scales in (("restore", "x2, x4"), ("restore-fast", "x4")):
+        assert lines[name].startswith(f"{name:<12} {scales} (restoration, trained for: blur, noise, JPEG and video codecs")
+    assert "restoration" not in lines["residual"]
+

@@ -5,19 +5,19 @@ from __future__ import annotations
 import typer
 
 
-
 def models() -> None:
     """List the models, the scales they ship at and the default for each scale."""
     from vsr.models import default_model_name, shipped_models, weights_path
-    from vsr.models.registry import ARCHS, MULTI_FRAME_ARCHS
+    from vsr.models.registry import ARCHS, MULTI_FRAME_ARCHS, RESTORATION
     from vsr.options import SCALES
 
     shipped = shipped_models()
     for name, spec in ARCHS.items():
         scales = spec.scales if not spec.learned else [s for n, s in shipped if n == name]
         where = ", ".join(f"x{s}" for s in scales) or "no weights shipped"
-        typer.echo(f"{name:<10} {where}")
+        trained_for = f" (restoration, trained for: {spec.degradation}; --restore)" if spec.purpose == RESTORATION else ""
+        typer.echo(f"{name:<12} {where}{trained_for}")
     for name, spec in MULTI_FRAME_ARCHS.items():
         where = ", ".join(f"x{s}" for s in spec.scales if weights_path(name, s).is_file()) or "no weights shipped"
-        typer.echo(f"{name:<10} {where} (multi-frame: --mode multi --model {name}, learned fusion)")
+        typer.echo(f"{name:<12} {where} (multi-frame: --mode multi --model {name}, learned fusion)")
     typer.echo("default: " + ", ".join(f"x{s} {default_model_name(s)}" for s in SCALES))
