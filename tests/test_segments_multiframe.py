@@ -7,6 +7,7 @@ from test_segments_join import CLIP, LOSSLESS
 from videoclips import read_video
 from vsr import upscale_video
 from vsr.media.index import read_packet_index
+from vsr.options import FilterOptions
 from vsr.segments.plan import plan_segments
 from vsr.segments.run import upscale_in_segments
 
@@ -28,3 +29,20 @@ def test_multi_frame_segments_equal_an_unsegmented_run(make_clip, tmp_path):
     assert cut.pts == whole.pts and len(cut.pts) == 40
     assert all((a == b).all() for a, b in zip(whole.lumas, cut.lumas))
     assert any((a != b).any() for a, b in zip(whole.lumas, single.lumas))  # the fusion did change frames
+
+
+DEINTERLACED = LOSSLESS.replace(filters={"deinterlace": "bwdif"})
+
+
+def test_temporal_filters_see_their_neighbours_across_cuts(make_clip, tmp_path, monkeypatch):
+    """bwdif reads the frames around each frame: a segment reads them as context (filtered, not
+    written), so its frames equal a whole run's; without that context the frames at cuts differ."""
+    source = make_clip("in.mp4", **CLIP)
+    whole = read_video(upscale_video(source, tmp_path / "whole.mp4", options=DEINTERLACED).output)
+    cut = read_video(upscale_in_segments(source, tmp_path / "cut.mp4", DEINTERLACED, segment_seconds=0.5).output)
+    assert cut.pts == whole.pts and len(cut.pts) == 40
+    assert all((a == b).all() for a, b in zip(whole.lumas, cut.lumas))
+    monkeypatch.setattr(FilterOptions, "temporal_reach", lambda self: 0)
+    blind = read_video(upscale_in_segments(source, tmp_path / "blind.mp4", DEINTERLACED, segment_seconds=0.5).output)
+    assert blind.pts == whole.pts
+    assert any((a != b).any() for a, b in zip(whole.lumas, blind.lumas))

@@ -89,6 +89,12 @@ class FilterOptions:
             raise ConfigError(f"one frame per field (deinterlace rate 'field') needs deinterlacing: {reason}")
         return self
 
+    def temporal_reach(self) -> int:
+        """How many frames before and after a frame the filters may look at: 2 for a deinterlacer
+        (bwdif, yadif and w3fdif read the neighbouring fields), 4 for a --vf graph, which may be
+        temporal (atadenoise reads 4 on each side by default); 0 for spatial filters only."""
+        return max(4 if self.video else 0, 2 if self.deinterlace != "off" else 0)
+
     def active(self) -> list[str]:
         """The filters asked for, by option name ([] for none)."""
         defaults = FilterOptions()

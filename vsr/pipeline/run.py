@@ -49,10 +49,10 @@ class Scope:
     time base; None: unbounded), and with `video_only` the video stream alone (no audio or
     subtitles), as a segment of vsr.segments needs. The default: the whole input.
 
-    Context, for multi-frame mode (ignored in single-frame mode): the frames from
-    `context_start_pts` up to start_pts, and the first `context_after` frames at or after
-    end_pts, are read and fused as the neighbours of the frames in scope, but not written, so
-    that a segment's frames come out as they do in a run over the whole input."""
+    Context: the frames from `context_start_pts` up to start_pts, and the first `context_after`
+    frames at or after end_pts, are read and filtered (a deinterlacer sees its neighbours) and, in
+    multi-frame mode, fused as the neighbours of the frames in scope, but not written, so that a
+    segment's frames come out as they do in a run over the whole input."""
 
     start_pts: int | None = None
     end_pts: int | None = None
@@ -187,7 +187,7 @@ def run_job(
                 return frame_from_planes(planes, item, layout, filtered.time_base)
 
             frame_filter = job.filters.frame_filter()
-            context = _Context(scope if job.mode == "multi" else Scope(scope.start_pts, scope.end_pts))
+            context = _Context(scope, keep=job.mode == "multi")
             stages.start("decode", lambda: read_stage(context.bounded(decode.read_items(
                 info.path, layout, streams.kept, decoded, frame_duration(filtered), max_frames, frame_filter=frame_filter,
                 start_pts=context.read_start, end_pts=context.read_end, filtered_time_base=filtered.time_base,
@@ -234,10 +234,12 @@ def _check_filtered_count(job: Job, frame_filter: FilterStages | None, complete:
 
 class _Context:
     """The frames a scope reads beyond its own (Scope.context_start_pts, context_after): where
-    reading starts and ends, which frames are written, and how many were read as context only."""
+    reading starts and ends, which frames are written, and how many were read as context only.
+    They pass through the filters (a deinterlacer sees the neighbours it would see in a whole
+    run); `keep`: they also go on to the multi-frame stage as neighbours, else they stop here."""
 
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
+    def __init__(self, scope: Scope, keep: bool) -> None:
+        self.scope, self.keep = scope, keep
         self.read_start = scope.context_start_pts if scope.context_start_pts is not None else scope.start_pts
         self.read_end = None if scope.context_after else scope.end_pts
         self.frames = 0
@@ -258,6 +260,8 @@ class _Context:
                             return
                         past_end += 1
                     self.frames += 1
+                    if not self.keep:
+                        continue
                 yield item
 
 
