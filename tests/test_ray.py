@@ -191,3 +191,33 @@ def test_a_runner_starts_its_own_local_instance_and_stops_it_at_close(monkeypatc
     with distributed.RayRunner(workers=2, device="cpu") as runner:
         runner.connect()
     assert calls == [] and running["ray"]
+
+
+def test_sigterm_mid_run_stops_the_workers_keeps_the_work_folder_and_resume_finishes(
+    ray_session, cli, source, sequential, tmp_path, monkeypatch
+):
+    """What the CLI's SIGTERM handler raises in the main thread, raised from the progress callback
+    once some frames are done: exit 143 with one line, no output, the work folder kept; --resume
+    then finishes the job with the output of a sequential run."""
+    from vsr.cli.signals import Interrupted
+
+    import vsr.cli.common
+
+    real_update = vsr.cli.common.ProgressBar.update
+
+    def update(self, done, total):
+        if done >= 10:
+            raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(vsr.cli.common.ProgressBar, "update", update)
+    target = tmp_path / "out.mp4"
+    flags = ("--workers", "2", "--segment-seconds", str(SECONDS), "-m", "bicubic", "-s", "2", "--crf", "0")
+    stopped = cli("upscale", source, "-o", target, *flags, "-q")
+    assert stopped.exit_code == 143
+    assert [line for line in stopped.stderr.splitlines() if line.strip()] == ["vsr: terminated"]
+    assert not target.exists() and default_work_dir(target).is_dir()
+    monkeypatch.setattr(vsr.cli.common.ProgressBar, "update", real_update)
+    resumed = cli("upscale", source, "-o", target, *flags, "--resume", "-q")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert fingerprint(target) == fingerprint(sequential)
+    assert not default_work_dir(target).exists()

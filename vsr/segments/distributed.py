@@ -42,6 +42,8 @@ OBJECT_STORE_BYTES = 128 * 1024 * 1024
 """The object store of a local instance: only small descriptions and results pass through it."""
 MAX_RETRIES = 3
 """How often Ray reruns a segment whose worker process died."""
+CANCEL_WAIT_SECONDS = 3.0
+"""How long a stopped run waits for the worker processes of its cancelled segments to end."""
 CONNECT_SECONDS = 5.0
 """How long joining a cluster may wait for its address to answer at all."""
 PROGRESS_SECONDS = 0.5
@@ -248,6 +250,8 @@ class RayRunner:
             for ref in running:
                 with contextlib.suppress(Exception):  # one that finished meanwhile
                     ray.cancel(ref, force=True)
+            with contextlib.suppress(Exception):  # the kills are asynchronous: see them through, briefly
+                ray.wait(list(running), num_returns=len(running), timeout=CANCEL_WAIT_SECONDS)
             with contextlib.suppress(Exception):
                 ray.kill(tracker)
 
