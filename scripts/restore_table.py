@@ -61,7 +61,7 @@ def luma_frames(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="yuv420p")[: f.height] for f in container.decode(video=0)]
 
 
-def run(models: list[str], conditions: list[str], scale: int, frames: int) -> dict[tuple[str, str], float]:
+def run(models: list[str], conditions: list[str], scale: int, frames: int, filters: dict) -> dict[tuple[str, str], float]:
     scores: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seq_index, seq in enumerate(sorted(p for p in VID4.iterdir() if p.is_dir())):
@@ -76,7 +76,7 @@ def run(models: list[str], conditions: list[str], scale: int, frames: int) -> di
                     out = Path(tmp) / f"{seq.name}_{condition}_{model}.mkv"
                     options = UpscaleOptions(model=ModelOptions(name=model, scale=scale),
                                              encode=EncodeOptions(codec="ffv1", crf=None, preset=None))
-                    upscale_video(clip, out, options=options.replace(run={"overwrite": True}))
+                    upscale_video(clip, out, options=options.replace(run={"overwrite": True}, filters=filters))
                     sr = luma_frames(out)
                     value = float(np.mean([psnr(s, g, border=0) for s, g in zip(sr, gt_y, strict=True)]))
                     scores.setdefault((model, condition), []).append(value)
@@ -90,10 +90,12 @@ def main() -> None:
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--frames", type=int, default=31)
+    parser.add_argument("--deblock", action="store_true", help="FFmpeg's deblock before every model")
+    parser.add_argument("--denoise", default="off", help="a --denoise preset before every model")
     args = parser.parse_args()
     models, conditions = args.models.split(","), args.conditions.split(",")
     started = time.monotonic()
-    table = run(models, conditions, args.scale, args.frames)
+    table = run(models, conditions, args.scale, args.frames, {"deblock": args.deblock, "denoise": args.denoise})
     print(f"\nVid4 x{args.scale}, {args.frames} frames, Y-PSNR border 0 ({time.monotonic() - started:.0f} s)\n")
     print("| model | " + " | ".join(conditions) + " |")
     print("|---|" + "---|" * len(conditions))
