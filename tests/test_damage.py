@@ -20,7 +20,7 @@ import vsr
 from vsr.errors import InputError
 from vsr.media.decode import DecodeStats, read_items
 from vsr.media.frames import Layout
-from videoclips import audio_packets, listing
+from videoclips import audio_packets, listing, remux
 
 FAST = {"scale": 2, "model": "bicubic", "preset": "ultrafast"}
 SEGMENT, CLUSTER = 0x18538067, 0x1F43B675
@@ -55,15 +55,7 @@ def _children(data: bytes, start: int, end: int):
 
 def with_small_clusters(source: Path, target: Path, milliseconds: int = 80) -> Path:
     """`source`'s packets copied into a Matroska file whose clusters last at most `milliseconds`."""
-    with av.open(str(source)) as src, av.open(
-        str(target), "w", format="matroska", options={"cluster_time_limit": str(milliseconds)}
-    ) as out:
-        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
-        for packet in src.demux():
-            if packet.size:
-                packet.stream = streams[packet.stream.index]
-                out.mux(packet)
-    return target
+    return remux(source, target, "matroska", cluster_time_limit=str(milliseconds))
 
 
 def duplicate_cluster(path: Path, index: int) -> None:

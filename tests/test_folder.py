@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import pytest
 
 from test_segments_join import CLIP, LOSSLESS
-from videoclips import read_video
+from videoclips import read_video, remux
 from vsr.errors import ConfigError, InputError
 from vsr.segments.folder import default_output_folder, output_name, upscale_folder
 
@@ -62,13 +61,7 @@ def test_the_default_output_folder_sits_beside_the_input_and_may_not_be_it(folde
 
 def as_mpeg_ts(source: Path, target: Path) -> Path:
     """`source`'s packets copied into an MPEG-TS file (a container vsr reads but does not write)."""
-    with av.open(str(source)) as src, av.open(str(target), "w", format="mpegts") as out:
-        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
-        for packet in src.demux():
-            if packet.size:
-                packet.stream = streams[packet.stream.index]
-                out.mux(packet)
-    return target
+    return remux(source, target, "mpegts")
 
 
 def test_an_output_keeps_the_input_name_where_vsr_writes_that_container():

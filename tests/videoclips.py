@@ -334,3 +334,15 @@ def raw_planes(path: Path) -> list[list[np.ndarray]]:
                 planes.append(rows[: plane.height, : plane.width].copy())
             frames.append(planes)
     return frames
+
+
+def remux(source: Path, target: Path, container: str, **options: str) -> Path:
+    """`source`'s packets copied unchanged into `target` in `container` (muxer `options` as given)."""
+    with av.open(str(source)) as src, av.open(str(target), "w", format=container, options=options) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return target
+

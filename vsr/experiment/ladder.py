@@ -175,7 +175,7 @@ def encode_rungs(folder: ExperimentDir, source: Source, scale: int, rungs: list[
             planes = downscale(item.planes, scale, width, height)
             downscale_seconds += time.perf_counter() - started
             for encoder in encoders:
-                encoder.write(planes, item)
+                encoder.write_planes(planes, item)
             frames += 1
             progress.advance(len(encoders))
     records = []

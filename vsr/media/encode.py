@@ -159,6 +159,10 @@ class VideoFileWriter:
 
     def write(self, frame: VideoFrame) -> None:
         """Encode one frame and mux its packets."""
+        self.encode(frame)
+
+    def encode(self, frame: VideoFrame | None) -> None:
+        """Encode `frame` (None: flush the encoder) and mux the packets that come out."""
         self._output.mux(self._stream.encode(frame))
 
     def __enter__(self) -> VideoFileWriter:
@@ -169,6 +173,6 @@ class VideoFileWriter:
     ) -> None:
         try:
             if error is None:
-                self._output.mux(self._stream.encode(None))
+                self.encode(None)
         finally:
             self._output.close()

@@ -6,13 +6,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from types import TracebackType
 
 import av
 import numpy as np
 
 from vsr.errors import ConfigError, VsrError
-from vsr.media.encode import add_video_stream, encoder_pix_fmts, frame_from_planes
+from vsr.media.encode import VideoFileWriter, VideoFrame, encoder_pix_fmts, frame_from_planes
 from vsr.media.frames import Layout, VideoItem
 from vsr.media.probe import VideoInfo
 from vsr.options import EncodeOptions
@@ -39,12 +38,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-class LadderEncoder:
+class LadderEncoder(VideoFileWriter):
     """One rung of a ladder: planes in, a video-only file out, at a CRF or a bitrate.
 
         with LadderEncoder(path, info, codec, options, layout, width, height) as encoder:
             for planes, item in frames:
-                encoder.write(planes, item)
+                encoder.write_planes(planes, item)
         encoder.video_bytes, encoder.seconds
 
     `video_bytes` counts the payload of the video packets only (no container overhead);
@@ -63,41 +62,20 @@ class LadderEncoder:
         self.video_bytes = 0
         self.packets = 0
         self.seconds = 0.0
-        self._output = av.open(str(path), "w", format=LADDER_CONTAINER)
         try:
-            self._stream = add_video_stream(
-                self._output, dataclasses.replace(info, rotation=0), codec, options, layout, width, height
-            )
+            super().__init__(path, LADDER_CONTAINER, dataclasses.replace(info, rotation=0), codec, options, layout,
+                             width, height)
         except (av.FFmpegError, ValueError) as error:
-            self._output.close()
             raise ConfigError(f"{codec} refused the settings {options}: {error}") from None
-        except BaseException:
-            self._output.close()
-            raise
 
-    def write(self, planes: list[np.ndarray], item: VideoItem) -> None:
+    def write_planes(self, planes: list[np.ndarray], item: VideoItem) -> None:
         """Encode one frame (`planes`: Y first, at the stream's size) stamped with `item`'s timestamp."""
-        frame = frame_from_planes(planes, item, self.layout, self.time_base)
+        self.encode(frame_from_planes(planes, item, self.layout, self.time_base))
+
+    def encode(self, frame: VideoFrame | None) -> None:
         started = time.perf_counter()
-        self._mux(self._stream.encode(frame))
-        self.seconds += time.perf_counter() - started
-
-    def _mux(self, packets: list[av.Packet]) -> None:
-        for packet in packets:
-            self.video_bytes += packet.size
-            self.packets += 1
+        packets = self._stream.encode(frame)
+        self.video_bytes += sum(packet.size for packet in packets)
+        self.packets += len(packets)
         self._output.mux(packets)
-
-    def __enter__(self) -> LadderEncoder:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        try:
-            if error is None:
-                started = time.perf_counter()
-                self._mux(self._stream.encode(None))
-                self.seconds += time.perf_counter() - started
-        finally:
-            self._output.close()
+        self.seconds += time.perf_counter() - started
