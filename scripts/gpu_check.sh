@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The first CUDA run, in one go (issue 17): run from the repository root on a machine with an
+# NVIDIA GPU. What it needs and the GPU machine lacks travels in two ignored folders:
+#   .whl/  the PyAV wheel for the machine's Python (pip download av, see docs of the device tool)
+#   .gpu/  a source clip (source.webm) the 540p and 1080p benchmark clips are made from
+# Every result goes to $OUT (default /tmp/gpu-check) as it is made, so a run cut short still
+# leaves what it finished. Each step has its own time limit; a failing step does not stop the rest.
+#   OUT=/tmp/x bash scripts/gpu_check.sh [quick]     # quick: fewer frames (a CPU rehearsal)
+set -u
+OUT=${OUT:-/tmp/gpu-check}
+mkdir -p "$OUT"
+FRAMES=96
+[ "${1:-}" = quick ] && FRAMES=8
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+if ! python3 -c "import av" 2>/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
+WORK=$(mktemp -d)
+log() { echo "== $* ($(date +%T))" | tee -a "$OUT/steps.txt"; }
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, output to $OUT/NAME.txt
+    local name=$1 limit=$2; shift 2
+    log "$name: $*"
+    local started=$SECONDS
+    timeout "$limit" "$@" >"$OUT/$name.txt" 2>&1
+    local rc=$?
+    echo "   rc=$rc, $((SECONDS - started)) s" | tee -a "$OUT/steps.txt"
+    tail -n 25 "$OUT/$name.txt"
+}
+
+{
+    cat .gpu/commit.txt 2>/dev/null || git log -1 --format='commit %H %cd' 2>/dev/null || true
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"
+    python3 -c "import torch, av; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'available', torch.cuda.is_available()); print('av', av.__version__, 'ffmpeg', av.library_versions['libavcodec'])"
+    nproc
+} >"$OUT/machine.txt" 2>&1
+cat "$OUT/machine.txt"
+
+step clips 120 python3 scripts/bench_clips.py .gpu/source.webm "$WORK" --frames $((FRAMES + 24))
+step model_fps 120 python3 scripts/gpu_model_fps.py --iters $([ "$FRAMES" -gt 8 ] && echo 30 || echo 2)
+step cuda_tests 240 python3 -m pytest -p no:cacheprovider -q -m cuda -rs tests/test_cuda.py tests/test_engine.py tests/test_train.py
+for case in "espcn 4 clip540" "residual 4 clip540" "espcn 2 clip1080" "residual 2 clip1080"; do
+    set -- $case
+    step "bench_$1_x$2_$3" 150 python3 -m vsr bench "$WORK/$3.mp4" -s "$2" -m "$1" --frames "$FRAMES"
+done
+MULTI='import sys, vsr
+r = vsr.upscale_video(sys.argv[1], sys.argv[2], scale=4, mode="multi", model=sys.argv[3] or None, max_frames=int(sys.argv[4]), overwrite=True)
+print(f"{r.model} {r.device} {r.precision} {r.width}x{r.height}: {r.frames} frames in {r.seconds:.1f} s = {r.fps:.2f} fps (setup included)")'
+for model in multiframe_refine ""; do
+    step "multi_${model:-classical}" 150 python3 -c "$MULTI" "$WORK/clip540.mp4" "$WORK/multi_${model:-classical}.mp4" "$model" "$FRAMES"
+done
+python3 - "$WORK" "$OUT/outputs.txt" <<'PY'
+import sys, av, pathlib
+with open(sys.argv[2], "w") as out:
+    for path in sorted(pathlib.Path(sys.argv[1]).glob("*.mp4")):
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            print(path.name, s.width, s.height, sum(1 for _ in c.demux(s)) - 1, "packets", file=out)
+PY
+cat "$OUT/outputs.txt" 2>/dev/null
+step whole_suite 200 python3 -m pytest -p no:cacheprovider -q --maxfail=10 --continue-on-collection-errors --ignore=tests/test_ray.py -k "not experiment and not vmaf and not bdrate" tests
+rm -rf "$WORK"
+log done
