@@ -3,14 +3,22 @@
 # NVIDIA GPU. What it needs and the GPU machine lacks travels in two ignored folders:
 #   .whl/  the PyAV wheel for the machine's Python (pip download av, see docs of the device tool)
 #   .gpu/  a source clip (source.webm) the 540p and 1080p benchmark clips are made from
-# Every result goes to $OUT (default /tmp/gpu-check) as it is made, so a run cut short still
-# leaves what it finished. Each step has its own time limit; a failing step does not stop the rest.
-#   OUT=/tmp/x bash scripts/gpu_check.sh [quick]     # quick: fewer frames (a CPU rehearsal)
+# Results go to $OUT (default /tmp/gpu-check) as they are made, in three files (machine.txt,
+# steps.txt: each step's command, exit status and seconds; log.txt: every step's output), so a run
+# cut short still leaves what it finished. Each step has its own time limit; a failing step does
+# not stop the rest.
+#   OUT=/tmp/x bash scripts/gpu_check.sh [quick]     # quick: 8 frames (a CPU rehearsal)
+# Variables choose a part: STEPS (default: "model_fps cuda_tests bench multi profile suite"),
+# MODELS (model_fps cases, NAME:SCALE,...), BENCH ("MODEL:SCALE:CLIP ..."), BENCH_ARGS, FRAMES.
 set -u
 OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT"
-FRAMES=96
+FRAMES=${FRAMES:-96}
 [ "${1:-}" = quick ] && FRAMES=8
+STEPS=${STEPS:-model_fps cuda_tests bench multi profile suite}
+MODELS=${MODELS:-}
+BENCH=${BENCH:-espcn:4:clip540 residual:4:clip540 espcn:2:clip1080 residual:2:clip1080}
+BENCH_ARGS=${BENCH_ARGS:-}
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 if ! python3 -c "import av" 2>/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
@@ -18,15 +26,17 @@ if ! python3 -c "import av" 2>/dev/null; then
 fi
 export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
 WORK=$(mktemp -d)
-log() { echo "== $* ($(date +%T))" | tee -a "$OUT/steps.txt"; }
-step() {  # step NAME SECONDS COMMAND...: run with a time limit, output to $OUT/NAME.txt
+trap 'rm -rf "$WORK"' EXIT
+wanted() { [[ " $STEPS " == *" $1 "* ]]; }
+step() {  # step NAME SECONDS COMMAND...: run with a time limit; output to log.txt and the console
     local name=$1 limit=$2; shift 2
-    log "$name: $*"
+    echo "== $name ($(date +%T)): $*" | tee -a "$OUT/steps.txt" >>"$OUT/log.txt"
     local started=$SECONDS
-    timeout "$limit" "$@" >"$OUT/$name.txt" 2>&1
+    timeout "$limit" "$@" >"$WORK/step.txt" 2>&1
     local rc=$?
+    cat "$WORK/step.txt" >>"$OUT/log.txt"
     echo "   rc=$rc, $((SECONDS - started)) s" | tee -a "$OUT/steps.txt"
-    tail -n 25 "$OUT/$name.txt"
+    tail -n 30 "$WORK/step.txt"
 }
 
 {
@@ -38,27 +48,49 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, output to $OUT/
 cat "$OUT/machine.txt"
 
 step clips 120 python3 scripts/bench_clips.py .gpu/source.webm "$WORK" --frames $((FRAMES + 24))
-step model_fps 120 python3 scripts/gpu_model_fps.py --iters $([ "$FRAMES" -gt 8 ] && echo 30 || echo 2)
-step cuda_tests 240 python3 -m pytest -p no:cacheprovider -q -m cuda -rs tests/test_cuda.py tests/test_engine.py tests/test_train.py
-for case in "espcn 4 clip540" "residual 4 clip540" "espcn 2 clip1080" "residual 2 clip1080"; do
-    set -- $case
-    step "bench_$1_x$2_$3" 150 python3 -m vsr bench "$WORK/$3.mp4" -s "$2" -m "$1" --frames "$FRAMES"
-done
+wanted model_fps && step model_fps 120 python3 scripts/gpu_model_fps.py --iters $([ "$FRAMES" -gt 8 ] && echo 30 || echo 2) --only "$MODELS"
+wanted cuda_tests && step cuda_tests 240 python3 -m pytest -p no:cacheprovider -q -m cuda -rs tests/test_cuda.py tests/test_engine.py tests/test_train.py
+if wanted bench; then
+    for case in $BENCH; do
+        IFS=: read -r model scale clip <<<"$case"
+        step "bench_${model}_x${scale}_$clip" 150 python3 -m vsr bench "$WORK/$clip.mp4" -s "$scale" -m "$model" --frames "$FRAMES" $BENCH_ARGS
+    done
+fi
 MULTI='import sys, vsr
 r = vsr.upscale_video(sys.argv[1], sys.argv[2], scale=4, mode="multi", model=sys.argv[3] or None, max_frames=int(sys.argv[4]), overwrite=True)
 print(f"{r.model} {r.device} {r.precision} {r.width}x{r.height}: {r.frames} frames in {r.seconds:.1f} s = {r.fps:.2f} fps (setup included)")'
-for model in multiframe_refine ""; do
-    step "multi_${model:-classical}" 150 python3 -c "$MULTI" "$WORK/clip540.mp4" "$WORK/multi_${model:-classical}.mp4" "$model" "$FRAMES"
-done
-python3 - "$WORK" "$OUT/outputs.txt" <<'PY'
+if wanted multi; then
+    for model in multiframe_refine ""; do
+        step "multi_${model:-classical}" 150 python3 -c "$MULTI" "$WORK/clip540.mp4" "$WORK/multi_${model:-classical}.mp4" "$model" "$FRAMES"
+    done
+fi
+# where multi-frame time goes: the busiest functions of every thread (multi-frame runs on the worker threads)
+PROFILE='import sys, threading, cProfile, pstats, io, vsr
+profiles = []
+def profiled(run):
+    def wrapper(*args, **kwargs):
+        profile = cProfile.Profile(); profiles.append(profile); profile.enable()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            profile.disable()
+    return wrapper
+threading.Thread.run = profiled(threading.Thread.run)
+main = cProfile.Profile(); profiles.append(main); main.enable()
+r = vsr.upscale_video(sys.argv[1], sys.argv[2], scale=4, mode="multi", model="multiframe_refine", max_frames=int(sys.argv[3]), overwrite=True)
+main.disable()
+print(r)
+for profile in profiles:
+    text = io.StringIO(); pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(12); print(text.getvalue()[-3000:])'
+wanted profile && step profile_multi 150 python3 -c "$PROFILE" "$WORK/clip540.mp4" "$WORK/profile.mp4" $((FRAMES < 24 ? FRAMES : 24))
+if wanted outputs; then
+    python3 - "$WORK" >>"$OUT/log.txt" <<'PY'
 import sys, av, pathlib
-with open(sys.argv[2], "w") as out:
-    for path in sorted(pathlib.Path(sys.argv[1]).glob("*.mp4")):
-        with av.open(str(path)) as c:
-            s = c.streams.video[0]
-            print(path.name, s.width, s.height, sum(1 for _ in c.demux(s)) - 1, "packets", file=out)
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.mp4")):
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        print(path.name, s.width, s.height, sum(1 for _ in c.demux(s)) - 1, "packets")
 PY
-cat "$OUT/outputs.txt" 2>/dev/null
-step whole_suite 200 python3 -m pytest -p no:cacheprovider -q --maxfail=10 --continue-on-collection-errors --ignore=tests/test_ray.py -k "not experiment and not vmaf and not bdrate" tests
-rm -rf "$WORK"
-log done
+fi
+wanted suite && step whole_suite 200 python3 -m pytest -p no:cacheprovider -q --maxfail=10 --continue-on-collection-errors --ignore=tests/test_ray.py -k "not experiment and not vmaf and not bdrate" tests
+echo "== done ($(date +%T))" | tee -a "$OUT/steps.txt"

@@ -1,6 +1,6 @@
 """Model-only throughput on a CUDA device: the network alone on luma already on the GPU.
 
-    python3 scripts/gpu_model_fps.py [--iters 30] > model_fps.txt
+    python3 scripts/gpu_model_fps.py [--iters 30] [--only espcn:4,residual:2] > model_fps.txt
 
 For each model and input size, times the forward pass with CUDA events over a batch sweep in fp16,
 channels-last (as the CUDA engine runs it), after warm-up, and prints frames per second and the
@@ -49,10 +49,14 @@ def time_forward(module: torch.nn.Module, batch: int, height: int, width: int, i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=30)
+    parser.add_argument("--only", default="", help="comma-separated NAME:SCALE cases (default: all)")
     args = parser.parse_args()
+    only = {tuple(case.split(":")) for case in args.only.split(",") if case}
     torch.backends.cudnn.benchmark = True
     print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}")
     for name, scale, height, width in CASES:
+        if only and (name, str(scale)) not in only:
+            continue
         model = load_model(name, scale)
         module = model.module.eval().to("cuda", dtype=torch.float16, memory_format=torch.channels_last)
         for batch in BATCHES:

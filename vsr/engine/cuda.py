@@ -82,7 +82,11 @@ class CudaEngine:
         self.compute_stream.wait_event(copied_in)
         for tensor in device_in:
             tensor.record_stream(self.compute_stream)
-        with torch.cuda.stream(self.compute_stream), torch.inference_mode():
+        # "fp32" is asked for exactness: no TF32 convolutions, which round like fp16 and make the
+        # output depend on the batch size (cuDNN picks kernels per shape)
+        with torch.cuda.stream(self.compute_stream), torch.inference_mode(), torch.backends.cudnn.flags(
+            enabled=True, benchmark=True, deterministic=False, allow_tf32=self.precision != "fp32"
+        ):
             x = device_in[0].unsqueeze(1).to(self.dtype).mul_(1.0 / self.max_value)
             x = x.contiguous(memory_format=torch.channels_last)
             outputs = [quantise(forward_resilient(self.module, x, self.scale, self.plan), self.max_value).squeeze(1)]
