@@ -68,20 +68,25 @@ fi
 PROFILE='import sys, threading, cProfile, pstats, io, vsr
 profiles = []
 def profiled(run):
-    def wrapper(*args, **kwargs):
+    def wrapper(self, *args, **kwargs):
+        if self.name != "vsr-upscale":  # one profiler at a time on Python 3.12
+            return run(self, *args, **kwargs)
         profile = cProfile.Profile(); profiles.append(profile); profile.enable()
         try:
-            return run(*args, **kwargs)
+            return run(self, *args, **kwargs)
         finally:
             profile.disable()
     return wrapper
 threading.Thread.run = profiled(threading.Thread.run)
-main = cProfile.Profile(); profiles.append(main); main.enable()
 r = vsr.upscale_video(sys.argv[1], sys.argv[2], scale=4, mode="multi", model="multiframe_refine", max_frames=int(sys.argv[3]), overwrite=True)
-main.disable()
 print(r)
 for profile in profiles:
-    text = io.StringIO(); pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(12); print(text.getvalue()[-3000:])'
+    text = io.StringIO()
+    try:
+        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(25)
+    except TypeError:  # a thread that ran nothing
+        continue
+    print(text.getvalue()[-6000:])'
 wanted profile && step profile_multi 150 python3 -c "$PROFILE" "$WORK/clip540.mp4" "$WORK/profile.mp4" $((FRAMES < 24 ? FRAMES : 24))
 if wanted outputs; then
     python3 - "$WORK" >>"$OUT/log.txt" <<'PY'

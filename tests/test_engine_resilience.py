@@ -9,7 +9,7 @@ from torch import nn
 
 from vsr.models import build
 from vsr.engine.cpu import CpuEngine
-from vsr.engine.tiling import ChunkPlan, forward_resilient, forward_tiled
+from vsr.engine.tiling import ChunkPlan, forward_resilient, forward_tiled, pad_batch
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +84,12 @@ def test_reused_buffers_do_not_leak_one_frame_into_the_next(residual_x2: nn.Modu
     fresh = CpuEngine(residual_x2, 2, "fp32", 255)
     alone = fresh.collect(fresh.submit(second))[0]
     assert np.array_equal(after_other, alone)
+
+
+def test_a_short_batch_is_padded_with_zero_frames_to_the_planned_shape():
+    x = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 1, 3, 4)
+    padded = pad_batch(x, 5)
+    assert padded.shape == (5, 1, 3, 4)
+    assert torch.equal(padded[:2], x) and not padded[2:].any()
+    assert padded.is_contiguous(memory_format=torch.channels_last)
+    assert pad_batch(x, 2) is x and pad_batch(x, 1) is x

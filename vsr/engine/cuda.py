@@ -15,7 +15,7 @@ import torch
 
 from vsr.device import DTYPES
 from vsr.resample.bicubic import upscale_bicubic_tensor
-from vsr.engine.tiling import ChunkPlan, as_unsigned, forward_resilient, quantise
+from vsr.engine.tiling import ChunkPlan, as_unsigned, forward_resilient, pad_batch, quantise
 
 
 @dataclass
@@ -48,6 +48,7 @@ class CudaEngine:
         self._host: dict[tuple[str, int, int], torch.Tensor] = {}  # (direction, plane, slot) → pinned buffer
         self._slot = 0
         self.plan = ChunkPlan()
+        self._largest_batch = 0
         torch.backends.cudnn.benchmark = True
 
     def _pinned(self, key: tuple[str, int, int], shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -88,8 +89,10 @@ class CudaEngine:
             enabled=True, benchmark=True, deterministic=False, allow_tf32=self.precision != "fp32"
         ):
             x = device_in[0].unsqueeze(1).to(self.dtype).mul_(1.0 / self.max_value)
-            x = x.contiguous(memory_format=torch.channels_last)
-            outputs = [quantise(forward_resilient(self.module, x, self.scale, self.plan), self.max_value).squeeze(1)]
+            self._largest_batch = max(self._largest_batch, count)
+            x = pad_batch(x.contiguous(memory_format=torch.channels_last), self._largest_batch)
+            y = forward_resilient(self.module, x, self.scale, self.plan)[:count]
+            outputs = [quantise(y, self.max_value).squeeze(1)]
             outputs += [upscale_bicubic_tensor(chroma, self.scale, self.max_value) for chroma in device_in[1:]]
             computed = torch.cuda.Event()
             computed.record(self.compute_stream)

@@ -88,6 +88,15 @@ def forward_tiled(module: torch.nn.Module, x: torch.Tensor, scale: int, tile: in
     return out
 
 
+def pad_batch(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, ...) → (size, ...) with zero frames after the N given (N ≤ size): a short last batch keeps
+    the shape the convolution kernels were chosen for (cuDNN's benchmark mode times every
+    algorithm again for each new shape: about a second for a 1080p batch)."""
+    if x.shape[0] >= size:
+        return x
+    return torch.cat([x, x.new_zeros((size - x.shape[0], *x.shape[1:]))]).contiguous(memory_format=torch.channels_last)
+
+
 @dataclass
 class ChunkPlan:
     """How much of a batch goes through the model at once: shrinks on out-of-memory, never grows."""
