@@ -109,10 +109,12 @@ def run_benchmark(
 
 
 def _warm_up(job: Job) -> None:
-    """One batch through the engine first: kernel selection and autotuning are not throughput."""
+    """Two batches through the engine first (the CUDA engine's two pinned buffers): kernel
+    selection, autotuning and pinning host memory are not throughput."""
     info = job.info
     luma = np.zeros((info.height, info.width), dtype=job.layout.dtype)
-    job.engine.collect(job.engine.submit([luma] * job.batch_size))
+    for _ in range(2):
+        job.engine.collect(job.engine.submit([luma] * job.batch_size))
 
 
 def _time_decode(job: Job, frames: int) -> tuple[list[VideoItem], StageTiming]:

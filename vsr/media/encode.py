@@ -101,8 +101,8 @@ def add_video_stream(
     stream.time_base = info.time_base
     ctx = stream.codec_context
     ctx.time_base = info.time_base
-    # PyAV asks for slice threads, and libx264 then runs sliced threads: 1.6x slower than its
-    # frame threads on 2 cores, the mode the ffmpeg command gets
+    # PyAV asks for slice threads, which puts libx264 in its sliced-thread mode; frame threads
+    # are what the ffmpeg command and x264 itself use
     ctx.thread_type = "AUTO"
     if options.bitrate is not None:
         ctx.bit_rate = options.bitrate
