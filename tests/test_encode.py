@@ -185,6 +185,12 @@ def test_crf_is_the_default_rate_control(ms_info, tmp_path):
     assert "rc=crf" in settings and "crf=18.0" in settings
 
 
+def test_x264_runs_frame_threads_as_the_ffmpeg_command_does(ms_info, tmp_path):
+    path = tmp_path / "threads.mp4"
+    encode_drawn(path, ms_info, "libx264", FAST, 3, 640, 480)  # big enough for x264 to thread at all
+    assert "sliced_threads=0" in x264_settings(path)  # PyAV's default (slice threads) gives 1
+
+
 def test_a_bitrate_switches_x264_to_average_bitrate_without_crf(ms_info, tmp_path):
     path = tmp_path / "abr.mp4"
     encode_drawn(path, ms_info, "libx264", EncodeOptions(crf=30, preset="ultrafast", bitrate=100_000), 5, 64, 48)

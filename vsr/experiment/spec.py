@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.errors import ConfigError
+from vsr.media.encode import ENCODER_THREAD_TYPE
 from vsr.tomlfile import read_toml
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class ExperimentSettings:
         runs into one folder must agree on this (the grid itself may grow)."""
         return {
             "codec": self.codec, "preset": self.preset, "frames": self.frames, "start": self.start,
-            "pix_fmt": PIX_FMT, "downscale": DOWNSCALE,
+            "pix_fmt": PIX_FMT, "downscale": DOWNSCALE, "encoder_threads": ENCODER_THREAD_TYPE,
         }
 
     def to_dict(self) -> dict[str, Any]:

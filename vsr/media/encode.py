@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CODECS = {"mp4": "libx264", "matroska": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
 FALLBACK_PIX_FMTS = ("yuv420p10le", "yuv420p")
+ENCODER_THREAD_TYPE = "AUTO"
+"""Frame and slice threads: PyAV's default, slice threads alone, puts libx264 in its sliced-thread
+mode; frame threads are what the ffmpeg command and x264 itself use (the bitstreams differ)."""
 
 
 def encoder_pix_fmts(codec: str) -> list[str]:
@@ -101,9 +104,7 @@ def add_video_stream(
     stream.time_base = info.time_base
     ctx = stream.codec_context
     ctx.time_base = info.time_base
-    # PyAV asks for slice threads, which puts libx264 in its sliced-thread mode; frame threads
-    # are what the ffmpeg command and x264 itself use
-    ctx.thread_type = "AUTO"
+    ctx.thread_type = ENCODER_THREAD_TYPE
     if options.bitrate is not None:
         ctx.bit_rate = options.bitrate
     if info.average_rate:
