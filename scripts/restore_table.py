@@ -72,8 +72,8 @@ def run(models: list[str], conditions: list[str], scale: int, frames: int, filte
                 crf, sigma = CONDITIONS[condition]
                 clip = Path(tmp) / f"{seq.name}_{condition}.mp4"
                 write_lr_clip(lr, clip, crf, sigma, seed=seq_index)
-                for model in models:
-                    out = Path(tmp) / f"{seq.name}_{condition}_{model}.mkv"
+                for number, model in enumerate(models):  # a name or a weight file's path
+                    out = Path(tmp) / f"{seq.name}_{condition}_{number}.mkv"
                     options = UpscaleOptions(model=ModelOptions(name=model, scale=scale),
                                              encode=EncodeOptions(codec="ffv1", crf=None, preset=None))
                     upscale_video(clip, out, options=options.replace(run={"overwrite": True}, filters=filters))
