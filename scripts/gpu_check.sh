@@ -64,30 +64,9 @@ if wanted multi; then
         step "multi_${model:-classical}" 150 python3 -c "$MULTI" "$WORK/clip540.mp4" "$WORK/multi_${model:-classical}.mp4" "$model" "$FRAMES"
     done
 fi
-# where multi-frame time goes: the busiest functions of every thread (multi-frame runs on the worker threads)
-PROFILE='import sys, threading, cProfile, pstats, io, vsr
-profiles = []
-def profiled(run):
-    def wrapper(self, *args, **kwargs):
-        if self.name != "vsr-upscale":  # one profiler at a time on Python 3.12
-            return run(self, *args, **kwargs)
-        profile = cProfile.Profile(); profiles.append(profile); profile.enable()
-        try:
-            return run(self, *args, **kwargs)
-        finally:
-            profile.disable()
-    return wrapper
-threading.Thread.run = profiled(threading.Thread.run)
-r = vsr.upscale_video(sys.argv[1], sys.argv[2], scale=4, mode="multi", model="multiframe_refine", max_frames=int(sys.argv[3]), overwrite=True)
-print(r)
-for profile in profiles:
-    text = io.StringIO()
-    try:
-        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(25)
-    except TypeError:  # a thread that ran nothing
-        continue
-    print(text.getvalue()[-6000:])'
-wanted profile && step profile_multi 150 python3 -c "$PROFILE" "$WORK/clip540.mp4" "$WORK/profile.mp4" $((FRAMES < 24 ? FRAMES : 24))
+# where multi-frame time goes, thread by thread (a stack sampler: cProfile sees one thread at most)
+wanted profile && step profile_multi 150 python3 scripts/sample_threads.py --top 10 -c "$MULTI" \
+    "$WORK/clip540.mp4" "$WORK/profile.mp4" multiframe_refine $((FRAMES < 24 ? FRAMES : 24))
 if wanted outputs; then
     python3 - "$WORK" >>"$OUT/log.txt" <<'PY'
 import sys, av, pathlib
