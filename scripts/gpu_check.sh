@@ -2,7 +2,8 @@
 # The first CUDA run, in one go (issue 17): run from the repository root on a machine with an
 # NVIDIA GPU. What it needs and the GPU machine lacks travels in two ignored folders:
 #   .whl/  the PyAV wheel for the machine's Python (pip download av, see docs of the device tool)
-#   .gpu/  a source clip (source.webm) the 540p and 1080p benchmark clips are made from
+#   .gpu/  a source clip (source.webm) the 540p and 1080p benchmark clips are made from, and
+#          commit.txt (`git log -1 --format='commit %H %cd'`: .git does not travel)
 # Results go to $OUT (default /tmp/gpu-check) as they are made, in three files (machine.txt,
 # steps.txt: each step's command, exit status and seconds; log.txt: every step's output), so a run
 # cut short still leaves what it finished. Each step has its own time limit; a failing step does
@@ -67,14 +68,5 @@ fi
 # where multi-frame time goes, thread by thread (a stack sampler: cProfile sees one thread at most)
 wanted profile && step profile_multi 150 python3 scripts/sample_threads.py --top 10 -c "$MULTI" \
     "$WORK/clip540.mp4" "$WORK/profile.mp4" multiframe_refine $((FRAMES < 24 ? FRAMES : 24))
-if wanted outputs; then
-    python3 - "$WORK" >>"$OUT/log.txt" <<'PY'
-import sys, av, pathlib
-for path in sorted(pathlib.Path(sys.argv[1]).glob("*.mp4")):
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        print(path.name, s.width, s.height, sum(1 for _ in c.demux(s)) - 1, "packets")
-PY
-fi
 wanted suite && step whole_suite 200 python3 -m pytest -p no:cacheprovider -q --maxfail=10 --continue-on-collection-errors --ignore=tests/test_ray.py -k "not experiment and not vmaf and not bdrate" tests
 echo "== done ($(date +%T))" | tee -a "$OUT/steps.txt"
