@@ -109,11 +109,11 @@ def run_benchmark(
 
 
 def _warm_up(job: Job) -> None:
-    """Two batches through the engine first (the CUDA engine's two pinned buffers): kernel
-    selection, autotuning and pinning host memory are not throughput."""
+    """A batch through the engine first, two on CUDA (one per pinned buffer): kernel selection,
+    autotuning and pinning host memory are not throughput."""
     info = job.info
     luma = np.zeros((info.height, info.width), dtype=job.layout.dtype)
-    for _ in range(2):
+    for _ in range(2 if job.engine.device == "cuda" else 1):
         job.engine.collect(job.engine.submit([luma] * job.batch_size))
 
 
