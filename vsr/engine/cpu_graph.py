@@ -73,7 +73,9 @@ class FusedConv(nn.Module):
             high = weight.to(dtype)
             weight = torch.cat([high, (weight - high.float()).to(dtype)], dim=1)
         weight = weight.to(dtype).contiguous(memory_format=torch.channels_last)
-        bias = conv.bias.detach().to(dtype) if conv.bias is not None else None
+        # the bias stays fp32 (oneDNN adds it to the fp32 accumulator): a bf16 bias shifts every
+        # output of a channel the same way, and on espcn x4 that put pixels 3 levels from fp32
+        bias = conv.bias.detach().float() if conv.bias is not None else None
         self.register_buffer("weight", weight)
         self.register_buffer("bias", bias)
         self.stride, self.dilation, self.groups = list(conv.stride), list(conv.dilation), conv.groups
