@@ -11,6 +11,7 @@ import torch
 import vsr
 from test_train import _write_images
 from videoclips import read_video
+from vsr.device import cudnn_settings
 from vsr.train.config import config_from_dict
 from vsr.errors import ConfigError, VsrError
 from vsr.misr import MultiFrameSettings, MultiFrameSR
@@ -60,6 +61,27 @@ def test_a_warm_started_multi_frame_model_is_the_single_frame_model_whatever_the
         assert multi(x).shape == (2, 1, 39, 33)
     with pytest.raises(ValueError, match="does not fit"):
         multi.init_from_single(build("residual", 3, {**TINY, "channels": 16}))
+
+
+def test_fp32_fusion_turns_tf32_convolutions_off_and_half_leaves_them_on(monkeypatch):
+    """TF32 rounds like fp16 and depends on the batch size; "fp32" asks for exactness (CUDA only,
+    but the cuDNN switch is global, so the CPU run shows whether it is set)."""
+    seen: list[bool] = []
+    model = _tiny_multi(2, frames=3)
+    forward = model.module.forward
+    monkeypatch.setattr(model.module, "forward", lambda x: (seen.append(torch.backends.cudnn.allow_tf32), forward(x))[1])
+    fusion = LearnedFusion(model, "cpu", "fp32")
+    fusion(torch.zeros(1, model.module.in_channels, 8, 8))
+    with cudnn_settings("fp16"):
+        seen.append(torch.backends.cudnn.allow_tf32)
+    assert seen == [False, True]
+    fuser = MultiFrameSR(2, MultiFrameSettings(frames=3))
+    monkeypatch.setattr("vsr.misr.stream.fuse", lambda *a, **k: (seen.append(torch.backends.cudnn.allow_tf32), a[0])[1])
+    for seed in range(3):
+        fuser.push(_texture(20, 24, seed=seed))
+    fuser.finish()
+    fuser.fuse([1], [np.zeros((40, 48), np.float32)])
+    assert seen[-1] is False
 
 
 def test_the_stack_is_the_window_warped_onto_the_reference_with_zero_confidence_for_repeats():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import torch
 
 from vsr.errors import VsrError
@@ -46,3 +48,11 @@ def choose_precision(precision: str, device: torch.device, supports_half: bool) 
     if precision == "fp16" and device.type == "cpu":
         raise VsrError("fp16 is not a fast path on the CPU; use --precision bf16 or fp32")
     return precision
+
+
+def cudnn_settings(precision: str, *, benchmark: bool = True) -> AbstractContextManager[None]:
+    """cuDNN's settings for a forward pass in `precision`. "fp32" is asked for exactness: no TF32
+    convolutions, which round like fp16 and make the output depend on the batch size (cuDNN picks
+    kernels per shape). A no-op off CUDA."""
+    return torch.backends.cudnn.flags(enabled=True, benchmark=benchmark, deterministic=False,
+                                      allow_tf32=precision != "fp32")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vsr.device import DTYPES
+from vsr.device import DTYPES, cudnn_settings
 from vsr.resample.bicubic import upscale_bicubic_tensor
 from vsr.engine.tiling import ChunkPlan, as_unsigned, forward_resilient, pad_batch, quantise
 
@@ -83,11 +83,7 @@ class CudaEngine:
         self.compute_stream.wait_event(copied_in)
         for tensor in device_in:
             tensor.record_stream(self.compute_stream)
-        # "fp32" is asked for exactness: no TF32 convolutions, which round like fp16 and make the
-        # output depend on the batch size (cuDNN picks kernels per shape)
-        with torch.cuda.stream(self.compute_stream), torch.inference_mode(), torch.backends.cudnn.flags(
-            enabled=True, benchmark=True, deterministic=False, allow_tf32=self.precision != "fp32"
-        ):
+        with torch.cuda.stream(self.compute_stream), torch.inference_mode(), cudnn_settings(self.precision):
             x = device_in[0].unsqueeze(1).to(self.dtype).mul_(1.0 / self.max_value)
             self._largest_batch = max(self._largest_batch, count)
             x = pad_batch(x.contiguous(memory_format=torch.channels_last), self._largest_batch)

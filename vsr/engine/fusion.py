@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vsr.device import DTYPES, choose_device, choose_precision
+from vsr.device import DTYPES, choose_device, choose_precision, cudnn_settings
 from vsr.engine import LumaEngine, make_engine
 from vsr.errors import VsrError
 from vsr.models import SRModel, load_model
@@ -82,7 +82,8 @@ class LearnedFusion:
                              f"got {inputs.shape[1]}")
         x = inputs.to(self._device, non_blocking=True)
         half = self._dtype != torch.float32
-        with torch.inference_mode(), torch.autocast(self._device.type, dtype=self._dtype, enabled=half):
+        with torch.inference_mode(), torch.autocast(self._device.type, dtype=self._dtype, enabled=half), \
+                cudnn_settings(self.precision):
             return self.module(x).float() * 255.0
 
     def fuse(self, fuser: Any, indices: list[int]) -> torch.Tensor:

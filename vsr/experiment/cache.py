@@ -141,8 +141,7 @@ class ExperimentDir:
 
     def encode_record(self, key: str) -> dict[str, Any] | None:
         """The cached encode `key` (its record, when its file is there too), or None."""
-        record = read_json(self.encodes / f"{key}.json")
-        return record if record is not None and self.encode_file(key).is_file() else None
+        return _complete_record(self.encodes / f"{key}.json", self.encode_file(key))
 
     def save_encode_record(self, key: str, record: dict[str, Any]) -> None:
         write_json(self.encodes / f"{key}.json", record)
@@ -152,14 +151,19 @@ class ExperimentDir:
 
     def point_record(self, key: str) -> dict[str, Any] | None:
         """The cached point `key` (when its frames file is there too), or None."""
-        record = read_json(self.points / f"{key}.json")
-        return record if record is not None and self.frames_file(key).is_file() else None
+        return _complete_record(self.points / f"{key}.json", self.frames_file(key))
 
     def save_point_record(self, key: str, record: dict[str, Any]) -> None:
         write_json(self.points / f"{key}.json", record)
 
     def crop_file(self, key: str) -> Path:
         return self.crops / f"{key}.png"
+
+
+def _complete_record(record_file: Path, data_file: Path) -> dict[str, Any] | None:
+    """A record whose data file is there too (the record is written last, but either may be deleted)."""
+    record = read_json(record_file)
+    return record if record is not None and data_file.is_file() else None
 
 
 def _differences(old: Any, new: dict[str, Any]) -> str:

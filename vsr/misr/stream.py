@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 
+from vsr.device import cudnn_settings
 from vsr.misr.align import (
     FlowEstimator,
     FlowSettings,
@@ -285,8 +286,10 @@ class MultiFrameSR:
             init = torch.from_numpy(np.stack([np.asarray(p, dtype=np.float32) for p in inits]))[:, None].to(self.device)
         if diagnostics is not None:
             diagnostics.extend(self.diagnostics(indices))
-        out = fuse(
-            init * self._levels, aligned.lr, aligned.to_ref, aligned.from_ref, aligned.confidence,
-            aligned.confidence_ref, self.scale, self.settings.fusion, compute_dtype=self.compute_dtype,
-        )
+        exact = self.compute_dtype in (None, torch.float32)
+        with cudnn_settings("fp32" if exact else "fp16", benchmark=False):
+            out = fuse(
+                init * self._levels, aligned.lr, aligned.to_ref, aligned.from_ref, aligned.confidence,
+                aligned.confidence_ref, self.scale, self.settings.fusion, compute_dtype=self.compute_dtype,
+            )
         return out / self._levels if self._levels != 1.0 else out
