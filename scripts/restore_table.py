@@ -29,7 +29,7 @@ import numpy as np
 
 from vsr.eval.metrics import psnr, rgb_to_y
 from vsr.eval.protocol import degrade_rgb, image_files, mod_crop, read_rgb
-from vsr.options import EncodeOptions, ModelOptions, UpscaleOptions
+from vsr.options import EncodeOptions, ModelOptions, MultiFrameOptions, UpscaleOptions
 from vsr.pipeline.run import upscale_video
 
 VID4 = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "Vid4"
@@ -61,10 +61,13 @@ def luma_frames(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="yuv420p")[: f.height] for f in container.decode(video=0)]
 
 
-def run(models: list[str], conditions: list[str], scale: int, frames: int, filters: dict) -> dict[tuple[str, str], float]:
+def run(models: list[str], conditions: list[str], scale: int, frames: int, filters: dict, mode: str = "single",
+        sequences: list[str] | None = None) -> dict[tuple[str, str], float]:
     scores: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seq_index, seq in enumerate(sorted(p for p in VID4.iterdir() if p.is_dir())):
+            if sequences and seq.name not in sequences:
+                continue
             gt = [mod_crop(read_rgb(p), scale) for p in image_files(seq)[:frames]]
             gt_y = [rgb_to_y(f) for f in gt]
             lr = [degrade_rgb(f, scale) for f in gt]
@@ -75,7 +78,8 @@ def run(models: list[str], conditions: list[str], scale: int, frames: int, filte
                 for number, model in enumerate(models):  # a name or a weight file's path
                     out = Path(tmp) / f"{seq.name}_{condition}_{number}.mkv"
                     options = UpscaleOptions(model=ModelOptions(name=model, scale=scale),
-                                             encode=EncodeOptions(codec="ffv1", crf=None, preset=None))
+                                             encode=EncodeOptions(codec="ffv1", crf=None, preset=None),
+                                             multi_frame=MultiFrameOptions(mode=mode))
                     upscale_video(clip, out, options=options.replace(run={"overwrite": True}, filters=filters))
                     sr = luma_frames(out)
                     value = float(np.mean([psnr(s, g, border=0) for s, g in zip(sr, gt_y, strict=True)]))
@@ -92,11 +96,17 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=31)
     parser.add_argument("--deblock", action="store_true", help="FFmpeg's deblock before every model")
     parser.add_argument("--denoise", default="off", help="a --denoise preset before every model")
+    parser.add_argument("--mode", default="single", choices=["single", "multi"],
+                        help="multi: each model's estimate fused over a 5-frame window (vsr upscale --mode multi)")
+    parser.add_argument("--sequences", default="", help="only these Vid4 sequences (comma-separated)")
     args = parser.parse_args()
     models, conditions = args.models.split(","), args.conditions.split(",")
     started = time.monotonic()
-    table = run(models, conditions, args.scale, args.frames, {"deblock": args.deblock, "denoise": args.denoise})
-    print(f"\nVid4 x{args.scale}, {args.frames} frames, Y-PSNR border 0 ({time.monotonic() - started:.0f} s)\n")
+    filters = {"deblock": args.deblock, "denoise": args.denoise}
+    sequences = [s for s in args.sequences.split(",") if s]
+    table = run(models, conditions, args.scale, args.frames, filters, args.mode, sequences)
+    print(f"\nVid4 x{args.scale}, {args.frames} frames, {args.mode}-frame, Y-PSNR border 0 "
+          f"({time.monotonic() - started:.0f} s)\n")
     print("| model | " + " | ".join(conditions) + " |")
     print("|---|" + "---|" * len(conditions))
     for model in models:
