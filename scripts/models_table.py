@@ -31,7 +31,7 @@ PUBLISHED = {
         "ESPCN": (30.90, 27.73, None), "VDSR": (31.35, 28.02, 27.29)},
 }
 REFERENCE = {"residual": "VDSR", "espcn": "ESPCN", "fsrcnn": "FSRCNN", "srcnn": "SRCNN", "restore": "VDSR",
-             "restore-fast": "ESPCN"}
+             "restore-fast": "ESPCN", "stream": "VDSR"}
 
 
 def evaluate(name: str, scale: int, set_name: str, rerun: bool) -> dict:
@@ -65,7 +65,7 @@ def table(rerun: bool) -> str:
 
     from vsr.models import shipped_models
 
-    order = {"residual": 0, "espcn": 1, "fsrcnn": 2, "srcnn": 3, "restore": 4, "restore-fast": 5}
+    order = {"residual": 0, "espcn": 1, "fsrcnn": 2, "srcnn": 3, "restore": 4, "restore-fast": 5, "stream": 6}
     rows = []
     for name, scale in sorted(shipped_models(), key=lambda m: (order.get(m[0], 9), m[1])):
         ckpt = torch.load(REPO / "vsr" / "models" / "weights" / f"{name}_x{scale}.pt", weights_only=True)
@@ -97,8 +97,8 @@ def table(rerun: bool) -> str:
         "and, in brackets, bf16 where the model is declared half-safe, on the shared 2-core development machine. "
         "Published figures: SRCNN, FSRCNN, ESPCN and VDSR papers as tabulated by VDSR/LapSRN (ESPCN trained on "
         "ImageNet; sources differ by ~0.05 dB); `residual` is compared with VDSR, the fast models with ESPCN/FSRCNN. "
-        "`restore` and `restore-fast` are trained for damaged input (see \"Restoring old footage\"): these rows, on clean "
-        "input, show what that costs. "
+        "`restore` and `restore-fast` are trained for damaged input (see \"Restoring old footage\") and `stream` for "
+        "x264-compressed rungs (see \"Streaming-cost experiments\"): these rows, on clean input, show what that costs. "
         "Targets, misses and how each model was trained: `docs/models.md`.\n"
     )
     return head + "\n" + "\n".join(rows) + "\n" + notes

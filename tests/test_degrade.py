@@ -4,6 +4,7 @@ degraded patch sampler that `vsr train` uses with a [degrade] table."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,10 +18,12 @@ from vsr.eval.metrics import psnr
 from vsr.eval.protocol import Pair, y_pair
 from vsr.media.codec_pass import codec_round_trip
 from vsr.resample.matlab import imresize, to_uint8
-from vsr.train.config import config_from_dict
+from vsr.train.config import config_from_dict, load_config
 from vsr.train.degraded import DegradedPatchSampler
 
 from textures import texture
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _luma(height: int = 64, width: int = 64, seed: int = 0) -> np.ndarray:
@@ -105,7 +108,27 @@ def test_chains_are_seeded_and_cover_the_configured_mix():
     assert {c.last.codec for c in chains if isinstance(c.last, CodecPass)} == set(config.codecs)
 
 
+def test_a_codec_only_chain_is_the_benchmark_downscale_then_the_codec():
+    """The streaming models' recipe: no blur or noise, the MATLAB downscale, x264 and nothing else."""
+    config = load_config(str(REPO / "configs" / "train" / "stream_x2.toml")).degrade
+    assert config is not None
+    rng = np.random.default_rng(0)
+    chains = [sample_chain(config, rng) for _ in range(200)]
+    assert all(c.steps == () and c.final_mode == "matlab" for c in chains)
+    assert {c.last.codec for c in chains if not c.clean} == {"libx264"}
+    assert all(config.x264_crf[0] <= c.last.crf <= config.x264_crf[1] for c in chains if not c.clean)
+    hr = _luma(64, 64)
+    lr = degrade_clip([hr] * 3, (16, 16), chains[0], rng)
+    assert not chains[0].clean and len(lr) == 3
+    clean = to_uint8(imresize(hr, 0.25))
+    expected = codec_round_trip([clean] * 3, "libx264", crf=chains[0].last.crf, preset=chains[0].last.preset)
+    assert all(np.array_equal(a, b) for a, b in zip(lr, expected))
+    assert not np.array_equal(lr[0], clean)
+
+
 def test_degrade_config_is_checked(tmp_path):
+    with pytest.raises(ConfigError, match="final_resize_modes must be some of"):
+        DegradeConfig(final_resize_modes=("nearest",)).check()
     with pytest.raises(ConfigError, match="clean_prob must be in"):
         DegradeConfig(clean_prob=1.5).check()
     with pytest.raises(ConfigError, match="codecs must be some of"):

@@ -25,7 +25,7 @@ from vsr.models import (
     weights_path,
 )
 from vsr.models.layers import BicubicSkip
-from vsr.models.registry import ARCHS, BI, DAMAGED, MULTI_FRAME_ARCHS, get_arch
+from vsr.models.registry import ARCHS, BI, CODEC, DAMAGED, MULTI_FRAME_ARCHS, get_arch
 from vsr.resample.matlab import imresize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -220,8 +220,9 @@ def test_shipped_weights_load_and_describe_themselves(name, scale):
 def test_shipped_single_frame_models_describe_what_they_are(name, scale):
     m = load_model(name, scale)
     assert (m.frames, m.is_multi_frame, m.learned) == (1, False, True)
-    restoring = name.startswith("restore")
-    assert (m.purpose, m.degradation) == (("restoration", DAMAGED) if restoring else ("super-resolution", BI))
+    expected = {"restore": ("restoration", DAMAGED), "restore-fast": ("restoration", DAMAGED),
+                "stream": ("super-resolution", CODEC)}
+    assert (m.purpose, m.degradation) == expected.get(name, ("super-resolution", BI))
     assert (m.size_multiple, m.min_size) == (1, 1)
 
 

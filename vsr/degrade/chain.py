@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vsr.degrade.config import FINAL_RESIZE_MODES, RESIZE_MODES, DegradeConfig
+from vsr.degrade.config import RESIZE_MODES, DegradeConfig
 from vsr.degrade.ops import blur, gaussian_kernel, gaussian_noise, jpeg, poisson_noise, resize, to_levels
 from vsr.media.codec_pass import codec_round_trip
 
@@ -100,7 +100,7 @@ def sample_chain(config: DegradeConfig, rng: np.random.Generator) -> Chain:
     if rng.random() < config.second_prob:
         steps += _stage(config, rng, config.blur_prob, config.blur2_sigma, config.resize2_range, config.noise2_sigma,
                         of_lr=config.second_at_lr)
-    final_mode = FINAL_RESIZE_MODES[rng.integers(len(FINAL_RESIZE_MODES))]
+    final_mode = config.final_resize_modes[rng.integers(len(config.final_resize_modes))]
     last: Jpeg | CodecPass | None = None
     pick = rng.random()
     if pick < config.codec_prob:

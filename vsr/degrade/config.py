@@ -39,6 +39,7 @@ class DegradeConfig:
     resize2_range: tuple[float, float] = (0.7, 1.2)
     noise2_sigma: tuple[float, float] = (1.0, 15.0)
     # the last step, after the resize to the LR size: a codec pass, a JPEG, or neither
+    final_resize_modes: tuple[str, ...] = FINAL_RESIZE_MODES  # the resize to the LR size, one drawn
     codec_prob: float = 0.5
     final_jpeg_prob: float = 0.2
     jpeg_quality: tuple[int, int] = (30, 95)
@@ -57,12 +58,16 @@ class DegradeConfig:
             value = getattr(self, f.name)
             if f.name.endswith("_prob") and not 0.0 <= value <= 1.0:
                 raise ConfigError(f"[degrade] {f.name} must be in [0, 1], got {value}")
-            if isinstance(value, tuple) and f.name not in ("codecs", "x264_presets", "codec_weights", "resize_probs"):
+            if isinstance(value, tuple) and f.name not in ("codecs", "x264_presets", "codec_weights", "resize_probs",
+                                                            "final_resize_modes"):
                 if len(value) != 2 or not value[0] <= value[1] or value[0] < 0:
                     raise ConfigError(f"[degrade] {f.name} must be [low, high] with 0 <= low <= high, got {list(value)}")
         unknown = [c for c in self.codecs if c not in DECODERS]
         if unknown or not self.codecs:
             raise ConfigError(f"[degrade] codecs must be some of {', '.join(DECODERS)}, got {list(self.codecs)}")
+        if not self.final_resize_modes or not set(self.final_resize_modes) <= set(FINAL_RESIZE_MODES):
+            raise ConfigError(f"[degrade] final_resize_modes must be some of {', '.join(FINAL_RESIZE_MODES)}, "
+                              f"got {list(self.final_resize_modes)}")
         if len(self.codec_weights) != len(self.codecs) or min(self.codec_weights) < 0 or sum(self.codec_weights) <= 0:
             raise ConfigError("[degrade] codec_weights must give one non-negative weight per codec")
         if len(self.resize_probs) != 3 or min(self.resize_probs) < 0 or sum(self.resize_probs) <= 0:

@@ -24,6 +24,8 @@ BI = "bicubic downscale (BI)"
 NOT_TRAINED = "none (not trained)"
 DAMAGED = "blur, noise, JPEG and video codecs (x264, MPEG-2, MPEG-4) around a downscale; a quarter clean BI"
 """The degradation the restoration models are trained for (`vsr.degrade`, configs/train/restore*.toml)."""
+CODEC = "libx264 at CRF 18-40 after a bicubic downscale (BI), as a streaming ladder's rungs; a fifth clean BI"
+"""The degradation the streaming models are trained for (configs/train/stream*.toml)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,15 @@ ARCHS: dict[str, ArchSpec] = {
             description="ESPCN trained to remove compression artefacts, noise and blur while it upscales",
             purpose=RESTORATION,
             degradation=DAMAGED,
+        ),
+        ArchSpec(
+            "stream",
+            residual.ResidualSR,
+            residual.SCALES,
+            {"channels": 48, "blocks": 12, "res_scale": 1.0},
+            kind="quality",
+            description="the residual net trained on compressed rungs: removes codec artefacts, keeps detail",
+            degradation=CODEC,
         ),
         ArchSpec(
             "fsrcnn",
