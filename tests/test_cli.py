@@ -70,6 +70,14 @@ def test_max_frames_makes_a_short_preview(cli, make_clip, tmp_path):
     assert facts.audio_codecs == ["opus"]
 
 
+def test_multi_frame_flags_without_multi_mode_are_an_error_not_ignored(cli, make_clip, tmp_path):
+    """--frames is the multi-frame window; read as a frame limit it would run the whole video."""
+    source = make_clip("clip.mkv", frames=4)
+    result = cli("upscale", source, "-o", tmp_path / "out.mkv", "-s", "2", "--frames", "3", *BICUBIC)
+    assert_one_line_error(result, "--frames only applies with --mode multi", "--max-frames")
+    assert not (tmp_path / "out.mkv").exists()
+
+
 def test_missing_input(cli, tmp_path):
     result = cli("upscale", tmp_path / "nope.mp4", "-s", "2", "-q", *BICUBIC)
     assert_one_line_error(result, "not found", "nope.mp4")

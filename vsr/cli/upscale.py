@@ -51,7 +51,7 @@ def upscale(
     pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default: the input's where possible, else yuv420p)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames (a preview; audio stops there too)."),
     mode: Mode = typer.Option(Mode.single, "--mode", help="single: each frame on its own; multi: align and fuse the neighbouring frames too (sharper, steadier, slower)."),
-    frames: int = typer.Option(5, "--frames", min=1, max=15, help="Multi-frame window: the frame and its neighbours, an odd number (5: t-2 … t+2)."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, max=15, show_default=False, help="[default: 5] With --mode multi, the window: the frame and its neighbours, an odd number (5: t-2 … t+2). A frame limit is --max-frames."),
     restore: bool = typer.Option(False, "--restore", help="Restore old footage: deinterlace (auto, unless --deinterlace says otherwise) and upscale with the restoration model `restore` (x2, x4), trained to remove compression artefacts, noise and blur instead of sharpening them; --model restore-fast for the fast one (x4)."),
     deinterlace: Optional[Deinterlace] = typer.Option(None, "--deinterlace", show_default=False, help="[default: off; auto with --restore] Deinterlace before upscaling: auto (the frames' flags, the stream's field order, else FFmpeg's idet on the first 60 frames decide; bwdif when interlaced), or a deinterlacer by name for every frame."),
     deinterlace_rate: DeinterlaceRate = typer.Option(DeinterlaceRate.frame, "--deinterlace-rate", help="frame: one output frame per input frame; field: one per field (twice the frames and the rate, smoother motion; timestamps and audio follow)."),
@@ -84,13 +84,14 @@ def upscale(
     segmented = segment_seconds is not None or workers is not None or ray_address is not None
     with one_line_errors(debug=debug):
         _check_segment_flags(segmented, work_dir=work_dir, resume=resume, keep_work=keep_work)
+        _check_multi_frame_flags(mode is Mode.multi, frames=frames, debug_dir=debug_dir)
         scale = scale if scale is not None else default_scale(model)
         runner = _ray_runner(workers, ray_address, device.value) if workers is not None or ray_address is not None else None
     options = UpscaleOptions(
         model=ModelOptions(
             name=model, scale=scale, device=device.value, precision=precision.value, batch_size=batch_size
         ),
-        multi_frame=MultiFrameOptions(mode=mode.value, frames=frames, debug_dir=debug_dir),
+        multi_frame=MultiFrameOptions(mode=mode.value, frames=frames or MultiFrameOptions.frames, debug_dir=debug_dir),
         filters=FilterOptions(
             video=vf, deinterlace=(deinterlace or Deinterlace.off).value, deinterlace_rate=deinterlace_rate.value, denoise=denoise.value,
             deblock=deblock, ivtc=ivtc, colour_matrix=colour_matrix.value, square_pixels=square_pixels,
@@ -132,6 +133,16 @@ def _check_segment_flags(segmented: bool, **flags: object) -> None:
     given = [f"--{name.replace('_', '-')}" for name, value in flags.items() if value not in (None, False)]
     if not segmented and given:
         raise ConfigError(f"{', '.join(given)} only applies to a segmented run; add --segment-seconds")
+
+
+def _check_multi_frame_flags(multi: bool, **flags: object) -> None:
+    """ConfigError for a multi-frame option (--frames, --debug-dir) given without --mode multi:
+    --frames read as a frame limit would otherwise be ignored in silence."""
+    from vsr.errors import ConfigError
+
+    given = [f"--{name.replace('_', '-')}" for name, value in flags.items() if value is not None]
+    if not multi and given:
+        raise ConfigError(f"{', '.join(given)} only applies with --mode multi (a frame limit is --max-frames)")
 
 
 def _ray_runner(workers: int | None, address: str | None, device: str):
