@@ -83,8 +83,10 @@ def upscale(
     setup_logging(debug=debug, quiet=quiet)
     segmented = segment_seconds is not None or workers is not None or ray_address is not None
     with one_line_errors(debug=debug):
-        _check_segment_flags(segmented, work_dir=work_dir, resume=resume, keep_work=keep_work)
-        _check_multi_frame_flags(mode is Mode.multi, frames=frames, debug_dir=debug_dir)
+        _refuse_unless(segmented, "to a segmented run; add --segment-seconds",
+                       work_dir=work_dir, resume=resume, keep_work=keep_work)
+        _refuse_unless(mode is Mode.multi, "with --mode multi (a frame limit is --max-frames)",
+                       frames=frames, debug_dir=debug_dir)
         scale = scale if scale is not None else default_scale(model)
         runner = _ray_runner(workers, ray_address, device.value) if workers is not None or ray_address is not None else None
     options = UpscaleOptions(
@@ -125,24 +127,14 @@ def upscale(
         typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {result.fps:.1f} fps)", err=True)
 
 
-def _check_segment_flags(segmented: bool, **flags: object) -> None:
-    """ConfigError for a segment option (--work-dir, --resume, --keep-work) given without a
-    segmented run (--segment-seconds, --workers or --ray-address)."""
+def _refuse_unless(enabled: bool, applies: str, **flags: object) -> None:
+    """ConfigError naming the `flags` given (not None or False) when what they need is not `enabled`:
+    "--work-dir only applies to a segmented run; ...". Such a flag would otherwise be ignored in silence."""
     from vsr.errors import ConfigError
 
     given = [f"--{name.replace('_', '-')}" for name, value in flags.items() if value not in (None, False)]
-    if not segmented and given:
-        raise ConfigError(f"{', '.join(given)} only applies to a segmented run; add --segment-seconds")
-
-
-def _check_multi_frame_flags(multi: bool, **flags: object) -> None:
-    """ConfigError for a multi-frame option (--frames, --debug-dir) given without --mode multi:
-    --frames read as a frame limit would otherwise be ignored in silence."""
-    from vsr.errors import ConfigError
-
-    given = [f"--{name.replace('_', '-')}" for name, value in flags.items() if value is not None]
-    if not multi and given:
-        raise ConfigError(f"{', '.join(given)} only applies with --mode multi (a frame limit is --max-frames)")
+    if not enabled and given:
+        raise ConfigError(f"{', '.join(given)} only applies {applies}")
 
 
 def _ray_runner(workers: int | None, address: str | None, device: str):
