@@ -19,7 +19,7 @@ from vsr.eval.protocol import Pair, y_pair
 from vsr.media.codec_pass import codec_round_trip
 from vsr.resample.matlab import imresize, to_uint8
 from vsr.train.config import config_from_dict, load_config
-from vsr.train.degraded import DegradedPatchSampler
+from vsr.train.degraded import DegradedPatchSampler, degraded_validation
 
 from textures import texture
 
@@ -204,3 +204,13 @@ def test_a_margin_keeps_patches_aligned_with_their_targets():
         assert psnr(lr[k, 0].numpy() * 255, down[k, 0].numpy() * 255) > 25.0
     with pytest.raises(ConfigError, match="margin must be an even number"):
         DegradeConfig(margin=3).check()
+
+
+def test_x1_validation_pairs_are_damaged_once_and_seeded():
+    pairs = [Pair(f"img{seed}", _luma(48, 50, seed), _luma(48, 50, seed)) for seed in range(3)]
+    config = DegradeConfig(clean_prob=0.5).check()
+    first, again = degraded_validation(pairs, config, 7), degraded_validation(pairs, config, 7)
+    for pair, same, source in zip(first, again, pairs):
+        assert pair.lr.shape == pair.hr.shape == (48, 50) and np.array_equal(pair.hr, source.hr)
+        assert np.array_equal(pair.lr, same.lr)
+        assert not np.array_equal(pair.lr, pair.hr)  # never a clean (identity) pair

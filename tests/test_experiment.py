@@ -213,3 +213,25 @@ def test_start_counts_from_the_first_frame_not_from_pts_0(make_clip, tmp_path):
     assert whole.frames == 50 and late.frames == 25  # 25 fps: one second in is frame 25, of the clip's 50
     assert late.start_pts == first + 90000
     assert next(late.items()).pts == first + 90000
+
+
+def test_a_clean_up_model_cleans_the_scale_1_encodes_and_its_hull_is_its_own(make_clip, tmp_path):
+    clip = make_clip("clip.mp4", **CLIP)
+    clean_up = str(write_weight_file(tmp_path / "tiny_x1.pt", scale=1, arch="stream"))
+    settings = make_settings(upscalers=f"bicubic,{clean_up}", **GRID)
+    result = run_experiment(clip, tmp_path / "exp", settings)
+    folder = tmp_path / "exp"
+
+    points = read_rows(folder / "points.csv")
+    assert result.points_run == 4 + 4 + 4  # direct, bicubic x2, the clean-up model at x1
+    assert {p["scale"] for p in points if p["upscaler"] == clean_up} == {"1"}
+    direct = {p["rate"]: float(p["psnr_mean"]) for p in points if p["upscaler"] == "direct"}
+    cleaned = {p["rate"]: float(p["psnr_mean"]) for p in points if p["upscaler"] == clean_up}
+    assert direct.keys() == cleaned.keys() and direct != cleaned  # the model ran on the decoded frames
+
+    hull = read_rows(folder / "hull.csv")
+    assert {h["point_of"] for h in hull if h["upscaler"] == clean_up} == {clean_up}  # not the direct points
+    assert "direct" in {h["point_of"] for h in hull if h["upscaler"] == "bicubic"}
+    bdrate = read_rows(folder / "bdrate.csv")
+    assert {(r["test"], r["anchor"]) for r in bdrate} >= {(f"{clean_up} x1", "direct"), (f"{clean_up} hull", "bicubic hull")}
+    assert json.loads((folder / "results.json").read_text())["models"][clean_up]["x1"]

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from vsr.errors import ConfigError, UnsupportedModelError
-from vsr.models import load_model, weights_path
+from vsr.models import load_model, resolve, weights_path
 from vsr.models.registry import RESTORATION
 from vsr.options import ModelOptions, MultiFrameOptions, UpscaleOptions
 from vsr.restore.preset import restore_options
 
 from textures import texture
+from tinymodels import write_weight_file
 
 
 @pytest.mark.parametrize("scale", [2, 4])
@@ -80,3 +81,28 @@ def test_vsr_models_says_what_the_restoration_models_were_trained_for(cli):
         assert lines[name].startswith(f"{name:<12} {scales} (restoration, trained for: blur, noise, JPEG and video codecs")
     assert "restoration" not in lines["residual"]
 
+
+
+def test_scale_1_cleans_without_upscaling_with_a_clean_up_model(make_clip, cli, tmp_path):
+    clip = make_clip("old.mp4", frames=4)
+    cleaner = write_weight_file(tmp_path / "clean_x1.pt", scale=1, arch="restore")
+    out = tmp_path / "old_clean.mp4"
+    result = cli("upscale", clip, "--scale", "1", "--restore", "-m", cleaner, "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    with av.open(str(clip)) as source, av.open(str(out)) as cleaned:
+        src, dst = source.streams.video[0], cleaned.streams.video[0]
+        assert (dst.width, dst.height) == (src.width, src.height) and dst.frames == src.frames == 4
+        before = [f.to_ndarray(format="gray") for f in source.decode(video=0)]
+        after = [f.to_ndarray(format="gray") for f in cleaned.decode(video=0)]
+    assert max(np.abs(a.astype(int) - b).max() for a, b in zip(after, before)) > 2  # the model ran
+
+
+def test_scale_1_without_a_clean_up_model_is_a_one_line_error(make_clip, cli, tmp_path):
+    clip = make_clip("old.mp4", frames=4)
+    for extra in ([], ["-m", "espcn"]):
+        result = cli("upscale", clip, "--scale", "1", *extra, "-o", tmp_path / "x.mp4")
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert ("clean-up model" if not extra else "does not support scale 1") in result.output
+    assert not (tmp_path / "x.mp4").exists()
+    with pytest.raises(UnsupportedModelError, match="scale 1 does not upscale"):
+        resolve(None, 1)

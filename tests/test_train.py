@@ -137,6 +137,20 @@ def test_init_starts_from_a_model_file_and_checks_its_weights(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_clean_up_model_trains_at_x1_and_validates_on_damaged_images(tmp_path):
+    raw = _config(tmp_path, iterations=6, val_every=3)
+    raw["model"] = {"arch": "stream", "scale": 1, "hparams": {"channels": 8, "blocks": 1}}
+    raw["data"]["jitter"] = 0.0
+    raw["degrade"] = {"clean_prob": 0.2, "codec_prob": 0.8, "x264_crf": [30, 40], "margin": 4}
+    result = train(config_from_dict(raw))
+    model = load_model_file(result.model_path)
+    assert result.finished and model.scale == 1 and model.name == "stream"
+    assert 15.0 < result.val_psnr < 60.0  # a clean pair would be the identity: inf dB
+    with torch.inference_mode():
+        assert model.module(torch.rand(1, 1, 20, 24)).shape == (1, 1, 20, 24)
+
+
+@pytest.mark.slow
 def test_init_grows_a_residual_model_into_more_blocks(tmp_path):
     small = {**_config(tmp_path / "a", iterations=10, val_every=5),
              "model": {"arch": "residual", "scale": 2, "hparams": {"channels": 8, "blocks": 1}}}

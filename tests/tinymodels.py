@@ -75,13 +75,14 @@ def sr_model(module: torch.nn.Module, scale: int = 2, name: str = "tiny", suppor
     return vsr.SRModel(name=name, scale=scale, module=module.eval(), supports_half=supports_half, config=None)
 
 
-def write_weight_file(path, scale: int = 2, seed: int = 0):
-    """A small residual-architecture checkpoint at `path`, as `vsr train` writes them; returns the path."""
+def write_weight_file(path, scale: int = 2, seed: int = 0, arch: str = "residual"):
+    """A small checkpoint of the residual body (`arch`: residual, or restore or stream, which also
+    have x1) at `path`, as `vsr train` writes them; returns the path."""
     hparams = {"channels": 8, "blocks": 1, "res_scale": 1.0}
-    module = build("residual", scale, hparams)
+    module = build(arch, scale, hparams)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for parameter in module.parameters():
             parameter.copy_(0.05 * torch.randn(parameter.shape, generator=generator))
-    ckpt = checkpoint_dict(module, arch="residual", hparams=hparams, scale=scale, supports_half=False, config=None)
+    ckpt = checkpoint_dict(module, arch=arch, hparams=hparams, scale=scale, supports_half=False, config=None)
     return save_checkpoint(path, ckpt)

@@ -20,6 +20,9 @@ from typing import Any
 from vsr.errors import ConfigError, UnsupportedModelError
 
 SCALES = (2, 3, 4)
+"""The upscaling factors."""
+CLEANUP_SCALE = 1
+"""Same size: only a clean-up model (one with x1 weights: restore, stream) runs at it."""
 MODES = ("single", "multi")
 MAX_FRAMES = 15
 """The longest multi-frame window."""
@@ -158,9 +161,10 @@ class UpscaleOptions:
 
 
 def check_scale(scale: int) -> None:
-    """Raise UnsupportedModelError unless `scale` is one vsr upscales by (SCALES)."""
-    if scale not in SCALES:
-        raise UnsupportedModelError(f"unsupported scale {scale}; use one of {', '.join(map(str, SCALES))}")
+    """Raise UnsupportedModelError unless `scale` is one vsr upscales by (SCALES) or CLEANUP_SCALE."""
+    if scale != CLEANUP_SCALE and scale not in SCALES:
+        raise UnsupportedModelError(f"unsupported scale {scale}; use one of {', '.join(map(str, SCALES))} "
+                                    f"(or {CLEANUP_SCALE} to clean without upscaling, with a clean-up model)")
 
 
 def check_frames(frames: int) -> int:

@@ -2,13 +2,15 @@
 each upscaler's convex hull across scales and rates, and the BD comparisons between them.
 
 A point's quality on a curve is the mean of its per-frame metric. Each upscaler's hull is taken
-over the direct (scale 1) points and its own points at the other scales: at scale 1 every
-upscaler is the identity, so the direct encodes belong to every ladder. Comparisons, for each
-metric and each BD method:
+over its own points and, where it has none at scale 1, the direct encodes: an upscaler is the
+identity at scale 1 unless it has an x1 (clean-up) model, which then cleans every decoded
+full-resolution rung, as a receiver-side post-filter would. Comparisons, for each metric and
+each BD method:
 
 - every upscaler's hull against the anchor's (bicubic's) hull;
 - every upscaler's hull against the direct curve (the full-resolution ladder alone);
-- at each scale above 1, every upscaler's curve against the anchor's curve at that scale.
+- at each scale above 1, every upscaler's curve against the anchor's curve at that scale;
+- at scale 1, every clean-up model's curve against the direct curve.
 """
 
 from __future__ import annotations
@@ -75,8 +77,12 @@ def scale_curve(records: Sequence[Record], upscaler: str, scale: int) -> Curve:
 
 
 def hull_curve(records: Sequence[Record], upscaler: str, metric: str) -> Curve:
-    """The upper convex hull (linear rate, mean quality) of the direct points and `upscaler`'s."""
-    candidates = [r for r in records if r["upscaler"] in (DIRECT, upscaler) and not math.isnan(quality(r, metric))]
+    """The upper convex hull (linear rate, mean quality) of `upscaler`'s points and the direct
+    points, unless it has scale-1 points of its own (a clean-up model)."""
+    own = [r for r in records if r["upscaler"] == upscaler]
+    if not any(r["scale"] == 1 for r in own):
+        own += [r for r in records if r["upscaler"] == DIRECT]
+    candidates = [r for r in own if not math.isnan(quality(r, metric))]
     points = hull_of(candidates, [r["kbps"] for r in candidates], [quality(r, metric) for r in candidates])
     return Curve(f"{upscaler} hull", "hull", upscaler, None, tuple(points))
 
@@ -87,7 +93,8 @@ def upscalers_of(records: Sequence[Record]) -> list[str]:
 
 
 def scales_of(records: Sequence[Record]) -> list[int]:
-    return sorted({r["scale"] for r in records if r["scale"] > 1})
+    """The scales with upscaler points (1 only where a clean-up model ran)."""
+    return sorted({r["scale"] for r in records if r["upscaler"] != DIRECT})
 
 
 def compare(records: Sequence[Record], metrics: Sequence[str], anchor: str | None) -> list[Comparison]:
@@ -104,8 +111,10 @@ def compare(records: Sequence[Record], metrics: Sequence[str], anchor: str | Non
             pairs += [(hulls[u], hulls[anchor]) for u in names if u != anchor]
         if direct.points:
             pairs += [(hulls[u], direct) for u in names]
-        if anchor is not None:
-            for scale in scales_of(records):
+        for scale in scales_of(records):
+            if scale == 1:
+                pairs += [(scale_curve(records, u, 1), direct) for u in names]
+            elif anchor is not None:
                 base = scale_curve(records, anchor, scale)
                 pairs += [(scale_curve(records, u, scale), base) for u in names if u != anchor]
         for test, base in pairs:

@@ -55,7 +55,8 @@ def write_report(folder: ExperimentDir, inputs: ReportInputs) -> list[Comparison
     _write_points(root / "points.csv", points, inputs.metrics)
     _write_frames(root / "frames.csv", folder, points)
     hull_rows = _hull_rows(points, inputs.metrics)
-    _write_rows(root / "hull.csv", ["upscaler", "metric", "order", "scale", "rate_mode", "rate", "kbps", "quality"], hull_rows)
+    _write_rows(root / "hull.csv", ["upscaler", "metric", "order", "scale", "rate_mode", "rate", "kbps", "quality",
+                                          "point_of"], hull_rows)
     _write_rows(root / "bdrate.csv", BD_COLUMNS, [_bd_row(c) for c in comparisons])
     timing = timing_split(points, inputs.encodes)
     plots = _write_plots(root, points, inputs)
@@ -135,7 +136,8 @@ def _hull_rows(points: list[Record], metrics: Sequence[str]) -> list[dict[str, A
             hull = hull_curve(points, upscaler, metric)
             for order, (point, q) in enumerate(zip(hull.points, hull.qualities(metric))):
                 rows.append({"upscaler": upscaler, "metric": metric, "order": order, "scale": point["scale"],
-                             "rate_mode": point["rate_mode"], "rate": point["rate"], "kbps": point["kbps"], "quality": q})
+                             "rate_mode": point["rate_mode"], "rate": point["rate"], "kbps": point["kbps"], "quality": q,
+                             "point_of": point["upscaler"]})
     return rows
 
 

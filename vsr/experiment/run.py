@@ -26,7 +26,7 @@ from vsr.experiment.ladder import (
 from vsr.experiment.measure import VMAF_METRICS, vmaf_unavailable, vmaf_version
 from vsr.experiment.report import ReportInputs, write_report
 from vsr.experiment.spec import PIX_FMT, ExperimentSettings
-from vsr.experiment.upscalers import DIRECT, Upscaler, make_upscaler, supports_scale, upscaler_identity
+from vsr.experiment.upscalers import DIRECT, Upscaler, cleans, make_upscaler, supports_scale, upscaler_identity
 from vsr.files import file_sha256
 from vsr.media.ladder import check_encoder, library_versions
 from vsr.media.probe import probe
@@ -99,7 +99,7 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
     identities = {(u, s): upscaler_identity(u, s, settings.device, settings.precision) for u, s in pairs}
     jobs: dict[tuple[int, int], list[PointJob]] = {}
     for (scale, rate), rung in rungs.items():
-        names = [DIRECT] if scale == 1 else [u for u, s in pairs if s == scale]
+        names = ([DIRECT] if scale == 1 else []) + [u for u, s in pairs if s == scale]
         for name in names:
             identity = {} if name == DIRECT else identities[(name, scale)]
             key = experiment.point_key({"point": rung.key, "upscaler": name, "identity": identity, "metrics": metrics})
@@ -155,9 +155,9 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
 
 
 def _upscaler_scales(settings: ExperimentSettings) -> tuple[list[tuple[str, int]], dict[str, str]]:
-    """(upscaler, scale) for every upscaler and scale above 1 it supports, and the pairs left out
-    (with a warning). Raises UnsupportedModelError for an unknown upscaler or one that supports
-    none of the scales."""
+    """(upscaler, scale) for every upscaler and scale above 1 it supports, and scale 1 for one with
+    an x1 (clean-up) model; the pairs left out (with a warning). Raises UnsupportedModelError for
+    an unknown upscaler or one that supports none of the scales above 1."""
     scales = [s for s in settings.scales if s > 1]
     pairs: list[tuple[str, int]] = []
     skipped: dict[str, str] = {}
@@ -165,8 +165,11 @@ def _upscaler_scales(settings: ExperimentSettings) -> tuple[list[tuple[str, int]
         if name == DIRECT:
             raise UnsupportedModelError(f"{DIRECT!r} names the scale-1 encodes; it is not an upscaler")
         usable = [s for s in scales if supports_scale(name, s)]
-        if scales and not usable:
+        clean_up = 1 in settings.scales and cleans(name)
+        if scales and not usable and not clean_up:
             raise UnsupportedModelError(f"upscaler {name} works at none of the scales {', '.join(map(str, scales))}")
+        if clean_up:
+            pairs.append((name, 1))
         for scale in scales:
             if scale in usable:
                 pairs.append((name, scale))

@@ -93,6 +93,11 @@ def supports_scale(name: str, scale: int) -> bool:
     return True
 
 
+def cleans(name: str) -> bool:
+    """Whether `name` has an x1 (clean-up) model, which then runs on the scale-1 encodes too."""
+    return name != LANCZOS and supports_scale(name, 1)
+
+
 def upscaler_identity(name: str, scale: int, device: str = "auto", precision: str = "auto") -> dict[str, str]:
     """What the results of upscaler `name` at `scale` depend on, without building its engine: the
     kind, the model, its weight file's sha256, and the device and precision it would run in (the

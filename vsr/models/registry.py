@@ -94,7 +94,7 @@ ARCHS: dict[str, ArchSpec] = {
         ArchSpec(
             "restore",
             residual.ResidualSR,
-            residual.SCALES,
+            residual.CLEANUP_SCALES,
             {"channels": 48, "blocks": 12, "res_scale": 1.0},
             kind="quality",
             description="the residual net trained to remove compression artefacts, noise and blur while it upscales",
@@ -114,7 +114,7 @@ ARCHS: dict[str, ArchSpec] = {
         ArchSpec(
             "stream",
             residual.ResidualSR,
-            residual.SCALES,
+            residual.CLEANUP_SCALES,
             {"channels": 48, "blocks": 12, "res_scale": 1.0},
             kind="quality",
             description="the residual net trained on compressed rungs: removes codec artefacts, keeps detail",

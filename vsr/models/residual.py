@@ -15,6 +15,9 @@ from torch import nn
 from vsr.models.layers import BicubicSkip, InputConv
 
 SCALES = (2, 3, 4)
+CLEANUP_SCALES = (1, *SCALES)
+"""Scales of the bodies trained on damaged input: at x1 the net cleans a frame without upscaling
+(its skip is the identity, its last convolution one channel)."""
 
 
 class ResBlock(nn.Module):

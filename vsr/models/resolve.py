@@ -10,7 +10,7 @@ from vsr.models.checkpoint import read_checkpoint
 from vsr.models.descriptor import SRModel
 from vsr.models.loading import default_model_name, load_model, load_model_file
 from vsr.models.registry import ARCHS, MULTI_FRAME_ARCHS
-from vsr.options import check_scale
+from vsr.options import CLEANUP_SCALE, check_scale
 
 
 def is_weight_file(model: str | os.PathLike[str]) -> bool:
@@ -38,7 +38,7 @@ def resolve(model: str | os.PathLike[str] | SRModel | None, scale: int | None) -
     None: the best shipped model for the scale; a registered name: its shipped weights
     (`load_model`); a weight file (see `is_weight_file`): that checkpoint (`load_model_file`),
     which must be a `scale` model; an SRModel: itself, which must be a `scale` model.
-    scale: 2, 3 or 4; None only for a weight file or an SRModel (their own scale).
+    scale: 2, 3 or 4, or 1 for a clean-up model (never the default); None only for a weight file or an SRModel (their own scale).
     Raises UnsupportedModelError for an unsupported or mismatched scale or an unknown name,
     InputError for a missing or unreadable weight file.
     """
@@ -55,4 +55,7 @@ def resolve(model: str | os.PathLike[str] | SRModel | None, scale: int | None) -
         return loaded
     if scale is None:
         raise UnsupportedModelError(f"--scale is needed for model {model!r}")
+    if scale == CLEANUP_SCALE and model is None:
+        raise UnsupportedModelError(f"scale {CLEANUP_SCALE} does not upscale: it needs a clean-up model "
+                                    "(--restore, or --model restore or stream)")
     return load_model(model or default_model_name(scale), scale)

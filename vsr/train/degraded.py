@@ -55,6 +55,22 @@ class DegradedPatchSampler(PatchSampler):
         return lr_frames[target][m : m + p, m : m + p], crops[target][s * m : s * (m + p), s * m : s * (m + p)]
 
 
+def degraded_validation(pairs: Sequence[Pair], degrade: DegradeConfig, seed: int) -> list[Pair]:
+    """The validation pairs of an x1 (clean-up) model, for which a clean pair is the identity: each
+    image degraded once by a damaged chain drawn from `degrade` with a fixed seed (a codec pass sees
+    the image as a still clip of `clip_frames[0]` frames), cropped to even sides."""
+    rng = np.random.default_rng(seed)
+    out: list[Pair] = []
+    for pair in pairs:
+        chain = sample_chain(degrade, rng)
+        while chain.clean:
+            chain = sample_chain(degrade, rng)
+        hr = pair.hr[: pair.hr.shape[0] // 2 * 2, : pair.hr.shape[1] // 2 * 2]
+        frames = [hr] * (degrade.clip_frames[0] if chain.needs_clip else 1)
+        out.append(Pair(pair.name, degrade_clip(frames, hr.shape, chain, rng)[-1], hr))
+    return out
+
+
 def _shifted_crops(hr: np.ndarray, size: int, frames: int, max_step: int, rng: np.random.Generator) -> list[np.ndarray]:
     """`frames` size x size crops of `hr` moving by a constant random step (at most `max_step`
     pixels a frame on each axis, less where the image is too small): a camera pan."""

@@ -34,7 +34,7 @@ from vsr.models.checkpoint import checkpoint_dict, module_from_checkpoint, read_
 from vsr.models.registry import build, get_arch, normalise_hparams
 from vsr.train.config import Config
 from vsr.train.data import PatchSampler, centre_crop, split_train_val
-from vsr.train.degraded import DegradedPatchSampler
+from vsr.train.degraded import DegradedPatchSampler, degraded_validation
 from vsr.train.sequences import clip_windows, synthetic_windows
 
 log = logging.getLogger(__name__)
@@ -228,6 +228,8 @@ def train(
         train_pairs, val_pairs = _window_pairs(cfg, module, train_paths, val_paths)
     val_pairs = [centre_crop(p, d_cfg.val_crop, scale) for p in val_pairs]
     val_pairs = [p for p in val_pairs if min(p.hr.shape) > 2 * scale]  # something left after the border crop
+    if scale == 1 and cfg.degrade is not None:
+        val_pairs = degraded_validation(val_pairs, cfg.degrade, t_cfg.seed + 1)
     patches = dict(scale=scale, patch_size=d_cfg.patch_size, batch_size=d_cfg.batch_size,
                    flips=d_cfg.flips, rot90=d_cfg.rot90, jitter=d_cfg.jitter)
     if cfg.degrade is None:
