@@ -14,6 +14,13 @@ bf16 on a CPU for half-safe models), written losslessly; the table is the mean o
 sequences of the per-frame Y-PSNR (BT.601 luma of the ground truth, border 0).
 
     python3 scripts/restore_table.py --models bicubic,residual,fsrcnn,restore,restore-fast
+
+At --scale 1 the clip keeps the frames' size and the models are clean-up (x1) models; `input`
+names the decoded clip itself (after --deblock / --denoise, FFmpeg's filters, if given), the
+baseline there:
+
+    python3 scripts/restore_table.py --scale 1 --models input,restore,stream
+    python3 scripts/restore_table.py --scale 1 --models input --denoise medium
 """
 
 from __future__ import annotations
@@ -29,10 +36,14 @@ import numpy as np
 
 from vsr.eval.metrics import psnr, rgb_to_y
 from vsr.eval.protocol import degrade_rgb, image_files, mod_crop, read_rgb
-from vsr.options import EncodeOptions, ModelOptions, MultiFrameOptions, UpscaleOptions
+from vsr.media.filterplan import plan_filters
+from vsr.media.probe import probe
+from vsr.options import EncodeOptions, FilterOptions, ModelOptions, MultiFrameOptions, UpscaleOptions
 from vsr.pipeline.run import upscale_video
 
 VID4 = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "Vid4"
+INPUT = "input"
+"""The decoded clip itself, as a model name (--scale 1: the baseline of the clean-up models)."""
 CONDITIONS = {"clean": ("qp0", 0.0), "crf25": ("25", 0.0), "crf35": ("35", 0.0), "noise10": ("qp0", 10.0)}
 
 
@@ -56,9 +67,14 @@ def write_lr_clip(frames: list[np.ndarray], path: Path, crf: str, noise_sigma: f
         container.mux(stream.encode(None))
 
 
-def luma_frames(path: Path) -> list[np.ndarray]:
+def luma_frames(path: Path, filters: dict | None = None) -> list[np.ndarray]:
+    """The clip's luma planes, through the FFmpeg filters `filters` asks for (FilterOptions fields)."""
+    frame_filter = plan_filters(probe(path), FilterOptions(**filters), "yuv420p").frame_filter() if filters else None
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="yuv420p")[: f.height] for f in container.decode(video=0)]
+        frames = list(container.decode(video=0))
+    if frame_filter is not None:
+        frames = [out for frame in frames for out in frame_filter.push(frame)] + frame_filter.flush()
+    return [f.to_ndarray(format="yuv420p")[: f.height] for f in frames]
 
 
 def run(models: list[str], conditions: list[str], scale: int, frames: int, filters: dict, mode: str = "single",
@@ -76,12 +92,15 @@ def run(models: list[str], conditions: list[str], scale: int, frames: int, filte
                 clip = Path(tmp) / f"{seq.name}_{condition}.mp4"
                 write_lr_clip(lr, clip, crf, sigma, seed=seq_index)
                 for number, model in enumerate(models):  # a name or a weight file's path
-                    out = Path(tmp) / f"{seq.name}_{condition}_{number}.mkv"
-                    options = UpscaleOptions(model=ModelOptions(name=model, scale=scale),
-                                             encode=EncodeOptions(codec="ffv1", crf=None, preset=None),
-                                             multi_frame=MultiFrameOptions(mode=mode))
-                    upscale_video(clip, out, options=options.replace(run={"overwrite": True}, filters=filters))
-                    sr = luma_frames(out)
+                    if model == INPUT:
+                        sr = luma_frames(clip, filters)
+                    else:
+                        out = Path(tmp) / f"{seq.name}_{condition}_{number}.mkv"
+                        options = UpscaleOptions(model=ModelOptions(name=model, scale=scale),
+                                                 encode=EncodeOptions(codec="ffv1", crf=None, preset=None),
+                                                 multi_frame=MultiFrameOptions(mode=mode))
+                        upscale_video(clip, out, options=options.replace(run={"overwrite": True}, filters=filters))
+                        sr = luma_frames(out)
                     value = float(np.mean([psnr(s, g, border=0) for s, g in zip(sr, gt_y, strict=True)]))
                     scores.setdefault((model, condition), []).append(value)
                     print(f"{seq.name:8s} {condition:8s} {model:14s} {value:6.2f}", flush=True)

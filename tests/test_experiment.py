@@ -16,6 +16,7 @@ import vsr.experiment.report as report
 from tinymodels import write_weight_file
 from vsr.errors import ConfigError
 from vsr.experiment import make_settings, run_experiment
+from vsr.experiment.hull import hull_of
 from vsr.media.index import read_packet_index
 from vsr.media.probe import probe
 
@@ -215,7 +216,7 @@ def test_start_counts_from_the_first_frame_not_from_pts_0(make_clip, tmp_path):
     assert next(late.items()).pts == first + 90000
 
 
-def test_a_clean_up_model_cleans_the_scale_1_encodes_and_its_hull_is_its_own(make_clip, tmp_path):
+def test_a_clean_up_model_cleans_the_scale_1_encodes_and_its_hull_picks_per_rung(make_clip, tmp_path):
     clip = make_clip("clip.mp4", **CLIP)
     clean_up = str(write_weight_file(tmp_path / "tiny_x1.pt", scale=1, arch="stream"))
     settings = make_settings(upscalers=f"bicubic,{clean_up}", **GRID)
@@ -229,9 +230,11 @@ def test_a_clean_up_model_cleans_the_scale_1_encodes_and_its_hull_is_its_own(mak
     cleaned = {p["rate"]: float(p["psnr_mean"]) for p in points if p["upscaler"] == clean_up}
     assert direct.keys() == cleaned.keys() and direct != cleaned  # the model ran on the decoded frames
 
-    hull = read_rows(folder / "hull.csv")
-    assert {h["point_of"] for h in hull if h["upscaler"] == clean_up} == {clean_up}  # not the direct points
-    assert "direct" in {h["point_of"] for h in hull if h["upscaler"] == "bicubic"}
+    # its hull picks from the direct and the cleaned points, rung by rung
+    candidates = [p for p in points if p["upscaler"] in ("direct", clean_up)]
+    expected = hull_of(candidates, [float(p["kbps"]) for p in candidates], [float(p["psnr_mean"]) for p in candidates])
+    hull = [h for h in read_rows(folder / "hull.csv") if h["upscaler"] == clean_up and h["metric"] == "psnr"]
+    assert [(h["point_of"], h["rate"]) for h in hull] == [(p["upscaler"], p["rate"]) for p in expected]
     bdrate = read_rows(folder / "bdrate.csv")
     assert {(r["test"], r["anchor"]) for r in bdrate} >= {(f"{clean_up} x1", "direct"), (f"{clean_up} hull", "bicubic hull")}
     assert json.loads((folder / "results.json").read_text())["models"][clean_up]["x1"]

@@ -19,7 +19,7 @@ from textures import texture
 from tinymodels import write_weight_file
 
 
-@pytest.mark.parametrize("scale", [2, 4])
+@pytest.mark.parametrize("scale", [1, 2, 4])
 def test_the_preset_picks_the_restoration_model_and_deinterlaces(scale):
     options = restore_options(UpscaleOptions(model=ModelOptions(scale=scale)))
     assert options.model.name == "restore" and options.filters.deinterlace == "auto"
@@ -41,7 +41,7 @@ def test_the_preset_refuses_what_does_not_fit():
         restore_options(UpscaleOptions(model=ModelOptions(name="residual")))
     with pytest.raises(ConfigError, match="drop --mode multi"):
         restore_options(UpscaleOptions(multi_frame=MultiFrameOptions(mode="multi")))
-    with pytest.raises(UnsupportedModelError, match=r"no shipped weights for restore at scale 3; shipped scales for restore: 2, 4"):
+    with pytest.raises(UnsupportedModelError, match=r"no shipped weights for restore at scale 3; shipped scales for restore: 1, 2, 4"):
         restore_options(UpscaleOptions(model=ModelOptions(scale=3)))
 
 
@@ -77,7 +77,7 @@ def test_vsr_upscale_restore_on_a_still(cli, tmp_path):
 
 def test_vsr_models_says_what_the_restoration_models_were_trained_for(cli):
     lines = {line.split()[0]: line for line in cli("models").stdout.splitlines()}
-    for name, scales in (("restore", "x2, x4"), ("restore-fast", "x4")):
+    for name, scales in (("restore", "x1 (clean-up, same size), x2, x4"), ("restore-fast", "x4")):
         assert lines[name].startswith(f"{name:<12} {scales} (restoration, trained for: blur, noise, JPEG and video codecs")
     assert "restoration" not in lines["residual"]
 
@@ -106,3 +106,6 @@ def test_scale_1_without_a_clean_up_model_is_a_one_line_error(make_clip, cli, tm
     assert not (tmp_path / "x.mp4").exists()
     with pytest.raises(UnsupportedModelError, match="scale 1 does not upscale"):
         resolve(None, 1)
+    cleaner = write_weight_file(tmp_path / "clean_x1.pt", scale=1, arch="stream")
+    refused = cli("eval", "-m", cleaner, "--data", tmp_path)
+    assert refused.exit_code == 1 and "clean-up model" in refused.output and refused.output.count("\n") == 1

@@ -36,6 +36,7 @@ def eval_command(
         from vsr.device import EXPLICIT_PRECISIONS
         from vsr.eval.evaluate import evaluate_folder, measure_fps
         from vsr.models import resolve
+        from vsr.options import CLEANUP_SCALE
 
         if precision not in EXPLICIT_PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(EXPLICIT_PRECISIONS)}, got {precision!r}")
@@ -47,6 +48,10 @@ def eval_command(
         if model is None:
             raise ConfigError("--model is required with --mode single")
         sr = resolve(model, scale)
+        if sr.scale == CLEANUP_SCALE:
+            raise ConfigError(f"{sr.name} x1 is a clean-up model: its clean input is the target itself, so the "
+                              "benchmark protocol says nothing; measure it on damaged video "
+                              "(python3 scripts/restore_table.py --scale 1)")
         bar = None
         if not quiet:
             from tqdm import tqdm

@@ -40,7 +40,7 @@ ColourMatrix = Enum("ColourMatrix", {name: name for name in COLOUR_MATRICES}, ty
 def upscale(
     input: Path = typer.Argument(..., help="Video (.mp4 .mkv .mov .webm …) or image (.png .jpg .bmp) to upscale."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (default: <input>_x<scale>.<ext> beside the input); the container follows the extension."),
-    scale: Optional[int] = typer.Option(None, "-s", "--scale", help="Upscaling factor: 2, 3 or 4 (default: a weight file's own scale, else 4)."),
+    scale: Optional[int] = typer.Option(None, "-s", "--scale", help="Upscaling factor: 2, 3 or 4 (default: a weight file's own scale, else 4); 1 cleans without upscaling, with a clean-up model (--restore for noisy footage, -m stream for heavily compressed video)."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (see `vsr models`) or the path of a weight file written by `vsr train` (default: the best shipped model for the scale). With --mode multi, a multi-frame model (multiframe_refine) fuses with its network."),
     device: Device = typer.Option(Device.auto, "--device", help="Where the model runs (auto: CUDA if present)."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Model precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, where the model allows)."),
@@ -52,7 +52,7 @@ def upscale(
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames (a preview; audio stops there too)."),
     mode: Mode = typer.Option(Mode.single, "--mode", help="single: each frame on its own; multi: align and fuse the neighbouring frames too (sharper, steadier, slower)."),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, max=15, show_default=False, help="[default: 5] With --mode multi, the window: the frame and its neighbours, an odd number (5: t-2 … t+2). A frame limit is --max-frames."),
-    restore: bool = typer.Option(False, "--restore", help="Restore old footage: deinterlace (auto, unless --deinterlace says otherwise) and upscale with the restoration model `restore` (x2, x4), trained to remove compression artefacts, noise and blur instead of sharpening them; --model restore-fast for the fast one (x4)."),
+    restore: bool = typer.Option(False, "--restore", help="Restore old footage: deinterlace (auto, unless --deinterlace says otherwise) and upscale with the restoration model `restore` (x2, x4; x1 at --scale 1 denoises and deblocks noisy footage without upscaling), trained to remove compression artefacts, noise and blur instead of sharpening them; --model restore-fast for the fast one (x4)."),
     deinterlace: Optional[Deinterlace] = typer.Option(None, "--deinterlace", show_default=False, help="[default: off; auto with --restore] Deinterlace before upscaling: auto (the frames' flags, the stream's field order, else FFmpeg's idet on the first 60 frames decide; bwdif when interlaced), or a deinterlacer by name for every frame."),
     deinterlace_rate: DeinterlaceRate = typer.Option(DeinterlaceRate.frame, "--deinterlace-rate", help="frame: one output frame per input frame; field: one per field (twice the frames and the rate, smoother motion; timestamps and audio follow)."),
     denoise: Denoise = typer.Option(Denoise.off, "--denoise", help="Denoise before upscaling with FFmpeg's nlmeans: light for fine grain (noise sigma about 5), medium (about 10), strong (about 20; smooths fine texture too). Costs 8 to 15 fps at 540p."),

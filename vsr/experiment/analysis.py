@@ -2,10 +2,11 @@
 each upscaler's convex hull across scales and rates, and the BD comparisons between them.
 
 A point's quality on a curve is the mean of its per-frame metric. Each upscaler's hull is taken
-over its own points and, where it has none at scale 1, the direct encodes: an upscaler is the
-identity at scale 1 unless it has an x1 (clean-up) model, which then cleans every decoded
-full-resolution rung, as a receiver-side post-filter would. Comparisons, for each metric and
-each BD method:
+over the direct (scale 1) points and its own points: an upscaler is the identity at scale 1
+unless it has an x1 (clean-up) model, which then also cleans every decoded full-resolution
+rung, as a receiver-side post-filter. The hull then picks, rung by rung, the direct or the
+cleaned point: the filter's on/off is one more encoding choice, made where the source is known,
+as the choice of resolution is. Comparisons, for each metric and each BD method:
 
 - every upscaler's hull against the anchor's (bicubic's) hull;
 - every upscaler's hull against the direct curve (the full-resolution ladder alone);
@@ -77,12 +78,8 @@ def scale_curve(records: Sequence[Record], upscaler: str, scale: int) -> Curve:
 
 
 def hull_curve(records: Sequence[Record], upscaler: str, metric: str) -> Curve:
-    """The upper convex hull (linear rate, mean quality) of `upscaler`'s points and the direct
-    points, unless it has scale-1 points of its own (a clean-up model)."""
-    own = [r for r in records if r["upscaler"] == upscaler]
-    if not any(r["scale"] == 1 for r in own):
-        own += [r for r in records if r["upscaler"] == DIRECT]
-    candidates = [r for r in own if not math.isnan(quality(r, metric))]
+    """The upper convex hull (linear rate, mean quality) of the direct points and `upscaler`'s."""
+    candidates = [r for r in records if r["upscaler"] in (DIRECT, upscaler) and not math.isnan(quality(r, metric))]
     points = hull_of(candidates, [r["kbps"] for r in candidates], [quality(r, metric) for r in candidates])
     return Curve(f"{upscaler} hull", "hull", upscaler, None, tuple(points))
 

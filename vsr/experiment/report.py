@@ -55,8 +55,8 @@ def write_report(folder: ExperimentDir, inputs: ReportInputs) -> list[Comparison
     _write_points(root / "points.csv", points, inputs.metrics)
     _write_frames(root / "frames.csv", folder, points)
     hull_rows = _hull_rows(points, inputs.metrics)
-    _write_rows(root / "hull.csv", ["upscaler", "metric", "order", "scale", "rate_mode", "rate", "kbps", "quality",
-                                          "point_of"], hull_rows)
+    hull_columns = ["upscaler", "metric", "order", "scale", "rate_mode", "rate", "kbps", "quality", "point_of"]
+    _write_rows(root / "hull.csv", hull_columns, hull_rows)
     _write_rows(root / "bdrate.csv", BD_COLUMNS, [_bd_row(c) for c in comparisons])
     timing = timing_split(points, inputs.encodes)
     plots = _write_plots(root, points, inputs)

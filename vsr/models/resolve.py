@@ -57,5 +57,5 @@ def resolve(model: str | os.PathLike[str] | SRModel | None, scale: int | None) -
         raise UnsupportedModelError(f"--scale is needed for model {model!r}")
     if scale == CLEANUP_SCALE and model is None:
         raise UnsupportedModelError(f"scale {CLEANUP_SCALE} does not upscale: it needs a clean-up model "
-                                    "(--restore, or --model restore or stream)")
+                                    "(--restore, or --model stream for heavily compressed video)")
     return load_model(model or default_model_name(scale), scale)
