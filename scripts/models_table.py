@@ -67,7 +67,9 @@ def table(rerun: bool) -> str:
 
     order = {"residual": 0, "espcn": 1, "fsrcnn": 2, "srcnn": 3, "restore": 4, "restore-fast": 5, "stream": 6}
     rows = []
-    for name, scale in sorted(shipped_models(), key=lambda m: (order.get(m[0], 9), m[1])):
+    # x1 (clean-up) models have no clean benchmark: scripts/restore_table.py --scale 1 measures them
+    upscalers = [(name, scale) for name, scale in shipped_models() if scale > 1]
+    for name, scale in sorted(upscalers, key=lambda m: (order.get(m[0], 9), m[1])):
         ckpt = torch.load(REPO / "vsr" / "models" / "weights" / f"{name}_x{scale}.pt", weights_only=True)
         res = {s: evaluate(name, scale, s, rerun) for s in SETS}
         speed = fps(name, scale)

@@ -1,17 +1,20 @@
 """Before/after crops of `--restore` on real footage, for the README (docs/restore_*.png).
 
-Two inputs are made from Big Buck Bunny (CC-BY 3.0, ../shared/data/clips/big_buck_bunny_0_30.webm):
+Three inputs are made from Big Buck Bunny (CC-BY 3.0, ../shared/data/clips/big_buck_bunny_0_30.webm):
 
   compressed   480x270 at 24 fps through libx264 CRF 35 (early web video)
   interlaced   720x480 SD at 29.97 fps, 4:2:0 MPEG-2 at 3 Mbit/s with every frame woven from two
                moments 1/60 s apart (a 60i TV capture: the fields come from alternate source
                frames of an interpolated 60 fps sequence), flagged top field first
+  noisy        640x360 at 24 fps with Gaussian noise of sigma 10 levels on the luma, lossless
+               (a noisy tape or a low-light camera)
 
-Each is upscaled x2 with `vsr upscale` as a user would: bicubic, the super-resolution model
-`residual`, and `--restore`. One frame's crop of each result is placed side by side with its
-label.
+The first two are upscaled x2 with `vsr upscale` as a user would: bicubic, the super-resolution
+model `residual`, and `--restore`. The noisy one is cleaned at its own size: FFmpeg's nlmeans
+(`--denoise medium`'s settings) and `vsr upscale --scale 1 --restore`. One frame's crop of each
+result is placed side by side with its label.
 
-    python3 scripts/restore_crops.py --out docs
+    python3 scripts/restore_crops.py --out docs [--only restore_noisy.png]
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import av
 import cv2
 import numpy as np
 
+from vsr.media.filterplan import DENOISE_PRESETS
 from vsr.media.filters import VideoFilterGraph
 
 SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "big_buck_bunny_0_30.webm"
@@ -88,6 +92,43 @@ def write_interlaced(path: Path) -> None:
         container.mux(stream.encode(None))
 
 
+def write_noisy(path: Path) -> None:
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.options = {"qp": "0"}
+        for index, rgb in enumerate(source_frames(640, 360, int(24 * SECONDS))):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            rows = np.frombuffer(frame.planes[0], np.uint8).reshape(-1, frame.planes[0].line_size)
+            luma = rows[:360, :640].astype(np.float32)
+            rows[:360, :640] = np.clip(np.rint(luma + rng.normal(0.0, 10.0, luma.shape)), 0, 255).astype(np.uint8)
+            frame.pts, frame.time_base = index, Fraction(1, 24)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def denoised_crops(clip: Path, work: Path, box: tuple[int, int, int, int], index: int) -> np.ndarray:
+    """noisy | FFmpeg nlmeans (--denoise medium) | --restore --scale 1, the same box of frame `index`."""
+    x, y, w, h = box
+    noisy = frame_at(clip, index)
+    graph = VideoFilterGraph(DENOISE_PRESETS["medium"], "yuv420p")
+    with av.open(str(clip)) as container:
+        frame = next(f for k, f in enumerate(container.decode(video=0)) if k == index)
+        [filtered] = graph.push(frame) or graph.flush()
+        # its luma into the decoded frame, whose colour tags the conversion to RGB then reads as for the others
+        height, width = frame.height, frame.width
+        rows = np.frombuffer(frame.planes[0], np.uint8).reshape(-1, frame.planes[0].line_size)
+        rows[:height, :width] = filtered.to_ndarray(format="yuv420p")[:height]
+        nlmeans = frame.to_ndarray(format="rgb24")
+    out = work / "noisy_restore.mkv"
+    subprocess.run(["vsr", "upscale", str(clip), "-o", str(out), "--scale", "1", "--restore", "--codec", "ffv1",
+                    "--overwrite", "-q"], check=True)
+    tiles = [(noisy, "noisy input"), (nlmeans, "FFmpeg nlmeans"),
+             (frame_at(out, index), "--restore -s 1")]
+    return np.concatenate([labelled(image[y : y + h, x : x + w], label) for image, label in tiles], axis=1)
+
+
 def frame_at(path: Path, index: int) -> np.ndarray:
     with av.open(str(path)) as container:
         for k, frame in enumerate(container.decode(video=0)):
@@ -119,16 +160,17 @@ def crops(clip: Path, work: Path, box: tuple[int, int, int, int], index: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--only", default="", help="make only this panel (e.g. restore_noisy.png)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        compressed, interlaced = work / "compressed.mp4", work / "interlaced.mpg"
-        write_compressed(compressed)
-        write_interlaced(interlaced)
-        panels = {
-            "restore_compressed.png": crops(compressed, work, (300, 140, 320, 240), 30),
-            "restore_interlaced.png": crops(interlaced, work, (520, 300, 320, 240), 30),
+        compressed, interlaced, noisy = work / "compressed.mp4", work / "interlaced.mpg", work / "noisy.mp4"
+        makers = {
+            "restore_compressed.png": lambda: write_compressed(compressed) or crops(compressed, work, (300, 140, 320, 240), 30),
+            "restore_interlaced.png": lambda: write_interlaced(interlaced) or crops(interlaced, work, (520, 300, 320, 240), 30),
+            "restore_noisy.png": lambda: write_noisy(noisy) or denoised_crops(noisy, work, (200, 80, 240, 180), 30),
         }
+        panels = {name: make() for name, make in makers.items() if args.only in ("", name)}
         for name, panel in panels.items():
             cv2.imwrite(str(args.out / name), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
             print(f"wrote {args.out / name} ({panel.shape[1]}x{panel.shape[0]})")
