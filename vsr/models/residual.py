@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsr.models.layers import BicubicSkip, InputConv
+from vsr.options import CLEANUP_SCALE
 
 SCALES = (2, 3, 4)
-CLEANUP_SCALES = (1, *SCALES)
+CLEANUP_SCALES = (CLEANUP_SCALE, *SCALES)
 """Scales of the bodies trained on damaged input: at x1 the net cleans a frame without upscaling
 (its skip is the identity, its last convolution one channel)."""
 
