@@ -38,7 +38,8 @@ def resolve(model: str | os.PathLike[str] | SRModel | None, scale: int | None) -
     None: the best shipped model for the scale; a registered name: its shipped weights
     (`load_model`); a weight file (see `is_weight_file`): that checkpoint (`load_model_file`),
     which must be a `scale` model; an SRModel: itself, which must be a `scale` model.
-    scale: 2, 3 or 4, or 1 for a clean-up model (never the default); None only for a weight file or an SRModel (their own scale).
+    scale: 2, 3 or 4, or 1 for a clean-up model (never the default); None only for a weight file or
+    an SRModel (their own scale).
     Raises UnsupportedModelError for an unsupported or mismatched scale or an unknown name,
     InputError for a missing or unreadable weight file.
     """
