@@ -193,6 +193,23 @@ def test_the_second_stage_at_the_lr_scale_keeps_its_noise():
     assert any(isinstance(s, Resize) and s.of_lr for c in second for s in c.steps)
 
 
+def test_final_noise_is_drawn_at_the_lr_size_before_the_codec():
+    """The footage's own grain: drawn for the configured share of damaged chains, at full strength
+    on the LR frame; at the default share of 0 a chain is what it was before the option existed."""
+    config = DegradeConfig(final_noise_prob=0.5, poisson_prob=0.0, final_noise_sigma=(9.0, 11.0)).check()
+    rng = np.random.default_rng(0)
+    chains = [sample_chain(config, rng) for _ in range(400)]
+    noisy = [c for c in chains if c.lr_noise is not None]
+    assert not any(c.clean for c in noisy)
+    assert abs(len(noisy) / len(chains) - 0.5 * (1 - config.clean_prob)) < 0.08
+    assert all(9.0 <= c.lr_noise.sigma <= 11.0 for c in noisy)
+    flat = [np.full((64, 64), 128, np.uint8)]
+    lr = degrade_clip(flat, (16, 16), Chain((), "matlab", None, lr_noise=Noise(sigma=10.0)), np.random.default_rng(0))[0]
+    assert 8.0 < np.std(lr.astype(np.float32)) < 12.0
+    plain = [repr(sample_chain(DegradeConfig(), np.random.default_rng(seed))) for seed in range(20)]
+    assert all("lr_noise=None" in r for r in plain)
+
+
 def test_a_margin_keeps_patches_aligned_with_their_targets():
     sampler = _sampler(clean_prob=0.0, blur_prob=0.0, noise_prob=0.0, jpeg_prob=0.0, second_prob=0.0,
                        resize_probs=(0.0, 0.0, 1.0), codec_prob=1.0, final_jpeg_prob=0.0, x264_crf=(18, 22),

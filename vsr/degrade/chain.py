@@ -74,12 +74,14 @@ Step = Blur | Resize | Noise | Jpeg
 
 @dataclass(frozen=True)
 class Chain:
-    """One draw: the steps before the resize to the LR size, that resize's mode, and the last step."""
+    """One draw: the steps before the resize to the LR size, that resize's mode, noise at the LR
+    size, and the last step."""
 
     steps: tuple[Step, ...]
     final_mode: str
     last: Jpeg | CodecPass | None
     clean: bool = False
+    lr_noise: Noise | None = None
 
     @property
     def needs_clip(self) -> bool:
@@ -107,7 +109,10 @@ def sample_chain(config: DegradeConfig, rng: np.random.Generator) -> Chain:
         last = _codec_pass(config, rng)
     elif pick < config.codec_prob + config.final_jpeg_prob:
         last = Jpeg(_int_in(rng, config.jpeg_quality))
-    return Chain(tuple(steps), final_mode, last)
+    lr_noise = None
+    if config.final_noise_prob and rng.random() < config.final_noise_prob:  # no draw at 0: older configs' chains stay
+        lr_noise = _noise(config, rng, config.final_noise_sigma)
+    return Chain(tuple(steps), final_mode, last, lr_noise=lr_noise)
 
 
 def degrade_clip(hr_frames: Sequence[np.ndarray], lr_size: tuple[int, int], chain: Chain,
@@ -120,6 +125,8 @@ def degrade_clip(hr_frames: Sequence[np.ndarray], lr_size: tuple[int, int], chai
         for step in chain.steps:
             plane = step.apply(plane, rng, lr_size)
         plane = resize(plane, lr_size, chain.final_mode)
+        if chain.lr_noise is not None:
+            plane = chain.lr_noise.apply(plane, rng, lr_size)
         if isinstance(chain.last, Jpeg):
             plane = chain.last.apply(plane, rng, lr_size)
         planes.append(to_levels(plane))
@@ -144,13 +151,16 @@ def _stage(config: DegradeConfig, rng: np.random.Generator, blur_prob: float, si
             factor = rng.uniform(1.0, max(1.0, high)) if direction == 0 else rng.uniform(min(1.0, low), 1.0)
         steps.append(Resize(float(factor), RESIZE_MODES[rng.integers(len(RESIZE_MODES))], of_lr))
     if rng.random() < config.noise_prob:
-        if rng.random() < config.poisson_prob:
-            steps.append(Noise(poisson_scale=float(rng.uniform(*config.poisson_scale))))
-        else:
-            steps.append(Noise(sigma=float(rng.uniform(*noise_range))))
+        steps.append(_noise(config, rng, noise_range))
     if rng.random() < config.shuffle_prob:
         steps = [steps[i] for i in rng.permutation(len(steps))]
     return steps
+
+
+def _noise(config: DegradeConfig, rng: np.random.Generator, sigma_range: tuple[float, float]) -> Noise:
+    if rng.random() < config.poisson_prob:
+        return Noise(poisson_scale=float(rng.uniform(*config.poisson_scale)))
+    return Noise(sigma=float(rng.uniform(*sigma_range)))
 
 
 def _blur(config: DegradeConfig, rng: np.random.Generator, sigma_range: tuple[float, float]) -> Blur:

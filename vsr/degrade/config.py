@@ -40,6 +40,10 @@ class DegradeConfig:
     noise2_sigma: tuple[float, float] = (1.0, 15.0)
     # the last step, after the resize to the LR size: a codec pass, a JPEG, or neither
     final_resize_modes: tuple[str, ...] = FINAL_RESIZE_MODES  # the resize to the LR size, one drawn
+    # noise at the LR size after that resize, before the codec or JPEG: grain of the footage itself
+    # (camera, tape, film scan), not averaged away by any resize; Poisson for `poisson_prob` of them
+    final_noise_prob: float = 0.0
+    final_noise_sigma: tuple[float, float] = (1.0, 20.0)
     codec_prob: float = 0.5
     final_jpeg_prob: float = 0.2
     jpeg_quality: tuple[int, int] = (30, 95)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from vsr.device import cudnn_settings
+from vsr.device import DTYPES, cudnn_settings
 from vsr.misr.align import (
     FlowEstimator,
     FlowSettings,
@@ -286,8 +286,8 @@ class MultiFrameSR:
             init = torch.from_numpy(np.stack([np.asarray(p, dtype=np.float32) for p in inits]))[:, None].to(self.device)
         if diagnostics is not None:
             diagnostics.extend(self.diagnostics(indices))
-        exact = self.compute_dtype in (None, torch.float32)
-        with cudnn_settings("fp32" if exact else "fp16", benchmark=False):
+        precision = next((name for name, dtype in DTYPES.items() if dtype == self.compute_dtype), "fp32")
+        with cudnn_settings(precision, benchmark=False):
             out = fuse(
                 init * self._levels, aligned.lr, aligned.to_ref, aligned.from_ref, aligned.confidence,
                 aligned.confidence_ref, self.scale, self.settings.fusion, compute_dtype=self.compute_dtype,
