@@ -22,10 +22,10 @@ import numpy as np
 from vsr.degrade.chain import CLEAN, Chain, CodecPass, Noise, degrade_clip
 from vsr.eval.metrics import psnr
 from vsr.eval.protocol import list_images, load_pairs
-from vsr.models import load_model, load_model_file
-from vsr.models.descriptor import SRModel
+from vsr.models import resolve
 from vsr.train.config import load_config
 from vsr.train.data import split_train_val
+from vsr.train.loop import output_levels
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 5
@@ -54,10 +54,6 @@ def pan_clips(hr: np.ndarray, scale: int, lr_size: int) -> list[list[np.ndarray]
             for top in range(0, height - size + 1, size) for left in range(0, width - size - pan + 1, size + pan)]
 
 
-def load(name: str, scale: int) -> SRModel:
-    return load_model_file(name) if name.endswith(".pt") else load_model(name, scale)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True, help="training config whose validation split to use")
@@ -80,10 +76,10 @@ def main() -> None:
     print("| model | " + " | ".join(conditions) + " |")
     print("|---|" + "---|" * len(conditions))
     for name in args.models.split(","):
-        model = load(name, args.scale)
+        model = resolve(name, args.scale)
         row = []
         for c in conditions:
-            scores = [psnr(np.clip(np.rint(model.run_luma(lr)), 0, 255), hr, border=args.scale)
+            scores = [psnr(output_levels(model.module, lr), hr, border=args.scale)
                       for lr, hr in zip(inputs[c], targets)]
             row.append(f"{np.mean(scores):.2f}")
         print(f"| {name} | " + " | ".join(row) + " |")
