@@ -219,7 +219,7 @@ def test_a_missing_filter_on_the_command_line(cli, clips, monkeypatch, tmp_path)
     "options,message",
     [
         ({"deinterlace": "kerneldeint"}, "unknown deinterlace 'kerneldeint'; use one of off, auto, bwdif, yadif, w3fdif"),
-        ({"denoise": "max"}, "unknown denoise 'max'; use one of off, light, medium, strong"),
+        ({"denoise": "max"}, "unknown denoise 'max'; use one of off, light, medium, strong, temporal"),
         ({"deinterlace_rate": "half"}, "unknown deinterlace rate 'half'; use one of frame, field"),
         ({"colour_matrix": "bt2020"}, "unknown colour matrix 'bt2020'; use one of keep, bt709"),
         ({"deinterlace_rate": "field"}, "needs deinterlacing: add a deinterlacer"),

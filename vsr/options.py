@@ -53,7 +53,9 @@ class MultiFrameOptions:
 
 DEINTERLACE = ("off", "auto", "bwdif", "yadif", "w3fdif")
 DEINTERLACE_RATES = ("frame", "field")
-DENOISE = ("off", "light", "medium", "strong")
+DENOISE = ("off", "light", "medium", "strong", "temporal")
+TEMPORAL_DENOISE_RADIUS = 3
+"""Frames on each side that --denoise temporal averages (vsr.misr.denoise)."""
 COLOUR_MATRICES = ("keep", "bt709")
 
 
@@ -63,7 +65,8 @@ class FilterOptions:
     `ivtc` (inverse telecine: fieldmatch + decimate) or `deinterlace` ("auto": detected from the
     frames' flags, the stream's field order or FFmpeg's idet, then bwdif; or a deinterlacer by
     name) at `deinterlace_rate` "frame" (one frame per frame) or "field" (one per field: twice the
-    frames); `deblock`; `denoise` (a preset); `video`, an FFmpeg filter graph (e.g.
+    frames); `deblock`; `denoise` (an FFmpeg nlmeans preset, or "temporal": vsr's motion-compensated
+    averaging of 7 frames, after the FFmpeg filters); `video`, an FFmpeg filter graph (e.g.
     "yadif,atadenoise"; empty for none); then `colour_matrix` "bt709" converts to the BT.709
     matrix ("keep": the source's, tagged on the output) and `square_pixels` resamples an
     anamorphic input to square pixels."""
@@ -95,8 +98,10 @@ class FilterOptions:
     def temporal_reach(self) -> int:
         """How many frames before and after a frame the filters may look at: 2 for a deinterlacer
         (bwdif, yadif and w3fdif read the neighbouring fields), 4 for a --vf graph, which may be
-        temporal (atadenoise reads 4 on each side by default); 0 for spatial filters only."""
-        return max(4 if self.video else 0, 2 if self.deinterlace != "off" else 0)
+        temporal (atadenoise reads 4 on each side by default), plus 3 for temporal denoising, which
+        runs after them; 0 for spatial filters only."""
+        ffmpeg = max(4 if self.video else 0, 2 if self.deinterlace != "off" else 0)
+        return ffmpeg + (TEMPORAL_DENOISE_RADIUS if self.denoise == "temporal" else 0)
 
     def active(self) -> list[str]:
         """The filters asked for, by option name ([] for none)."""

@@ -50,7 +50,8 @@ DENOISE_PRESETS = {
 """--denoise presets, chosen by measurement (scripts/filter_costs.py; README, "Filters, colour and
 aspect"): the nlmeans settings that gained most at luma noise sigma 5, 10 and 20 on Big Buck
 Bunny and two panned photos. atadenoise (temporal) gained little there: with thresholds wide
-enough for that noise it smears moving detail, so it is left to --vf."""
+enough for that noise it smears moving detail, so it is left to --vf. "temporal" is not an FFmpeg
+filter: the pipeline's own stage after these (vsr.misr.denoise), motion-compensated."""
 
 IVTC_CYCLE = 5
 """decimate drops one frame of every 5 (3:2 pulldown: 30 telecined frames a second → 24 film frames)."""
@@ -155,7 +156,7 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
     if options.deblock:
         chain.append("deblock")
         steps.append("deblock")
-    if options.denoise != "off":
+    if options.denoise in DENOISE_PRESETS:
         chain.append(DENOISE_PRESETS[options.denoise])
         steps.append(f"denoise {options.denoise}")
     if options.video:
@@ -177,6 +178,8 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
             reshape.append(f"scale=w={width}:h={height}:flags=lanczos,setsar=1")
             steps.append(f"square pixels {info.width}x{info.height} (SAR {sar}) → {width}x{height}")
         sar = Fraction(1, 1) if sar else sar
+    if options.denoise == "temporal":
+        steps.append("denoise temporal (motion-compensated, vsr's own stage)")
 
     output = dataclasses.replace(
         info, width=width, height=height, pix_fmt=pix_fmt, colour=out_colour, sample_aspect_ratio=sar,

@@ -230,6 +230,15 @@ class MultiFrameSR:
             conf_ref[j] = consistency_confidence(from_ref[j : j + 1], to_ref[j : j + 1], sigma=sigma)[0, 0]
         return WindowAlignment(lr=lr, to_ref=to_ref, from_ref=from_ref, confidence=conf, confidence_ref=conf_ref)
 
+    def reference_flows(self, index: int) -> tuple[list[int], torch.Tensor]:
+        """The distinct other frames of the window of `index` (`ready`) and the flows from the
+        reference to each, (K, 2, H, W): frame i at x + f(x) ≈ the reference at x (no confidences)."""
+        self._check_ready([index])
+        others = [i for i in dict.fromkeys(self.window(index)) if i != index]
+        if not others:
+            return [], torch.zeros(0, 2, *self._frames[index].shape)
+        return others, flow_to_tensor([self._flow_between(index, i) for i in others])
+
     def plane(self, index: int) -> np.ndarray:
         """Frame `index`'s LR luma as pushed (uint8, or uint16 above 8 bits), while it is held."""
         levels = np.rint(self._frames[index] / self._levels) if self._levels != 1.0 else self._frames[index]

@@ -13,6 +13,7 @@ from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt
 from vsr.media.filterplan import FilterPlan, plan_filters
 from vsr.media.frames import Layout
 from vsr.media.probe import VideoInfo
+from vsr.misr.denoise import TemporalDenoiseSettings
 from vsr.models import SRModel, resolve
 from vsr.options import EncodeOptions, UpscaleOptions
 
@@ -25,7 +26,8 @@ class Job:
     `frames` is the multi-frame window (1 in single mode); `debug_dir` receives multi-frame
     alignment maps. `video_filter`: the user's FFmpeg filter chain (--vf, "" for none); `filters`:
     every filter run on the decoded frames (deinterlacing, denoising, --vf, colour, aspect), checked
-    against the input, and what the frames are after them (`filtered`)."""
+    against the input, and what the frames are after them (`filtered`); `denoise`: the settings of
+    the temporal denoising stage after them (--denoise temporal; None: no such stage)."""
 
     info: VideoInfo
     model: SRModel
@@ -42,6 +44,7 @@ class Job:
     frames: int = 1
     debug_dir: Path | None = None
     video_filter: str = ""
+    denoise: TemporalDenoiseSettings | None = None
 
     @property
     def filtered(self) -> VideoInfo:
@@ -86,6 +89,7 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
     return Job(
         info, sr_model, engine, container, codec, encode, layout, batch, width, height, filters,
         mode, frames if multi else 1, options.multi_frame.debug_dir if multi else None, options.filters.video,
+        TemporalDenoiseSettings() if options.filters.denoise == "temporal" else None,
     )
 
 

@@ -21,8 +21,10 @@ from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import frame_duration, open_input, probe
 from vsr.misr import MultiFrameSettings, MultiFrameSR
+from vsr.misr.denoise import TemporalDenoiser
 from vsr.models import SRModel
 from vsr.options import RunOptions, UpscaleOptions, options_from_keywords
+from vsr.pipeline.denoise import DenoiseStats, denoise_frames
 from vsr.pipeline.image import upscale_image
 from vsr.pipeline.plan import Job, plan_job
 from vsr.pipeline.queue import StageQueue
@@ -187,11 +189,14 @@ def run_job(
                 return frame_from_planes(planes, item, layout, filtered.time_base)
 
             frame_filter = job.filters.frame_filter()
-            context = _Context(scope, keep=job.mode == "multi")
+            context = _Context(scope, keep=job.mode == "multi" or job.denoise is not None)
             stages.start("decode", lambda: read_stage(context.bounded(decode.read_items(
                 info.path, layout, streams.kept, decoded, frame_duration(filtered), max_frames, frame_filter=frame_filter,
                 start_pts=context.read_start, end_pts=context.read_end, filtered_time_base=filtered.time_base,
             )), frames_q, stages.stop))
+            if job.denoise is not None:
+                decoded_q, frames_q = frames_q, stages.queue(options.queue_size)
+                stages.start("denoise", _denoise_stage(job, decoded_q, frames_q, stages, context.written))
             stages.start("upscale", (lambda: upscale_frames(
                 job.engine, layout, job.batch_size, make_frame, frames_q, encoded_q, stages.stop, upscaled
             )) if job.mode == "single" else _multi_frame_stage(
@@ -236,7 +241,8 @@ class _Context:
     """The frames a scope reads beyond its own (Scope.context_start_pts, context_after): where
     reading starts and ends, which frames are written, and how many were read as context only.
     They pass through the filters (a deinterlacer sees the neighbours it would see in a whole
-    run); `keep`: they also go on to the multi-frame stage as neighbours, else they stop here."""
+    run); `keep`: they also go on to the temporal denoising or multi-frame stage as neighbours, else
+    they stop here."""
 
     def __init__(self, scope: Scope, keep: bool) -> None:
         self.scope, self.keep = scope, keep
@@ -263,6 +269,24 @@ class _Context:
                     if not self.keep:
                         continue
                 yield item
+
+
+def _denoise_stage(
+    job: Job, source: StageQueue, sink: StageQueue, stages: Stages, written: Callable[[int], bool],
+) -> Callable[[], None]:
+    """The temporal denoising stage (vsr.pipeline.denoise) between the reader and the upscaler;
+    a segment's context frames go on only to the multi-frame stage."""
+    assert job.denoise is not None
+    denoiser = TemporalDenoiser(job.denoise, max_value=job.layout.max_value)
+    stats = DenoiseStats()
+
+    def body() -> None:
+        try:
+            denoise_frames(denoiser, source, sink, stages.stop, stats, written=written, pass_context=job.mode == "multi")
+        finally:
+            log.info("%s", stats.describe())
+
+    return body
 
 
 def _multi_frame_stage(

@@ -281,7 +281,7 @@ def _open_work(
     """The manifest of the work folder: loaded and checked against the job with `resume` (a fresh
     one where there is no folder yet), else a new one in a new folder (an existing one refused).
     Only a new manifest reads the input's packet index to plan its segments (with the context
-    around each that the multi-frame window or temporal filters reach)."""
+    around each that the multi-frame window and the temporal filters before it reach)."""
     if work.exists():
         if not resume:
             raise OutputError(f"the work folder {work} exists (an unfinished run?); pass --resume to continue it, or remove it")
@@ -291,7 +291,7 @@ def _open_work(
     index = read_packet_index(source)
     seconds = segment_seconds if segment_seconds is not None else default_segment_seconds(index, workers)
     window = check_frames(options.multi_frame.frames) if options.multi_frame.mode == "multi" else 0
-    plan = plan_segments(index, seconds, context=max(window, options.filters.temporal_reach()))
+    plan = plan_segments(index, seconds, context=window + options.filters.temporal_reach())
     try:
         work.mkdir(parents=True)
     except OSError as exc:
