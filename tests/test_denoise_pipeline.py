@@ -120,3 +120,14 @@ def test_temporal_denoising_on_the_command_line(cli, tmp_path, caplog):
     assert result.exit_code == 0, result.output
     assert len(read_video(tmp_path / "out.mp4").pts) == 6
     assert "temporal denoising: 6 frames, noise σ" in result.output + caplog.text
+
+
+def test_restore_denoises_temporally_unless_told_otherwise(make_clip, cli, tmp_path, caplog):
+    clip = make_clip("old.mp4", frames=4)
+    on = cli("upscale", clip, "--restore", "-s", "2", "-o", tmp_path / "on.mp4")
+    said_on = on.output + caplog.text
+    caplog.clear()
+    off = cli("upscale", clip, "--restore", "-s", "2", "--denoise", "off", "-o", tmp_path / "off.mp4")
+    assert on.exit_code == off.exit_code == 0
+    assert "temporal denoising: 4 frames" in said_on
+    assert "temporal denoising" not in off.output + caplog.text

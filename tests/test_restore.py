@@ -1,4 +1,5 @@
-"""`--restore`: the preset (restoration model for the scale, deinterlace auto) and its refusals."""
+"""`--restore`: the preset (restoration model for the scale, deinterlace auto, temporal denoising)
+and its refusals."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from tinymodels import write_weight_file
 
 
 @pytest.mark.parametrize("scale", [1, 2, 4])
-def test_the_preset_picks_the_restoration_model_and_deinterlaces(scale):
+def test_the_preset_picks_the_restoration_model_deinterlaces_and_denoises(scale):
     options = restore_options(UpscaleOptions(model=ModelOptions(scale=scale)))
     assert options.model.name == "restore" and options.filters.deinterlace == "auto"
+    assert options.filters.denoise == "temporal"
     model = load_model("restore", scale)
     assert model.purpose == RESTORATION and "x264" in model.degradation
 
@@ -34,6 +36,8 @@ def test_the_preset_keeps_the_users_choices():
     telecined = restore_options(UpscaleOptions().replace(filters={"ivtc": True}))
     assert telecined.filters.deinterlace == "off" and telecined.filters.ivtc
     assert restore_options(UpscaleOptions(), deinterlace="off").filters.deinterlace == "off"
+    assert restore_options(UpscaleOptions().replace(filters={"denoise": "medium"})).filters.denoise == "medium"
+    assert restore_options(UpscaleOptions(), denoise="off").filters.denoise == "off"
 
 
 def test_the_preset_refuses_what_does_not_fit():

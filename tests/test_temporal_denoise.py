@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from textures import fourier_shift, texture
-from vsr.misr.denoise import TemporalDenoiser, TemporalDenoiseSettings, measured_sigma, temporal_weights
+from vsr.misr.denoise import TemporalDenoiser, TemporalDenoiseSettings, flow_scale, measured_sigma, temporal_weights
 
 
 def _noisy(frames: list[np.ndarray], sigma: float, seed: int = 0, dtype=np.uint8, top: int = 255) -> list[np.ndarray]:
@@ -121,3 +121,11 @@ def test_settings_are_checked():
         TemporalDenoiseSettings(patch=4)
     with pytest.raises(ValueError, match="radius"):
         TemporalDenoiseSettings(radius=0)
+
+
+def test_the_flow_of_large_frames_is_estimated_at_135_to_270_lines():
+    assert [flow_scale(h, 135) for h in (48, 144, 270, 480, 540, 576, 1080, 2160)] == [0, 0, 1, 1, 2, 2, 3, 4]
+    denoiser = TemporalDenoiser()
+    with pytest.raises(RuntimeError, match="none was pushed"):
+        denoiser.window(0)
+    assert denoiser.count == 0 and not denoiser.ready(0)

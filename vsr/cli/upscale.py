@@ -52,10 +52,10 @@ def upscale(
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames (a preview; audio stops there too)."),
     mode: Mode = typer.Option(Mode.single, "--mode", help="single: each frame on its own; multi: align and fuse the neighbouring frames too (sharper, steadier, slower)."),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, max=15, show_default=False, help="[default: 5] With --mode multi, the window: the frame and its neighbours, an odd number (5: t-2 … t+2). A frame limit is --max-frames."),
-    restore: bool = typer.Option(False, "--restore", help="Restore old footage: deinterlace (auto, unless --deinterlace says otherwise) and upscale with the restoration model `restore` (x2, x4; x1 at --scale 1 denoises without upscaling), trained to remove compression artefacts, noise and blur instead of sharpening them; --model restore-fast for the fast one (x4)."),
+    restore: bool = typer.Option(False, "--restore", help="Restore old footage: deinterlace (auto, unless --deinterlace says otherwise), denoise (temporal, unless --denoise says otherwise; clean frames are left nearly as they are) and upscale with the restoration model `restore` (x2, x4; x1 at --scale 1 denoises without upscaling), trained to remove compression artefacts, noise and blur instead of sharpening them; --model restore-fast for the fast one (x4)."),
     deinterlace: Optional[Deinterlace] = typer.Option(None, "--deinterlace", show_default=False, help="[default: off; auto with --restore] Deinterlace before upscaling: auto (the frames' flags, the stream's field order, else FFmpeg's idet on the first 60 frames decide; bwdif when interlaced), or a deinterlacer by name for every frame."),
     deinterlace_rate: DeinterlaceRate = typer.Option(DeinterlaceRate.frame, "--deinterlace-rate", help="frame: one output frame per input frame; field: one per field (twice the frames and the rate, smoother motion; timestamps and audio follow)."),
-    denoise: Denoise = typer.Option(Denoise.off, "--denoise", help="Denoise before upscaling. temporal: each frame averaged with its 3 neighbours on each side, aligned by motion, where they agree within the noise level measured on the frame (the best for noisy footage; clean footage is left nearly as it is). light, medium, strong: FFmpeg's nlmeans for noise sigma about 5, 10, 20 (strong smooths fine texture too); 8 to 15 fps at 540p."),
+    denoise: Optional[Denoise] = typer.Option(None, "--denoise", show_default=False, help="[default: off; temporal with --restore] Denoise before upscaling. temporal: each frame averaged with its 3 neighbours on each side, aligned by motion, where they agree within the noise level measured on the frame (the best for noisy footage; clean footage is left nearly as it is). light, medium, strong: FFmpeg's nlmeans for noise sigma about 5, 10, 20 (strong smooths fine texture too); 8 to 15 fps at 540p."),
     deblock: bool = typer.Option(False, "--deblock", help="Smooth compression block edges before upscaling (FFmpeg's deblock)."),
     ivtc: bool = typer.Option(False, "--ivtc", help="Inverse telecine (fieldmatch + decimate): 29.97 fps telecined film back to 23.976 progressive frames (4 of every 5 kept); with --deinterlace, frames left combed are deinterlaced."),
     colour_matrix: ColourMatrix = typer.Option(ColourMatrix.keep, "--colour-matrix", help="keep: the source's colours, tagged on the output (an untagged SD source as BT.601); bt709: convert to the BT.709 matrix, for players and editors that ignore the tags."),
@@ -95,7 +95,7 @@ def upscale(
         ),
         multi_frame=MultiFrameOptions(mode=mode.value, frames=frames or MultiFrameOptions.frames, debug_dir=debug_dir),
         filters=FilterOptions(
-            video=vf, deinterlace=(deinterlace or Deinterlace.off).value, deinterlace_rate=deinterlace_rate.value, denoise=denoise.value,
+            video=vf, deinterlace=(deinterlace or Deinterlace.off).value, deinterlace_rate=deinterlace_rate.value, denoise=(denoise or Denoise.off).value,
             deblock=deblock, ivtc=ivtc, colour_matrix=colour_matrix.value, square_pixels=square_pixels,
         ),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
@@ -103,7 +103,7 @@ def upscale(
     )
     if restore:
         with one_line_errors(debug=debug):
-            options = restore_options(options, deinterlace=deinterlace and deinterlace.value)
+            options = restore_options(options, deinterlace=deinterlace and deinterlace.value, denoise=denoise and denoise.value)
     with one_line_errors(debug=debug), ProgressBar(disable=quiet) as bar, runner or contextlib.nullcontext():
         if input.is_dir():
             outcomes = upscale_folder(

@@ -128,8 +128,9 @@ def upscale_video(
     source = Path(input)
     target = Path(output) if output is not None else default_output_path(source, options.model.scale)
     if source.suffix.lower() in IMAGE_SUFFIXES:
-        asked = [name for name in options.filters.active() if (name, options.filters.deinterlace) != ("deinterlace", "auto")]
-        if asked:  # "auto" deinterlacing has nothing to do on a still (--restore asks for it)
+        nothing_to_do = {("deinterlace", "auto"), ("denoise", "temporal")}  # on a still (--restore asks for both)
+        asked = [name for name in options.filters.active() if (name, getattr(options.filters, name)) not in nothing_to_do]
+        if asked:
             given = options.filters.video or ", ".join(asked)
             raise ConfigError(f"video filters ({given!r}) apply to videos, not to the still image {source.name}")
         return upscale_image(

@@ -1,7 +1,9 @@
 """`--restore`: one switch for old footage. It deinterlaces where the source is interlaced
-(`deinterlace="auto"`, unless a deinterlacer or inverse telecine was chosen) and upscales with
-the restoration model for the scale (`restore`, or another restoration model given by name or
-weight file), which removes compression artefacts, noise and blur instead of sharpening them."""
+(`deinterlace="auto"`, unless a deinterlacer or inverse telecine was chosen), denoises temporally
+(`denoise="temporal"`, unless another denoiser was chosen: it measures the noise of every frame and
+leaves clean frames nearly as they are) and upscales with the restoration model for the scale
+(`restore`, or another restoration model given by name or weight file), which removes compression
+artefacts, noise and blur instead of sharpening them."""
 
 from __future__ import annotations
 
@@ -11,12 +13,15 @@ from vsr.models.resolve import resolve
 from vsr.options import UpscaleOptions
 
 RESTORE_MODEL = "restore"
+RESTORE_DENOISE = "temporal"
 
 
-def restore_options(options: UpscaleOptions, *, deinterlace: str | None = None) -> UpscaleOptions:
+def restore_options(options: UpscaleOptions, *, deinterlace: str | None = None,
+                    denoise: str | None = None) -> UpscaleOptions:
     """`options` with the restoration preset applied. `deinterlace`: the deinterlacer asked for
     (None: "auto", or what `options` already asks for when that is not "off" or is inverse
-    telecine). Raises ConfigError for a super-resolution model or multi-frame mode asked for
+    telecine); `denoise`: the denoiser asked for (None: "temporal", or what `options` already asks
+    for when that is not "off"). Raises ConfigError for a super-resolution model or multi-frame mode asked for
     together with it, UnsupportedModelError where no restoration model is shipped at the scale
     (the message lists the scales that have one), InputError for an unreadable weight file."""
     if options.multi_frame.mode != "single":
@@ -28,4 +33,6 @@ def restore_options(options: UpscaleOptions, *, deinterlace: str | None = None) 
     if deinterlace is None:
         filters = options.filters
         deinterlace = filters.deinterlace if filters.deinterlace != "off" or filters.ivtc else "auto"
-    return options.replace(model={"name": name}, filters={"deinterlace": deinterlace})
+    if denoise is None:
+        denoise = options.filters.denoise if options.filters.denoise != "off" else RESTORE_DENOISE
+    return options.replace(model={"name": name}, filters={"deinterlace": deinterlace, "denoise": denoise})
