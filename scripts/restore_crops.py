@@ -11,7 +11,8 @@ Three inputs are made from Big Buck Bunny (CC-BY 3.0, ../shared/data/clips/big_b
 
 The first two are upscaled x2 with `vsr upscale` as a user would: bicubic, the super-resolution
 model `residual`, and `--restore`. The noisy one is cleaned at its own size: FFmpeg's nlmeans
-(`--denoise medium`'s settings) and `vsr upscale --scale 1 --restore`. One frame's crop of each
+(`--denoise medium`'s settings), `restore` x1 alone (`--restore --denoise off`) and `vsr upscale
+--scale 1 --restore` (temporal denoising, then `restore` x1). One frame's crop of each
 result is placed side by side with its label.
 
     python3 scripts/restore_crops.py --out docs [--only restore_noisy.png]
@@ -109,7 +110,8 @@ def write_noisy(path: Path) -> None:
 
 
 def denoised_crops(clip: Path, work: Path, box: tuple[int, int, int, int], index: int) -> np.ndarray:
-    """noisy | FFmpeg nlmeans (--denoise medium) | --restore --scale 1, the same box of frame `index`."""
+    """noisy | FFmpeg nlmeans (--denoise medium) | restore x1 alone | --restore --scale 1 (temporal
+    denoising, then restore x1), the same box of frame `index`."""
     x, y, w, h = box
     noisy = frame_at(clip, index)
     graph = VideoFilterGraph(DENOISE_PRESETS["medium"], "yuv420p")
@@ -121,11 +123,12 @@ def denoised_crops(clip: Path, work: Path, box: tuple[int, int, int, int], index
         rows = np.frombuffer(frame.planes[0], np.uint8).reshape(-1, frame.planes[0].line_size)
         rows[:height, :width] = filtered.to_ndarray(format="yuv420p")[:height]
         nlmeans = frame.to_ndarray(format="rgb24")
-    out = work / "noisy_restore.mkv"
-    subprocess.run(["vsr", "upscale", str(clip), "-o", str(out), "--scale", "1", "--restore", "--codec", "ffv1",
-                    "--overwrite", "-q"], check=True)
-    tiles = [(noisy, "noisy input"), (nlmeans, "FFmpeg nlmeans"),
-             (frame_at(out, index), "--restore -s 1")]
+    tiles = [(noisy, "noisy input"), (nlmeans, "FFmpeg nlmeans")]
+    for label, flags in (("restore x1 alone", ["--denoise", "off"]), ("--restore -s 1", [])):
+        out = work / f"noisy_restore{len(tiles)}.mkv"
+        subprocess.run(["vsr", "upscale", str(clip), "-o", str(out), "--scale", "1", "--restore", "--codec", "ffv1",
+                        "--overwrite", "-q", *flags], check=True)
+        tiles.append((frame_at(out, index), label))
     return np.concatenate([labelled(image[y : y + h, x : x + w], label) for image, label in tiles], axis=1)
 
 
