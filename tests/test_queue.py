@@ -44,6 +44,14 @@ def test_items_come_out_in_order_and_end_passes_through():
     assert [q.get(), q.get(), q.get()] == [1, 2, END]
 
 
+def test_until_end_gives_the_items_before_the_end_marker_and_takes_it():
+    q = StageQueue(8, threading.Event())
+    for item in (1, 2, END, 3):
+        q.put(item)
+    assert list(q.until_end()) == [1, 2]
+    assert q.get() == 3
+
+
 @pytest.mark.parametrize("size", [0, -1])
 def test_a_queue_must_hold_at_least_one_item(size):
     with pytest.raises(ValueError, match="queue size"):

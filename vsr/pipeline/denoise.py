@@ -76,10 +76,7 @@ def denoise_frames(
             else:
                 sink.put(held.popleft())
 
-    while True:
-        item = source.get()
-        if item is END:
-            break
+    for item in source.until_end():
         if isinstance(item, VideoItem):
             if item.index != denoiser.count:
                 raise RuntimeError(f"frames out of order: got {item.index}, expected {denoiser.count}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -56,6 +57,11 @@ class StageQueue(Generic[T]):
                 return self._queue.get(timeout=POLL_SECONDS)
             except queue.Empty:
                 continue
+
+    def until_end(self) -> Iterator[T]:
+        """Every item up to END (taken, not yielded), each as `get` gives it."""
+        while (item := self.get()) is not END:
+            yield item  # type: ignore[misc]
 
     def qsize(self) -> int:
         return self._queue.qsize()

@@ -102,10 +102,7 @@ def upscale_frames(
             finish(in_flight)
         in_flight, batch = (handle, batch), []
 
-    while True:
-        item = source.get()
-        if item is END:
-            break
+    for item in source.until_end():
         if isinstance(item, VideoItem):
             reorder.frame_arrived()
             batch.append(item)

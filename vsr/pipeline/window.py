@@ -114,10 +114,7 @@ def upscale_windows(
                 pending.popleft()
             run(ready)
 
-    while True:
-        item = source.get()
-        if item is END:
-            break
+    for item in source.until_end():
         if isinstance(item, VideoItem):
             if item.index != fuser.count:
                 raise RuntimeError(f"frames out of order: got {item.index}, expected {fuser.count}")

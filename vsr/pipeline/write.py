@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from vsr.media.frames import Passthrough
 from vsr.media.mux import Muxer
-from vsr.pipeline.queue import END, StageQueue
+from vsr.pipeline.queue import StageQueue
 
 
 def write_stage(source: StageQueue, muxer: Muxer) -> None:
     """Take encoder frames and Passthrough packets from `source` until END, then flush and close the file."""
-    while True:
-        item = source.get()
-        if item is END:
-            muxer.finish()
-            return
+    for item in source.until_end():
         if isinstance(item, Passthrough):
             muxer.write_passthrough(item)
         else:
             muxer.write_frame(item)
+    muxer.finish()
