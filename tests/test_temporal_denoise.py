@@ -69,6 +69,17 @@ def test_a_clean_static_scene_comes_out_unchanged():
     assert all((planes[0] == clean).all() for planes in out)
 
 
+def test_frames_measured_below_two_levels_of_noise_are_left_as_they_are():
+    clean = texture(48, 64, seed=16)
+    faint = [[plane] for plane in _noisy([clean] * 7, 1.0, seed=17)]
+    out, sigmas = _denoise_all(faint)
+    assert all(s < 2.0 for s in sigmas)
+    assert all((o[0] == f[0]).all() for o, f in zip(out, faint))
+    grain = [[plane] for plane in _noisy([clean] * 7, 3.0, seed=18)]
+    out, sigmas = _denoise_all(grain)
+    assert all(s >= 2.0 for s in sigmas) and (out[3][0] != grain[3][0]).any()
+
+
 def test_moving_noisy_frames_are_aligned_before_averaging():
     base = texture(64, 80, seed=4, blur=2.0)
     clean = [fourier_shift(base, 1.3 * t, -0.6 * t) for t in range(7)]
