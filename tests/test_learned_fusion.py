@@ -20,6 +20,7 @@ from vsr.models import SRModel, build, checkpoint_dict, load_model_file, save_ch
 from vsr.models.checkpoint import read_checkpoint, weights_sha256
 from vsr.models.multiframe import MultiFrameResidual, stack_channels
 from vsr.train.loop import train
+from vsr.degrade.config import DegradeConfig
 from vsr.train.sequences import aligned_window, camera_motion, synthetic_windows
 
 torch.set_num_threads(1)
@@ -182,6 +183,25 @@ def test_synthetic_windows_skip_images_too_small_for_the_patch(tmp_path):
     assert not np.array_equal(pairs[0].lr, pairs[1].lr)  # each copy has its own motion
     small = sorted(_write_images(tmp_path / "small", n=1, size=40).iterdir())
     assert synthetic_windows(small, 4, 3, per_image=1, motion=1.0, seed=0) == []  # 40 px < 16 LR px at x4
+
+
+def test_windows_can_be_degraded_by_a_codec_with_the_same_motions(tmp_path):
+    """[degrade] with a multi-frame model: each window's LR frames go through a chain drawn from it
+    (here libx264 at CRF 40 over the window as one clip), the motions stay those drawn without it."""
+    images = _write_images(tmp_path / "images", n=2, size=72)
+    paths = sorted(images.iterdir())
+    codec = DegradeConfig(clean_prob=0.0, resize_probs=(0.0, 0.0, 1.0), blur_prob=0.0, noise_prob=0.0, jpeg_prob=0.0,
+                          second_prob=0.0, final_resize_modes=("matlab",), codec_prob=1.0, final_jpeg_prob=0.0,
+                          codecs=("libx264",), codec_weights=(1.0,), x264_crf=(40, 40), x264_presets=("medium",))
+    plain = synthetic_windows(paths, 2, 3, per_image=1, motion=1.0, seed=0)
+    coded = synthetic_windows(paths, 2, 3, per_image=1, motion=1.0, seed=0, degrade=codec)
+    assert [p.hr.shape for p in coded] == [p.hr.shape for p in plain]
+    assert all(side % 4 == 0 for p in coded for side in p.hr.shape)  # even LR sides for the codec
+    for a, b in zip(plain, coded):
+        assert np.array_equal(a.hr, b.hr)  # the same motions
+        assert 1.0 < np.abs(a.lr[:3] - b.lr[:3]).mean() * 255 < 30.0  # the frames carry x264's damage
+    assert [np.array_equal(a.lr, b.lr) for a, b in zip(coded, synthetic_windows(paths, 2, 3, per_image=1, motion=1.0,
+                                                                                 seed=0, degrade=codec))] == [True, True]
 
 
 def test_multi_mode_with_a_multi_frame_model_uses_learned_fusion_end_to_end(make_clip, tmp_path):

@@ -154,6 +154,15 @@ MULTI_FRAME_ARCHS: dict[str, ArchSpec] = {
             description="learned correction of the classical fusion: aligned window + its back-projected result",
         ),
         ArchSpec(
+            "stream_refine",
+            multiframe.RefiningMultiFrame,
+            multiframe.SCALES,
+            {"frames": 5, "channels": 48, "blocks": 12, "res_scale": 1.0, "single": "stream"},
+            kind="multi-frame",
+            description="the learned correction of the classical fusion, trained on x264-compressed windows after `stream`",
+            degradation=CODEC,
+        ),
+        ArchSpec(
             "multiframe",
             multiframe.MultiFrameResidual,
             multiframe.SCALES,

@@ -199,7 +199,6 @@ def validate(cfg: Config) -> None:
     checks += [
         (multi == (mf is not None), f"[multiframe] is {'required' if multi else 'only for multi-frame models'} "
                                     f"for arch {cfg.model.arch!r}"),
-        (not multi or cfg.degrade is None, "[degrade] is for single-frame models"),
         (cfg.degrade is None or d.jitter == 0.0, "[data] jitter must be 0 with [degrade]"),
         (cfg.degrade is None or (d.patch_size % 2 == 0), "[data] patch_size must be even with [degrade] (codec passes)"),
         (not multi or d.jitter == 0.0, "[data] jitter must be 0 for a multi-frame model (it would alter the confidences)"),

@@ -232,7 +232,7 @@ def train(
         val_pairs = degraded_validation(val_pairs, cfg.degrade, t_cfg.seed + 1)
     patches = dict(scale=scale, patch_size=d_cfg.patch_size, batch_size=d_cfg.batch_size,
                    flips=d_cfg.flips, rot90=d_cfg.rot90, jitter=d_cfg.jitter)
-    if cfg.degrade is None:
+    if cfg.degrade is None or cfg.multiframe is not None:  # a multi-frame model's windows are degraded already
         sampler = PatchSampler(train_pairs, **patches)
     else:
         sampler = DegradedPatchSampler(train_pairs, cfg.degrade, **patches)
@@ -357,13 +357,15 @@ def _window_pairs(cfg: Config, module: nn.Module, train_paths: list[Path],
         single = None
     engine = single_frame_engine(module, scale, "cpu", single=single)  # as `vsr upscale` runs it on the CPU
     t0 = time.monotonic()
+    damage = cfg.degrade  # each window's LR frames through a chain drawn from it (None: BI)
     train_pairs = synthetic_windows(train_paths, scale, frames, per_image=mf.windows_per_image, motion=mf.motion,
-                                    seed=seed, objects=mf.objects, engine=engine)
+                                    seed=seed, objects=mf.objects, engine=engine, degrade=damage)
     if mf.clips and mf.clip_windows:
         train_pairs += clip_windows([_resolve(c) for c in mf.clips], scale, frames, count=mf.clip_windows,
-                                    downscale=mf.clip_downscale, stride=mf.clip_stride, engine=engine)
+                                    downscale=mf.clip_downscale, stride=mf.clip_stride, engine=engine,
+                                    degrade=damage, seed=seed)
     val_pairs = synthetic_windows(val_paths, scale, frames, per_image=1, motion=mf.motion, seed=seed + 1,
-                                  objects=mf.objects, engine=engine)
+                                  objects=mf.objects, engine=engine, degrade=damage)
     log.info("%d training and %d validation windows aligned in %.0f s",
              len(train_pairs), len(val_pairs), time.monotonic() - t0)
     return train_pairs, val_pairs

@@ -21,6 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vsr.degrade.chain import Chain, degrade_clip, sample_chain
+from vsr.degrade.config import DegradeConfig
 from vsr.engine.fusion import fusion_inputs
 from vsr.errors import InputError
 from vsr.eval.metrics import rgb_to_y
@@ -34,15 +36,27 @@ from vsr.resample.matlab import imresize, to_uint8
 log = logging.getLogger(__name__)
 
 
-def aligned_window(hr_frames: Sequence[np.ndarray], scale: int, engine: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def window_lrs(hr_frames: Sequence[np.ndarray], scale: int, chain: Chain | None = None,
+               rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """The LR frames of a window: the BI downscale rounded to 8 bits, or `chain` (vsr.degrade) over
+    the window as one clip (a codec pass sees its frames in order; sizes then a multiple of 2·scale)."""
+    if chain is None:
+        return [to_uint8(imresize(f, 1.0 / scale)) for f in hr_frames]
+    height, width = hr_frames[0].shape
+    return degrade_clip(hr_frames, (height // scale, width // scale), chain, rng or np.random.default_rng(0))
+
+
+def aligned_window(hr_frames: Sequence[np.ndarray], scale: int, engine: Any = None,
+                   lrs: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, lr): the centre frame's network input (C, h, w) float32 in [0, 1] and its LR luma.
 
     hr_frames: 2k+1 uint8 HR luma planes in display order, sizes a multiple of `scale`.
     engine: a refine model's single-frame engine (`vsr.engine.fusion.fusion_inputs`).
+    lrs: their LR frames (default: `window_lrs`, the BI downscale).
     """
     frames = len(hr_frames)
     fuser = MultiFrameSR(scale, MultiFrameSettings(frames=frames))
-    lrs = [to_uint8(imresize(f, 1.0 / scale)) for f in hr_frames]
+    lrs = lrs if lrs is not None else window_lrs(hr_frames, scale)
     for lr in lrs:
         fuser.push(lr)
     fuser.finish()
@@ -103,13 +117,18 @@ def add_moving_object(frames_hr: list[np.ndarray], source: np.ndarray, motion: f
 
 
 def synthetic_windows(paths: Sequence[Path], scale: int, frames: int, *, per_image: int, motion: float,
-                      seed: int, objects: float = 0.0, engine: Any = None) -> list[Pair]:
+                      seed: int, objects: float = 0.0, engine: Any = None,
+                      degrade: DegradeConfig | None = None) -> list[Pair]:
     """`per_image` windows of each HR image, each moved by its own random camera motion; with
-    probability `objects`, a piece of the picture also moves on its own (`add_moving_object`)."""
+    probability `objects`, a piece of the picture also moves on its own (`add_moving_object`).
+    `degrade`: each window's LR frames come from a chain drawn from it (its own random stream, so
+    the motions are those drawn without it)."""
     rng = np.random.default_rng(seed)
+    damage = np.random.default_rng([seed, 1])
+    multiple = scale if degrade is None else 2 * scale
     pairs = []
     for path in paths:
-        hr = rgb_to_y(mod_crop(read_rgb(path), scale))
+        hr = rgb_to_y(mod_crop(read_rgb(path), multiple))
         h, w = hr.shape
         if min(h, w) < 16 * scale:
             continue
@@ -121,7 +140,8 @@ def synthetic_windows(paths: Sequence[Path], scale: int, frames: int, *, per_ima
             ]
             if objects > 0 and rng.uniform() < objects:
                 moved = add_moving_object(moved, hr, motion, scale, rng)
-            inputs, _ = aligned_window(moved, scale, engine)
+            chain = sample_chain(degrade, damage) if degrade is not None else None
+            inputs, _ = aligned_window(moved, scale, engine, window_lrs(moved, scale, chain, damage))
             pairs.append(Pair(f"{path.name}#{copy}", inputs, moved[frames // 2]))
     return pairs
 
@@ -145,23 +165,28 @@ def _clip_lumas(path: Path) -> Iterator[np.ndarray]:
 
 
 def clip_windows(paths: Sequence[str | os.PathLike[str]], scale: int, frames: int, *, count: int,
-                 downscale: int, stride: int, engine: Any = None) -> list[Pair]:
+                 downscale: int, stride: int, engine: Any = None, degrade: DegradeConfig | None = None,
+                 seed: int = 0) -> list[Pair]:
     """Up to `count` windows per clip, their centres `stride` frames apart from frame k onwards.
 
     Windows that straddle a scene cut are kept: the fusion has to handle cuts too, and the
-    alignment gives the frames of the other shot zero confidence.
+    alignment gives the frames of the other shot zero confidence. `degrade`: as for
+    `synthetic_windows` (the chains drawn from `seed`).
     """
     k = frames // 2
+    damage = np.random.default_rng([seed, 2])
+    multiple = scale if degrade is None else 2 * scale
     pairs = []
     for path in map(Path, paths):
         recent: list[np.ndarray] = []
         taken = 0
         for index, luma in enumerate(_clip_lumas(path)):
             small = to_uint8(imresize(luma, 1.0 / downscale)) if downscale > 1 else luma
-            recent = [*recent[-(frames - 1):], mod_crop(small, scale)]
+            recent = [*recent[-(frames - 1):], mod_crop(small, multiple)]
             centre = index - k
             if len(recent) == frames and centre % stride == 0:
-                inputs, _ = aligned_window(recent, scale, engine)
+                chain = sample_chain(degrade, damage) if degrade is not None else None
+                inputs, _ = aligned_window(recent, scale, engine, window_lrs(recent, scale, chain, damage))
                 pairs.append(Pair(f"{path.name}@{centre}", inputs, recent[k]))
                 taken += 1
                 if taken == count:
