@@ -28,7 +28,9 @@ from vsr.models import resolve
 from vsr.train.loop import output_levels
 from vsr.train.sequences import add_moving_object, camera_motion
 
-SCALE, RADIUS = 4, 3
+RADIUS = 3
+INPUT = "input"
+"""As --model: the denoised frame itself (at --scale 1)."""
 ALL_CONDITIONS = {
     **CONDITIONS,
     "noise5": Chain((), "matlab", None, lr_noise=Noise(sigma=5.0)),
@@ -36,18 +38,18 @@ ALL_CONDITIONS = {
 }
 
 
-def moving_windows(config: Path, seed: int = 1, per_image: int = 2) -> list[list[np.ndarray]]:
+def moving_windows(config: Path, scale: int, seed: int = 1, per_image: int = 2) -> list[list[np.ndarray]]:
     """2·RADIUS + 1 HR frames per window, the middle one the image itself."""
     rng = np.random.default_rng(seed)
     windows = []
     for hr in held_out_luma(config):
-        height, width = (n - n % (2 * SCALE) for n in hr.shape)
+        height, width = (n - n % (2 * scale) for n in hr.shape)
         hr = np.ascontiguousarray(hr[:height, :width])
         for _ in range(per_image):
             moved = [cv2.warpAffine(hr, m, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
-                     for m in camera_motion(2 * RADIUS + 1, 3.0, SCALE, (width / 2, height / 2), rng)]
+                     for m in camera_motion(2 * RADIUS + 1, 3.0, scale, (width / 2, height / 2), rng)]
             if rng.uniform() < 0.5:
-                moved = add_moving_object(moved, hr, 3.0, SCALE, rng)
+                moved = add_moving_object(moved, hr, 3.0, scale, rng)
             windows.append(moved)
     return windows
 
@@ -61,32 +63,38 @@ def denoised_middle(frames: list[np.ndarray], settings: TemporalDenoiseSettings)
     return planes[0], sigma
 
 
+def upscaled(model, plane: np.ndarray) -> np.ndarray:
+    return plane if model is None else output_levels(model, plane)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=Path("configs/train/restore_x4.toml"))
-    parser.add_argument("--model", default="restore")
+    parser.add_argument("--model", default="restore", help=f"the model after the denoiser ({INPUT!r}: none, at --scale 1)")
+    parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--conditions", default="clean,crf25,crf35,noise5,noise10,noise20")
     parser.add_argument("--settings", nargs="*", default=["{}"],
                         help="TemporalDenoiseSettings fields as Python dicts, one per candidate")
     args = parser.parse_args()
-    model = resolve(args.model, SCALE).module
-    windows = moving_windows(args.config)
+    scale = args.scale
+    model = None if args.model == INPUT else resolve(args.model, scale).module
+    windows = moving_windows(args.config, scale)
     rng = np.random.default_rng(5)
     candidates = {text: TemporalDenoiseSettings(**ast.literal_eval(text)) for text in args.settings}
     print(f"{len(windows)} windows of {2 * RADIUS + 1} frames from the held-out images of {args.config}, "
-          f"x{SCALE} with {args.model}\n")
+          f"x{scale} with {args.model}\n")
     print("| condition | none | " + " | ".join(f"`{c}`" for c in candidates) + " |")
     print("|---|---|" + "---|" * len(candidates))
     for condition in args.conditions.split(","):
-        clips = [(w[RADIUS], degrade_clip(w, (w[0].shape[0] // SCALE, w[0].shape[1] // SCALE),
+        clips = [(w[RADIUS], degrade_clip(w, (w[0].shape[0] // scale, w[0].shape[1] // scale),
                                           ALL_CONDITIONS[condition], rng)) for w in windows]
-        row = [np.mean([psnr(output_levels(model, lr[RADIUS]), hr, border=8) for hr, lr in clips])]
+        row = [np.mean([psnr(upscaled(model, lr[RADIUS]), hr, border=8) for hr, lr in clips])]
         sigmas = []
         for settings in candidates.values():
             scores = []
             for hr, lr in clips:
                 plane, sigma = denoised_middle(lr, settings)
-                scores.append(psnr(output_levels(model, plane), hr, border=8))
+                scores.append(psnr(upscaled(model, plane), hr, border=8))
                 sigmas.append(sigma)
             row.append(np.mean(scores))
         print(f"| {condition} (σ measured {np.mean(sigmas):.1f}) | " + " | ".join(f"{v:.2f}" for v in row) + " |", flush=True)
