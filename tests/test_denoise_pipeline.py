@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import vsr
+from test_queue import frames_in_flight
 from test_segments_join import CLIP, LOSSLESS
 from textures import fourier_shift, texture
 from videoclips import audio_packets, read_index, read_video
-from vsr.media import decode, mux
 from vsr.media.frames import Passthrough, VideoItem
 from vsr.misr.denoise import TemporalDenoiser
 from vsr.options import TEMPORAL_DENOISE_RADIUS
@@ -139,22 +139,7 @@ def test_the_denoising_stage_holds_a_bounded_number_of_frames(make_clip, monkeyp
     """120 frames: the decoder runs ahead of the writer by no more than the queues, the upscale
     stage's two batches and the frames the denoiser waits for (the radius and the one in hand)."""
     source = make_clip("long.mkv", width=48, height=32, frames=120, codec="ffv1")
-    decoded, written, lead = [0], [0], []
-    original_read, original_write = decode.read_items, mux.Muxer.write_frame
-
-    def read_items(*args, **kwargs):
-        for item in original_read(*args, **kwargs):
-            if isinstance(item, VideoItem):
-                decoded[0] += 1
-                lead.append(decoded[0] - written[0])
-            yield item
-
-    def write_frame(self, frame):
-        original_write(self, frame)
-        written[0] += 1
-
-    monkeypatch.setattr(decode, "read_items", read_items)
-    monkeypatch.setattr(mux.Muxer, "write_frame", write_frame)
+    lead = frames_in_flight(monkeypatch)
     result = vsr.upscale_video(source, scale=2, model="bicubic", preset="ultrafast", queue_size=2, batch_size=1,
                                denoise="temporal")
     assert result.frames == 120

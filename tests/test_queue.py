@@ -126,15 +126,11 @@ def test_qsize_never_exceeds_maxsize_with_concurrent_producers():
         assert [i for kk, i in taken if kk == k] == list(range(50))
 
 
-@pytest.mark.parametrize("queue_size,batch_size", [(2, 1), (1, 3)])
-def test_the_pipeline_holds_a_bounded_number_of_frames(make_clip, monkeypatch, queue_size, batch_size):
-    """200 frames through queues of `queue_size`: the decoder is never more than the queues and
-    the upscale stage's two batches (one being filled or launched, one in flight) ahead of the writer."""
-    frames = 200
-    source = make_clip("long.mkv", width=48, height=32, frames=frames, codec="ffv1")
-    decoded, written, lead, queued = [0], [0], [], []
-
-    original_read = decode.read_items
+def frames_in_flight(monkeypatch) -> list[int]:
+    """Patches the reader and the muxer; the list returned gets, at each decoded frame, how many
+    frames have been decoded and not yet written."""
+    decoded, written, lead = [0], [0], []
+    original_read, original_write = decode.read_items, mux.Muxer.write_frame
 
     def read_items(*args, **kwargs):
         for item in original_read(*args, **kwargs):
@@ -143,20 +139,28 @@ def test_the_pipeline_holds_a_bounded_number_of_frames(make_clip, monkeypatch, q
                 lead.append(decoded[0] - written[0])
             yield item
 
-    original_write = mux.Muxer.write_frame
-
     def write_frame(self, frame):
         original_write(self, frame)
         written[0] += 1
 
+    monkeypatch.setattr(decode, "read_items", read_items)
+    monkeypatch.setattr(mux.Muxer, "write_frame", write_frame)
+    return lead
+
+
+@pytest.mark.parametrize("queue_size,batch_size", [(2, 1), (1, 3)])
+def test_the_pipeline_holds_a_bounded_number_of_frames(make_clip, monkeypatch, queue_size, batch_size):
+    """200 frames through queues of `queue_size`: the decoder is never more than the queues and
+    the upscale stage's two batches (one being filled or launched, one in flight) ahead of the writer."""
+    frames = 200
+    source = make_clip("long.mkv", width=48, height=32, frames=frames, codec="ffv1")
+    lead, queued = frames_in_flight(monkeypatch), []
     original_put = StageQueue.put
 
     def put(self, item):
         original_put(self, item)
         queued.append((self.maxsize, self.qsize()))
 
-    monkeypatch.setattr(decode, "read_items", read_items)
-    monkeypatch.setattr(mux.Muxer, "write_frame", write_frame)
     monkeypatch.setattr(StageQueue, "put", put)
 
     result = vsr.upscale_video(
