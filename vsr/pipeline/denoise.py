@@ -8,10 +8,11 @@ the frames a later window still needs are kept; nothing else is, so memory is bo
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,17 +23,28 @@ from vsr.pipeline.queue import END, StageQueue, Stopped
 
 @dataclass
 class DenoiseStats:
+    """Frames put on, and the noise levels measured (8-bit levels; their count, sum and range, and
+    how many frames were left as they were, measured under the denoiser's `skip_below`)."""
+
     frames: int = 0
-    sigmas: list[float] = field(default_factory=list)
-    """The noise level measured on each frame (8-bit levels), in order."""
+    measured: int = 0
+    left: int = 0
+    sigma_sum: float = 0.0
+    sigma_min: float = math.inf
+    sigma_max: float = 0.0
+
+    def add(self, sigma: float, left: bool) -> None:
+        self.measured += 1
+        self.left += left
+        self.sigma_sum += sigma
+        self.sigma_min, self.sigma_max = min(self.sigma_min, sigma), max(self.sigma_max, sigma)
 
     def describe(self) -> str:
         """One line for the log: the frames and the noise levels measured on them."""
-        if not self.sigmas:
+        if not self.measured:
             return "temporal denoising: no frames"
-        levels = np.asarray(self.sigmas)
-        return (f"temporal denoising: {self.frames} frames, noise σ {np.median(levels):.1f} levels "
-                f"(median; {levels.min():.1f} to {levels.max():.1f})")
+        return (f"temporal denoising: {self.frames} frames, noise σ {self.sigma_sum / self.measured:.1f} levels "
+                f"(mean; {self.sigma_min:.1f} to {self.sigma_max:.1f}), {self.left} left as they were (too little noise)")
 
 
 def denoise_frames(
@@ -63,7 +75,7 @@ def denoise_frames(
                 if stop.is_set():
                     raise Stopped
                 planes, sigma = denoiser.denoise(head.index, {i: originals[i] for i in denoiser.window(head.index)})
-                stats.sigmas.append(sigma)
+                stats.add(sigma, left=sigma < denoiser.settings.skip_below)
                 denoiser.release(head.index + 1)
                 for index in [i for i in originals if i < head.index + 1 - denoiser.settings.radius]:
                     del originals[index]
