@@ -1,7 +1,7 @@
 """`--restore`: one switch for old footage. It deinterlaces where the source is interlaced
 (`deinterlace="auto"`, unless a deinterlacer or inverse telecine was chosen), denoises temporally
 (`denoise="temporal"`, unless another denoiser was chosen: it measures the noise of every frame and
-leaves clean frames nearly as they are) and upscales with the restoration model for the scale
+leaves frames with too little noise as they are) and upscales with the restoration model for the scale
 (`restore`, or another restoration model given by name or weight file), which removes compression
 artefacts, noise and blur instead of sharpening them."""
 
