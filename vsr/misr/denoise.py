@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vsr.misr.align import FlowSettings, warp
+from vsr.misr.align import FlowSettings, flow_grid, warp
 from vsr.misr.stream import MultiFrameSettings, MultiFrameSR
 from vsr.options import TEMPORAL_DENOISE_RADIUS
 
@@ -171,18 +171,22 @@ class TemporalDenoiser:
             return [np.array(plane) for plane in planes_of[index]], 0.0
         s = self.settings
         luma_shape = planes_of[index][0].shape
+        grids = {luma_shape: flow_grid(flows)}  # per plane size: chroma planes share theirs
+        weights: dict[tuple[int, ...], torch.Tensor] = {}
         out: list[np.ndarray] = []
         for p, plane in enumerate(planes_of[index]):
             frames = torch.from_numpy(np.stack([np.asarray(planes_of[i][p], dtype=np.float32) for i in (index, *others)]))
-            same_grid = plane.shape == luma_shape  # else subsampled chroma: the luma's motion and weights at its size
-            neighbours = warp(frames[1:, None], flows if same_grid else _resize_flow(flows, plane.shape), mode="bicubic")[:, 0]
+            if plane.shape not in grids:  # subsampled chroma: the luma's motion and weights at its size
+                grids[plane.shape] = flow_grid(_resize_flow(flows, plane.shape))
+                weights[plane.shape] = F.interpolate(weights[luma_shape][:, None], size=plane.shape, mode="area")[:, 0]
+            neighbours = warp(frames[1:, None], flows, mode="bicubic", grid=grids[plane.shape])[:, 0]
             if p == 0:  # luma first: the noise level and the weights, in 8-bit levels
                 differences = (neighbours - frames[0]) * (255.0 / self.max_value)
                 sigma = s.sigma if s.sigma is not None else measured_sigma(differences)
                 if sigma < s.skip_below:
                     return [np.array(plane) for plane in planes_of[index]], sigma
-                weights = temporal_weights(differences, max(sigma, s.min_sigma), s.patch, s.strength)
-            plane_weights = weights if same_grid else F.interpolate(weights[:, None], size=plane.shape, mode="area")[:, 0]
+                weights[luma_shape] = temporal_weights(differences, max(sigma, s.min_sigma), s.patch, s.strength)
+            plane_weights = weights[plane.shape]
             averaged = (frames[0] + (plane_weights * neighbours).sum(dim=0)) / (1.0 + plane_weights.sum(dim=0))
             out.append(averaged.round_().clamp_(0, self.max_value).numpy().astype(plane.dtype))
         return out, sigma
