@@ -32,13 +32,15 @@ MAX_FRAMES = 15
 class ModelOptions:
     """Which model runs where. `name`: a registered model name or the path of a weight file written
     by `vsr train` (None: the best shipped model for the scale). `batch_size`: frames per model call
-    (None: from the frame size and the device)."""
+    (None: from the frame size and the device). `ensemble`: the model on the 8 flips and rotations
+    of every frame, averaged (`vsr.models.ensemble`: sharper, 8 times the model's time)."""
 
     name: str | None = None
     scale: int = 4
     device: str = "auto"
     precision: str = "auto"
     batch_size: int | None = None
+    ensemble: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ KEYWORDS: dict[str, tuple[str, str]] = {
     "device": ("model", "device"),
     "precision": ("model", "precision"),
     "batch_size": ("model", "batch_size"),
+    "ensemble": ("model", "ensemble"),
     "mode": ("multi_frame", "mode"),
     "frames": ("multi_frame", "frames"),
     "debug_dir": ("multi_frame", "debug_dir"),

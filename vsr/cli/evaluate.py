@@ -25,6 +25,7 @@ def eval_command(
     fps: bool = typer.Option(False, "--fps", help="Also measure the model's speed on a 960x540 input (CPU)."),
     mode: str = typer.Option("single", "--mode", help="single: a folder of images, paper protocol; multi: a folder of video sequences (e.g. Vid4), bicubic vs single-frame vs multi-frame."),
     frames: int = typer.Option(5, "--frames", help="--mode multi: frames in the window (odd)."),
+    ensemble: bool = typer.Option(False, "--ensemble", help="Run every network on the 8 flips and rotations of its input and average them (self-ensemble: sharper, 8 times the time)."),
     fusion_model: Optional[str] = typer.Option(None, "--fusion-model", help="--mode multi: the multi-frame model of the 'learned' row (name or checkpoint file; default: the shipped one at the scale, if any)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
@@ -41,7 +42,7 @@ def eval_command(
         if precision not in EXPLICIT_PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(EXPLICIT_PRECISIONS)}, got {precision!r}")
         if mode == "multi":
-            _evaluate_multi(data, model, scale or 4, frames, precision, limit, json_out, quiet, fusion_model)
+            _evaluate_multi(data, model, scale or 4, frames, precision, limit, json_out, quiet, fusion_model, ensemble)
             return
         if mode != "single":
             raise ConfigError(f"--mode must be single or multi, got {mode!r}")
@@ -58,7 +59,7 @@ def eval_command(
 
             bar = tqdm(unit="img", desc=f"{sr.name} x{sr.scale}", dynamic_ncols=True, leave=False)
         try:
-            report = evaluate_folder(sr, data, border=border, precision=precision, limit=limit,
+            report = evaluate_folder(sr, data, border=border, precision=precision, limit=limit, ensemble=ensemble,
                                      progress=(lambda r: bar.update(1)) if bar is not None else None)
         finally:
             if bar is not None:
@@ -75,7 +76,7 @@ def eval_command(
                      f"{report.model_seconds:6.2f}s total")
         typer.echo("\n".join(lines))
         typer.echo(f"{sr.name} x{sr.scale} on {data} ({len(report.images)} images, border {report.border}, "
-                   f"{precision}): Y-PSNR {report.mean('psnr'):.2f} dB / SSIM {report.mean('ssim'):.4f} "
+                   f"{precision}{', self-ensemble' if ensemble else ''}): Y-PSNR {report.mean('psnr'):.2f} dB / SSIM {report.mean('ssim'):.4f} "
                    f"vs bicubic {report.mean('bicubic_psnr'):.2f} / {report.mean('bicubic_ssim'):.4f}; "
                    f"wall time {report.wall_seconds:.1f} s")
         if fps:
@@ -87,14 +88,14 @@ def eval_command(
 
 def _evaluate_multi(
     data: Path, model: str | None, scale: int, frames: int, precision: str, limit: int | None,
-    json_out: Path | None, quiet: bool, fusion_model: str | None,
+    json_out: Path | None, quiet: bool, fusion_model: str | None, ensemble: bool,
 ) -> None:
     """Bicubic, the single-frame model and the multi-frame modes, side by side, per sequence."""
     from vsr.eval.video import evaluate_video, format_video_report
 
     report = evaluate_video(
         data, model=model, scale=scale, frames=frames, max_frames=limit, precision=precision, fusion_model=fusion_model,
-        progress=None if quiet else (lambda sequence, method: typer.echo(f"vsr: {sequence}: {method} done", err=True)),
+        ensemble=ensemble, progress=None if quiet else (lambda sequence, method: typer.echo(f"vsr: {sequence}: {method} done", err=True)),
     )
     typer.echo(format_video_report(report))
     if json_out is not None:

@@ -15,6 +15,7 @@ from vsr.device import choose_device, choose_precision
 from vsr.engine.bicubic import BicubicEngine
 from vsr.engine.cpu import CpuEngine
 from vsr.engine.cuda import CudaEngine
+from vsr.engine.ensemble import EnsembleEngine
 from vsr.errors import VsrError
 from vsr.models import SRModel
 
@@ -34,9 +35,11 @@ class LumaEngine(Protocol):
         ...
 
 
-def make_engine(model: SRModel, device: str = "auto", precision: str = "auto", max_value: int = 255) -> LumaEngine:
+def make_engine(model: SRModel, device: str = "auto", precision: str = "auto", max_value: int = 255,
+                ensemble: bool = False) -> LumaEngine:
     """Pick the engine for a loaded single-frame model on the requested device and precision: OpenCV's
-    bicubic for a model that is not learned, else the CPU or CUDA engine.
+    bicubic for a model that is not learned, else the CPU or CUDA engine; with `ensemble`, run on the
+    8 orientations of every batch (`EnsembleEngine`; bicubic is the same in all of them, so it stays as it is).
     Raises VsrError for a multi-frame model, an unavailable device or an unsafe precision."""
     torch_device = choose_device(device)
     if not model.learned:
@@ -45,13 +48,16 @@ def make_engine(model: SRModel, device: str = "auto", precision: str = "auto", m
         raise VsrError(f"{model.name} is a multi-frame model: use it on a video with --mode multi")
     chosen = choose_precision(precision, torch_device, model.supports_half)
     if torch_device.type == "cuda":
-        return CudaEngine(model.module, model.scale, chosen, max_value, torch_device)
-    return CpuEngine(model.module, model.scale, chosen, max_value)
+        engine: LumaEngine = CudaEngine(model.module, model.scale, chosen, max_value, torch_device)
+    else:
+        engine = CpuEngine(model.module, model.scale, chosen, max_value)
+    return EnsembleEngine(engine) if ensemble else engine
 
 
 def default_batch_size(engine: LumaEngine, width: int, height: int) -> int:
     """On CUDA, what fits in half the free memory (at most 32); on the CPU about half a megapixel
     per batch, since batching there only saves per-call overhead."""
-    if isinstance(engine, CudaEngine):
-        return engine.suggest_batch(width, height)
+    inner = engine.inner if isinstance(engine, EnsembleEngine) else engine
+    if isinstance(inner, CudaEngine):
+        return inner.suggest_batch(width, height)
     return max(1, min(16, 500_000 // max(1, width * height)))

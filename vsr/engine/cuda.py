@@ -20,9 +20,8 @@ from vsr.engine.tiling import ChunkPlan, as_unsigned, forward_resilient, pad_bat
 
 @dataclass
 class _CudaBatch:
-    slot: int
     count: int
-    planes: int
+    outputs: list[torch.Tensor]  # pinned host buffers, one per plane
     done: torch.cuda.Event
 
 
@@ -45,15 +44,18 @@ class CudaEngine:
         self.torch_device = device
         self.copy_stream = torch.cuda.Stream(device)
         self.compute_stream = torch.cuda.Stream(device)
-        self._host: dict[tuple[str, int, int], torch.Tensor] = {}  # (direction, plane, slot) → pinned buffer
+        self._host: dict[tuple[str, int, int, tuple[int, ...]], torch.Tensor] = {}
+        """(direction, plane, slot, plane shape) → pinned buffer: the shape is in the key, so that the
+        turned batches of --ensemble (width and height swapped) do not pin new memory each time."""
         self._slot = 0
         self.plan = ChunkPlan()
         self._largest_batch = 0
         torch.backends.cudnn.benchmark = True
 
     def _pinned(self, key: tuple[str, int, int], shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        key = (*key, tuple(shape[1:]))
         buffer = self._host.get(key)
-        if buffer is None or buffer.dtype != dtype or buffer.shape[1:] != shape[1:] or buffer.shape[0] < shape[0]:
+        if buffer is None or buffer.dtype != dtype or buffer.shape[0] < shape[0]:
             buffer = torch.empty(shape, dtype=dtype, pin_memory=True)
             self._host[key] = buffer
         return buffer[: shape[0]]
@@ -93,13 +95,15 @@ class CudaEngine:
             computed = torch.cuda.Event()
             computed.record(self.compute_stream)
         self.copy_stream.wait_event(computed)
+        host_out = []
         with torch.cuda.stream(self.copy_stream):
             for p, tensor in enumerate(outputs):
                 tensor.record_stream(self.copy_stream)
-                self._pinned(("out", p, slot), tuple(tensor.shape), tensor.dtype).copy_(tensor, non_blocking=True)
+                host_out.append(self._pinned(("out", p, slot), tuple(tensor.shape), tensor.dtype))
+                host_out[-1].copy_(tensor, non_blocking=True)
             done = torch.cuda.Event()
             done.record(self.copy_stream)
-        return _CudaBatch(slot, count, planes, done)
+        return _CudaBatch(count, host_out, done)
 
     def suggest_batch(self, width: int, height: int, limit: int = 32) -> int:
         """Frames per batch from the free device memory and the model's measured cost per pixel."""
@@ -118,5 +122,5 @@ class CudaEngine:
     def collect_frames(self, handle: _CudaBatch) -> list[list[np.ndarray]]:
         """The upscaled planes of a submitted batch, per frame; valid until the second submit after it."""
         handle.done.synchronize()
-        planes = [as_unsigned(self._host[("out", p, handle.slot)][: handle.count].numpy()) for p in range(handle.planes)]
+        planes = [as_unsigned(buffer.numpy()) for buffer in handle.outputs]
         return [[plane[i] for plane in planes] for i in range(handle.count)]

@@ -18,23 +18,26 @@ from vsr.device import DTYPES, choose_device, choose_precision, cudnn_settings
 from vsr.engine import LumaEngine, make_engine
 from vsr.errors import VsrError
 from vsr.models import SRModel, load_model
+from vsr.models.ensemble import ORIENTATIONS, orient_tensor, unorient_tensor
+from vsr.models.multiframe import stack_channels
 
 __all__ = ["LearnedFusion", "fusion_inputs", "single_frame_engine"]
 
 
 def single_frame_engine(module: Any, scale: int, device: str = "cpu", precision: str = "auto",
-                        single: SRModel | None = None) -> LumaEngine | None:
+                        single: SRModel | None = None, ensemble: bool = False) -> LumaEngine | None:
     """For a `refine` model, the engine of the single-frame model whose classical fusion it corrects.
 
     single: that model (default: the shipped `module.single` at `scale`); training passes the
     model it starts from, so that its windows do not change when the shipped one does.
+    ensemble: that engine runs on the 8 orientations (`make_engine`).
     """
     if not getattr(module, "refine", False):
         return None
     single = single or load_model(module.single, scale)
     if precision != "fp32" and not single.supports_half:
         precision = "fp32"
-    return make_engine(single, device, precision, 255)
+    return make_engine(single, device, precision, 255, ensemble)
 
 
 def fusion_inputs(fuser: Any, indices: list[int], engine: LumaEngine | None = None) -> torch.Tensor:
@@ -58,12 +61,13 @@ class LearnedFusion:
     """Runs a multi-frame SRModel on `MultiFrameSR` windows; also the pipeline's engine in that mode.
 
     device/precision as for the single-frame engines ("auto": CUDA if present; half precision
-    only for models declared half-safe).
+    only for models declared half-safe). ensemble: each window through the network in its 8
+    orientations, averaged (`vsr.models.ensemble`), and a refine model's single-frame estimate too.
     """
 
     upscales_chroma = False
 
-    def __init__(self, model: SRModel, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(self, model: SRModel, device: str = "auto", precision: str = "auto", ensemble: bool = False) -> None:
         if not model.is_multi_frame:
             raise VsrError(f"{model.name} is a single-frame model; learned fusion needs a multi-frame one")
         torch_device = choose_device(device)
@@ -73,7 +77,8 @@ class LearnedFusion:
         self._device = torch_device
         self._dtype = DTYPES[self.precision]
         self.module = model.module.to(torch_device)
-        self.single = single_frame_engine(model.module, model.scale, self.device, precision)
+        self.single = single_frame_engine(model.module, model.scale, self.device, precision, ensemble=ensemble)
+        self.ensemble = ensemble
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, h, w) inputs in [0, 1] → (N, 1, sh, sw) float32 in 8-bit levels, not clamped."""
@@ -90,4 +95,20 @@ class LearnedFusion:
         """HR luma of the `fuser`'s (a MultiFrameSR) reference frames `indices`, in its max_value units."""
         if fuser.settings.frames != self.frames:
             raise VsrError(f"model {self.name} fuses {self.frames} frames, the window has {fuser.settings.frames}")
-        return self(fusion_inputs(fuser, indices, self.single)) * (fuser.max_value / 255.0)
+        inputs = fusion_inputs(fuser, indices, self.single)
+        fused = self.self_ensemble(inputs) if self.ensemble else self(inputs)
+        return fused * (fuser.max_value / 255.0)
+
+    def self_ensemble(self, inputs: torch.Tensor) -> torch.Tensor:
+        """`self(inputs)` averaged over the 8 orientations of the windows. A refine model's phases of
+        the classical result are turned as the high-resolution image they are, not phase by phase."""
+        window_channels = stack_channels(self.frames)
+        total = torch.zeros(())
+        for turns, flip in ORIENTATIONS:
+            turned = orient_tensor(inputs[:, :window_channels], turns, flip)
+            if inputs.shape[1] > window_channels:
+                image = F.pixel_shuffle(inputs[:, window_channels:], self.scale)
+                phases = F.pixel_unshuffle(orient_tensor(image, turns, flip), self.scale)
+                turned = torch.cat([turned, phases], dim=1)
+            total = total + unorient_tensor(self(turned.contiguous()), turns, flip)
+        return total / len(ORIENTATIONS)

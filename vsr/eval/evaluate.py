@@ -58,10 +58,12 @@ class EvalReport:
         return d
 
 
-def upscale_luma(model: SRModel, lr_y: np.ndarray, *, precision: str = "fp32", device: str = "cpu") -> np.ndarray:
+def upscale_luma(model: SRModel, lr_y: np.ndarray, *, precision: str = "fp32", device: str = "cpu",
+                 ensemble: bool = False) -> np.ndarray:
     """The model's output for an (h, w) luma plane in 8-bit levels: (s*h, s*w) float levels, clipped and
-    rounded as an 8-bit image would be (`SRModel.run_luma`, whose errors it raises)."""
-    return np.clip(np.rint(model.run_luma(lr_y, precision=precision, device=device)), 0, 255)
+    rounded as an 8-bit image would be (`SRModel.run_luma`, whose errors it raises; `ensemble`: the
+    mean over the plane's 8 orientations)."""
+    return np.clip(np.rint(model.run_luma(lr_y, precision=precision, device=device, ensemble=ensemble)), 0, 255)
 
 
 def evaluate_folder(
@@ -73,11 +75,13 @@ def evaluate_folder(
     device: str = "cpu",
     limit: int | None = None,
     progress: Callable[[ImageResult], None] | None = None,
+    ensemble: bool = False,
 ) -> EvalReport:
     """Evaluate `model` on every image in the folder `data` (see the module docstring).
 
     border: pixels cropped at each side before the metrics (default: model.scale).
     limit: evaluate only the first `limit` images (sorted by name).
+    ensemble: the model on the 8 flips and rotations of each LR image, averaged (`vsr.models.ensemble`).
     Raises InputError if the folder has no readable images.
     """
     scale = model.scale
@@ -95,7 +99,7 @@ def evaluate_folder(
         hr_y = rgb_to_y(hr)
         lr_y = rgb_to_y(lr)
         t0 = time.perf_counter()
-        sr_y = upscale_luma(model, lr_y, precision=precision, device=device)
+        sr_y = upscale_luma(model, lr_y, precision=precision, device=device, ensemble=ensemble)
         dt = time.perf_counter() - t0
         model_total += dt
         bic_y = np.clip(np.rint(imresize(lr_y, float(scale))), 0, 255)
@@ -111,8 +115,11 @@ def evaluate_folder(
         results.append(res)
         if progress is not None:
             progress(res)
-    return EvalReport(model.name, scale, str(data), border, precision, results,
-                      time.perf_counter() - t_start, model_total)
+    report = EvalReport(model.name, scale, str(data), border, precision, results,
+                        time.perf_counter() - t_start, model_total)
+    if ensemble:
+        report.extra["ensemble"] = True
+    return report
 
 
 def measure_fps(

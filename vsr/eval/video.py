@@ -177,6 +177,7 @@ def evaluate_video(
     precision: str = "fp32",
     progress: Callable[[str, str], None] | None = None,
     fusion_model: Any = None,
+    ensemble: bool = False,
 ) -> VideoReport:
     """Evaluate bicubic, the single-frame model and the multi-frame modes on every sequence in `data`.
 
@@ -184,7 +185,8 @@ def evaluate_video(
     at `scale`). fusion_model: the same for the learned fusion's multi-frame model (default: the
     shipped one at the scale, if any). methods: default all of METHODS, "learned" only where a
     fusion model is given or shipped. max_frames: only the first N frames of each sequence. progress(sequence, method)
-    is called as each method finishes on a sequence. Raises InputError for a folder without
+    is called as each method finishes on a sequence. ensemble: every network (the single-frame model,
+    the learned fusion and its single-frame estimate) on the 8 orientations, averaged. Raises InputError for a folder without
     sequences or frames too small for the scale, UnsupportedModelError for an unknown model.
     """
     unknown = [m for m in methods or () if m not in METHODS]
@@ -195,7 +197,8 @@ def evaluate_video(
     elif not isinstance(model, SRModel):
         model = resolve(str(model), scale)
     scale = model.scale
-    fusion = _learned_fusion(fusion_model, scale, precision, required=methods is not None and "learned" in methods)
+    fusion = _learned_fusion(fusion_model, scale, precision, required=methods is not None and "learned" in methods,
+                             ensemble=ensemble)
     if methods is None:
         methods = METHODS if fusion is not None else tuple(m for m in METHODS if m != "learned")
     started = time.perf_counter()
@@ -214,7 +217,7 @@ def evaluate_video(
         single_seconds = 0.0
         if "single" in methods or "multi" in methods:
             t0 = time.perf_counter()
-            single = [upscale_luma(model, y, precision=precision) for y in lr]
+            single = [upscale_luma(model, y, precision=precision, ensemble=ensemble) for y in lr]
             single_seconds = time.perf_counter() - t0
         for method in methods:
             t0 = time.perf_counter()
@@ -234,12 +237,14 @@ def evaluate_video(
         sequences.append(SequenceResult(name, len(files), (int(truth[0].shape[0]), int(truth[0].shape[1])), scores))
     report = VideoReport(str(data), scale, model.name, frames, sequences, time.perf_counter() - started)
     report.extra["threads"] = threads
+    if ensemble:
+        report.extra["ensemble"] = True
     if fusion is not None and "learned" in methods:
         report.extra["fusion_model"] = fusion.name
     return report
 
 
-def _learned_fusion(fusion_model: Any, scale: int, precision: str, *, required: bool) -> Any:
+def _learned_fusion(fusion_model: Any, scale: int, precision: str, *, required: bool, ensemble: bool = False) -> Any:
     """The LearnedFusion for `fusion_model` (SRModel, name or checkpoint path), else the shipped
     multi-frame model at `scale`; None if there is none and it is not `required`."""
     if fusion_model is None:
@@ -253,7 +258,7 @@ def _learned_fusion(fusion_model: Any, scale: int, precision: str, *, required: 
         fusion_model = resolve(str(fusion_model), scale)
     if fusion_model.scale != scale:
         raise UnsupportedModelError(f"the fusion model is x{fusion_model.scale}, the single-frame model x{scale}")
-    return LearnedFusion(fusion_model, "cpu", precision)
+    return LearnedFusion(fusion_model, "cpu", precision, ensemble)
 
 
 def format_video_report(report: VideoReport) -> str:

@@ -11,6 +11,7 @@ from torch import nn
 from vsr.device import DTYPES, EXPLICIT_PRECISIONS
 from vsr.errors import UnsupportedModelError
 from vsr.models.bicubic import Bicubic
+from vsr.models.ensemble import self_ensemble
 from vsr.models.luma import run_luma
 from vsr.models.registry import BI, PURPOSES, SUPER_RESOLUTION
 
@@ -61,11 +62,12 @@ class SRModel:
         return self.frames > 1
 
     def run_luma(self, plane: np.ndarray, *, max_value: float = 255, precision: str = "fp32",
-                 device: torch.device | str = "cpu") -> np.ndarray:
+                 device: torch.device | str = "cpu", ensemble: bool = False) -> np.ndarray:
         """The model on one (h, w) luma plane in [0, max_value]: float32 (s·h, s·w), same units,
         not clamped (see `vsr.models.luma.run_luma`).
 
         precision: "fp32", or "bf16"/"fp16" (autocast) only for a model with supports_half.
+        ensemble: the mean over the plane's 8 orientations (`vsr.models.ensemble`; a single-frame model).
         Raises ValueError for an unknown precision, UnsupportedModelError for an unsafe one.
         """
         if precision not in EXPLICIT_PRECISIONS:
@@ -73,4 +75,9 @@ class SRModel:
         if precision != "fp32" and not self.supports_half:
             raise UnsupportedModelError(f"model {self.name} x{self.scale} is not declared safe for {precision}")
         autocast = None if precision == "fp32" else DTYPES[precision]
-        return run_luma(self.module, plane, max_value=max_value, device=device, autocast=autocast)
+        if not ensemble:
+            return run_luma(self.module, plane, max_value=max_value, device=device, autocast=autocast)
+        if self.is_multi_frame:
+            raise UnsupportedModelError(f"{self.name} is a multi-frame model: its self-ensemble runs in the learned fusion")
+        return self_ensemble(lambda planes: [run_luma(self.module, planes[0], max_value=max_value, device=device,
+                                                      autocast=autocast)], [plane])[0]

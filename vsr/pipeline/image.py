@@ -105,11 +105,12 @@ def upscale_image(
     device: str = "auto",
     overwrite: bool = False,
     tiling: StillTiling | None = None,
+    ensemble: bool = False,
 ) -> UpscaleResult:
     """Upscale one still image; 8- and 16-bit, grey, colour and alpha are kept as they are.
 
     model: as `vsr.models.resolve` takes it (None, a name, a weight file or an SRModel); the
-    luma runs through it in fp32 on `device`. tiling: band and tile sizes (default: as large as
+    luma runs through it in fp32 on `device` (with `ensemble`, in its 8 orientations, averaged). tiling: band and tile sizes (default: as large as
     fit `BAND_BYTES`). Raises InputError, OutputError (also, before any work, when the output array
     and the working set would not fit in the memory available) or UnsupportedModelError.
     """
@@ -129,7 +130,7 @@ def upscale_image(
         working_set = tiling.working_set(image.shape[0], width, scale, sr_model.module)
         check_memory_for(shape, dtype, target.suffix, working_set)
         out = np.empty(shape, dtype)
-        upscale_into(out, image, sr_model, torch_device, tiling)
+        upscale_into(out, image, sr_model, torch_device, tiling, ensemble)
         write_image(out, temp, target, overwrite)
     return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(torch_device), "fp32",
                          shape[1], shape[0])
@@ -149,19 +150,19 @@ def output_dtype(image: np.ndarray) -> np.dtype:
 
 
 def upscale_into(out: np.ndarray, image: np.ndarray, sr_model: SRModel, device: torch.device,
-                 tiling: StillTiling) -> None:
+                 tiling: StillTiling, ensemble: bool = False) -> None:
     """Fill `out` (s·H, s·W[, C]) with `image` (H, W[, C]) upscaled, luma band by luma band and,
     within each, colour band by colour band; every part is computed from its context, so the
     result is the one a single pass over the whole image gives."""
     scale, height = sr_model.scale, image.shape[0]
     for band in spans(0, height, tiling.luma_rows, receptive_radius(sr_model.module), height):
-        luma = upscale_luma(image, band, sr_model, device, tiling)
+        luma = upscale_luma(image, band, sr_model, device, tiling, ensemble)
         for part in spans(band.start, band.stop, tiling.colour_rows, CHROMA_CONTEXT, height):
             out[part.output(scale)] = finish_rows(image, part, luma[part.output(scale, band.start)], scale)
 
 
 def upscale_luma(image: np.ndarray, band: Span, sr_model: SRModel, device: torch.device,
-                 tiling: StillTiling) -> np.ndarray:
+                 tiling: StillTiling, ensemble: bool = False) -> np.ndarray:
     """The band's rows of the upscaled luma, float32 (s·rows, s·W) in [0, 1] (not clamped): the
     model on tiles of the band, each with the model's receptive radius of context."""
     scale, (height, width) = sr_model.scale, image.shape[:2]
@@ -173,7 +174,7 @@ def upscale_luma(image: np.ndarray, band: Span, sr_model: SRModel, device: torch
     for rows in spans(band.start, band.stop, tiling.tile, context, height):
         for cols in spans(0, width, tiling.tile, context, width):
             tile = plane[rows.context_start - band.context_start : rows.context_stop - band.context_start, cols.context]
-            upscaled = sr_model.run_luma(tile, max_value=1, device=device)
+            upscaled = sr_model.run_luma(tile, max_value=1, device=device, ensemble=ensemble and sr_model.learned)
             luma[rows.output(scale, band.start), cols.output(scale)] = upscaled[rows.inner(scale), cols.inner(scale)]
     return luma
 

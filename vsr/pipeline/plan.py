@@ -56,10 +56,11 @@ class Job:
         """One line for the log: sizes, model, device, precision, batch, codec and pixel format."""
         info = self.info
         multi = f", multi-frame ({self.frames} frames)" if self.mode == "multi" else ""
+        ensemble = ", self-ensemble x8" if getattr(self.engine, "ensemble", False) else ""
         filters = f", filters: {self.filters.describe()}" if self.filters.steps else ""
         return (
             f"{info.path.name} {info.width}x{info.height} → {self.width}x{self.height}, model {self.model.name} "
-            f"x{self.model.scale}{multi} on {self.engine.device} ({self.engine.precision}), batch {self.batch_size}, "
+            f"x{self.model.scale}{multi}{ensemble} on {self.engine.device} ({self.engine.precision}), batch {self.batch_size}, "
             f"{self.codec} {self.layout.pix_fmt}{filters}"
         )
 
@@ -76,7 +77,8 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
     layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode.pix_fmt))
     filters = plan_filters(info, options.filters, layout.pix_fmt)  # a filter that cannot run on this input fails now
     frames_in = filters.output  # what the upscaler gets: the size after --square-pixels
-    engine = choose_engine(sr_model, mode, frames, options.model.device, options.model.precision, layout.max_value)
+    engine = choose_engine(sr_model, mode, frames, options.model.device, options.model.precision, layout.max_value,
+                           ensemble=options.model.ensemble)
     batch = options.model.batch_size or default_batch_size(engine, frames_in.width, frames_in.height)
     scale = options.model.scale
     width, height = layout.even_size(frames_in.width * scale, frames_in.height * scale)
@@ -94,13 +96,14 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
 
 
 def choose_engine(model: SRModel, mode: str, frames: int, device: str, precision: str,
-                  max_value: int) -> LumaEngine | LearnedFusion:
-    """The single-frame engine, or for a multi-frame model (multi mode only) its LearnedFusion.
+                  max_value: int, *, ensemble: bool = False) -> LumaEngine | LearnedFusion:
+    """The single-frame engine, or for a multi-frame model (multi mode only) its LearnedFusion;
+    with `ensemble`, run on the 8 orientations and averaged.
     Raises VsrError when the model and the mode or window do not fit together."""
     if not model.is_multi_frame:
-        return make_engine(model, device, precision, max_value)
+        return make_engine(model, device, precision, max_value, ensemble)
     if mode != "multi":
         raise VsrError(f"{model.name} is a multi-frame model (learned fusion): use it with --mode multi")
     if frames != model.frames:
         raise VsrError(f"{model.name} fuses windows of {model.frames} frames; use --frames {model.frames}")
-    return LearnedFusion(model, device, precision)
+    return LearnedFusion(model, device, precision, ensemble)

@@ -77,6 +77,7 @@ def upscale_video(
     device: str = "auto",
     precision: str = "auto",
     batch_size: int | None = None,
+    ensemble: bool = False,
     codec: str | None = None,
     crf: int | None = 18,
     preset: str | None = "medium",
@@ -103,6 +104,7 @@ def upscale_video(
     weight file, or a loaded SRModel. The output defaults to `<stem>_x<scale><ext>` beside the
     input; its container follows the extension. The file appears only when complete.
     `max_frames` stops after that many frames (a preview; the other streams stop there too).
+    `ensemble` runs the model on the 8 flips and rotations of every frame and averages them.
     `mode` "multi" aligns and fuses the `frames` (odd) frames around each frame (`vsr.misr`);
     `debug_dir` then receives the alignment confidence maps of the first few frames.
     `deinterlace` … `square_pixels`: FFmpeg filters before upscaling and the output's colour
@@ -120,7 +122,7 @@ def upscale_video(
         )
     options = options_from_keywords(
         options, scale=scale, model=None if loaded else model, device=device, precision=precision,
-        batch_size=batch_size, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite,
+        batch_size=batch_size, ensemble=ensemble, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite,
         queue_size=queue_size, max_frames=max_frames, mode=mode, frames=frames, debug_dir=debug_dir,
         deinterlace=deinterlace, deinterlace_rate=deinterlace_rate, denoise=denoise, deblock=deblock, ivtc=ivtc,
         colour_matrix=colour_matrix, square_pixels=square_pixels,
@@ -135,7 +137,7 @@ def upscale_video(
             raise ConfigError(f"video filters ({given!r}) apply to videos, not to the still image {source.name}")
         return upscale_image(
             source, target, scale=options.model.scale, model=loaded or options.model.name,
-            device=options.model.device, overwrite=options.run.overwrite,
+            device=options.model.device, overwrite=options.run.overwrite, ensemble=options.model.ensemble,
         )
     info = probe(source)  # input errors first: "song.m4a has no video stream", not "cannot write song_x2.m4a"
     container = mux.container_format(target)
