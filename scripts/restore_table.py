@@ -78,7 +78,7 @@ def luma_frames(path: Path, filters: dict | None = None) -> list[np.ndarray]:
 
 
 def run(models: list[str], conditions: list[str], scale: int, frames: int, filters: dict, mode: str = "single",
-        sequences: list[str] | None = None) -> dict[tuple[str, str], float]:
+        sequences: list[str] | None = None, ensemble: bool = False) -> dict[tuple[str, str], float]:
     scores: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seq_index, seq in enumerate(sorted(p for p in VID4.iterdir() if p.is_dir())):
@@ -96,7 +96,7 @@ def run(models: list[str], conditions: list[str], scale: int, frames: int, filte
                         sr = luma_frames(clip, filters)
                     else:
                         out = Path(tmp) / f"{seq.name}_{condition}_{number}.mkv"
-                        options = UpscaleOptions(model=ModelOptions(name=model, scale=scale),
+                        options = UpscaleOptions(model=ModelOptions(name=model, scale=scale, ensemble=ensemble),
                                                  encode=EncodeOptions(codec="ffv1", crf=None, preset=None),
                                                  multi_frame=MultiFrameOptions(mode=mode))
                         upscale_video(clip, out, options=options.replace(run={"overwrite": True}, filters=filters))
@@ -118,13 +118,14 @@ def main() -> None:
     parser.add_argument("--mode", default="single", choices=["single", "multi"],
                         help="multi: each model's estimate fused over a 5-frame window (vsr upscale --mode multi)")
     parser.add_argument("--sequences", default="", help="only these Vid4 sequences (comma-separated)")
+    parser.add_argument("--ensemble", action="store_true", help="every model on the 8 flips and rotations (vsr upscale --ensemble)")
     args = parser.parse_args()
     models, conditions = args.models.split(","), args.conditions.split(",")
     started = time.monotonic()
     filters = {"deblock": args.deblock, "denoise": args.denoise}
     sequences = [s for s in args.sequences.split(",") if s]
-    table = run(models, conditions, args.scale, args.frames, filters, args.mode, sequences)
-    print(f"\nVid4 x{args.scale}, {args.frames} frames, {args.mode}-frame, Y-PSNR border 0 "
+    table = run(models, conditions, args.scale, args.frames, filters, args.mode, sequences, args.ensemble)
+    print(f"\nVid4 x{args.scale}, {args.frames} frames, {args.mode}-frame{', self-ensemble' if args.ensemble else ''}, Y-PSNR border 0 "
           f"({time.monotonic() - started:.0f} s)\n")
     print("| model | " + " | ".join(conditions) + " |")
     print("|---|" + "---|" * len(conditions))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -97,3 +98,16 @@ def test_a_multi_frame_model_refuses_run_luma_with_ensemble():
     multi = build("multiframe", 2, {**TINY, "frames": 3}).eval()
     with pytest.raises(vsr.errors.UnsupportedModelError, match="learned fusion"):
         SRModel("multiframe", 2, multi, False, None, frames=3).run_luma(np.zeros((3, 8, 8)), ensemble=True)
+
+
+def test_a_still_image_upscaled_with_ensemble_has_the_ensemble_luma(tmp_path):
+    source = tmp_path / "grey.png"
+    plane = lumas(1, 18, 22, seed=5)[0]
+    assert cv2.imwrite(str(source), plane)
+    model = sr_model(TinyConv(2, seed=6))
+    plain = cv2.imread(str(vsr.upscale_video(source, tmp_path / "plain.png", scale=2, model=model).output), cv2.IMREAD_UNCHANGED)
+    result = vsr.upscale_video(source, tmp_path / "big.png", scale=2, model=model, ensemble=True)
+    big = cv2.imread(str(result.output), cv2.IMREAD_UNCHANGED)
+    expected = np.clip(np.rint(model.run_luma(plane, ensemble=True)), 0, 255)
+    assert big.shape == (36, 44) and np.abs(big - expected).max() <= 1
+    assert np.abs(plain.astype(int) - expected).max() > 1  # the ensemble made a difference

@@ -114,7 +114,19 @@ def test_a_grown_residual_model_starts_as_the_smaller_one():
         assert torch.allclose(grown(x), small(x), atol=1e-6)
     assert grown.body[4].conv1.weight.abs().sum() > 0  # the new blocks can learn: only their last conv is zero
     with pytest.raises(ValueError, match="cannot grow"):
-        build("residual", 3, {"channels": 16, "blocks": 5}).grow_from(small)
+        build("residual", 3, {"channels": 4, "blocks": 5}).grow_from(small)
+
+
+def test_a_widened_residual_model_starts_as_the_narrower_one_and_its_new_channels_learn():
+    small = _perturbed(build("residual", 3, {"channels": 8, "blocks": 2}))
+    wide = build("residual", 3, {"channels": 12, "blocks": 3})
+    wide.grow_from(small)
+    x = torch.rand(1, 1, 9, 11)
+    with torch.no_grad():
+        assert torch.allclose(wide(x), small(x), atol=1e-6)
+    assert wide.head.weight[8:].abs().sum() > 0  # the extra channels carry something from the start
+    (wide(x) - x.repeat_interleave(3, -1).repeat_interleave(3, -2)).abs().mean().backward()
+    assert wide.upsample.weight.grad[:, 8:].abs().sum() > 0  # and their first weights into the output move
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

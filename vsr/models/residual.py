@@ -54,17 +54,29 @@ class ResidualSR(nn.Module):
 
     @torch.no_grad()
     def grow_from(self, smaller: ResidualSR) -> None:
-        """Start from a trained model with fewer blocks: its layers, then the extra blocks as identities.
+        """Start from a trained model with fewer blocks or channels: it computes exactly what `smaller`
+        does, and training only adds to it.
 
-        The extra blocks' last convolutions start at zero, so the grown network computes exactly
-        what `smaller` does and training only adds to it.
+        Its layers fill the first channels of each of ours; the extra blocks' last convolutions
+        start at zero (identities). The extra channels start small and random, and no old channel
+        (nor the upsampler) reads them until training gives them weight: every weight from an extra
+        channel into an old one starts at zero.
         """
-        if (smaller.scale, smaller.body_tail.in_channels) != (self.scale, self.body_tail.in_channels) \
-                or len(smaller.body) > len(self.body):
-            raise ValueError(f"a {len(smaller.body)}-block x{smaller.scale} model with {smaller.body_tail.in_channels} "
-                             f"channels cannot grow into {len(self.body)} blocks x{self.scale} with "
-                             f"{self.body_tail.in_channels}")
-        self.load_state_dict(smaller.state_dict(), strict=False)
+        old_channels, channels = smaller.body_tail.in_channels, self.body_tail.in_channels
+        if smaller.scale != self.scale or len(smaller.body) > len(self.body) or old_channels > channels:
+            raise ValueError(f"a {len(smaller.body)}-block x{smaller.scale} model with {old_channels} "
+                             f"channels cannot grow into {len(self.body)} blocks x{self.scale} with {channels}")
+        if old_channels == channels:
+            self.load_state_dict(smaller.state_dict(), strict=False)
+        else:
+            for name, target in self.state_dict().items():
+                source = smaller.state_dict().get(name)
+                if source is None:
+                    continue
+                if target.dim() == 4:  # extra outputs small and random, extra inputs of old outputs zero
+                    target.mul_(0.1)
+                    target[: source.shape[0], source.shape[1]:] = 0
+                target[tuple(slice(0, n) for n in source.shape)] = source
         for block in self.body[len(smaller.body):]:
             nn.init.zeros_(block.conv2.weight)
             nn.init.zeros_(block.conv2.bias)
