@@ -297,17 +297,31 @@ def test_a_refine_model_trains_on_the_fusion_of_the_model_it_starts_from():
     assert np.abs(engine.collect(engine.submit([luma]))[0] - expected).max() <= 1.0  # not the shipped residual x2
 
 
-def test_refine_configs_refuse_flips_and_rotations():
+def test_a_refine_models_patches_are_flipped_and_turned_with_their_sub_pixel_phases():
+    """The last s² channels of a refine model's input are an HR image's phases: a flipped or turned
+    patch must still hold the phases of its (flipped or turned) HR target. Turned phase by phase,
+    as the LR grid is, they would land on the wrong pixels."""
+    from vsr.eval.protocol import Pair
+    from vsr.train.data import PatchSampler
+
+    rng = np.random.default_rng(0)
+    hr = np.rint(rng.random((24, 28)) * 255).astype(np.float32)
+    box = hr.reshape(12, 2, 14, 2).mean(axis=(1, 3))[None] / 255.0  # equivariant: turns with the HR
+    phases = torch.nn.functional.pixel_unshuffle(torch.from_numpy(hr)[None, None] / 255.0, 2)[0].numpy()
+    pair = Pair("x", np.concatenate([box, phases]).astype(np.float32), hr)
+    generator = torch.Generator().manual_seed(0)
+    for hr_phases, consistent in ((4, True), (0, False)):
+        sampler = PatchSampler([pair], scale=2, patch_size=6, batch_size=32, hr_phases=hr_phases)
+        lr, target = sampler.sample(generator)
+        assert torch.allclose(torch.nn.functional.avg_pool2d(target, 2), lr[:, :1], atol=1e-6)
+        assert torch.allclose(torch.nn.functional.pixel_shuffle(lr[:, 1:], 2), target, atol=1e-6) == consistent
     raw = {
         "model": {"arch": "multiframe_refine", "scale": 2, "hparams": {**TINY, "frames": 3}},
-        "data": {"train_dirs": ["x"], "flips": True, "rot90": False},
+        "data": {"train_dirs": ["x"], "flips": True, "rot90": True},
         "multiframe": {},
         "train": {"iterations": 1},
     }
-    with pytest.raises(ConfigError, match="sub-pixel phases"):
-        config_from_dict(raw)
-    raw["data"]["flips"] = False
-    assert config_from_dict(raw).model.arch == "multiframe_refine"
+    assert config_from_dict(raw).data.flips  # so refine configs may flip and rotate
 
 
 def test_a_moving_object_moves_against_a_still_picture_and_the_reference_shows_it():

@@ -173,7 +173,7 @@ def config_from_dict(raw: dict[str, Any], path: str | None = None) -> Config:
 
 def validate(cfg: Config) -> None:
     try:
-        module = build(cfg.model.arch, cfg.model.scale, cfg.model.hparams)
+        build(cfg.model.arch, cfg.model.scale, cfg.model.hparams)  # the [model] table's errors first
     except UnsupportedModelError as exc:
         raise ConfigError(f"[model] {exc}") from None
     except (ValueError, TypeError) as exc:
@@ -202,9 +202,6 @@ def validate(cfg: Config) -> None:
         (cfg.degrade is None or d.jitter == 0.0, "[data] jitter must be 0 with [degrade]"),
         (cfg.degrade is None or (d.patch_size % 2 == 0), "[data] patch_size must be even with [degrade] (codec passes)"),
         (not multi or d.jitter == 0.0, "[data] jitter must be 0 for a multi-frame model (it would alter the confidences)"),
-        (not getattr(module, "refine", False) or not (d.flips or d.rot90),
-         "[data] flips and rot90 must be false for a refine model: its input holds HR sub-pixel phases, "
-         "which a flip or rotation of the LR grid would scramble"),
     ]
     if mf is not None:
         checks += [

@@ -45,6 +45,8 @@ class PatchSampler:
     Images are drawn with probability proportional to the number of patch positions
     they hold, so every training pixel is about equally likely. All randomness comes
     from `generator` (a torch.Generator), whose state is saved in checkpoints.
+    `hr_phases`: the last that many LR channels are an HR image's s² sub-pixel phases (a refine
+    model's classical result); they are flipped and turned as that image, not phase by phase.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class PatchSampler:
         flips: bool = True,
         rot90: bool = True,
         jitter: float = 0.0,
+        hr_phases: int = 0,
     ) -> None:
         usable = [p for p in pairs if min(p.lr.shape[-2:]) >= patch_size]
         if len(usable) < len(pairs):
@@ -67,6 +70,7 @@ class PatchSampler:
         self.pairs = usable
         self.scale, self.patch, self.batch = scale, patch_size, batch_size
         self.flips, self.rot90, self.jitter = flips, rot90, jitter
+        self.hr_phases = hr_phases
         positions = torch.tensor(
             [(p.lr.shape[-2] - patch_size + 1) * (p.lr.shape[-1] - patch_size + 1) for p in usable], dtype=torch.float64
         )
@@ -88,13 +92,9 @@ class PatchSampler:
             x = int(u[k, 1] * (w - p + 1))
             lr = pair.lr[..., y : y + p, x : x + p]
             hr = pair.hr[s * y : s * (y + p), s * x : s * (x + p)]
-            if self.flips and u[k, 2] < 0.5:
-                lr, hr = lr[..., ::-1], hr[:, ::-1]
-            if self.rot90:
-                r = int(u[k, 3] * 4)
-                lr, hr = np.rot90(lr, r, axes=(-2, -1)), np.rot90(hr, r)
-            lrs[k] = lr
-            hrs[k] = hr
+            flip, turns = self.flips and u[k, 2] < 0.5, int(u[k, 3] * 4) if self.rot90 else 0
+            lrs[k] = self._turn_lr(lr, flip, turns)
+            hrs[k] = _turn(hr, flip, turns)
         lr_t = torch.from_numpy(lrs).reshape(b, -1, p, p).div_(self.lr_divisor)
         hr_t = torch.from_numpy(hrs).unsqueeze(1).div_(255.0)
         if self.jitter > 0:
@@ -107,3 +107,16 @@ class PatchSampler:
             lr_t = lr_t * a + bias
             hr_t = hr_t * a + bias
         return lr_t, hr_t
+
+    def _turn_lr(self, lr: np.ndarray, flip: bool, turns: int) -> np.ndarray:
+        if not self.hr_phases:
+            return _turn(lr, flip, turns)
+        s, p = self.scale, lr.shape[-1]
+        image = lr[-self.hr_phases:].reshape(s, s, p, p).transpose(2, 0, 3, 1).reshape(p * s, p * s)
+        phases = _turn(image, flip, turns).reshape(p, s, p, s).transpose(1, 3, 0, 2).reshape(s * s, p, p)
+        return np.concatenate([_turn(lr[: -self.hr_phases], flip, turns), phases])
+
+
+def _turn(plane: np.ndarray, flip: bool, turns: int) -> np.ndarray:
+    """(..., h, w) mirrored left-right if `flip`, then turned `turns` quarter turns."""
+    return np.rot90(plane[..., ::-1] if flip else plane, turns, axes=(-2, -1))

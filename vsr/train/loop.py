@@ -233,7 +233,7 @@ def train(
     patches = dict(scale=scale, patch_size=d_cfg.patch_size, batch_size=d_cfg.batch_size,
                    flips=d_cfg.flips, rot90=d_cfg.rot90, jitter=d_cfg.jitter)
     if cfg.degrade is None or cfg.multiframe is not None:  # a multi-frame model's windows are degraded already
-        sampler = PatchSampler(train_pairs, **patches)
+        sampler = PatchSampler(train_pairs, **patches, hr_phases=scale * scale if getattr(module, "refine", False) else 0)
     else:
         sampler = DegradedPatchSampler(train_pairs, cfg.degrade, **patches)
     log.info("%s x%d: %d training images, %d validation images, %d parameters, device %s",
