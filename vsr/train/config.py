@@ -80,7 +80,7 @@ class InitConfig:
     """[init]: start from the weights of a model file instead of a random initialisation.
 
     The file is a model of the same architecture: same scale and size (fine-tuning), a
-    `residual` with fewer blocks (grown; the new blocks start as identities) or another scale
+    `residual` with fewer blocks or channels (grown; it starts as the smaller one) or another scale
     (all but the upsampler). For a multi-frame model: a single-frame `residual` model (its
     weights; the neighbours start at zero).
     """
