@@ -41,3 +41,19 @@ def test_evaluate_video_reports_every_method_per_sequence(tmp_path):
     table = format_video_report(report)
     assert "mean" in table and "multi − single" in table
     assert set(report.to_dict()["mean"]) == {"bicubic", "single", "multi"}
+
+
+def test_evaluate_video_with_ensemble_runs_the_model_in_eight_orientations_and_says_so(tmp_path):
+    from tinymodels import write_weight_file
+
+    folder = tmp_path / "set" / "a"
+    folder.mkdir(parents=True)
+    for t in range(2):
+        grey = np.clip(fourier_shift(texture(48, 56, seed=30, blur=1.0), 0.5 * t, 0.0), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"hr_{t:02d}.png"), np.repeat(grey[..., None], 3, axis=2))
+    weights = write_weight_file(tmp_path / "tiny.pt", scale=4, seed=3)
+    plain, turned = (evaluate_video(tmp_path / "set", model=str(weights), scale=4, frames=3, methods=("single",),
+                                    ensemble=ensemble) for ensemble in (False, True))
+    assert plain.mean("single", "psnr") != turned.mean("single", "psnr")
+    assert turned.extra["ensemble"] and "self-ensembled" in format_video_report(turned)
+    assert "self-ensembled" not in format_video_report(plain)

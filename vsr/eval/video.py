@@ -281,7 +281,8 @@ def format_video_report(report: VideoReport) -> str:
                                           ("psnr", "ssim", "psnr_crop", "ssim_crop", "tmae", "seconds_per_frame")}))
     frames = sorted({s.frames for s in report.sequences})
     lines.append(
-        f"x{report.scale}, single-frame model {report.model}, multi-frame window {report.frames}; "
+        f"x{report.scale}, single-frame model {report.model}, multi-frame window {report.frames}"
+        f"{', every network self-ensembled (8 orientations)' if report.extra.get('ensemble') else ''}; "
         f"Y channel, PSNR/SSIM with border 0, /c with border {report.scale}; tMAE: flicker against the "
         f"ground truth's frame differences (8-bit levels, lower is steadier); {len(report.sequences)} sequence(s) "
         f"of {'/'.join(map(str, frames))} frames; wall time {report.wall_seconds:.0f} s"
