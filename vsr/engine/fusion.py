@@ -18,7 +18,7 @@ from vsr.device import DTYPES, choose_device, choose_precision, cudnn_settings
 from vsr.engine import LumaEngine, make_engine
 from vsr.errors import VsrError
 from vsr.models import SRModel, load_model
-from vsr.models.ensemble import ORIENTATIONS, orient_tensor, unorient_tensor
+from vsr.models.ensemble import ORIENTATIONS, orient_phases, orient_tensor, unorient_tensor
 from vsr.models.multiframe import stack_channels
 
 __all__ = ["LearnedFusion", "fusion_inputs", "single_frame_engine"]
@@ -107,8 +107,7 @@ class LearnedFusion:
         for turns, flip in ORIENTATIONS:
             turned = orient_tensor(inputs[:, :window_channels], turns, flip)
             if inputs.shape[1] > window_channels:
-                image = F.pixel_shuffle(inputs[:, window_channels:], self.scale)
-                phases = F.pixel_unshuffle(orient_tensor(image, turns, flip), self.scale)
+                phases = orient_phases(inputs[:, window_channels:], self.scale, turns, flip)
                 turned = torch.cat([turned, phases], dim=1)
             total = total + unorient_tensor(self(turned.contiguous()), turns, flip)
         return total / len(ORIENTATIONS)

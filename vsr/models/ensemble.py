@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 ORIENTATIONS: tuple[tuple[int, bool], ...] = tuple((turns, flip) for turns in range(4) for flip in (False, True))
 """(quarter turns counter-clockwise, then a left-right flip): the 8 symmetries of a square."""
@@ -39,6 +40,12 @@ def unorient_tensor(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
     """`unorient` for a tensor (…, h, w)."""
     unflipped = torch.flip(x, dims=(-1,)) if flip else x
     return torch.rot90(unflipped, -turns, dims=(-2, -1))
+
+
+def orient_phases(phases: torch.Tensor, scale: int, turns: int, flip: bool) -> torch.Tensor:
+    """(…, s², h, w) sub-pixel phases of an (s·h, s·w) image, turned as that image (`orient_tensor`),
+    not phase by phase: a refine model's classical result is given to it that way."""
+    return F.pixel_unshuffle(orient_tensor(F.pixel_shuffle(phases, scale), turns, flip), scale)
 
 
 def self_ensemble(run: Callable[[list[np.ndarray]], Sequence[np.ndarray]], planes: list[np.ndarray]) -> list[np.ndarray]:

@@ -12,6 +12,7 @@ import torch
 
 from vsr.errors import InputError
 from vsr.eval.protocol import Pair
+from vsr.models.ensemble import orient, orient_phases
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,9 @@ class PatchSampler:
             lr = pair.lr[..., y : y + p, x : x + p]
             hr = pair.hr[s * y : s * (y + p), s * x : s * (x + p)]
             flip, turns = self.flips and u[k, 2] < 0.5, int(u[k, 3] * 4) if self.rot90 else 0
-            lrs[k] = self._turn_lr(lr, flip, turns)
-            hrs[k] = _turn(hr, flip, turns)
+            turns = -turns % 4 if flip else turns  # mirrored, then turned: `orient` turns first
+            lrs[k] = self._orient_lr(lr, turns, flip)
+            hrs[k] = orient(hr, turns, flip)
         lr_t = torch.from_numpy(lrs).reshape(b, -1, p, p).div_(self.lr_divisor)
         hr_t = torch.from_numpy(hrs).unsqueeze(1).div_(255.0)
         if self.jitter > 0:
@@ -108,15 +110,8 @@ class PatchSampler:
             hr_t = hr_t * a + bias
         return lr_t, hr_t
 
-    def _turn_lr(self, lr: np.ndarray, flip: bool, turns: int) -> np.ndarray:
+    def _orient_lr(self, lr: np.ndarray, turns: int, flip: bool) -> np.ndarray:
         if not self.hr_phases:
-            return _turn(lr, flip, turns)
-        s, p = self.scale, lr.shape[-1]
-        image = lr[-self.hr_phases:].reshape(s, s, p, p).transpose(2, 0, 3, 1).reshape(p * s, p * s)
-        phases = _turn(image, flip, turns).reshape(p, s, p, s).transpose(1, 3, 0, 2).reshape(s * s, p, p)
-        return np.concatenate([_turn(lr[: -self.hr_phases], flip, turns), phases])
-
-
-def _turn(plane: np.ndarray, flip: bool, turns: int) -> np.ndarray:
-    """(..., h, w) mirrored left-right if `flip`, then turned `turns` quarter turns."""
-    return np.rot90(plane[..., ::-1] if flip else plane, turns, axes=(-2, -1))
+            return orient(lr, turns, flip)
+        phases = orient_phases(torch.from_numpy(np.ascontiguousarray(lr[-self.hr_phases:])), self.scale, turns, flip)
+        return np.concatenate([orient(lr[: -self.hr_phases], turns, flip), phases.numpy()])
