@@ -54,6 +54,20 @@ def test_cuda_engine_known_answer_batched_and_single(precision):
         assert all(g.dtype == np.uint8 and np.array_equal(g, e) for g, e in zip(got, expected)), f"batch {batch}"
 
 
+def test_ensemble_on_cuda_is_the_known_answer_in_every_orientation():
+    """--ensemble on CUDA: turned batches (width and height swapped) through the pinned-buffer ring,
+    each turned back; NeighbourShuffle is exact, so the mean is known to the sample."""
+    from vsr.models.ensemble import self_ensemble
+
+    engine = make_engine(sr_model(NeighbourShuffle(), supports_half=True), device="cuda", precision="fp16",
+                         max_value=255, ensemble=True)
+    planes = lumas(5, 20, 33, seed=6)
+    expected = self_ensemble(lambda ps: [neighbour_shuffle(p) for p in ps], planes)
+    for batch in (1, 5):
+        got = run_engine(engine, planes, batch)
+        assert all(np.array_equal(g, np.rint(e)) for g, e in zip(got, expected)), f"batch {batch}"
+
+
 def test_cuda_engine_keeps_two_batches_in_flight_apart():
     """submit A, submit B, then collect A and B: the ring of two pinned buffers must not mix them."""
     engine = make_engine(sr_model(NeighbourShuffle()), device="cuda", precision="fp32", max_value=255)
