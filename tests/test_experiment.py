@@ -138,13 +138,15 @@ def test_bad_inputs_are_one_line_errors(make_clip, make_audio_only, tmp_path, cl
         ([clip, "-o", tmp_path / "c", "--codec", "libnope", *fast], "unknown video encoder 'libnope'"),
         ([clip, "-o", tmp_path / "d", "--upscalers", "bicubic,nope", *fast], "unknown upscaler 'nope'"),
         ([clip, "-o", tmp_path / "e", "--scales", "1,7", *fast], "scales must be some of 1, 2, 3, 4"),
+        ([clip, "-o", tmp_path / "f", "--upscalers", "bicubic+ensemble", *fast],
+         "bicubic is the same in every orientation"),
     ]
     for args, message in cases:
         result = cli("experiment", *args)
         assert result.exit_code == 1, (args, result.output)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("vsr: error: ") and message in lines[0], result.stderr
-    assert not any((tmp_path / name).exists() for name in "abcde")
+    assert not any((tmp_path / name).exists() for name in "abcdef")
 
 
 def test_a_folder_with_other_settings_is_refused_unless_overwrite(make_clip, tmp_path, cli, caplog):
@@ -238,3 +240,19 @@ def test_a_clean_up_model_cleans_the_scale_1_encodes_and_its_hull_picks_per_rung
     bdrate = read_rows(folder / "bdrate.csv")
     assert {(r["test"], r["anchor"]) for r in bdrate} >= {(f"{clean_up} x1", "direct"), (f"{clean_up} hull", "bicubic hull")}
     assert json.loads((folder / "results.json").read_text())["models"][clean_up]["x1"]
+
+
+def test_a_model_named_with_ensemble_runs_self_ensembled_as_its_own_upscaler(make_clip, tmp_path):
+    clip = make_clip("clip.mp4", **CLIP)
+    model = str(write_weight_file(tmp_path / "tiny_x2.pt", scale=2))
+    settings = make_settings(upscalers=f"{model},{model}+ensemble", **{**GRID, "crfs": "0,44"})
+    result = run_experiment(clip, tmp_path / "exp", settings)
+    assert result.points_run == 2 + 2 + 2  # direct, the model, the model ensembled
+
+    points = read_rows(tmp_path / "exp" / "points.csv")
+    plain = {p["rate"]: float(p["psnr_mean"]) for p in points if p["upscaler"] == model}
+    ensembled = {p["rate"]: float(p["psnr_mean"]) for p in points if p["upscaler"] == f"{model}+ensemble"}
+    assert plain.keys() == ensembled.keys() == {"0", "44"} and plain != ensembled  # a lopsided random net
+    identities = {p["upscaler"]: p["upscaler_identity"] for p in json.loads((tmp_path / "exp" / "results.json").read_text())["points"]
+                  if p["upscaler"] != "direct"}
+    assert identities[f"{model}+ensemble"] == {**identities[model], "ensemble": "8 orientations"}

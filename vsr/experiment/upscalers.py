@@ -1,7 +1,7 @@
 """The upscalers of an experiment: "bicubic" (OpenCV, the `vsr upscale -m bicubic` engine),
 "lanczos" (OpenCV Lanczos-4) and any model `vsr upscale -m` takes, run by the same engines as
 `vsr upscale` (vsr.engine.make_engine: the fused CPU graph, bf16 where the model is half-safe,
-or CUDA)."""
+or CUDA). A model name ending in "+ensemble" runs self-ensembled, as `vsr upscale --ensemble`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 LANCZOS = "lanczos"
 DIRECT = "direct"
 """The upscaler name of the scale-1 rows: the direct encode, no upscaling."""
+ENSEMBLE_SUFFIX = "+ensemble"
+"""Appended to a model's name: the model run on the 8 flips and rotations of every frame, averaged."""
 
 
 class LanczosEngine:
@@ -65,6 +67,13 @@ class Upscaler:
         return out
 
 
+def split_ensemble(name: str) -> tuple[str, bool]:
+    """The model behind upscaler `name` and whether it runs self-ensembled ("residual+ensemble")."""
+    if name.endswith(ENSEMBLE_SUFFIX):
+        return name[: -len(ENSEMBLE_SUFFIX)], True
+    return name, False
+
+
 def model_file(name: str, scale: int) -> Path | None:
     """The weight file behind `name` at `scale` (a shipped model's or the named file), or None."""
     if is_weight_file(name):
@@ -75,11 +84,13 @@ def model_file(name: str, scale: int) -> Path | None:
 
 def supports_scale(name: str, scale: int) -> bool:
     """Whether `name` can upscale by `scale`. Raises UnsupportedModelError for an unknown name or a
-    multi-frame model, InputError for a weight file that is missing or unreadable."""
-    if name == LANCZOS:
+    multi-frame model or an ensembled one that is not learned, InputError for a weight file that is
+    missing or unreadable."""
+    name, ensemble = split_ensemble(name)
+    if name == LANCZOS and not ensemble:
         return True
     try:
-        model = resolve(name, scale)
+        model = resolve(name, scale) if name != LANCZOS else None
     except UnsupportedModelError as error:
         message = str(error)
         if message.startswith("unknown model"):  # the name, not the scale
@@ -88,20 +99,24 @@ def supports_scale(name: str, scale: int) -> bool:
                 f"unknown upscaler {name!r}; use lanczos, a weight file or a model: {models}"
             ) from None
         return False
-    if model.is_multi_frame:
+    if model is not None and model.is_multi_frame:
         raise UnsupportedModelError(f"{name} is a multi-frame model; experiments run single-frame upscalers")
+    if ensemble and (model is None or not model.learned):
+        raise UnsupportedModelError(f"{name}{ENSEMBLE_SUFFIX}: {name} is the same in every orientation; "
+                                    "+ensemble is for learned models")
     return True
 
 
 def cleans(name: str) -> bool:
     """Whether `name` has an x1 (clean-up) model, which then runs on the scale-1 encodes too."""
-    return name != LANCZOS and supports_scale(name, 1)
+    return split_ensemble(name)[0] != LANCZOS and supports_scale(name, 1)
 
 
 def upscaler_identity(name: str, scale: int, device: str = "auto", precision: str = "auto") -> dict[str, str]:
     """What the results of upscaler `name` at `scale` depend on, without building its engine: the
     kind, the model, its weight file's sha256, and the device and precision it would run in (the
-    choice vsr.engine.make_engine makes). Raises as `make_upscaler`."""
+    choice vsr.engine.make_engine makes), and "ensemble" for an ensembled one. Raises as `make_upscaler`."""
+    name, ensemble = split_ensemble(name)
     if name == LANCZOS:
         return {"kind": "opencv-lanczos4"}
     model = resolve(name, scale)
@@ -109,13 +124,14 @@ def upscaler_identity(name: str, scale: int, device: str = "auto", precision: st
         return {"kind": "opencv-bicubic"}
     torch_device = choose_device(device)
     path = model_file(name, scale)
-    return {
+    identity = {
         "kind": "model",
         "model": model.name,
         "weights_sha256": file_sha256(path) if path is not None else "",
         "device": torch_device.type,
         "precision": choose_precision(precision, torch_device, model.supports_half),
     }
+    return {**identity, "ensemble": "8 orientations"} if ensemble else identity
 
 
 def make_upscaler(name: str, scale: int, width: int, height: int, device: str = "auto",
@@ -126,5 +142,6 @@ def make_upscaler(name: str, scale: int, width: int, height: int, device: str = 
     identity = upscaler_identity(name, scale, device, precision)
     if name == LANCZOS:
         return Upscaler(name, scale, LanczosEngine(scale), 8, identity)
-    engine = make_engine(resolve(name, scale), device, precision, 255)
+    model, ensemble = split_ensemble(name)
+    engine = make_engine(resolve(model, scale), device, precision, 255, ensemble=ensemble)
     return Upscaler(name, scale, engine, max(1, default_batch_size(engine, width, height)), identity)
