@@ -13,7 +13,8 @@ from vsr.misr import MultiFrameSettings, MultiFrameSR
 from vsr.engine.bicubic import BicubicEngine
 from vsr.media.frames import Layout, Passthrough, VideoItem
 from vsr.pipeline.queue import END, StageQueue
-from vsr.pipeline.window import WindowStats, fusion_chunk, upscale_windows
+from vsr.engine.windows import fusion_chunk
+from vsr.pipeline.window import WindowStats, upscale_windows
 
 
 def _texture(index: int, height: int = 24, width: int = 32) -> np.ndarray:

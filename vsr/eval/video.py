@@ -32,11 +32,11 @@ import numpy as np
 import torch
 
 from vsr.engine.fusion import LearnedFusion
+from vsr.engine.windows import WindowFusion
 from vsr.errors import InputError, UnsupportedModelError
 from vsr.eval.evaluate import upscale_luma
 from vsr.eval.metrics import crop_border, psnr, rgb_to_y, ssim
 from vsr.eval.protocol import degrade_rgb, image_files, mod_crop, read_rgb
-from vsr.misr import MultiFrameSettings, MultiFrameSR
 from vsr.models import SRModel, default_model_name, load_model, resolve, weights_path
 from vsr.models.registry import MULTI_FRAME_ARCHS
 from vsr.resample.matlab import imresize
@@ -146,24 +146,12 @@ def multi_frame_sequence(model: Any, lr: list[np.ndarray], inits: list[np.ndarra
     """The multi-frame mode on one sequence of LR luma planes (8-bit levels): HR planes, rounded and
     clipped to 0..255 (float64). Classical fusion of the single-frame estimates `inits`, or, with
     `fusion` (a `vsr.engine.fusion.LearnedFusion`), the learned fusion (inits unused)."""
-    settings = settings or MultiFrameSettings(frames=frames)
-    fuser = MultiFrameSR(model.scale, settings)
+    windows = WindowFusion.of(model.scale, frames, fusion, settings=settings)
     out: list[np.ndarray] = []
-
-    def emit() -> None:
-        i = len(out)
-        hr = fusion.fuse(fuser, [i]) if fusion is not None else fuser.fuse([i], [inits[i]])
-        out.append(np.clip(np.rint(hr[0, 0].cpu().numpy().astype(np.float64)), 0, 255))
-        fuser.release(i + 1)
-
-    for plane in lr:
-        fuser.push(plane)
-        while len(out) < fuser.count and fuser.ready(len(out)):
-            emit()
-    fuser.finish()
-    while len(out) < fuser.count:
-        emit()
-    return out
+    for index, plane in enumerate(lr):
+        out += windows.push(plane, None if fusion is not None else inits[index])
+    out += windows.finish()
+    return [plane.astype(np.float64) for plane in out]
 
 
 def evaluate_video(
