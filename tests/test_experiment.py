@@ -9,16 +9,24 @@ import logging
 from fractions import Fraction
 
 import av
+import cv2
+import numpy as np
 import pytest
+import torch
 
 import vsr.experiment.ladder as ladder
 import vsr.experiment.report as report
 from tinymodels import write_weight_file
-from vsr.errors import ConfigError
+from vsr.engine.fusion import LearnedFusion
+from vsr.errors import ConfigError, UnsupportedModelError
+from vsr.eval.evaluate import upscale_luma
+from vsr.eval.video import multi_frame_sequence
 from vsr.experiment import make_settings, run_experiment
+from vsr.experiment.upscalers import UpscalerName, make_upscaler, supports_scale
 from vsr.experiment.hull import hull_of
 from vsr.media.index import read_packet_index
 from vsr.media.probe import probe
+from vsr.models import build, checkpoint_dict, resolve, save_checkpoint
 
 CLIP = dict(width=96, height=64, frames=8)
 GRID = dict(scales="1,2", crfs="0,20,32,44", metrics="psnr,ssim", preset="veryfast", crop_size=32)
@@ -256,3 +264,77 @@ def test_a_model_named_with_ensemble_runs_self_ensembled_as_its_own_upscaler(mak
     identities = {p["upscaler"]: p["upscaler_identity"] for p in json.loads((tmp_path / "exp" / "results.json").read_text())["points"]
                   if p["upscaler"] != "direct"}
     assert identities[f"{model}+ensemble"] == {**identities[model], "ensemble": "8 orientations"}
+
+
+def _tiny_multi_frame_file(path, scale: int = 2, frames: int = 3):
+    """A multi-frame model (learned fusion of `frames` frames) with random weights, as a weight file."""
+    hparams = {"channels": 8, "blocks": 1, "res_scale": 1.0, "frames": frames}
+    module = build("multiframe", scale, hparams)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return save_checkpoint(path, checkpoint_dict(module, arch="multiframe", hparams=hparams, scale=scale,
+                                                 supports_half=False, config=None))
+
+
+def _panned(count: int, height: int, width: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    texture = cv2.GaussianBlur(rng.normal(128, 50, (height + 8, width + count)).astype(np.float32), (0, 0), 1.2)
+    return [np.clip(texture[4:4 + height, i:i + width], 0, 255).astype(np.uint8) for i in range(count)]
+
+
+def test_a_multi_frame_upscaler_gives_the_multi_frame_mode_whatever_the_chunks_and_starts_anew(tmp_path):
+    lows = _panned(7, 24, 32)
+    learned_file = str(_tiny_multi_frame_file(tmp_path / "multi_x2.pt"))
+    bicubic = resolve("bicubic", 2)
+    expected = {
+        "bicubic+multi": multi_frame_sequence(bicubic, lows, [upscale_luma(bicubic, y) for y in lows], frames=5),
+        learned_file: multi_frame_sequence(bicubic, lows, None, frames=3,
+                                           fusion=LearnedFusion(resolve(learned_file, 2), "cpu", "fp32")),
+    }
+    for name, want in expected.items():
+        upscaler = make_upscaler(name, 2, 32, 24, device="cpu", precision="fp32")
+        assert upscaler.radius == (2 if name == "bicubic+multi" else 1)
+        for _ in range(2):  # the second stream starts anew after flush
+            got = upscaler.feed(lows[:2]) + upscaler.feed(lows[2:3]) + upscaler.feed(lows[3:]) + upscaler.flush()
+            assert len(got) == len(lows) and all(g.dtype == np.uint8 for g in got)
+            assert all(np.array_equal(g, w) for g, w in zip(got, want)), name
+
+
+def test_multi_frame_upscalers_in_an_experiment_score_every_frame_and_cut_the_same_tiles(make_clip, tmp_path):
+    clip = make_clip("clip.mp4", **CLIP)
+    learned_file = str(_tiny_multi_frame_file(tmp_path / "multi_x2.pt"))
+    grid = dict(scales="1,2", crfs="20,40", metrics="psnr", preset="ultrafast",
+                upscalers=f"bicubic,bicubic+multi,{learned_file}")
+    first = run_experiment(clip, tmp_path / "a", make_settings(crop_size=32, **grid))
+    assert first.points_run == 2 + 2 * 3
+
+    frames = read_rows(tmp_path / "a" / "frames.csv")
+    for name in ("bicubic+multi", learned_file):
+        rows = [r for r in frames if r["upscaler"] == name and r["rate"] == "20"]
+        assert [int(r["frame"]) for r in rows] == list(range(CLIP["frames"])), name
+    points = {(p["upscaler"], p["rate"]): float(p["psnr_mean"]) for p in read_rows(tmp_path / "a" / "points.csv")}
+    assert points[("bicubic+multi", "20")] != points[("bicubic", "20")]
+    identities = {p["upscaler"]: p["upscaler_identity"]
+                  for p in json.loads((tmp_path / "a" / "results.json").read_text())["points"]}
+    assert identities["bicubic+multi"] == {"kind": "opencv-bicubic", "multi_frame": "classical fusion of 5 frames"}
+    assert identities[learned_file]["multi_frame"] == "learned fusion of 3 frames"
+
+    # tiles cut from a rerun with another crop size are those a fresh run scores
+    again = run_experiment(clip, tmp_path / "a", make_settings(crop_size=16, **grid))
+    assert again.points_run == 0
+    run_experiment(clip, tmp_path / "b", make_settings(crop_size=16, **grid))
+    for name in ("x2_crf20.png", "x2_crf40.png"):
+        a, b = (cv2.imread(str(tmp_path / d / "crops" / name)) for d in "ab")
+        assert a is not None and np.array_equal(a, b), name
+
+
+def test_flags_that_do_not_fit_the_model_are_refused(tmp_path):
+    learned_file = str(_tiny_multi_frame_file(tmp_path / "multi_x2.pt"))
+    with pytest.raises(UnsupportedModelError, match="is a multi-frame model already"):
+        supports_scale(f"{learned_file}+multi", 2)
+    with pytest.raises(UnsupportedModelError, match="lanczos is the same in every orientation"):
+        supports_scale("lanczos+multi+ensemble", 2)
+    assert supports_scale("lanczos+multi", 2) and not supports_scale("stream+multi", 1) and supports_scale("stream", 1)
+    assert UpscalerName.parse("runs/a+b/model.pt+ensemble+multi") == UpscalerName("runs/a+b/model.pt", True, True)

@@ -29,6 +29,16 @@ def fusion_chunk(width: int, height: int, scale: int, frames: int) -> int:
     return max(1, FUSION_PIXELS // max(1, width * height * scale * scale * frames))
 
 
+def engine_fuser(engine: LumaEngine | LearnedFusion, scale: int, frames: int, max_value: int = 255) -> MultiFrameSR:
+    """A MultiFrameSR with a window of `frames` that fuses on the engine's device: on CUDA in half
+    precision unless the engine runs in fp32 (the flow is estimated on the CPU either way)."""
+    cuda = engine.device == "cuda"
+    return MultiFrameSR(
+        scale, MultiFrameSettings(frames=frames), max_value=max_value, device="cuda" if cuda else "cpu",
+        compute_dtype=torch.float16 if cuda and engine.precision != "fp32" else None,
+    )
+
+
 def quantise(hr: torch.Tensor, max_value: int, dtype: type[np.integer]) -> list[np.ndarray]:
     """(N, 1, sH, sW) float in 0..max_value → N planes of `dtype`, rounded and clamped."""
     out = hr[:, 0].round().clamp_(0, max_value).cpu().numpy()

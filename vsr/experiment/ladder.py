@@ -13,6 +13,7 @@ import contextlib
 import csv
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -223,28 +224,43 @@ def score_rung(folder: ExperimentDir, source: Source, encode: dict[str, Any], jo
             csv.writer(handle).writerow(frame_columns(list(key), metrics))
             scorers.append(PointScorer(metrics, handle, key))
         pairs = _pairs(source, folder.encode_file(encode["key"]), encode)
+        # per job, the (index, source Y) of frames fed to its upscaler and not yet given back
+        waiting: list[deque[tuple[int, np.ndarray]]] = [deque() for _ in jobs]
+
+        def score(job: PointJob, scorer: PointScorer, queue: deque[tuple[int, np.ndarray]],
+                  results: list[np.ndarray]) -> None:
+            started = time.perf_counter()
+            for result in results:
+                index, reference = queue.popleft()
+                result = result[:height, :width]
+                scorer.add(index, reference, result)
+                crop = source.crop
+                if crop is not None and index == crop.frame:
+                    write_png(folder.crop_file(crop_tile_key(folder, job.key, crop)), crop.cut(result))
+                    _save_source_crop(folder, crop, reference)
+            job.metric_seconds += time.perf_counter() - started
+
         while True:
             started = time.perf_counter()
             batch = [pair for _, pair in zip(range(batch_size), pairs)]
             decode_seconds += time.perf_counter() - started
             if not batch:
                 break
-            references = [ref for _, ref, _ in batch]
-            for job, scorer in zip(jobs, scorers):
+            lows = [low for _, _, low in batch]
+            for job, scorer, queue in zip(jobs, scorers, waiting):
+                queue.extend((index, reference) for index, reference, _ in batch)
                 started = time.perf_counter()
-                lows = [low for _, _, low in batch]
-                results = job.upscaler.run(lows) if job.upscaler is not None else lows
-                results = [r[:height, :width] for r in results]
+                results = job.upscaler.feed(lows) if job.upscaler is not None else lows
                 job.upscale_seconds += time.perf_counter() - started
-                started = time.perf_counter()
-                for (index, _, _), reference, result in zip(batch, references, results):
-                    scorer.add(index, reference, result)
-                    crop = source.crop
-                    if crop is not None and index == crop.frame:
-                        write_png(folder.crop_file(crop_tile_key(folder, job.key, crop)), crop.cut(result))
-                        _save_source_crop(folder, crop, reference)
-                job.metric_seconds += time.perf_counter() - started
+                score(job, scorer, queue, results)
                 progress.advance(len(batch))
+        for job, scorer, queue in zip(jobs, scorers, waiting):
+            if job.upscaler is not None:
+                started = time.perf_counter()
+                results = job.upscaler.flush()
+                job.upscale_seconds += time.perf_counter() - started
+                score(job, scorer, queue, results)
+            assert not queue, "every frame fed is scored"
         counts = [scorer.finish() for scorer in scorers]
     records = []
     for job, frames in zip(jobs, counts):
@@ -283,23 +299,35 @@ def missing_crop_tiles(folder: ExperimentDir, source: Source, jobs: list[PointJo
 
 def cut_crop_tiles(folder: ExperimentDir, source: Source, encode: dict[str, Any], jobs: list[PointJob]) -> None:
     """Make the crop tiles of `jobs` (points of one cached encode, scored with another crop box):
-    decode the encode beside the source up to the crop frame and upscale that frame alone."""
+    decode the encode beside the source up to the crop frame (and the later neighbours a multi-frame
+    upscaler's window takes) and upscale that frame."""
     crop = source.crop
     if crop is None or not jobs:
         return
     width, height = source.info.width, source.info.height
+    radius = max([0, *(j.upscaler.radius for j in jobs if j.upscaler is not None)])
+    window: list[np.ndarray] = []  # the decoded frames crop.frame − radius … crop.frame + radius
     pairs = _pairs(source, folder.encode_file(encode["key"]), encode)
     try:
         for index, reference, low in pairs:
-            if index != crop.frame:
-                continue
-            _save_source_crop(folder, crop, reference)
-            for job in jobs:
-                result = job.upscaler.run([low])[0] if job.upscaler is not None else low
-                write_png(folder.crop_file(crop_tile_key(folder, job.key, crop)), crop.cut(result[:height, :width]))
-            return
+            if index == crop.frame:
+                _save_source_crop(folder, crop, reference)
+            if index >= crop.frame - radius:
+                window.append(low)
+            if index >= crop.frame + radius:
+                break
     finally:
         pairs.close()
+    centre = min(crop.frame, radius)  # the crop frame's place in the window
+    for job in jobs:
+        result = window[centre]
+        if job.upscaler is not None:
+            # the crop frame's window as a short clip of its own: the same result as in the whole stream
+            reach = job.upscaler.radius
+            first = centre - min(crop.frame, reach)
+            results = job.upscaler.feed(window[first:centre + reach + 1]) + job.upscaler.flush()
+            result = results[centre - first]
+        write_png(folder.crop_file(crop_tile_key(folder, job.key, crop)), crop.cut(result[:height, :width]))
 
 
 def _save_source_crop(folder: ExperimentDir, crop: CropBox, reference: np.ndarray) -> None:

@@ -1,12 +1,14 @@
 """The upscalers of an experiment: "bicubic" (OpenCV, the `vsr upscale -m bicubic` engine),
 "lanczos" (OpenCV Lanczos-4) and any model `vsr upscale -m` takes, run by the same engines as
 `vsr upscale` (vsr.engine.make_engine: the fused CPU graph, bf16 where the model is half-safe,
-or CUDA). A model name ending in "+ensemble" runs self-ensembled, as `vsr upscale --ensemble`."""
+or CUDA). Flags after the name: "+ensemble" runs a model self-ensembled (`vsr upscale --ensemble`),
+"+multi" fuses each frame with its aligned neighbours (`--mode multi`, classical fusion of the
+upscaler's estimates); a multi-frame model (learned fusion) is multi-frame by itself."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -14,8 +16,11 @@ import numpy as np
 
 from vsr.device import choose_device, choose_precision
 from vsr.engine import LumaEngine, default_batch_size, make_engine
+from vsr.engine.fusion import LearnedFusion
+from vsr.engine.windows import WindowFusion, engine_fuser
 from vsr.errors import UnsupportedModelError
 from vsr.files import file_sha256
+from vsr.misr import MultiFrameSettings
 from vsr.models import resolve
 from vsr.models.loading import weights_path
 from vsr.models.resolve import is_weight_file
@@ -25,8 +30,10 @@ log = logging.getLogger(__name__)
 LANCZOS = "lanczos"
 DIRECT = "direct"
 """The upscaler name of the scale-1 rows: the direct encode, no upscaling."""
-ENSEMBLE_SUFFIX = "+ensemble"
-"""Appended to a model's name: the model run on the 8 flips and rotations of every frame, averaged."""
+FLAGS = ("ensemble", "multi")
+"""What may follow an upscaler's name after "+", in any order: "residual+multi+ensemble"."""
+WINDOW = MultiFrameSettings().frames
+"""The window of "+multi" (the `vsr upscale --mode multi` default)."""
 
 
 class LanczosEngine:
@@ -47,31 +54,63 @@ class LanczosEngine:
         return handle
 
 
+@dataclass(frozen=True)
+class UpscalerName:
+    """An upscaler's name split: the model (or bicubic / lanczos) and its flags."""
+
+    model: str
+    ensemble: bool = False
+    multi: bool = False
+
+    @classmethod
+    def parse(cls, name: str) -> UpscalerName:
+        flags: set[str] = set()
+        model = name
+        while "+" in model and model.rpartition("+")[2] in FLAGS:
+            model, _, flag = model.rpartition("+")
+            flags.add(flag)
+        return cls(model, "ensemble" in flags, "multi" in flags)
+
+
 @dataclass
 class Upscaler:
-    """One upscaler at one scale: `run` takes (h, w) uint8 luma planes and returns (s·h, s·w) ones.
+    """One upscaler at one scale, over one stream of (h, w) uint8 luma planes at a time: `feed`
+    returns the (s·h, s·w) planes that are ready, in order (all of them for a single-frame
+    upscaler; a multi-frame one waits for each frame's later neighbours), `flush` the rest at the
+    end of the stream, and the next `feed` starts a new stream.
 
     name: as the user gave it; identity: what its results depend on (the weights' sha256, the
-    precision it runs in), part of its points' cache keys."""
+    precision it runs in, the multi-frame window), part of its points' cache keys. radius: the
+    neighbours on each side that a frame's result depends on (0 for a single-frame upscaler)."""
 
     name: str
     scale: int
-    engine: LumaEngine
+    engine: LumaEngine | LearnedFusion
     batch_size: int
     identity: dict[str, str]
+    frames: int = 1
+    _windows: WindowFusion | None = field(default=None, repr=False)
 
-    def run(self, lumas: list[np.ndarray]) -> list[np.ndarray]:
-        out: list[np.ndarray] = []
-        for first in range(0, len(lumas), self.batch_size):
-            out += [np.array(y, copy=True) for y in self.engine.collect(self.engine.submit(lumas[first:first + self.batch_size]))]
-        return out
+    @property
+    def radius(self) -> int:
+        return self.frames // 2
 
+    def feed(self, lumas: list[np.ndarray]) -> list[np.ndarray]:
+        if self.frames == 1:
+            assert not isinstance(self.engine, LearnedFusion)
+            out: list[np.ndarray] = []
+            for first in range(0, len(lumas), self.batch_size):
+                batch = self.engine.collect(self.engine.submit(lumas[first:first + self.batch_size]))
+                out += [np.array(y, copy=True) for y in batch]
+            return out
+        if self._windows is None:
+            self._windows = WindowFusion(engine_fuser(self.engine, self.scale, self.frames), self.engine,
+                                         batch_size=self.batch_size)
+        return [y for plane in lumas for y in self._windows.push(plane)]
 
-def split_ensemble(name: str) -> tuple[str, bool]:
-    """The model behind upscaler `name` and whether it runs self-ensembled ("residual+ensemble")."""
-    if name.endswith(ENSEMBLE_SUFFIX):
-        return name[: -len(ENSEMBLE_SUFFIX)], True
-    return name, False
+    def flush(self) -> list[np.ndarray]:
+        windows, self._windows = self._windows, None
+        return windows.finish() if windows is not None else []
 
 
 def model_file(name: str, scale: int) -> Path | None:
@@ -83,55 +122,65 @@ def model_file(name: str, scale: int) -> Path | None:
 
 
 def supports_scale(name: str, scale: int) -> bool:
-    """Whether `name` can upscale by `scale`. Raises UnsupportedModelError for an unknown name or a
-    multi-frame model or an ensembled one that is not learned, InputError for a weight file that is
-    missing or unreadable."""
-    name, ensemble = split_ensemble(name)
-    if name == LANCZOS and not ensemble:
-        return True
-    try:
-        model = resolve(name, scale) if name != LANCZOS else None
-    except UnsupportedModelError as error:
-        message = str(error)
-        if message.startswith("unknown model"):  # the name, not the scale
-            models = message.partition("valid models: ")[2]
-            raise UnsupportedModelError(
-                f"unknown upscaler {name!r}; use lanczos, a weight file or a model: {models}"
-            ) from None
-        return False
-    if model is not None and model.is_multi_frame:
-        raise UnsupportedModelError(f"{name} is a multi-frame model; experiments run single-frame upscalers")
-    if ensemble and (model is None or not model.learned):
-        raise UnsupportedModelError(f"{name}{ENSEMBLE_SUFFIX}: {name} is the same in every orientation; "
+    """Whether `name` can upscale by `scale`. Raises UnsupportedModelError for an unknown name, a
+    flag that does not fit the model (+ensemble on bicubic or lanczos, +multi on a multi-frame
+    model), InputError for a weight file that is missing or unreadable."""
+    parsed = UpscalerName.parse(name)
+    if parsed.model == LANCZOS:
+        model = None
+    else:
+        try:
+            model = resolve(parsed.model, scale)
+        except UnsupportedModelError as error:
+            message = str(error)
+            if message.startswith("unknown model"):  # the name, not the scale
+                models = message.partition("valid models: ")[2]
+                raise UnsupportedModelError(
+                    f"unknown upscaler {parsed.model!r}; use lanczos, a weight file or a model: {models}"
+                ) from None
+            return False
+    if parsed.ensemble and (model is None or not model.learned):
+        raise UnsupportedModelError(f"{name}: {parsed.model} is the same in every orientation; "
                                     "+ensemble is for learned models")
-    return True
+    if parsed.multi and model is not None and model.is_multi_frame:
+        raise UnsupportedModelError(f"{name}: {parsed.model} is a multi-frame model already; leave out +multi")
+    return scale > 1 or not (parsed.multi or (model is not None and model.is_multi_frame))
 
 
 def cleans(name: str) -> bool:
     """Whether `name` has an x1 (clean-up) model, which then runs on the scale-1 encodes too."""
-    return split_ensemble(name)[0] != LANCZOS and supports_scale(name, 1)
+    return UpscalerName.parse(name).model != LANCZOS and supports_scale(name, 1)
 
 
 def upscaler_identity(name: str, scale: int, device: str = "auto", precision: str = "auto") -> dict[str, str]:
     """What the results of upscaler `name` at `scale` depend on, without building its engine: the
-    kind, the model, its weight file's sha256, and the device and precision it would run in (the
-    choice vsr.engine.make_engine makes), and "ensemble" for an ensembled one. Raises as `make_upscaler`."""
-    name, ensemble = split_ensemble(name)
-    if name == LANCZOS:
-        return {"kind": "opencv-lanczos4"}
-    model = resolve(name, scale)
-    if not model.learned:
-        return {"kind": "opencv-bicubic"}
-    torch_device = choose_device(device)
-    path = model_file(name, scale)
-    identity = {
-        "kind": "model",
-        "model": model.name,
-        "weights_sha256": file_sha256(path) if path is not None else "",
-        "device": torch_device.type,
-        "precision": choose_precision(precision, torch_device, model.supports_half),
-    }
-    return {**identity, "ensemble": "8 orientations"} if ensemble else identity
+    kind, the model, its weight file's sha256, the device and precision it would run in (the
+    choice vsr.engine.make_engine makes), "ensemble" and "multi_frame" where they apply. Raises as
+    `make_upscaler`."""
+    parsed = UpscalerName.parse(name)
+    if parsed.model == LANCZOS:
+        identity = {"kind": "opencv-lanczos4"}
+        model = None
+    else:
+        model = resolve(parsed.model, scale)
+        identity = {"kind": "opencv-bicubic"}
+    if model is not None and model.learned:
+        torch_device = choose_device(device)
+        path = model_file(parsed.model, scale)
+        identity = {
+            "kind": "model",
+            "model": model.name,
+            "weights_sha256": file_sha256(path) if path is not None else "",
+            "device": torch_device.type,
+            "precision": choose_precision(precision, torch_device, model.supports_half),
+        }
+    if parsed.ensemble:
+        identity["ensemble"] = "8 orientations"
+    if model is not None and model.is_multi_frame:
+        identity["multi_frame"] = f"learned fusion of {model.frames} frames"
+    elif parsed.multi:
+        identity["multi_frame"] = f"classical fusion of {WINDOW} frames"
+    return identity
 
 
 def make_upscaler(name: str, scale: int, width: int, height: int, device: str = "auto",
@@ -140,8 +189,13 @@ def make_upscaler(name: str, scale: int, width: int, height: int, device: str = 
     (as `vsr upscale`). Raises UnsupportedModelError / InputError / VsrError as vsr.models.resolve
     and vsr.engine.make_engine do."""
     identity = upscaler_identity(name, scale, device, precision)
-    if name == LANCZOS:
-        return Upscaler(name, scale, LanczosEngine(scale), 8, identity)
-    model, ensemble = split_ensemble(name)
-    engine = make_engine(resolve(model, scale), device, precision, 255, ensemble=ensemble)
-    return Upscaler(name, scale, engine, max(1, default_batch_size(engine, width, height)), identity)
+    parsed = UpscalerName.parse(name)
+    frames = WINDOW if parsed.multi else 1
+    if parsed.model == LANCZOS:
+        return Upscaler(name, scale, LanczosEngine(scale), 8, identity, frames)
+    model = resolve(parsed.model, scale)
+    if model.is_multi_frame:
+        fusion = LearnedFusion(model, device, precision, parsed.ensemble)
+        return Upscaler(name, scale, fusion, 1, identity, model.frames)
+    engine = make_engine(model, device, precision, 255, ensemble=parsed.ensemble)
+    return Upscaler(name, scale, engine, max(1, default_batch_size(engine, width, height)), identity, frames)

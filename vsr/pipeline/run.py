@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from vsr.engine.windows import engine_fuser
 from vsr.errors import ConfigError, PipelineError
 from vsr.media import decode, mux
 from vsr.media.decode import DecodeStats
@@ -20,7 +19,6 @@ from vsr.media.filters import FilterStages
 from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import frame_duration, open_input, probe
-from vsr.misr import MultiFrameSettings, MultiFrameSR
 from vsr.misr.denoise import TemporalDenoiser
 from vsr.models import SRModel
 from vsr.options import RunOptions, UpscaleOptions, options_from_keywords
@@ -298,11 +296,7 @@ def _multi_frame_stage(
 ) -> Callable[[], None]:
     """The upscale stage of multi-frame mode (vsr.pipeline.window), fusing on the engine's device;
     `written(pts)`: whether a frame is written (else it is context only)."""
-    device = "cuda" if job.engine.device == "cuda" else "cpu"
-    fuser = MultiFrameSR(
-        job.model.scale, MultiFrameSettings(frames=job.frames), max_value=job.layout.max_value, device=device,
-        compute_dtype=torch.float16 if device == "cuda" and job.engine.precision != "fp32" else None,
-    )
+    fuser = engine_fuser(job.engine, job.model.scale, job.frames, job.layout.max_value)
     window_stats = WindowStats()
 
     def body() -> None:
