@@ -22,11 +22,12 @@ from vsr.errors import ConfigError, UnsupportedModelError
 from vsr.eval.evaluate import upscale_luma
 from vsr.eval.video import multi_frame_sequence
 from vsr.experiment import make_settings, run_experiment
-from vsr.experiment.upscalers import UpscalerName, make_upscaler, supports_scale
+from vsr.experiment.upscalers import UpscalerName, make_upscaler, supports_scale, upscaler_identity
+from vsr.files import file_sha256
 from vsr.experiment.hull import hull_of
 from vsr.media.index import read_packet_index
 from vsr.media.probe import probe
-from vsr.models import build, checkpoint_dict, resolve, save_checkpoint
+from vsr.models import build, checkpoint_dict, resolve, save_checkpoint, weights_path
 
 CLIP = dict(width=96, height=64, frames=8)
 GRID = dict(scales="1,2", crfs="0,20,32,44", metrics="psnr,ssim", preset="veryfast", crop_size=32)
@@ -338,3 +339,9 @@ def test_flags_that_do_not_fit_the_model_are_refused(tmp_path):
         supports_scale("lanczos+multi+ensemble", 2)
     assert supports_scale("lanczos+multi", 2) and not supports_scale("stream+multi", 1) and supports_scale("stream", 1)
     assert UpscalerName.parse("runs/a+b/model.pt+ensemble+multi") == UpscalerName("runs/a+b/model.pt", True, True)
+
+
+def test_a_refine_models_identity_names_the_single_frame_model_it_runs():
+    identity = upscaler_identity("multiframe_refine", 4)
+    assert identity["multi_frame"] == "learned fusion of 5 frames"
+    assert identity["single_weights_sha256"] == file_sha256(weights_path("residual", 4))

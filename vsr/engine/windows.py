@@ -113,7 +113,6 @@ class WindowFusion:
         return out
 
     def _fuse(self, indices: list[int]) -> list[np.ndarray]:
-        assert self.engine is not None or all(i in self._estimates for i in indices)
         learned = isinstance(self.engine, LearnedFusion)
         estimates = [self._estimates.pop(i) for i in indices if i in self._estimates]
         if not learned and len(estimates) < len(indices):

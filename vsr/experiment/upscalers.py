@@ -155,8 +155,8 @@ def cleans(name: str) -> bool:
 def upscaler_identity(name: str, scale: int, device: str = "auto", precision: str = "auto") -> dict[str, str]:
     """What the results of upscaler `name` at `scale` depend on, without building its engine: the
     kind, the model, its weight file's sha256, the device and precision it would run in (the
-    choice vsr.engine.make_engine makes), "ensemble" and "multi_frame" where they apply. Raises as
-    `make_upscaler`."""
+    choice vsr.engine.make_engine makes), "ensemble" and "multi_frame" where they apply (and for a
+    refine model, the sha256 of the single-frame model it runs). Raises as `make_upscaler`."""
     parsed = UpscalerName.parse(name)
     if parsed.model == LANCZOS:
         identity = {"kind": "opencv-lanczos4"}
@@ -178,6 +178,10 @@ def upscaler_identity(name: str, scale: int, device: str = "auto", precision: st
         identity["ensemble"] = "8 orientations"
     if model is not None and model.is_multi_frame:
         identity["multi_frame"] = f"learned fusion of {model.frames} frames"
+        single = getattr(model.module, "single", None) if getattr(model.module, "refine", False) else None
+        single_path = model_file(single, scale) if single else None
+        if single_path is not None:  # a refine model corrects the fusion of this model's estimates
+            identity["single_weights_sha256"] = file_sha256(single_path)
     elif parsed.multi:
         identity["multi_frame"] = f"classical fusion of {WINDOW} frames"
     return identity
