@@ -16,7 +16,7 @@ sequences of the per-frame Y-PSNR (BT.601 luma of the ground truth, border 0).
     python3 scripts/restore_table.py --models bicubic,residual,fsrcnn,restore,restore-fast
 
 At --scale 1 the clip keeps the frames' size and the models are clean-up (x1) models; `input`
-names the decoded clip itself (after --deblock / --denoise, FFmpeg's filters, if given), the
+names the decoded clip itself (after --deblock / --denoise if given, `temporal` included), the
 baseline there:
 
     python3 scripts/restore_table.py --scale 1 --models input,restore,stream
@@ -38,10 +38,12 @@ from vsr.eval.metrics import psnr, rgb_to_y
 from vsr.eval.protocol import degrade_rgb, image_files, mod_crop, read_rgb
 from vsr.media.filterplan import plan_filters
 from vsr.media.probe import probe
+from vsr.misr.denoise import TemporalDenoiser
 from vsr.options import EncodeOptions, FilterOptions, ModelOptions, MultiFrameOptions, UpscaleOptions
 from vsr.pipeline.run import upscale_video
 
 VID4 = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "Vid4"
+TEMPORAL = "temporal"
 INPUT = "input"
 """The decoded clip itself, as a model name (--scale 1: the baseline of the clean-up models)."""
 CONDITIONS = {"clean": ("qp0", 0.0), "crf25": ("25", 0.0), "crf35": ("35", 0.0), "noise10": ("qp0", 10.0)}
@@ -68,13 +70,38 @@ def write_lr_clip(frames: list[np.ndarray], path: Path, crf: str, noise_sigma: f
 
 
 def luma_frames(path: Path, filters: dict | None = None) -> list[np.ndarray]:
-    """The clip's luma planes, through the FFmpeg filters `filters` asks for (FilterOptions fields)."""
-    frame_filter = plan_filters(probe(path), FilterOptions(**filters), "yuv420p").frame_filter() if filters else None
+    """The clip's luma planes, through the filters `filters` asks for (FilterOptions fields): FFmpeg's,
+    then `--denoise temporal` (vsr.misr.denoise) as the pipeline runs it."""
+    temporal = bool(filters) and filters.get("denoise") == TEMPORAL
+    ffmpeg = {**filters, "denoise": "off"} if temporal else filters
+    frame_filter = plan_filters(probe(path), FilterOptions(**ffmpeg), "yuv420p").frame_filter() if ffmpeg else None
     with av.open(str(path)) as container:
         frames = list(container.decode(video=0))
     if frame_filter is not None:
         frames = [out for frame in frames for out in frame_filter.push(frame)] + frame_filter.flush()
-    return [f.to_ndarray(format="yuv420p")[: f.height] for f in frames]
+    lumas = [f.to_ndarray(format="yuv420p")[: f.height] for f in frames]
+    return temporal_denoised(lumas) if temporal else lumas
+
+
+def temporal_denoised(lumas: list[np.ndarray]) -> list[np.ndarray]:
+    """8-bit luma planes through `--denoise temporal`'s denoiser, each once its window has arrived."""
+    denoiser = TemporalDenoiser()
+    out: list[np.ndarray] = []
+
+    def emit() -> None:
+        index = len(out)
+        planes, _ = denoiser.denoise(index, {i: [lumas[i]] for i in denoiser.window(index)})
+        out.append(planes[0])
+        denoiser.release(index + 1)
+
+    for plane in lumas:
+        denoiser.push(plane)
+        while len(out) < denoiser.count and denoiser.ready(len(out)):
+            emit()
+    denoiser.finish()
+    while len(out) < len(lumas):
+        emit()
+    return out
 
 
 def run(models: list[str], conditions: list[str], scale: int, frames: int, filters: dict, mode: str = "single",
