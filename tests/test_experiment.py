@@ -12,11 +12,10 @@ import av
 import cv2
 import numpy as np
 import pytest
-import torch
 
 import vsr.experiment.ladder as ladder
 import vsr.experiment.report as report
-from tinymodels import write_weight_file
+from tinymodels import panned_lumas, write_weight_file
 from vsr.engine.fusion import LearnedFusion
 from vsr.errors import ConfigError, UnsupportedModelError
 from vsr.eval.evaluate import upscale_luma
@@ -27,7 +26,7 @@ from vsr.files import file_sha256
 from vsr.experiment.hull import hull_of
 from vsr.media.index import read_packet_index
 from vsr.media.probe import probe
-from vsr.models import build, checkpoint_dict, resolve, save_checkpoint, weights_path
+from vsr.models import resolve, weights_path
 
 CLIP = dict(width=96, height=64, frames=8)
 GRID = dict(scales="1,2", crfs="0,20,32,44", metrics="psnr,ssim", preset="veryfast", crop_size=32)
@@ -267,27 +266,9 @@ def test_a_model_named_with_ensemble_runs_self_ensembled_as_its_own_upscaler(mak
     assert identities[f"{model}+ensemble"] == {**identities[model], "ensemble": "8 orientations"}
 
 
-def _tiny_multi_frame_file(path, scale: int = 2, frames: int = 3):
-    """A multi-frame model (learned fusion of `frames` frames) with random weights, as a weight file."""
-    hparams = {"channels": 8, "blocks": 1, "res_scale": 1.0, "frames": frames}
-    module = build("multiframe", scale, hparams)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.copy_(0.05 * torch.randn(parameter.shape, generator=generator))
-    return save_checkpoint(path, checkpoint_dict(module, arch="multiframe", hparams=hparams, scale=scale,
-                                                 supports_half=False, config=None))
-
-
-def _panned(count: int, height: int, width: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(1)
-    texture = cv2.GaussianBlur(rng.normal(128, 50, (height + 8, width + count)).astype(np.float32), (0, 0), 1.2)
-    return [np.clip(texture[4:4 + height, i:i + width], 0, 255).astype(np.uint8) for i in range(count)]
-
-
 def test_a_multi_frame_upscaler_gives_the_multi_frame_mode_whatever_the_chunks_and_starts_anew(tmp_path):
-    lows = _panned(7, 24, 32)
-    learned_file = str(_tiny_multi_frame_file(tmp_path / "multi_x2.pt"))
+    lows = panned_lumas(7, 24, 32)
+    learned_file = str(write_weight_file(tmp_path / "multi_x2.pt", arch="multiframe", frames=3))
     bicubic = resolve("bicubic", 2)
     expected = {
         "bicubic+multi": multi_frame_sequence(bicubic, lows, [upscale_luma(bicubic, y) for y in lows], frames=5),
@@ -305,7 +286,7 @@ def test_a_multi_frame_upscaler_gives_the_multi_frame_mode_whatever_the_chunks_a
 
 def test_multi_frame_upscalers_in_an_experiment_score_every_frame_and_cut_the_same_tiles(make_clip, tmp_path):
     clip = make_clip("clip.mp4", **CLIP)
-    learned_file = str(_tiny_multi_frame_file(tmp_path / "multi_x2.pt"))
+    learned_file = str(write_weight_file(tmp_path / "multi_x2.pt", arch="multiframe", frames=3))
     grid = dict(scales="1,2", crfs="20,40", metrics="psnr", preset="ultrafast",
                 upscalers=f"bicubic,bicubic+multi,{learned_file}")
     first = run_experiment(clip, tmp_path / "a", make_settings(crop_size=32, **grid))
@@ -332,7 +313,7 @@ def test_multi_frame_upscalers_in_an_experiment_score_every_frame_and_cut_the_sa
 
 
 def test_flags_that_do_not_fit_the_model_are_refused(tmp_path):
-    learned_file = str(_tiny_multi_frame_file(tmp_path / "multi_x2.pt"))
+    learned_file = str(write_weight_file(tmp_path / "multi_x2.pt", arch="multiframe", frames=3))
     with pytest.raises(UnsupportedModelError, match="is a multi-frame model already"):
         supports_scale(f"{learned_file}+multi", 2)
     with pytest.raises(UnsupportedModelError, match="lanczos is the same in every orientation"):

@@ -3,24 +3,18 @@ up front: streaming, batching, context frames and diagnostics must not change a 
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
+from tinymodels import panned_lumas, random_module
 from vsr.engine.bicubic import BicubicEngine
 from vsr.engine.fusion import LearnedFusion
 from vsr.engine.windows import WindowFusion, quantise
 from vsr.misr import MultiFrameSettings, MultiFrameSR
-from vsr.models import SRModel, build
+from vsr.models import SRModel
 
 torch.set_num_threads(1)
-
-
-def _panned(count: int, height: int = 24, width: int = 32) -> list[np.ndarray]:
-    rng = np.random.default_rng(3)
-    texture = cv2.GaussianBlur(rng.normal(128, 50, (height + 8, width + 2 * count)).astype(np.float32), (0, 0), 1.2)
-    return [np.clip(texture[4:4 + height, 2 * i:2 * i + width], 0, 255).astype(np.uint8) for i in range(count)]
 
 
 def _whole_clip_fuser(lows: list[np.ndarray], frames: int) -> MultiFrameSR:
@@ -32,17 +26,13 @@ def _whole_clip_fuser(lows: list[np.ndarray], frames: int) -> MultiFrameSR:
 
 
 def _tiny_fusion(frames: int = 3) -> LearnedFusion:
-    torch.manual_seed(0)
-    module = build("multiframe", 2, {"channels": 8, "blocks": 1, "res_scale": 1.0, "frames": frames})
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.normal_(0, 0.05)
-    return LearnedFusion(SRModel("multiframe", 2, module.eval(), False, None, frames=frames), "cpu", "fp32")
+    module = random_module("multiframe", 2, {"channels": 8, "blocks": 1, "res_scale": 1.0, "frames": frames})
+    return LearnedFusion(SRModel("multiframe", 2, module, False, None, frames=frames), "cpu", "fp32")
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
 def test_classical_fusion_streamed_is_the_fusion_of_the_whole_clip(batch_size):
-    lows = _panned(7)
+    lows = panned_lumas(7, step=2, seed=3)
     engine = BicubicEngine(2)
     whole = _whole_clip_fuser(lows, 5)
     estimates = engine.collect(engine.submit(lows))
@@ -60,7 +50,7 @@ def test_classical_fusion_streamed_is_the_fusion_of_the_whole_clip(batch_size):
 
 
 def test_learned_fusion_streamed_and_given_estimates_match_the_whole_clip():
-    lows = _panned(6)
+    lows = panned_lumas(6, step=2, seed=3)
     fusion = _tiny_fusion()
     whole = _whole_clip_fuser(lows, 3)
     expected = [quantise(fusion.fuse(whole, [i]), 255, np.uint8)[0] for i in range(len(lows))]
@@ -79,7 +69,7 @@ def test_learned_fusion_streamed_and_given_estimates_match_the_whole_clip():
 
 
 def test_context_frames_are_neighbours_only_and_diagnostics_are_kept_for_the_first_frames():
-    lows = _panned(7)
+    lows = panned_lumas(7, step=2, seed=3)
     engine = BicubicEngine(2)
     whole = _whole_clip_fuser(lows, 5)
     estimates = engine.collect(engine.submit(lows))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -75,14 +76,27 @@ def sr_model(module: torch.nn.Module, scale: int = 2, name: str = "tiny", suppor
     return vsr.SRModel(name=name, scale=scale, module=module.eval(), supports_half=supports_half, config=None)
 
 
-def write_weight_file(path, scale: int = 2, seed: int = 0, arch: str = "residual"):
-    """A small checkpoint of the residual body (`arch`: residual, or restore or stream, which also
-    have x1) at `path`, as `vsr train` writes them; returns the path."""
-    hparams = {"channels": 8, "blocks": 1, "res_scale": 1.0}
+def panned_lumas(count: int, height: int = 24, width: int = 32, step: int = 1, seed: int = 1) -> list[np.ndarray]:
+    """`count` 8-bit crops of one smooth random texture, each `step` pixels right of the one before."""
+    rng = np.random.default_rng(seed)
+    texture = cv2.GaussianBlur(rng.normal(128, 50, (height + 8, width + step * count)).astype(np.float32), (0, 0), 1.2)
+    return [np.clip(texture[4:4 + height, step * i:step * i + width], 0, 255).astype(np.uint8) for i in range(count)]
+
+
+def random_module(arch: str, scale: int, hparams: dict, seed: int = 0) -> torch.nn.Module:
+    """`arch` built with `hparams`, every weight drawn from N(0, 0.05²) with `seed`."""
     module = build(arch, scale, hparams)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for parameter in module.parameters():
             parameter.copy_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return module.eval()
+
+
+def write_weight_file(path, scale: int = 2, seed: int = 0, arch: str = "residual", frames: int | None = None):
+    """A small checkpoint of the residual body (`arch`: residual, or restore or stream, which also
+    have x1; or multiframe with a window of `frames`) at `path`, as `vsr train` writes them; returns the path."""
+    hparams = {"channels": 8, "blocks": 1, "res_scale": 1.0, **({"frames": frames} if frames else {})}
+    module = random_module(arch, scale, hparams, seed)
     ckpt = checkpoint_dict(module, arch=arch, hparams=hparams, scale=scale, supports_half=False, config=None)
     return save_checkpoint(path, ckpt)
