@@ -21,6 +21,9 @@ baseline there:
 
     python3 scripts/restore_table.py --scale 1 --models input,restore,stream
     python3 scripts/restore_table.py --scale 1 --models input --denoise medium
+
+--frame-types adds the same means per x264 picture type (I / P / B) of the LR clip, with the mean
+macroblock QP of each type as the decoder exports it (frames per type pooled over the sequences).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.sidedata.encparams import VideoEncParams
+from av.video.frame import PictureType
 
 from vsr.eval.metrics import psnr, rgb_to_y
 from vsr.eval.protocol import degrade_rgb, image_files, mod_crop, read_rgb
@@ -83,6 +88,20 @@ def luma_frames(path: Path, filters: dict | None = None) -> list[np.ndarray]:
     return temporal_denoised(lumas) if temporal else lumas
 
 
+def picture_types(path: Path) -> list[tuple[str, float]]:
+    """(x264 picture type I/P/B, mean macroblock QP) of every frame of an H.264 clip, from the
+    encoding parameters the decoder exports."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"export_side_data": "venc_params"}
+        out = []
+        for frame in container.decode(stream):
+            params = [d for d in frame.side_data if isinstance(d, VideoEncParams)]
+            qp = float(np.mean(params[0].qp_map())) if params else float("nan")
+            out.append((PictureType(int(frame.pict_type)).name, qp))
+    return out
+
+
 def temporal_denoised(lumas: list[np.ndarray]) -> list[np.ndarray]:
     """8-bit luma planes through `--denoise temporal`'s denoiser, each once its window has arrived."""
     denoiser = TemporalDenoiser()
@@ -105,7 +124,10 @@ def temporal_denoised(lumas: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def run(models: list[str], conditions: list[str], scale: int, frames: int, filters: dict, mode: str = "single",
-        sequences: list[str] | None = None, ensemble: bool = False) -> dict[tuple[str, str], float]:
+        sequences: list[str] | None = None, ensemble: bool = False,
+        by_type: dict[tuple[str, str, str], list[float]] | None = None) -> dict[tuple[str, str], float]:
+    """Mean Y-PSNR per (model, condition); with `by_type`, also every frame's Y-PSNR under (model,
+    condition, picture type), and its QP under ("QP", condition, picture type)."""
     scores: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seq_index, seq in enumerate(sorted(p for p in VID4.iterdir() if p.is_dir())):
@@ -118,6 +140,9 @@ def run(models: list[str], conditions: list[str], scale: int, frames: int, filte
                 crf, sigma = CONDITIONS[condition]
                 clip = Path(tmp) / f"{seq.name}_{condition}.mp4"
                 write_lr_clip(lr, clip, crf, sigma, seed=seq_index)
+                types = picture_types(clip) if by_type is not None else []
+                for kind, qp in types:
+                    by_type.setdefault(("QP", condition, kind), []).append(qp)
                 for number, model in enumerate(models):  # a name or a weight file's path
                     if model == INPUT:
                         sr = luma_frames(clip, filters)
@@ -128,7 +153,10 @@ def run(models: list[str], conditions: list[str], scale: int, frames: int, filte
                                                  multi_frame=MultiFrameOptions(mode=mode))
                         upscale_video(clip, out, options=options.replace(run={"overwrite": True}, filters=filters))
                         sr = luma_frames(out)
-                    value = float(np.mean([psnr(s, g, border=0) for s, g in zip(sr, gt_y, strict=True)]))
+                    values = [psnr(s, g, border=0) for s, g in zip(sr, gt_y, strict=True)]
+                    for (kind, _), frame_value in zip(types, values, strict=False):
+                        by_type.setdefault((model, condition, kind), []).append(frame_value)
+                    value = float(np.mean(values))
                     scores.setdefault((model, condition), []).append(value)
                     print(f"{seq.name:8s} {condition:8s} {model:14s} {value:6.2f}", flush=True)
     return {key: float(np.mean(values)) for key, values in scores.items()}
@@ -146,18 +174,35 @@ def main() -> None:
                         help="multi: each model's estimate fused over a 5-frame window (vsr upscale --mode multi)")
     parser.add_argument("--sequences", default="", help="only these Vid4 sequences (comma-separated)")
     parser.add_argument("--ensemble", action="store_true", help="every model on the 8 flips and rotations (vsr upscale --ensemble)")
+    parser.add_argument("--frame-types", action="store_true",
+                        help="also the means per picture type (I/P/B) of the LR clip, with its mean QP")
     args = parser.parse_args()
     models, conditions = args.models.split(","), args.conditions.split(",")
     started = time.monotonic()
     filters = {"deblock": args.deblock, "denoise": args.denoise}
     sequences = [s for s in args.sequences.split(",") if s]
-    table = run(models, conditions, args.scale, args.frames, filters, args.mode, sequences, args.ensemble)
+    by_type: dict[tuple[str, str, str], list[float]] | None = {} if args.frame_types else None
+    table = run(models, conditions, args.scale, args.frames, filters, args.mode, sequences, args.ensemble, by_type)
     print(f"\nVid4 x{args.scale}, {args.frames} frames, {args.mode}-frame{', self-ensemble' if args.ensemble else ''}, Y-PSNR border 0 "
           f"({time.monotonic() - started:.0f} s)\n")
     print("| model | " + " | ".join(conditions) + " |")
     print("|---|" + "---|" * len(conditions))
     for model in models:
         print(f"| `{model}` | " + " | ".join(f"{table[(model, c)]:.2f}" for c in conditions) + " |")
+    if by_type:
+        print_by_type(by_type, models, conditions)
+
+
+def print_by_type(by_type: dict[tuple[str, str, str], list[float]], models: list[str], conditions: list[str]) -> None:
+    """Per condition, a row per picture type: frames, mean QP, each model's mean Y-PSNR."""
+    print("\n| condition | type | frames | mean QP | " + " | ".join(f"`{m}`" for m in models) + " |")
+    print("|---|---|---|---|" + "---|" * len(models))
+    for condition in conditions:
+        for kind in ("I", "P", "B"):
+            qps = by_type.get(("QP", condition, kind))
+            if qps:
+                cells = [f"{np.mean(by_type[(m, condition, kind)]):.2f}" for m in models]
+                print(f"| {condition} | {kind} | {len(qps)} | {np.mean(qps):.1f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
