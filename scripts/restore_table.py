@@ -154,8 +154,9 @@ def run(models: list[str], conditions: list[str], scale: int, frames: int, filte
                         upscale_video(clip, out, options=options.replace(run={"overwrite": True}, filters=filters))
                         sr = luma_frames(out)
                     values = [psnr(s, g, border=0) for s, g in zip(sr, gt_y, strict=True)]
-                    for (kind, _), frame_value in zip(types, values, strict=False):
-                        by_type.setdefault((model, condition, kind), []).append(frame_value)
+                    if by_type is not None:
+                        for (kind, _), frame_value in zip(types, values, strict=True):
+                            by_type.setdefault((model, condition, kind), []).append(frame_value)
                     value = float(np.mean(values))
                     scores.setdefault((model, condition), []).append(value)
                     print(f"{seq.name:8s} {condition:8s} {model:14s} {value:6.2f}", flush=True)
