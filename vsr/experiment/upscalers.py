@@ -21,7 +21,7 @@ from vsr.engine.windows import WindowFusion, engine_fuser
 from vsr.errors import UnsupportedModelError
 from vsr.files import file_sha256
 from vsr.misr import MultiFrameSettings
-from vsr.models import resolve
+from vsr.models import SRModel, resolve
 from vsr.models.loading import weights_path
 from vsr.models.resolve import is_weight_file
 
@@ -158,12 +158,13 @@ def upscaler_identity(name: str, scale: int, device: str = "auto", precision: st
     choice vsr.engine.make_engine makes), "ensemble" and "multi_frame" where they apply (and for a
     refine model, the sha256 of the single-frame model it runs). Raises as `make_upscaler`."""
     parsed = UpscalerName.parse(name)
-    if parsed.model == LANCZOS:
-        identity = {"kind": "opencv-lanczos4"}
-        model = None
-    else:
-        model = resolve(parsed.model, scale)
-        identity = {"kind": "opencv-bicubic"}
+    model = None if parsed.model == LANCZOS else resolve(parsed.model, scale)
+    return _identity(parsed, model, scale, device, precision)
+
+
+def _identity(parsed: UpscalerName, model: SRModel | None, scale: int, device: str, precision: str) -> dict[str, str]:
+    """`upscaler_identity` of an already parsed name and resolved model (None for lanczos)."""
+    identity = {"kind": "opencv-lanczos4" if model is None else "opencv-bicubic"}
     if model is not None and model.learned:
         torch_device = choose_device(device)
         path = model_file(parsed.model, scale)
@@ -192,12 +193,12 @@ def make_upscaler(name: str, scale: int, width: int, height: int, device: str = 
     """The upscaler `name` for (width, height) luma planes at `scale`, on `device` in `precision`
     (as `vsr upscale`). Raises UnsupportedModelError / InputError / VsrError as vsr.models.resolve
     and vsr.engine.make_engine do."""
-    identity = upscaler_identity(name, scale, device, precision)
     parsed = UpscalerName.parse(name)
     frames = WINDOW if parsed.multi else 1
     if parsed.model == LANCZOS:
-        return Upscaler(name, scale, LanczosEngine(scale), 8, identity, frames)
+        return Upscaler(name, scale, LanczosEngine(scale), 8, _identity(parsed, None, scale, device, precision), frames)
     model = resolve(parsed.model, scale)
+    identity = _identity(parsed, model, scale, device, precision)
     if model.is_multi_frame:
         fusion = LearnedFusion(model, device, precision, parsed.ensemble)
         return Upscaler(name, scale, fusion, 1, identity, model.frames)
