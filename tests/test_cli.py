@@ -290,6 +290,16 @@ def test_bench_prints_each_stage(cli, make_clip):
     assert any(line.startswith("end-to-end") and "fps" in line for line in lines)
 
 
+def test_bench_times_the_multi_frame_mode(cli, make_clip):
+    source = make_clip("clip.mp4", frames=10)
+    result = cli("bench", source, "--frames", "6", "-s", "2", "--mode", "multi", *BICUBIC)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "multi-frame (5 frames)" in lines[0] and "6 frames" in lines[0]
+    assert any(line.startswith("model + fusion (luma)") for line in lines)
+    assert not any("naive" in line for line in lines)  # no naive multi-frame baseline to compare with
+
+
 def test_bench_errors_are_one_line_too(cli, tmp_path):
     result = cli("bench", tmp_path / "nope.mp4", "--frames", "8", "-s", "2", *BICUBIC)
     assert_one_line_error(result, "not found")

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from vsr.cli.common import DEBUG_HELP, one_line_errors, setup_logging
-from vsr.cli.upscale import Device, Precision
+from vsr.cli.upscale import Device, Mode, Precision
 
 
 def bench(
@@ -18,6 +18,8 @@ def bench(
     device: Device = typer.Option(Device.auto, "--device"),
     precision: Precision = typer.Option(Precision.auto, "--precision"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    ensemble: bool = typer.Option(False, "--ensemble", help="Time the model self-ensembled (the 8 flips and rotations of every frame, as vsr upscale --ensemble)."),
+    mode: Mode = typer.Option(Mode.single, "--mode", help="single, or multi: each frame aligned and fused with its 2 neighbours on each side (as vsr upscale --mode multi; no naive baseline)."),
     codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default: libx264)."),
     crf: int = typer.Option(18, "--crf"),
     preset: str = typer.Option("medium", "--preset"),
@@ -27,13 +29,15 @@ def bench(
 ) -> None:
     """Print decode, model, upscale-stage, encode and end-to-end fps for the same frames of a clip."""
     from vsr.bench import run_benchmark
-    from vsr.options import EncodeOptions, ModelOptions, UpscaleOptions
+    from vsr.options import EncodeOptions, ModelOptions, MultiFrameOptions, UpscaleOptions
 
     options = UpscaleOptions(
         model=ModelOptions(
-            name=model, scale=scale, device=device.value, precision=precision.value, batch_size=batch_size
+            name=model, scale=scale, device=device.value, precision=precision.value, batch_size=batch_size,
+            ensemble=ensemble,
         ),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+        multi_frame=MultiFrameOptions(mode=mode.value),
     )
     setup_logging(debug=debug, quiet=True)
     with one_line_errors(debug=debug):
