@@ -28,6 +28,7 @@ from videoclips import (
     psnr,
     raw_planes,
     read_index,
+    remux,
     read_video,
 )
 
@@ -277,6 +278,14 @@ def test_max_frames_stops_after_n_frames_and_so_does_the_audio(make_clip):
     assert indices(after, 64, 48) == [0, 1, 2, 3, 4]
     assert calls[-1] == (5, 5)
     assert audio_durations(result.output)[0] < audio_durations(source)[0] - 0.3  # 20 frames = 0.8 s, 5 = 0.2 s
+
+
+def test_max_frames_keeps_the_audio_that_a_file_stores_after_the_video(make_clip, tmp_path):
+    source = remux(make_clip("in.mp4", frames=20, audio=("aac",)), tmp_path / "late.mp4", "mp4", video_first=True,
+                   max_interleave_delta="1")
+    result = upscale(source, max_frames=5)
+    assert read_video(result.output).pts == read_video(source).pts[:5]
+    assert 0.15 < audio_durations(result.output)[0] < 0.3  # 5 frames = 0.2 s (AAC packets of 21 ms)
 
 
 def test_progress_receives_increasing_counts_ending_at_the_total(make_clip):

@@ -284,6 +284,8 @@ def audio_durations(path: Path) -> list[float]:
     """Seconds from the first audio packet's start to the last one's end, per audio stream."""
     with av.open(str(path)) as container:
         spans = {}
+        if not container.streams.audio:
+            return []  # (demux of no streams would read them all)
         for packet in container.demux(container.streams.audio):
             if packet.pts is None or not packet.size:
                 continue
@@ -336,11 +338,16 @@ def raw_planes(path: Path) -> list[list[np.ndarray]]:
     return frames
 
 
-def remux(source: Path, target: Path, container: str, **options: str) -> Path:
-    """`source`'s packets copied unchanged into `target` in `container` (muxer `options` as given)."""
+def remux(source: Path, target: Path, container: str, *, video_first: bool = False, **options: str) -> Path:
+    """`source`'s packets copied unchanged into `target` in `container` (muxer `options` as given).
+    `video_first`: every video packet first, then the other streams' (with the muxer option
+    max_interleave_delta="1" they are stored in that order, as some muxers store a second's chunks)."""
     with av.open(str(source)) as src, av.open(str(target), "w", format=container, options=options) as out:
         streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
-        for packet in src.demux():
+        packets = src.demux()
+        if video_first:
+            packets = sorted((p for p in packets if p.size), key=lambda p: p.stream.type != "video")
+        for packet in packets:
             if packet.size:
                 packet.stream = streams[packet.stream.index]
                 out.mux(packet)

@@ -33,6 +33,10 @@ from vsr.media.probe import first_video_stream, open_input
 log = logging.getLogger(__name__)
 
 
+INTERLEAVE_SECONDS = 10
+"""How far past the last frame read (`max_frames`) the file is searched for the other streams'
+packets of that time: the interleaving distance of any sane muxer."""
+
 HIDDEN_ERROR_CODECS = frozenset({"vp8"})
 """Decoders that report an error inside a frame only when they run with slice threads: with frame
 threads (or one thread) FFmpeg's VP8 returns the damaged frame as if it were whole."""
@@ -149,15 +153,19 @@ def read_items(
     with _open_at(path, start_pts) as container:
         video = first_video_stream(container, path)
         video.thread_type = "AUTO"
-        items: Iterator = decode(
-            demux(container, video, passthrough_streams), stats, counted_from=start_pts,
-            witness=ErrorWitness.for_stream(video),
-        )
+        packets = demux(container, video, passthrough_streams)
+        items: Iterator = decode(packets, stats, counted_from=start_pts, witness=ErrorWitness.for_stream(video))
         if start_pts is not None or end_pts is not None:
             items = in_range(items, video.time_base, start_pts, end_pts)
         if frame_filter is not None:
             items = filtered(items, frame_filter, filtered_time_base or video.time_base)
-        yield from planes(timestamped(items, stats, frame_duration), layout, stats, frame_duration, max_frames)
+        last: VideoItem | None = None
+        for item in planes(timestamped(items, stats, frame_duration), layout, stats, frame_duration, max_frames):
+            last = item if isinstance(item, VideoItem) else last
+            yield item
+        if last is not None and max_frames is not None and stats.frames >= max_frames:
+            end = (last.pts + last.duration) * (filtered_time_base or video.time_base)
+            yield from passthrough_until(packets, end, passthrough_streams)
     if stats.frames == 0 and start_pts is None and end_pts is None and max_frames != 0:
         raise InputError(f"no video frame of {path} could be decoded (the file is damaged)")
 
@@ -173,6 +181,29 @@ def demux(
             yield packet
         elif packet.size:
             yield Passthrough(packet.stream.index, packet)
+
+
+def passthrough_until(
+    packets: Iterator[av.Packet | Passthrough], end: Fraction, streams: list[int]
+) -> Iterator[Passthrough]:
+    """After the last frame read (`max_frames`): the packets of the other `streams` that start
+    before `end` (seconds), which a file may store well after that frame's own packet (an MP4
+    interleaves in chunks). Reading stops once every stream has passed `end`, or the video packets
+    are INTERLEAVE_SECONDS past it; the video packets are not decoded."""
+    waiting = set(streams)
+    for item in packets:
+        if not waiting:
+            return
+        if isinstance(item, Passthrough):
+            pts, time_base = item.packet.pts, item.packet.time_base
+            if pts is None or time_base is None:
+                continue
+            if pts * time_base < end:
+                yield item
+            else:
+                waiting.discard(item.stream_index)
+        elif item.pts is not None and item.time_base is not None and item.pts * item.time_base > end + INTERLEAVE_SECONDS:
+            return
 
 
 def decode(
