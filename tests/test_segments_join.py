@@ -78,3 +78,18 @@ def test_segments_out_of_order_or_encoded_differently_are_refused(make_clip, tmp
     with pytest.raises(PipelineError, match="no segment"):
         join_segments(source, [], tmp_path / "joined.mp4", "mp4")
     assert listing(tmp_path) == before
+
+
+def test_matroska_parts_with_b_frames_join_in_order_at_their_frame_rate(make_clip, tmp_path: Path):
+    source = make_clip("in.mkv", **CLIP)
+    files = segment_files(source, LOSSY, tmp_path)
+    parts = [packet for path in files for packet in packet_times(path, "video")]
+    assert any(dts is None for _, dts, _ in parts)  # Matroska stores no dts: the first packets of a part have none
+    joined = tmp_path / "joined.mkv"
+    assert join_segments(source, files, joined, "matroska") == 40
+    assert [payload for _, _, payload in packet_times(joined, "video")] == [payload for _, _, payload in parts]
+    assert read_video(joined, keep_lumas=False).pts == read_video(source, keep_lumas=False).pts
+    with av.open(str(joined)) as container:
+        assert container.streams.video[0].average_rate == 25
+    with pytest.raises(PipelineError, match=r"join: segment 1 .*does not come after"):
+        join_segments(source, [files[1], files[0], files[2]], tmp_path / "wrong.mkv", "matroska")

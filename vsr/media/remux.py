@@ -19,6 +19,9 @@ from vsr.media.probe import first_video_stream, open_input
 STAGE = "join"
 """The stage named by the PipelineErrors of a join."""
 
+MAX_PENDING_DTS = 64
+"""Packets at the start of a part that may lack a dts (the encoder's reordering delay)."""
+
 
 def join_video_parts(source: Path, parts: Sequence[Path], temp: Path, container: str) -> int:
     """Write `temp` (FFmpeg format `container`): the video packets of `parts` one part after the
@@ -33,13 +36,13 @@ def join_video_parts(source: Path, parts: Sequence[Path], temp: Path, container:
         model = first_video_stream(first, parts[0])
         output = open_output(temp, container)
         video, streams = set_up_streams(
-            templates, output, container, model.codec_context.name, lambda: output.add_stream_from_template(model),
+            templates, output, container, model.codec_context.name, lambda: _video_stream_like(output, model),
         )
         muxer = Muxer(output, video, streams)
         try:
             expected = _signature(model)
             timed = heapq.merge(
-                _timed(_video_packets(parts, expected)),
+                _video_packets(parts, expected),
                 _timed(_other_packets(source, streams.kept)),
                 key=lambda entry: entry[0],
             )
@@ -55,15 +58,25 @@ def join_video_parts(source: Path, parts: Sequence[Path], temp: Path, container:
     return muxer.frames
 
 
+def _video_stream_like(output: av.container.OutputContainer, model: av.video.stream.VideoStream) -> av.video.stream.VideoStream:
+    """A video stream for the parts' packets: the first part's, with its frame rate, which a
+    template does not carry (Matroska would write 1 ms as the frame duration)."""
+    stream = output.add_stream_from_template(model)
+    if model.average_rate:
+        stream.codec_context.framerate = model.average_rate
+    return stream
+
+
 def _signature(stream: av.video.stream.VideoStream) -> tuple[str, bytes]:
     """What every part must share to be joined: the codec and its extradata (SPS/PPS and the like)."""
     context = stream.codec_context
     return context.name, bytes(context.extradata or b"")
 
 
-def _video_packets(parts: Sequence[Path], expected: tuple[str, bytes]) -> Iterator[av.Packet]:
-    """Every non-empty video packet of `parts`, part by part in decode order, each part checked
-    against `expected` (_signature) and every packet's decoding time against the previous one's."""
+def _video_packets(parts: Sequence[Path], expected: tuple[str, bytes]) -> Iterator[tuple[Fraction, av.Packet]]:
+    """Every non-empty video packet of `parts` with its decoding time in seconds, part by part in
+    decode order, each part checked against `expected` (_signature) and every packet's decoding
+    time against the previous one's."""
     last: Fraction | None = None
     for number, part in enumerate(parts):
         with open_input(part) as container:
@@ -73,17 +86,42 @@ def _video_packets(parts: Sequence[Path], expected: tuple[str, bytes]) -> Iterat
                     STAGE, f"segment {number} ({part.name}) was encoded differently from segment 0 "
                     "(another codec or other codec extradata): the segments cannot be joined",
                 )
-            for packet in container.demux(video):
-                if not packet.size:
-                    continue
+            for packet in _with_dts(p for p in container.demux(video) if p.size):
                 time = _decoding_time(packet)
-                if last is not None and time <= last:
+                if (last is not None and time <= last) or (packet.pts is not None and packet.dts > packet.pts):
                     raise PipelineError(
                         STAGE, f"segment {number} ({part.name}): decoding time {float(time):.4f} s does not come "
-                        f"after {float(last):.4f} s (the segments overlap or are out of order)",
+                        f"after {float(last or 0):.4f} s (the segments overlap or are out of order)",
                     )
                 last = time
-                yield packet
+                yield time, packet
+
+
+def _with_dts(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+    """The packets of one part in decode order, each with a dts. Matroska stores none, and its
+    demuxer leaves the first packets of a stream with B-frames without (their dts would come
+    before the first pts): those get the first known dts minus 1, 2, ... ticks, so that the
+    order holds; a packet without one later on, the previous dts plus a tick. Where no packet
+    has one (no reordering), dts = pts."""
+    pending: list[av.Packet] = []
+    previous: int | None = None
+    for packet in packets:
+        if packet.dts is None and previous is None:
+            pending.append(packet)
+            if len(pending) > MAX_PENDING_DTS:
+                raise PipelineError(STAGE, f"{MAX_PENDING_DTS} packets without a decoding time: the parts cannot be joined")
+            continue
+        if packet.dts is None:
+            packet.dts = previous + 1
+        for behind, waiting in enumerate(pending):
+            waiting.dts = packet.dts - (len(pending) - behind)
+            yield waiting
+        pending = []
+        previous = packet.dts
+        yield packet
+    for waiting in pending:
+        waiting.dts = waiting.pts
+        yield waiting
 
 
 def _other_packets(source: Path, streams: list[int]) -> Iterator[Passthrough]:
@@ -96,11 +134,10 @@ def _other_packets(source: Path, streams: list[int]) -> Iterator[Passthrough]:
                 yield Passthrough(packet.stream.index, packet)
 
 
-def _timed(items: Iterator[av.Packet] | Iterator[Passthrough]) -> Iterator[tuple[Fraction, av.Packet | Passthrough]]:
+def _timed(items: Iterator[Passthrough]) -> Iterator[tuple[Fraction, Passthrough]]:
     """Each item with its decoding time in seconds, the key the streams are interleaved by."""
     for item in items:
-        packet = item.packet if isinstance(item, Passthrough) else item
-        yield _decoding_time(packet), item
+        yield _decoding_time(item.packet), item
 
 
 def _decoding_time(packet: av.Packet) -> Fraction:
