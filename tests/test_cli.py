@@ -196,6 +196,15 @@ def test_a_missing_weight_file(cli, make_clip, tmp_path):
     assert listing(tmp_path) == ["clip.mp4"]
 
 
+def test_a_file_that_is_not_a_weight_file(cli, make_clip, tmp_path):
+    source = make_clip("clip.mp4", frames=3)
+    (tmp_path / "notes.pt").write_text("x\n")
+    result = cli("upscale", source, "-s", "2", "-q", "-m", tmp_path / "notes.pt")
+    message = assert_one_line_error(result, "notes.pt", "not a torch weight file")
+    assert "weights_only" not in message
+    assert listing(tmp_path) == ["clip.mp4", "notes.pt"]
+
+
 @pytest.mark.parametrize("graph", [
     "atadenoise,unsharp",
     "yadif,atadenoise",

@@ -82,7 +82,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated or not a torch file
-        raise InputError(f"cannot read checkpoint {path}: {exc}") from exc
+        # torch's own text runs over many lines and suggests weights_only=False, which vsr never uses
+        raise InputError(f"cannot read checkpoint {path}: not a torch weight file, or damaged ({type(exc).__name__})") from exc
     missing = [k for k in ("arch", "hparams", "scale", "state_dict") if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         raise InputError(f"{path} is not a vsr model checkpoint (missing: {', '.join(missing)})")
