@@ -196,6 +196,18 @@ def test_a_missing_weight_file(cli, make_clip, tmp_path):
     assert listing(tmp_path) == ["clip.mp4"]
 
 
+@pytest.mark.parametrize("args, fragments", [
+    (("--preset", "bogus"), ("unknown libx264 preset 'bogus'", "veryfast")),
+    (("--crf", "-5"), ("libx264 encoder refuses its settings (crf -5", "out of range")),
+])
+def test_bad_encoder_settings_are_named_not_blamed_on_the_input(cli, make_clip, tmp_path, args, fragments):
+    source = make_clip("clip.mkv", frames=3, audio=("opus",))  # an audio packet would start the output first
+    result = cli("upscale", source, "-s", "2", "-q", "-m", "bicubic", *args)
+    message = assert_one_line_error(result, *fragments)
+    assert "damaged" not in message
+    assert listing(tmp_path) == ["clip.mkv"]
+
+
 def test_a_file_that_is_not_a_weight_file(cli, make_clip, tmp_path):
     source = make_clip("clip.mp4", frames=3)
     (tmp_path / "notes.pt").write_text("x\n")

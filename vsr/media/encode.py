@@ -12,9 +12,10 @@ import av
 import numpy as np
 from av import VideoFrame  # also the type that code outside vsr.media (which has no av) annotates with
 
-from vsr.errors import VsrError
+from vsr.errors import ConfigError, VsrError
 from vsr.options import EncodeOptions
 from vsr.media.colour import shown_colour
+from vsr.media.explain import explained
 from vsr.media.frames import PLANAR_LAYOUTS, Layout, VideoItem, plane_rows
 from vsr.media.probe import VideoInfo
 
@@ -56,6 +57,9 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
     raise VsrError(f"{codec} takes none of the pixel formats vsr works in ({', '.join(PLANAR_LAYOUTS)})")
 
 
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+
 def _encoder_options(codec: str, options: EncodeOptions) -> dict[str, str]:
     """The encoder's private options. With a bitrate there is no CRF (the encoders' rate control
     then aims at the stream's bit_rate: ABR for x264/x265, VBR for VP9 and SVT-AV1)."""
@@ -95,9 +99,12 @@ def add_video_stream(
     encoding at `options.bitrate` (bits/s) when given, else at its CRF. The colour is tagged
     explicitly as players read the input (vsr.media.colour.shown_colour: an untagged SD input is
     BT.601, which players would no longer assume at the upscaled size). VsrError for a bitrate that
-    is not positive; av.FFmpegError or ValueError when the encoder refuses the settings."""
+    is not positive; ConfigError, with the encoder's reasons, when it refuses the settings."""
     if options.bitrate is not None and options.bitrate <= 0:
         raise VsrError(f"the bitrate must be a positive number of bits per second, got {options.bitrate}")
+    if codec in ("libx264", "libx265") and options.preset and options.preset not in X26X_PRESETS:
+        # x264 prints its own complaint straight to stderr when it opens: refused before that
+        raise ConfigError(f"unknown {codec} preset {options.preset!r}; use one of {', '.join(X26X_PRESETS)}")
     stream = output.add_stream(codec, rate=info.average_rate, options=_encoder_options(codec, options))
     stream.width, stream.height = width, height
     stream.pix_fmt = layout.pix_fmt
@@ -116,6 +123,9 @@ def add_video_stream(
         ctx.sample_aspect_ratio = info.sample_aspect_ratio
     if info.rotation:
         stream.set_display_rotation(info.rotation)
+    settings = ", ".join(f"{key} {value}" for key, value in _encoder_options(codec, options).items() if key in ("crf", "preset"))
+    # opened now, not with the output's header, so that a bad setting is not taken for a damaged input
+    explained(ctx.open, f"the {codec} encoder refuses its settings ({settings or 'bitrate'}, {layout.pix_fmt})")
     return stream
 
 

@@ -19,19 +19,15 @@ size-keeping chain and then the colour and aspect conversion).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from fractions import Fraction
-from typing import TypeVar
 
 import av
 import av.filter
-import av.logging
 from av import VideoFrame
 
 from vsr.errors import ConfigError
+from vsr.media.explain import explained
 from vsr.media.probe import VideoInfo
-
-T = TypeVar("T")
 
 WHITESPACE = " \n\t\r"
 
@@ -123,7 +119,7 @@ class VideoFilterGraph:
                     f"no video filter named {name!r} in this FFmpeg build, in the filter graph {self.description!r}"
                 )
             failure = f"bad options for {name} in the filter graph {self.description!r}"
-            _explained(lambda: graph.add(name, options), failure)
+            explained(lambda: graph.add(name, options), failure)
 
     def _build(
         self, width: int, height: int, pix_fmt: str, time_base: Fraction, colorspace: int, color_range: int
@@ -139,7 +135,7 @@ class VideoFilterGraph:
             graph.link_nodes(source, *filters, graph.add("format", f"pix_fmts={self.pix_fmt}"), graph.add("buffersink"))
             graph.configure()
 
-        _explained(configure, f"the filter graph {self.description!r} cannot run on {width}x{height} {pix_fmt} frames")
+        explained(configure, f"the filter graph {self.description!r} cannot run on {width}x{height} {pix_fmt} frames")
         return graph
 
     def _buffer_arguments(
@@ -258,19 +254,3 @@ def _token(text: str, position: int, terminators: str) -> tuple[str, int]:
     while len(out) > kept and out[-1] in WHITESPACE:
         out.pop()
     return "".join(out), position
-
-
-def _explained(action: Callable[[], T], failure: str) -> T:
-    """Run an FFmpeg call; on failure raise ConfigError(failure: FFmpeg's reasons). FFmpeg gives the
-    reason (an option it cannot parse, a size too big) only in its log, so that is captured."""
-    previous = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)
-    try:
-        with av.logging.Capture() as logs:
-            try:
-                return action()
-            except (av.FFmpegError, ValueError) as exc:
-                reasons = list(dict.fromkeys(log[2].strip() for log in logs)) or [str(exc)]
-                raise ConfigError(f"{failure}: {'; '.join(reasons)}") from None
-    finally:
-        av.logging.set_level(previous)
