@@ -43,6 +43,27 @@ def test_tags_that_are_there_win_field_by_field():
     assert shown_colour(Colour(9, 16, 9, 1), 640, 360, "yuv420p10le") == Colour(9, 16, 9, 1)
 
 
+def test_rgb_frames_are_tagged_with_the_matrix_they_are_converted_with_and_grey_is_full_range():
+    rgb = Colour(2, 2, 0, 2)  # what a PNG or RGB FFV1 stream reports
+    assert shown_colour(rgb, 1920, 1080, "rgb24") == Colour(1, 1, 6, 2)  # FFmpeg's RGB → YUV is BT.601's
+    assert shown_colour(Colour(2, 2, 0, 1), 640, 360, "yuv420p") == Colour(6, 6, 6, 1)  # "RGB" on YUV: a wrong tag
+    assert shown_colour(UNTAGGED, 160, 120, "gray") == Colour(6, 6, 6, 2)
+
+
+@pytest.mark.parametrize("codec, pix_fmt, name, suffix", [("png", "rgb24", "in.mov", ".webm"), ("ffv1", "gray", "in.mkv", ".mkv")])
+def test_rgb_and_grey_sources_keep_their_levels(make_clip, tmp_path, codec, pix_fmt, name, suffix):
+    source = make_clip(name, width=64, height=48, frames=2, codec=codec, pix_fmt=pix_fmt)
+    out = tmp_path / f"out{suffix}"
+    vsr.upscale_video(source, out, scale=2, model="bicubic", crf=0 if suffix == ".mkv" else 10)
+    with av.open(str(source)) as a, av.open(str(out)) as b:
+        before = next(a.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+        after = next(b.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    levels = [5, 50, 95]  # percentiles per channel; the frame's own tags decide its conversion to RGB
+    spread_before = np.percentile(before.reshape(-1, 3), levels, axis=0)
+    spread_after = np.percentile(after.reshape(-1, 3), levels, axis=0)
+    assert np.abs(spread_after - spread_before).max() < 4  # a wrong matrix or range moves them by 8 and more
+
+
 def test_an_untagged_sd_clip_upscaled_to_hd_is_tagged_bt601(make_clip, tmp_path):
     source = make_clip("in.mp4", width=320, height=240, frames=3)
     assert read_video(source, keep_lumas=False).colour == (2, 2, 2, 0)  # untagged

@@ -16,9 +16,13 @@ and a gamut conversion would need the source's primaries to be right, which unta
 
 from __future__ import annotations
 
+import av
+
 from vsr.media.probe import Colour
 
 # FFmpeg's enum values (AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace, AVColorRange)
+RGB = 0
+"""The matrix of RGB (GBR) frames: there is none."""
 BT709 = 1
 UNSPECIFIED = 2
 RESERVED = 3
@@ -44,8 +48,8 @@ def is_625_line(height: int) -> bool:
 def guessed_colour(width: int, height: int, pix_fmt: str) -> Colour:
     """How players read an untagged `width`x`height` video: BT.709 for HD; for SD BT.601 with the
     525-line (smpte170m) or 625-line (bt470bg) primaries by its height; limited range except for
-    the full-range "yuvj" formats."""
-    colour_range = RANGE_FULL if pix_fmt.startswith("yuvj") else RANGE_LIMITED
+    the full-range "yuvj" formats and grey (FFmpeg's grey is 0 black to 255 white)."""
+    colour_range = RANGE_FULL if pix_fmt.startswith(("yuvj", "gray")) else RANGE_LIMITED
     if is_hd(width, height):
         return Colour(BT709, BT709, BT709, colour_range)
     system = BT470BG if is_625_line(height) else SMPTE170M
@@ -53,12 +57,19 @@ def guessed_colour(width: int, height: int, pix_fmt: str) -> Colour:
 
 
 def shown_colour(colour: Colour, width: int, height: int, pix_fmt: str) -> Colour:
-    """`colour` with each unspecified field filled as players guess it (`guessed_colour`)."""
+    """`colour` with each unspecified field filled as players guess it (`guessed_colour`). RGB
+    frames (`pix_fmt`) become YUV by FFmpeg's default conversion, BT.601's matrix, and are tagged
+    so; the RGB "matrix" on YUV frames is a wrong tag, read as unspecified."""
     guess = guessed_colour(width, height, pix_fmt)
+    matrix = colour.matrix
+    if av.VideoFormat(pix_fmt).is_rgb:
+        matrix = SMPTE170M
+    elif matrix in (RGB, UNSPECIFIED, RESERVED):
+        matrix = guess.matrix
     return Colour(
         primaries=guess.primaries if colour.primaries in (0, UNSPECIFIED, RESERVED) else colour.primaries,
         transfer=guess.transfer if colour.transfer in (0, UNSPECIFIED, RESERVED) else colour.transfer,
-        matrix=guess.matrix if colour.matrix in (UNSPECIFIED, RESERVED) else colour.matrix,
+        matrix=matrix,
         range=guess.range if colour.range == RANGE_UNSPECIFIED else colour.range,
     )
 
