@@ -392,3 +392,21 @@ def test_a_header_ffmpeg_refuses_is_one_input_error_and_later_damage_is_dropped(
     assert muxer.dropped_packets == 2
     assert sum("dropping damaged packet(s)" in r.getMessage() for r in caplog.records) == 1  # once per run
     assert audio_packets(tmp_path / "kept.mkv") == [[bytes(p) for p in packets]]
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".webm"])  # .webm re-encodes the AAC as Opus
+def test_audio_streams_keep_their_language_and_title(make_clip, tmp_path, suffix):
+    source = make_clip("in.mkv", frames=6, audio=("aac", "aac"))
+    tagged = tmp_path / "tagged.mkv"
+    with av.open(str(source)) as src, av.open(str(tagged), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        streams[1].metadata.update(language="eng", title="Main")
+        streams[2].metadata.update(language="fre")
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    result = vsr.upscale_video(tagged, tmp_path / f"out{suffix}", scale=2, model="bicubic", preset="ultrafast")
+    with av.open(str(result.output)) as out:
+        tags = [(s.metadata.get("language"), s.metadata.get("title") or s.metadata.get("name")) for s in out.streams.audio]
+    assert tags == [("eng", "Main"), ("fre", None)]

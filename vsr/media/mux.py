@@ -237,8 +237,7 @@ class AudioTranscoder:
         self.stream.layout = self.decoder.layout
         sample_format = encoder_codec.audio_formats[0].name
         self.stream.format = sample_format
-        if source.metadata.get("language"):
-            self.stream.metadata["language"] = source.metadata["language"]
+        self.stream.metadata.update({key: value for key, value in source.metadata.items() if key in STREAM_TAGS})
         self.resampler = av.AudioResampler(format=sample_format, layout=self.decoder.layout, rate=rate)
 
     def packets(self, packet: av.Packet | None) -> list[av.Packet]:
@@ -295,17 +294,28 @@ def map_streams(
                         stream.index, codec)
         elif stream.type == "audio":
             if codec in supported:
-                mapping.copied[stream.index] = output.add_stream_from_template(stream)
+                mapping.copied[stream.index] = _copy_of(output, stream)
             else:
                 fallback = AUDIO_FALLBACK.get(fmt, "aac")
                 log.warning("%s cannot hold %s audio (stream #%d): re-encoding it as %s", fmt, codec, stream.index, fallback)
                 mapping.transcoded[stream.index] = AudioTranscoder(output, stream, fallback)
         elif stream.type == "subtitle" and codec in supported:
-            mapping.copied[stream.index] = output.add_stream_from_template(stream)
+            mapping.copied[stream.index] = _copy_of(output, stream)
         else:
             log.warning("dropping %s stream #%d (%s): the %s container cannot hold it", stream.type, stream.index, codec, fmt)
     assert video is not None
     return video, mapping
+
+
+STREAM_TAGS = ("language", "title")
+"""The tags of an audio or subtitle stream that say what it is, kept on its copy."""
+
+
+def _copy_of(output: av.container.OutputContainer, stream: av.stream.Stream) -> av.stream.Stream:
+    """A stream of `output` for `stream`'s packets, with its language and title."""
+    copy = output.add_stream_from_template(stream)
+    copy.metadata.update({key: value for key, value in stream.metadata.items() if key in STREAM_TAGS})
+    return copy
 
 
 def _audio_parameters_known(stream: av.stream.Stream) -> bool:
