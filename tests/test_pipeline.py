@@ -135,6 +135,13 @@ def test_two_audio_tracks_are_both_kept_in_order(make_clip):
     assert all(len(track) > 10 for track in copied)
 
 
+def test_audio_that_mov_lists_but_will_not_write_is_transcoded_to_aac(make_clip):
+    source = make_clip("in.mkv", audio=("opus", "aac"))  # FFmpeg lists Opus for MOV; its muxer refuses it
+    result = upscale(source, source.with_name("out.mov"))
+    assert read_video(result.output).audio_codecs == ["aac", "aac"]
+    assert audio_packets(result.output)[1] == audio_packets(source)[1]  # the AAC is still copied
+
+
 @pytest.mark.parametrize("name,audio", [("in.mp4", ("aac",)), ("in.mkv", ("mp3", "aac"))])
 def test_audio_webm_cannot_hold_is_transcoded_to_opus_with_a_warning(make_clip, caplog, name, audio):
     source = make_clip(name, audio=audio)

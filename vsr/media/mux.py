@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import logging
 import os
 import re
@@ -293,18 +294,34 @@ def map_streams(
             log.warning("dropping audio stream #%d (%s): its header gives no sample rate or channels (damaged?)",
                         stream.index, codec)
         elif stream.type == "audio":
-            if codec in supported:
+            if codec in supported and _container_takes(fmt, stream):
                 mapping.copied[stream.index] = _copy_of(output, stream)
             else:
                 fallback = AUDIO_FALLBACK.get(fmt, "aac")
                 log.warning("%s cannot hold %s audio (stream #%d): re-encoding it as %s", fmt, codec, stream.index, fallback)
                 mapping.transcoded[stream.index] = AudioTranscoder(output, stream, fallback)
-        elif stream.type == "subtitle" and codec in supported:
+        elif stream.type == "subtitle" and codec in supported and _container_takes(fmt, stream):
             mapping.copied[stream.index] = _copy_of(output, stream)
         else:
             log.warning("dropping %s stream #%d (%s): the %s container cannot hold it", stream.type, stream.index, codec, fmt)
     assert video is not None
     return video, mapping
+
+
+def _container_takes(fmt: str, stream: av.stream.Stream) -> bool:
+    """Whether FFmpeg's `fmt` muxer starts a file with a copy of `stream`: its list of supported
+    codecs is wider than what it writes (Opus and FLAC are listed for MOV, whose muxer refuses
+    them), so a header is written to memory to find out."""
+    trial = av.open(io.BytesIO(), "w", format=fmt)
+    try:
+        trial.add_stream_from_template(stream)
+        trial.start_encoding()
+        return True
+    except (av.FFmpegError, ValueError):
+        return False
+    finally:
+        with contextlib.suppress(av.FFmpegError, ValueError):
+            trial.close()
 
 
 STREAM_TAGS = ("language", "title")
