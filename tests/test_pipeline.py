@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from fractions import Fraction
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -96,6 +97,18 @@ def test_vfr_timestamps_survive_a_change_of_container(make_clip):
         # the whole file may be shifted (AAC priming), but the gaps stay the same, to the millisecond
         assert abs(float((pts_out - start_out) * after.time_base) - float((pts_in - start_in) * before.time_base)) <= 0.0005
     assert audio_packets(result.output) == audio_packets(source)
+
+
+def test_a_variable_rate_mp4_keeps_its_last_frame_s_duration(make_clip):
+    source = make_clip("vfr.mp4", time_base=Fraction(1, 90000), durations=[3000, 6000, 9000], frames=14)
+    result = upscale(source, source.with_name("out.mp4"))
+
+    def last_frame(path):
+        with av.open(str(path)) as container:
+            frame = list(container.decode(video=0))[-1]
+            return frame.pts, frame.duration
+
+    assert last_frame(result.output) == last_frame(source)  # not the mean duration (5571 here)
 
 
 @pytest.mark.parametrize(

@@ -381,11 +381,23 @@ class Muxer:
         self._last_time: dict[int, Fraction] = {}  # input stream → decoding time (s) of its last packet written
         self._dropping: set[int] = set()  # input streams whose last packet was dropped (warned once per run)
         self._copying_video = False  # whether the video comes as encoded packets (write_video_packet)
+        self._durations: dict[int, int] = {}  # pts → duration of the frames in the encoder, not yet out
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         """Encode one upscaled frame and mux the packets the encoder gives back."""
-        self._mux(self.video.encode(frame))
+        if frame.pts is not None and frame.duration:
+            self._durations[frame.pts] = frame.duration
+        self._mux(self._with_durations(self.video.encode(frame)))
         self.frames += 1
+
+    def _with_durations(self, packets: list[av.Packet]) -> list[av.Packet]:
+        """The encoder's packets with their frames' durations where it gives none (x264 does not):
+        an MP4 muxer would otherwise take the mean one for the last frame of a variable rate."""
+        for packet in packets:
+            duration = self._durations.pop(packet.pts, 0) if packet.pts is not None else 0
+            if not packet.duration and duration:
+                packet.duration = duration
+        return packets
 
     def write_video_packet(self, packet: av.Packet) -> None:
         """Mux an already encoded video packet (one frame) as it is, timestamps included; the
@@ -419,7 +431,7 @@ class Muxer:
     def finish(self) -> None:
         """Flush the encoders and write the trailer."""
         if not self._copying_video:
-            self._mux(self.video.encode(None))
+            self._mux(self._with_durations(self.video.encode(None)))
         for transcoder in self.streams.transcoded.values():
             self._mux(transcoder.packets(None))
         self.output.close()
