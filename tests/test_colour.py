@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import vsr
-from vsr.media.colour import guessed_colour, shown_colour, to_bt709_matrix
+from vsr.media.colour import encoded_range, guessed_colour, shown_colour, to_bt709_matrix
 from vsr.media.filterplan import plan_filters, square_size
 from vsr.media.probe import Colour, probe
 from vsr.options import FilterOptions
@@ -43,18 +43,25 @@ def test_tags_that_are_there_win_field_by_field():
     assert shown_colour(Colour(9, 16, 9, 1), 640, 360, "yuv420p10le") == Colour(9, 16, 9, 1)
 
 
-def test_rgb_frames_are_tagged_with_the_matrix_they_are_converted_with_and_grey_is_full_range():
+def test_rgb_frames_are_read_as_the_yuv_they_are_converted_to_and_grey_encodes_in_full_range():
     rgb = Colour(2, 2, 0, 2)  # what a PNG or RGB FFV1 stream reports
-    assert shown_colour(rgb, 1920, 1080, "rgb24") == Colour(1, 1, 6, 2)  # FFmpeg's RGB → YUV is BT.601's
+    assert shown_colour(rgb, 1920, 1080, "rgb24") == Colour(1, 1, 6, 1)  # FFmpeg's RGB → YUV: BT.601, limited
     assert shown_colour(Colour(2, 2, 0, 1), 640, 360, "yuv420p") == Colour(6, 6, 6, 1)  # "RGB" on YUV: a wrong tag
-    assert shown_colour(UNTAGGED, 160, 120, "gray") == Colour(6, 6, 6, 2)
+    assert encoded_range(Colour(6, 6, 6, 1), "gray") == encoded_range(Colour(6, 6, 6, 1), "yuvj420p") == 2
+    assert encoded_range(Colour(6, 6, 6, 1), "yuv420p") == 1
 
 
-@pytest.mark.parametrize("codec, pix_fmt, name, suffix", [("png", "rgb24", "in.mov", ".webm"), ("ffv1", "gray", "in.mkv", ".mkv")])
-def test_rgb_and_grey_sources_keep_their_levels(make_clip, tmp_path, codec, pix_fmt, name, suffix):
+@pytest.mark.parametrize("codec, pix_fmt, name", [("png", "rgb24", "in.mov"), ("ffv1", "gray", "in.mkv")])
+@pytest.mark.parametrize("suffix, options", [
+    (".mkv", {}),  # x264 takes grey as it is
+    (".webm", {}),  # VP9 takes neither: converted to 4:2:0
+    (".mp4", {"deblock": True}),  # a filter graph converts first
+    (".mp4", {"colour_matrix": "bt709"}),
+])
+def test_rgb_and_grey_sources_keep_their_levels(make_clip, tmp_path, codec, pix_fmt, name, suffix, options):
     source = make_clip(name, width=64, height=48, frames=2, codec=codec, pix_fmt=pix_fmt)
     out = tmp_path / f"out{suffix}"
-    vsr.upscale_video(source, out, scale=2, model="bicubic", crf=0 if suffix == ".mkv" else 10)
+    vsr.upscale_video(source, out, scale=2, model="bicubic", crf=10 if suffix == ".webm" else 0, **options)
     with av.open(str(source)) as a, av.open(str(out)) as b:
         before = next(a.decode(video=0)).to_ndarray(format="rgb24").astype(float)
         after = next(b.decode(video=0)).to_ndarray(format="rgb24").astype(float)

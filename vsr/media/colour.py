@@ -48,8 +48,8 @@ def is_625_line(height: int) -> bool:
 def guessed_colour(width: int, height: int, pix_fmt: str) -> Colour:
     """How players read an untagged `width`x`height` video: BT.709 for HD; for SD BT.601 with the
     525-line (smpte170m) or 625-line (bt470bg) primaries by its height; limited range except for
-    the full-range "yuvj" formats and grey (FFmpeg's grey is 0 black to 255 white)."""
-    colour_range = RANGE_FULL if pix_fmt.startswith(("yuvj", "gray")) else RANGE_LIMITED
+    the full-range "yuvj" formats."""
+    colour_range = RANGE_FULL if pix_fmt.startswith("yuvj") else RANGE_LIMITED
     if is_hd(width, height):
         return Colour(BT709, BT709, BT709, colour_range)
     system = BT470BG if is_625_line(height) else SMPTE170M
@@ -58,20 +58,32 @@ def guessed_colour(width: int, height: int, pix_fmt: str) -> Colour:
 
 def shown_colour(colour: Colour, width: int, height: int, pix_fmt: str) -> Colour:
     """`colour` with each unspecified field filled as players guess it (`guessed_colour`). RGB
-    frames (`pix_fmt`) become YUV by FFmpeg's default conversion, BT.601's matrix, and are tagged
-    so; the RGB "matrix" on YUV frames is a wrong tag, read as unspecified."""
+    frames (`pix_fmt`) become limited-range YUV by FFmpeg's default conversion, BT.601's matrix
+    (`rgb_to_yuv_range`; a filter graph's own conversion gives the same), and are read so; the RGB
+    "matrix" on YUV frames is a wrong tag, read as unspecified."""
     guess = guessed_colour(width, height, pix_fmt)
-    matrix = colour.matrix
+    primaries = guess.primaries if colour.primaries in (0, UNSPECIFIED, RESERVED) else colour.primaries
+    transfer = guess.transfer if colour.transfer in (0, UNSPECIFIED, RESERVED) else colour.transfer
     if av.VideoFormat(pix_fmt).is_rgb:
-        matrix = SMPTE170M
-    elif matrix in (RGB, UNSPECIFIED, RESERVED):
-        matrix = guess.matrix
+        return Colour(primaries, transfer, SMPTE170M, RANGE_LIMITED)
     return Colour(
-        primaries=guess.primaries if colour.primaries in (0, UNSPECIFIED, RESERVED) else colour.primaries,
-        transfer=guess.transfer if colour.transfer in (0, UNSPECIFIED, RESERVED) else colour.transfer,
-        matrix=matrix,
+        primaries=primaries,
+        transfer=transfer,
+        matrix=guess.matrix if colour.matrix in (RGB, UNSPECIFIED, RESERVED) else colour.matrix,
         range=guess.range if colour.range == RANGE_UNSPECIFIED else colour.range,
     )
+
+
+def encoded_range(colour: Colour, layout_pix_fmt: str) -> int:
+    """The range of the frames the encoder gets in `layout_pix_fmt`, from frames read as `colour`:
+    full in the "yuvj" formats and in grey (FFmpeg's grey runs from 0 black to 255 white; a grey
+    source into a YUV layout is converted to limited range), else the source's."""
+    return RANGE_FULL if layout_pix_fmt.startswith(("yuvj", "gray")) else colour.range
+
+
+def rgb_to_yuv_range(layout_pix_fmt: str) -> int:
+    """The range RGB frames are converted to for `layout_pix_fmt`: limited unless a "yuvj" format."""
+    return RANGE_FULL if layout_pix_fmt.startswith("yuvj") else RANGE_LIMITED
 
 
 def to_bt709_matrix(colour: Colour) -> tuple[str, Colour]:

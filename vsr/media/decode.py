@@ -27,6 +27,7 @@ import av
 import numpy as np
 
 from vsr.errors import InputError
+from vsr.media.colour import RANGE_FULL, rgb_to_yuv_range
 from vsr.media.frames import Layout, Passthrough, VideoItem, plane_rows
 from vsr.media.probe import first_video_stream, open_input
 
@@ -195,15 +196,19 @@ def passthrough_until(
         if not waiting:
             return
         if isinstance(item, Passthrough):
-            pts, time_base = item.packet.pts, item.packet.time_base
-            if pts is None or time_base is None:
-                continue
-            if pts * time_base < end:
-                yield item
+            time = _packet_seconds(item.packet)
+            if time is None or time < end:
+                yield item  # (one without a timestamp goes with the packets around it)
             else:
                 waiting.discard(item.stream_index)
-        elif item.pts is not None and item.time_base is not None and item.pts * item.time_base > end + INTERLEAVE_SECONDS:
+        elif (time := _packet_seconds(item)) is not None and time > end + INTERLEAVE_SECONDS:
             return
+
+
+def _packet_seconds(packet: av.Packet) -> Fraction | None:
+    """A packet's pts (its dts where it has none) in seconds; None without either."""
+    ticks = packet.pts if packet.pts is not None else packet.dts
+    return None if ticks is None or packet.time_base is None else ticks * Fraction(packet.time_base)
 
 
 def decode(
@@ -336,12 +341,20 @@ def planes(
             continue
         frame = item.frame
         if not layout.same_planes(frame.format.name):
-            frame = frame.reformat(format=layout.pix_fmt)
+            frame = _converted(frame, layout.pix_fmt)
         duration = frame.duration or frame_duration
         yield VideoItem(stats.frames, item.pts, duration, plane_arrays(frame, layout), keepalive=frame)
         stats.frames += 1
         if max_frames is not None and stats.frames >= max_frames:
             return
+
+
+def _converted(frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
+    """`frame` in `pix_fmt`; RGB into the range `rgb_to_yuv_range` says (PyAV would keep an RGB
+    frame's full range in a limited-range format), as a filter graph's own conversion does."""
+    if frame.format.is_rgb:
+        return frame.reformat(format=pix_fmt, src_color_range=RANGE_FULL, dst_color_range=rgb_to_yuv_range(pix_fmt))
+    return frame.reformat(format=pix_fmt)
 
 
 def plane_arrays(frame: av.VideoFrame, layout: Layout) -> list[np.ndarray]:

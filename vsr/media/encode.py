@@ -14,7 +14,7 @@ from av import VideoFrame  # also the type that code outside vsr.media (which ha
 
 from vsr.errors import ConfigError, VsrError
 from vsr.options import EncodeOptions
-from vsr.media.colour import shown_colour
+from vsr.media.colour import encoded_range, shown_colour
 from vsr.media.explain import explained
 from vsr.media.frames import PLANAR_LAYOUTS, Layout, VideoItem, plane_rows
 from vsr.media.probe import VideoInfo
@@ -102,7 +102,7 @@ def add_video_stream(
     is not positive; ConfigError, with the encoder's reasons, when it refuses the settings."""
     if options.bitrate is not None and options.bitrate <= 0:
         raise VsrError(f"the bitrate must be a positive number of bits per second, got {options.bitrate}")
-    if codec in ("libx264", "libx265") and options.preset and options.preset not in X26X_PRESETS:
+    if codec in ("libx264", "libx265") and options.preset and options.preset.lower() not in X26X_PRESETS:
         # x264 prints its own complaint straight to stderr when it opens: refused before that
         raise ConfigError(f"unknown {codec} preset {options.preset!r}; use one of {', '.join(X26X_PRESETS)}")
     stream = output.add_stream(codec, rate=info.average_rate, options=_encoder_options(codec, options))
@@ -118,14 +118,17 @@ def add_video_stream(
         ctx.framerate = info.average_rate
     colour = shown_colour(info.colour, info.width, info.height, info.pix_fmt)
     ctx.color_primaries, ctx.color_trc, ctx.colorspace = colour.primaries, colour.transfer, colour.matrix
-    ctx.color_range = 2 if layout.pix_fmt.startswith("yuvj") else colour.range
+    ctx.color_range = encoded_range(colour, layout.pix_fmt)
     if info.sample_aspect_ratio:
         ctx.sample_aspect_ratio = info.sample_aspect_ratio
     if info.rotation:
         stream.set_display_rotation(info.rotation)
-    settings = ", ".join(f"{key} {value}" for key, value in _encoder_options(codec, options).items() if key in ("crf", "preset"))
+    given = {key: value for key, value in _encoder_options(codec, options).items() if key in ("crf", "preset")}
+    if options.bitrate is not None:
+        given["bitrate"] = str(options.bitrate)
+    settings = ", ".join([*(f"{key} {value}" for key, value in given.items()), layout.pix_fmt])
     # opened now, not with the output's header, so that a bad setting is not taken for a damaged input
-    explained(ctx.open, f"the {codec} encoder refuses its settings ({settings or 'bitrate'}, {layout.pix_fmt})")
+    explained(ctx.open, f"the {codec} encoder cannot start ({settings})")
     return stream
 
 
