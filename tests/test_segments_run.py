@@ -98,6 +98,19 @@ def test_a_failed_job_keeps_its_work_folder_and_resume_redoes_only_the_unfinishe
     assert not work.exists()
 
 
+def test_resume_redoes_a_finished_segment_whose_file_was_cut_short(source, whole, tmp_path, monkeypatch):
+    target = tmp_path / "out.mp4"
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, keep_work=True)
+    work = default_work_dir(target)
+    part = work / "segment-0001.mp4"
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    target.unlink()
+    calls = count_segments(monkeypatch)
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, resume=True)
+    assert calls == [1]
+    assert_same_video(target, whole)
+
+
 def test_resume_refuses_a_manifest_for_other_options(source, tmp_path):
     work = tmp_path / "work"
     work.mkdir()

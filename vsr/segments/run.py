@@ -29,7 +29,7 @@ from vsr.pipeline.plan import Job
 from vsr.pipeline.result import UpscaleResult, default_output_path
 from vsr.pipeline.run import Progress
 from vsr.segments.join import join_segments
-from vsr.segments.manifest import Manifest
+from vsr.segments.manifest import Manifest, SegmentRecord, State
 from vsr.segments.plan import Segment, default_segment_seconds, plan_segments
 from vsr.segments.worker import SegmentResult, SegmentTask, planned_job, upscale_checked
 
@@ -128,9 +128,13 @@ class SegmentedJob:
         checked = options if runner.local else options.replace(model={"device": "cpu", "precision": "auto"})
         planned = _checked_plan(source, checked, container)
         work = Path(work_dir) if work_dir is not None else default_work_dir(target)
+        resumed = resume and work.exists()
         manifest = _open_work(work, source, options, segment_seconds, resume, runner.workers)
         files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
-        return cls(source, target, options, container, work, manifest, files, planned, keep_work)
+        job = cls(source, target, options, container, work, manifest, files, planned, keep_work)
+        if resumed:
+            log.info("resuming: %d of %d segment(s) to do", len(job.todo()), len(manifest.segments))
+        return job
 
     @property
     def total(self) -> int:
@@ -138,9 +142,15 @@ class SegmentedJob:
         return sum(r.segment.frames for r in self.manifest.segments)
 
     def todo(self) -> list[Segment]:
-        """The segments not finished, or whose file went missing."""
-        pending = set(self.manifest.pending)
-        return [r.segment for r in self.manifest.segments if r.segment in pending or not self.files[r.segment.index].exists()]
+        """The segments not finished, or whose file went missing or is not the size it was when
+        checked (cut short, replaced)."""
+        return [r.segment for r in self.manifest.segments if r.state is not State.DONE or not self._intact(r)]
+
+    def _intact(self, record: SegmentRecord) -> bool:
+        try:
+            return self.files[record.segment.index].stat().st_size == record.bytes
+        except OSError:
+            return False
 
     def tasks(self, key: int = 0) -> list[SegmentTask]:
         """The tasks of the segments to do, marked as job `key`."""
@@ -285,9 +295,7 @@ def _open_work(
     if work.exists():
         if not resume:
             raise OutputError(f"the work folder {work} exists (an unfinished run?); pass --resume to continue it, or remove it")
-        manifest = Manifest.load(work).for_job(source, options)
-        log.info("resuming: %d of %d segment(s) to do", len(manifest.pending), len(manifest.segments))
-        return manifest
+        return Manifest.load(work).for_job(source, options)
     index = read_packet_index(source)
     seconds = segment_seconds if segment_seconds is not None else default_segment_seconds(index, workers)
     window = check_frames(options.multi_frame.frames) if options.multi_frame.mode == "multi" else 0
