@@ -201,3 +201,16 @@ def test_a_signal_during_a_compiled_modules_initialisation_is_raised_after_it(ha
 def test_as_interrupted_maps_ctrl_c_and_signals_to_a_code_and_a_line(exc, code, line):
     interrupted = signals.as_interrupted(exc)
     assert (interrupted.exit_code, interrupted.line) == (code, line)
+
+
+def test_a_signal_during_teardown_after_the_command_ends_quietly_with_its_code():
+    script = (
+        "import atexit, os, signal\n"
+        "from vsr.cli.signals import end_quietly_on_signals, install_handlers\n"
+        "install_handlers()\n"
+        "atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))  # arrives during teardown\n"
+        "end_quietly_on_signals()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 143
+    assert "Exception" not in proc.stderr and "Traceback" not in proc.stderr

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from vsr.cli.signals import Interrupted, install_handlers, stop_now
+from vsr.cli.signals import Interrupted, end_quietly_on_signals, install_handlers, stop_now
 
 
 def main() -> None:
@@ -23,11 +23,13 @@ def main() -> None:
         from vsr.cli.commands import app
 
         app()
+        end_quietly_on_signals()
     except SystemExit as exc:
         if exc.code not in (0, None):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(exc.code if isinstance(exc.code, int) else 1)
+        end_quietly_on_signals()
         raise
     except (Interrupted, KeyboardInterrupt) as exc:  # outside a command's one-line errors (start-up, imports)
         stop_now(exc)

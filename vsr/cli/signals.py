@@ -106,6 +106,13 @@ def install_handlers() -> None:
         signal.signal(signum, handler)
 
 
+def end_quietly_on_signals() -> None:
+    """After the command has finished: a signal during interpreter teardown ends the process with
+    its exit code, without an exception in an atexit callback (the work is already complete)."""
+    for signum in MESSAGES:
+        signal.signal(signum, lambda signum, _frame: os._exit(128 + signum))
+
+
 def stop_now(exc: BaseException, *, flush: bool = True) -> None:
     """Print the one line for an interruption and end the process with its exit code, at once:
     waiting for interpreter teardown behind a stage thread still in a long C call would take seconds.
