@@ -149,7 +149,10 @@ def test_a_time_base_finer_than_a_millisecond_survives_the_segments(make_clip, t
     assert_same_video(result.output, whole)
 
 
-@pytest.mark.parametrize("filters", [{"deinterlace": "bwdif", "deinterlace_rate": "field"}, {"ivtc": True}])
+@pytest.mark.parametrize("filters", [
+    {"deinterlace": "bwdif", "deinterlace_rate": "field"}, {"ivtc": True},
+    {"video": "fps=12"},  # a --vf chain: found out by running it on the first frames
+])
 def test_filters_that_change_the_frame_count_are_refused_before_any_work_folder(source, tmp_path, filters):
     with pytest.raises(ConfigError, match=r"^filters that change the frame count \(.+\) cannot run in segments; "
                                           r"drop --segment-seconds and --workers \(or --ray-address\)$"):

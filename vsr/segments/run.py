@@ -22,8 +22,10 @@ from typing import Protocol
 
 from vsr.errors import ConfigError, OutputError, PipelineError, VsrError
 from vsr.media import mux
+from vsr.media.decode import DecodeStats, read_items
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.index import read_packet_index
+from vsr.media.probe import frame_duration
 from vsr.options import UpscaleOptions, check_frames
 from vsr.pipeline.plan import Job
 from vsr.pipeline.result import UpscaleResult, default_output_path
@@ -277,12 +279,36 @@ def _checked_plan(source: Path, options: UpscaleOptions, container: str) -> JobS
     job its segments then reuse), summed up; ConfigError for filters that change the frame count,
     which segments cannot run (a segment's frames would not be the plan's), before any work folder."""
     job = planned_job(source, options, container)
-    if job.filters.changes_count:
+    made = _vf_frames(job)
+    if job.filters.changes_count or made is not None:
+        what = f"the --vf chain made {made[1]} frames of the first {made[0]}" if made else job.filters.describe()
         raise ConfigError(
-            f"filters that change the frame count ({job.filters.describe()}) cannot run in segments; "
+            f"filters that change the frame count ({what}) cannot run in segments; "
             "drop --segment-seconds and --workers (or --ray-address)"
         )
     return JobSummary.of(job)
+
+
+VF_TRIAL_FRAMES = 24
+"""Frames a --vf chain is tried on before a segmented run, to find one that changes the count."""
+
+
+def _vf_frames(job: Job) -> tuple[int, int] | None:
+    """(frames in, frames out) of the job's filters on the first VF_TRIAL_FRAMES frames, where a
+    --vf chain of the user's (whose effect only running it tells) changes the count; else None."""
+    if not job.video_filter or job.filters.changes_count:
+        return None
+    index = read_packet_index(job.info.path)
+    pts = sorted(index.pts)
+    end = pts[VF_TRIAL_FRAMES] if len(pts) > VF_TRIAL_FRAMES else None
+    frame_filter = job.filters.frame_filter()
+    filtered = job.filtered
+    for _ in read_items(job.info.path, job.layout, [], DecodeStats(), frame_duration(filtered), frame_filter=frame_filter,
+                        end_pts=end, filtered_time_base=filtered.time_base):
+        pass
+    if frame_filter is None or frame_filter.frames_in == frame_filter.frames_out:
+        return None
+    return frame_filter.frames_in, frame_filter.frames_out
 
 
 def _open_work(
