@@ -198,7 +198,8 @@ def test_a_missing_weight_file(cli, make_clip, tmp_path):
 
 @pytest.mark.parametrize("args, fragments", [
     (("--preset", "bogus"), ("unknown libx264 preset 'bogus'", "veryfast")),
-    (("--crf", "-5"), ("libx264 encoder cannot start (crf -5", "out of range")),
+    (("--crf", "-5"), ("libx264's CRF runs from 0 to 51, got -5",)),
+    (("--crf", "60"), ("libx264's CRF runs from 0 to 51, got 60",)),  # x264 would cap it without a word
 ])
 def test_bad_encoder_settings_are_named_not_blamed_on_the_input(cli, make_clip, tmp_path, args, fragments):
     source = make_clip("clip.mkv", frames=3, audio=("opus",))  # an audio packet would start the output first

@@ -148,7 +148,9 @@ def test_settings_from_toml_and_flags(tmp_path):
     "overrides, message",
     [
         ({"scales": "1,5"}, "scales must be some of"),
-        ({"crfs": "-1,20"}, "a CRF is 0 or more"),
+        ({"crfs": "-1,20"}, "CRF runs from 0 to 51"),
+        ({"crfs": "30,55"}, "CRF runs from 0 to 51, got 55"),  # x264 would encode 55 as 51: four equal points
+        ({"crfs": "10,20", "codec": "mpeg4"}, "mpeg4 has no CRF"),
         ({"metrics": "psnr,lpips"}, "unknown metric(s) lpips"),
         ({"crfs": "20", "bitrates": "1M"}, "either CRFs or bitrates"),
         ({"scales": "2", "upscalers": ""}, "at least one upscaler"),
@@ -160,6 +162,13 @@ def test_bad_settings_are_config_errors(overrides, message):
     with pytest.raises(ConfigError, match=None) as error:
         make_settings(None, **overrides)
     assert message in str(error.value)
+
+
+def test_a_config_with_both_crfs_and_bitrates_is_refused(tmp_path):
+    config = tmp_path / "both.toml"
+    config.write_text('[experiment]\ncrfs = [20, 26]\nbitrates = ["100k", "200k"]\n')
+    with pytest.raises(ConfigError, match="either CRFs or bitrates, not both"):
+        make_settings(config)
 
 
 def test_unknown_config_keys_are_refused_with_the_valid_ones(tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.errors import ConfigError
-from vsr.media.encode import ENCODER_THREAD_TYPE
+from vsr.media.encode import ENCODER_THREAD_TYPE, check_crf
 from vsr.tomlfile import read_toml
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,8 @@ class ExperimentSettings:
             raise ConfigError(f"scales must be some of {', '.join(map(str, LADDER_SCALES))}, got {list(self.scales)}")
         crfs = _unique_sorted(self.crfs, "crf")
         bitrates = _unique_sorted(self.bitrates, "bitrates")
-        if any(c < 0 for c in crfs):
-            raise ConfigError(f"a CRF is 0 or more, got {list(self.crfs)}")
+        for crf in () if bitrates else crfs:
+            check_crf(self.codec, crf)
         if any(b <= 0 for b in bitrates):
             raise ConfigError(f"a bitrate is a positive number of bits per second, got {list(self.bitrates)}")
         if not crfs and not bitrates:
@@ -173,8 +173,9 @@ def make_settings(config: Path | None = None, **overrides: Any) -> ExperimentSet
         raise TypeError(f"unknown setting(s) {', '.join(unknown)}")
     values: dict[str, Any] = load_config(config) if config is not None else {}
     given = {k: v for k, v in overrides.items() if v is not None}
-    if "crfs" in given and "bitrates" in given and given["crfs"] and given["bitrates"]:
-        raise ConfigError("give either CRFs or bitrates, not both")
+    for where in (values, given):
+        if where.get("crfs") and where.get("bitrates"):
+            raise ConfigError(f"give either CRFs or bitrates, not both{f' ({config})' if where is values else ''}")
     if "crfs" in given:
         values.pop("bitrates", None)
     if given.get("bitrates"):

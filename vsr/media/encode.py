@@ -57,6 +57,22 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
     raise VsrError(f"{codec} takes none of the pixel formats vsr works in ({', '.join(PLANAR_LAYOUTS)})")
 
 
+CRF_RANGES = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libsvtav1": (1, 63)}
+"""The encoders that take a CRF, and its range (x264 would cap a larger one without a word)."""
+
+
+def check_crf(codec: str, crf: int) -> None:
+    """ConfigError unless `codec` takes a CRF and `crf` is in its range (an encoder FFmpeg does
+    not have is left to the check that names it)."""
+    if codec not in CRF_RANGES:
+        if codec not in av.codecs_available:
+            return
+        raise ConfigError(f"{codec} has no CRF; give bitrates instead ({', '.join(CRF_RANGES)} take a CRF)")
+    low, high = CRF_RANGES[codec]
+    if not low <= crf <= high:
+        raise ConfigError(f"{codec}'s CRF runs from {low} to {high}, got {crf}")
+
+
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 
 
@@ -102,6 +118,8 @@ def add_video_stream(
     is not positive; ConfigError, with the encoder's reasons, when it refuses the settings."""
     if options.bitrate is not None and options.bitrate <= 0:
         raise VsrError(f"the bitrate must be a positive number of bits per second, got {options.bitrate}")
+    if options.bitrate is None and options.crf is not None and codec in CRF_RANGES:
+        check_crf(codec, options.crf)
     if codec in ("libx264", "libx265") and options.preset and options.preset.lower() not in X26X_PRESETS:
         # x264 prints its own complaint straight to stderr when it opens: refused before that
         raise ConfigError(f"unknown {codec} preset {options.preset!r}; use one of {', '.join(X26X_PRESETS)}")
