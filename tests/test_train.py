@@ -18,7 +18,7 @@ from vsr.models import load_model_file
 from vsr.models.checkpoint import weights_sha256
 from vsr.eval.protocol import list_images, load_pairs
 from vsr.train.data import PatchSampler
-from vsr.train.loop import lr_factor, train
+from vsr.train.loop import half_precision_error, lr_factor, train
 from vsr.resample.matlab import imresize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -285,3 +285,10 @@ def test_smoke_run_on_cuda_with_mixed_precision(tmp_path):
     assert np.mean(result.losses[-5:]) < np.mean(result.losses[:5])
     model = load_model_file(result.model_path)  # always written as a CPU, float32-loadable file
     assert next(model.module.parameters()).device.type == "cpu"
+
+
+def test_without_validation_images_half_precision_is_not_vouched_for():
+    from vsr.models.registry import build
+
+    module = build("espcn", 2)
+    assert half_precision_error(module, []) == {"bf16": 255, "fp16": 255}  # the model then runs in fp32
