@@ -47,3 +47,15 @@ def test_eval_single_mode_needs_a_model(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "--data", str(tmp_path / "data" / "pan")])
     assert result.exit_code == 1
     assert "--model is required" in result.output
+
+
+def test_eval_multi_bad_input_is_one_line(tmp_path: Path) -> None:
+    write_sequence(tmp_path / "data" / "pan")
+    data = ["eval", "--mode", "multi", "--data", str(tmp_path / "data"), "--model", "bicubic", "-q"]
+    result = CliRunner().invoke(app, [*data, "--frames", "4"])
+    assert result.exit_code == 1 and "frames must be an odd number" in result.output
+    assert "ValueError" not in result.output
+    cv2.imwrite(str(tmp_path / "data" / "pan" / "hr_06.png"), np.zeros((90, 120, 3), np.uint8))
+    result = CliRunner().invoke(app, data)
+    assert result.exit_code == 1 and "hr_06.png is not the size of hr_01.png" in result.output
+    assert "ValueError" not in result.output

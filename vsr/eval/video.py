@@ -33,12 +33,13 @@ import torch
 
 from vsr.engine.fusion import LearnedFusion
 from vsr.engine.windows import WindowFusion
-from vsr.errors import InputError, UnsupportedModelError
+from vsr.errors import ConfigError, InputError, UnsupportedModelError
 from vsr.eval.evaluate import upscale_luma
 from vsr.eval.metrics import crop_border, psnr, rgb_to_y, ssim
 from vsr.eval.protocol import degrade_rgb, image_files, mod_crop, read_rgb
 from vsr.models import SRModel, default_model_name, load_model, resolve, weights_path
 from vsr.models.registry import MULTI_FRAME_ARCHS
+from vsr.options import check_frames
 from vsr.resample.matlab import imresize
 
 __all__ = [
@@ -177,6 +178,10 @@ def evaluate_video(
     the learned fusion and its single-frame estimate) on the 8 orientations, averaged. Raises InputError for a folder without
     sequences or frames too small for the scale, UnsupportedModelError for an unknown model.
     """
+    try:
+        check_frames(frames)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     unknown = [m for m in methods or () if m not in METHODS]
     if unknown or methods == ():
         raise ValueError(f"methods must be among {', '.join(METHODS)}, got {methods!r}")
@@ -197,6 +202,10 @@ def evaluate_video(
         hr_rgb = [mod_crop(read_rgb(p), scale) for p in files]
         if min(hr_rgb[0].shape[:2]) < 2 * scale + 11:
             raise InputError(f"the frames of {name} are too small to evaluate at scale {scale}")
+        odd = next((f for f, h in zip(files, hr_rgb) if h.shape != hr_rgb[0].shape), None)
+        if odd is not None:
+            raise InputError(f"the frames of {name} differ in size ({odd.name} is not the size of {files[0].name}): "
+                             "a sequence is one video's frames")
         truth = [rgb_to_y(h) for h in hr_rgb]
         lr = [rgb_to_y(degrade_rgb(h, scale)) for h in hr_rgb]
         del hr_rgb
