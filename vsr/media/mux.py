@@ -324,6 +324,9 @@ def _container_takes(fmt: str, stream: av.stream.Stream) -> bool:
             trial.close()
 
 
+PENDING_DURATIONS = 256
+"""Frame durations kept for the packets still inside the video encoder (far more than its delay)."""
+
 STREAM_TAGS = ("language", "title")
 """The tags of an audio or subtitle stream that say what it is, kept on its copy."""
 
@@ -387,6 +390,8 @@ class Muxer:
         """Encode one upscaled frame and mux the packets the encoder gives back."""
         if frame.pts is not None and frame.duration:
             self._durations[frame.pts] = frame.duration
+            if len(self._durations) > PENDING_DURATIONS:  # an encoder that restamps its packets: stay bounded
+                del self._durations[next(iter(self._durations))]
         self._mux(self._with_durations(self.video.encode(frame)))
         self.frames += 1
 
