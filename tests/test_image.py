@@ -249,3 +249,19 @@ def test_a_large_still_takes_the_output_array_and_a_bounded_working_set(tmp_path
     before, peak = map(int, result.stdout.split())
     output = 6400 * 9600 * 3
     assert peak - before < output + 3 * still.BAND_BYTES + noise.nbytes
+
+
+def test_a_jpeg_is_turned_as_its_exif_orientation_says(tmp_path):
+    import struct
+
+    image = np.zeros((24, 40, 3), np.uint8)
+    image[:, :20] = 255  # white on the left as stored; orientation 6: turn 90° clockwise to show
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    tiff = b"MM\x00*" + struct.pack(">IHHHIHHI", 8, 1, 0x0112, 3, 1, 6, 0, 0)  # one IFD entry: Orientation = 6
+    app1 = b"\xff\xe1" + struct.pack(">H", 8 + len(tiff)) + b"Exif\x00\x00" + tiff
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(jpeg[:2] + app1 + jpeg[2:])
+    out = vsr.upscale_video(source, tmp_path / "photo_x2.png", scale=2, model="bicubic").output
+    shown = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert shown.shape == (80, 48, 3)  # upright, as a viewer shows the photo
+    assert shown[:30].mean() > 240 and shown[-30:].mean() < 15  # the left half is now on top

@@ -136,9 +136,17 @@ def upscale_image(
                          shape[1], shape[0])
 
 
+EXIF_ORIENTED = (".jpg", ".jpeg", ".jpe")
+"""Suffixes whose EXIF orientation is applied on reading (cameras and phones store photos sideways
+with a tag saying so; the output has no tag, so it holds the turned pixels). OpenCV applies it
+except when reading unchanged, which a JPEG, 8-bit and without alpha, does not need."""
+
+
 def read_image(source: Path) -> np.ndarray:
-    """The image as OpenCV stores it: (H, W) grey, or (H, W, 3) BGR / (H, W, 4) BGRA, any depth."""
-    image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+    """The image as OpenCV stores it: (H, W) grey, or (H, W, 3) BGR / (H, W, 4) BGRA, any depth;
+    a JPEG turned as its EXIF orientation says."""
+    oriented = source.suffix.lower() in EXIF_ORIENTED
+    image = cv2.imread(str(source), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if oriented else cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"{source} is not an image OpenCV can read")
     return image
