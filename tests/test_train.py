@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -194,6 +195,20 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         config_from_dict(raw)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("train", "iterations", "30", "iterations must be a whole number"),
+    ("model", "scale", "2", "scale must be a whole number"),
+    ("data", "train_dirs", "/tmp/images", "train_dirs must be a list of strings"),  # was read letter by letter
+    ("train", "min_lr_ratio", -1.0, "min_lr_ratio must be in [0, 1]"),
+    ("train", "warmup_iters", -5, "warmup_iters must be >= 0"),
+])
+def test_config_checks_the_types_of_required_keys_and_the_ranges(tmp_path, section, key, value, message):
+    raw = _config(tmp_path)
+    raw[section][key] = value
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict(raw)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])

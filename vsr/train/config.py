@@ -116,6 +116,13 @@ def _plain(v: Any) -> Any:
     return v
 
 
+REQUIRED_TYPES: dict[str, tuple[type, str]] = {
+    "int": (int, "a whole number"), "float": (float, "a number"), "str": (str, "a string"),
+    "tuple[str, ...]": (tuple, "a list of strings"),
+}
+"""How the keys without a default are checked (those with one are checked against its type)."""
+
+
 def _section(cls: type, raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"[{where}] must be a table")
@@ -135,6 +142,10 @@ def _section(cls: type, raw: Any, where: str) -> Any:
         default = f.default if f.default is not dataclasses.MISSING else None
         if isinstance(value, list):
             value = tuple(value)
+        required = REQUIRED_TYPES.get(str(f.type)) if default is None else None
+        if required is not None and (not isinstance(value, required[0]) or isinstance(value, bool)
+                                     or (isinstance(value, tuple) and not all(isinstance(v, str) for v in value))):
+            raise ConfigError(f"[{where}] {key} must be {required[1]}, got {value!r}")
         if isinstance(default, bool) and not isinstance(value, bool):
             raise ConfigError(f"[{where}] {key} must be true or false, got {value!r}")
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -186,6 +197,9 @@ def validate(cfg: Config) -> None:
         (t.weight_dtype in ("float16", "float32"), f"[train] weight_dtype must be float16 or float32, got {t.weight_dtype!r}"),
         (t.iterations > 0, f"[train] iterations must be > 0, got {t.iterations}"),
         (t.lr > 0, f"[train] lr must be > 0, got {t.lr}"),
+        (0.0 <= t.min_lr_ratio <= 1.0, f"[train] min_lr_ratio must be in [0, 1], got {t.min_lr_ratio}"),
+        (t.warmup_iters >= 0, f"[train] warmup_iters must be >= 0, got {t.warmup_iters}"),
+        (d.val_crop >= 0, f"[data] val_crop must be >= 0 (0: whole images), got {d.val_crop}"),
         (t.val_every > 0 and t.ckpt_every > 0, "[train] val_every and ckpt_every must be > 0"),
         (t.schedule != "step" or t.step_every > 0, "[train] schedule 'step' needs step_every > 0"),
         (d.patch_size >= 4, f"[data] patch_size must be >= 4, got {d.patch_size}"),
