@@ -62,6 +62,8 @@ def test_bd_is_na_with_fewer_than_four_points_or_too_little_overlap():
 
     apart = bd([100, 200, 400, 800], [30, 32, 34, 36], [100, 200, 400, 800], [35, 37, 39, 41])
     assert apart.bd_rate_pct is None and "quality ranges overlap by 9%" in apart.status
+    near = bd([100, 200, 400, 800], [30, 32, 34, 36], [100, 200, 400, 800], [30.86, 32.86, 34.86, 36.86])
+    assert "overlap by 74.9% (under 75%)" in near.status  # 5.14 of 6.86 dB, not rounded up to "75%"
     assert apart.bd_metric is not None  # the rates overlap fully: BD-metric is still given
 
     falling = bd([100, 200, 400, 800], [30, 32, 31, 36], [100, 200, 400, 800], [30, 32, 34, 36])
