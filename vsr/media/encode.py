@@ -123,7 +123,8 @@ def add_video_stream(
     if codec in ("libx264", "libx265") and options.preset and options.preset.lower() not in X26X_PRESETS:
         # x264 prints its own complaint straight to stderr when it opens: refused before that
         raise ConfigError(f"unknown {codec} preset {options.preset!r}; use one of {', '.join(X26X_PRESETS)}")
-    stream = output.add_stream(codec, rate=info.average_rate, options=_encoder_options(codec, options))
+    encoder_options = _encoder_options(codec, options)
+    stream = output.add_stream(codec, rate=info.average_rate, options=encoder_options)
     stream.width, stream.height = width, height
     stream.pix_fmt = layout.pix_fmt
     stream.time_base = info.time_base
@@ -141,10 +142,10 @@ def add_video_stream(
         ctx.sample_aspect_ratio = info.sample_aspect_ratio
     if info.rotation:
         stream.set_display_rotation(info.rotation)
-    given = {key: value for key, value in _encoder_options(codec, options).items() if key in ("crf", "preset")}
+    given = [f"{key} {value}" for key, value in encoder_options.items() if key in ("crf", "preset")]
     if options.bitrate is not None:
-        given["bitrate"] = str(options.bitrate)
-    settings = ", ".join([*(f"{key} {value}" for key, value in given.items()), layout.pix_fmt])
+        given.append(f"bitrate {options.bitrate}")
+    settings = ", ".join([*given, layout.pix_fmt])
     # opened now, not with the output's header, so that a bad setting is not taken for a damaged input
     explained(ctx.open, f"the {codec} encoder cannot start ({settings})")
     return stream

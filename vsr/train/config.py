@@ -117,7 +117,7 @@ def _plain(v: Any) -> Any:
 
 
 REQUIRED_TYPES: dict[str, tuple[type, str]] = {
-    "int": (int, "a whole number"), "float": (float, "a number"), "str": (str, "a string"),
+    "int": (int, "a whole number"), "str": (str, "a string"),
     "tuple[str, ...]": (tuple, "a list of strings"),
 }
 """How the keys without a default are checked (those with one are checked against its type)."""
