@@ -125,6 +125,16 @@ def test_precision_rules():
         choose_precision("fp8", cpu, supports_half=True)
 
 
+@pytest.mark.parametrize("avx512_bf16, amx, chosen", [(False, False, "fp32"), (True, False, "bf16"), (False, True, "bf16")])
+def test_auto_precision_is_bf16_only_where_an_x86_cpu_has_it_natively(monkeypatch, avx512_bf16, amx, chosen):
+    """oneDNN reports bf16 support on any AVX-512 CPU (it emulates it, slower than fp32)."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert choose_precision("auto", torch.device("cpu"), supports_half=True) == chosen
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message when CUDA is absent")
 def test_asking_for_cuda_without_it_is_a_clear_error():
     with pytest.raises(VsrError, match="no CUDA device"):

@@ -14,7 +14,7 @@ from test_learned_fusion import TINY, _texture, _tiny_single
 from tinymodels import NeighbourShuffle, TinyConv, lumas, neighbour_shuffle, sr_model
 from videoclips import raw_planes
 from vsr.engine import make_engine
-from vsr.engine.ensemble import EnsembleEngine
+from vsr.engine.ensemble import EnsembleEngine, rounded_mean_of_8, turned_back
 from vsr.engine.fusion import LearnedFusion, fusion_inputs
 from vsr.misr import MultiFrameSettings, MultiFrameSR
 from vsr.models import SRModel, build
@@ -30,6 +30,25 @@ def test_the_eight_orientations_are_distinct_and_each_is_undone_by_its_inverse()
         tensor = orient_tensor(torch.from_numpy(plane)[None, None], turns, flip)
         assert np.array_equal(tensor[0, 0].numpy(), t)  # the tensor and numpy versions agree
         assert np.array_equal(unorient_tensor(tensor, turns, flip)[0, 0].numpy(), plane)
+
+
+def test_turned_back_is_unorient_and_the_integer_mean_rounds_halves_to_even():
+    plane = lumas(1, 5, 7, seed=1)[0]
+    for turns, flip in ORIENTATIONS:
+        assert np.array_equal(turned_back(plane, turns, flip), unorient(plane, turns, flip))
+    totals = np.arange(8 * 1023 + 1, dtype=np.uint32)
+    assert np.array_equal(rounded_mean_of_8(totals, np.uint16), np.rint(totals / 8))
+    assert np.array_equal(rounded_mean_of_8(totals.astype(np.float64), np.uint16), np.rint(totals / 8))
+
+
+@pytest.mark.parametrize("max_value", [255, 1023])
+def test_the_ensemble_engine_is_the_rounded_mean_of_the_turned_results(max_value):
+    """Batched, 8- and 10-bit: each sample is the float mean of its 8 turned-back results, rounded."""
+    planes = lumas(3, 9, 14, max_value=max_value, seed=7)
+    engine = make_engine(sr_model(NeighbourShuffle()), "cpu", "fp32", max_value=max_value, ensemble=True)
+    expected = self_ensemble(lambda ps: [neighbour_shuffle(p) for p in ps], planes)
+    got = engine.collect(engine.submit(planes))
+    assert all(g.dtype == planes[0].dtype and np.array_equal(g, np.rint(e)) for g, e in zip(got, expected))
 
 
 def test_the_ensemble_of_a_model_that_ignores_orientation_is_the_model():

@@ -27,7 +27,11 @@ def choose_device(device: str) -> torch.device:
 
 
 def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic natively. On x86 that takes AVX512-BF16 or AMX: oneDNN
+    also runs bf16 on plain AVX-512 by emulation, which ran `espcn` x4 at 540p 2.9x slower than fp32."""
     try:
+        if torch.backends.cpu.get_cpu_capability().startswith("AVX"):
+            return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
