@@ -19,7 +19,7 @@ from vsr.models import load_model_file
 from vsr.models.checkpoint import weights_sha256
 from vsr.eval.protocol import list_images, load_pairs
 from vsr.train.data import PatchSampler
-from vsr.train.loop import half_precision_error, lr_factor, train
+from vsr.train.loop import autocast_dtype, half_precision_error, lr_factor, train
 from vsr.resample.matlab import imresize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -300,6 +300,13 @@ def test_smoke_run_on_cuda_with_mixed_precision(tmp_path):
     assert np.mean(result.losses[-5:]) < np.mean(result.losses[:5])
     model = load_model_file(result.model_path)  # always written as a CPU, float32-loadable file
     assert next(model.module.parameters()).device.type == "cpu"
+
+
+@pytest.mark.parametrize("native, expected", [(True, torch.bfloat16), (False, None)])
+def test_automatic_mixed_precision_on_the_cpu_only_where_bf16_is_native(monkeypatch, native, expected):
+    monkeypatch.setattr("vsr.train.loop.cpu_has_fast_bf16", lambda: native)
+    assert autocast_dtype("auto", torch.device("cpu")) is expected
+    assert autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16  # asked for: always
 
 
 def test_without_validation_images_half_precision_is_not_vouched_for():

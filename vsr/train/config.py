@@ -55,7 +55,7 @@ class TrainConfig:
     seed: int = 0
     val_every: int = 500
     ckpt_every: int = 250
-    amp: str = "auto"  # auto: bf16 autocast on CPU and on CUDA where supported, else fp16
+    amp: str = "auto"  # auto: bf16 autocast on CPUs with native bf16 (else fp32), on CUDA bf16 where supported, else fp16
     threads: int = 1  # torch intra-op threads on CPU (0: leave torch's default)
     output: str = "runs/model"  # run folder: last.pt (resumable state), model.pt (final)
     ship_to: str = ""  # also write the final model file here (e.g. vsr/models/weights/espcn_x4.pt)
