@@ -211,6 +211,12 @@ def test_a_bitrate_encode_lands_near_the_target(ms_info, tmp_path, codec, suffix
     assert video_bits_per_second(crf) > 1.5 * target  # so the target above is what made it small
 
 
+def test_svt_av1_keeps_its_banner_to_itself(ms_info, tmp_path, capfd):
+    encode_drawn(tmp_path / "av1.mp4", ms_info, "libsvtav1", EncodeOptions(crf=40, preset="12"), 3, 64, 48)
+    assert len(read_video(tmp_path / "av1.mp4").pts) == 3  # it did encode
+    assert "Svt[info]" not in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("bitrate", [0, -8000])
 def test_a_bitrate_must_be_positive(ms_info, tmp_path, bitrate):
     with pytest.raises(VsrError, match="bitrate must be a positive number of bits per second"):

@@ -4,6 +4,7 @@ constant rate factor or a target bitrate."""
 from __future__ import annotations
 
 import logging
+import os
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +21,10 @@ from vsr.media.frames import PLANAR_LAYOUTS, Layout, VideoItem, plane_rows
 from vsr.media.probe import VideoInfo
 
 log = logging.getLogger(__name__)
+
+os.environ.setdefault("SVT_LOG", "1")
+"""SVT-AV1 writes a 20-line banner and its settings to stderr for every encoder opened; level 1 keeps
+only its errors (a user's own SVT_LOG wins)."""
 
 DEFAULT_CODECS = {"mp4": "libx264", "matroska": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
 FALLBACK_PIX_FMTS = ("yuv420p10le", "yuv420p")
