@@ -326,3 +326,28 @@ def test_a_refine_models_identity_names_the_single_frame_model_it_runs():
     identity = upscaler_identity("multiframe_refine", 4)
     assert identity["multi_frame"] == "learned fusion of 5 frames"
     assert identity["single_weights_sha256"] == file_sha256(weights_path("residual", 4))
+
+
+def test_a_bad_preset_is_refused_before_the_folder_is_made(make_clip, tmp_path):
+    clip = make_clip("clip.mp4", **CLIP)
+    with pytest.raises(ConfigError, match="preset 'veryfst'"):
+        run_experiment(clip, tmp_path / "exp", make_settings(upscalers="bicubic", **{**GRID, "preset": "veryfst"}))
+    assert not (tmp_path / "exp").exists()  # so the corrected command is not refused as "other settings"
+
+
+def test_a_scale_no_upscaler_has_is_neither_encoded_nor_scored(make_clip, tmp_path, count_encodes, caplog):
+    """An x1 clean-up model and no x3 model: the x3 rungs are left out (it was a KeyError after encoding them)."""
+    clip = make_clip("clip.mp4", **CLIP)
+    clean_up = str(write_weight_file(tmp_path / "tiny_x1.pt", scale=1, arch="stream"))
+    caplog.set_level(logging.WARNING, logger="vsr")
+    result = run_experiment(clip, tmp_path / "exp", make_settings(upscalers=clean_up, **{**GRID, "scales": "1,3"}))
+    assert result.points_run == 4 + 4  # direct and the clean-up model, at x1
+    assert {p["scale"] for p in read_rows(tmp_path / "exp" / "points.csv")} == {"1"}
+    assert len(count_encodes) == 4
+
+
+def test_an_anchor_that_is_not_among_the_upscalers_is_said(make_clip, tmp_path, caplog):
+    clip = make_clip("clip.mp4", **CLIP)
+    caplog.set_level(logging.WARNING, logger="vsr")
+    run_experiment(clip, tmp_path / "exp", make_settings(upscalers="lanczos", anchor="Bicubic", **GRID))
+    assert "the anchor Bicubic is not among the upscalers (lanczos)" in caplog.text

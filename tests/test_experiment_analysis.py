@@ -194,3 +194,9 @@ def test_points_that_share_a_rate_keep_the_best_quality_and_never_raise(method):
     best = bd([100, 200, 400], [30, 33, 36], [100, 200, 400], [30.5, 33.5, 36.5], method, min_points=3)
     assert kept.status == "ok" and kept.bd_rate_pct == pytest.approx(best.bd_rate_pct, abs=1e-12)
     assert kept.bd_metric == pytest.approx(best.bd_metric, abs=1e-12)
+
+
+def test_overlaps_are_floored_to_a_tenth_of_a_percent():
+    from vsr.experiment.bdrate import floored_percent
+
+    assert floored_percent(0.7496) == "74.9%" and floored_percent(0.75) == "75%" and floored_percent(1.0) == "100%"

@@ -183,7 +183,7 @@ def test_a_runner_starts_its_own_local_instance_and_stops_it_at_close(monkeypatc
         assert runner.device == "cpu" and runner._resources == {"num_cpus": 2}
     assert calls == [
         ("init", dict(num_cpus=4, num_gpus=0, object_store_memory=distributed.OBJECT_STORE_BYTES,
-                      include_dashboard=False, logging_level=logging.ERROR)),
+                      include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)),
         ("shutdown", {}),
     ]
 

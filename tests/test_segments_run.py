@@ -14,7 +14,8 @@ from videoclips import audio_packets, read_video
 from vsr import upscale_video
 from vsr.errors import ConfigError, OutputError, PipelineError
 from vsr.media.index import read_packet_index
-from vsr.segments.manifest import Manifest
+from vsr.options import EncodeOptions, ModelOptions, UpscaleOptions
+from vsr.segments.manifest import Manifest, options_digest
 from vsr.segments.plan import plan_segments
 from vsr.segments.run import JobSummary, SegmentedJob, default_work_dir, upscale_in_segments
 
@@ -182,3 +183,19 @@ def test_an_open_job_keeps_a_summary_not_the_model_so_a_folder_holds_one_at_a_ti
     assert isinstance(first.planned, JobSummary)
     assert (first.planned.model, first.planned.frames) == ("bicubic", 40)
     assert first.planned.description.startswith("a.mp4 ")
+
+
+def test_an_av1_run_joins_its_segments(source, tmp_path):
+    """The parts' stream is copied by its decoder's name (libdav1d), which names no encoder."""
+    options = UpscaleOptions(model=ModelOptions(name="bicubic", scale=2), encode=EncodeOptions(codec="libsvtav1", crf=50, preset="12"))
+    target = tmp_path / "av1.mkv"
+    upscale_in_segments(source, target, options, segment_seconds=SECONDS)
+    facts = read_video(target)
+    assert facts.codec in ("av1", "libdav1d", "libaom-av1") and len(facts.pts) == 40
+
+
+def test_a_resume_may_change_the_batch_size_but_not_the_encode():
+    base = UpscaleOptions(model=ModelOptions(name="bicubic", scale=2, batch_size=8))
+    smaller = UpscaleOptions(model=ModelOptions(name="bicubic", scale=2, batch_size=2))
+    other = UpscaleOptions(model=ModelOptions(name="bicubic", scale=2, batch_size=8), encode=EncodeOptions(crf=30))
+    assert options_digest(base) == options_digest(smaller) != options_digest(other)

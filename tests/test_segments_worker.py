@@ -48,3 +48,16 @@ def test_a_segment_that_fails_its_check_is_refused_and_leaves_no_file(make_clip,
     with pytest.raises(PipelineError, match="segment 1: the frames run from pts"):
         upscale_segment(source, shifted, OPTIONS, tmp_path / "seg1.mp4")
     assert listing(tmp_path) == before
+
+
+def test_cut_times_round_halves_away_from_zero_as_ffmpegs_muxers_do():
+    """15015/30000 s (29.97 fps) is 500.5 ms: Matroska stores 501 (half to even said 500: the check failed)."""
+    from fractions import Fraction
+
+    from vsr.segments.worker import _rescaled
+
+    assert _rescaled(15015, Fraction(1, 30000), Fraction(1, 1000)) == 501
+    assert _rescaled(-15015, Fraction(1, 30000), Fraction(1, 1000)) == -501
+    assert _rescaled(45045, Fraction(1, 30000), Fraction(1, 1000)) == 1502  # 1501.5 (half to even: 1502 too)
+    assert _rescaled(75075, Fraction(1, 30000), Fraction(1, 1000)) == 2503  # 2502.5 (half to even: 2502)
+    assert _rescaled(None, Fraction(1, 30000), Fraction(1, 1000)) is None

@@ -81,11 +81,11 @@ def bd(
         delta = _mean_difference(qa, la, qt, lt, q_lo, q_hi, method, reasons)
         rate_pct = None if delta is None else (10.0**delta - 1.0) * 100.0
     else:
-        reasons.append(f"the quality ranges overlap by {math.floor(q_overlap * 1000) / 10:g}% (under {min_overlap:.0%})")
+        reasons.append(f"the quality ranges overlap by {floored_percent(q_overlap)} (under {min_overlap:.0%})")
     if r_overlap >= min_overlap:
         metric = _mean_difference(la, qa, lt, qt, r_lo, r_hi, method, reasons)
     else:
-        reasons.append(f"the rate ranges overlap by {math.floor(r_overlap * 1000) / 10:g}% (under {min_overlap:.0%})")
+        reasons.append(f"the rate ranges overlap by {floored_percent(r_overlap)} (under {min_overlap:.0%})")
     status = "ok" if not reasons else "n/a: " + "; ".join(reasons)
     quality_range = (float(q_lo), float(q_hi)) if rate_pct is not None else None
     return BdResult(method, rate_pct, metric, q_overlap, r_overlap, *counts, quality_range, status)
@@ -105,6 +105,11 @@ def _curve(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray,
             best[r] = max(q, best.get(r, q))
     rates = sorted(best)
     return np.array(rates), np.array([best[r] for r in rates]), kept - len(rates)
+
+
+def floored_percent(fraction: float) -> str:
+    """`fraction` as a percentage to 0.1 %, rounded down: 0.7496 reads 74.9%, not 75% beside "under 75%"."""
+    return f"{math.floor(fraction * 1000) / 10:g}%"
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:

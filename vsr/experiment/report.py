@@ -18,6 +18,7 @@ import numpy as np
 from vsr.experiment.analysis import (
     METRIC_NAMES, Comparison, Record, compare, direct_curve, hull_curve, sentence, upscalers_of,
 )
+from vsr.experiment.bdrate import floored_percent
 from vsr.experiment.cache import ExperimentDir, write_json, write_text
 from vsr.experiment.crops import read_png, side_by_side, write_png
 from vsr.experiment.ladder import Source, crop_tile_key, source_crop_key
@@ -258,7 +259,7 @@ def summary_markdown(inputs: ReportInputs, comparisons: list[Comparison], timing
         main = pchip or akima
         lines.append(
             f"| {test} | {anchor} | {METRIC_NAMES.get(metric, metric)} | {_pct(pchip)} | {_pct(akima)} | "
-            f"{_num(pchip.result.bd_metric if pchip else None)} | {main.result.overlap:.0%} | "
+            f"{_num(pchip.result.bd_metric if pchip else None)} | {floored_percent(main.result.overlap)} | "
             f"{main.result.test_points}/{main.result.anchor_points} | {main.result.status} |"
         )
     lines += ["", "## In one sentence each", ""]

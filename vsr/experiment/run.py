@@ -28,6 +28,7 @@ from vsr.experiment.report import ReportInputs, write_report
 from vsr.experiment.spec import PIX_FMT, ExperimentSettings
 from vsr.experiment.upscalers import DIRECT, Upscaler, cleans, make_upscaler, supports_scale, upscaler_identity
 from vsr.files import file_sha256
+from vsr.media.encode import check_preset
 from vsr.media.ladder import check_encoder, library_versions
 from vsr.media.probe import probe
 
@@ -81,9 +82,14 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
     info = probe(source)
     check_rung_sizes(info, settings.scales)
     check_encoder(settings.codec, PIX_FMT)
+    check_preset(settings.codec, settings.preset)
     pairs, skipped = _upscaler_scales(settings)
+    scales = [s for s in settings.scales if s == 1 or any(scale == s for _, scale in pairs)]  # none: not encoded
     metrics, skipped_metrics = _measurable(settings.metrics)
     skipped.update(skipped_metrics)
+    if any(scale > 1 for _, scale in pairs) and settings.anchor not in settings.upscalers:
+        log.warning("the anchor %s is not among the upscalers (%s): they are compared with the direct encodes only",
+                    settings.anchor, ", ".join(settings.upscalers))
     warning = settings.bd_warning()
     if warning:
         log.warning(warning)
@@ -95,7 +101,7 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
 
     rungs = {(s, r): Rung(s, r, experiment.point_key({"encode": True, "scale": s, "rate_mode": settings.rate_mode,
                                                        "rate": r}))
-             for s in settings.scales for r in settings.rates}
+             for s in scales for r in settings.rates}
     identities = {(u, s): upscaler_identity(u, s, settings.device, settings.precision) for u, s in pairs}
     jobs: dict[tuple[int, int], list[PointJob]] = {}
     for (scale, rate), rung in rungs.items():
@@ -117,7 +123,7 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
     encodes_run = points_run = 0
     encodes: dict[tuple[int, int], dict[str, Any]] = {k: v for k, v in cached_encodes.items() if v is not None}
     points: dict[str, dict[str, Any]] = {k: v for k, v in cached_points.items() if v is not None}
-    for scale in settings.scales:
+    for scale in scales:
         todo = [rungs[(scale, r)] for r in settings.rates if (scale, r) in missing_encodes]
         if todo:
             records = encode_rungs(experiment, src, scale, todo, settings.codec, settings.preset, settings.rate_mode, tracker)

@@ -78,6 +78,8 @@ def check_crf(codec: str, crf: int) -> None:
         raise ConfigError(f"{codec}'s CRF runs from {low} to {high}, got {crf}")
 
 
+SVT_AV1_PRESETS = 13
+"""SVT-AV1's fastest preset (0 is the slowest)."""
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 
 
@@ -107,6 +109,16 @@ def _encoder_options(codec: str, options: EncodeOptions) -> dict[str, str]:
     return opts
 
 
+def check_preset(codec: str, preset: str) -> None:
+    """ConfigError for a preset `codec` would refuse when it opens (x264 prints its own complaint
+    straight to stderr first): x264/x265 take their names, SVT-AV1 a number 0-13 (a name is ignored
+    there, so that one --preset serves every codec)."""
+    if codec in ("libx264", "libx265") and preset.lower() not in X26X_PRESETS:
+        raise ConfigError(f"unknown {codec} preset {preset!r}; use one of {', '.join(X26X_PRESETS)}")
+    if codec == "libsvtav1" and preset.isdigit() and not 0 <= int(preset) <= SVT_AV1_PRESETS:
+        raise ConfigError(f"libsvtav1 presets are 0 (slowest) to {SVT_AV1_PRESETS} (fastest), got {preset}")
+
+
 def add_video_stream(
     output: av.container.OutputContainer,
     info: VideoInfo,
@@ -125,9 +137,8 @@ def add_video_stream(
         raise VsrError(f"the bitrate must be a positive number of bits per second, got {options.bitrate}")
     if options.bitrate is None and options.crf is not None and codec in CRF_RANGES:
         check_crf(codec, options.crf)
-    if codec in ("libx264", "libx265") and options.preset and options.preset.lower() not in X26X_PRESETS:
-        # x264 prints its own complaint straight to stderr when it opens: refused before that
-        raise ConfigError(f"unknown {codec} preset {options.preset!r}; use one of {', '.join(X26X_PRESETS)}")
+    if options.preset:
+        check_preset(codec, options.preset)
     encoder_options = _encoder_options(codec, options)
     stream = output.add_stream(codec, rate=info.average_rate, options=encoder_options)
     stream.width, stream.height = width, height

@@ -61,7 +61,8 @@ def join_video_parts(source: Path, parts: Sequence[Path], temp: Path, container:
 def _video_stream_like(output: av.container.OutputContainer, model: av.video.stream.VideoStream) -> av.video.stream.VideoStream:
     """A video stream for the parts' packets: the first part's, with its frame rate, which a
     template does not carry (Matroska would write 1 ms as the frame duration)."""
-    stream = output.add_stream_from_template(model)
+    # opaque: the packets are copied, so no encoder is looked up (by the decoder's name: libdav1d for AV1)
+    stream = output.add_stream_from_template(model, opaque=True)
     if model.average_rate:
         stream.codec_context.framerate = model.average_rate
     return stream

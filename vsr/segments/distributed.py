@@ -181,7 +181,7 @@ class RayRunner:
                         ray.init(**self._local_instance())
                     else:
                         _check_reachable(self.address)
-                        ray.init(address=self.address, logging_level=logging.ERROR)
+                        ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False)
                 except Exception as exc:  # Ray raises ConnectionError, RuntimeError, gRPC errors...
                     where = "start a local Ray instance" if self.address is None else f"reach the Ray cluster at {self.address}"
                     raise ConfigError(f"cannot {where}: {_first_line(exc)}") from None
@@ -198,7 +198,7 @@ class RayRunner:
         gpus = min(workers, torch.cuda.device_count()) if self.wants_gpu and torch.cuda.is_available() else 0
         return dict(
             num_cpus=workers * cpus, num_gpus=gpus, object_store_memory=OBJECT_STORE_BYTES,
-            include_dashboard=False, logging_level=logging.ERROR,
+            include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,  # vsr reports its workers' failures
         )
 
     def _task_resources(self) -> dict[str, float]:

@@ -120,6 +120,8 @@ def input_digest(source: Path) -> str:
 
 
 def options_digest(options: UpscaleOptions) -> str:
-    """SHA-256 of the options that shape the output (not how the run is supervised: `run` is left out)."""
+    """SHA-256 of the options that shape the output (not how the run is supervised: `run` is left out,
+    nor the batch size, the usual change after running out of memory)."""
     shaping = {name: dataclasses.asdict(getattr(options, name)) for name in ("model", "multi_frame", "filters", "encode")}
+    shaping["model"].pop("batch_size", None)
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()

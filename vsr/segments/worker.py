@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -141,5 +142,10 @@ def check_segment_file(path: Path, segment: Segment, frames_written: int, time_b
 
 
 def _rescaled(pts: int | None, source: Fraction, target: Fraction) -> int | None:
-    """`pts` from the `source` time base to `target`, rounded to nearest as FFmpeg's muxers do."""
-    return None if pts is None else round(pts * source / target)
+    """`pts` from the `source` time base to `target`, rounded to nearest with halves away from zero,
+    as FFmpeg's muxers do (av_rescale_q; Python's round takes halves to even: 500.5 ms would be 500)."""
+    if pts is None:
+        return None
+    value = pts * source / target
+    nearest = math.floor(abs(value) + Fraction(1, 2))
+    return nearest if value >= 0 else -nearest
