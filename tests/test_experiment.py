@@ -21,6 +21,7 @@ from vsr.errors import ConfigError, UnsupportedModelError
 from vsr.eval.evaluate import upscale_luma
 from vsr.eval.video import multi_frame_sequence
 from vsr.experiment import make_settings, run_experiment
+from vsr.files import TEMP_MARK
 from vsr.experiment.upscalers import UpscalerName, make_upscaler, supports_scale, upscaler_identity
 from vsr.files import file_sha256
 from vsr.experiment.hull import hull_of
@@ -108,6 +109,15 @@ def test_a_tiny_experiment_end_to_end_and_its_rerun_from_the_cache(make_clip, tm
     # one more upscaler: only its points are computed, from the cached encodes
     more = run_experiment(clip, folder, make_settings(upscalers=f"bicubic,{model},lanczos", **GRID))
     assert len(count_encodes) == 8 and more.encodes_run == 0 and more.points_run == 4
+
+    # a CRF fewer, the plot of a metric no longer asked for, and a temporary file a killed report
+    # left: the outputs are this run's only
+    (folder / f".summary.md{TEMP_MARK}1-ab").write_text("cut short")
+    (folder / "rd_vmaf.png").write_bytes((folder / "rd_psnr.png").read_bytes())
+    run_experiment(clip, folder, make_settings(upscalers="bicubic", **{**GRID, "crfs": "0,20,32"}))
+    assert sorted(p.name for p in (folder / "crops").iterdir()) == [f"x2_crf{c}.png" for c in (0, 20, 32)]
+    assert not (folder / "rd_vmaf.png").exists() and (folder / "rd_psnr.png").exists()
+    assert not list(folder.glob(f".*{TEMP_MARK}*"))
 
 
 def test_an_interrupted_run_resumes_and_leaves_no_half_written_files(make_clip, tmp_path, monkeypatch):
@@ -351,3 +361,19 @@ def test_an_anchor_that_is_not_among_the_upscalers_is_said(make_clip, tmp_path, 
     caplog.set_level(logging.WARNING, logger="vsr")
     run_experiment(clip, tmp_path / "exp", make_settings(upscalers="lanczos", anchor="Bicubic", **GRID))
     assert "the anchor Bicubic is not among the upscalers (lanczos)" in caplog.text
+
+
+def test_a_report_cut_short_leaves_no_results_json(make_clip, tmp_path, monkeypatch):
+    """results.json is the report's last file: an earlier run's copy must not vouch for a half-new report."""
+    clip = make_clip("clip.mp4", **CLIP)
+    folder = tmp_path / "exp"
+    run_experiment(clip, folder, make_settings(upscalers="bicubic", **GRID))
+    assert (folder / "results.json").exists()
+
+    def cut_short(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "summary_markdown", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(clip, folder, make_settings(upscalers="bicubic,lanczos", **GRID))
+    assert "lanczos" in (folder / "points.csv").read_text() and not (folder / "results.json").exists()

@@ -91,6 +91,8 @@ class ExperimentDir:
         self.encodes = self._folder("encodes")
         self.points = self._folder("points")
         self.crops = self._folder("crops")
+        for folder in (root, root / "crops"):  # the outputs' temporary files, which a killed report leaves
+            _sweep(folder)
 
     def _open(self, overwrite: bool) -> None:
         root = self.root
@@ -128,8 +130,7 @@ class ExperimentDir:
     def _folder(self, name: str) -> Path:
         folder = self.root / CACHE / name
         folder.mkdir(exist_ok=True)
-        for stale in folder.glob(f".*{TEMP_MARK}*"):
-            stale.unlink(missing_ok=True)
+        _sweep(folder)
         return folder
 
     def point_key(self, point: dict[str, Any]) -> str:
@@ -171,3 +172,10 @@ def _differences(old: Any, new: dict[str, Any]) -> str:
         return "an unreadable manifest"
     changed = [f"{k} {old.get(k)!r}, now {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     return "; ".join(changed[:3]) or "unknown"
+
+
+def _sweep(folder: Path) -> None:
+    """Remove the temporary files a killed run left in `folder` (vsr.files.temporary_beside names them)."""
+    if folder.is_dir():
+        for stale in folder.glob(f".*{TEMP_MARK}*"):
+            stale.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import csv
 import logging
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,10 @@ class ReportInputs:
 
 
 def write_report(folder: ExperimentDir, inputs: ReportInputs) -> list[Comparison]:
-    """Write every output file into the folder; returns the BD comparisons."""
+    """Write every output file into the folder, results.json last (removed first: a folder without it
+    holds a report that was cut short), and remove plots and crops this run no longer makes;
+    returns the BD comparisons."""
+    (folder.root / "results.json").unlink(missing_ok=True)
     points = sorted(inputs.points, key=lambda r: (r["scale"], r["rate"], r["upscaler"] != DIRECT, r["upscaler"]))
     comparisons = compare(points, inputs.metrics, inputs.settings.anchor)
     root = folder.root
@@ -62,6 +65,9 @@ def write_report(folder: ExperimentDir, inputs: ReportInputs) -> list[Comparison
     timing = timing_split(points, inputs.encodes)
     plots = _write_plots(root, points, inputs)
     crops = _write_crops(folder, inputs.source, points)
+    _remove_others(root.glob("rd_*.png"), plots)
+    _remove_others((root / "crops").glob("*.png"), [Path(crop).name for crop in crops])
+    write_text(root / "summary.md", summary_markdown(inputs, comparisons, timing))
     write_json(root / "results.json", {
         "settings": inputs.settings.to_dict(),
         "source": _source_dict(inputs),
@@ -76,8 +82,14 @@ def write_report(folder: ExperimentDir, inputs: ReportInputs) -> list[Comparison
         "plots": plots,
         "crops": crops,
     })
-    write_text(root / "summary.md", summary_markdown(inputs, comparisons, timing))
     return comparisons
+
+
+def _remove_others(files: Iterable[Path], kept: Sequence[str]) -> None:
+    """Remove the files of an earlier run that this one no longer writes (their names not in `kept`)."""
+    for path in files:
+        if path.name not in kept:
+            path.unlink(missing_ok=True)
 
 
 def _metric_columns(metrics: Sequence[str]) -> list[str]:
