@@ -377,3 +377,13 @@ def test_a_report_cut_short_leaves_no_results_json(make_clip, tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         run_experiment(clip, folder, make_settings(upscalers="bicubic,lanczos", **GRID))
     assert "lanczos" in (folder / "points.csv").read_text() and not (folder / "results.json").exists()
+
+
+def test_the_duration_of_a_variable_rate_mkv_follows_its_timestamps(make_clip):
+    """Frames 30, 50, 80 ... ms apart in Matroska (1 ms ticks): the rate's denominator is their span
+    and one mean interval, not the frames' nominal durations."""
+    durations = [30, 50, 80, 30, 50, 80, 30, 50]
+    clip = make_clip("vfr.mkv", width=96, height=64, frames=8, time_base=Fraction(1, 1000), durations=durations)
+    source = ladder.survey(probe(clip), 0.0, None, 0)
+    span = sum(durations[:-1]) / 1000
+    assert source.frames == 8 and source.duration == pytest.approx(span * 8 / 7, abs=1e-3)
