@@ -161,6 +161,22 @@ def test_filters_that_change_the_frame_count_are_refused_before_any_work_folder(
     assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
 
 
+@pytest.mark.parametrize("chain", ["fade=in:0:12", "tmix=frames=9"])
+def test_a_vf_chain_that_counts_frames_or_reaches_past_the_context_is_refused(source, tmp_path, chain):
+    """Each segment starts a new graph: a fade by frame number would restart, a 9-frame mix lacks
+    frames before the cut. Found by running the chain whole and from a cut on the first frames."""
+    with pytest.raises(ConfigError, match=r"^a --vf chain whose frames after a cut are not those of one run .+ "
+                                          r"cannot run in segments; drop --segment-seconds"):
+        upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS.replace(filters={"video": chain}), segment_seconds=SECONDS)
+    assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
+
+
+def test_a_vf_chain_within_the_context_runs_in_segments_as_in_one_run(source, tmp_path):
+    options = LOSSLESS.replace(filters={"video": "tmix=frames=5"})
+    whole = upscale_video(source, tmp_path / "whole.mp4", options=options).output
+    assert_same_video(upscale_in_segments(source, tmp_path / "out.mp4", options, segment_seconds=SECONDS).output, whole)
+
+
 def test_the_cli_refuses_ivtc_in_segments_the_same_way_on_every_try(cli, source, tmp_path):
     for _ in range(2):  # no work folder left behind to ask for --resume
         result = cli("upscale", source, "-o", tmp_path / "out.mp4", *FLAGS, "--ivtc", "--segment-seconds", SECONDS)

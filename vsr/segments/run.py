@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from vsr.errors import ConfigError, OutputError, PipelineError, VsrError
 from vsr.media import mux
 from vsr.media.decode import DecodeStats, read_items
+from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.index import read_packet_index
 from vsr.media.probe import frame_duration
@@ -279,36 +282,53 @@ def _checked_plan(source: Path, options: UpscaleOptions, container: str) -> JobS
     job its segments then reuse), summed up; ConfigError for filters that change the frame count,
     which segments cannot run (a segment's frames would not be the plan's), before any work folder."""
     job = planned_job(source, options, container)
-    made = _vf_frames(job)
-    if job.filters.changes_count or made is not None:
-        what = f"the --vf chain made {made[1]} frames of the first {made[0]}" if made else job.filters.describe()
-        raise ConfigError(
-            f"filters that change the frame count ({what}) cannot run in segments; "
-            "drop --segment-seconds and --workers (or --ray-address)"
-        )
+    reason = _vf_trial(job, options.filters.temporal_reach())
+    if reason is not None:
+        raise ConfigError(f"{reason} cannot run in segments; drop --segment-seconds and --workers (or --ray-address)")
     return JobSummary.of(job)
 
 
 VF_TRIAL_FRAMES = 24
-"""Frames a --vf chain is tried on before a segmented run, to find one that changes the count."""
+"""Frames a --vf chain is tried on before a segmented run (the cut of the trial is half way)."""
 
 
-def _vf_frames(job: Job) -> tuple[int, int] | None:
-    """(frames in, frames out) of the job's filters on the first VF_TRIAL_FRAMES frames, where a
-    --vf chain of the user's (whose effect only running it tells) changes the count; else None."""
-    if not job.video_filter or job.filters.changes_count:
+def _vf_trial(job: Job, reach: int) -> str | None:
+    """Why the job's filters cannot run in segments, else None. Those that change the frame count
+    are known; a --vf chain of the user's (whose effect only running it tells) is run on the first
+    VF_TRIAL_FRAMES frames, whole and from a cut half way (with the `reach` frames of context a
+    segment is given):
+    it must keep the count and give the same frames after the cut, which a chain that counts frames
+    (fade=in:0:12, select on n) or looks back further than the context does not."""
+    if job.filters.changes_count:
+        return f"filters that change the frame count ({job.filters.describe()})"
+    if not job.video_filter:
         return None
-    index = read_packet_index(job.info.path)
-    pts = sorted(index.pts)
+    pts = sorted(read_packet_index(job.info.path).pts)
     end = pts[VF_TRIAL_FRAMES] if len(pts) > VF_TRIAL_FRAMES else None
+    whole, (frames_in, frames_out) = _filtered_lumas(job, None, end)
+    if frames_in != frames_out:
+        return f"filters that change the frame count (the --vf chain made {frames_out} frames of the first {frames_in})"
+    cut = len(whole) // 2
+    if cut <= reach:
+        return None  # too short to cut
+    resumed, _ = _filtered_lumas(job, pts[cut - reach], end)
+    if len(resumed) != len(whole) - cut + reach or any(
+            not np.array_equal(a, b) for a, b in zip(whole[cut:], resumed[reach:])):
+        return (f"a --vf chain whose frames after a cut are not those of one run (it counts frames, or looks "
+                f"back further than {reach} frames)")
+    return None
+
+
+def _filtered_lumas(job: Job, start_pts: int | None, end_pts: int | None) -> tuple[list[np.ndarray], tuple[int, int]]:
+    """The luma planes of the job's filters run on the frames from `start_pts` to before `end_pts`,
+    and (frames in, frames out) of the chain."""
     frame_filter = job.filters.frame_filter()
     filtered = job.filtered
-    for _ in read_items(job.info.path, job.layout, [], DecodeStats(), frame_duration(filtered), frame_filter=frame_filter,
-                        end_pts=end, filtered_time_base=filtered.time_base):
-        pass
-    if frame_filter is None or frame_filter.frames_in == frame_filter.frames_out:
-        return None
-    return frame_filter.frames_in, frame_filter.frames_out
+    lumas = [np.array(item.planes[0]) for item in read_items(
+        job.info.path, job.layout, [], DecodeStats(), frame_duration(filtered), frame_filter=frame_filter,
+        start_pts=start_pts, end_pts=end_pts, filtered_time_base=filtered.time_base) if isinstance(item, VideoItem)]
+    counts = (frame_filter.frames_in, frame_filter.frames_out) if frame_filter is not None else (len(lumas), len(lumas))
+    return lumas, counts
 
 
 def _open_work(
