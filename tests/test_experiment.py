@@ -158,6 +158,7 @@ def test_bad_inputs_are_one_line_errors(make_clip, make_audio_only, tmp_path, cl
         ([clip, "-o", tmp_path / "e", "--scales", "1,7", *fast], "scales must be some of 1, 2, 3, 4"),
         ([clip, "-o", tmp_path / "f", "--upscalers", "bicubic+ensemble", *fast],
          "bicubic is the same in every orientation"),
+        ([clip, "-o", clip, *fast], "is a file; the experiment needs a folder there"),
     ]
     for args, message in cases:
         result = cli("experiment", *args)

@@ -42,6 +42,11 @@ def test_each_file_is_done_skipped_or_failed_and_a_failure_sets_the_exit_status(
     assert sorted(p.name for p in out.iterdir()) == ["existing.mkv", "good.mp4"]  # no work folder, no partial file
 
 
+def test_a_work_dir_made_for_a_folder_run_is_not_left_behind(cli, folder, tmp_path):
+    result = cli("upscale", folder, "-o", tmp_path / "out", *FLAGS, "--segment-seconds", "0.5", "--work-dir", tmp_path / "wd")
+    assert "done     good.mp4" in result.stdout and not (tmp_path / "wd").exists()
+
+
 def test_overwrite_redoes_every_file_and_all_done_exits_zero(cli, folder, tmp_path):
     (folder / "broken.mp4").unlink()
     result = cli("upscale", folder, "-o", tmp_path / "out", *FLAGS, "--overwrite")

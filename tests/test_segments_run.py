@@ -215,3 +215,10 @@ def test_a_resume_may_change_the_batch_size_but_not_the_encode():
     smaller = UpscaleOptions(model=ModelOptions(name="bicubic", scale=2, batch_size=2))
     other = UpscaleOptions(model=ModelOptions(name="bicubic", scale=2, batch_size=8), encode=EncodeOptions(crf=30))
     assert options_digest(base) == options_digest(smaller) != options_digest(other)
+
+
+def test_an_empty_folder_the_user_made_serves_as_the_work_folder(source, whole, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    result = upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, work_dir=work)
+    assert_same_video(result.output, whole)

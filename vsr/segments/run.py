@@ -338,7 +338,8 @@ def _open_work(
     one where there is no folder yet), else a new one in a new folder (an existing one refused).
     Only a new manifest reads the input's packet index to plan its segments (with the context
     around each that the multi-frame window and the temporal filters before it reach)."""
-    if work.exists():
+    empty = work.is_dir() and not any(work.iterdir())  # a folder the user made for it: used as it is
+    if work.exists() and not empty:
         if not resume:
             raise OutputError(f"the work folder {work} exists (an unfinished run?); pass --resume to continue it, or remove it")
         return Manifest.load(work).for_job(source, options)
@@ -347,7 +348,7 @@ def _open_work(
     window = check_frames(options.multi_frame.frames) if options.multi_frame.mode == "multi" else 0
     plan = plan_segments(index, seconds, context=window + options.filters.temporal_reach())
     try:
-        work.mkdir(parents=True)
+        work.mkdir(parents=True, exist_ok=empty)
     except OSError as exc:
         raise OutputError(f"cannot create the work folder {work}: {exc.strerror or exc}") from None
     manifest = Manifest.new(source, options, plan)
