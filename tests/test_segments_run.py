@@ -107,9 +107,11 @@ def test_resume_redoes_a_finished_segment_whose_file_was_cut_short(source, whole
     part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
     target.unlink()
     calls = count_segments(monkeypatch)
-    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, resume=True)
+    result = upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, resume=True)
     assert calls == [1]
     assert_same_video(target, whole)
+    assert result.frames == 40 and 0 < result.frames_run < 40  # the speed counts the redone segment's frames
+    assert result.fps == pytest.approx(result.frames_run / result.seconds)
 
 
 def test_resume_refuses_a_manifest_for_other_options(source, tmp_path):

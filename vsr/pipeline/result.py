@@ -19,11 +19,14 @@ class UpscaleResult:
     precision: str
     width: int
     height: int
+    frames_run: int | None = None
+    """Frames this run upscaled where not all of them (a resumed segmented run: its redone segments')."""
 
     @property
     def fps(self) -> float:
-        """Frames per second of wall-clock time (0 for a run that took no measurable time)."""
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
+        """Frames upscaled per second of wall-clock time (0 for a run that took no measurable time)."""
+        frames = self.frames if self.frames_run is None else self.frames_run
+        return frames / self.seconds if self.seconds > 0 else 0.0
 
 
 def default_output_path(source: Path, scale: int) -> Path:

@@ -200,12 +200,13 @@ def upscale_in_segments(
     log.info("%s, %d segment(s) in %s%s", planned.description if runner.local else job.source.name,
              len(job.manifest.segments), job.work, "" if runner.local else f" on Ray, {runner.workers} at a time")
     started = time.perf_counter()
+    redone = sum(segment.frames for segment in job.todo())
     (frames,) = run_jobs([job], runner, progress)
     assert isinstance(frames, int)
     return UpscaleResult(
         job.target, frames, time.perf_counter() - started, planned.model,
         planned.device if runner.local else runner.device, planned.precision if runner.local else "auto",
-        planned.width, planned.height,
+        planned.width, planned.height, frames_run=round(frames * redone / job.total) if job.total else frames,
     )
 
 
