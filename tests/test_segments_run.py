@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import weakref
 from pathlib import Path
 
@@ -224,3 +225,29 @@ def test_an_empty_folder_the_user_made_serves_as_the_work_folder(source, whole, 
     work.mkdir()
     result = upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, work_dir=work)
     assert_same_video(result.output, whole)
+
+
+def test_a_file_cut_in_the_middle_of_a_gop_runs_in_segments_as_in_one_run(source, tmp_path, caplog):
+    """Its first frames cannot be decoded: a plain run loses them with a warning, and so does the first segment."""
+    import av
+
+    cut = tmp_path / "cut.mkv"
+    with av.open(str(source)) as src, av.open(str(cut), "w") as out:
+        video = out.add_stream_from_template(src.streams.video[0])
+        dropped = 0
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size and dropped < 2:  # the stream now starts with frames that refer to missing ones
+                dropped += 1
+                continue
+            if packet.size:
+                packet.stream = video
+                out.mux(packet)
+    plan = plan_segments(read_packet_index(cut), SECONDS)
+    assert plan[0].leading > 0
+    whole = upscale_video(cut, tmp_path / "whole.mkv", options=LOSSLESS).output
+    caplog.set_level(logging.WARNING, logger="vsr")
+    result = upscale_in_segments(cut, tmp_path / "out.mkv", LOSSLESS, segment_seconds=SECONDS)
+    a, b = read_video(whole), read_video(result.output)
+    assert len(b.pts) == len(a.pts) < 38 and b.pts == a.pts
+    assert all((x == y).all() for x, y in zip(a.lumas, b.lumas))
+    assert "before the first keyframe, could not be decoded" in caplog.text

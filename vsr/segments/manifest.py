@@ -106,7 +106,7 @@ class Manifest:
         records = tuple(
             SegmentRecord(
                 Segment(s["index"], s["start_pts"], s["end_pts"], s["frames"],
-                        s.get("context_start_pts"), s.get("context_after", 0)),
+                        s.get("context_start_pts"), s.get("context_after", 0), s.get("leading", 0)),
                 State(s["state"]), s["frames_written"], s["bytes"],
             )
             for s in raw["segments"]

@@ -23,7 +23,10 @@ class Segment:
     Context (multi-frame mode, whose window around a frame reaches k frames before and after it):
     `context_start_pts` is the pts of the first of the up to k frames before start_pts that are
     read and fused as neighbours but not written (None: none), and `context_after` how many frames
-    at or after end_pts are read the same way."""
+    at or after end_pts are read the same way.
+
+    `leading`: of the first segment's frames, those before the first keyframe; a file cut in the
+    middle of a GOP starts with frames the decoder cannot make, and may lose up to this many."""
 
     index: int
     start_pts: int
@@ -31,6 +34,7 @@ class Segment:
     frames: int
     context_start_pts: int | None = None
     context_after: int = 0
+    leading: int = 0
 
 
 DEFAULT_SEGMENTS_PER_WORKER = 4
@@ -73,7 +77,8 @@ def plan_segments(index: PacketIndex, segment_seconds: float, *, context: int = 
         first = bisect_left(index.pts, start)
         after = 0 if end is None else min(context, len(index.pts) - bisect_left(index.pts, end))
         before = index.pts[max(0, first - context)] if context and first else None
-        segments.append(Segment(number, start, end, _frames_between(index.pts, start, end), before, after))
+        leading = _frames_between(index.pts, start, index.keyframes[0]) if number == 0 and index.keyframes else 0
+        segments.append(Segment(number, start, end, _frames_between(index.pts, start, end), before, after, leading))
     return segments
 
 

@@ -127,13 +127,17 @@ def check_segment_file(path: Path, segment: Segment, frames_written: int, time_b
     index = read_packet_index(path)
     start, end = _rescaled(segment.start_pts, time_base, index.time_base), _rescaled(segment.end_pts, time_base, index.time_base)
     stage = f"segment {segment.index}"
-    if frames_written != segment.frames or len(index.pts) != segment.frames:
+    lost = segment.frames - frames_written  # only frames before the first keyframe may be (as in a plain run)
+    if not 0 <= lost <= segment.leading or len(index.pts) != frames_written or not index.pts:
         raise PipelineError(
             stage, f"{frames_written} frames written and {len(index.pts)} in the file, "
             f"but the plan holds {segment.frames} (pts {segment.start_pts} to {segment.end_pts})",
         )
     first, last = index.pts[0], index.pts[-1]
-    if first != start or (end is not None and last >= end):
+    if lost:
+        log.warning("the first %d frame(s), before the first keyframe, could not be decoded (the file starts "
+                    "in the middle of a group of pictures)", lost)
+    if (first != start if not lost else first < start) or (end is not None and last >= end):
         raise PipelineError(
             stage, f"the frames run from pts {first} to {last}, "
             f"but the plan says from {segment.start_pts} to before {segment.end_pts}",
