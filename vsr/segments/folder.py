@@ -179,9 +179,10 @@ def _in_segments(
     outcomes: dict[Path, FileOutcome] = {}
     jobs: list[SegmentedJob] = []
     started = time.perf_counter()
-    made_work_dir = work_dir is not None and not Path(work_dir).exists()
+    root = None if work_dir is None else Path(work_dir)
+    made_root = root is not None and not root.exists()
     for source, target in todo:
-        work = None if work_dir is None else Path(work_dir) / f"{source.name}.vsr-work"
+        work = None if root is None else root / f"{source.name}.vsr-work"
         try:
             jobs.append(SegmentedJob.open(source, target, options, segment_seconds=segment_seconds, work_dir=work,
                                           resume=resume, keep_work=keep_work, runner=runner))
@@ -196,8 +197,8 @@ def _in_segments(
             outcomes[job.source] = FileOutcome(job.source, job.target, "failed", f"{result}{kept}")
         else:
             outcomes[job.source] = FileOutcome(job.source, job.target, "done", f"({_frames(result)})")
-    if made_work_dir and Path(work_dir).is_dir() and not any(Path(work_dir).iterdir()):
-        Path(work_dir).rmdir()  # made for the files' work folders, which are gone
+    if made_root and root.is_dir() and not any(root.iterdir()):
+        root.rmdir()  # made for the files' work folders, which are gone
     log.debug("folder done in %.1f s", time.perf_counter() - started)
     return outcomes
 

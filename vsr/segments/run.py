@@ -297,9 +297,8 @@ def _vf_trial(job: Job, reach: int) -> str | None:
     """Why the job's filters cannot run in segments, else None. Those that change the frame count
     are known; a --vf chain of the user's (whose effect only running it tells) is run on the first
     VF_TRIAL_FRAMES frames, whole and from a cut half way (with the `reach` frames of context a
-    segment is given):
-    it must keep the count and give the same frames after the cut, which a chain that counts frames
-    (fade=in:0:12, select on n) or looks back further than the context does not."""
+    segment is given): it must keep the count and give the same frames after the cut, which a chain
+    that counts frames (fade=in:0:12, select on n) or looks back further than the context does not."""
     if job.filters.changes_count:
         return f"filters that change the frame count ({job.filters.describe()})"
     if not job.video_filter:

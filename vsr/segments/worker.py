@@ -137,7 +137,7 @@ def check_segment_file(path: Path, segment: Segment, frames_written: int, time_b
     if lost:
         log.warning("the first %d frame(s), before the first keyframe, could not be decoded (the file starts "
                     "in the middle of a group of pictures)", lost)
-    if (first != start if not lost else first < start) or (end is not None and last >= end):
+    if first < start or (not lost and first != start) or (end is not None and last >= end):
         raise PipelineError(
             stage, f"the frames run from pts {first} to {last}, "
             f"but the plan says from {segment.start_pts} to before {segment.end_pts}",
