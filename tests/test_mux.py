@@ -27,6 +27,7 @@ from vsr.media.probe import VideoInfo, open_input, probe
 from vsr.options import EncodeOptions
 from vsr.pipeline.queue import END, StageQueue
 from vsr.pipeline.write import write_stage
+from vsr.segments.run import upscale_in_segments
 from videoclips import audio_durations, audio_packets, draw_frame, listing, read_index, read_video
 
 SUBTITLES = [(100, b"Hello"), (600, b"world")]
@@ -410,3 +411,58 @@ def test_audio_streams_keep_their_language_and_title(make_clip, tmp_path, suffix
     with av.open(str(result.output)) as out:
         tags = [(s.metadata.get("language"), s.metadata.get("title") or s.metadata.get("name")) for s in out.streams.audio]
     assert tags == [("eng", "Main"), ("fre", None)]
+
+
+CHAPTERS = [(0, 400, "Opening"), (400, 1000, "Rest")]  # milliseconds
+
+
+def _with_title_and_chapters(source: Path, target: Path) -> Path:
+    """`source`'s streams remuxed into `target` with container tags and two chapters."""
+    with av.open(str(source)) as src, av.open(str(target), "w") as out:
+        out.metadata.update(title="Tape 3", comment="digitised 1998", major_brand="qt  ")
+        out.set_chapters([
+            {"id": i + 1, "start": start, "end": end, "time_base": Fraction(1, 1000), "metadata": {"title": title}}
+            for i, (start, end, title) in enumerate(CHAPTERS)
+        ])
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return target
+
+
+def _chapters(path: Path) -> list[tuple[float, float, str]]:
+    with av.open(str(path)) as container:
+        return [
+            (float(c["start"] * c["time_base"]), float(c["end"] * c["time_base"]), c["metadata"].get("title"))
+            for c in container.chapters()
+        ]
+
+
+@pytest.mark.parametrize("source_suffix", [".mp4", ".mkv"])  # MP4 keeps chapters in a text track of its own
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+@pytest.mark.parametrize("segmented", [False, True])
+def test_container_title_comment_and_chapters_are_kept(make_clip, tmp_path, caplog, source_suffix, suffix, segmented):
+    source = _with_title_and_chapters(make_clip("in.mkv", frames=25, options={"g": "5"}, audio=("aac",)),
+                                      tmp_path / f"tagged{source_suffix}")
+    options = vsr.UpscaleOptions(model=vsr.ModelOptions(name="bicubic", scale=2), encode=EncodeOptions(crf=18))
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        if segmented:
+            result = upscale_in_segments(source, tmp_path / f"out{suffix}", options, segment_seconds=0.4)
+        else:
+            result = vsr.upscale_video(source, tmp_path / f"out{suffix}", options=options)
+    assert not caplog.records  # the MP4 chapter track is not "dropped"
+    with av.open(str(result.output)) as out:
+        tags = {key.lower(): value for key, value in out.metadata.items()}
+    assert tags["title"] == "Tape 3" and tags["comment"] == "digitised 1998"
+    assert tags.get("major_brand", "isom") != "qt  "  # the input file's own description is not copied
+    assert _chapters(result.output) == [(start / 1000, end / 1000, title) for start, end, title in CHAPTERS]
+
+
+def test_a_preview_keeps_the_tags_but_not_chapters_past_its_end(make_clip, tmp_path):
+    source = _with_title_and_chapters(make_clip("in.mkv", frames=25), tmp_path / "tagged.mkv")
+    result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic", max_frames=5)
+    with av.open(str(result.output)) as out:
+        assert out.metadata.get("title") == "Tape 3"
+    assert _chapters(result.output) == []

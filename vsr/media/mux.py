@@ -302,10 +302,21 @@ def map_streams(
                 mapping.transcoded[stream.index] = AudioTranscoder(output, stream, fallback)
         elif stream.type == "subtitle" and codec in supported and _container_takes(fmt, stream):
             mapping.copied[stream.index] = _copy_of(output, stream)
+        elif _is_chapter_track(source, stream):
+            log.debug("stream #%d is the input's chapter track: its chapters are copied as chapters", stream.index)
         else:
             log.warning("dropping %s stream #%d (%s): the %s container cannot hold it", stream.type, stream.index, codec, fmt)
     assert video is not None
     return video, mapping
+
+
+def _is_chapter_track(source: av.container.InputContainer, stream: av.stream.Stream) -> bool:
+    """Whether `stream` is the text track in which an MP4/MOV file keeps its chapters (FFmpeg
+    reads them into the chapter list and shows the track as a data stream without a codec)."""
+    return (
+        stream.type == "data" and stream.codec_context is None and "mov" in source.format.name.split(",")
+        and len(source.chapters()) > 0
+    )
 
 
 def _container_takes(fmt: str, stream: av.stream.Stream) -> bool:
@@ -329,6 +340,22 @@ PENDING_DURATIONS = 256
 
 STREAM_TAGS = ("language", "title")
 """The tags of an audio or subtitle stream that say what it is, kept on its copy."""
+
+
+CONTAINER_TAGS_LEFT_OUT = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder", "duration"})
+"""Container tags that describe the input file itself (its MP4 brand, its muxer, its length), not
+the video: the output's muxer writes its own."""
+
+
+def copy_container_metadata(source: av.container.InputContainer, output: OutputContainer, *, chapters: bool = True) -> None:
+    """Give `output` the input's container tags (title, comment, artist, creation time, ...: all
+    but CONTAINER_TAGS_LEFT_OUT) and, with `chapters`, its chapters, as FFmpeg's command line
+    does by default. Call before the first packet (the header carries them)."""
+    output.metadata.update(
+        {key: value for key, value in source.metadata.items() if key.lower() not in CONTAINER_TAGS_LEFT_OUT}
+    )
+    if chapters and (marks := source.chapters()):
+        output.set_chapters(marks)
 
 
 def _copy_of(output: av.container.OutputContainer, stream: av.stream.Stream) -> av.stream.Stream:

@@ -13,7 +13,7 @@ import av
 
 from vsr.errors import PipelineError
 from vsr.media.frames import Passthrough
-from vsr.media.mux import Muxer, close_quietly, open_output, set_up_streams
+from vsr.media.mux import Muxer, close_quietly, copy_container_metadata, open_output, set_up_streams
 from vsr.media.probe import first_video_stream, open_input
 
 STAGE = "join"
@@ -38,6 +38,7 @@ def join_video_parts(source: Path, parts: Sequence[Path], temp: Path, container:
         video, streams = set_up_streams(
             templates, output, container, model.codec_context.name, lambda: _video_stream_like(output, model),
         )
+        copy_container_metadata(templates, output)
         muxer = Muxer(output, video, streams)
         try:
             expected = _signature(model)

@@ -180,6 +180,8 @@ def run_job(
                 lambda: add_video_stream(output, filtered, job.codec, job.encode_options, layout, job.width, job.height),
                 video_only=scope.video_only,
             )
+            if scope.whole:
+                mux.copy_container_metadata(templates, output, chapters=options.max_frames is None)
             muxer = mux.Muxer(output, video, streams)
             decoded, upscaled = DecodeStats(), UpscaleStats()
             frames_q: StageQueue = stages.queue(options.queue_size)
