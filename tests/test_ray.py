@@ -102,15 +102,49 @@ def test_a_killed_worker_is_retried_and_the_output_is_unchanged(ray_session, sou
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the failure needs a machine without CUDA")
-def test_a_failing_worker_fails_the_job_with_one_line_and_no_output(ray_session, cli, source, tmp_path):
+def test_device_cuda_without_cuda_fails_before_ray_and_before_any_work_folder(cli, source, tmp_path, monkeypatch):
+    from vsr.segments import distributed
+
+    monkeypatch.setattr(distributed.ray, "init", lambda **_: pytest.fail("Ray was started"))
     target = tmp_path / "out.mp4"
     result = cli("upscale", source, "-o", target, *FLAGS, "--workers", "2", "--device", "cuda")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         "vsr: error: --device cuda was asked for but no CUDA device is available; use --device cpu"
     ]
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["in.mp4"]
-    assert default_work_dir(target).exists()  # kept for --resume
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_device_cuda_on_a_cluster_without_gpus_is_one_line(ray_session, monkeypatch):
+    from vsr.errors import ConfigError
+    from vsr.segments import distributed
+
+    monkeypatch.setattr(distributed, "choose_device", lambda device: None)  # as if this machine had CUDA
+    with distributed.RayRunner(workers=2, device="cuda") as runner:
+        with pytest.raises(ConfigError, match=r"^--device cuda was asked for but the Ray cluster has no GPU; use --device cpu$"):
+            runner.connect()
+
+
+def failing(message: str):
+    """upscale_checked's place taken by a worker that fails every segment with a VsrError."""
+
+    def upscale(task: SegmentTask, *, progress=None):
+        from vsr.errors import ConfigError
+
+        raise ConfigError(message)
+
+    return upscale
+
+
+def test_a_failing_worker_fails_the_job_with_its_error_and_leaves_nothing(ray_session, source, tmp_path):
+    from vsr.errors import ConfigError
+    from vsr.segments.distributed import RayRunner
+
+    target = tmp_path / "out.mp4"
+    with RayRunner(workers=2, upscale=failing("the model file is damaged")) as runner:
+        with pytest.raises(ConfigError, match="^the model file is damaged$"):
+            upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, runner=runner)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # no segment finished: no work folder to resume
 
 
 def test_a_folder_spreads_over_the_workers_and_says_what_became_of_each_file(ray_session, cli, make_clip, tmp_path):
@@ -198,20 +232,22 @@ def test_sigterm_mid_run_stops_the_workers_keeps_the_work_folder_and_resume_fini
     ray_session, cli, source, sequential, tmp_path, monkeypatch
 ):
     """What the CLI's SIGTERM handler raises in the main thread, raised from the progress callback
-    once some frames are done: exit 143 with one line, no output, the work folder kept; --resume
+    once a segment is finished: exit 143 with one line, no output, the work folder kept; --resume
     then finishes the job with the output of a sequential run."""
     from vsr.cli.signals import Interrupted
+    from vsr.segments.manifest import Manifest
 
     import vsr.cli.common
 
     real_update = vsr.cli.common.ProgressBar.update
 
     def update(self, done, total):
-        if done >= 10:
+        work = default_work_dir(target)
+        if (work / "manifest.json").exists() and len(Manifest.load(work).pending) < 3:
             raise Interrupted(signal.SIGTERM)
 
-    monkeypatch.setattr(vsr.cli.common.ProgressBar, "update", update)
     target = tmp_path / "out.mp4"
+    monkeypatch.setattr(vsr.cli.common.ProgressBar, "update", update)
     flags = ("--workers", "2", "--segment-seconds", str(SECONDS), "-m", "bicubic", "-s", "2", "--crf", "0")
     stopped = cli("upscale", source, "-o", target, *flags, "-q")
     assert stopped.exit_code == 143

@@ -100,6 +100,31 @@ def test_a_failed_job_keeps_its_work_folder_and_resume_redoes_only_the_unfinishe
     assert not work.exists()
 
 
+@pytest.mark.parametrize("made_by_user", [False, True])
+def test_a_job_stopped_before_any_segment_finished_leaves_no_work_to_resume(source, whole, tmp_path, monkeypatch, made_by_user):
+    """Nothing to resume: the work folder is removed (emptied, if the user made it), so the same
+    command runs again without --resume."""
+    count_segments(monkeypatch, failing={0: 2})
+    target, work = tmp_path / "out.mp4", (tmp_path / "mine" if made_by_user else None)
+    if work is not None:
+        work.mkdir()
+    with pytest.raises(PipelineError, match=r"^segment 0: failed its check 2 times"):
+        upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, work_dir=work)
+    if made_by_user:
+        assert work.is_dir() and not any(work.iterdir())
+    else:
+        assert not default_work_dir(target).exists()
+
+    def interrupt(done: int, total: int | None) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, work_dir=work, progress=interrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["in.mp4", "mine", "whole.mp4"] if made_by_user else ["in.mp4", "whole.mp4"])
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, work_dir=work)
+    assert_same_video(target, whole)
+
+
 def test_resume_redoes_a_finished_segment_whose_file_was_cut_short(source, whole, tmp_path, monkeypatch):
     target = tmp_path / "out.mp4"
     upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, keep_work=True)

@@ -31,6 +31,7 @@ from typing import Protocol
 import ray
 import torch
 
+from vsr.device import choose_device
 from vsr.errors import ConfigError, InputError, OutputError, PipelineError, UnsupportedModelError, VsrError
 from vsr.pipeline.run import Progress
 from vsr.segments.run import Outcome
@@ -135,8 +136,11 @@ class RayRunner:
             raise ConfigError("a local Ray instance needs a number of workers")
         if workers is not None and workers < 1:
             raise ConfigError(f"--workers must be at least 1, got {workers}")
+        if address is None:
+            choose_device(device)  # a local instance has this machine's devices: --device cuda without one fails now
         self._workers = workers
         self.address = address
+        self.requires_gpu = device == "cuda"
         self.wants_gpu = device != "cpu"
         self._connected = False
         self._owned = False
@@ -189,6 +193,8 @@ class RayRunner:
         self._connected = True
         self.started_seconds = time.perf_counter() - started
         self._resources = self._task_resources()
+        if self.requires_gpu and not self._resources.get("num_gpus"):
+            raise ConfigError("--device cuda was asked for but the Ray cluster has no GPU; use --device cpu")
         log.info("Ray %s in %.1f s: each segment takes %s", "started" if self.address is None and self._owned else "joined",
                  self.started_seconds, " and ".join(f"{v:g} {k.removeprefix('num_')[:3].upper()}" for k, v in self._resources.items()))
 

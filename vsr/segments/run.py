@@ -116,6 +116,10 @@ class SegmentedJob:
     """The job as the driver planned it (for a non-local runner, on the CPU, to check the options),
     summed up: the job itself (its model) stays in planned_job's cache, for the segments to reuse."""
     keep_work: bool = False
+    fresh: bool = False
+    """Whether this run made the work folder or found it empty: then nothing in it is older than the run."""
+    made_work: bool = False
+    """Whether this run made the work folder."""
 
     @classmethod
     def open(
@@ -134,9 +138,11 @@ class SegmentedJob:
         planned = _checked_plan(source, checked, container)
         work = Path(work_dir) if work_dir is not None else default_work_dir(target)
         resumed = resume and work.exists()
+        made_work = not work.exists()
+        fresh = made_work or (work.is_dir() and not any(work.iterdir()))
         manifest = _open_work(work, source, options, segment_seconds, resume, runner.workers)
         files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
-        job = cls(source, target, options, container, work, manifest, files, planned, keep_work)
+        job = cls(source, target, options, container, work, manifest, files, planned, keep_work, fresh, made_work)
         if resumed:
             log.info("resuming: %d of %d segment(s) to do", len(job.todo()), len(manifest.segments))
         return job
@@ -166,6 +172,18 @@ class SegmentedJob:
         self.manifest = self.manifest.finished(segment.index, result.frames, result.bytes)
         self.manifest.save(self.work)
 
+    def discard_if_unstarted(self) -> None:
+        """After a failure: empty the work folder this run made if no segment was finished (there is
+        nothing to resume), so that the next run needs no --resume; the folder goes too unless the
+        user made it."""
+        if not self.fresh or any(r.state is State.DONE for r in self.manifest.segments):
+            return
+        if self.made_work:
+            shutil.rmtree(self.work, ignore_errors=True)
+            return
+        for entry in self.work.iterdir():
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+
     def join(self) -> int:
         """Join the segment files into the target (the work folder removed unless keep_work);
         the frames written."""
@@ -187,8 +205,9 @@ def upscale_in_segments(
     `resume` an existing work folder is refused; with it, its manifest must be for this input and
     these options (ConfigError otherwise), its plan is kept (whatever `segment_seconds`), and only
     unfinished segments are upscaled (no work folder yet: a fresh start). The work
-    folder is removed after the join unless `keep_work`, and kept when the job fails (nothing is
-    then written to `target`). `progress` is called with (frames done over all segments, total).
+    folder is removed after the join unless `keep_work`, and kept when the job fails after a
+    segment was finished (nothing is then written to `target`; a new work folder in which no
+    segment was finished is removed, or emptied if the user made it). `progress` is called with (frames done over all segments, total).
     `runner`: where the segments run (default: SequentialRunner, in this process);
     `segment_seconds` None: default_segment_seconds for its workers.
     Raises a VsrError subclass on failure; PipelineError (stage "segment N") for a segment that
@@ -201,7 +220,11 @@ def upscale_in_segments(
              len(job.manifest.segments), job.work, "" if runner.local else f" on Ray, {runner.workers} at a time")
     started = time.perf_counter()
     redone = sum(segment.frames for segment in job.todo())
-    (frames,) = run_jobs([job], runner, progress)
+    try:
+        (frames,) = run_jobs([job], runner, progress)
+    except BaseException:
+        job.discard_if_unstarted()
+        raise
     assert isinstance(frames, int)
     return UpscaleResult(
         job.target, frames, time.perf_counter() - started, planned.model,
