@@ -9,8 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from vsr.errors import VsrError
+from vsr.errors import ConfigError, VsrError
 from vsr.media.encode import (
+    check_preset,
     VideoFileWriter,
     _encoder_options,
     choose_pix_fmt,
@@ -164,6 +165,8 @@ def test_full_range_yuvj_is_marked_full_range(make_clip, tmp_path):
         ("libx264", EncodeOptions(crf=None, preset=None), {}),
         ("libx265", EncodeOptions(crf=20, preset="fast"), {"crf": "20", "preset": "fast", **X265}),
         ("libvpx-vp9", EncodeOptions(crf=31), {"crf": "31", "b": "0", **VP9}),
+        ("libvpx-vp9", EncodeOptions(crf=31, preset="veryslow"), {"crf": "31", "b": "0", **VP9, "cpu-used": "1"}),
+        ("libvpx-vp9", EncodeOptions(crf=31, preset="7"), {"crf": "31", "b": "0", **VP9, "cpu-used": "7"}),
         ("libsvtav1", EncodeOptions(crf=30, preset="8"), {"crf": "30", "preset": "8"}),
         ("libsvtav1", EncodeOptions(crf=30, preset="medium"), {"crf": "30"}),  # SVT-AV1 presets are numbers
         ("ffv1", EncodeOptions(), {}),
@@ -175,6 +178,18 @@ def test_full_range_yuvj_is_marked_full_range(make_clip, tmp_path):
 )
 def test_encoder_options(codec, options, expected):
     assert _encoder_options(codec, options) == expected
+
+
+@pytest.mark.parametrize("codec", ["libx264", "libx265", "libvpx-vp9", "libsvtav1"])
+@pytest.mark.parametrize("preset", ["bogus", "9000", "-1", ""])
+def test_a_preset_no_codec_understands_is_refused_for_every_codec(codec, preset):
+    with pytest.raises(ConfigError, match=f"{codec}.*preset.*{preset!r}"):
+        check_preset(codec, preset)
+
+
+@pytest.mark.parametrize("codec,preset", [("libvpx-vp9", "8"), ("libvpx-vp9", "Medium"), ("libsvtav1", "13"), ("libsvtav1", "slow")])
+def test_every_codec_takes_the_x264_names_and_its_own_numbers(codec, preset):
+    check_preset(codec, preset)
 
 
 def test_crf_is_the_default_rate_control(ms_info, tmp_path):

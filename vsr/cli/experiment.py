@@ -19,7 +19,7 @@ def experiment(
     crf: Optional[str] = typer.Option(None, "--crf", help="Constant rate factors, e.g. 18,23,28,33,38 (the default)."),
     bitrates: Optional[str] = typer.Option(None, "--bitrates", help="Target bitrates instead of CRFs, e.g. 500k,1M,2M,4M."),
     codec: Optional[str] = typer.Option(None, "--codec", help="libx264 (default), libx265, libvpx-vp9 or libsvtav1."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="Encoder preset (default: medium)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Encoder preset (default: medium): x264 names for every codec; VP9 also 0-8, SVT-AV1 0-13."),
     upscalers: Optional[str] = typer.Option(None, "--upscalers", help="bicubic, lanczos and model names or weight files, comma-separated (default: bicubic,lanczos,espcn). One with an x1 (clean-up) model, such as stream, also cleans the scale-1 encodes; its hull takes the better point at each rung. NAME+ensemble runs a model self-ensembled (8 flips and rotations, about 8x the time); NAME+multi fuses each frame with its aligned neighbours (--mode multi); a multi-frame model (multiframe_refine) fuses by itself."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="psnr,ssim,vmaf,vmaf_neg (default psnr,ssim,vmaf; PSNR-Y and SSIM-Y always run)."),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, help="At most this many frames (default: all)."),

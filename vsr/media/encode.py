@@ -81,6 +81,9 @@ def check_crf(codec: str, crf: int) -> None:
 SVT_AV1_PRESETS = 13
 """SVT-AV1's fastest preset (0 is the slowest)."""
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+VP9_CPU_USED = dict(zip(X26X_PRESETS, (8, 8, 7, 6, 5, 4, 3, 2, 1, 0)))
+"""libvpx-vp9's speed (cpu-used, with deadline "good") for each x264 preset name: one --preset serves every codec."""
+VP9_FASTEST = 8
 
 
 def _encoder_options(codec: str, options: EncodeOptions) -> dict[str, str]:
@@ -100,7 +103,7 @@ def _encoder_options(codec: str, options: EncodeOptions) -> dict[str, str]:
             opts.update(crf=str(crf), b="0")
         opts["row-mt"] = "1"
         opts["deadline"] = "good"
-        opts["cpu-used"] = "4"
+        opts["cpu-used"] = str(vp9_speed(options.preset or "medium"))
     elif codec == "libsvtav1":
         if crf is not None:
             opts["crf"] = str(crf)
@@ -109,14 +112,22 @@ def _encoder_options(codec: str, options: EncodeOptions) -> dict[str, str]:
     return opts
 
 
+def vp9_speed(preset: str) -> int:
+    """libvpx-vp9's cpu-used for a preset: an x264 name (VP9_CPU_USED) or the number itself, 0-8."""
+    return int(preset) if preset.isdigit() else VP9_CPU_USED[preset.lower()]
+
+
 def check_preset(codec: str, preset: str) -> None:
     """ConfigError for a preset `codec` would refuse when it opens (x264 prints its own complaint
-    straight to stderr first): x264/x265 take their names, SVT-AV1 a number 0-13 (a name is ignored
-    there, so that one --preset serves every codec)."""
+    straight to stderr first) or would not understand: x264/x265 take their names, VP9 the same
+    names (VP9_CPU_USED) or its speed 0-8, SVT-AV1 a number 0-13 or one of the names (which keep
+    its default), so that one --preset serves every codec."""
+    names = ", ".join(X26X_PRESETS)
     if codec in ("libx264", "libx265") and preset.lower() not in X26X_PRESETS:
-        raise ConfigError(f"unknown {codec} preset {preset!r}; use one of {', '.join(X26X_PRESETS)}")
-    if codec == "libsvtav1" and preset.isdigit() and not 0 <= int(preset) <= SVT_AV1_PRESETS:
-        raise ConfigError(f"libsvtav1 presets are 0 (slowest) to {SVT_AV1_PRESETS} (fastest), got {preset}")
+        raise ConfigError(f"unknown {codec} preset {preset!r}; use one of {names}")
+    numbered = {"libvpx-vp9": VP9_FASTEST, "libsvtav1": SVT_AV1_PRESETS}
+    if codec in numbered and preset.lower() not in X26X_PRESETS and not (preset.isdigit() and int(preset) <= numbered[codec]):
+        raise ConfigError(f"{codec} presets are 0 (slowest) to {numbered[codec]} (fastest) or one of {names}, got {preset!r}")
 
 
 def add_video_stream(
