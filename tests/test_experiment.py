@@ -388,3 +388,24 @@ def test_the_duration_of_a_variable_rate_mkv_follows_its_timestamps(make_clip):
     source = ladder.survey(probe(clip), 0.0, None, 0)
     span = sum(durations[:-1]) / 1000
     assert source.frames == 8 and source.duration == pytest.approx(span * 8 / 7, abs=1e-3)
+
+
+def test_crop_labels_wrap_to_their_tile_and_are_never_cut_silently():
+    from vsr.experiment.crops import FONT, FONT_SCALE, side_by_side, wrap_label
+
+    def width(text: str) -> int:
+        return cv2.getTextSize(text, FONT, FONT_SCALE, 1)[0][0]
+
+    label = "runs/restore_x4_codec/model.pt+ensemble x4 123k"
+    lines = wrap_label(label, 120)
+    assert len(lines) > 1 and all(width(line) <= 120 for line in lines)
+    assert "".join(lines).replace(" ", "") == label.replace(" ", "")  # every character shown
+    assert wrap_label("bicubic x2 80k", 188) == ["bicubic x2 80k"]
+    long = wrap_label("x" * 200, 100)
+    assert len(long) == 3 and long[-1].endswith("..") and all(width(line) <= 100 for line in long)
+
+    tile = np.zeros((48, 48), np.uint8)
+    one_line = side_by_side([("source", tile), ("bicubic x2 80k", tile)])
+    wrapped = side_by_side([("source", tile), (label, tile)])
+    assert wrapped.shape[0] > one_line.shape[0] and wrapped.shape[1] == one_line.shape[1]
+    assert (wrapped[-192:] == one_line[-192:]).all()  # the tiles themselves are the same

@@ -65,16 +65,47 @@ def read_png(path: Path) -> np.ndarray | None:
     return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
 
 
+FONT, FONT_SCALE, LINE_ROWS, MAX_LABEL_LINES = cv2.FONT_HERSHEY_SIMPLEX, 0.45, 16, 3
+
+
 def side_by_side(tiles: list[tuple[str, np.ndarray]], gap: int = 4) -> np.ndarray:
-    """The tiles ((label, (s, s) uint8)) in a row, each with its label above it, white gaps."""
+    """The tiles ((label, (s, s) uint8)) in a row, each with its label above it (wrapped to the
+    tile's width), white gaps."""
     size = max(t.shape[0] for _, t in tiles)
     scale = 1 if size >= 192 else max(1, 192 // size)  # small crops are enlarged (nearest) to be seen
     shown = size * scale
-    canvas = np.full((LABEL_ROWS + shown, len(tiles) * (shown + gap) - gap), 255, np.uint8)
-    for k, (label, tile) in enumerate(tiles):
+    labels = [wrap_label(label, shown - 4) for label, _ in tiles]
+    top = LABEL_ROWS + LINE_ROWS * (max(len(lines) for lines in labels) - 1)
+    canvas = np.full((top + shown, len(tiles) * (shown + gap) - gap), 255, np.uint8)
+    for k, ((_, tile), lines) in enumerate(zip(tiles, labels)):
         x = k * (shown + gap)
         big = cv2.resize(tile, (tile.shape[1] * scale, tile.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
-        canvas[LABEL_ROWS : LABEL_ROWS + big.shape[0], x : x + big.shape[1]] = big
-        cv2.putText(canvas, label[: max(4, shown // 9)], (x + 2, LABEL_ROWS - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 0, 1,
-                    cv2.LINE_AA)
+        canvas[top : top + big.shape[0], x : x + big.shape[1]] = big
+        for row, line in enumerate(lines):
+            cv2.putText(canvas, line, (x + 2, LABEL_ROWS - 7 + row * LINE_ROWS), FONT, FONT_SCALE, 0, 1, cv2.LINE_AA)
     return canvas
+
+
+def wrap_label(label: str, width: int) -> list[str]:
+    """`label` in lines of at most `width` pixels, broken at spaces (a longer word, a file path
+    say, broken anywhere), at most MAX_LABEL_LINES of them (the last one ending in ".." if cut)."""
+    def fits(text: str) -> bool:
+        return cv2.getTextSize(text, FONT, FONT_SCALE, 1)[0][0] <= width
+
+    lines: list[str] = []
+    for word in label.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and fits(candidate):
+            lines[-1] = candidate
+            continue
+        lines.append("")
+        for char in word:
+            if lines[-1] and not fits(lines[-1] + char):
+                lines.append("")
+            lines[-1] += char
+    if len(lines) > MAX_LABEL_LINES:
+        last = lines[MAX_LABEL_LINES - 1]
+        while last and not fits(last + ".."):
+            last = last[:-1]
+        lines = [*lines[: MAX_LABEL_LINES - 1], last + ".."]
+    return lines or [""]
