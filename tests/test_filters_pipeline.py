@@ -120,6 +120,13 @@ def times(path: Path) -> list[Fraction]:
     return [pts * facts.time_base for pts in facts.pts]
 
 
+def video_end(path) -> Fraction:
+    """When the last video frame ends, in seconds: the latest pts + duration of the video packets."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return max((p.pts + p.duration) * stream.time_base for p in container.demux(stream) if p.size)
+
+
 def test_the_interlaced_clips_say_what_they_are(clips):
     assert av.open(str(clips["flagged"])).streams.video[0].codec_context.field_order == 2  # top field first
     assert detect_interlacing(probe(clips["flagged"])).parity == "auto"  # each frame's own flag
@@ -137,6 +144,7 @@ def test_one_frame_per_frame_removes_the_combing_and_keeps_frames_timestamps_and
     result = vsr.upscale_video(source, out, scale=2, deinterlace=deinterlace, **FAST)
     assert result.frames == 10
     assert times(out) == times(source)
+    assert video_end(out) == video_end(source)  # the last frame lasts a frame, not a field (w3fdif's did)
     assert audio_packets(out) == audio_packets(source)
     assert mean_combing(out) < 0.35 * mean_combing(source)
 
@@ -150,6 +158,7 @@ def test_one_frame_per_field_doubles_the_frames_and_their_times_exactly(clips, t
     before, after = times(source), times(out)
     step = before[1] - before[0]
     assert after == [t + half for t in before for half in (0, step / 2)]
+    assert video_end(out) == video_end(source)
     assert read_video(out, keep_lumas=False).average_rate == 50
     assert audio_packets(out) == audio_packets(source)
     assert mean_combing(out) < 0.35 * mean_combing(source)

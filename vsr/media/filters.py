@@ -152,13 +152,19 @@ class VideoFilterGraph:
         return arguments
 
 
+PENDING_DURATIONS = 64
+"""Durations of frames in kept until a frame comes out at their time (far more than a filter's delay)."""
+
+
 class FilterStages:
     """Several filter graphs run one after the other as one `vsr.media.decode.FrameFilter`: what one
     gives goes into the next; `flush` flushes them in order. Counts the frames in and out.
 
     `spacing` (time base, step): the frames out are stamped anew, evenly `step` ticks of that time
     base apart from the first frame in's time (decimate spaces its frames evenly too, but from the
-    first frame it keeps, which moves the whole video by a frame when it drops the first one)."""
+    first frame it keeps, which moves the whole video by a frame when it drops the first one).
+    Without `spacing`, a frame out at the time of a frame in takes that frame's duration: a
+    deinterlacer's last frame would otherwise last one field (w3fdif's does)."""
 
     def __init__(self, graphs: list[VideoFilterGraph], spacing: tuple[Fraction, int] | None = None) -> None:
         self.graphs = graphs
@@ -167,10 +173,15 @@ class FilterStages:
         self.frames_out = 0
         self._start: int | None = None
         self._stamped = 0
+        self._durations: dict[Fraction, Fraction] = {}  # time of a frame in (s) → its duration (s), until it comes out
 
     def push(self, frame: VideoFrame) -> list[VideoFrame]:
         if self.spacing is not None and self._start is None and frame.pts is not None and frame.time_base:
             self._start = round(frame.pts * Fraction(frame.time_base) / self.spacing[0])
+        if self.spacing is None and frame.pts is not None and frame.duration and frame.time_base:
+            self._durations[frame.pts * Fraction(frame.time_base)] = frame.duration * Fraction(frame.time_base)
+            if len(self._durations) > PENDING_DURATIONS:  # a chain that drops frames: stay bounded
+                del self._durations[next(iter(self._durations))]
         self.frames_in += 1
         frames = [frame]
         for graph in self.graphs:
@@ -191,6 +202,12 @@ class FilterStages:
             for number, frame in enumerate(frames, self._stamped):
                 frame.pts, frame.duration, frame.time_base = (self._start or 0) + number * step, step, time_base
             self._stamped += len(frames)
+        else:
+            for frame in frames:
+                if frame.pts is not None and frame.time_base:
+                    duration = self._durations.pop(frame.pts * Fraction(frame.time_base), None)
+                    if duration is not None:
+                        frame.duration = round(duration / Fraction(frame.time_base))
         self.frames_out += len(frames)
         return frames
 
