@@ -265,3 +265,32 @@ def test_a_jpeg_is_turned_as_its_exif_orientation_says(tmp_path):
     shown = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert shown.shape == (80, 48, 3)  # upright, as a viewer shows the photo
     assert shown[:30].mean() > 240 and shown[-30:].mean() < 15  # the left half is now on top
+
+
+@pytest.mark.parametrize("suffix, out_suffix", [(".png", ".png"), (".jpg", ".jpg"), (".png", ".jpg"), (".jpg", ".png")])
+@pytest.mark.parametrize("profile_bytes", [3144, 150_000])  # a small profile, and one in three JPEG segments
+def test_the_icc_profile_of_a_still_is_carried_over(tmp_path, suffix, out_suffix, profile_bytes):
+    """Read back by Pillow, an independent reader (in the experiment extra, which CI installs)."""
+    Image = pytest.importorskip("PIL.Image")
+    profile = bytes(np.random.default_rng(profile_bytes).integers(0, 256, profile_bytes, dtype=np.uint8))
+    source = tmp_path / f"in{suffix}"
+    Image.fromarray(np.ascontiguousarray(photo()[..., ::-1])).save(source, icc_profile=profile)
+    result = upscale_image(source, tmp_path / f"out{out_suffix}", scale=2, model="bicubic")
+    with Image.open(result.output) as out:
+        assert out.info.get("icc_profile") == profile
+        assert out.size == (104, 80)
+    expected = cv2.resize(cv2.imread(str(source)), (104, 80), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(cv2.imread(str(result.output)).astype(int) - expected).mean() < 4  # the picture itself is intact
+
+
+def test_an_image_without_a_profile_gets_none_and_a_format_without_one_is_warned_about(tmp_path, caplog):
+    Image = pytest.importorskip("PIL.Image")
+    plain = tmp_path / "plain.png"
+    cv2.imwrite(str(plain), photo())
+    with Image.open(upscale_image(plain, tmp_path / "plain_x2.png", scale=2, model="bicubic").output) as out:
+        assert "icc_profile" not in out.info
+    tagged = tmp_path / "tagged.png"
+    Image.fromarray(photo()[..., ::-1].copy()).save(tagged, icc_profile=b"\x00" * 500)
+    with caplog.at_level("WARNING", logger="vsr"):
+        upscale_image(tagged, tmp_path / "out.tif", scale=2, model="bicubic")
+    assert any("ICC profile is not carried into .tif" in r.getMessage() for r in caplog.records)

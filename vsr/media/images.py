@@ -2,5 +2,83 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 """Still images that OpenCV reads and writes (lower case)."""
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_ICC_MARK = b"ICC_PROFILE\x00"
+JPEG_ICC_CHUNK = 65535 - 2 - 14
+"""Bytes of profile per APP2 segment: its length field counts 2 bytes, the mark and numbering 14."""
+ICC_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe")
+"""Still images whose ICC profile (a colour space other than sRGB: Adobe RGB, Display P3, a
+camera's) is carried from input to output."""
+
+
+def read_icc_profile(path: Path) -> bytes | None:
+    """The ICC profile embedded in a PNG (iCCP chunk) or JPEG (APP2 segments) file, or None."""
+    data = path.read_bytes()
+    if data.startswith(PNG_SIGNATURE):
+        for kind, body in _png_chunks(data):
+            if kind == b"iCCP":
+                name_end = body.index(b"\x00")
+                return zlib.decompress(body[name_end + 2 :])
+        return None
+    if data.startswith(b"\xff\xd8"):
+        parts = sorted(
+            (body[12], body[14:]) for marker, body in _jpeg_segments(data)
+            if marker == 0xE2 and body.startswith(JPEG_ICC_MARK)
+        )
+        return b"".join(part for _, part in parts) or None
+    return None
+
+
+def embed_icc_profile(path: Path, profile: bytes) -> None:
+    """Write `profile` into the PNG or JPEG file at `path` (which has none), as its iCCP chunk right
+    after IHDR, or as APP2 segments right after SOI (and JFIF's APP0). ValueError for another format."""
+    data = path.read_bytes()
+    if data.startswith(PNG_SIGNATURE):
+        header_end = len(PNG_SIGNATURE) + 8 + int.from_bytes(data[8:12], "big") + 4  # IHDR comes first
+        body = b"ICC profile\x00\x00" + zlib.compress(profile)
+        chunk = len(body).to_bytes(4, "big") + b"iCCP" + body + zlib.crc32(b"iCCP" + body).to_bytes(4, "big")
+        path.write_bytes(data[:header_end] + chunk + data[header_end:])
+        return
+    if data.startswith(b"\xff\xd8"):
+        position = 2
+        if data[2:4] == b"\xff\xe0":  # JFIF's APP0 stays first
+            position += 2 + int.from_bytes(data[4:6], "big")
+        pieces = [profile[i : i + JPEG_ICC_CHUNK] for i in range(0, len(profile), JPEG_ICC_CHUNK)]
+        segments = b"".join(
+            b"\xff\xe2" + (2 + 14 + len(piece)).to_bytes(2, "big") + JPEG_ICC_MARK + bytes([n, len(pieces)]) + piece
+            for n, piece in enumerate(pieces, 1)
+        )
+        path.write_bytes(data[:position] + segments + data[position:])
+        return
+    raise ValueError(f"{path.name}: only PNG and JPEG files take an ICC profile here")
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    position = len(PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        yield kind, data[position + 8 : position + 8 + length]
+        if kind == b"IDAT":
+            return  # iCCP must come before the image data
+        position += 12 + length
+
+
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(marker, body) of each segment of a JPEG's header, up to the start of the scan."""
+    position = 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xDA:  # start of scan: no more header segments
+            return
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        yield marker, data[position + 4 : position + 2 + length]
+        position += 2 + length

@@ -10,9 +10,11 @@ result is the same, bit for bit, as converting the whole image at once (tested).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +26,12 @@ from vsr.device import choose_device
 from vsr.engine.tiling import MIN_TILE, Span, receptive_radius, spans
 from vsr.errors import InputError, OutputError
 from vsr.media import mux
-from vsr.media.images import IMAGE_SUFFIXES
+from vsr.media.images import ICC_SUFFIXES, IMAGE_SUFFIXES, embed_icc_profile, read_icc_profile
 from vsr.models import SRModel, resolve
 from vsr.pipeline.memory import available_memory
 from vsr.pipeline.result import UpscaleResult
+
+log = logging.getLogger(__name__)
 
 # RGB in [0, 1] → (Y, Cb, Cr) in [0, 1], BT.601 with Y in 16–235 and Cb/Cr in 16–240 (MATLAB rgb2ycbcr).
 _RGB_TO_YCBCR = np.array(
@@ -122,6 +126,7 @@ def upscale_image(
     mux.check_output_path(source, target, overwrite)
     with mux.reserve_output(target) as temp:  # stale partials swept, a racing run refused, before any work
         image = read_image(source)
+        profile = icc_profile_of(source)
         started = time.perf_counter()
         torch_device = choose_device(device)
         width = image.shape[1]
@@ -131,7 +136,7 @@ def upscale_image(
         check_memory_for(shape, dtype, target.suffix, working_set)
         out = np.empty(shape, dtype)
         upscale_into(out, image, sr_model, torch_device, tiling, ensemble)
-        write_image(out, temp, target, overwrite)
+        write_image(out, temp, target, overwrite, profile)
     return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(torch_device), "fp32",
                          shape[1], shape[0])
 
@@ -252,8 +257,27 @@ def _size(nbytes: int) -> str:
     return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"
 
 
-def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool) -> None:
-    """Write `out` to the reserved partial file `temp` and move it onto `target` when complete."""
+def icc_profile_of(source: Path) -> bytes | None:
+    """The ICC profile of a PNG or JPEG input (None without one, or for other formats); a damaged
+    one is left behind with a warning."""
+    if source.suffix.lower() not in ICC_SUFFIXES:
+        return None
+    try:
+        return read_icc_profile(source)
+    except (ValueError, IndexError, zlib.error) as exc:
+        log.warning("ignoring the damaged ICC profile of %s (%s)", source.name, exc)
+        return None
+
+
+def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, profile: bytes | None = None) -> None:
+    """Write `out` to the reserved partial file `temp`, with the input's ICC `profile` where the
+    format takes one (PNG, JPEG; a warning for another), and move it onto `target` when complete."""
     if not cv2.imwrite(str(temp), out):
         raise OutputError(f"could not write {target} (does OpenCV support {target.suffix} for this image?)")
+    if profile is not None:
+        if target.suffix.lower() in ICC_SUFFIXES:
+            embed_icc_profile(temp, profile)
+        else:
+            log.warning("the input's ICC profile is not carried into %s output: its colours may look different "
+                        "(write .png or .jpg to keep it)", target.suffix)
     mux.commit_output(temp, target, overwrite)
