@@ -338,3 +338,15 @@ def test_python_dash_m_vsr_reports_one_line_on_the_real_stderr(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("vsr: error: ") and "not found" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_version_names_vsr_and_what_it_runs_on(cli):
+    import av
+
+    import vsr
+
+    result = cli("--version")
+    assert result.exit_code == 0
+    line = result.stdout.strip()
+    assert line.startswith(f"vsr {vsr.__version__} (PyAV {av.__version__}, FFmpeg {av.ffmpeg_version_info}, torch ")
+    assert "\n" not in line

@@ -19,6 +19,41 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def version_line() -> str:
+    """vsr's version and those of what it runs on, read without importing torch."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import av
+
+    import vsr
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (f"vsr {vsr.__version__} (PyAV {av.__version__}, FFmpeg {av.ffmpeg_version_info}, torch {installed('torch')}, "
+            f"OpenCV {installed('opencv-python-headless')}, Python {platform.python_version()})")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the versions of vsr, PyAV, FFmpeg, torch and OpenCV, and exit."),
+) -> None:
+    """Video super-resolution that keeps audio, timing and metadata."""
+
+
 app.command("upscale")(upscale)
 app.command("bench")(bench)
 app.command("train")(train_command)
