@@ -14,6 +14,7 @@ import sys
 
 import cv2
 import numpy as np
+import av
 import pytest
 
 import vsr
@@ -350,3 +351,19 @@ def test_version_names_vsr_and_what_it_runs_on(cli):
     line = result.stdout.strip()
     assert line.startswith(f"vsr {vsr.__version__} (PyAV {av.__version__}, FFmpeg {av.ffmpeg_version_info}, torch ")
     assert "\n" not in line
+
+
+def test_an_input_in_a_container_vsr_does_not_write_becomes_mkv_beside_it(cli, make_clip, tmp_path):
+    made = make_clip("made.mkv", frames=6, audio=("aac",))
+    source = tmp_path / "tape.ts"
+    with av.open(str(made)) as src, av.open(str(source), "w", format="mpegts") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    made.unlink()
+    result = cli("upscale", source, "--scale", "2", *BICUBIC)
+    assert result.exit_code == 0, result.stderr
+    assert listing(tmp_path) == ["tape.ts", "tape_x2.mkv"]
+    assert len(read_video(tmp_path / "tape_x2.mkv", keep_lumas=False).pts) == 6

@@ -26,6 +26,8 @@ from vsr.media.frames import Passthrough
 log = logging.getLogger(__name__)
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
+FALLBACK_SUFFIX = ".mkv"
+"""The container of an output whose input's container vsr does not write (.avi, .ts, .mpg, ...)."""
 AUDIO_FALLBACK = {"webm": "libopus"}
 """Audio encoder used where the container cannot hold the input's audio codec (default: aac)."""
 CONTAINER_OPTIONS = {"matroska": {"avoid_negative_ts": "disabled"}, "webm": {"avoid_negative_ts": "disabled"}}
@@ -44,6 +46,11 @@ def container_format(path: Path) -> str:
         raise OutputError(
             f"cannot tell the output container from {path.name!r}; use one of {', '.join(CONTAINERS)}"
         ) from None
+
+
+def written_suffix(suffix: str) -> str:
+    """`suffix` where vsr writes that container, else FALLBACK_SUFFIX (Matroska holds whatever the input held)."""
+    return suffix if suffix.lower() in CONTAINERS else FALLBACK_SUFFIX
 
 
 def temp_path_for(target: Path) -> Path:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vsr.media.images import IMAGE_SUFFIXES
+from vsr.media.mux import written_suffix
+
 
 @dataclass(frozen=True)
 class UpscaleResult:
@@ -30,5 +33,7 @@ class UpscaleResult:
 
 
 def default_output_path(source: Path, scale: int) -> Path:
-    """`<stem>_x<scale><ext>` beside the input."""
-    return source.with_name(f"{source.stem}_x{scale}{source.suffix}")
+    """`<stem>_x<scale><ext>` beside the input: its extension where vsr writes that container or
+    image format, else .mkv (a .avi or .ts input)."""
+    suffix = source.suffix if source.suffix.lower() in IMAGE_SUFFIXES else written_suffix(source.suffix)
+    return source.with_name(f"{source.stem}_x{scale}{suffix}")

@@ -31,9 +31,6 @@ VIDEO_SUFFIXES = (
     ".ogv", ".3gp", ".vob",
 )
 """The files of a folder that are taken as videos (lower case); the rest are left alone."""
-FALLBACK_SUFFIX = ".mkv"
-"""The output of an input whose container vsr does not write (.avi, .ts, .mpg...): Matroska holds
-what such inputs carry."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +70,8 @@ def folder_videos(folder: Path) -> list[Path]:
 
 def output_name(source: Path) -> str:
     """The name of `source`'s output: its own where vsr.media.mux writes its container, else
-    `<stem>.mkv` (FALLBACK_SUFFIX)."""
-    return source.name if source.suffix.lower() in mux.CONTAINERS else source.stem + FALLBACK_SUFFIX
+    `<stem>.mkv` (vsr.media.mux.written_suffix)."""
+    return source.stem + mux.written_suffix(source.suffix)
 
 
 def _claim_outputs(videos: list[Path], output: Path) -> dict[Path, Path]:
