@@ -466,3 +466,20 @@ def test_a_preview_keeps_the_tags_but_not_chapters_past_its_end(make_clip, tmp_p
     with av.open(str(result.output)) as out:
         assert out.metadata.get("title") == "Tape 3"
     assert _chapters(result.output) == []
+
+
+def test_pcm_without_a_channel_order_becomes_aac_in_mp4_at_set_up_and_stays_pcm_in_mov(make_clip, tmp_path, caplog):
+    """Matroska (like AVI) stores PCM as "2 channels", with no order: MP4 refuses it only when the
+    file is closed, and the AAC encoder refuses the layout. It was found out after all the work."""
+    source = make_clip("in.mkv", frames=6, audio=("pcm_s16le",))
+    with av.open(str(source)) as container:
+        assert container.streams.audio[0].codec_context.layout.name == "2 channels"
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        mp4 = vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic", preset="ultrafast").output
+    assert [r.getMessage() for r in caplog.records] == ["mp4 cannot hold pcm_s16le audio (stream #1): re-encoding it as aac"]
+    with av.open(str(mp4)) as out:
+        audio = out.streams.audio[0]
+        assert (audio.codec_context.name, audio.codec_context.layout.name) == ("aac", "stereo")
+    assert audio_durations(mp4)[0] == pytest.approx(audio_durations(source)[0], abs=0.05)
+    mov = vsr.upscale_video(source, tmp_path / "out.mov", scale=2, model="bicubic", preset="ultrafast").output
+    assert audio_packets(mov) == audio_packets(source)

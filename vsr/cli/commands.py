@@ -28,15 +28,13 @@ def version_line() -> str:
 
     import av
 
-    import vsr
-
     def installed(package: str) -> str:
         try:
             return version(package)
         except PackageNotFoundError:
             return "not installed"
 
-    return (f"vsr {vsr.__version__} (PyAV {av.__version__}, FFmpeg {av.ffmpeg_version_info}, torch {installed('torch')}, "
+    return (f"vsr {installed('vsr')} (PyAV {av.__version__}, FFmpeg {av.ffmpeg_version_info}, torch {installed('torch')}, "
             f"OpenCV {installed('opencv-python-headless')}, Python {platform.python_version()})")
 
 

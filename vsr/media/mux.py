@@ -232,6 +232,18 @@ def remove_quietly(path: Path) -> None:
         log.warning("could not remove the temporary file %s: %s", path, exc)
 
 
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+"""FFmpeg's default layout for a number of channels (av_channel_layout_default), for audio whose
+layout names no channels ("2 channels": PCM from AVI or Matroska), which AAC and Opus refuse."""
+
+
+def ordered_layout(layout: av.AudioLayout) -> av.AudioLayout:
+    """`layout`, or the default one of its channel count where it names no channels."""
+    if any(channel.name != "NONE" for channel in layout.channels) or layout.nb_channels not in DEFAULT_LAYOUTS:
+        return layout
+    return av.AudioLayout(DEFAULT_LAYOUTS[layout.nb_channels])
+
+
 class AudioTranscoder:
     """Decode → resample → encode for an audio stream whose codec the output container cannot hold."""
 
@@ -242,11 +254,12 @@ class AudioTranscoder:
         if encoder_codec.audio_rates and rate not in encoder_codec.audio_rates:
             rate = 48000
         self.stream = output.add_stream(codec, rate=rate)
-        self.stream.layout = self.decoder.layout
+        layout = ordered_layout(self.decoder.layout)
+        self.stream.layout = layout
         sample_format = encoder_codec.audio_formats[0].name
         self.stream.format = sample_format
         self.stream.metadata.update({key: value for key, value in source.metadata.items() if key in STREAM_TAGS})
-        self.resampler = av.AudioResampler(format=sample_format, layout=self.decoder.layout, rate=rate)
+        self.resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
 
     def packets(self, packet: av.Packet | None) -> list[av.Packet]:
         frames = self.decoder.decode(packet)
@@ -327,13 +340,20 @@ def _is_chapter_track(source: av.container.InputContainer, stream: av.stream.Str
 
 
 def _container_takes(fmt: str, stream: av.stream.Stream) -> bool:
-    """Whether FFmpeg's `fmt` muxer starts a file with a copy of `stream`: its list of supported
+    """Whether FFmpeg's `fmt` muxer writes a file with a copy of `stream`: its list of supported
     codecs is wider than what it writes (Opus and FLAC are listed for MOV, whose muxer refuses
-    them), so a header is written to memory to find out."""
+    them), so a header is written to memory to find out; for PCM, a packet of silence and the
+    trailer too (MP4 refuses PCM whose channel layout gives no order, "2 channels", only there)."""
     trial = av.open(io.BytesIO(), "w", format=fmt)
     try:
-        trial.add_stream_from_template(stream)
+        copy = trial.add_stream_from_template(stream)
         trial.start_encoding()
+        if stream.codec_context is not None and stream.codec_context.name.startswith("pcm_"):
+            silence = av.Packet(bytes(max(1, stream.codec_context.channels) * 8))
+            silence.pts = silence.dts = 0
+            silence.time_base, silence.stream = copy.time_base, copy
+            trial.mux(silence)
+            trial.close()
         return True
     except (av.FFmpegError, ValueError):
         return False
