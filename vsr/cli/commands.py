@@ -26,7 +26,7 @@ def version_line() -> str:
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
-    import av
+    from vsr.media.ladder import library_versions
 
     def installed(package: str) -> str:
         try:
@@ -34,7 +34,8 @@ def version_line() -> str:
         except PackageNotFoundError:
             return "not installed"
 
-    return (f"vsr {installed('vsr')} (PyAV {av.__version__}, FFmpeg {av.ffmpeg_version_info}, torch {installed('torch')}, "
+    libraries = library_versions()
+    return (f"vsr {installed('vsr')} (PyAV {libraries['av']}, FFmpeg {libraries['ffmpeg']}, torch {installed('torch')}, "
             f"OpenCV {installed('opencv-python-headless')}, Python {platform.python_version()})")
 
 

@@ -31,8 +31,8 @@ def check_encoder(codec: str, pix_fmt: str) -> None:
 
 
 def library_versions() -> dict[str, str]:
-    """PyAV's version and the FFmpeg libraries it runs on ("libavcodec": "61.3.100", ...)."""
-    versions = {"av": av.__version__}
+    """PyAV's version, FFmpeg's, and those of the FFmpeg libraries it runs on ("libavcodec": "61.3.100", ...)."""
+    versions = {"av": av.__version__, "ffmpeg": str(av.ffmpeg_version_info)}
     for name, numbers in sorted(av.library_versions.items()):
         versions[name] = ".".join(str(n) for n in numbers)
     return versions
