@@ -483,3 +483,72 @@ def test_pcm_without_a_channel_order_becomes_aac_in_mp4_at_set_up_and_stays_pcm_
     assert audio_durations(mp4)[0] == pytest.approx(audio_durations(source)[0], abs=0.05)
     mov = vsr.upscale_video(source, tmp_path / "out.mov", scale=2, model="bicubic", preset="ultrafast").output
     assert audio_packets(mov) == audio_packets(source)
+
+
+FONT = b"\x00\x01\x00\x00 not really a font, but bytes to carry"
+
+
+def _richly_described(source: Path, target: Path) -> Path:
+    """`source` (video, audio, subtitles) remuxed into Matroska with tags and dispositions on every
+    stream (the subtitles forced), and a font attached."""
+    with av.open(str(source)) as src, av.open(str(target), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        video, audio, subtitles = (streams[s.index] for s in (src.streams.video[0], src.streams.audio[0], src.streams.subtitles[0]))
+        video.metadata.update(language="jpn", title="Main video")
+        video.disposition = av.stream.Disposition.default
+        audio.disposition = av.stream.Disposition(0)
+        subtitles.metadata.update(language="fre")
+        subtitles.disposition = av.stream.Disposition.forced
+        out.add_attachment("font.ttf", "application/x-truetype-font", FONT)
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return target
+
+
+def _description(path: Path) -> list[tuple]:
+    with av.open(str(path)) as container:
+        return [(s.type, s.metadata.get("language"), s.metadata.get("title"), int(s.disposition)) for s in container.streams]
+
+
+def test_stream_tags_dispositions_and_attachments_are_kept_in_matroska(tmp_path, caplog):
+    source = _richly_described(clip_with_subtitles(tmp_path / "plain.mkv", audio_first=True), tmp_path / "in.mkv")
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic")
+    assert not caplog.records
+    assert _description(result.output) == _description(source)
+    assert [t[3] for t in _description(source)] == [0, 1, 64, 0]  # audio, video (default), subtitles (forced), font
+    with av.open(str(result.output)) as out:
+        (font,) = out.streams.attachments
+        assert (font.name, font.mimetype, bytes(font.data)) == ("font.ttf", "application/x-truetype-font", FONT)
+
+
+def test_an_attachment_mp4_cannot_hold_is_dropped_saying_so(tmp_path, caplog):
+    source = _richly_described(clip_with_subtitles(tmp_path / "plain.mkv", audio_first=True), tmp_path / "in.mkv")
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic")
+    assert "dropping attachment stream #3 (font.ttf): the mp4 container holds no attachments (try .mkv)" in [
+        r.getMessage() for r in caplog.records
+    ]
+
+
+def test_a_mov_timecode_is_kept_as_a_timecode_track(make_clip, tmp_path, caplog):
+    made = make_clip("in.mov", frames=6, audio=("aac",))
+    source = tmp_path / "tc.mov"
+    with av.open(str(made)) as src, av.open(str(source), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        streams[src.streams.video[0].index].metadata["timecode"] = "01:00:00:00"
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    with av.open(str(source)) as container:
+        assert [s.type for s in container.streams] == ["video", "audio", "data"]  # the muxer made a tmcd track
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / "out.mov", scale=2, model="bicubic")
+    assert not caplog.records
+    with av.open(str(result.output)) as out:
+        assert [(s.type, s.metadata.get("timecode")) for s in out.streams] == [
+            ("video", "01:00:00:00"), ("audio", None), ("data", "01:00:00:00")
+        ]

@@ -258,7 +258,7 @@ class AudioTranscoder:
         self.stream.layout = layout
         sample_format = encoder_codec.audio_formats[0].name
         self.stream.format = sample_format
-        self.stream.metadata.update({key: value for key, value in source.metadata.items() if key in STREAM_TAGS})
+        _describe_like(self.stream, source)
         self.resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
 
     def packets(self, packet: av.Packet | None) -> list[av.Packet]:
@@ -304,6 +304,7 @@ def map_streams(
         if stream.type == "video":
             if stream.index == first_video:
                 video = add_video()
+                _describe_like(video, stream, VIDEO_TAGS)
             else:
                 log.warning("dropping extra video stream #%d (only the first video stream is upscaled)", stream.index)
             continue
@@ -324,10 +325,33 @@ def map_streams(
             mapping.copied[stream.index] = _copy_of(output, stream)
         elif _is_chapter_track(source, stream):
             log.debug("stream #%d is the input's chapter track: its chapters are copied as chapters", stream.index)
+        elif stream.type == "data" and "timecode" in stream.metadata and "timecode" in video_stream_of(source).metadata:
+            log.debug("stream #%d is the input's timecode track: the video stream's timecode tag makes it anew", stream.index)
+        elif stream.type == "attachment":
+            _attach(output, fmt, stream)
+        elif stream.type == "subtitle":
+            log.warning("dropping subtitle stream #%d (%s): the %s container cannot hold it (try .mkv)", stream.index, codec, fmt)
         else:
-            log.warning("dropping %s stream #%d (%s): the %s container cannot hold it", stream.type, stream.index, codec, fmt)
+            log.warning("dropping %s stream #%d (%s): vsr copies audio, subtitles and attachments only",
+                        stream.type, stream.index, codec or stream.metadata.get("handler_name", "no codec"))
     assert video is not None
     return video, mapping
+
+
+def video_stream_of(source: av.container.InputContainer) -> av.video.stream.VideoStream:
+    return source.streams.video[0]
+
+
+def _attach(output: OutputContainer, fmt: str, stream: av.stream.Stream) -> None:
+    """Copy an attachment (a font that styled subtitles need, cover art) where the container holds
+    attachments (Matroska), else drop it with a warning."""
+    name = stream.metadata.get("filename") or getattr(stream, "name", None) or f"attachment #{stream.index}"
+    data = getattr(stream, "data", None)
+    if fmt != "matroska" or not data:
+        log.warning("dropping attachment stream #%d (%s): the %s container holds no attachments (try .mkv)",
+                    stream.index, name, fmt)
+        return
+    output.add_attachment(name, stream.metadata.get("mimetype") or "application/octet-stream", bytes(data))
 
 
 def _is_chapter_track(source: av.container.InputContainer, stream: av.stream.Stream) -> bool:
@@ -385,11 +409,22 @@ def copy_container_metadata(source: av.container.InputContainer, output: OutputC
         output.set_chapters(marks)
 
 
+VIDEO_TAGS = (*STREAM_TAGS, "timecode")
+"""The video stream's tags kept on the upscaled one (an MOV/MP4 muxer makes a timecode track of "timecode")."""
+
+
 def _copy_of(output: av.container.OutputContainer, stream: av.stream.Stream) -> av.stream.Stream:
-    """A stream of `output` for `stream`'s packets, with its language and title."""
+    """A stream of `output` for `stream`'s packets, with its language, title and disposition."""
     copy = output.add_stream_from_template(stream)
-    copy.metadata.update({key: value for key, value in stream.metadata.items() if key in STREAM_TAGS})
+    _describe_like(copy, stream)
     return copy
+
+
+def _describe_like(copy: av.stream.Stream, stream: av.stream.Stream, tags: tuple[str, ...] = STREAM_TAGS) -> None:
+    """Give `copy` the tags of `stream` that say what it is, and its disposition (default, forced,
+    hearing impaired, ...)."""
+    copy.metadata.update({key: value for key, value in stream.metadata.items() if key in tags})
+    copy.disposition = stream.disposition
 
 
 def _audio_parameters_known(stream: av.stream.Stream) -> bool:
