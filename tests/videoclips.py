@@ -114,6 +114,8 @@ class ClipSpec:
     colour: tuple[int, int, int, int] | None = None
     sar: Fraction | None = None
     rotation: int | None = None
+    mirrored: bool = False
+    """With `rotation`: the display matrix mirrors the picture too (a front camera, a flipped scan)."""
     options: dict[str, str] = field(default_factory=dict)
     corrupt: tuple[int, ...] = ()
     seed: int = 0
@@ -140,7 +142,7 @@ def write_clip(path: Path, spec: ClipSpec) -> Path:
         if spec.sar is not None:
             ctx.sample_aspect_ratio = spec.sar
         if spec.rotation is not None:
-            video.set_display_rotation(spec.rotation)
+            video.set_display_rotation(spec.rotation, hflip=spec.mirrored)
         pattern = spec.durations or [round(1 / (spec.rate * tb))]
         durations = [pattern[i % len(pattern)] for i in range(spec.frames)]
         pts = [sum(durations[:i]) for i in range(spec.frames)]

@@ -167,7 +167,9 @@ def add_video_stream(
     ctx.color_range = encoded_range(colour, layout.pix_fmt)
     if info.sample_aspect_ratio:
         ctx.sample_aspect_ratio = info.sample_aspect_ratio
-    if info.rotation:
+    if info.display_matrix:
+        stream.set_display_matrix(info.display_matrix)
+    elif info.rotation:
         stream.set_display_rotation(info.rotation)
     given = [f"{key} {value}" for key, value in encoder_options.items() if key in ("crf", "preset")]
     if options.bitrate is not None:

@@ -63,7 +63,7 @@ class LadderEncoder(VideoFileWriter):
         self.packets = 0
         self.seconds = 0.0
         try:
-            super().__init__(path, LADDER_CONTAINER, dataclasses.replace(info, rotation=0), codec, options, layout,
+            super().__init__(path, LADDER_CONTAINER, dataclasses.replace(info, rotation=0, display_matrix=None), codec, options, layout,
                              width, height)
         except (av.FFmpegError, ValueError) as error:
             raise ConfigError(f"{codec} refused the settings {options}: {error}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -40,6 +41,9 @@ class VideoInfo:
     rotation: int
     audio_streams: int
     other_streams: int
+    display_matrix: tuple[int, ...] | None = None
+    """The first frame's display matrix as stored (9 integers, FFmpeg's layout) where it has one:
+    a mirror, which `rotation` cannot say, is kept by copying it whole."""
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -76,7 +80,7 @@ def probe(path: Path) -> VideoInfo:
             raise InputError(f"{path}: FFmpeg has no decoder for its video stream (an unknown codec, or a damaged header)")
         if not ctx.width or not ctx.height:
             raise InputError(f"{path}: the video stream has no frame size (is it a still or damaged?)")
-        rotation = _first_frame_rotation(container, stream)
+        rotation, matrix = _first_frame_orientation(container, stream)
         duration = _duration_seconds(container, stream)
         rate = stream.average_rate or stream.guessed_rate
         return VideoInfo(
@@ -95,16 +99,22 @@ def probe(path: Path) -> VideoInfo:
             rotation=rotation,
             audio_streams=len(container.streams.audio),
             other_streams=len(container.streams) - len(container.streams.audio) - len(container.streams.video),
+            display_matrix=matrix,
         )
 
 
-def _first_frame_rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+def _first_frame_orientation(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[int, tuple[int, ...] | None]:
+    """The first frame's rotation (degrees counter-clockwise) and display matrix (None without one)."""
     try:
         for frame in container.decode(stream):
-            return int(frame.rotation or 0)
+            matrices = [bytes(side) for side in frame.side_data if side.type == av.sidedata.sidedata.Type.DISPLAYMATRIX]
+            matrix = struct.unpack("<9i", matrices[0]) if matrices and len(matrices[0]) == 36 else None
+            return int(frame.rotation or 0), matrix
     except (av.FFmpegError, ValueError):
         pass
-    return 0
+    return 0, None
 
 
 def _duration_seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
