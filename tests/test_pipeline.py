@@ -26,6 +26,7 @@ from videoclips import (
     audio_durations,
     audio_packets,
     container_brand,
+    draw_frame,
     listing,
     psnr,
     raw_planes,
@@ -390,3 +391,61 @@ def test_a_real_clip_keeps_timing_and_audio(tmp_path):
     for y_in, y_out in zip(before.lumas, after.lumas):
         h, w = y_in.shape
         assert psnr(cv2.resize(y_out, (w, h), interpolation=cv2.INTER_AREA), y_in) > 30
+
+
+def wrapped_ts(path, frames: int = 20, before_zero: int = 10) -> None:
+    """An MPEG-TS whose 33-bit clock wraps `before_zero` frames after its start (a broadcast
+    recording): FFmpeg reads those frames before 0. With AAC audio from the same start."""
+    start = 2**33 - before_zero * 3600
+    with av.open(str(path), "w", format="mpegts") as out:
+        video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 90000)
+        audio = out.add_stream("aac", rate=48000)
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(draw_frame(i, 64, 48), format="rgb24")
+            frame.pts, frame.time_base = start + 3600 * i, Fraction(1, 90000)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        tone = av.AudioFrame.from_ndarray(np.zeros((1, 48000 * frames // 25), np.float32), format="fltp", layout="mono")
+        tone.sample_rate, tone.pts, tone.time_base = 48000, start * 48000 // 90000, Fraction(1, 48000)
+        out.mux(audio.encode(tone))
+        out.mux(audio.encode(None))
+
+
+def first_times(path) -> tuple[Fraction, Fraction, list[Fraction]]:
+    """(first audio packet time, first video frame time, every video frame's time) in seconds."""
+    with av.open(str(path)) as container:
+        audio = min(p.pts * p.time_base for p in container.demux(audio=0) if p.pts is not None and p.size)
+    with av.open(str(path)) as container:
+        times = sorted(f.pts * f.time_base for f in container.decode(video=0))
+    return audio, times[0], times
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_video_that_starts_before_zero_keeps_every_frame_moved_with_its_audio(tmp_path, caplog, suffix):
+    """MP4 hid the frames before 0 behind its edit list (players showed 10 of 20), and Matroska
+    wrote them without timestamps."""
+    source = tmp_path / "wrapped.ts"
+    wrapped_ts(source)
+    audio_in, video_in, times_in = first_times(source)
+    assert video_in == Fraction(-10, 25)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / f"out{suffix}", scale=2, model="bicubic")
+    assert "the video starts at -0.400 s, before 0: every stream is moved 0.400 s later, in sync" in caplog.messages
+    audio_out, video_out, times_out = first_times(result.output)
+    assert video_out == 0 and len(times_out) == 20
+    assert [t - video_out for t in times_out] == [t - video_in for t in times_in]
+    assert abs((audio_out - video_out) - (audio_in - video_in)) < Fraction(1, 1000)
+
+
+def test_segments_refuse_a_video_that_starts_before_zero(tmp_path):
+    from vsr.errors import ConfigError
+    from vsr.segments.run import upscale_in_segments
+
+    source = tmp_path / "wrapped.ts"
+    wrapped_ts(source)
+    options = vsr.UpscaleOptions(model=vsr.ModelOptions(name="bicubic", scale=2))
+    with pytest.raises(ConfigError, match=r"^wrapped.ts's video starts before 0 s \(-0.400 s\), which segments cannot keep"):
+        upscale_in_segments(source, tmp_path / "out.mkv", options, segment_seconds=0.2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wrapped.ts"]

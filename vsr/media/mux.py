@@ -450,6 +450,17 @@ def set_up_streams(
         raise OutputError(f"cannot set up the {codec} encoder in {fmt}: {exc}") from None
 
 
+def video_shift(start_pts: int, time_base: Fraction) -> Fraction:
+    """Seconds to add to every stream's timestamps so that a picture that starts before 0 starts
+    at 0 (audio and subtitles moved alike, in sync): an MP4 would hide the frames before 0 behind
+    its edit list, and Matroska cannot store them. Zero for a video that starts at or after 0."""
+    return -start_pts * Fraction(time_base) if start_pts < 0 else Fraction(0)
+
+
+def _ticks(seconds: Fraction, time_base: Fraction) -> int:
+    return round(seconds / Fraction(time_base))
+
+
 class Muxer:
     """Owns the output container; used from the writer thread only (after set-up).
 
@@ -462,10 +473,14 @@ class Muxer:
     transcoder), and the container's own refusals need the same handling anyway.
     """
 
-    def __init__(self, output: OutputContainer, video: av.video.stream.VideoStream, streams: StreamMap) -> None:
+    def __init__(
+        self, output: OutputContainer, video: av.video.stream.VideoStream, streams: StreamMap, *, shift: Fraction = Fraction(0),
+    ) -> None:
         self.output = output
         self.video = video
         self.streams = streams
+        self.shift = shift
+        """Seconds added to every timestamp written (video_shift: a picture that starts before 0)."""
         self.video_packets = 0
         self.frames = 0
         self.dropped_packets = 0
@@ -477,6 +492,8 @@ class Muxer:
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         """Encode one upscaled frame and mux the packets the encoder gives back."""
+        if self.shift and frame.pts is not None:
+            frame.pts += _ticks(self.shift, frame.time_base or self.video.time_base)
         if frame.pts is not None and frame.duration:
             self._durations[frame.pts] = frame.duration
             if len(self._durations) > PENDING_DURATIONS:  # an encoder that restamps its packets: stay bounded
@@ -505,6 +522,10 @@ class Muxer:
         """Mux a packet of another stream as it is, or through its audio transcoder; a damaged one
         (see the class) is dropped and counted instead. Raises OSError-like errors (disk full) as they are."""
         packet, index = item.packet, item.stream_index
+        if self.shift and packet.time_base is not None:
+            ticks = _ticks(self.shift, packet.time_base)
+            packet.pts = None if packet.pts is None else packet.pts + ticks
+            packet.dts = None if packet.dts is None else packet.dts + ticks
         backwards = self._goes_back(packet, index)
         if backwards is not None:
             self._drop(index, f"its timestamp goes back ({backwards})")

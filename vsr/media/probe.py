@@ -41,6 +41,9 @@ class VideoInfo:
     rotation: int
     audio_streams: int
     other_streams: int
+    start_pts: int = 0
+    """The video stream's first timestamp (time base units): negative where the picture starts
+    before 0 (an MPEG-TS whose clock wrapped just after its start)."""
     display_matrix: tuple[int, ...] | None = None
     """The first frame's display matrix as stored (9 integers, FFmpeg's layout) where it has one:
     a mirror, which `rotation` cannot say, is kept by copying it whole."""
@@ -99,6 +102,7 @@ def probe(path: Path) -> VideoInfo:
             rotation=rotation,
             audio_streams=len(container.streams.audio),
             other_streams=len(container.streams) - len(container.streams.audio) - len(container.streams.video),
+            start_pts=stream.start_time or 0,
             display_matrix=matrix,
         )
 

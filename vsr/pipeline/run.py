@@ -182,7 +182,11 @@ def run_job(
             )
             if scope.whole:
                 mux.copy_container_metadata(templates, output, chapters=options.max_frames is None)
-            muxer = mux.Muxer(output, video, streams)
+            shift = mux.video_shift(info.start_pts, info.time_base)
+            if shift:
+                log.warning("the video starts at %.3f s, before 0: every stream is moved %.3f s later, in sync",
+                            -float(shift), float(shift))
+            muxer = mux.Muxer(output, video, streams, shift=shift)
             decoded, upscaled = DecodeStats(), UpscaleStats()
             frames_q: StageQueue = stages.queue(options.queue_size)
             encoded_q: StageQueue = stages.queue(options.queue_size)

@@ -306,6 +306,9 @@ def _checked_plan(source: Path, options: UpscaleOptions, container: str) -> JobS
     job its segments then reuse), summed up; ConfigError for filters that change the frame count,
     which segments cannot run (a segment's frames would not be the plan's), before any work folder."""
     job = planned_job(source, options, container)
+    if job.info.start_pts < 0:
+        raise ConfigError(f"{source.name}'s video starts before 0 s ({float(job.info.start_pts * job.info.time_base):.3f} s), "
+                          "which segments cannot keep; drop --segment-seconds and --workers (or --ray-address)")
     reason = _vf_trial(job, options.filters.temporal_reach())
     if reason is not None:
         raise ConfigError(f"{reason} cannot run in segments; drop --segment-seconds and --workers (or --ray-address)")
