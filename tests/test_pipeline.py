@@ -449,3 +449,23 @@ def test_segments_refuse_a_video_that_starts_before_zero(tmp_path):
     with pytest.raises(ConfigError, match=r"^wrapped.ts's video starts before 0 s \(-0.400 s\), which segments cannot keep"):
         upscale_in_segments(source, tmp_path / "out.mkv", options, segment_seconds=0.2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wrapped.ts"]
+
+
+def test_frames_an_mp4_edit_list_cuts_are_not_reported_as_damage(tmp_path, caplog):
+    """A cut made without re-encoding (`ffmpeg -ss ... -c copy`, a phone's trim) keeps the frames
+    before the cut for reference and an edit list that hides them: they are not damage."""
+    source = tmp_path / "trimmed.mp4"
+    with av.open(str(source), "w") as out:
+        video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "bf": "0"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        for i in range(-2, 18):
+            frame = av.VideoFrame.from_ndarray(draw_frame(i + 2, 64, 48), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    with av.open(str(source)) as container:
+        assert sum(p.is_discard for p in container.demux(video=0) if p.size) == 2  # the fixture made the cut
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic")
+    assert caplog.messages == []
+    assert result.frames == 18 and read_video(result.output, keep_lumas=False).pts[0] >= 0

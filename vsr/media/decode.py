@@ -233,7 +233,8 @@ def decode(
                 yield item
                 continue
             counted = item.pts is None or counted_from is None or item.pts >= counted_from
-            if item.size and item.pts is not None and counted:
+            # a packet an MP4 edit list cuts (is_discard: before its start) is decoded for reference only
+            if item.size and item.pts is not None and counted and not item.is_discard:
                 awaited.add(item.pts)
             frames = _decode_packet(item, stats)
             if witness is not None and item.size and witness.fails(item) and counted:
