@@ -469,3 +469,50 @@ def test_frames_an_mp4_edit_list_cuts_are_not_reported_as_damage(tmp_path, caplo
         result = vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic")
     assert caplog.messages == []
     assert result.frames == 18 and read_video(result.output, keep_lumas=False).pts[0] >= 0
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_a_file_cut_short_is_upscaled_as_far_as_it_goes_with_a_warning(make_clip, tmp_path, caplog, suffix):
+    whole = make_clip(f"whole{suffix}", frames=50, audio=("aac",), options={"g": "5"})
+    cut = tmp_path / f"cut{suffix}"
+    data = whole.read_bytes()
+    if suffix == ".mp4":  # an MP4 needs its index (moov) to be read at all: moved to the front, as for streaming
+        remux(whole, tmp_path / "fast.mp4", "mp4", movflags="faststart")
+        data = (tmp_path / "fast.mp4").read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        assert vsr.upscale_video(whole, tmp_path / f"whole_x2{suffix}", **FAST, scale=2).frames == 50
+    assert not [m for m in caplog.messages if "cut short" in m]
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(cut, tmp_path / f"cut_x2{suffix}", **FAST, scale=2)
+    assert 0 < result.frames < 50
+    assert any(m.startswith("the video ended at ") and m.endswith("but its header says 2.00 s: is the file cut short? "
+                                                                   "(the output holds what was there)") for m in caplog.messages)
+
+
+@pytest.mark.parametrize("pix_fmt, message", [
+    ("yuva420p", "the input's yuva420p is written as yuv420p: its alpha channel (transparency) is dropped; no video encoder here keeps it"),
+    ("yuv420p12le", "the input's yuv420p12le is written as yuv420p10le: its 12-bit samples become 10-bit"),
+])
+def test_what_the_output_pixel_format_loses_is_said(make_clip, caplog, pix_fmt, message):
+    source = make_clip("in.mkv", frames=3, codec="ffv1", pix_fmt=pix_fmt)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = upscale(source)
+    assert message in caplog.messages
+    assert len(read_video(result.output, keep_lumas=False).pts) == 3
+
+
+def test_a_video_that_starts_late_is_not_taken_for_one_cut_short(tmp_path, caplog):
+    """Matroska's DURATION tag of a stream is when it ends, not how long it lasts."""
+    source = tmp_path / "late.mkv"
+    with av.open(str(source), "w") as out:
+        video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        for i in range(20):
+            frame = av.VideoFrame.from_ndarray(draw_frame(i, 64, 48), format="rgb24")
+            frame.pts, frame.time_base = 125 + i, Fraction(1, 25)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        assert upscale(source).frames == 20
+    assert caplog.messages == []

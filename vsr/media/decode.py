@@ -53,6 +53,8 @@ class DecodeStats:
     damaged_frames: int = 0
     """Frames that came out of the decoder damaged: flagged corrupt by it, or (HIDDEN_ERROR_CODECS)
     whose packet failed in the ErrorWitness; also the frames decoded from those until the next keyframe."""
+    end_seconds: Fraction | None = None
+    """When the last frame read ends (its pts + duration), in seconds."""
 
     def damage_summary(self, dropped_packets: int = 0) -> str | None:
         """One line on what damage the input showed, or None for a clean read.
@@ -164,8 +166,10 @@ def read_items(
         for item in planes(timestamped(items, stats, frame_duration), layout, stats, frame_duration, max_frames):
             last = item if isinstance(item, VideoItem) else last
             yield item
+        if last is not None:
+            stats.end_seconds = (last.pts + last.duration) * Fraction(filtered_time_base or video.time_base)
         if last is not None and max_frames is not None and stats.frames >= max_frames:
-            end = (last.pts + last.duration) * (filtered_time_base or video.time_base)
+            end = stats.end_seconds
             yield from passthrough_until(packets, end, passthrough_streams)
     if stats.frames == 0 and start_pts is None and end_pts is None and max_frames != 0:
         raise InputError(f"no video frame of {path} could be decoded (the file is damaged)")

@@ -62,6 +62,21 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
     raise VsrError(f"{codec} takes none of the pixel formats vsr works in ({', '.join(PLANAR_LAYOUTS)})")
 
 
+def pixel_format_loss(source: str, written: str) -> str | None:
+    """What writing frames of pixel format `source` as `written` loses that a user would miss: an
+    alpha channel, or bits of depth (None when nothing, or for an unknown format)."""
+    try:
+        before, after = av.VideoFormat(source), av.VideoFormat(written)
+    except (ValueError, av.FFmpegError):
+        return None
+    if any(c.is_alpha for c in before.components) and not any(c.is_alpha for c in after.components):
+        return "its alpha channel (transparency) is dropped; no video encoder here keeps it"
+    depth_before, depth_after = before.components[0].bits, after.components[0].bits
+    if depth_before > depth_after:
+        return f"its {depth_before}-bit samples become {depth_after}-bit"
+    return None
+
+
 CRF_RANGES = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libsvtav1": (1, 63)}
 """The encoders that take a CRF, and its range (x264 would cap a larger one without a word)."""
 

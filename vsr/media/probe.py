@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
@@ -41,6 +42,9 @@ class VideoInfo:
     rotation: int
     audio_streams: int
     other_streams: int
+    declared_seconds: float | None = None
+    """How long the header says the video stream lasts (its own duration, or Matroska's DURATION
+    tag of the stream), None where it says nothing of the video alone."""
     start_pts: int = 0
     """The video stream's first timestamp (time base units): negative where the picture starts
     before 0 (an MPEG-TS whose clock wrapped just after its start)."""
@@ -102,6 +106,7 @@ def probe(path: Path) -> VideoInfo:
             rotation=rotation,
             audio_streams=len(container.streams.audio),
             other_streams=len(container.streams) - len(container.streams.audio) - len(container.streams.video),
+            declared_seconds=_declared_seconds(stream),
             start_pts=stream.start_time or 0,
             display_matrix=matrix,
         )
@@ -127,6 +132,17 @@ def _duration_seconds(container: av.container.InputContainer, stream: av.video.s
     if container.duration:
         return container.duration / av.time_base
     return None
+
+
+def _declared_seconds(stream: av.video.stream.VideoStream) -> float | None:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")  # Matroska: "00:00:01.021000000"
+    match = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", tag or "")
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def _estimate_frames(duration: float | None, rate: Fraction | None) -> int | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from vsr.engine import LumaEngine, default_batch_size, make_engine
 from vsr.engine.fusion import LearnedFusion
 from vsr.errors import VsrError
-from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt
+from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt, pixel_format_loss
 from vsr.media.filterplan import FilterPlan, plan_filters
 from vsr.media.frames import Layout
 from vsr.media.probe import VideoInfo
@@ -75,6 +75,8 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
     encode = options.encode
     codec = encode.codec or DEFAULT_CODECS[container]
     layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode.pix_fmt))
+    if (loss := pixel_format_loss(info.pix_fmt, layout.pix_fmt)) is not None:
+        log.warning("the input's %s is written as %s: %s", info.pix_fmt, layout.pix_fmt, loss)
     filters = plan_filters(info, options.filters, layout.pix_fmt)  # a filter that cannot run on this input fails now
     frames_in = filters.output  # what the upscaler gets: the size after --square-pixels
     engine = choose_engine(sr_model, mode, frames, options.model.device, options.model.precision, layout.max_value,

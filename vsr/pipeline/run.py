@@ -18,7 +18,7 @@ from vsr.media.encode import VideoFrame, add_video_stream, frame_from_planes
 from vsr.media.filters import FilterStages
 from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
-from vsr.media.probe import frame_duration, open_input, probe
+from vsr.media.probe import VideoInfo, frame_duration, open_input, probe
 from vsr.misr.denoise import TemporalDenoiser
 from vsr.models import SRModel
 from vsr.options import RunOptions, UpscaleOptions, options_from_keywords
@@ -218,6 +218,8 @@ def run_job(
         _check_filtered_count(job, frame_filter, complete=max_frames is None and scope.whole)
         if (damage := decoded.damage_summary(muxer.dropped_packets)) is not None:
             log.warning("%s", damage)
+        if max_frames is None and scope.whole:
+            _warn_if_cut_short(info, decoded)
         if check is not None:
             check(temp, muxer.frames)
         mux.commit_output(temp, target, options.overwrite)
@@ -226,6 +228,24 @@ def run_job(
         if stages.stop_all() and output is not None:
             mux.close_quietly(output)
         raise
+
+
+CUT_SHORT_FRAMES = 3
+"""How many frames earlier than its header says a video may end (or 1 % of it, if more) before the
+run warns that it was cut short."""
+
+
+def _warn_if_cut_short(info: VideoInfo, decoded: DecodeStats) -> None:
+    """A warning when the video ended well before its header says it does (a file cut short by a
+    failed copy or download: the output holds what was there)."""
+    if info.declared_seconds is None or decoded.end_seconds is None:
+        return
+    start = info.start_pts * info.time_base
+    lasted = float(max(decoded.end_seconds, decoded.end_seconds - start))  # Matroska's DURATION tag is an end time
+    frame_seconds = float(1 / info.average_rate) if info.average_rate else 0.04
+    if lasted < info.declared_seconds - max(CUT_SHORT_FRAMES * frame_seconds, 0.01 * info.declared_seconds):
+        log.warning("the video ended at %.2f s but its header says %.2f s: is the file cut short? "
+                    "(the output holds what was there)", lasted, info.declared_seconds)
 
 
 def _check_filtered_count(job: Job, frame_filter: FilterStages | None, complete: bool) -> None:
