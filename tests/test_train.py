@@ -314,3 +314,48 @@ def test_without_validation_images_half_precision_is_not_vouched_for():
 
     module = build("espcn", 2)
     assert half_precision_error(module, []) == {"bf16": 255, "fp16": 255}  # the model then runs in fp32
+
+
+@pytest.mark.parametrize("where, message", [
+    ("images/model.pt", "is inside the training data"),
+    ("a_folder", "is a folder; name the model file"),
+])
+def test_a_ship_to_that_would_destroy_something_is_refused_before_training(tmp_path, monkeypatch, where, message):
+    (tmp_path / "a_folder").mkdir()
+    cfg = config_from_dict(_config(tmp_path, ship_to=str(tmp_path / where)), "configs/train/smoke.toml")
+    monkeypatch.setattr("vsr.train.loop.load_pairs", lambda *a: pytest.fail("the data was loaded"))
+    with pytest.raises(ConfigError, match=message):
+        train(cfg)
+
+
+@pytest.mark.parametrize("device, message", [("gpu", "unknown device 'gpu'; use cpu, cuda or cuda:N"),
+                                             ("cuda:7", "no such CUDA device; use --device cpu")])
+def test_a_device_that_is_not_here_is_one_line(tmp_path, device, message):
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    cfg_path = _write_toml(tmp_path / "espcn_x2.toml", _config(tmp_path, iterations=2))
+    res = CliRunner().invoke(app, ["train", "--config", str(cfg_path), "--device", device, "--quiet"])
+    assert res.exit_code == 1
+    assert message in res.output and "Traceback" not in res.output
+
+
+def test_the_shipped_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Shipping copied over the shipped file in place: a full disk left it cut short."""
+    shipped = tmp_path / "weights" / "espcn_x2.pt"
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"the previous good weights")
+    cfg = config_from_dict(_config(tmp_path, iterations=2, val_every=2, ckpt_every=2, ship_to=str(shipped)),
+                           "configs/train/smoke.toml")
+    real_save = torch.save
+
+    def save(obj, path, *args, **kwargs):
+        if Path(path).parent == shipped.parent:
+            Path(path).write_bytes(b"half a fi")
+            raise OSError(28, "No space left on device")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    with pytest.raises(OSError, match="No space left"):
+        train(cfg)
+    assert shipped.read_bytes() == b"the previous good weights"
+    assert sorted(p.name for p in shipped.parent.iterdir()) == ["espcn_x2.pt"]

@@ -11,8 +11,8 @@ import contextlib
 import copy
 import logging
 import math
+import os
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,6 +172,39 @@ def _resolve(path: str) -> Path:
     return Path(path).expanduser()
 
 
+def training_device(device: str | torch.device | None) -> torch.device:
+    """The device asked for ("cpu", "cuda", "cuda:1"; None: CUDA when available); ConfigError for
+    one that does not exist here."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda" and (not torch.cuda.is_available() or (chosen.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"--device {device} was asked for but there is no such CUDA device; use --device cpu")
+    if chosen.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N")
+    return chosen
+
+
+def checked_ship_path(cfg: Config) -> Path | None:
+    """Where the final file is shipped (None without ship_to), checked before any training: not a
+    folder, not inside the training data, in a folder that exists or can be made and written."""
+    if not cfg.train.ship_to:
+        return None
+    path = _resolve(cfg.train.ship_to)
+    if path.is_dir():
+        raise ConfigError(f"ship_to {path} is a folder; name the model file, e.g. {path / 'model.pt'}")
+    for folder in cfg.data.train_dirs:
+        if path.resolve().is_relative_to(_resolve(folder).resolve()):
+            raise ConfigError(f"ship_to {path} is inside the training data ({folder}); ship the model elsewhere")
+    existing = next(parent for parent in path.parents if parent.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write ship_to {path}: {existing} is not writable")
+    return path
+
+
 def train(
     cfg: Config,
     *,
@@ -189,7 +222,8 @@ def train(
     Raises InputError for missing/unreadable data, ConfigError for inconsistent state.
     """
     t_cfg, d_cfg, m_cfg = cfg.train, cfg.data, cfg.model
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = training_device(device)
+    ship_path = checked_ship_path(cfg)
     if dev.type == "cpu" and t_cfg.threads > 0:
         torch.set_num_threads(t_cfg.threads)
     out_dir = _resolve(t_cfg.output)
@@ -306,7 +340,7 @@ def train(
     elapsed = elapsed_before + time.monotonic() - t0
     if stopped_early:
         return TrainResult(it, False, elapsed, best_val, None, None, losses)
-    return _finish(cfg, module, val_pairs, it, elapsed, out_dir, losses)
+    return _finish(cfg, module, val_pairs, it, elapsed, out_dir, losses, ship_path)
 
 
 def _warm_start(module: nn.Module, cfg: Config) -> None:
@@ -375,7 +409,7 @@ def _window_pairs(cfg: Config, module: nn.Module, train_paths: list[Path],
 
 
 def _finish(cfg: Config, module: nn.Module, val_pairs: list[Pair], iterations: int, elapsed: float,
-            out_dir: Path, losses: list[float]) -> TrainResult:
+            out_dir: Path, losses: list[float], ship_path: Path | None = None) -> TrainResult:
     """Write the final, self-describing model file (and its shipped copy)."""
     m_cfg, t_cfg = cfg.model, cfg.train
     module = module.cpu().float().eval()
@@ -398,11 +432,8 @@ def _finish(cfg: Config, module: nn.Module, val_pairs: list[Pair], iterations: i
     stored["supports_half"] = supports_half
     stored["metrics"] = metrics
     model_path = save_checkpoint(out_dir / MODEL_FILE, stored)
-    ship_path = None
-    if t_cfg.ship_to:
-        ship_path = _resolve(t_cfg.ship_to)
-        ship_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(model_path, ship_path)
+    if ship_path is not None:
+        save_checkpoint(ship_path, stored)  # a new file renamed over the shipped one: never half written
     log.info("finished %d iterations in %.0f s: validation PSNR %.3f dB, half-precision error %s levels -> %s",
              iterations, elapsed, val_psnr, half_err, ship_path or model_path)
     return TrainResult(iterations, True, elapsed, val_psnr, model_path, ship_path, losses, metrics)
