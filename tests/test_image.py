@@ -294,3 +294,31 @@ def test_an_image_without_a_profile_gets_none_and_a_format_without_one_is_warned
     with caplog.at_level("WARNING", logger="vsr"):
         upscale_image(tagged, tmp_path / "out.tif", scale=2, model="bicubic")
     assert any("ICC profile is not carried into .tif" in r.getMessage() for r in caplog.records)
+
+
+def test_a_full_disk_while_writing_a_still_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    source = tmp_path / "in.png"
+    cv2.imwrite(str(source), photo())
+    real_write = Path.write_bytes
+
+    def full(self, data):
+        if ".partial" in self.name:
+            real_write(self, b"half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OutputError, match=r"^could not write .*out\.png: no space left on device$"):
+        upscale_image(source, tmp_path / "out.png", scale=2, model="bicubic")
+    assert listing(tmp_path) == ["in.png"]
+
+
+def test_a_multi_frame_model_on_a_still_says_it_needs_a_video(tmp_path):
+    source = tmp_path / "in.png"
+    cv2.imwrite(str(source), photo())
+    with pytest.raises(vsr.errors.UnsupportedModelError, match="multiframe_refine is a multi-frame model: it needs a video"):
+        upscale_image(source, tmp_path / "out.png", scale=4, model="multiframe_refine")
+    assert listing(tmp_path) == ["in.png"]

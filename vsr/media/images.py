@@ -37,16 +37,14 @@ def read_icc_profile(path: Path) -> bytes | None:
     return None
 
 
-def embed_icc_profile(path: Path, profile: bytes) -> None:
-    """Write `profile` into the PNG or JPEG file at `path` (which has none), as its iCCP chunk right
-    after IHDR, or as APP2 segments right after SOI (and JFIF's APP0). ValueError for another format."""
-    data = path.read_bytes()
+def with_icc_profile(data: bytes, profile: bytes) -> bytes:
+    """The PNG or JPEG file `data` (which has no profile) with `profile` in it, as its iCCP chunk
+    right after IHDR, or as APP2 segments right after SOI (and JFIF's APP0). ValueError for another format."""
     if data.startswith(PNG_SIGNATURE):
         header_end = len(PNG_SIGNATURE) + 8 + int.from_bytes(data[8:12], "big") + 4  # IHDR comes first
         body = b"ICC profile\x00\x00" + zlib.compress(profile)
         chunk = len(body).to_bytes(4, "big") + b"iCCP" + body + zlib.crc32(b"iCCP" + body).to_bytes(4, "big")
-        path.write_bytes(data[:header_end] + chunk + data[header_end:])
-        return
+        return data[:header_end] + chunk + data[header_end:]
     if data.startswith(b"\xff\xd8"):
         position = 2
         if data[2:4] == b"\xff\xe0":  # JFIF's APP0 stays first
@@ -56,9 +54,8 @@ def embed_icc_profile(path: Path, profile: bytes) -> None:
             b"\xff\xe2" + (2 + 14 + len(piece)).to_bytes(2, "big") + JPEG_ICC_MARK + bytes([n, len(pieces)]) + piece
             for n, piece in enumerate(pieces, 1)
         )
-        path.write_bytes(data[:position] + segments + data[position:])
-        return
-    raise ValueError(f"{path.name}: only PNG and JPEG files take an ICC profile here")
+        return data[:position] + segments + data[position:]
+    raise ValueError("only PNG and JPEG files take an ICC profile here")
 
 
 def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:

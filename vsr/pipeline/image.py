@@ -24,9 +24,9 @@ import torch
 
 from vsr.device import choose_device
 from vsr.engine.tiling import MIN_TILE, Span, receptive_radius, spans
-from vsr.errors import InputError, OutputError
+from vsr.errors import InputError, OutputError, UnsupportedModelError
 from vsr.media import mux
-from vsr.media.images import ICC_SUFFIXES, IMAGE_SUFFIXES, embed_icc_profile, read_icc_profile
+from vsr.media.images import ICC_SUFFIXES, IMAGE_SUFFIXES, read_icc_profile, with_icc_profile
 from vsr.models import SRModel, resolve
 from vsr.pipeline.memory import available_memory
 from vsr.pipeline.result import UpscaleResult
@@ -119,6 +119,8 @@ def upscale_image(
     and the working set would not fit in the memory available) or UnsupportedModelError.
     """
     sr_model = resolve(model, scale)
+    if sr_model.is_multi_frame:
+        raise UnsupportedModelError(f"{sr_model.name} is a multi-frame model: it needs a video (--mode multi), not a still image")
     if not source.is_file():
         raise InputError(f"input file not found: {source}")
     if target.suffix.lower() != source.suffix.lower() and target.suffix.lower() not in IMAGE_SUFFIXES:
@@ -272,12 +274,21 @@ def icc_profile_of(source: Path) -> bytes | None:
 def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, profile: bytes | None = None) -> None:
     """Write `out` to the reserved partial file `temp`, with the input's ICC `profile` where the
     format takes one (PNG, JPEG; a warning for another), and move it onto `target` when complete."""
-    if not cv2.imwrite(str(temp), out):
+    try:
+        ok, encoded = cv2.imencode(target.suffix.lower(), out)
+    except cv2.error:
+        ok = False
+    if not ok:
         raise OutputError(f"could not write {target} (does OpenCV support {target.suffix} for this image?)")
+    data: bytes | np.ndarray = encoded
     if profile is not None:
         if target.suffix.lower() in ICC_SUFFIXES:
-            embed_icc_profile(temp, profile)
+            data = with_icc_profile(encoded.tobytes(), profile)
         else:
             log.warning("the input's ICC profile is not carried into %s output: its colours may look different "
                         "(write .png or .jpg to keep it)", target.suffix)
+    try:
+        temp.write_bytes(data)
+    except OSError as exc:  # a full disk, a quota: said as the system says it, in one line
+        raise OutputError(f"could not write {target}: {os.strerror(exc.errno).lower() if exc.errno else exc}") from None
     mux.commit_output(temp, target, overwrite)
