@@ -59,3 +59,29 @@ def test_eval_multi_bad_input_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, data)
     assert result.exit_code == 1 and "hr_06.png is not the size of hr_01.png" in result.output
     assert "ValueError" not in result.output
+
+
+def _eval(*args: str):
+    return CliRunner().invoke(app, ["eval", *args, "-q"])
+
+
+def test_options_of_the_other_mode_and_models_it_cannot_evaluate_are_one_line(tmp_path: Path) -> None:
+    write_sequence(tmp_path / "data" / "pan")
+    data = str(tmp_path / "data")
+    (tmp_path / "a_folder").mkdir()
+    cases = [
+        (["--mode", "multi", "-d", data, "-m", "bicubic", "--border", "4"], "--border does not apply to --mode multi"),
+        (["--mode", "multi", "-d", data, "--fps"], "--fps does not apply to --mode multi"),
+        (["-d", data + "/pan", "-m", "bicubic", "-s", "2", "--frames", "3", "--fusion-model", "x"],
+         "--frames and --fusion-model do not apply to --mode single"),
+        (["-d", data + "/pan", "-m", "multiframe_refine", "-s", "4"],
+         "multiframe_refine is a multi-frame model: evaluate it with --mode multi --fusion-model multiframe_refine"),
+        (["--mode", "multi", "-d", data, "-m", "multiframe_refine"], "multiframe_refine is a multi-frame model"),
+        (["--mode", "multi", "-d", data, "-m", "stream", "-s", "1"], "stream x1 is a clean-up model"),
+        (["-d", data + "/pan", "-m", "bicubic", "-s", "2", "--json", str(tmp_path / "a_folder")], "is a folder; give a file name"),
+    ]
+    for args, message in cases:
+        result = _eval(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output, (args, result.output)
+        assert len(result.output.strip().splitlines()) == 1, result.output

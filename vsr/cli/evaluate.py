@@ -15,16 +15,16 @@ log = logging.getLogger("vsr.cli.evaluate")
 
 
 def eval_command(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (see `vsr models`) or a checkpoint file; with --mode multi, the single-frame model (default: the best shipped one)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (see `vsr models`) or a checkpoint file (required with --mode single); with --mode multi, the single-frame model (default: the best shipped one)."),
     scale: Optional[int] = typer.Option(None, "--scale", "-s", help="Scale factor (2, 3 or 4); optional for a checkpoint file."),
     data: Path = typer.Option(..., "--data", "-d", help="Folder of HR images or video frames."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the per-image results here (JSON)."),
-    border: Optional[int] = typer.Option(None, "--border", min=0, help="Pixels cropped at each side (default: the scale)."),
+    border: Optional[int] = typer.Option(None, "--border", min=0, help="--mode single: pixels cropped at each side (default: the scale)."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16/fp16 for models declared half-safe."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images."),
-    fps: bool = typer.Option(False, "--fps", help="Also measure the model's speed on a 960x540 input (CPU)."),
+    fps: bool = typer.Option(False, "--fps", help="--mode single: also measure the model's speed on a 960x540 input (CPU)."),
     mode: str = typer.Option("single", "--mode", help="single: a folder of images, paper protocol; multi: a folder of video sequences (e.g. Vid4), bicubic vs single-frame vs multi-frame."),
-    frames: int = typer.Option(5, "--frames", help="--mode multi: frames in the window (odd)."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="--mode multi: frames in the window (odd; default 5)."),
     ensemble: bool = typer.Option(False, "--ensemble", help="Run every network on the 8 flips and rotations of its input and average them (self-ensemble: sharper, 8 times the time)."),
     fusion_model: Optional[str] = typer.Option(None, "--fusion-model", help="--mode multi: the multi-frame model of the 'learned' row (name or checkpoint file; default: the shipped one at the scale, if any)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
@@ -41,18 +41,22 @@ def eval_command(
 
         if precision not in EXPLICIT_PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(EXPLICIT_PRECISIONS)}, got {precision!r}")
-        if mode == "multi":
-            _evaluate_multi(data, model, scale or 4, frames, precision, limit, json_out, quiet, fusion_model, ensemble)
-            return
-        if mode != "single":
+        if mode not in ("single", "multi"):
             raise ConfigError(f"--mode must be single or multi, got {mode!r}")
+        given = {"--border": border is not None, "--fps": fps} if mode == "multi" else {
+            "--frames": frames is not None, "--fusion-model": fusion_model is not None}
+        if unused := [flag for flag, on in given.items() if on]:
+            raise ConfigError(f"{' and '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to --mode {mode}")
+        _check_json_target(json_out)
+        if mode == "multi":
+            if model is not None:
+                _check_single_frame(resolve(model, scale or 4), CLEANUP_SCALE)
+            _evaluate_multi(data, model, scale or 4, frames or 5, precision, limit, json_out, quiet, fusion_model, ensemble)
+            return
         if model is None:
             raise ConfigError("--model is required with --mode single")
         sr = resolve(model, scale)
-        if sr.scale == CLEANUP_SCALE:
-            raise ConfigError(f"{sr.name} x1 is a clean-up model: its clean input is the target itself, so the "
-                              "benchmark protocol says nothing; measure it on damaged video "
-                              "(python3 scripts/restore_table.py --scale 1)")
+        _check_single_frame(sr, CLEANUP_SCALE)
         bar = None
         if not quiet:
             from tqdm import tqdm
@@ -82,8 +86,34 @@ def eval_command(
         if fps:
             typer.echo(f"speed: {report.extra['fps_540p']:.2f} fps on a 960x540 luma input (CPU, {precision})")
         if json_out is not None:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+            _write_json(json_out, report.to_dict())
+
+
+def _check_single_frame(sr, cleanup_scale: int) -> None:
+    """ConfigError for a model the protocol cannot evaluate as a single-frame upscaler."""
+    from vsr.errors import ConfigError
+
+    if sr.is_multi_frame:
+        raise ConfigError(f"{sr.name} is a multi-frame model: evaluate it with --mode multi --fusion-model {sr.name}")
+    if sr.scale == cleanup_scale:
+        raise ConfigError(f"{sr.name} x1 is a clean-up model: its clean input is the target itself, so the "
+                          "benchmark protocol says nothing; measure it on damaged video "
+                          "(python3 scripts/restore_table.py --scale 1)")
+
+
+def _check_json_target(path: Path | None) -> None:
+    """Refuse a --json target that cannot be written, before any evaluation."""
+    from vsr.errors import OutputError
+
+    if path is not None and path.is_dir():
+        raise OutputError(f"--json {path} is a folder; give a file name, e.g. {path / 'eval.json'}")
+
+
+def _write_json(path: Path, value: dict) -> None:
+    from vsr.files import write_text_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(value, indent=2) + "\n")
 
 
 def _evaluate_multi(
@@ -99,5 +129,4 @@ def _evaluate_multi(
     )
     typer.echo(format_video_report(report))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        _write_json(json_out, report.to_dict())
