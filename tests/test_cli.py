@@ -367,3 +367,20 @@ def test_an_input_in_a_container_vsr_does_not_write_becomes_mkv_beside_it(cli, m
     assert result.exit_code == 0, result.stderr
     assert listing(tmp_path) == ["tape.ts", "tape_x2.mkv"]
     assert len(read_video(tmp_path / "tape_x2.mkv", keep_lumas=False).pts) == 6
+
+
+def test_bench_takes_the_scale_of_a_weight_file(cli, make_clip, tmp_path):
+    from tinymodels import write_weight_file
+
+    source = make_clip("clip.mp4", frames=6)
+    weights = write_weight_file(tmp_path / "mine.pt", scale=2)
+    result = cli("bench", source, "--frames", "3", "-m", weights, "--no-naive")
+    assert result.exit_code == 0, result.stderr
+    assert "x2" in result.stdout.splitlines()[0]
+
+
+def test_bench_refuses_more_frames_than_its_stage_timings_can_hold(cli, make_clip, monkeypatch):
+    monkeypatch.setattr("vsr.bench.available_memory", lambda: 200_000)  # 0.2 MB to spare
+    source = make_clip("clip.mp4", frames=6)  # 64x48 → 128x96: 46 kB a frame pair at 4:4:4, 6 of them
+    result = cli("bench", source, "--frames", "1000", "-s", "2", *BICUBIC)
+    assert_one_line_error(result, "use --frames 2 or fewer")

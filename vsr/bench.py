@@ -26,11 +26,13 @@ import torch.nn.functional as F
 
 from vsr.engine.fusion import LearnedFusion
 from vsr.engine.windows import WindowFusion, engine_fuser
+from vsr.errors import ConfigError
 from vsr.media.decode import DecodeStats, read_items
 from vsr.media.encode import VideoFileWriter, VideoFrame, frame_from_planes, frame_from_rgb
 from vsr.options import RunOptions, UpscaleOptions
 from vsr.media.frames import VideoItem
 from vsr.pipeline.image import rgb_to_ycbcr, ycbcr_to_rgb
+from vsr.pipeline.memory import available_memory
 from vsr.media.probe import frame_duration, open_input, probe
 from vsr.pipeline.plan import Job, plan_job
 from vsr.pipeline.run import run_job
@@ -98,6 +100,7 @@ def run_benchmark(
     Raises a VsrError subclass."""
     source = Path(source)
     job = plan_job(probe(source), "mp4", options)
+    check_memory_for_stages(job, frames)
     naive = naive and job.mode == "single"
     with tempfile.TemporaryDirectory(prefix="vsr-bench-") as folder:
         _warm_up(job)
@@ -113,6 +116,24 @@ def run_benchmark(
         del encoder_frames
         baseline = _time_naive(job, frames, Path(folder) / "naive.mp4") if naive else None
     return BenchReport(job, decode, model_timing, upscale, encode, end_to_end, baseline, peak_mb)
+
+
+STAGE_MEMORY_SHARE = 0.5
+"""Of the memory available, what the frames held between the per-stage timings may take."""
+
+
+def check_memory_for_stages(job: Job, frames: int) -> None:
+    """ConfigError when the frames the per-stage timings hold (every decoded frame, then every
+    upscaled one, to time each stage on its own) would not fit in half the memory available."""
+    count = min(frames, job.info.frame_count or frames)
+    sample = np.dtype(job.layout.dtype).itemsize
+    input_bytes = job.info.width * job.info.height * 3 * sample  # up to 4:4:4
+    output_bytes = job.width * job.height * 3 * sample
+    needed, available = count * (input_bytes + output_bytes), available_memory()
+    if available is not None and needed > STAGE_MEMORY_SHARE * available:
+        most = max(1, int(STAGE_MEMORY_SHARE * available // (input_bytes + output_bytes)))
+        raise ConfigError(f"--frames {frames} at {job.width}x{job.height} holds about {needed / 1e9:.1f} GB of frames "
+                          f"for the per-stage timings, more than this machine has to spare; use --frames {most} or fewer")
 
 
 def _warm_up(job: Job) -> None:
