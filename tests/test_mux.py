@@ -552,3 +552,12 @@ def test_a_mov_timecode_is_kept_as_a_timecode_track(make_clip, tmp_path, caplog)
         assert [(s.type, s.metadata.get("timecode")) for s in out.streams] == [
             ("video", "01:00:00:00"), ("audio", None), ("data", "01:00:00:00")
         ]
+
+
+def test_a_codec_the_container_lists_but_refuses_is_an_output_error_before_any_work(make_clip, tmp_path):
+    """MOV lists VP9 among its codecs and refuses it when the header is written: that was blamed on
+    the input ("is the input's header damaged?") after the first frames were upscaled."""
+    source = make_clip("in.mp4", frames=4)
+    with pytest.raises(OutputError, match=r"^the mov container cannot hold libvpx-vp9 video; choose another --codec"):
+        vsr.upscale_video(source, tmp_path / "out.mov", scale=2, model="bicubic", codec="libvpx-vp9")
+    assert listing(tmp_path) == ["in.mp4"]

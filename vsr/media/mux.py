@@ -444,10 +444,14 @@ def set_up_streams(
     """`map_streams`, with a failure of the encoder set-up (`codec`, in `add_video`) or of an
     audio transcoder as OutputError; the output is closed then."""
     try:
-        return map_streams(source, output, fmt, add_video, video_only=video_only)
+        video, mapping = map_streams(source, output, fmt, add_video, video_only=video_only)
     except (av.FFmpegError, ValueError) as exc:
         output.close()
         raise OutputError(f"cannot set up the {codec} encoder in {fmt}: {exc}") from None
+    if not _container_takes(fmt, video):  # MOV lists VP9 among its codecs but refuses it in the header
+        output.close()
+        raise OutputError(f"the {fmt} container cannot hold {codec} video; choose another --codec or output extension")
+    return video, mapping
 
 
 def video_shift(start_pts: int, time_base: Fraction) -> Fraction:
