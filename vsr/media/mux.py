@@ -364,13 +364,18 @@ def _is_chapter_track(source: av.container.InputContainer, stream: av.stream.Str
 
 
 def _container_takes(fmt: str, stream: av.stream.Stream) -> bool:
-    """Whether FFmpeg's `fmt` muxer writes a file with a copy of `stream`: its list of supported
+    """Whether FFmpeg's `fmt` muxer writes a file with a copy of `stream` (an input's audio or
+    subtitles, or the output's own video stream, its encoder open): its list of supported
     codecs is wider than what it writes (Opus and FLAC are listed for MOV, whose muxer refuses
     them), so a header is written to memory to find out; for PCM, a packet of silence and the
     trailer too (MP4 refuses PCM whose channel layout gives no order, "2 channels", only there)."""
     trial = av.open(io.BytesIO(), "w", format=fmt)
     try:
-        copy = trial.add_stream_from_template(stream)
+        if stream.type == "video":  # an encoder's own stream: its extradata is in its context until the header
+            copy = trial.add_stream_from_template(stream, opaque=True)
+            copy.codec_context.extradata = stream.codec_context.extradata
+        else:
+            copy = trial.add_stream_from_template(stream)
         trial.start_encoding()
         if stream.codec_context is not None and stream.codec_context.name.startswith("pcm_"):
             silence = av.Packet(bytes(max(1, stream.codec_context.channels) * 8))
