@@ -516,3 +516,15 @@ def test_a_video_that_starts_late_is_not_taken_for_one_cut_short(tmp_path, caplo
     with caplog.at_level(logging.WARNING, logger="vsr"):
         assert upscale(source).frames == 20
     assert caplog.messages == []
+
+
+def test_hdr_static_metadata_that_is_not_carried_is_said(make_clip, caplog):
+    params = ("log-level=error:hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
+              "L(10000000,1):max-cll=1000,400")
+    source = make_clip("hdr.mkv", frames=3, codec="libx265", pix_fmt="yuv420p10le", colour=(9, 16, 9, 1),
+                       options={"x265-params": params})
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = upscale(source)
+    assert ("the input's HDR mastering display and content light level metadata is not carried over (its transfer "
+            "and primaries are): HDR displays may tone-map the output differently") in caplog.messages
+    assert read_video(result.output).colour == (9, 16, 9, 1)

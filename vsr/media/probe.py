@@ -51,6 +51,8 @@ class VideoInfo:
     display_matrix: tuple[int, ...] | None = None
     """The first frame's display matrix as stored (9 integers, FFmpeg's layout) where it has one:
     a mirror, which `rotation` cannot say, is kept by copying it whole."""
+    hdr_metadata: tuple[str, ...] = ()
+    """The HDR static metadata the first frame carries ("mastering display", "content light level")."""
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -87,7 +89,7 @@ def probe(path: Path) -> VideoInfo:
             raise InputError(f"{path}: FFmpeg has no decoder for its video stream (an unknown codec, or a damaged header)")
         if not ctx.width or not ctx.height:
             raise InputError(f"{path}: the video stream has no frame size (is it a still or damaged?)")
-        rotation, matrix = _first_frame_orientation(container, stream)
+        rotation, matrix, hdr = _first_frame_facts(container, stream)
         duration = _duration_seconds(container, stream)
         rate = stream.average_rate or stream.guessed_rate
         return VideoInfo(
@@ -109,21 +111,31 @@ def probe(path: Path) -> VideoInfo:
             declared_seconds=_declared_seconds(stream),
             start_pts=stream.start_time or 0,
             display_matrix=matrix,
+            hdr_metadata=hdr,
         )
 
 
-def _first_frame_orientation(
+HDR_SIDE_DATA = {
+    av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA: "mastering display",
+    av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL: "content light level",
+}
+
+
+def _first_frame_facts(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> tuple[int, tuple[int, ...] | None]:
-    """The first frame's rotation (degrees counter-clockwise) and display matrix (None without one)."""
+) -> tuple[int, tuple[int, ...] | None, tuple[str, ...]]:
+    """The first frame's rotation (degrees counter-clockwise), display matrix (None without one)
+    and HDR static metadata (HDR_SIDE_DATA's names of what it carries)."""
     try:
         for frame in container.decode(stream):
+            types = [side.type for side in frame.side_data]
             matrices = [bytes(side) for side in frame.side_data if side.type == av.sidedata.sidedata.Type.DISPLAYMATRIX]
             matrix = struct.unpack("<9i", matrices[0]) if matrices and len(matrices[0]) == 36 else None
-            return int(frame.rotation or 0), matrix
+            hdr = tuple(name for kind, name in HDR_SIDE_DATA.items() if kind in types)
+            return int(frame.rotation or 0), matrix, hdr
     except (av.FFmpegError, ValueError):
         pass
-    return 0, None
+    return 0, None, ()
 
 
 def _duration_seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:

@@ -77,6 +77,9 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
     layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode.pix_fmt))
     if (loss := pixel_format_loss(info.pix_fmt, layout.pix_fmt)) is not None:
         log.warning("the input's %s is written as %s: %s", info.pix_fmt, layout.pix_fmt, loss)
+    if info.hdr_metadata:
+        log.warning("the input's HDR %s metadata is not carried over (its transfer and primaries are): "
+                    "HDR displays may tone-map the output differently", " and ".join(info.hdr_metadata))
     filters = plan_filters(info, options.filters, layout.pix_fmt)  # a filter that cannot run on this input fails now
     frames_in = filters.output  # what the upscaler gets: the size after --square-pixels
     engine = choose_engine(sr_model, mode, frames, options.model.device, options.model.precision, layout.max_value,
