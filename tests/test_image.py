@@ -322,3 +322,18 @@ def test_a_multi_frame_model_on_a_still_says_it_needs_a_video(tmp_path):
     with pytest.raises(vsr.errors.UnsupportedModelError, match="multiframe_refine is a multi-frame model: it needs a video"):
         upscale_image(source, tmp_path / "out.png", scale=4, model="multiframe_refine")
     assert listing(tmp_path) == ["in.png"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--mode", "multi"), "--mode multi applies to videos, not to the still image in.png"),
+    (("--max-frames", "3"), "--max-frames applies to videos"),
+    (("--crf", "30"), "encoder settings (--codec, --crf, --preset, --pix-fmt) applies to videos"),
+    (("--pix-fmt", "gray"), "encoder settings"),
+])
+def test_video_only_options_on_a_still_are_refused_not_ignored(cli, tmp_path, flags, message):
+    source = tmp_path / "in.png"
+    cv2.imwrite(str(source), photo())
+    result = cli("upscale", source, "-s", "2", *BICUBIC, *flags)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert listing(tmp_path) == ["in.png"]

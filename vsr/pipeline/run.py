@@ -21,7 +21,7 @@ from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import VideoInfo, frame_duration, open_input, probe
 from vsr.misr.denoise import TemporalDenoiser
 from vsr.models import SRModel
-from vsr.options import RunOptions, UpscaleOptions, options_from_keywords
+from vsr.options import EncodeOptions, RunOptions, UpscaleOptions, options_from_keywords
 from vsr.pipeline.denoise import DenoiseStats, denoise_frames
 from vsr.pipeline.image import upscale_image
 from vsr.pipeline.plan import Job, plan_job
@@ -133,6 +133,9 @@ def upscale_video(
         if asked:
             given = options.filters.video or ", ".join(asked)
             raise ConfigError(f"video filters ({given!r}) apply to videos, not to the still image {source.name}")
+        if video_only := _video_options_given(options):
+            verb = "applies" if len(video_only) == 1 else "apply"
+            raise ConfigError(f"{' and '.join(video_only)} {verb} to videos, not to the still image {source.name}")
         return upscale_image(
             source, target, scale=options.model.scale, model=loaded or options.model.name,
             device=options.model.device, overwrite=options.run.overwrite, ensemble=options.model.ensemble,
@@ -149,6 +152,16 @@ def upscale_video(
         target, written, time.perf_counter() - started, job.model.name, job.engine.device, job.engine.precision,
         job.width, job.height,
     )
+
+
+def _video_options_given(options: UpscaleOptions) -> list[str]:
+    """The options given that only a video takes (a still would silently ignore them)."""
+    given = {
+        "--mode multi": options.multi_frame.mode == "multi",
+        "--max-frames": options.run.max_frames is not None,
+        "encoder settings (--codec, --crf, --preset, --pix-fmt)": options.encode != EncodeOptions(),
+    }
+    return [name for name, on in given.items() if on]
 
 
 def run_job(
