@@ -125,6 +125,16 @@ def test_a_job_stopped_before_any_segment_finished_leaves_no_work_to_resume(sour
     assert_same_video(target, whole)
 
 
+def test_a_finished_run_kept_with_keep_work_is_named_as_such(source, whole, tmp_path):
+    target = tmp_path / "out.mp4"
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, keep_work=True)
+    target.unlink()
+    with pytest.raises(OutputError, match=r"holds a finished run \(kept with --keep-work\); remove it, or pass --resume"):
+        upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS)
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, resume=True)
+    assert_same_video(target, whole)
+
+
 def test_resume_redoes_a_finished_segment_whose_file_was_cut_short(source, whole, tmp_path, monkeypatch):
     target = tmp_path / "out.mp4"
     upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, keep_work=True)

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vsr.errors import ConfigError, OutputError, PipelineError, VsrError
+from vsr.errors import ConfigError, InputError, OutputError, PipelineError, VsrError
 from vsr.media import mux
 from vsr.media.decode import DecodeStats, read_items
 from vsr.media.frames import VideoItem
@@ -357,6 +357,14 @@ def _filtered_lumas(job: Job, start_pts: int | None, end_pts: int | None) -> tup
     return lumas, counts
 
 
+def _finished(work: Path) -> bool:
+    """Whether `work` holds a manifest whose every segment is done."""
+    try:
+        return not Manifest.load(work).pending
+    except InputError:
+        return False
+
+
 def _open_work(
     work: Path, source: Path, options: UpscaleOptions, segment_seconds: float | None, resume: bool, workers: int,
 ) -> Manifest:
@@ -367,6 +375,9 @@ def _open_work(
     empty = work.is_dir() and not any(work.iterdir())  # a folder the user made for it: used as it is
     if work.exists() and not empty:
         if not resume:
+            if _finished(work):
+                raise OutputError(f"the work folder {work} holds a finished run (kept with --keep-work); remove it, "
+                                  "or pass --resume to join its segments again")
             raise OutputError(f"the work folder {work} exists (an unfinished run?); pass --resume to continue it, or remove it")
         return Manifest.load(work).for_job(source, options)
     index = read_packet_index(source)
