@@ -189,6 +189,21 @@ def test_a_dead_cluster_address_fails_at_once_with_one_line(monkeypatch):
             distributed.RayRunner(address=address).connect()
 
 
+def test_rays_advice_is_given_in_vsrs_words(monkeypatch):
+    pytest.importorskip("ray")
+    from vsr.errors import ConfigError
+    from vsr.segments import distributed
+
+    def init(**kwargs):
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to by "
+                              "setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    monkeypatch.setattr(distributed.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.ray, "init", init)
+    with pytest.raises(ConfigError, match=r"by giving --ray-address or `RAY_ADDRESS` environment variable\.$"):
+        distributed.RayRunner(address="auto").connect()
+
+
 def test_a_runner_starts_its_own_local_instance_and_stops_it_at_close(monkeypatch):
     pytest.importorskip("ray")
     from vsr.segments import distributed

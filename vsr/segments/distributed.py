@@ -320,5 +320,7 @@ def _interruptible(call: Callable, *args: object, **kwargs: object):
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of Ray's message, its advice in vsr's words (Ray's `--address` is vsr's `--ray-address`)."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line.replace("setting `--address` flag", "giving --ray-address")
