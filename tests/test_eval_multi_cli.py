@@ -85,3 +85,11 @@ def test_options_of_the_other_mode_and_models_it_cannot_evaluate_are_one_line(tm
         assert result.exit_code == 1, (args, result.output)
         assert message in result.output and "Traceback" not in result.output, (args, result.output)
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_a_one_frame_sequence_has_no_flicker_figure_rather_than_nan(tmp_path: Path) -> None:
+    write_sequence(tmp_path / "data" / "still", frames=1)
+    result = _eval("--mode", "multi", "-d", str(tmp_path / "data"), "-m", "bicubic")
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output
+    assert any(line.startswith("still") and " – " in line for line in result.output.splitlines())

@@ -258,6 +258,11 @@ def _learned_fusion(fusion_model: Any, scale: int, precision: str, *, required: 
     return LearnedFusion(fusion_model, "cpu", precision, ensemble)
 
 
+def _tmae(value: float) -> str:
+    """tMAE in the table's column: "–" where it is undefined (a one-frame sequence has no frame differences)."""
+    return f"{'–':>6}" if math.isnan(value) else f"{value:6.3f}"
+
+
 def format_video_report(report: VideoReport) -> str:
     """A plain-text table: one row per sequence and method, then the means."""
     width = max([len(s.name) for s in report.sequences] + [len("mean")])
@@ -267,7 +272,7 @@ def format_video_report(report: VideoReport) -> str:
 
     def row(label: str, method: str, s: dict[str, float]) -> str:
         return (f"{label:<{width}}  {method:<8} {s['psnr']:7.3f} {s['ssim']:7.4f}  {s['psnr_crop']:7.3f} "
-                f"{s['ssim_crop']:7.4f}  {s['tmae']:6.3f}  {s['seconds_per_frame']:7.3f}")
+                f"{s['ssim_crop']:7.4f}  {_tmae(s['tmae'])}  {s['seconds_per_frame']:7.3f}")
 
     for seq in report.sequences:
         for method in report.methods:
