@@ -561,3 +561,21 @@ def test_a_codec_the_container_lists_but_refuses_is_an_output_error_before_any_w
     with pytest.raises(OutputError, match=r"^the mov container cannot hold libvpx-vp9 video; choose another --codec"):
         vsr.upscale_video(source, tmp_path / "out.mov", scale=2, model="bicubic", codec="libvpx-vp9")
     assert listing(tmp_path) == ["in.mp4"]
+
+
+def test_languages_mov_spells_otherwise_are_kept_in_its_spelling(make_clip, tmp_path):
+    """Matroska files often say "fre" and "deu"; MOV's language table keeps "fra" and "ger" and
+    dropped the others."""
+    source = make_clip("in.mkv", frames=4, audio=("aac", "aac", "aac"))
+    tagged = tmp_path / "tagged.mkv"
+    with av.open(str(source)) as src, av.open(str(tagged), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for index, language in zip((1, 2, 3), ("fre", "deu", "eng")):
+            streams[index].metadata["language"] = language
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    result = vsr.upscale_video(tagged, tmp_path / "out.mov", scale=2, model="bicubic", preset="ultrafast")
+    with av.open(str(result.output)) as out:
+        assert [s.metadata.get("language") for s in out.streams.audio] == ["fra", "ger", "eng"]

@@ -414,6 +414,15 @@ def copy_container_metadata(source: av.container.InputContainer, output: OutputC
         output.set_chapters(marks)
 
 
+MOV_LANGUAGE = {
+    "sqi": "alb", "hye": "arm", "eus": "baq", "mya": "bur", "zho": "chi", "nld": "dut", "kat": "geo", "deu": "ger",
+    "ell": "gre", "isl": "ice", "mkd": "mac", "msa": "may", "fas": "per", "bod": "tib", "cym": "wel",
+    "cze": "ces", "fre": "fra", "rum": "ron", "slo": "slk", "swe": "sve", "nob": "nor",
+}
+"""ISO 639-2 codes that FFmpeg's MOV muxer drops, and the spelling of the same language it keeps:
+MOV (unlike MP4) stores QuickTime's language numbers, whose table mixes the bibliographic and
+terminology codes ("ger" but "fra"). Measured by writing each code and reading it back."""
+
 VIDEO_TAGS = (*STREAM_TAGS, "timecode")
 """The video stream's tags kept on the upscaled one (an MOV/MP4 muxer makes a timecode track of "timecode")."""
 
@@ -429,6 +438,8 @@ def _describe_like(copy: av.stream.Stream, stream: av.stream.Stream, tags: tuple
     """Give `copy` the tags of `stream` that say what it is, and its disposition (default, forced,
     hearing impaired, ...)."""
     copy.metadata.update({key: value for key, value in stream.metadata.items() if key in tags})
+    if copy.container.format.name == "mov" and "language" in copy.metadata:
+        copy.metadata["language"] = MOV_LANGUAGE.get(copy.metadata["language"], copy.metadata["language"])
     copy.disposition = stream.disposition
 
 
