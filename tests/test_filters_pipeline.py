@@ -162,6 +162,10 @@ def test_one_frame_per_field_doubles_the_frames_and_their_times_exactly(clips, t
     assert read_video(out, keep_lumas=False).average_rate == 50
     assert audio_packets(out) == audio_packets(source)
     assert mean_combing(out) < 0.35 * mean_combing(source)
+    mkv = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, deinterlace="bwdif", deinterlace_rate="field", **FAST)
+    with av.open(str(mkv.output)) as container:  # Matroska stores each frame's own duration: half a frame each
+        stream = container.streams.video[0]
+        assert {p.duration * stream.time_base for p in container.demux(stream) if p.size} == {step / 2}
 
 
 def test_a_time_base_too_coarse_for_fields_is_refined(clips):

@@ -112,7 +112,7 @@ class FilterPlan:
         if self.rate not in (1, 2):  # decimate: evenly spaced from the first frame's time
             seconds = frame_duration(self.source) * self.source.time_base / self.rate
             spacing = (self.output.time_base, round(seconds / self.output.time_base))
-        return FilterStages(graphs, spacing)
+        return FilterStages(graphs, spacing, keep_durations=self.rate == 1)
 
     def expected_frames(self, frames_in: int) -> int:
         """The frames out for `frames_in` frames in, when the whole input is read."""

@@ -163,12 +163,16 @@ class FilterStages:
     `spacing` (time base, step): the frames out are stamped anew, evenly `step` ticks of that time
     base apart from the first frame in's time (decimate spaces its frames evenly too, but from the
     first frame it keeps, which moves the whole video by a frame when it drops the first one).
-    Without `spacing`, a frame out at the time of a frame in takes that frame's duration: a
-    deinterlacer's last frame would otherwise last one field (w3fdif's does)."""
+    With `keep_durations` (a chain that gives one frame per frame), a frame out at the time of a
+    frame in takes that frame's duration: a deinterlacer's last frame would otherwise last one
+    field (w3fdif's does)."""
 
-    def __init__(self, graphs: list[VideoFilterGraph], spacing: tuple[Fraction, int] | None = None) -> None:
+    def __init__(
+        self, graphs: list[VideoFilterGraph], spacing: tuple[Fraction, int] | None = None, *, keep_durations: bool = False,
+    ) -> None:
         self.graphs = graphs
         self.spacing = spacing
+        self.keep_durations = keep_durations
         self.frames_in = 0
         self.frames_out = 0
         self._start: int | None = None
@@ -178,7 +182,7 @@ class FilterStages:
     def push(self, frame: VideoFrame) -> list[VideoFrame]:
         if self.spacing is not None and self._start is None and frame.pts is not None and frame.time_base:
             self._start = round(frame.pts * Fraction(frame.time_base) / self.spacing[0])
-        if self.spacing is None and frame.pts is not None and frame.duration and frame.time_base:
+        if self.keep_durations and frame.pts is not None and frame.duration and frame.time_base:
             self._durations[frame.pts * Fraction(frame.time_base)] = frame.duration * Fraction(frame.time_base)
             if len(self._durations) > PENDING_DURATIONS:  # a chain that drops frames: stay bounded
                 del self._durations[next(iter(self._durations))]
@@ -202,7 +206,7 @@ class FilterStages:
             for number, frame in enumerate(frames, self._stamped):
                 frame.pts, frame.duration, frame.time_base = (self._start or 0) + number * step, step, time_base
             self._stamped += len(frames)
-        else:
+        elif self.keep_durations:
             for frame in frames:
                 if frame.pts is not None and frame.time_base:
                     duration = self._durations.pop(frame.pts * Fraction(frame.time_base), None)
