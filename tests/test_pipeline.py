@@ -285,6 +285,25 @@ def test_a_mirroring_display_matrix_is_kept_as_it_is(make_clip, name, rotation):
     assert display_matrix(upscale(source).output) == before
 
 
+def test_a_display_matrix_offset_in_input_pixels_is_not_carried_to_the_bigger_output(make_clip, tmp_path):
+    """QuickTime-style matrices may hold a translation in pixels; FFmpeg writes none, and the
+    input's would be wrong at the output's size."""
+    source = make_clip("in.mp4", frames=3, rotation=90)
+    shifted = tmp_path / "shifted.mp4"
+    matrix = list(display_matrix(source))
+    matrix[6] = 48 << 16  # an x offset of the input's height, as QuickTime writes for a quarter turn
+    with av.open(str(source)) as src, av.open(str(shifted), "w") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        stream.set_display_matrix(matrix)
+        for packet in src.demux(video=0):
+            if packet.size:
+                packet.stream = stream
+                out.mux(packet)
+    assert display_matrix(shifted)[6] == 48 << 16
+    after = display_matrix(upscale(shifted).output)
+    assert after[:6] == tuple(matrix[:6]) and after[6:8] == (0, 0)
+
+
 def test_default_output_is_stem_x_scale_beside_the_input(make_clip, tmp_path):
     source = make_clip("my clip.v2.mkv", frames=3)
     result = upscale(source, scale=3)

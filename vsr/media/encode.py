@@ -183,7 +183,8 @@ def add_video_stream(
     if info.sample_aspect_ratio:
         ctx.sample_aspect_ratio = info.sample_aspect_ratio
     if info.display_matrix:
-        stream.set_display_matrix(info.display_matrix)
+        # the rotation and mirror as they are; not the offset, which counts input pixels (FFmpeg writes 0)
+        stream.set_display_matrix((*info.display_matrix[:6], 0, 0, info.display_matrix[8]))
     elif info.rotation:
         stream.set_display_rotation(info.rotation)
     given = [f"{key} {value}" for key, value in encoder_options.items() if key in ("crf", "preset")]
