@@ -533,7 +533,7 @@ def test_an_attachment_mp4_cannot_hold_is_dropped_saying_so(tmp_path, caplog):
     ]
 
 
-def test_a_mov_timecode_is_kept_as_a_timecode_track(make_clip, tmp_path, caplog):
+def _with_timecode(make_clip, tmp_path) -> Path:
     made = make_clip("in.mov", frames=6, audio=("aac",))
     source = tmp_path / "tc.mov"
     with av.open(str(made)) as src, av.open(str(source), "w") as out:
@@ -543,6 +543,22 @@ def test_a_mov_timecode_is_kept_as_a_timecode_track(make_clip, tmp_path, caplog)
             if packet.size:
                 packet.stream = streams[packet.stream.index]
                 out.mux(packet)
+    return source
+
+
+def test_a_timecode_at_another_frame_rate_is_left_out_with_a_warning(make_clip, tmp_path, caplog):
+    source = _with_timecode(make_clip, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / "out.mov", scale=2, model="bicubic",
+                                   deinterlace="bwdif", deinterlace_rate="field")
+    assert caplog.messages == ["the input's timecode (01:00:00:00) is not kept: it counts frames at 25 fps, the output runs at 50"]
+    with av.open(str(result.output)) as out:
+        assert [s.type for s in out.streams] == ["video", "audio"]
+        assert "timecode" not in out.streams.video[0].metadata
+
+
+def test_a_mov_timecode_is_kept_as_a_timecode_track(make_clip, tmp_path, caplog):
+    source = _with_timecode(make_clip, tmp_path)
     with av.open(str(source)) as container:
         assert [s.type for s in container.streams] == ["video", "audio", "data"]  # the muxer made a tmcd track
     with caplog.at_level(logging.WARNING, logger="vsr"):

@@ -304,7 +304,7 @@ def map_streams(
         if stream.type == "video":
             if stream.index == first_video:
                 video = add_video()
-                _describe_like(video, stream, VIDEO_TAGS)
+                _describe_like(video, stream, VIDEO_TAGS if _same_rate(video, stream) else STREAM_TAGS)
             else:
                 log.warning("dropping extra video stream #%d (only the first video stream is upscaled)", stream.index)
             continue
@@ -325,7 +325,7 @@ def map_streams(
             mapping.copied[stream.index] = _copy_of(output, stream)
         elif _is_chapter_track(source, stream):
             log.debug("stream #%d is the input's chapter track: its chapters are copied as chapters", stream.index)
-        elif stream.type == "data" and "timecode" in stream.metadata and "timecode" in video_stream_of(source).metadata:
+        elif stream.type == "data" and "timecode" in stream.metadata and "timecode" in source.streams.video[0].metadata:
             log.debug("stream #%d is the input's timecode track: the video stream's timecode tag makes it anew", stream.index)
         elif stream.type == "attachment":
             _attach(output, fmt, stream)
@@ -338,8 +338,16 @@ def map_streams(
     return video, mapping
 
 
-def video_stream_of(source: av.container.InputContainer) -> av.video.stream.VideoStream:
-    return source.streams.video[0]
+def _same_rate(video: av.video.stream.VideoStream, source: av.video.stream.VideoStream) -> bool:
+    """Whether the output video runs at the input's frame rate; a timecode, which counts the
+    input's frames, is left out with a warning where it does not (inverse telecine, one frame per field)."""
+    rate, source_rate = video.codec_context.framerate, source.average_rate
+    if not rate or not source_rate or rate == source_rate:
+        return True
+    if "timecode" in source.metadata:
+        log.warning("the input's timecode (%s) is not kept: it counts frames at %s fps, the output runs at %s",
+                    source.metadata["timecode"], f"{float(source_rate):g}", f"{float(rate):g}")
+    return False
 
 
 def _attach(output: OutputContainer, fmt: str, stream: av.stream.Stream) -> None:
