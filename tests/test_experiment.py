@@ -409,3 +409,16 @@ def test_crop_labels_wrap_to_their_tile_and_are_never_cut_silently():
     wrapped = side_by_side([("source", tile), (label, tile)])
     assert wrapped.shape[0] > one_line.shape[0] and wrapped.shape[1] == one_line.shape[1]
     assert (wrapped[-192:] == one_line[-192:]).all()  # the tiles themselves are the same
+
+
+def test_a_source_that_starts_before_zero_is_scored_on_every_frame(tmp_path):
+    """A wrapped MPEG-TS clock: the rung's MP4 edit list hid the frames before 0 and the scoring
+    found half of them missing."""
+    from test_pipeline import wrapped_ts
+
+    source = tmp_path / "wrapped.ts"
+    wrapped_ts(source, frames=8, before_zero=4)
+    run_experiment(source, tmp_path / "exp", make_settings(upscalers="bicubic", scales="1,2", crfs="20,30,40,50",
+                                                           metrics="psnr", preset="ultrafast", crop_size=16))
+    rows = read_rows(tmp_path / "exp" / "frames.csv")
+    assert len(rows) == 8 * 4 * 2 and {int(r["frame"]) for r in rows} == set(range(8))

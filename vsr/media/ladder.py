@@ -59,6 +59,9 @@ class LadderEncoder(VideoFileWriter):
     ) -> None:
         self.layout = layout
         self.time_base = info.time_base
+        self.shift = max(0, -info.start_pts)
+        """Ticks added to every timestamp: a source that starts before 0 (a wrapped MPEG-TS clock)
+        would lose those frames behind the MP4 rung's edit list."""
         self.video_bytes = 0
         self.packets = 0
         self.seconds = 0.0
@@ -70,7 +73,9 @@ class LadderEncoder(VideoFileWriter):
 
     def write_planes(self, planes: list[np.ndarray], item: VideoItem) -> None:
         """Encode one frame (`planes`: Y first, at the stream's size) stamped with `item`'s timestamp."""
-        self.encode(frame_from_planes(planes, item, self.layout, self.time_base))
+        frame = frame_from_planes(planes, item, self.layout, self.time_base)
+        frame.pts += self.shift
+        self.encode(frame)
 
     def encode(self, frame: VideoFrame | None) -> None:
         started = time.perf_counter()
