@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from vsr.cli import app
@@ -78,6 +79,7 @@ def test_options_of_the_other_mode_and_models_it_cannot_evaluate_are_one_line(tm
          "multiframe_refine is a multi-frame model: evaluate it with --mode multi --fusion-model multiframe_refine"),
         (["--mode", "multi", "-d", data, "-m", "multiframe_refine"], "multiframe_refine is a multi-frame model"),
         (["--mode", "multi", "-d", data, "-m", "stream", "-s", "1"], "stream x1 is a clean-up model"),
+        (["--mode", "multi", "-d", data, "-m", "bicubic", "--frames", "0"], "got 0"),
         (["-d", data + "/pan", "-m", "bicubic", "-s", "2", "--json", str(tmp_path / "a_folder")], "is a folder; give a file name"),
     ]
     for args, message in cases:
@@ -89,7 +91,13 @@ def test_options_of_the_other_mode_and_models_it_cannot_evaluate_are_one_line(tm
 
 def test_a_one_frame_sequence_has_no_flicker_figure_rather_than_nan(tmp_path: Path) -> None:
     write_sequence(tmp_path / "data" / "still", frames=1)
-    result = _eval("--mode", "multi", "-d", str(tmp_path / "data"), "-m", "bicubic")
+    write_sequence(tmp_path / "data" / "pan", frames=3)
+    result = _eval("--mode", "multi", "-d", str(tmp_path / "data"), "-m", "bicubic", "--json", str(tmp_path / "r.json"))
     assert result.exit_code == 0, result.output
     assert "nan" not in result.output
-    assert any(line.startswith("still") and " – " in line for line in result.output.splitlines())
+    lines = result.output.splitlines()
+    assert any(line.startswith("still") and " – " in line for line in lines)
+    assert not any(line.startswith("mean") and " – " in line for line in lines)  # the mean of the sequences that have one
+    report = json.loads((tmp_path / "r.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert report["mean"]["single"]["tmae"] == report["sequences"][0]["scores"]["single"]["tmae"] > 0
+    assert report["sequences"][1]["scores"]["single"]["tmae"] is None

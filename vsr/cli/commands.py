@@ -21,6 +21,9 @@ app = typer.Typer(
 )
 
 
+OPENCV_PACKAGES = ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless", "opencv-contrib-python")
+
+
 def version_line() -> str:
     """vsr's version and those of what it runs on, read without importing torch."""
     import platform
@@ -35,8 +38,9 @@ def version_line() -> str:
             return "not installed"
 
     libraries = library_versions()
+    opencv = next((v for p in OPENCV_PACKAGES if (v := installed(p)) != "not installed"), "not installed")
     return (f"vsr {installed('vsr')} (PyAV {libraries['av']}, FFmpeg {libraries['ffmpeg']}, torch {installed('torch')}, "
-            f"OpenCV {installed('opencv-python-headless')}, Python {platform.python_version()})")
+            f"OpenCV {opencv}, Python {platform.python_version()})")
 
 
 def _print_version(value: bool) -> None:

@@ -91,15 +91,26 @@ class VideoReport:
         return [m for m in METHODS if self.sequences and m in self.sequences[0].scores]
 
     def mean(self, method: str, key: str) -> float:
-        return float(np.mean([getattr(s.scores[method], key) for s in self.sequences]))
+        """The mean over the sequences where the figure is defined (tMAE is not for one frame); NaN if none."""
+        values = [v for s in self.sequences if not math.isnan(v := getattr(s.scores[method], key))]
+        return float(np.mean(values)) if values else math.nan
 
     def to_dict(self) -> dict[str, Any]:
+        """Everything as plain values, an undefined figure as None (JSON has no NaN)."""
         d = asdict(self)
         d["mean"] = {
             m: {k: self.mean(m, k) for k in ("psnr", "ssim", "psnr_crop", "ssim_crop", "tmae", "seconds_per_frame")}
             for m in self.methods
         }
-        return d
+        return _nan_as_none(d)
+
+
+def _nan_as_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _nan_as_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nan_as_none(item) for item in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def list_sequences(data: str | os.PathLike[str]) -> list[tuple[str, list[Path]]]:
