@@ -105,3 +105,28 @@ def test_the_progress_total_counts_the_frames_after_the_filters(make_clip, tmp_p
     outcomes = upscale_folder(tmp_path / "in", tmp_path / "out", options, progress=lambda done, total: reports.append((done, total)))
     assert [o.detail for o in outcomes] == [f"({frames} frames)"] * 2
     assert reports[-1] == (2 * frames, 2 * frames) and all(total == 2 * frames for _, total in reports)
+
+
+def test_a_segmented_folder_run_whose_files_fail_before_a_segment_is_done_leaves_nothing_to_resume(
+    cli, make_clip, tmp_path, monkeypatch
+):
+    import vsr.segments.worker as segments_worker
+    from vsr.errors import PipelineError
+
+    make_clip("in/a.mp4", **CLIP)
+    make_clip("in/b.mp4", **CLIP)
+    real = segments_worker.upscale_segment
+
+    def failing(source, segment, *args, **kwargs):
+        raise PipelineError(f"segment {segment.index}", "3 frames written, but the plan holds 13")
+
+    monkeypatch.setattr(segments_worker, "upscale_segment", failing)
+    out = tmp_path / "out"
+    result = cli("upscale", tmp_path / "in", "-o", out, *FLAGS, "--segment-seconds", "0.5")
+    assert result.exit_code == 1
+    assert all("work folder kept" not in line for line in result.stdout.splitlines())
+    assert sorted(p.name for p in out.iterdir()) == []
+    monkeypatch.setattr(segments_worker, "upscale_segment", real)
+    again = cli("upscale", tmp_path / "in", "-o", out, *FLAGS, "--segment-seconds", "0.5")  # no --resume needed
+    assert again.exit_code == 0, again.stdout + again.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mp4"]

@@ -188,14 +188,23 @@ def _in_segments(
             outcomes[source] = FileOutcome(source, target, "failed", str(exc))
     if jobs:
         log.info("%d file(s), %d segment(s) to do", len(jobs), sum(len(job.todo()) for job in jobs))
-    for job, result in zip(jobs, run_jobs(jobs, runner, progress, keep_going=True)):
-        if isinstance(result, VsrError):
-            kept = f" (work folder kept: {job.work})" if job.work.exists() else ""
-            outcomes[job.source] = FileOutcome(job.source, job.target, "failed", f"{result}{kept}")
-        else:
-            outcomes[job.source] = FileOutcome(job.source, job.target, "done", f"({_frames(result)})")
-    if made_root and root.is_dir() and not any(root.iterdir()):
-        root.rmdir()  # made for the files' work folders, which are gone
+    try:
+        try:
+            results = run_jobs(jobs, runner, progress, keep_going=True)
+        except BaseException:  # an interruption: the work folders in which no segment finished go
+            for job in jobs:
+                job.discard_if_unstarted()
+            raise
+        for job, result in zip(jobs, results):
+            if isinstance(result, VsrError):
+                job.discard_if_unstarted()
+                kept = f" (work folder kept: {job.work})" if job.work.exists() else ""
+                outcomes[job.source] = FileOutcome(job.source, job.target, "failed", f"{result}{kept}")
+            else:
+                outcomes[job.source] = FileOutcome(job.source, job.target, "done", f"({_frames(result)})")
+    finally:
+        if made_root and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()  # made for the files' work folders, which are gone
     log.debug("folder done in %.1f s", time.perf_counter() - started)
     return outcomes
 
