@@ -78,7 +78,7 @@ def reserve_output(target: Path) -> Iterator[Path]:
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     except OSError as exc:
-        raise OutputError(f"cannot create the output file in {target.parent} ({_reason(exc)})") from None
+        raise OutputError(f"cannot create the output file in {target.parent} ({system_reason(exc)})") from None
     try:
         _try_lock(fd)  # a brand-new file: nobody else can hold it
         yield temp
@@ -163,7 +163,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _reason(exc: OSError) -> str:
+def system_reason(exc: OSError) -> str:
     """The system's wording of an OSError, in lower case: "read-only file system", "permission denied"."""
     return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 

@@ -290,5 +290,5 @@ def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, prof
     try:
         temp.write_bytes(data)
     except OSError as exc:  # a full disk, a quota: said as the system says it, in one line
-        raise OutputError(f"could not write {target}: {os.strerror(exc.errno).lower() if exc.errno else exc}") from None
+        raise OutputError(f"could not write {target}: {mux.system_reason(exc)}") from None
     mux.commit_output(temp, target, overwrite)

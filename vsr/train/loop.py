@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.device import DTYPES, cpu_has_fast_bf16
+from vsr.device import DTYPES, choose_device, cpu_has_fast_bf16
 from vsr.engine.fusion import single_frame_engine
 from vsr.errors import ConfigError, UnsupportedModelError
 from vsr.eval.metrics import psnr
@@ -176,15 +176,16 @@ def training_device(device: str | torch.device | None) -> torch.device:
     """The device asked for ("cpu", "cuda", "cuda:1"; None: CUDA when available); ConfigError for
     one that does not exist here."""
     if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return choose_device("auto")
     try:
         chosen = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N") from None
-    if chosen.type == "cuda" and (not torch.cuda.is_available() or (chosen.index or 0) >= torch.cuda.device_count()):
-        raise ConfigError(f"--device {device} was asked for but there is no such CUDA device; use --device cpu")
-    if chosen.type not in ("cpu", "cuda"):
+        chosen = None
+    if chosen is None or chosen.type not in ("cpu", "cuda"):
         raise ConfigError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N")
+    choose_device(chosen.type)  # "--device cuda was asked for but no CUDA device is available"
+    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); use cuda:0 …")
     return chosen
 
 
