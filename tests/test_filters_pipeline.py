@@ -184,21 +184,24 @@ def telecined_indices(frames: int) -> list[int]:
     return [i - (i + 1) // 5 for i in range(frames)]
 
 
-def test_inverse_telecine_drops_the_repeats_and_keeps_the_audio_in_sync(tmp_path):
-    indices = telecined_indices(20)  # 0 1 2 3 3 4 5 6 7 7 ...
+@pytest.mark.parametrize("suffix, tolerance", [(".mp4", 1e-4), (".mkv", 6e-4)])  # Matroska: milliseconds
+def test_inverse_telecine_drops_the_repeats_and_keeps_the_audio_in_sync(tmp_path, suffix, tolerance):
+    """In Matroska (1/1000) the frames were spaced from a 29.97 fps frame rounded to 33 ms: the
+    video ran 1 % fast and drifted from the audio."""
+    indices = telecined_indices(40)  # 0 1 2 3 3 4 5 6 7 7 ...
     source = write_frames(
-        tmp_path / "telecined.mp4", [draw_frame(i, W, H) for i in indices], rate=Fraction(30000, 1001)
+        tmp_path / f"telecined{suffix}", [draw_frame(i, W, H) for i in indices], rate=Fraction(30000, 1001)
     )
-    out = tmp_path / "out.mp4"
+    out = tmp_path / f"out{suffix}"
     result = vsr.upscale_video(source, out, scale=2, ivtc=True, **FAST)
-    assert result.frames == 16
+    assert result.frames == 32
     shown = [read_index(y) for y in read_video(out).lumas]
     assert shown == sorted(set(indices))  # every picture once, in order
     before, after = times(source), times(out)
     step = Fraction(1001, 24000)  # 23.976 fps, evenly from the first frame's time
-    assert [float(t) for t in after] == pytest.approx([float(before[0] + k * step) for k in range(16)], abs=1e-4)
-    # the video ends where it did: the last frame shows until 20 frames of 29.97 have passed
-    assert float(after[-1] + step) == pytest.approx(float(before[-1] + (before[1] - before[0])), abs=1e-4)
+    assert [float(t) for t in after] == pytest.approx([float(before[0] + k * step) for k in range(32)], abs=tolerance)
+    # the video ends where it did: the last frame shows until 40 frames of 29.97 have passed
+    assert float(after[-1] + step) == pytest.approx(float(before[0] + 40 * Fraction(1001, 30000)), abs=tolerance)
     assert audio_packets(out) == audio_packets(source)
     assert read_video(out, keep_lumas=False).average_rate == Fraction(24000, 1001)
 

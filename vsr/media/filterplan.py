@@ -110,7 +110,7 @@ class FilterPlan:
             ))
         spacing = None
         if self.rate not in (1, 2):  # decimate: evenly spaced from the first frame's time
-            seconds = frame_duration(self.source) * self.source.time_base / self.rate
+            seconds = exact_frame_seconds(self.source) / self.rate
             spacing = (self.output.time_base, round(seconds / self.output.time_base))
         return FilterStages(graphs, spacing, keep_durations=self.rate == 1)
 
@@ -243,10 +243,17 @@ def output_time_base(info: VideoInfo, rate: Fraction) -> Fraction:
     half a frame (one per field) or five quarters of one (decimate)."""
     if rate == 1:
         return info.time_base
-    ticks = frame_duration(info)
-    new_duration = ticks / rate
-    finer = new_duration.denominator
+    finer = Fraction(exact_frame_seconds(info) / rate / info.time_base).denominator
     return info.time_base / finer if finer > 1 else info.time_base
+
+
+def exact_frame_seconds(info: VideoInfo) -> Fraction:
+    """One frame's duration in seconds as the frame rate says it (1001/30000 at 29.97 fps), not
+    rounded to the time base (a Matroska input's 1/1000 would make it 33 ms, and frames spaced
+    from it would drift from the audio by 1 % after inverse telecine)."""
+    if info.average_rate:
+        return 1 / Fraction(info.average_rate)
+    return frame_duration(info) * Fraction(info.time_base)
 
 
 def detect_interlacing(info: VideoInfo, frames: int = DEINTERLACE_FRAMES) -> Interlacing | None:
