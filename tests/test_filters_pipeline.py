@@ -11,6 +11,8 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import logging
+
 import av
 import av.filter
 import cv2
@@ -287,3 +289,11 @@ def test_filter_stages_chain_graphs_and_count_frames(clips):
     with av.open(str(clips["flagged"])) as container:
         out = [f for frame in container.decode(video=0) for f in stages.push(frame)] + stages.flush()
     assert (stages.frames_in, stages.frames_out, len(out)) == (10, 20, 20)
+
+
+def test_inverse_telecine_on_a_video_that_is_not_at_a_telecine_rate_warns(clips, caplog):
+    info = probe(clips["progressive"])  # 25 fps
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        plan_filters(info, FilterOptions(ivtc=True), "yuv420p")
+    assert any(m.startswith("--ivtc undoes 3:2 pulldown (film telecined to 29.97 or 30 fps), but ")
+               and "runs at 25.000 fps: one frame in five is dropped" in m for m in caplog.messages)

@@ -219,7 +219,7 @@ def test_the_cli_refuses_ivtc_in_segments_the_same_way_on_every_try(cli, source,
     for _ in range(2):  # no work folder left behind to ask for --resume
         result = cli("upscale", source, "-o", tmp_path / "out.mp4", *FLAGS, "--ivtc", "--segment-seconds", SECONDS)
         assert result.exit_code == 1
-        assert result.stderr.strip().splitlines() == [
+        assert [line for line in result.stderr.strip().splitlines() if "warning: --ivtc" not in line] == [  # (25 fps)
             "vsr: error: filters that change the frame count (inverse telecine (fieldmatch, decimate)) cannot run in "
             "segments; drop --segment-seconds and --workers (or --ray-address)"
         ]

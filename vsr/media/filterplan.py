@@ -123,6 +123,19 @@ class FilterPlan:
         return ", ".join(self.steps) if self.steps else "no filters"
 
 
+TELECINE_RATES = (Fraction(30000, 1001), Fraction(30))
+"""The frame rates 3:2 pulldown makes of film (23.976 or 24 fps)."""
+
+
+def check_telecine_rate(info: VideoInfo) -> None:
+    """A warning for --ivtc on a video whose frame rate is not what 3:2 pulldown makes: decimate
+    drops one frame in five of it, real frames included."""
+    rate = info.average_rate
+    if rate and not any(abs(rate / telecine - 1) < Fraction(1, 100) for telecine in TELECINE_RATES):
+        log.warning("--ivtc undoes 3:2 pulldown (film telecined to 29.97 or 30 fps), but %s runs at %.3f fps: "
+                    "one frame in five is dropped, real ones included", info.path.name, float(rate))
+
+
 def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> FilterPlan:
     """The filters `options` ask for on `info`, the frames coming out in `pix_fmt`. Automatic
     deinterlacing reads the first frames of the input now. Raises ConfigError for options that do
@@ -133,6 +146,7 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
     rate = Fraction(1)
     field_rate = options.deinterlace_rate == "field"
     if options.ivtc:
+        check_telecine_rate(info)
         chain.append("fieldmatch")
         if options.deinterlace != "off":
             name = "bwdif" if options.deinterlace == "auto" else options.deinterlace
