@@ -171,3 +171,23 @@ def test_square_size_rounds_to_the_chroma_grid():
     assert square_size(176, 144, Fraction(128, 117), "yuv420p") == (192, 144)
     assert square_size(175, 144, Fraction(3, 2), "yuv444p") == (263, 144)
     assert square_size(720, 480, None, "yuv420p") == (720, 480)
+
+
+@pytest.mark.parametrize("colour, name", [((9, 16, 9, 1), "PQ"), ((9, 18, 9, 1), "HLG")])
+def test_hdr_cannot_be_converted_and_says_so_before_any_work(make_clip, tmp_path, colour, name):
+    """FFmpeg's colorspace filter takes no HDR transfer: the run failed mid-way with "Invalid argument"."""
+    from vsr.errors import ConfigError
+
+    source = make_clip("hdr.mkv", frames=3, codec="ffv1", pix_fmt="yuv420p10le", colour=colour)
+    with pytest.raises(ConfigError, match=rf"^--colour-matrix bt709 cannot convert hdr.mkv: it is HDR \({name} transfer\)"):
+        vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, colour_matrix="bt709", **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hdr.mkv"]
+
+
+def test_an_odd_size_that_the_colorspace_filter_refuses_is_said_plainly(make_clip, tmp_path):
+    from vsr.errors import ConfigError
+
+    source = make_clip("odd.mkv", frames=3, codec="ffv1", width=67, height=49)
+    with pytest.raises(ConfigError, match=r"^--colour-matrix bt709 needs an even frame size with yuv420p .*odd.mkv is 67x49$"):
+        vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, colour_matrix="bt709", **FAST)
+    assert vsr.upscale_video(source, tmp_path / "plain.mkv", scale=2, **FAST).frames == 3

@@ -32,6 +32,7 @@ from fractions import Fraction
 
 import av
 
+from vsr.errors import ConfigError
 from vsr.media import colour
 from vsr.media.filters import FilterStages, VideoFilterGraph
 from vsr.media.probe import VideoInfo, first_video_stream, frame_duration, open_input
@@ -123,6 +124,22 @@ class FilterPlan:
         return ", ".join(self.steps) if self.steps else "no filters"
 
 
+HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
+"""FFmpeg's transfer numbers of HDR video, which its colorspace filter does not take."""
+
+
+def _check_colorspace_takes(info: VideoInfo, shown: colour.Colour, pix_fmt: str) -> None:
+    """ConfigError, before any work, for what FFmpeg's colorspace filter would refuse mid-run."""
+    if shown.transfer in HDR_TRANSFERS:
+        raise ConfigError(f"--colour-matrix bt709 cannot convert {info.path.name}: it is HDR ({HDR_TRANSFERS[shown.transfer]} "
+                          "transfer), which FFmpeg's colorspace filter does not take; leave it out (the output is "
+                          "tagged with the source's matrix)")
+    chroma = av.VideoFormat(pix_fmt, info.width, info.height).components[1]
+    if (chroma.width < info.width and info.width % 2) or (chroma.height < info.height and info.height % 2):
+        raise ConfigError(f"--colour-matrix bt709 needs an even frame size with {pix_fmt} (FFmpeg's colorspace filter); "
+                          f"{info.path.name} is {info.width}x{info.height}")
+
+
 TELECINE_RATES = (Fraction(30000, 1001), Fraction(30))
 """The frame rates 3:2 pulldown makes of film (23.976 or 24 fps)."""
 
@@ -183,6 +200,7 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
     if options.colour_matrix == "bt709" and not pix_fmt.startswith("gray"):
         conversion, out_colour = colour.to_bt709_matrix(shown)
         if conversion:
+            _check_colorspace_takes(info, shown, pix_fmt)
             reshape.append(conversion)
             steps.append(f"colour {colour.describe(shown)} → bt709")
     width, height, sar = info.width, info.height, info.sample_aspect_ratio
