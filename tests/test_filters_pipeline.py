@@ -297,3 +297,14 @@ def test_inverse_telecine_on_a_video_that_is_not_at_a_telecine_rate_warns(clips,
         plan_filters(info, FilterOptions(ivtc=True), "yuv420p")
     assert any(m.startswith("--ivtc undoes 3:2 pulldown (film telecined to 29.97 or 30 fps), but ")
                and "runs at 25.000 fps: one frame in five is dropped" in m for m in caplog.messages)
+
+
+def test_a_vf_chain_that_changes_the_frame_count_keeps_its_own_frame_durations(clips, tmp_path):
+    """The frames a chain such as fps=50 makes were given the input frames' durations (40, 20, 40 ms ...)."""
+    options = UpscaleOptions().replace(model={"name": "bicubic", "scale": 2}, encode={"preset": "ultrafast"},
+                                       filters={"video": "fps=50"})
+    result = vsr.upscale_video(clips["progressive"], tmp_path / "out.mkv", options=options)
+    with av.open(str(result.output)) as container:
+        stream = container.streams.video[0]
+        assert {p.duration * stream.time_base for p in container.demux(stream) if p.size} == {Fraction(1, 50)}
+    assert result.frames == 2 * len(times(clips["progressive"]))

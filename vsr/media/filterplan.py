@@ -89,6 +89,8 @@ class FilterPlan:
     output: VideoInfo
     rate: Fraction = Fraction(1)
     steps: tuple[str, ...] = ()
+    user_chain: bool = False
+    """Whether the user's --vf chain is in `chain` (how many frames it gives is not known)."""
 
     @property
     def changes_count(self) -> bool:
@@ -113,7 +115,7 @@ class FilterPlan:
         if self.rate not in (1, 2):  # decimate: evenly spaced from the first frame's time
             seconds = exact_frame_seconds(self.source) / self.rate
             spacing = (self.output.time_base, round(seconds / self.output.time_base))
-        return FilterStages(graphs, spacing, keep_durations=self.rate == 1)
+        return FilterStages(graphs, spacing, keep_durations=self.rate == 1 and not self.user_chain)
 
     def expected_frames(self, frames_in: int) -> int:
         """The frames out for `frames_in` frames in, when the whole input is read."""
@@ -219,7 +221,7 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
         average_rate=info.average_rate * rate if info.average_rate else None,
         frame_count=None if info.frame_count is None else _expected(info.frame_count, rate),
     )
-    plan = FilterPlan(",".join(chain), ",".join(reshape), pix_fmt, info, output, rate, tuple(steps))
+    plan = FilterPlan(",".join(chain), ",".join(reshape), pix_fmt, info, output, rate, tuple(steps), bool(options.video))
     _check_runs(plan)
     return plan
 
