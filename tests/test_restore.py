@@ -106,7 +106,7 @@ def test_scale_1_without_a_clean_up_model_is_a_one_line_error(make_clip, cli, tm
     for extra in ([], ["-m", "espcn"]):
         result = cli("upscale", clip, "--scale", "1", *extra, "-o", tmp_path / "x.mp4")
         assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
-        assert ("clean-up model" if not extra else "does not support scale 1") in result.output
+        assert ("clean-up model" if not extra else "espcn does not run at scale 1; shipped scales for espcn: 2, 3, 4") in result.output
     assert not (tmp_path / "x.mp4").exists()
     with pytest.raises(UnsupportedModelError, match="scale 1 does not upscale"):
         resolve(None, 1)

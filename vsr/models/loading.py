@@ -64,6 +64,11 @@ def load_model(name: str, scale: int) -> SRModel:
     for which no weights are shipped (the message lists what is available).
     """
     spec = get_arch(name)  # UnsupportedModelError for an unknown name
+    if scale not in spec.scales and spec.learned:  # what ships is what a user can choose from
+        shipped = [s for s in spec.scales if weights_path(name, s).is_file()]
+        if shipped:
+            raise UnsupportedModelError(f"{name} does not run at scale {scale}; shipped scales for {name}: "
+                                        f"{', '.join(map(str, shipped))}")
     check_arch_scale(name, scale, spec.scales)
     if not spec.learned:
         return describe(spec, build(name, scale).eval(), scale, hparams={}, supports_half=spec.supports_half,
