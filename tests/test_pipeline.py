@@ -346,6 +346,21 @@ def test_max_frames_keeps_the_audio_that_a_file_stores_after_the_video(make_clip
     assert 0.15 < audio_durations(result.output)[0] < 0.3  # 5 frames = 0.2 s (AAC packets of 21 ms)
 
 
+@pytest.mark.parametrize("filters", [{"deinterlace": "bwdif", "deinterlace_rate": "field"}, {"deinterlace": "w3fdif"}])
+def test_max_frames_after_a_filter_that_holds_frames_stops_the_audio_there_too(make_clip, filters):
+    """The audio read while a deinterlacer held frames went out first, past the last frame."""
+    source = make_clip("in.mp4", frames=30, audio=("aac",))
+    result = upscale(source, max_frames=10, **filters)
+    with av.open(str(result.output)) as container:
+        video_end = max((p.pts + p.duration) * p.time_base for p in container.demux(video=0) if p.size)
+    with av.open(str(result.output)) as container:
+        audio = [p for p in container.demux(audio=0) if p.size]
+        audio_start = min(p.pts * p.time_base for p in audio)
+        audio_last_start = max(p.pts * p.time_base for p in audio)
+    assert audio_last_start < video_end <= audio_last_start + Fraction(1024, 48000) + Fraction(1, 1000)
+    assert audio_start < Fraction(1, 10)
+
+
 def test_progress_receives_increasing_counts_ending_at_the_total(make_clip):
     source = make_clip("in.mp4", frames=30)
     calls = []

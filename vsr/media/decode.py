@@ -16,6 +16,7 @@ in sync; a skipped or lost frame shows as the previous frame held a little longe
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -162,15 +163,26 @@ def read_items(
             items = in_range(items, video.time_base, start_pts, end_pts)
         if frame_filter is not None:
             items = filtered(items, frame_filter, filtered_time_base or video.time_base)
+        time_base = Fraction(filtered_time_base or video.time_base)
         last: VideoItem | None = None
+        held = HeldPackets() if max_frames is not None else None
         for item in planes(timestamped(items, stats, frame_duration), layout, stats, frame_duration, max_frames):
-            last = item if isinstance(item, VideoItem) else last
+            if held is not None and isinstance(item, Passthrough):
+                yield from held.hold(item)
+                continue
+            if isinstance(item, VideoItem):
+                last = item
+                if held is not None:
+                    yield from held.release_before((item.pts + item.duration) * time_base)
             yield item
         if last is not None:
-            stats.end_seconds = (last.pts + last.duration) * Fraction(filtered_time_base or video.time_base)
+            stats.end_seconds = (last.pts + last.duration) * time_base
         if last is not None and max_frames is not None and stats.frames >= max_frames:
             end = stats.end_seconds
+            yield from held.release_before(end)
             yield from passthrough_until(packets, end, passthrough_streams)
+        elif held is not None:
+            yield from held.release_before(None)
     if stats.frames == 0 and start_pts is None and end_pts is None and max_frames != 0:
         raise InputError(f"no video frame of {path} could be decoded (the file is damaged)")
 
@@ -186,6 +198,38 @@ def demux(
             yield packet
         elif packet.size:
             yield Passthrough(packet.stream.index, packet)
+
+
+class HeldPackets:
+    """Other streams' packets held back in a preview (max_frames) until a frame that ends after
+    them has come out: a filter that holds frames (a deinterlacer, decimate) lets the packets read
+    meanwhile through first, and those past the last frame would make the audio outlast the video.
+    At most MAX_HELD_PACKETS are held (the oldest go on first)."""
+
+    def __init__(self) -> None:
+        self._held: collections.deque[Passthrough] = collections.deque()
+
+    def hold(self, item: Passthrough) -> Iterator[Passthrough]:
+        self._held.append(item)
+        if len(self._held) > MAX_HELD_PACKETS:
+            yield self._held.popleft()
+
+    def release_before(self, end: Fraction | None) -> Iterator[Passthrough]:
+        """The packets that start before `end` seconds (all with None), in the order read; the
+        others stay held (a preview's last ones are dropped with the holder)."""
+        kept: collections.deque[Passthrough] = collections.deque()
+        while self._held:
+            item = self._held.popleft()
+            time = _packet_seconds(item.packet)
+            if end is None or time is None or time < end:
+                yield item
+            else:
+                kept.append(item)
+        self._held = kept
+
+
+MAX_HELD_PACKETS = 4096
+"""Packets of other streams a preview holds back at most (far more than a few frames' worth)."""
 
 
 def passthrough_until(
