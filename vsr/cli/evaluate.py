@@ -51,7 +51,8 @@ def eval_command(
         if mode == "multi":
             if model is not None:
                 _check_single_frame(resolve(model, scale or 4), CLEANUP_SCALE)
-            _evaluate_multi(data, model, scale or 4, 5 if frames is None else frames, precision, limit, json_out, quiet, fusion_model, ensemble)
+            _evaluate_multi(data, model, scale or 4, 5 if frames is None else frames, precision, limit, json_out, quiet,
+                            fusion_model, ensemble)
             return
         if model is None:
             raise ConfigError("--model is required with --mode single")

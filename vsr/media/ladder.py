@@ -66,8 +66,8 @@ class LadderEncoder(VideoFileWriter):
         self.packets = 0
         self.seconds = 0.0
         try:
-            super().__init__(path, LADDER_CONTAINER, dataclasses.replace(info, rotation=0, display_matrix=None), codec, options, layout,
-                             width, height)
+            as_stored = dataclasses.replace(info, rotation=0, display_matrix=None)
+            super().__init__(path, LADDER_CONTAINER, as_stored, codec, options, layout, width, height)
         except (av.FFmpegError, ValueError) as error:
             raise ConfigError(f"{codec} refused the settings {options}: {error}") from None
 
