@@ -297,20 +297,27 @@ def test_an_image_without_a_profile_gets_none_and_a_format_without_one_is_warned
 
 
 def test_a_full_disk_while_writing_a_still_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    import builtins
     import errno
-    from pathlib import Path
 
     source = tmp_path / "in.png"
     cv2.imwrite(str(source), photo())
-    real_write = Path.write_bytes
 
-    def full(self, data):
-        if ".partial" in self.name:
-            real_write(self, b"half")
+    class FullDisk:
+        def __init__(self, path, mode):
+            self.file = builtins.open(path, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(bytes(data)[:4])
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_write(self, data)
 
-    monkeypatch.setattr(Path, "write_bytes", full)
+    monkeypatch.setattr(still, "open", FullDisk, raising=False)  # the writer's open(), not the reader's
     with pytest.raises(OutputError, match=r"^could not write .*out\.png: no space left on device$"):
         upscale_image(source, tmp_path / "out.png", scale=2, model="bicubic")
     assert listing(tmp_path) == ["in.png"]
@@ -337,3 +344,18 @@ def test_video_only_options_on_a_still_are_refused_not_ignored(cli, tmp_path, fl
     assert result.exit_code == 1
     assert message in result.stderr
     assert listing(tmp_path) == ["in.png"]
+
+
+def test_the_memory_check_counts_the_encoded_file_held_before_it_is_written(tmp_path, monkeypatch):
+    from vsr.models import resolve
+
+    source = tmp_path / "photo.bmp"
+    cv2.imwrite(str(source), photo())  # 52x40 → 208x160 at x4, BMP: an encoded file as large as the array
+    module = resolve("bicubic", 4).module
+    working_set = StillTiling.for_image(52, 4, module).working_set(40, 52, 4, module)
+    output = 208 * 160 * 3
+    monkeypatch.setattr(still, "available_memory", lambda: output + working_set + output // 2)
+    with pytest.raises(OutputError, match="with the working memory"):
+        upscale_image(source, tmp_path / "big.bmp", scale=4, model="bicubic")
+    monkeypatch.setattr(still, "available_memory", lambda: 2 * output + working_set + 1)
+    assert upscale_image(source, tmp_path / "big.bmp", scale=4, model="bicubic").width == 208

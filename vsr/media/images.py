@@ -37,15 +37,16 @@ def read_icc_profile(path: Path) -> bytes | None:
     return None
 
 
-def with_icc_profile(data: bytes, profile: bytes) -> bytes:
-    """The PNG or JPEG file `data` (which has no profile) with `profile` in it, as its iCCP chunk
-    right after IHDR, or as APP2 segments right after SOI (and JFIF's APP0). ValueError for another format."""
-    if data.startswith(PNG_SIGNATURE):
+def with_icc_profile(data: memoryview, profile: bytes) -> list[bytes | memoryview]:
+    """The pieces of the PNG or JPEG file `data` (which has no profile) with `profile` in it, as its
+    iCCP chunk right after IHDR, or as APP2 segments right after SOI (and JFIF's APP0): the file's
+    own bytes are sliced, not copied. ValueError for another format."""
+    if data[: len(PNG_SIGNATURE)] == PNG_SIGNATURE:
         header_end = len(PNG_SIGNATURE) + 8 + int.from_bytes(data[8:12], "big") + 4  # IHDR comes first
         body = b"ICC profile\x00\x00" + zlib.compress(profile)
         chunk = len(body).to_bytes(4, "big") + b"iCCP" + body + zlib.crc32(b"iCCP" + body).to_bytes(4, "big")
-        return data[:header_end] + chunk + data[header_end:]
-    if data.startswith(b"\xff\xd8"):
+        return [data[:header_end], chunk, data[header_end:]]
+    if data[:2] == b"\xff\xd8":
         position = 2
         if data[2:4] == b"\xff\xe0":  # JFIF's APP0 stays first
             position += 2 + int.from_bytes(data[4:6], "big")
@@ -54,7 +55,7 @@ def with_icc_profile(data: bytes, profile: bytes) -> bytes:
             b"\xff\xe2" + (2 + 14 + len(piece)).to_bytes(2, "big") + JPEG_ICC_MARK + bytes([n, len(pieces)]) + piece
             for n, piece in enumerate(pieces, 1)
         )
-        return data[:position] + segments + data[position:]
+        return [data[:position], segments, data[position:]]
     raise ValueError("only PNG and JPEG files take an ICC profile here")
 
 

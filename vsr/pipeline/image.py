@@ -235,11 +235,12 @@ def feature_channels(module: torch.nn.Module) -> int:
 
 
 def check_memory_for(shape: tuple[int, ...], dtype: np.dtype, suffix: str, working_set: int) -> None:
-    """Raise OutputError when an output array of `shape` and `dtype`, the writer's copies for `suffix`
-    and `working_set` bytes exceed the memory available (`vsr.pipeline.memory`); nothing when unknown."""
+    """Raise OutputError when an output array of `shape` and `dtype`, its encoded file, the writer's
+    copies for `suffix` and `working_set` bytes exceed the memory available (`vsr.pipeline.memory`); nothing when unknown."""
     available = available_memory()
     output = int(np.prod(shape)) * dtype.itemsize
-    needed = output + (int(output * WEBP_OVERHEAD) if suffix.lower() == ".webp" else 0) + working_set
+    # the encoded file is held in memory before it is written: up to the array's size (BMP, TIFF, a noisy PNG)
+    needed = 2 * output + (int(output * WEBP_OVERHEAD) if suffix.lower() == ".webp" else 0) + working_set
     if available is None or needed <= available:
         return
     raise OutputError(
@@ -280,15 +281,17 @@ def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, prof
         ok = False
     if not ok:
         raise OutputError(f"could not write {target} (does OpenCV support {target.suffix} for this image?)")
-    data: bytes | np.ndarray = encoded
+    pieces: list[bytes | memoryview] = [memoryview(encoded)]
     if profile is not None:
         if target.suffix.lower() in ICC_SUFFIXES:
-            data = with_icc_profile(encoded.tobytes(), profile)
+            pieces = with_icc_profile(memoryview(encoded).cast("B"), profile)
         else:
             log.warning("the input's ICC profile is not carried into %s output: its colours may look different "
                         "(write .png or .jpg to keep it)", target.suffix)
     try:
-        temp.write_bytes(data)
+        with open(temp, "wb") as file:
+            for piece in pieces:
+                file.write(piece)
     except OSError as exc:  # a full disk, a quota: said as the system says it, in one line
         raise OutputError(f"could not write {target}: {mux.system_reason(exc)}") from None
     mux.commit_output(temp, target, overwrite)
