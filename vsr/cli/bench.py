@@ -34,16 +34,14 @@ def bench(
 
     setup_logging(debug=debug, quiet=True)
     with one_line_errors(debug=debug):
-        scale = scale if scale is not None else default_scale(model)
-    options = UpscaleOptions(
-        model=ModelOptions(
-            name=model, scale=scale, device=device.value, precision=precision.value, batch_size=batch_size,
-            ensemble=ensemble,
-        ),
-        encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
-        multi_frame=MultiFrameOptions(mode=mode.value),
-    )
-    with one_line_errors(debug=debug):
+        options = UpscaleOptions(
+            model=ModelOptions(
+                name=model, scale=scale if scale is not None else default_scale(model), device=device.value,
+                precision=precision.value, batch_size=batch_size, ensemble=ensemble,
+            ),
+            encode=EncodeOptions(codec=codec, crf=crf, preset=preset),
+            multi_frame=MultiFrameOptions(mode=mode.value),
+        )
         report = run_benchmark(input, options, frames=frames, naive=naive)
     for line in report.lines():
         typer.echo(line)

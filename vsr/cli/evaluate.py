@@ -37,7 +37,6 @@ def eval_command(
         from vsr.device import EXPLICIT_PRECISIONS
         from vsr.eval.evaluate import evaluate_folder, measure_fps
         from vsr.models import resolve
-        from vsr.options import CLEANUP_SCALE
 
         if precision not in EXPLICIT_PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(EXPLICIT_PRECISIONS)}, got {precision!r}")
@@ -50,14 +49,14 @@ def eval_command(
         _check_json_target(json_out)
         if mode == "multi":
             if model is not None:
-                _check_single_frame(resolve(model, scale or 4), CLEANUP_SCALE)
+                _check_single_frame(resolve(model, scale or 4))
             _evaluate_multi(data, model, scale or 4, 5 if frames is None else frames, precision, limit, json_out, quiet,
                             fusion_model, ensemble)
             return
         if model is None:
             raise ConfigError("--model is required with --mode single")
         sr = resolve(model, scale)
-        _check_single_frame(sr, CLEANUP_SCALE)
+        _check_single_frame(sr)
         bar = None
         if not quiet:
             from tqdm import tqdm
@@ -90,13 +89,14 @@ def eval_command(
             _write_json(json_out, report.to_dict())
 
 
-def _check_single_frame(sr, cleanup_scale: int) -> None:
+def _check_single_frame(sr) -> None:
     """ConfigError for a model the protocol cannot evaluate as a single-frame upscaler."""
     from vsr.errors import ConfigError
+    from vsr.options import CLEANUP_SCALE
 
     if sr.is_multi_frame:
         raise ConfigError(f"{sr.name} is a multi-frame model: evaluate it with --mode multi --fusion-model {sr.name}")
-    if sr.scale == cleanup_scale:
+    if sr.scale == CLEANUP_SCALE:
         raise ConfigError(f"{sr.name} x1 is a clean-up model: its clean input is the target itself, so the "
                           "benchmark protocol says nothing; measure it on damaged video "
                           "(python3 scripts/restore_table.py --scale 1)")
