@@ -308,3 +308,35 @@ def test_a_vf_chain_that_changes_the_frame_count_keeps_its_own_frame_durations(c
         stream = container.streams.video[0]
         assert {p.duration * stream.time_base for p in container.demux(stream) if p.size} == {Fraction(1, 50)}
     assert result.frames == 2 * len(times(clips["progressive"]))
+
+
+@pytest.mark.parametrize("chain, expected", [
+    # a relabelling (setparams) and a conversion (colorspace) of the colour: tagged as the chain left it
+    ("setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=pc", ((1, 1, 1, 2), Fraction(8, 9), 25)),
+    ("colorspace=all=bt709:iall=bt601-6-625", ((1, 1, 1, 1), Fraction(8, 9), 25)),
+    ("setsar=1", ((6, 6, 6, 1), Fraction(1), 25)),
+    ("setdar=16/9", ((6, 6, 6, 1), Fraction(16, 9) / Fraction(W, H), 25)),  # 64x48 shown 16:9
+    ("fps=50", ((6, 6, 6, 1), Fraction(8, 9), 50)),
+    ("hflip", ((6, 6, 6, 1), Fraction(8, 9), 25)),  # changes none of them: the source's, as players read it
+])
+def test_the_output_is_tagged_with_what_the_vf_chain_made_of_the_colour_aspect_and_rate(tmp_path, chain, expected):
+    """A --vf chain that converted or relabelled the colour, or set the aspect ratio or the frame
+    rate, had its output tagged with the source's (an untagged SD clip: BT.601), so the colours
+    and shape on screen were not what the chain made."""
+    source = write_frames(tmp_path / "sd.mp4", [picture(i) for i in range(6)], audio=False, sar=Fraction(8, 9))
+    options = UpscaleOptions().replace(model={"name": "bicubic", "scale": 2}, encode={"preset": "ultrafast"},
+                                       filters={"video": chain})
+    result = vsr.upscale_video(source, tmp_path / "out.mkv", options=options)
+    with av.open(str(result.output)) as container:
+        context = container.streams.video[0].codec_context
+        tags = (context.color_primaries, context.color_trc, context.colorspace, context.color_range)
+        assert (tags, context.sample_aspect_ratio, container.streams.video[0].average_rate) == expected
+
+
+def test_square_pixels_after_a_vf_chain_that_sets_the_aspect_take_the_chains(tmp_path):
+    """--square-pixels after setsar=1 has nothing to stretch (it stretched by the source's 8:9)."""
+    source = write_frames(tmp_path / "sd.mp4", [picture(i) for i in range(4)], audio=False, sar=Fraction(8, 9))
+    plan = plan_filters(probe(source), FilterOptions(video="setsar=1", square_pixels=True), "yuv420p")
+    assert (plan.output.width, plan.output.height, plan.output.sample_aspect_ratio, plan.reshape) == (W, H, 1, "")
+    plan = plan_filters(probe(source), FilterOptions(video="setsar=2", square_pixels=True), "yuv420p")
+    assert (plan.output.width, plan.output.height, plan.output.sample_aspect_ratio) == (2 * W, H, 1)

@@ -34,8 +34,8 @@ import av
 
 from vsr.errors import ConfigError
 from vsr.media import colour
-from vsr.media.filters import FilterStages, VideoFilterGraph
-from vsr.media.probe import VideoInfo, first_video_stream, frame_duration, open_input
+from vsr.media.filters import ChainTags, FilterStages, VideoFilterGraph, chain_tags
+from vsr.media.probe import Colour, VideoInfo, first_video_stream, frame_duration, open_input
 from vsr.options import FilterOptions
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,8 @@ class FilterPlan:
     matrix and square-pixel conversion ("" for none); `pix_fmt`: the format the frames come out in;
     `source`: the input; `output`: the frames after the filters (size, rate, time base, frame count,
     colour as tagged on the output, sample aspect ratio); `rate`: frames out per frame in (1, 2 for
-    one frame per field, 4/5 for inverse telecine); `steps`: what runs, for the log."""
+    one frame per field, 4/5 for inverse telecine); `steps`: what runs, for the log; `after_chain`:
+    the frames between the two graphs (the source's size with the chain's rate, colour and aspect)."""
 
     chain: str
     reshape: str
@@ -91,6 +92,7 @@ class FilterPlan:
     steps: tuple[str, ...] = ()
     user_chain: bool = False
     """Whether the user's --vf chain is in `chain` (how many frames it gives is not known)."""
+    after_chain: VideoInfo | None = None
 
     @property
     def changes_count(self) -> bool:
@@ -107,9 +109,10 @@ class FilterPlan:
             sample_aspect_ratio=self.source.sample_aspect_ratio,
         )]
         if self.reshape:
+            middle = self.after_chain or self.source
             graphs.append(VideoFilterGraph(
-                self.reshape, self.pix_fmt, frame_rate=self.output.average_rate,
-                sample_aspect_ratio=self.source.sample_aspect_ratio, size=(self.output.width, self.output.height),
+                self.reshape, self.pix_fmt, frame_rate=middle.average_rate,
+                sample_aspect_ratio=middle.sample_aspect_ratio, size=(self.output.width, self.output.height),
             ))
         spacing = None
         if self.rate not in (1, 2):  # decimate: evenly spaced from the first frame's time
@@ -192,11 +195,16 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
     if options.denoise in DENOISE_PRESETS:
         chain.append(DENOISE_PRESETS[options.denoise])
         steps.append(f"denoise {options.denoise}")
+    after_chain = dataclasses.replace(
+        info, pix_fmt=pix_fmt, time_base=output_time_base(info, rate),
+        average_rate=info.average_rate * rate if info.average_rate else None,
+    )
     if options.video:
         chain.append(options.video)
         steps.append(f"--vf {options.video!r}")
+        after_chain = _tagged_by_user_chain(after_chain, options.video)
 
-    shown = colour.shown_colour(info.colour, info.width, info.height, info.pix_fmt)
+    shown = colour.shown_colour(after_chain.colour, info.width, info.height, info.pix_fmt)
     reshape: list[str] = []
     out_colour = shown
     if options.colour_matrix == "bt709" and not pix_fmt.startswith("gray"):
@@ -205,7 +213,7 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
             _check_colorspace_takes(info, shown, pix_fmt)
             reshape.append(conversion)
             steps.append(f"colour {colour.describe(shown)} → bt709")
-    width, height, sar = info.width, info.height, info.sample_aspect_ratio
+    width, height, sar = info.width, info.height, after_chain.sample_aspect_ratio
     if options.square_pixels:
         width, height = square_size(info.width, info.height, sar, pix_fmt)
         if (width, height) != (info.width, info.height):
@@ -216,14 +224,53 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
         steps.append("denoise temporal (motion-compensated, vsr's own stage)")
 
     output = dataclasses.replace(
-        info, width=width, height=height, pix_fmt=pix_fmt, colour=out_colour, sample_aspect_ratio=sar,
-        time_base=output_time_base(info, rate),
-        average_rate=info.average_rate * rate if info.average_rate else None,
+        after_chain, width=width, height=height, colour=out_colour, sample_aspect_ratio=sar,
         frame_count=None if info.frame_count is None else _expected(info.frame_count, rate),
     )
-    plan = FilterPlan(",".join(chain), ",".join(reshape), pix_fmt, info, output, rate, tuple(steps), bool(options.video))
+    plan = FilterPlan(
+        ",".join(chain), ",".join(reshape), pix_fmt, info, output, rate, tuple(steps), bool(options.video), after_chain,
+    )
     _check_runs(plan)
     return plan
+
+
+TAG_TRIAL_FRAMES = 8
+"""Decoded frames a --vf chain is tried on to read the tags it sets."""
+
+
+def _tagged_by_user_chain(frames: VideoInfo, description: str) -> VideoInfo:
+    """`frames` (what goes into the user's --vf chain) as the chain tags them: the colour fields,
+    frame rate and sample aspect ratio it sets (setparams, colorspace, setsar, fps, ...), read by
+    running it on the input's first frames beside an empty chain (a field that differs between
+    the two is the chain's doing; the rest stay as probed, untagged fields untagged)."""
+    with open_input(frames.path) as container:
+        stream = first_video_stream(container, frames.path)
+        decoded = []
+        try:
+            for frame in container.decode(stream):
+                decoded.append(frame)
+                if len(decoded) == TAG_TRIAL_FRAMES:
+                    break
+        except (av.FFmpegError, ValueError):
+            pass  # damaged input: the frames read
+    declared = {"frame_rate": frames.average_rate, "sample_aspect_ratio": frames.sample_aspect_ratio}
+    plain = chain_tags("null", frames.pix_fmt, decoded, **declared)
+    tagged = chain_tags(description, frames.pix_fmt, decoded, **declared)
+    if plain is None or tagged is None:
+        return frames
+    return dataclasses.replace(
+        frames, colour=_changed_colour(frames.colour, plain, tagged),
+        average_rate=tagged.frame_rate if tagged.frame_rate != plain.frame_rate else frames.average_rate,
+        sample_aspect_ratio=(tagged.sample_aspect_ratio if tagged.sample_aspect_ratio != plain.sample_aspect_ratio
+                             else frames.sample_aspect_ratio),
+    )
+
+
+def _changed_colour(colour: Colour, plain: ChainTags, tagged: ChainTags) -> Colour:
+    """`colour` with each field the chain changed (`tagged` against `plain`) taken from the chain."""
+    fields = {name: getattr(tagged.colour, name) for name in ("primaries", "transfer", "matrix", "range")
+              if getattr(tagged.colour, name) != getattr(plain.colour, name)}
+    return dataclasses.replace(colour, **fields)
 
 
 def _expected(frames_in: int, rate: Fraction) -> int:
@@ -241,8 +288,7 @@ def _check_runs(plan: FilterPlan) -> None:
     if plan.chain:
         VideoFilterGraph(plan.chain, plan.pix_fmt, plan.source)
     if plan.reshape:
-        after_chain = dataclasses.replace(plan.source, pix_fmt=plan.pix_fmt, average_rate=plan.output.average_rate)
-        VideoFilterGraph(plan.reshape, plan.pix_fmt, after_chain, size=(plan.output.width, plan.output.height))
+        VideoFilterGraph(plan.reshape, plan.pix_fmt, plan.after_chain, size=(plan.output.width, plan.output.height))
 
 
 def deinterlacer(name: str, interlacing: Interlacing, field_rate: bool) -> str:

@@ -19,6 +19,8 @@ size-keeping chain and then the colour and aspect conversion).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -27,7 +29,7 @@ from av import VideoFrame
 
 from vsr.errors import ConfigError
 from vsr.media.explain import explained
-from vsr.media.probe import VideoInfo
+from vsr.media.probe import Colour, VideoInfo
 
 WHITESPACE = " \n\t\r"
 
@@ -150,6 +152,52 @@ class VideoFilterGraph:
         if self.frame_rate:
             arguments["frame_rate"] = f"{self.frame_rate.numerator}/{self.frame_rate.denominator}"
         return arguments
+
+
+TAG_PROBE = r"setpts=FRAME_RATE*1073741824,crop=2:2:0:0,pad=w='round(min(sar\,15)*131072)':h=2"
+"""Filters after a chain that write what PyAV does not show of its output (FFmpeg's frames and
+links carry it, PyAV 18 reads neither): the frame rate as the first frame's timestamp in units of
+2^-30, and the sample aspect ratio as the width of a 2-pixel crop padded to 2^17 pixels per unit."""
+
+
+@dataclass(frozen=True)
+class ChainTags:
+    """What a filter chain's frames come out tagged with: their colour (as FFmpeg's enum values),
+    the stream's frame rate (None: unknown) and sample aspect ratio."""
+
+    colour: Colour
+    frame_rate: Fraction | None
+    sample_aspect_ratio: Fraction
+
+
+class _TagProbe(VideoFilterGraph):
+    """A chain followed by TAG_PROBE, whose frames are 2 pixels high by design."""
+
+    def _same_size(self, frames: list[VideoFrame], source: VideoFrame) -> list[VideoFrame]:
+        return frames
+
+
+def chain_tags(
+    description: str, pix_fmt: str, frames: Sequence[VideoFrame], *, frame_rate: Fraction | None,
+    sample_aspect_ratio: Fraction | None,
+) -> ChainTags | None:
+    """The tags `description` gives the first frame it makes of `frames` (a few decoded frames),
+    the buffer source declaring `frame_rate` and `sample_aspect_ratio`; None when it makes none."""
+    probe = _TagProbe(f"{description},{TAG_PROBE}", pix_fmt, frame_rate=frame_rate, sample_aspect_ratio=sample_aspect_ratio)
+    out: list[VideoFrame] = []
+    for frame in frames:
+        out = probe.push(frame)
+        if out:
+            break
+    out = out or probe.flush()
+    if not out:
+        return None
+    first = out[0]
+    rate = Fraction(first.pts, 1 << 30).limit_denominator(1001) if first.pts else None
+    return ChainTags(
+        Colour(first.color_primaries, first.color_trc, first.colorspace, first.color_range), rate,
+        Fraction(first.width, 1 << 17).limit_denominator(256),
+    )
 
 
 PENDING_DURATIONS = 64
