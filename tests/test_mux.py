@@ -595,3 +595,65 @@ def test_languages_mov_spells_otherwise_are_kept_in_its_spelling(make_clip, tmp_
     result = vsr.upscale_video(tagged, tmp_path / "out.mov", scale=2, model="bicubic", preset="ultrafast")
     with av.open(str(result.output)) as out:
         assert [s.metadata.get("language") for s in out.streams.audio] == ["fra", "ger", "eng"]
+
+
+COVER = bytes(np.frombuffer(__import__("cv2").imencode(".jpg", np.full((32, 32, 3), 90, np.uint8))[1], np.uint8))
+
+
+def with_cover_art(path: Path, *, video: bool = True) -> Path:
+    """An MP4 (or M4A without `video`) with AAC audio and a JPEG cover picture (an attached_pic
+    stream, as FFmpeg shows covers), the video 64x48 and 5 frames long."""
+    with av.open(str(path), "w", format="mp4") as output:
+        streams = []
+        if video:
+            picture = output.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+            picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
+        sound = output.add_stream("aac", rate=48000)
+        cover = output.add_stream("mjpeg")
+        cover.width, cover.height, cover.pix_fmt = 32, 32, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        output.start_encoding()
+        packet = av.Packet(COVER)
+        packet.stream, packet.pts, packet.dts, packet.time_base = cover, 0, 0, cover.time_base
+        output.mux(packet)
+        for i in range(5 if video else 0):
+            output.mux(picture.encode(frame_from_rgb(draw_frame(i, 64, 48), i, Fraction(1, 25))))
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024 * 5), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        output.mux(sound.encode(frame))
+        for stream in [*streams, *output.streams.video[:1], sound]:
+            output.mux(stream.encode(None))
+    return path
+
+
+def covers(path: Path) -> list[bytes]:
+    """The cover pictures of `path`: attached_pic streams' pictures (Matroska's image attachments read so too)."""
+    with av.open(str(path)) as container:
+        pictures = [s for s in container.streams.video if s.disposition & av.stream.Disposition.attached_pic]
+        return [bytes(p) for s in pictures for p in container.demux(s) if p.size]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_cover_art_is_kept_and_not_taken_for_the_video(tmp_path, suffix):
+    """A video with cover art lost it ("dropping extra video stream"); the output keeps it as its
+    input did (MP4: a cover stream; Matroska: an attachment, which FFmpeg reads as a cover stream)."""
+    result = vsr.upscale_video(with_cover_art(tmp_path / "in.mp4"), tmp_path / f"out{suffix}", scale=2, model="bicubic")
+    assert covers(result.output) == [COVER]
+    assert (result.frames, read_video(result.output, keep_lumas=False).width) == (5, 128)
+    again = vsr.upscale_video(result.output, tmp_path / f"again{suffix}", scale=2, model="bicubic")
+    assert covers(again.output) == [COVER] and again.frames == 5
+
+
+def test_cover_art_the_container_cannot_hold_is_dropped_with_a_warning(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(with_cover_art(tmp_path / "in.mp4"), tmp_path / "out.mov", scale=2, model="bicubic")
+    assert covers(result.output) == [] and result.frames == 5
+    assert any("dropping the cover art (stream #2, mjpeg): the mov container cannot hold it (try .mkv)" in m
+               for m in caplog.messages)
+
+
+def test_a_song_with_cover_art_is_not_a_video(tmp_path):
+    """`vsr upscale song.m4a` made a one-frame video of the cover."""
+    song = with_cover_art(tmp_path / "song.m4a", video=False)
+    with pytest.raises(vsr.errors.InputError, match=r"song.m4a has no video stream \(only cover art\)$"):
+        vsr.upscale_video(song, tmp_path / "out.mkv", scale=2, model="bicubic")

@@ -33,7 +33,7 @@ from vsr.options import RunOptions, UpscaleOptions
 from vsr.media.frames import VideoItem
 from vsr.pipeline.image import rgb_to_ycbcr, ycbcr_to_rgb
 from vsr.pipeline.memory import available_memory
-from vsr.media.probe import frame_duration, open_input, probe
+from vsr.media.probe import first_video_stream, frame_duration, open_input, probe
 from vsr.pipeline.plan import Job, plan_job
 from vsr.pipeline.run import run_job
 from vsr.pipeline.upscale import collect_planes, submit_items, upscale_planes
@@ -225,7 +225,7 @@ def _time_naive(job: Job, frames: int, path: Path) -> StageTiming:
     with open_input(job.info.path) as source, VideoFileWriter(
         path, "mp4", job.info, job.codec, job.encode_options, job.layout, job.width, job.height
     ) as output:
-        for frame in source.decode(video=0):
+        for frame in source.decode(first_video_stream(source, job.info.path)):
             rgb = frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
             ycc = torch.from_numpy(rgb_to_ycbcr(rgb)).permute(2, 0, 1)[None].to(device)
             with torch.no_grad():

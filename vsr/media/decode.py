@@ -419,9 +419,9 @@ def _open_at(path: Path, start_pts: int | None) -> av.container.InputContainer:
     slower, but no frame at or after `start_pts` is ever skipped.
     """
     container = open_input(path)
-    if start_pts is None or not container.streams.video:
+    if start_pts is None:
         return container
-    if _seek_to_keyframe(container, container.streams.video[0], start_pts):
+    if _seek_to_keyframe(container, first_video_stream(container, path), start_pts):
         return container
     log.debug("seeking %s to pts %d did not land on a keyframe at or before it; reading from the start", path, start_pts)
     container.close()

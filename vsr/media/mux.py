@@ -22,6 +22,7 @@ from av.container import OutputContainer
 
 from vsr.errors import InputError, OutputError
 from vsr.media.frames import Passthrough
+from vsr.media.probe import first_video_stream, is_cover_art
 
 log = logging.getLogger(__name__)
 
@@ -298,13 +299,16 @@ def map_streams(
     left out, silently (a segment file of vsr.segments)."""
     mapping = StreamMap()
     supported = output.supported_codecs
-    first_video = source.streams.video[0].index
+    main_video = first_video_stream(source, Path(source.name))
     video = None
     for stream in source.streams:
         if stream.type == "video":
-            if stream.index == first_video:
+            if stream.index == main_video.index:
                 video = add_video()
                 _describe_like(video, stream, VIDEO_TAGS if _same_rate(video, stream) else STREAM_TAGS)
+            elif is_cover_art(stream):
+                if not video_only:
+                    _keep_cover_art(source, output, fmt, stream, mapping)
             else:
                 log.warning("dropping extra video stream #%d (only the first video stream is upscaled)", stream.index)
             continue
@@ -325,7 +329,7 @@ def map_streams(
             mapping.copied[stream.index] = _copy_of(output, stream)
         elif _is_chapter_track(source, stream):
             log.debug("stream #%d is the input's chapter track: its chapters are copied as chapters", stream.index)
-        elif stream.type == "data" and "timecode" in stream.metadata and "timecode" in source.streams.video[0].metadata:
+        elif stream.type == "data" and "timecode" in stream.metadata and "timecode" in main_video.metadata:
             log.debug("stream #%d is the input's timecode track: the video stream's timecode tag makes it anew", stream.index)
         elif stream.type == "attachment":
             _attach(output, fmt, stream)
@@ -360,6 +364,39 @@ def _attach(output: OutputContainer, fmt: str, stream: av.stream.Stream) -> None
                     stream.index, name, fmt)
         return
     output.add_attachment(name, stream.metadata.get("mimetype") or "application/octet-stream", bytes(data))
+
+
+COVER_ART_TYPES = {"mjpeg": ("jpg", "image/jpeg"), "png": ("png", "image/png"), "bmp": ("bmp", "image/bmp"),
+                   "webp": ("webp", "image/webp"), "gif": ("gif", "image/gif")}
+"""Cover art codecs: the file name suffix and MIME type of a Matroska attachment made of one."""
+
+
+def _keep_cover_art(
+    source: av.container.InputContainer, output: OutputContainer, fmt: str, stream: av.stream.Stream, mapping: StreamMap,
+) -> None:
+    """Keep a cover picture: MP4 holds it as a cover stream (its packet is copied with the others;
+    FFmpeg's MOV muxer writes none), Matroska as an attachment (read now); elsewhere it is
+    dropped with a warning."""
+    codec = stream.codec_context.name if stream.codec_context else None
+    if fmt == "mp4" and codec in ("mjpeg", "png", "bmp") and _container_takes(fmt, stream):
+        mapping.copied[stream.index] = _copy_of(output, stream)
+    elif fmt == "matroska" and codec in COVER_ART_TYPES and (picture := _cover_picture(source, stream)):
+        suffix, mimetype = COVER_ART_TYPES[codec]
+        name = stream.metadata.get("filename") or f"cover.{suffix}"
+        output.add_attachment(name, stream.metadata.get("mimetype") or mimetype, picture)
+    else:
+        log.warning("dropping the cover art (stream #%d, %s): the %s container cannot hold it%s",
+                    stream.index, codec, fmt, "" if fmt == "matroska" else " (try .mkv)")
+
+
+def _cover_picture(source: av.container.InputContainer, stream: av.stream.Stream) -> bytes | None:
+    """The encoded picture of cover stream `stream`, read from a second opening of the file (the
+    source's own position stays where it is); None where there is none."""
+    with av.open(source.name) as again:
+        for packet in again.demux(again.streams[stream.index]):
+            if packet.size:
+                return bytes(packet)
+    return None
 
 
 def _is_chapter_track(source: av.container.InputContainer, stream: av.stream.Stream) -> bool:

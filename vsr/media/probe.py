@@ -73,11 +73,20 @@ def open_input(path: Path) -> av.container.InputContainer:
         raise InputError(f"{path} is not a video file FFmpeg can read ({reason.lower()})") from None
 
 
+def is_cover_art(stream: av.stream.Stream) -> bool:
+    """Whether `stream` is a still attached to the file (cover art: FFmpeg shows it as a video
+    stream of one picture), not a video."""
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
 def first_video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
-    """The container's first video stream; InputError if it has none (an audio file, say)."""
-    if not container.streams.video:
-        raise InputError(f"{path} has no video stream")
-    return container.streams.video[0]
+    """The container's first video stream that is not cover art; InputError if it has none (an
+    audio file, say, with or without a cover)."""
+    for stream in container.streams.video:
+        if not is_cover_art(stream):
+            return stream
+    covered = " (only cover art)" if container.streams.video else ""
+    raise InputError(f"{path} has no video stream{covered}")
 
 
 def probe(path: Path) -> VideoInfo:
@@ -107,7 +116,7 @@ def probe(path: Path) -> VideoInfo:
             sample_aspect_ratio=stream.sample_aspect_ratio,
             rotation=rotation,
             audio_streams=len(container.streams.audio),
-            other_streams=len(container.streams) - len(container.streams.audio) - len(container.streams.video),
+            other_streams=len(container.streams) - len(container.streams.audio) - 1,
             declared_seconds=_declared_seconds(stream),
             start_pts=stream.start_time or 0,
             display_matrix=matrix,
