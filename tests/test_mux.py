@@ -8,6 +8,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import subprocess
 import threading
 import time
@@ -295,12 +296,14 @@ def test_a_failing_encoder_set_up_is_an_output_error_and_closes_the_file(make_cl
     mux.close_quietly(output)  # a second close, as a failed run does: harmless
 
 
-def clip_with_subtitles(path: Path, audio_first: bool) -> Path:
+def clip_with_subtitles(path: Path, audio_first: bool, codec: str = "subrip",
+                        texts: list[tuple[int, bytes]] = SUBTITLES) -> Path:
     with av.open(str(path), "w") as output:
         audio = output.add_stream("libopus", rate=48000) if audio_first else None
         video = output.add_stream("libx264", rate=10)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        subtitles = output.add_mux_stream("subrip", time_base=Fraction(1, 1000))
+        subtitles = output.add_mux_stream(codec, time_base=Fraction(1, 1000))
+        subtitles.metadata["language"] = "fre"
         for i in range(10):
             frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, 10)
@@ -310,7 +313,7 @@ def clip_with_subtitles(path: Path, audio_first: bool) -> Path:
             samples.sample_rate, samples.pts = 48000, 0
             output.mux(audio.encode(samples))
             output.mux(audio.encode(None))
-        for pts, text in SUBTITLES:
+        for pts, text in texts:
             packet = av.Packet(text)
             packet.stream, packet.pts, packet.dts, packet.duration = subtitles, pts, pts, 400
             packet.time_base = Fraction(1, 1000)
@@ -335,11 +338,53 @@ def test_subtitles_are_copied_and_stream_order_kept(tmp_path: Path, audio_first:
 
 
 def test_subtitles_the_container_cannot_hold_are_dropped_with_a_warning(tmp_path: Path, caplog) -> None:
-    source = clip_with_subtitles(tmp_path / "in.mkv", audio_first=False)
+    """DVD subtitles (pictures) cannot become WebM's text subtitles."""
+    source = clip_with_subtitles(tmp_path / "in.mkv", audio_first=False, codec="dvd_subtitle")
     with caplog.at_level(logging.WARNING, logger="vsr"):
-        result = vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic")
+        result = vsr.upscale_video(source, tmp_path / "out.webm", scale=2, model="bicubic")
     assert stream_types(result.output) == ["video"]
-    assert any("dropping subtitle stream" in r.getMessage() for r in caplog.records)
+    assert "dropping subtitle stream #1 (dvdsub): the webm container cannot hold it (try .mkv)" in caplog.messages
+
+
+def subtitle_texts(path: Path) -> tuple[str, list[tuple[Fraction, Fraction, str]]]:
+    """The codec of the first subtitle stream and its events: (start s, duration s, the text of
+    its ASS dialogue line: what follows the 8th comma, FFmpeg's form for every text subtitle)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.subtitles[0]
+        events = []
+        for packet in container.demux(stream):
+            subtitle = stream.codec_context.decode2(packet) if packet.size else None
+            if subtitle is not None and len(subtitle):
+                text = b"".join(bytes(rect.dialogue) for rect in subtitle).decode()
+                events.append((packet.pts * packet.time_base, packet.duration * packet.time_base, text))
+        return stream.codec_context.name, events
+
+
+def untagged(events: list[tuple[Fraction, Fraction, str]]) -> list[tuple[Fraction, Fraction, str]]:
+    """`events` with their ASS override tags ({\\i1} ...) taken out."""
+    return [(start, duration, re.sub(r"\{[^}]*\}", "", text)) for start, duration, text in events]
+
+
+STYLED = [(100, b"Hello <i>there</i>"), (600, b"two\nlines")]
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mp4", "mov_text"), (".mov", "mov_text"), (".webm", "webvtt")])
+def test_text_subtitles_the_container_cannot_hold_are_converted(tmp_path, suffix, codec, caplog):
+    """SubRip from Matroska was dropped in MP4, MOV and WebM: converted as FFmpeg's command line
+    does, the text, its timing, italics and language kept."""
+    source = clip_with_subtitles(tmp_path / "in.mkv", audio_first=False, texts=STYLED)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / f"out{suffix}", scale=2, model="bicubic")
+    name, events = subtitle_texts(result.output)
+    assert (name, untagged(events)) == (codec, untagged(subtitle_texts(source)[1]))
+    assert untagged(events) == [(Fraction(1, 10), Fraction(2, 5), "Hello there"), (Fraction(3, 5), Fraction(2, 5), "two\nlines")]
+    assert events[0][2].startswith("Hello {\\i1}there")  # in italics
+    with av.open(str(result.output)) as container:
+        assert container.streams.subtitles[0].metadata["language"] == ("fra" if suffix == ".mov" else "fre")
+    assert f"{suffix[1:]} cannot hold srt subtitles (stream #1): converting them to {codec}" in " ".join(caplog.messages)
+
+    back = vsr.upscale_video(result.output, tmp_path / "back.mkv", scale=2, model="bicubic")  # mov_text → ASS
+    assert untagged(subtitle_texts(back.output)[1]) == untagged(events)
 
 
 def test_an_extra_video_stream_is_dropped_with_a_warning(tmp_path, caplog):

@@ -31,6 +31,8 @@ FALLBACK_SUFFIX = ".mkv"
 """The container of an output whose input's container vsr does not write (.avi, .ts, .mpg, ...)."""
 AUDIO_FALLBACK = {"webm": "libopus"}
 """Audio encoder used where the container cannot hold the input's audio codec (default: aac)."""
+SUBTITLE_FALLBACK = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt", "matroska": "ass"}
+"""Subtitle encoder for text subtitles (SubRip, ASS, ...) the container cannot hold as they are."""
 CONTAINER_OPTIONS = {"matroska": {"avoid_negative_ts": "disabled"}, "webm": {"avoid_negative_ts": "disabled"}}
 """Muxer options per format. Matroska holds a stream that starts before 0 (MP3 or AAC with its
 encoder delay), but FFmpeg's default for it shifts every stream by that much, or not, depending
@@ -273,12 +275,57 @@ class AudioTranscoder:
         return encoded
 
 
+class SubtitleTranscoder:
+    """Decode → encode for text subtitles whose codec the output container cannot hold (SubRip or
+    ASS into MP4's mov_text or WebM's WebVTT, mov_text into Matroska's ASS, as FFmpeg's command
+    line converts them): the text,
+    its timing and the styling the target format has (italics, bold) are kept; ASS positions and
+    fonts are not."""
+
+    def __init__(self, output: OutputContainer, source: av.subtitles.stream.SubtitleStream, codec: str) -> None:
+        self.decoder = source.codec_context
+        if not self.decoder.is_open:
+            self.decoder.open()  # makes its ASS header, which the encoder starts from
+        self.stream = output.add_stream(codec)
+        self.stream.codec_context.subtitle_header = self.decoder.subtitle_header
+        self.stream.codec_context.time_base = source.time_base
+        _describe_like(self.stream, source)
+
+    @staticmethod
+    def converts(source: av.subtitles.stream.SubtitleStream, codec: str) -> bool:
+        """Whether `source`'s subtitles are text FFmpeg decodes and `codec` can encode from them
+        (bitmap subtitles, DVD's or Blu-ray's, cannot become text)."""
+        context = source.codec_context
+        if context is None or not context.codec.text_sub:
+            return False
+        try:
+            if not context.is_open:
+                context.open()
+            trial = av.codec.CodecContext.create(codec, "w")
+            trial.subtitle_header, trial.time_base = context.subtitle_header, source.time_base
+            trial.open()
+            return True
+        except (av.FFmpegError, ValueError):
+            return False
+
+    def packets(self, packet: av.Packet | None) -> list[av.Packet]:
+        if packet is None:
+            return []
+        subtitle = self.decoder.decode2(packet)
+        encoded = self.stream.codec_context.encode_subtitle(subtitle) if subtitle is not None else None
+        if encoded is None:
+            return []
+        encoded.pts, encoded.dts, encoded.duration = packet.pts, packet.pts, packet.duration
+        encoded.time_base, encoded.stream = packet.time_base, self.stream
+        return [encoded]
+
+
 @dataclass
 class StreamMap:
     """What happens to each non-video input stream."""
 
     copied: dict[int, av.stream.Stream] = field(default_factory=dict)
-    transcoded: dict[int, AudioTranscoder] = field(default_factory=dict)
+    transcoded: dict[int, AudioTranscoder | SubtitleTranscoder] = field(default_factory=dict)
 
     @property
     def kept(self) -> list[int]:
@@ -327,6 +374,10 @@ def map_streams(
                 mapping.transcoded[stream.index] = AudioTranscoder(output, stream, fallback)
         elif stream.type == "subtitle" and codec in supported and _container_takes(fmt, stream):
             mapping.copied[stream.index] = _copy_of(output, stream)
+        elif stream.type == "subtitle" and fmt in SUBTITLE_FALLBACK and SubtitleTranscoder.converts(stream, SUBTITLE_FALLBACK[fmt]):
+            log.warning("%s cannot hold %s subtitles (stream #%d): converting them to %s (text and timing kept, "
+                        "not positions or fonts)", fmt, codec, stream.index, SUBTITLE_FALLBACK[fmt])
+            mapping.transcoded[stream.index] = SubtitleTranscoder(output, stream, SUBTITLE_FALLBACK[fmt])
         elif _is_chapter_track(source, stream):
             log.debug("stream #%d is the input's chapter track: its chapters are copied as chapters", stream.index)
         elif stream.type == "data" and "timecode" in stream.metadata and "timecode" in main_video.metadata:
@@ -334,7 +385,8 @@ def map_streams(
         elif stream.type == "attachment":
             _attach(output, fmt, stream)
         elif stream.type == "subtitle":
-            log.warning("dropping subtitle stream #%d (%s): the %s container cannot hold it (try .mkv)", stream.index, codec, fmt)
+            log.warning("dropping subtitle stream #%d (%s): the %s container cannot hold it%s", stream.index, codec, fmt,
+                        "" if fmt == "matroska" else " (try .mkv)")
         else:
             log.warning("dropping %s stream #%d (%s): vsr copies audio, subtitles and attachments only",
                         stream.type, stream.index, codec or stream.metadata.get("handler_name", "no codec"))
@@ -626,7 +678,8 @@ class Muxer:
         last = self._last_time.get(index)
         # two audio packets never start together; two subtitles may. (Not `packet.stream`: the
         # input stream it names is freed once the reader closes the file.)
-        audio = index in self.streams.transcoded or self.streams.copied[index].type == "audio"
+        copy = self.streams.transcoded[index].stream if index in self.streams.transcoded else self.streams.copied[index]
+        audio = copy.type == "audio"
         if last is not None and (time < last or (time == last and audio)):
             return f"{float(time):.3f} s after {float(last):.3f} s"
         if packet.pts is not None and packet.dts is not None and packet.pts < packet.dts:
