@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import weakref
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from test_segments_join import CLIP, LOSSLESS, LOSSY
 from videoclips import audio_packets, read_video
 from vsr import upscale_video
 from vsr.errors import ConfigError, OutputError, PipelineError
-from vsr.media.index import read_packet_index
+from vsr.media.index import PacketIndex, read_packet_index
 from vsr.options import EncodeOptions, ModelOptions, UpscaleOptions
 from vsr.segments.manifest import Manifest, options_digest
 from vsr.segments.plan import plan_segments
@@ -286,3 +287,72 @@ def test_a_file_cut_in_the_middle_of_a_gop_runs_in_segments_as_in_one_run(source
     assert len(b.pts) == len(a.pts) < 38 and b.pts == a.pts
     assert all((x == y).all() for x, y in zip(a.lumas, b.lumas))
     assert "before the first keyframe, could not be decoded" in caplog.text
+
+
+def test_the_output_s_own_folder_as_the_work_folder_keeps_the_output_and_the_folder(source, whole, tmp_path):
+    """The finished output was deleted with the work folder (rmtree after the join), exit 0."""
+    folder = tmp_path / "films"
+    folder.mkdir()
+    target = folder / "film.mp4"
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, work_dir=folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["film.mp4"]
+    assert_same_video(target, whole)
+
+
+def test_resume_redoes_a_segment_damaged_in_place(source, whole, tmp_path, monkeypatch):
+    """Bytes zeroed inside a finished segment (same size) were joined as they were."""
+    target = tmp_path / "out.mp4"
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, keep_work=True)
+    part = default_work_dir(target) / "segment-0001.mp4"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 200] = bytes(200)
+    part.write_bytes(bytes(data))
+    target.unlink()
+    calls = count_segments(monkeypatch)
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, resume=True)
+    assert calls == [1]
+    assert_same_video(target, whole)
+
+
+@pytest.mark.parametrize("filters", [
+    {"video": "atadenoise=p=6:s=21"},  # temporal on chroma alone, 10 frames each way: the luma is the same after a cut
+])
+def test_a_vf_chain_reaching_past_the_context_on_chroma_alone_is_refused(source, tmp_path, filters):
+    with pytest.raises(ConfigError, match=r"^a --vf chain whose frames after a cut are not those of one run"):
+        upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS.replace(filters=filters), segment_seconds=SECONDS)
+
+
+def test_a_deinterlacer_and_a_temporal_vf_chain_get_both_their_reaches(source, tmp_path):
+    """The chain runs on the deinterlaced frames: the context is the sum (2 + 4), not the larger;
+    with 4 the frames after a cut differed from one run's."""
+    options = LOSSLESS.replace(filters={"deinterlace": "bwdif", "video": "atadenoise"})
+    assert options.filters.temporal_reach() == 6
+    whole = upscale_video(source, tmp_path / "whole.mp4", options=options).output
+    assert_same_video(upscale_in_segments(source, tmp_path / "out.mp4", options, segment_seconds=0.3).output, whole)
+
+
+def test_frames_before_the_first_keyframe_longer_than_a_segment_join_the_first_segment():
+    """Segment 0 held only the frames before the first keyframe (which decode to nothing), and its
+    empty file failed the run."""
+    index = PacketIndex(tuple(range(40)), (15, 30), Fraction(1, 25))
+    plan = plan_segments(index, 0.2)  # 5 frames
+    assert [(s.start_pts, s.end_pts, s.leading) for s in plan] == [(0, 30, 15), (30, None, 0)]
+
+
+def test_the_joined_video_says_the_frame_rate_a_plain_run_says(make_clip, tmp_path):
+    """The join took the first segment's rate, which Matroska only estimates from its few frames."""
+    source = make_clip("phone.mp4", frames=40, rate=Fraction(45000, 1499), time_base=Fraction(1, 90000),
+                       options={"g": "5"})
+    plain = upscale_video(source, tmp_path / "plain.mkv", options=LOSSLESS).output
+    joined = upscale_in_segments(source, tmp_path / "out.mkv", LOSSLESS, segment_seconds=SECONDS).output
+    assert read_video(joined, keep_lumas=False).average_rate == read_video(plain, keep_lumas=False).average_rate
+
+
+def test_a_resume_with_nothing_left_says_it_joined_rather_than_0_fps(cli, source, tmp_path):
+    target = tmp_path / "out.mp4"
+    flags = ("--scale", "2", "--model", "bicubic", "--crf", "0", "--segment-seconds", SECONDS)
+    assert cli("upscale", source, "-o", target, *flags, "--keep-work", "-q").exit_code == 0
+    target.unlink()
+    result = cli("upscale", source, "-o", target, *flags, "--resume")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"vsr: wrote {target} (128x96, 40 frames, joined, none left to upscale)"

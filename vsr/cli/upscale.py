@@ -126,7 +126,8 @@ def upscale(
             raise typer.Exit(1)
         return
     if not quiet:
-        typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {result.fps:.1f} fps)", err=True)
+        speed = "joined, none left to upscale" if result.frames_run == 0 else f"{result.fps:.1f} fps"
+        typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {speed})", err=True)
 
 
 def _refuse_unless(enabled: bool, applies: str, **flags: object) -> None:

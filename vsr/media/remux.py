@@ -23,10 +23,13 @@ MAX_PENDING_DTS = 64
 """Packets at the start of a part that may lack a dts (the encoder's reordering delay)."""
 
 
-def join_video_parts(source: Path, parts: Sequence[Path], temp: Path, container: str) -> int:
+def join_video_parts(
+    source: Path, parts: Sequence[Path], temp: Path, container: str, frame_rate: Fraction | None = None,
+) -> int:
     """Write `temp` (FFmpeg format `container`): the video packets of `parts` one part after the
     other, and the audio and subtitle packets of `source` (copied, or transcoded where the
-    container cannot hold them, as vsr.media.mux.map_streams decides), interleaved by time.
+    container cannot hold them, as vsr.media.mux.map_streams decides), interleaved by time; the
+    video stream says `frame_rate` (default: the first part's).
     Returns the video packets written. Raises PipelineError (stage "join") when there is no part,
     a part's codec or extradata differs from the first part's, or the decoding times do not
     strictly increase across the parts; InputError/OutputError as opening the files raises them."""
@@ -36,7 +39,7 @@ def join_video_parts(source: Path, parts: Sequence[Path], temp: Path, container:
         model = first_video_stream(first, parts[0])
         output = open_output(temp, container)
         video, streams = set_up_streams(
-            templates, output, container, model.codec_context.name, lambda: _video_stream_like(output, model),
+            templates, output, container, model.codec_context.name, lambda: _video_stream_like(output, model, frame_rate),
         )
         copy_container_metadata(templates, output)
         muxer = Muxer(output, video, streams)
@@ -59,13 +62,15 @@ def join_video_parts(source: Path, parts: Sequence[Path], temp: Path, container:
     return muxer.frames
 
 
-def _video_stream_like(output: av.container.OutputContainer, model: av.video.stream.VideoStream) -> av.video.stream.VideoStream:
-    """A video stream for the parts' packets: the first part's, with its frame rate, which a
-    template does not carry (Matroska would write 1 ms as the frame duration)."""
+def _video_stream_like(
+    output: av.container.OutputContainer, model: av.video.stream.VideoStream, frame_rate: Fraction | None,
+) -> av.video.stream.VideoStream:
+    """A video stream for the parts' packets: the first part's, with `frame_rate` (else the part's),
+    which a template does not carry (Matroska would write 1 ms as the frame duration)."""
     # opaque: the packets are copied, so no encoder is looked up (by the decoder's name: libdav1d for AV1)
     stream = output.add_stream_from_template(model, opaque=True)
-    if model.average_rate:
-        stream.codec_context.framerate = model.average_rate
+    if frame_rate or model.average_rate:
+        stream.codec_context.framerate = frame_rate or model.average_rate
     return stream
 
 

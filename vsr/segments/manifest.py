@@ -37,6 +37,8 @@ class SegmentRecord:
     state: State = State.PENDING
     frames: int = 0
     bytes: int = 0
+    sha256: str = ""
+    """Of its file when it was checked ("" in manifests older than this field)."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,10 @@ class Manifest:
                               "or remove it to start afresh")
         return self
 
-    def finished(self, index: int, frames: int, size: int) -> Manifest:
-        """A copy with segment `index` done (its file checked: `frames` frames, `size` bytes)."""
+    def finished(self, index: int, frames: int, size: int, sha256: str = "") -> Manifest:
+        """A copy with segment `index` done (its file checked: `frames` frames, `size` bytes, that SHA-256)."""
         records = list(self.segments)
-        records[index] = dataclasses.replace(records[index], state=State.DONE, frames=frames, bytes=size)
+        records[index] = dataclasses.replace(records[index], state=State.DONE, frames=frames, bytes=size, sha256=sha256)
         return dataclasses.replace(self, segments=tuple(records))
 
     @property
@@ -96,7 +98,8 @@ class Manifest:
             "input_sha256": self.input_sha256,
             "options_sha256": self.options_sha256,
             "segments": [
-                {**dataclasses.asdict(r.segment), "state": r.state.value, "frames_written": r.frames, "bytes": r.bytes}
+                {**dataclasses.asdict(r.segment), "state": r.state.value, "frames_written": r.frames, "bytes": r.bytes,
+                 "sha256": r.sha256}
                 for r in self.segments
             ],
         }
@@ -107,7 +110,7 @@ class Manifest:
             SegmentRecord(
                 Segment(s["index"], s["start_pts"], s["end_pts"], s["frames"],
                         s.get("context_start_pts"), s.get("context_after", 0), s.get("leading", 0)),
-                State(s["state"]), s["frames_written"], s["bytes"],
+                State(s["state"]), s["frames_written"], s["bytes"], s.get("sha256", ""),
             )
             for s in raw["segments"]
         )

@@ -68,8 +68,9 @@ def plan_segments(index: PacketIndex, segment_seconds: float, *, context: int = 
         raise InputError("the video stream holds no frame to plan segments over")
     span = Fraction(segment_seconds) / index.time_base
     cuts = [index.pts[0]]
-    for keyframe in index.keyframes:
-        if keyframe - cuts[-1] >= span:
+    first_keyframe = index.keyframes[0] if index.keyframes else index.pts[0]
+    for keyframe in index.keyframes:  # the first segment counts from its first keyframe: the frames before it decode to nothing
+        if keyframe > first_keyframe and keyframe - max(cuts[-1], first_keyframe) >= span:
             cuts.append(keyframe)
     ends: list[int | None] = [*cuts[1:], None]
     segments = []

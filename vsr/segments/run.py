@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from vsr.errors import ConfigError, InputError, OutputError, PipelineError, VsrError
+from vsr.files import file_sha256
 from vsr.media import mux
 from vsr.media.decode import DecodeStats, read_items
 from vsr.media.frames import VideoItem
@@ -34,11 +36,15 @@ from vsr.pipeline.plan import Job
 from vsr.pipeline.result import UpscaleResult, default_output_path
 from vsr.pipeline.run import Progress
 from vsr.segments.join import join_segments
-from vsr.segments.manifest import Manifest, SegmentRecord, State
+from vsr.segments.manifest import MANIFEST_NAME, Manifest, SegmentRecord, State
 from vsr.segments.plan import Segment, default_segment_seconds, plan_segments
 from vsr.segments.worker import SegmentResult, SegmentTask, planned_job, upscale_checked
 
 log = logging.getLogger(__name__)
+
+WORK_FILE = re.compile(rf"{re.escape(MANIFEST_NAME)}|\.{re.escape(MANIFEST_NAME)}\.tmp-.+|\.?segment-\d{{4}}\..+")
+"""The names of the files vsr writes in a work folder: the manifest (and its temporary files), the
+segment files and their partial files (`.segment-0001.vsr-<pid>-<token>.partial.mp4`)."""
 
 Outcome = SegmentResult | VsrError
 """What became of a segment task: its checked file, or the error that ended it."""
@@ -85,7 +91,8 @@ class SequentialRunner:
 class JobSummary:
     """What the driver keeps of a planned job (never the job itself: its model and engine stay in
     planned_job's cache, so a folder's jobs do not hold one model each): the log line, the model,
-    where and how it runs, the output size and the frames after the filters (None: not known)."""
+    where and how it runs, the output size, the frames after the filters (None: not known) and
+    their frame rate (what the output stream says, as a plain run's does)."""
 
     description: str
     model: str
@@ -94,11 +101,12 @@ class JobSummary:
     width: int
     height: int
     frames: int | None
+    frame_rate: Fraction | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobSummary:
         return cls(job.describe(), job.model.name, job.engine.device, job.engine.precision, job.width, job.height,
-                   job.filtered.frame_count)
+                   job.filtered.frame_count, job.filtered.average_rate)
 
 
 @dataclass
@@ -120,6 +128,8 @@ class SegmentedJob:
     """Whether this run made the work folder or found it empty: then nothing in it is older than the run."""
     made_work: bool = False
     """Whether this run made the work folder."""
+    _intact_files: dict[int, bool] = field(default_factory=dict, repr=False)
+    """Segments whose finished file was found intact (or not), each read once per run."""
 
     @classmethod
     def open(
@@ -153,15 +163,22 @@ class SegmentedJob:
         return sum(r.segment.frames for r in self.manifest.segments)
 
     def todo(self) -> list[Segment]:
-        """The segments not finished, or whose file went missing or is not the size it was when
-        checked (cut short, replaced)."""
+        """The segments not finished, or whose file went missing or is not the file it was when
+        checked (cut short, replaced, damaged in place: its size and SHA-256)."""
         return [r.segment for r in self.manifest.segments if r.state is not State.DONE or not self._intact(r)]
 
     def _intact(self, record: SegmentRecord) -> bool:
-        try:
-            return self.files[record.segment.index].stat().st_size == record.bytes
-        except OSError:
-            return False
+        index = record.segment.index
+        if index not in self._intact_files:
+            try:
+                path = self.files[index]
+                self._intact_files[index] = path.stat().st_size == record.bytes and (
+                    not record.sha256 or file_sha256(path) == record.sha256)
+            except OSError:
+                self._intact_files[index] = False
+            if not self._intact_files[index]:
+                log.info("segment %d: its file is missing or changed since it was checked; it is done again", index)
+        return self._intact_files[index]
 
     def tasks(self, key: int = 0) -> list[SegmentTask]:
         """The tasks of the segments to do, marked as job `key`."""
@@ -169,28 +186,34 @@ class SegmentedJob:
 
     def record(self, segment: Segment, result: SegmentResult) -> None:
         """Mark `segment` done in the manifest and save it (atomically)."""
-        self.manifest = self.manifest.finished(segment.index, result.frames, result.bytes)
+        self.manifest = self.manifest.finished(segment.index, result.frames, result.bytes, file_sha256(self.files[segment.index]))
+        self._intact_files[segment.index] = True
         self.manifest.save(self.work)
 
     def discard_if_unstarted(self) -> None:
-        """After a failure: empty the work folder this run made if no segment was finished (there is
-        nothing to resume), so that the next run needs no --resume; the folder goes too unless the
-        user made it."""
-        if not self.fresh or any(r.state is State.DONE for r in self.manifest.segments):
-            return
-        if self.made_work:
-            shutil.rmtree(self.work, ignore_errors=True)
-            return
-        for entry in self.work.iterdir():
-            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        """After a failure: remove this run's work if no segment was finished (there is nothing to
+        resume), so that the next run needs no --resume (see _remove_work)."""
+        if self.fresh and not any(r.state is State.DONE for r in self.manifest.segments):
+            self._remove_work()
 
     def join(self) -> int:
-        """Join the segment files into the target (the work folder removed unless keep_work);
-        the frames written."""
-        frames = join_segments(self.source, self.files, self.target, self.container, overwrite=self.options.run.overwrite)
+        """Join the segment files into the target (the work removed unless keep_work); the frames written."""
+        frames = join_segments(self.source, self.files, self.target, self.container, overwrite=self.options.run.overwrite,
+                               frame_rate=self.planned.frame_rate)
         if not self.keep_work:
-            shutil.rmtree(self.work)
+            self._remove_work()
         return frames
+
+    def _remove_work(self) -> None:
+        """Remove the files vsr put in the work folder (manifest, segments, their partial files),
+        and the folder where it is vsr's own (made by this run, or of the default name) and left
+        empty: a folder the user named (--work-dir, perhaps the output's own) keeps everything else."""
+        with contextlib.suppress(OSError):
+            for entry in self.work.iterdir():
+                if WORK_FILE.fullmatch(entry.name):
+                    entry.unlink(missing_ok=True)
+            if self.made_work or self.work == default_work_dir(self.target):
+                self.work.rmdir()
 
 
 def upscale_in_segments(
@@ -331,30 +354,32 @@ def _vf_trial(job: Job, reach: int) -> str | None:
         return None
     pts = sorted(read_packet_index(job.info.path).pts)
     end = pts[VF_TRIAL_FRAMES] if len(pts) > VF_TRIAL_FRAMES else None
-    whole, (frames_in, frames_out) = _filtered_lumas(job, None, end)
+    whole, (frames_in, frames_out) = _filtered_planes(job, None, end)
     if frames_in != frames_out:
         return f"filters that change the frame count (the --vf chain made {frames_out} frames of the first {frames_in})"
     cut = len(whole) // 2
     if cut <= reach:
         return None  # too short to cut
-    resumed, _ = _filtered_lumas(job, pts[cut - reach], end)
+    resumed, _ = _filtered_planes(job, pts[cut - reach], end)
     if len(resumed) != len(whole) - cut + reach or any(
-            not np.array_equal(a, b) for a, b in zip(whole[cut:], resumed[reach:])):
+            not all(np.array_equal(a, b) for a, b in zip(planes, again)) for planes, again in zip(whole[cut:], resumed[reach:])):
         return (f"a --vf chain whose frames after a cut are not those of one run (it counts frames, or looks "
                 f"back further than {reach} frames)")
     return None
 
 
-def _filtered_lumas(job: Job, start_pts: int | None, end_pts: int | None) -> tuple[list[np.ndarray], tuple[int, int]]:
-    """The luma planes of the job's filters run on the frames from `start_pts` to before `end_pts`,
-    and (frames in, frames out) of the chain."""
+def _filtered_planes(
+    job: Job, start_pts: int | None, end_pts: int | None,
+) -> tuple[list[list[np.ndarray]], tuple[int, int]]:
+    """The planes of each frame of the job's filters run on the frames from `start_pts` to before
+    `end_pts` (chroma too: a chain may be temporal on chroma alone), and (frames in, frames out)."""
     frame_filter = job.filters.frame_filter()
     filtered = job.filtered
-    lumas = [np.array(item.planes[0]) for item in read_items(
+    frames = [[np.array(plane) for plane in item.planes] for item in read_items(
         job.info.path, job.layout, [], DecodeStats(), frame_duration(filtered), frame_filter=frame_filter,
         start_pts=start_pts, end_pts=end_pts, filtered_time_base=filtered.time_base) if isinstance(item, VideoItem)]
-    counts = (frame_filter.frames_in, frame_filter.frames_out) if frame_filter is not None else (len(lumas), len(lumas))
-    return lumas, counts
+    counts = (frame_filter.frames_in, frame_filter.frames_out) if frame_filter is not None else (len(frames), len(frames))
+    return frames, counts
 
 
 def _finished(work: Path) -> bool:
