@@ -38,7 +38,7 @@ def evaluate(name: str, scale: int, set_name: str, rerun: bool) -> dict:
     out = REPO / "runs" / "eval" / f"{name}_x{scale}_{set_name}.json"
     if rerun or not out.exists():
         cmd = [sys.executable, "-c", "from vsr.cli import main; main()", "eval", "--model", name, "--scale",
-               str(scale), "--data", SETS[set_name], "--json", str(out.relative_to(REPO)), "--quiet"]
+               str(scale), "--data", SETS[set_name], "--json", str(out.relative_to(REPO)), "--overwrite", "--quiet"]
         subprocess.run(cmd, cwd=REPO, check=True)
     return json.loads(out.read_text())
 

@@ -81,12 +81,23 @@ def test_options_of_the_other_mode_and_models_it_cannot_evaluate_are_one_line(tm
         (["--mode", "multi", "-d", data, "-m", "stream", "-s", "1"], "stream x1 is a clean-up model"),
         (["--mode", "multi", "-d", data, "-m", "bicubic", "--frames", "0"], "got 0"),
         (["-d", data + "/pan", "-m", "bicubic", "-s", "2", "--json", str(tmp_path / "a_folder")], "is a folder; give a file name"),
+        # an image of the data set was replaced by the JSON, exit 0
+        (["-d", data + "/pan", "-m", "bicubic", "-s", "2", "--json", data + "/pan/hr_01.png", "--overwrite"],
+         f"--json {data}/pan/hr_01.png is inside the data folder {data}/pan; write the results elsewhere"),
+        (["-d", data + "/pan", "-m", "bicubic", "-s", "2", "--json", str(tmp_path / "earlier.json")],
+         f"--json {tmp_path}/earlier.json exists; pass --overwrite to replace it"),
     ]
+    (tmp_path / "earlier.json").write_text("{}")
+    first_image = (tmp_path / "data" / "pan" / "hr_01.png").read_bytes()
     for args, message in cases:
         result = _eval(*args)
         assert result.exit_code == 1, (args, result.output)
         assert message in result.output and "Traceback" not in result.output, (args, result.output)
         assert len(result.output.strip().splitlines()) == 1, result.output
+    assert (tmp_path / "earlier.json").read_text() == "{}"
+    assert (tmp_path / "data" / "pan" / "hr_01.png").read_bytes() == first_image
+    result = _eval("-d", data + "/pan", "-m", "bicubic", "-s", "2", "--json", str(tmp_path / "earlier.json"), "--overwrite")
+    assert result.exit_code == 0 and json.loads((tmp_path / "earlier.json").read_text())["model"] == "bicubic"
 
 
 def test_a_one_frame_sequence_has_no_flicker_figure_rather_than_nan(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ def eval_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (see `vsr models`) or a checkpoint file (required with --mode single); with --mode multi, the single-frame model (default: the best shipped one)."),
     scale: Optional[int] = typer.Option(None, "--scale", "-s", help="Scale factor (2, 3 or 4); optional for a checkpoint file."),
     data: Path = typer.Option(..., "--data", "-d", help="Folder of HR images or video frames."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the per-image results here (JSON)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the per-image results here (JSON; an existing file only with --overwrite, never one inside --data)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
     border: Optional[int] = typer.Option(None, "--border", min=0, help="--mode single: pixels cropped at each side (default: the scale)."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16/fp16 for models declared half-safe."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images."),
@@ -46,7 +47,7 @@ def eval_command(
             "--frames": frames is not None, "--fusion-model": fusion_model is not None}
         if unused := [flag for flag, on in given.items() if on]:
             raise ConfigError(f"{' and '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to --mode {mode}")
-        _check_json_target(json_out)
+        _check_json_target(json_out, data, overwrite)
         if mode == "multi":
             if model is not None:
                 _check_single_frame(resolve(model, scale or 4))
@@ -102,12 +103,20 @@ def _check_single_frame(sr) -> None:
                           "(python3 scripts/restore_table.py --scale 1)")
 
 
-def _check_json_target(path: Path | None) -> None:
-    """Refuse a --json target that cannot be written, before any evaluation."""
+def _check_json_target(path: Path | None, data: Path, overwrite: bool) -> None:
+    """Refuse, before any evaluation, a --json target that cannot or may not be written: a folder,
+    a file inside the data (an image evaluated, or one a later run would read), an existing file
+    without `overwrite`."""
     from vsr.errors import OutputError
 
-    if path is not None and path.is_dir():
+    if path is None:
+        return
+    if path.is_dir():
         raise OutputError(f"--json {path} is a folder; give a file name, e.g. {path / 'eval.json'}")
+    if path.resolve().is_relative_to(data.resolve()):
+        raise OutputError(f"--json {path} is inside the data folder {data}; write the results elsewhere")
+    if path.exists() and not overwrite:
+        raise OutputError(f"--json {path} exists; pass --overwrite to replace it")
 
 
 def _write_json(path: Path, value: dict) -> None:
