@@ -15,6 +15,7 @@ import pytest
 
 import vsr.experiment.ladder as ladder
 import vsr.experiment.report as report
+import vsr.experiment.run as experiment_run
 from tinymodels import panned_lumas, write_weight_file
 from vsr.engine.fusion import LearnedFusion
 from vsr.errors import ConfigError, UnsupportedModelError
@@ -168,7 +169,7 @@ def test_bad_inputs_are_one_line_errors(make_clip, make_audio_only, tmp_path, cl
     assert not any((tmp_path / name).exists() for name in "abcdef")
 
 
-def test_a_folder_with_other_settings_is_refused_unless_overwrite(make_clip, tmp_path, cli, caplog):
+def test_a_folder_with_other_settings_is_refused_unless_overwrite(make_clip, tmp_path, cli, caplog, monkeypatch):
     clip = make_clip("clip.mp4", **CLIP)
     folder = tmp_path / "exp"
     base = ["experiment", clip, "-o", folder, "--scales", "1,2", "--upscalers", "bicubic", "--metrics", "psnr", "-q"]
@@ -185,8 +186,21 @@ def test_a_folder_with_other_settings_is_refused_unless_overwrite(make_clip, tmp
     assert "holds an experiment with other settings (preset 'ultrafast', now 'veryslow')" in refused.stderr
     assert "--overwrite" in refused.stderr and (folder / "points.csv").is_file()
 
+    before = {name: (folder / name).read_bytes() for name in ("points.csv", "results.json", "summary.md")}
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:  # an overwrite stopped before its report: the results stay
+        patched.setattr(experiment_run, "encode_rungs", stop)
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(clip, folder, make_settings(scales="1,2", crfs="20,30,40", upscalers="bicubic",
+                                                       metrics="psnr", preset="faster"), overwrite=True)
+    assert {name: (folder / name).read_bytes() for name in before} == before
+
     replaced = cli(*base, "--crf", "20,30,40", "--preset", "veryfast", "--overwrite")
     assert replaced.exit_code == 0, replaced.stderr
+    assert json.loads((folder / "results.json").read_text())["settings"]["preset"] == "veryfast"
     assert json.loads((folder / "experiment.json").read_text())["identity"]["preset"] == "veryfast"
 
     (tmp_path / "other").mkdir()

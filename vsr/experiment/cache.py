@@ -11,7 +11,8 @@
 A KEY is a hash of the manifest's identity and the point (scale, rate; upscaler and its weights'
 sha256, precision and metrics for a point), so a run with one more upscaler, CRF or scale only
 computes what is new, and an interrupted run resumes. A folder made with other shared settings is
-refused unless overwrite is asked for. Every file appears complete or not at all
+refused unless overwrite is asked for: then its cache goes, and its results stay until the new
+run's report replaces them (an overwrite that fails or is stopped loses nothing). Every file appears complete or not at all
 (vsr.files.atomic_path: a temp file beside it, then os.replace); temp files a killed run left are
 removed when the folder is opened.
 """
@@ -33,8 +34,6 @@ log = logging.getLogger(__name__)
 SCHEMA = 1
 MANIFEST = "experiment.json"
 CACHE = "cache"
-OUTPUTS = ("points.csv", "frames.csv", "hull.csv", "bdrate.csv", "results.json", "summary.md", "crops")
-"""What a run writes at the top of DIR (rd_*.png too), removed by an overwrite."""
 
 
 def digest(value: Any) -> str:
@@ -78,7 +77,8 @@ class ExperimentDir:
 
     identity: what every cached point shares (source sha256, codec, preset, frames, start, ...).
     Opening checks the folder: a manifest with another identity raises ConfigError naming what
-    differs (unless overwrite, which first removes the cache and the outputs); a folder that is not
+    differs (unless overwrite, which removes the cache; the results stay until the report replaces
+    them); a folder that is not
     empty and holds no manifest raises OutputError (unless overwrite); a file in the way raises
     OutputError.
     """
@@ -105,7 +105,7 @@ class ExperimentDir:
                     f"{root} holds an experiment with other settings ({_differences(manifest.get('identity'), self.identity)}); "
                     "use --overwrite to replace it, or another folder"
                 )
-            self._remove_ours()
+            self._remove_cache()
         elif manifest is None and root.is_dir() and any(root.iterdir()) and not overwrite:
             raise OutputError(f"{root} is not empty and holds no experiment; use --overwrite to write into it anyway")
         try:
@@ -115,17 +115,11 @@ class ExperimentDir:
         except OSError as error:
             raise OutputError(f"cannot write the experiment folder {root}: {error.strerror or error}") from None
 
-    def _remove_ours(self) -> None:
-        """Remove what runs write (cache, outputs, plots, manifest), nothing else."""
-        log.info("removing the previous experiment in %s (--overwrite)", self.root)
-        for name in (CACHE, *OUTPUTS, MANIFEST):
-            path = self.root / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-        for plot in self.root.glob("rd_*.png"):
-            plot.unlink()
+    def _remove_cache(self) -> None:
+        """Remove the previous experiment's cache (its results stay until this run's report replaces them)."""
+        log.info("replacing the previous experiment in %s (--overwrite): its results stay until this run's "
+                 "replace them", self.root)
+        shutil.rmtree(self.root / CACHE, ignore_errors=True)
 
     def _folder(self, name: str) -> Path:
         folder = self.root / CACHE / name
