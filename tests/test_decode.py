@@ -312,3 +312,27 @@ def test_a_range_keeps_only_the_passthrough_packets_inside_it(make_clip):
     assert middle and all(start * time_base <= seconds(i) < end * time_base for i in middle)
     tail = [i for i in read_all(source, streams=[1], start_pts=start) if isinstance(i, Passthrough)]
     assert [bytes(i.packet) for i in tail] == [bytes(i.packet) for i in full if seconds(i) >= start * time_base]
+
+
+def test_a_jump_in_the_timestamps_is_counted_and_warned_about_where_it_is(caplog):
+    """Matroska's demuxer resynchronises after damage at the next cluster: a third of a video went
+    missing with no error, no warning and exit 0."""
+    stats = DecodeStats()
+    frames = blank_frames([0, 40, 80 + 40 * 24, 80 + 40 * 25, 80 + 40 * 55, 80 + 40 * 56])  # 24 missing (within), then 29
+    for frame in frames:
+        frame.time_base = Fraction(1, 1000)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        out = list(timestamped(frames, stats, 40))
+    assert len(out) == 6 and stats.gaps == 1
+    assert caplog.messages == ["no video frames from 1.12 s to 2.28 s (29 frame durations): damaged input, "
+                               "or a pause in a variable-frame-rate video; the output keeps the gap"]
+
+
+def test_damaged_packets_past_the_first_few_are_counted_not_listed(make_clip, caplog):
+    source = make_clip("broken.mkv", codec="mjpeg", pix_fmt="yuvj420p", frames=12, corrupt=(2, 4, 6, 8, 10))
+    stats = DecodeStats()
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        read_all(source, stats=stats)
+    assert stats.skipped_packets == 5
+    listed = [m for m in caplog.messages if m.startswith("skipped a damaged video packet")]
+    assert len(listed) == decode.LISTED_PROBLEMS and listed[-1].endswith("; further ones are counted, not listed")

@@ -42,6 +42,10 @@ packets of that time: the interleaving distance of any sane muxer."""
 HIDDEN_ERROR_CODECS = frozenset({"vp8"})
 """Decoders that report an error inside a frame only when they run with slice threads: with frame
 threads (or one thread) FFmpeg's VP8 returns the damaged frame as if it were whole."""
+GAP_FRAMES = 25
+"""Frame durations between two frames' timestamps above which the jump is warned about."""
+LISTED_PROBLEMS = 3
+"""Damaged packets, and gaps, warned about one by one; the rest are only counted (DecodeStats)."""
 
 
 @dataclass
@@ -56,6 +60,8 @@ class DecodeStats:
     whose packet failed in the ErrorWitness; also the frames decoded from those until the next keyframe."""
     end_seconds: Fraction | None = None
     """When the last frame read ends (its pts + duration), in seconds."""
+    gaps: int = 0
+    """Jumps of more than GAP_FRAMES frame durations between two frames' timestamps."""
 
     def damage_summary(self, dropped_packets: int = 0) -> str | None:
         """One line on what damage the input showed, or None for a clean read.
@@ -371,8 +377,24 @@ def timestamped(
             stats.dropped_frames += 1
             log.warning("dropped a frame whose timestamp %s does not advance (previous %s)", pts, last_pts)
             continue
+        if last_pts is not None and frame_duration and pts - last_pts > GAP_FRAMES * frame_duration:
+            _warn_of_gap(stats, last_pts, pts, frame_duration, item.time_base)
         yield TimedFrame(item, pts)
         last_pts = pts
+
+
+def _warn_of_gap(stats: DecodeStats, last_pts: int, pts: int, frame_duration: int, time_base: Fraction | None) -> None:
+    """Count a jump in the frames' timestamps and say where it is (the first LISTED_PROBLEMS): a
+    demuxer that resynchronises after damage (Matroska's) loses frames without any error."""
+    stats.gaps += 1
+    if stats.gaps > LISTED_PROBLEMS:
+        return
+    after = last_pts + frame_duration
+    where = (f"from {float(after * time_base):.2f} s to {float(pts * time_base):.2f} s" if time_base
+             else f"between pts {after} and {pts}")
+    log.warning("no video frames %s (%d frame durations): damaged input, or a pause in a variable-frame-rate "
+                "video; the output keeps the gap%s", where, (pts - last_pts) // frame_duration - 1,
+                "; further gaps are counted, not listed" if stats.gaps == LISTED_PROBLEMS else "")
 
 
 def planes(
@@ -461,7 +483,9 @@ def _decode_packet(packet: av.Packet, stats: DecodeStats) -> list[av.VideoFrame]
         return packet.decode()
     except (av.FFmpegError, ValueError) as exc:
         stats.skipped_packets += 1
-        log.warning("skipped a damaged video packet at pts %s (%s)", packet.pts, exc)
+        if stats.skipped_packets <= LISTED_PROBLEMS:
+            log.warning("skipped a damaged video packet at pts %s (%s)%s", packet.pts, exc,
+                        "; further ones are counted, not listed" if stats.skipped_packets == LISTED_PROBLEMS else "")
         return []
 
 
