@@ -50,3 +50,25 @@ def test_the_smaller_figure_counts_and_none_when_nothing_is_known(monkeypatch):
     assert memory.available_memory() == 8_000
     monkeypatch.setattr(memory, "meminfo_available", lambda: None)
     assert memory.available_memory() is None
+
+
+def test_a_video_whose_frames_would_not_fit_is_refused_before_any_work(make_clip, tmp_path, monkeypatch):
+    """A 1080p x4 run held 6.5 GB (the queue of 8K frames, x264's look-ahead) with no check: past the
+    memory available the kernel kills it without a word. 64x48 x2: 18 KB frames, about 2.6 MB at
+    preset medium, 0.6 MB at ultrafast."""
+    import pytest
+
+    import vsr
+    import vsr.pipeline.run as run
+    from vsr.errors import OutputError
+    from vsr.options import UpscaleOptions
+
+    source = make_clip("in.mp4", frames=3)
+    monkeypatch.setattr(run, "available_memory", lambda: 1_000_000)
+    options = UpscaleOptions().replace(model={"name": "bicubic", "scale": 2})
+    with pytest.raises(OutputError, match=r"^upscaling to 128x96 holds about 0\.0 GB of frames .+ use a faster "
+                                          r"--preset \(libx264 --preset ultrafast: about 0\.0 GB\)"):
+        vsr.upscale_video(source, tmp_path / "out.mp4", options=options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+    result = vsr.upscale_video(source, tmp_path / "out.mp4", options=options.replace(encode={"preset": "ultrafast"}))
+    assert result.frames == 3

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vsr.engine.windows import engine_fuser
-from vsr.errors import ConfigError, PipelineError
+from vsr.errors import ConfigError, OutputError, PipelineError
 from vsr.media import decode, mux
 from vsr.media.decode import DecodeStats
 from vsr.media.encode import VideoFrame, add_video_stream, frame_from_planes
@@ -24,6 +26,7 @@ from vsr.models import SRModel
 from vsr.options import EncodeOptions, RunOptions, UpscaleOptions, options_from_keywords
 from vsr.pipeline.denoise import DenoiseStats, denoise_frames
 from vsr.pipeline.image import upscale_image
+from vsr.pipeline.memory import available_memory
 from vsr.pipeline.plan import Job, plan_job
 from vsr.pipeline.queue import StageQueue
 from vsr.pipeline.read import read_stage
@@ -164,6 +167,40 @@ def _video_options_given(options: UpscaleOptions) -> list[str]:
     return [name for name, on in given.items() if on]
 
 
+X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30, "medium": 40,
+                  "slow": 50, "slower": 60, "veryslow": 60, "placebo": 60}
+"""libx264's rc-lookahead per preset: the frames it holds ahead of the one it encodes."""
+OUTPUT_FRAMES_BESIDES_QUEUE = 19
+"""Output-size frames held besides the queue's (the batch, the encoder's threads and B-frames);
+with the x264 look-ahead's below, measured: 960x540 → 3840x2160 bicubic, 785 MB peak at
+ultrafast and 2061 MB at medium (about 350 MB of it the process before any frame), 6.5 GB at
+medium for 1920x1080 → 7680x4320."""
+FRAMES_PER_LOOKAHEAD_FRAME = 2.6
+"""Output-size frames of memory per frame of x264's look-ahead (the frame, its half-size copy, analysis)."""
+
+
+def check_memory_for_video(job: Job, queue_size: int) -> None:
+    """OutputError before any work when the frames a run holds (the queue of upscaled frames, the
+    batch, the encoder's look-ahead) would not fit in the memory available (vsr.pipeline.memory):
+    past it, the kernel kills the process without a word. Nothing when the memory is not known.
+    Codecs other than libx264 are counted as its preset medium."""
+    available = available_memory()
+    if available is None:
+        return
+    sample = np.dtype(job.layout.dtype).itemsize
+    frame = sum(w * h for w, h in job.layout.plane_sizes(job.width, job.height)) * sample
+    lookahead = X264_LOOKAHEAD.get(job.encode_options.preset or "medium", 40) if job.codec == "libx264" else 40
+    needed = int(frame * (queue_size + OUTPUT_FRAMES_BESIDES_QUEUE + FRAMES_PER_LOOKAHEAD_FRAME * lookahead))
+    if needed > available:
+        least = int(frame * (queue_size + OUTPUT_FRAMES_BESIDES_QUEUE))
+        faster = " (libx264 --preset ultrafast: about {:.1f} GB)".format(least / 1e9) if job.codec == "libx264" else ""
+        raise OutputError(
+            f"upscaling to {job.width}x{job.height} holds about {needed / 1e9:.1f} GB of frames (the queue and the "
+            f"encoder's look-ahead), more than the {available / 1e9:.1f} GB of memory available: use a faster "
+            f"--preset{faster} or a smaller --scale, or free memory"
+        )
+
+
 def run_job(
     job: Job, target: Path, options: RunOptions = RunOptions(), *, progress: Progress | None = None,
     temp: Path | None = None, scope: Scope = Scope(), check: OutputCheck | None = None,
@@ -174,6 +211,7 @@ def run_job(
     stopped and the temporary file is removed. `temp`: the partial file that mux.reserve_output
     yielded for `target` (reserved here when not given). `scope`: the part of the input to
     upscale (default: all of it); `check`: run on the finished file before it is renamed."""
+    check_memory_for_video(job, options.queue_size)
     if temp is None:
         with mux.reserve_output(target) as reserved:
             return run_job(job, target, options, progress=progress, temp=reserved, scope=scope, check=check)
