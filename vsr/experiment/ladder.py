@@ -34,7 +34,7 @@ from vsr.media.decode import DecodeStats, read_items
 from vsr.media.frames import Layout, VideoItem
 from vsr.media.index import read_packet_index
 from vsr.media.ladder import LadderEncoder
-from vsr.media.probe import VideoInfo, frame_duration
+from vsr.media.probe import VideoInfo, frame_duration, probe
 from vsr.options import EncodeOptions
 from vsr.pipeline.upscale import fit_plane
 from vsr.resample.matlab import imresize, to_uint8
@@ -347,7 +347,8 @@ def _save_source_crop(folder: ExperimentDir, crop: CropBox, reference: np.ndarra
 def _pairs(source: Source, encoded: Path, encode: dict[str, Any]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(index, source Y, decoded rung Y) of every frame, in order. PipelineError when the rung
     decodes to another number of frames than the source range holds."""
-    decoded = (item for item in read_items(encoded, LAYOUT, [], DecodeStats(), 1) if isinstance(item, VideoItem))
+    duration = frame_duration(probe(encoded))
+    decoded = (item for item in read_items(encoded, LAYOUT, [], DecodeStats(), duration) if isinstance(item, VideoItem))
     index = -1
     for index, (ref, low) in enumerate(zip_longest(source.items(), decoded)):
         if ref is None or low is None:
