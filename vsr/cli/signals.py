@@ -8,8 +8,10 @@ exception, and the command then prints one line and exits with 128 + the signal 
 An exception raised from a signal handler can be lost: C code that calls back into Python and
 then clears the error (a compiled module's initialisation, which imports other modules, does)
 swallows it, and the run would go on as if no signal had come. So the handler does not raise
-while a compiled module initialises (it sends the signal again a moment later), and the first
-signal also starts a deadline after which the process ends whatever it is doing.
+while a compiled module initialises: where the library has not started any work yet (the command
+is still importing its modules, torch's C extension takes 1–2 s) it ends the process at once,
+with nothing to clean up; otherwise it sends the signal again a moment later. The first signal
+also starts a deadline after which the process ends whatever it is doing.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class _Handler:
             deadline.daemon = True
             deadline.start()
         if _in_compiled_module_init(frame):
+            if _library_idle(frame):
+                stop_now(self.first)
             resend = threading.Timer(REDELIVER_SECONDS, os.kill, (os.getpid(), signum))
             resend.daemon = True
             resend.start()
@@ -97,6 +101,22 @@ def _in_compiled_module_init(frame: FrameType | None) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The vsr package's folder: frames of its code other than the command's own (vsr/cli) are the library's."""
+COMMANDS = os.path.join(LIBRARY, "cli")
+
+
+def _library_idle(frame: FrameType | None) -> bool:
+    """Whether no library function is on the stack (only modules being imported, and the command's
+    own code): no file can have been made yet, so there is nothing to clean up."""
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if path.startswith(LIBRARY + os.sep) and not path.startswith(COMMANDS + os.sep) and frame.f_code.co_name != "<module>":
+            return False
+        frame = frame.f_back
+    return True
 
 
 def install_handlers() -> None:
