@@ -437,3 +437,12 @@ def test_a_source_that_starts_before_zero_is_scored_on_every_frame(tmp_path):
                                                            metrics="psnr", preset="ultrafast", crop_size=16))
     rows = read_rows(tmp_path / "exp" / "frames.csv")
     assert len(rows) == 8 * 4 * 2 and {int(r["frame"]) for r in rows} == set(range(8))
+
+
+def test_the_duration_of_a_variable_frame_rate_range_runs_to_the_next_frame(make_clip):
+    """Frames at 0, 40, 80 ms then 200 ms: the 3 frames from 0 last 200 ms (the rate's duration),
+    not 120 ms (the span plus one mean interval: every kbps 66 % too high)."""
+    clip = make_clip("vfr.mkv", frames=6, time_base=Fraction(1, 1000), durations=[40, 40, 120, 40, 40, 40])
+    info = probe(clip)
+    assert ladder.survey(info, 0.0, 3, 0).duration == pytest.approx(0.2)
+    assert ladder.survey(info, 0.0, None, 0).frames == 6  # to the end: the span and one mean interval

@@ -102,20 +102,30 @@ def survey(info: VideoInfo, start: float, max_frames: int | None, crop_size: int
     frames and their duration, and choose the crop square in its middle frame. Raises InputError
     when the range holds no frame.
 
-    The duration is the span of the timestamps plus one mean frame interval: frames' own durations
+    The duration runs from the first frame to the frame after the range; where the range ends with
+    the video, it is the span of the timestamps plus one mean frame interval: frames' own durations
     are often the container's nominal one (Matroska's 1 ms ticks give 41 ms at 24 fps; a variable
     rate has none), which would put every rate off."""
     start_pts = start_pts_of(info, start)
-    source = Source(info, start_pts, max_frames, 0, 0.0, None)
-    count, first_pts, last_pts, duration = 0, 0, 0, 0
-    for item in source.items():
+    reach = Source(info, start_pts, None if max_frames is None else max_frames + 1, 0, 0.0, None)
+    count, first_pts, last_pts, duration, next_pts = 0, 0, 0, 0, None
+    for item in reach.items():
+        if max_frames is not None and count == max_frames:
+            next_pts = item.pts
+            break
         if count == 0:
             first_pts, duration = item.pts, item.duration
         count += 1
         last_pts = item.pts
     if count == 0:
         raise InputError(f"{info.path} has no video frame from {start:g} s on")
-    ticks = Fraction(last_pts - first_pts) * count / (count - 1) if count > 1 and last_pts > first_pts else duration
+    if next_pts is not None:
+        ticks = Fraction(next_pts - first_pts)
+    elif count > 1 and last_pts > first_pts:
+        ticks = Fraction(last_pts - first_pts) * count / (count - 1)
+    else:
+        ticks = Fraction(duration)
+    source = Source(info, start_pts, max_frames, 0, 0.0, None)
     crop = None
     if crop_size:
         middle = count // 2
