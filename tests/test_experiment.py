@@ -154,6 +154,9 @@ def test_bad_inputs_are_one_line_errors(make_clip, make_audio_only, tmp_path, cl
         ([song, "-o", tmp_path / "a", *fast], "has no video stream"),
         ([make_clip("small.mp4", width=48, height=32, frames=2), "-o", tmp_path / "b", "--scales", "1,4", *fast],
          "scale 4 makes the 48x32 source 12x8, under 16 px"),
+        # libx265 aborted the process (heap corruption, exit 134) on frames under 32 rows
+        ([make_clip("narrow.mp4", width=96, height=56, frames=2), "-o", tmp_path / "g", "--scales", "1,2",
+          "--codec", "libx265", *fast], "scale 2 makes the 96x56 source 48x28, under 32 px (libx265 needs 32)"),
         ([clip, "-o", tmp_path / "c", "--codec", "libnope", *fast], "unknown video encoder 'libnope'"),
         ([clip, "-o", tmp_path / "d", "--upscalers", "bicubic,nope", *fast], "unknown upscaler 'nope'"),
         ([clip, "-o", tmp_path / "e", "--scales", "1,7", *fast], "scales must be some of 1, 2, 3, 4"),
@@ -166,7 +169,7 @@ def test_bad_inputs_are_one_line_errors(make_clip, make_audio_only, tmp_path, cl
         assert result.exit_code == 1, (args, result.output)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("vsr: error: ") and message in lines[0], result.stderr
-    assert not any((tmp_path / name).exists() for name in "abcdef")
+    assert not any((tmp_path / name).exists() for name in "abcdefg")
 
 
 def test_a_folder_with_other_settings_is_refused_unless_overwrite(make_clip, tmp_path, cli, caplog, monkeypatch):

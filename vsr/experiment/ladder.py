@@ -42,6 +42,9 @@ from vsr.resample.matlab import imresize, to_uint8
 LAYOUT = Layout(PIX_FMT)
 MIN_SIDE = 16
 """The smallest rung side that is encoded (codecs and metrics need a few blocks)."""
+CODEC_MIN_SIDE = {"libx265": 32}
+"""Codecs that need more: libx265 corrupts its heap and aborts the process on frames under 32
+rows (48x28, 40x24, 34x24, 48x16 measured; 48x32, 64x24 and 56x24 ran)."""
 SCORE_BATCH = 4
 """Frames per batch of a score pass when no model asks for more (bounds memory, not speed)."""
 
@@ -141,13 +144,16 @@ def rung_size(width: int, height: int, scale: int) -> tuple[int, int]:
     return LAYOUT.even_size(math.ceil(width / scale), math.ceil(height / scale))
 
 
-def check_rung_sizes(info: VideoInfo, scales: tuple[int, ...]) -> None:
-    """ConfigError for a scale that makes a side of the source shorter than MIN_SIDE pixels."""
+def check_rung_sizes(info: VideoInfo, scales: tuple[int, ...], codec: str) -> None:
+    """ConfigError for a scale that makes a side of the source shorter than MIN_SIDE pixels (more
+    for some codecs: CODEC_MIN_SIDE)."""
+    least = CODEC_MIN_SIDE.get(codec, MIN_SIDE)
     for scale in scales:
         width, height = math.ceil(info.width / scale), math.ceil(info.height / scale)
-        if min(width, height) < MIN_SIDE:
+        if min(width, height) < least:
+            needs = f" ({codec} needs {least})" if least != MIN_SIDE else ""
             raise ConfigError(
-                f"scale {scale} makes the {info.width}x{info.height} source {width}x{height}, under {MIN_SIDE} px; "
+                f"scale {scale} makes the {info.width}x{info.height} source {width}x{height}, under {least} px{needs}; "
                 "use smaller scales"
             )
 
