@@ -200,3 +200,14 @@ def test_overlaps_are_floored_to_a_tenth_of_a_percent():
     from vsr.experiment.bdrate import floored_percent
 
     assert floored_percent(0.7496) == "74.9%" and floored_percent(0.75) == "75%" and floored_percent(1.0) == "100%"
+
+
+def test_a_bd_rate_given_where_the_bd_metric_is_not_says_ok_in_its_own_status():
+    """The same curve at 4x the rate: the qualities overlap wholly (BD-rate +300 %), the log rates
+    by a fifth of their span (no BD-metric). One status read "n/a" beside the BD-rate, so a script keeping the
+    "ok" rows dropped a valid figure."""
+    rates, qualities = [100, 200, 400, 800], [30.0, 32.0, 34.0, 36.0]
+    result = bd(rates, qualities, [4 * r for r in rates], qualities)
+    assert result.bd_rate_pct == pytest.approx(300.0) and result.bd_metric is None
+    assert result.status == "ok"
+    assert result.metric_status == "n/a: the rate ranges overlap by 20% (under 75%)"

@@ -31,7 +31,8 @@ class BdResult:
     bd_metric: test quality minus anchor quality at equal rate, in the metric's units; either is
     None where it cannot be given. overlap: shared share of the quality ranges (for BD-rate);
     rate_overlap: of the log-rate ranges (for BD-metric). quality_range: the quality interval the
-    BD-rate averages over. status: "ok" or "n/a: <reason>"."""
+    BD-rate averages over. status: of the BD-rate, "ok" or "n/a: <reason>"; metric_status: of
+    the BD-metric (one may be given where the other is not)."""
 
     method: str
     bd_rate_pct: float | None
@@ -42,6 +43,7 @@ class BdResult:
     test_points: int
     quality_range: tuple[float, float] | None
     status: str
+    metric_status: str = ""
 
 
 def bd(
@@ -69,26 +71,32 @@ def bd(
         if len(q) >= 2 and np.any(np.diff(q) <= 0):
             reasons.append(f"the {name}'s quality does not rise with its rate")
     if len(ra) < 2 or len(rt) < 2:
-        return BdResult(method, None, None, 0.0, 0.0, *counts, None, "n/a: " + "; ".join(reasons))
+        return BdResult(method, None, None, 0.0, 0.0, *counts, None, _status(reasons), _status(reasons))
     la, lt = np.log10(ra), np.log10(rt)
     q_overlap, q_lo, q_hi = _overlap(qa, qt)
     r_overlap, r_lo, r_hi = _overlap(la, lt)
     if reasons:
-        return BdResult(method, None, None, q_overlap, r_overlap, *counts, None, "n/a: " + "; ".join(reasons))
+        return BdResult(method, None, None, q_overlap, r_overlap, *counts, None, _status(reasons), _status(reasons))
     rate_pct = metric = None
+    rate_reasons: list[str] = []
+    metric_reasons: list[str] = []
     if q_overlap >= min_overlap:
         # rate as a function of quality, integrated over the shared quality range
-        delta = _mean_difference(qa, la, qt, lt, q_lo, q_hi, method, reasons)
+        delta = _mean_difference(qa, la, qt, lt, q_lo, q_hi, method, rate_reasons)
         rate_pct = None if delta is None else (10.0**delta - 1.0) * 100.0
     else:
-        reasons.append(f"the quality ranges overlap by {floored_percent(q_overlap)} (under {min_overlap:.0%})")
+        rate_reasons.append(f"the quality ranges overlap by {floored_percent(q_overlap)} (under {min_overlap:.0%})")
     if r_overlap >= min_overlap:
-        metric = _mean_difference(la, qa, lt, qt, r_lo, r_hi, method, reasons)
+        metric = _mean_difference(la, qa, lt, qt, r_lo, r_hi, method, metric_reasons)
     else:
-        reasons.append(f"the rate ranges overlap by {floored_percent(r_overlap)} (under {min_overlap:.0%})")
-    status = "ok" if not reasons else "n/a: " + "; ".join(reasons)
+        metric_reasons.append(f"the rate ranges overlap by {floored_percent(r_overlap)} (under {min_overlap:.0%})")
     quality_range = (float(q_lo), float(q_hi)) if rate_pct is not None else None
-    return BdResult(method, rate_pct, metric, q_overlap, r_overlap, *counts, quality_range, status)
+    return BdResult(method, rate_pct, metric, q_overlap, r_overlap, *counts, quality_range,
+                    _status(rate_reasons), _status(metric_reasons))
+
+
+def _status(reasons: list[str]) -> str:
+    return "ok" if not reasons else "n/a: " + "; ".join(reasons)
 
 
 def _curve(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:

@@ -100,7 +100,7 @@ POINT_COLUMNS = ["codec", "scale", "rate_mode", "rate", "upscaler", "lr_width", 
                  "kbps"]
 SECONDS_COLUMNS = ["encode_seconds", "downscale_seconds", "decode_seconds", "upscale_seconds", "metric_seconds"]
 BD_COLUMNS = ["test", "anchor", "metric", "method", "bd_rate_pct", "bd_metric", "overlap", "rate_overlap", "points",
-              "quality_low", "quality_high", "status"]
+              "quality_low", "quality_high", "status", "metric_status"]
 
 
 def _write_rows(path: Path, header: list[str], rows: list[dict[str, Any]]) -> None:
@@ -162,7 +162,7 @@ def _bd_row(comparison: Comparison) -> dict[str, Any]:
         "method": result.method, "bd_rate_pct": result.bd_rate_pct, "bd_metric": result.bd_metric,
         "overlap": result.overlap, "rate_overlap": result.rate_overlap,
         "points": f"{result.test_points}/{result.anchor_points}", "quality_low": low, "quality_high": high,
-        "status": result.status,
+        "status": result.status, "metric_status": result.metric_status,
     }
 
 
@@ -303,4 +303,8 @@ def _pct(comparison: Comparison | None) -> str:
 
 
 def _num(value: float | None) -> str:
-    return "N/A" if value is None or not np.isfinite(value) else f"{value:+.3f}"
+    """A BD-metric: three decimals, or two significant digits below 0.001 (SSIM's differences,
+    which printed as -0.000)."""
+    if value is None or not np.isfinite(value):
+        return "N/A"
+    return f"{value:+.1e}" if 0 < abs(value) < 0.001 else f"{value:+.3f}"
