@@ -449,3 +449,12 @@ def test_the_duration_of_a_variable_frame_rate_range_runs_to_the_next_frame(make
     info = probe(clip)
     assert ladder.survey(info, 0.0, 3, 0).duration == pytest.approx(0.2)
     assert ladder.survey(info, 0.0, None, 0).frames == 6  # to the end: the span and one mean interval
+
+
+def test_frames_asked_past_the_end_measure_what_no_frames_does_and_hit_its_cache(make_clip, tmp_path):
+    """A folder made without --frames refused --frames 100 on an 8-frame clip ("frames None, now 100")."""
+    clip = make_clip("clip.mp4", **CLIP)
+    settings = dict(scales="1,2", crfs="20,30,40,50", upscalers="bicubic", metrics="psnr", preset="ultrafast", crop_size=0)
+    first = run_experiment(clip, tmp_path / "exp", make_settings(**settings))
+    again = run_experiment(clip, tmp_path / "exp", make_settings(frames=100, **settings))
+    assert first.points_run == 8 and (again.points_run, again.encodes_run) == (0, 0)
