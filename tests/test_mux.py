@@ -702,3 +702,16 @@ def test_a_song_with_cover_art_is_not_a_video(tmp_path):
     song = with_cover_art(tmp_path / "song.m4a", video=False)
     with pytest.raises(vsr.errors.InputError, match=r"song.m4a has no video stream \(only cover art\)$"):
         vsr.upscale_video(song, tmp_path / "out.mkv", scale=2, model="bicubic")
+
+
+def test_an_output_folder_removed_during_the_run_is_an_output_error(tmp_path):
+    """The rename at the end failed with Python's own FileNotFoundError text."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    temp = folder / ".film.partial.mp4"
+    temp.write_bytes(b"done")
+    temp.unlink()
+    folder.rmdir()
+    with pytest.raises(OutputError, match=r"^cannot put the finished output at .+film\.mp4: no such file or directory "
+                                          r"\(was its folder moved or removed during the run\?\)$"):
+        mux.commit_output(temp, folder / "film.mp4", overwrite=False)

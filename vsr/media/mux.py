@@ -199,7 +199,11 @@ def commit_output(temp: Path, target: Path, overwrite: bool) -> None:
     """Move the finished temporary file onto the target name."""
     if target.exists() and not overwrite:
         raise OutputError(f"{target} appeared while upscaling; pass --overwrite to replace it")
-    os.replace(temp, target)
+    try:
+        os.replace(temp, target)
+    except OSError as exc:
+        moved = " (was its folder moved or removed during the run?)" if not target.parent.is_dir() else ""
+        raise OutputError(f"cannot put the finished output at {target}: {system_reason(exc)}{moved}") from None
 
 
 def open_output(temp: Path, container: str, *, exact_time_base: Fraction | None = None) -> OutputContainer:
