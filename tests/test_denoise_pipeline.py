@@ -145,3 +145,20 @@ def test_the_denoising_stage_holds_a_bounded_number_of_frames(make_clip, monkeyp
     assert result.frames == 120
     bound = 1 + 2 + (TEMPORAL_DENOISE_RADIUS + 1) + 2 + 2 * 1 + 2 + 1
     assert max(lead) <= bound, f"{max(lead)} frames in flight, more than the {bound} the stages allow"
+
+
+def test_a_stopped_run_does_not_report_its_denoising(make_clip, tmp_path, caplog):
+    """An interrupted --denoise temporal run said "temporal denoising: ... left as they were" before its one line."""
+    import logging
+
+    def interrupt(done: int, total: int | None) -> None:
+        if done:
+            raise KeyboardInterrupt
+
+    caplog.set_level(logging.INFO, logger="vsr")
+    with pytest.raises(KeyboardInterrupt):
+        vsr.upscale_video(make_clip("in.mp4", frames=40), tmp_path / "out.mp4", scale=2, model="bicubic",
+                          denoise="temporal", progress=interrupt)
+    assert not any(m.startswith("temporal denoising") for m in caplog.messages)
+    vsr.upscale_video(make_clip("in.mp4", frames=6), tmp_path / "out.mp4", scale=2, model="bicubic", denoise="temporal")
+    assert any(m.startswith("temporal denoising: 6 frames") for m in caplog.messages)

@@ -359,9 +359,8 @@ def _denoise_stage(
     stats = DenoiseStats()
 
     def body() -> None:
-        try:
-            denoise_frames(denoiser, source, sink, stages.stop, stats, written=written, pass_context=job.mode == "multi")
-        finally:
+        denoise_frames(denoiser, source, sink, stages.stop, stats, written=written, pass_context=job.mode == "multi")
+        if not stages.stop.is_set():  # a stopped run says one line, the reason it stopped
             log.info("%s", stats.describe())
 
     return body
