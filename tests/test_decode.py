@@ -336,3 +336,21 @@ def test_damaged_packets_past_the_first_few_are_counted_not_listed(make_clip, ca
     assert stats.skipped_packets == 5
     listed = [m for m in caplog.messages if m.startswith("skipped a damaged video packet")]
     assert len(listed) == decode.LISTED_PROBLEMS and listed[-1].endswith("; further ones are counted, not listed")
+
+
+def test_a_range_of_a_raw_stream_without_timestamps_starts_where_asked(tmp_path):
+    """A raw H.264 stream's frames carry no pts: the range never started ("no video frame from 0.25 s on")."""
+    raw = tmp_path / "raw.h264"
+    with av.open(str(raw), "w", format="h264") as output:
+        stream = output.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(12):
+            output.mux(stream.encode(av.VideoFrame.from_ndarray(draw_frame(i, 64, 48), format="rgb24")))
+        output.mux(stream.encode(None))
+    with av.open(str(raw)) as container:
+        assert all(frame.pts is None for frame in container.decode(video=0))
+        time_base = container.streams.video[0].time_base
+    step = round(1 / (25 * time_base))
+    items = list(read_items(raw, YUV420, [], DecodeStats(), step, start_pts=6 * step, end_pts=9 * step))
+    assert [item.pts // step for item in items] == [6, 7, 8]
+    assert [read_index(np.array(item.planes[0])[:, :64] / 255) for item in items] == [6, 7, 8]

@@ -166,7 +166,8 @@ def read_items(
         packets = demux(container, video, passthrough_streams)
         items: Iterator = decode(packets, stats, counted_from=start_pts, witness=ErrorWitness.for_stream(video))
         if start_pts is not None or end_pts is not None:
-            items = in_range(items, video.time_base, start_pts, end_pts)
+            ticks = round(frame_duration * Fraction(filtered_time_base) / video.time_base) if filtered_time_base else frame_duration
+            items = in_range(items, video.time_base, start_pts, end_pts, max(1, ticks))
         if frame_filter is not None:
             items = filtered(items, frame_filter, filtered_time_base or video.time_base)
         time_base = Fraction(filtered_time_base or video.time_base)
@@ -313,25 +314,30 @@ def decode(
 
 
 def in_range(
-    items: Iterable[av.VideoFrame | Passthrough], time_base: Fraction, start_pts: int | None, end_pts: int | None
+    items: Iterable[av.VideoFrame | Passthrough], time_base: Fraction, start_pts: int | None, end_pts: int | None,
+    frame_duration: int = 1,
 ) -> Iterator[av.VideoFrame | Passthrough]:
     """The frames with start_pts <= pts < end_pts (`time_base` units; None: unbounded) and the
     passthrough packets whose pts falls in the same span of time.
 
     Frames before the first one at or after start are dropped; at the first frame at or after end
-    the stream stops (the packets after it are not read). A frame without a timestamp goes with
-    the frames around it; a passthrough packet without one is dropped.
+    the stream stops (the packets after it are not read). A frame without a timestamp (a raw
+    elementary stream's) is given the one `timestamped` would give it, the previous one +
+    `frame_duration` (0 for the first); a passthrough packet without one is dropped.
     """
     started = start_pts is None
+    last: int | None = None
     for item in items:
         if isinstance(item, Passthrough):
             if _packet_in_range(item.packet, time_base, start_pts, end_pts):
                 yield item
             continue
-        if item.pts is not None:
-            if end_pts is not None and item.pts >= end_pts:
-                return
-            started = started or item.pts >= start_pts
+        if item.pts is None:
+            item.pts = _frame_pts(item, last, frame_duration)
+        last = item.pts
+        if end_pts is not None and item.pts >= end_pts:
+            return
+        started = started or item.pts >= start_pts
         if started:
             yield item
 
