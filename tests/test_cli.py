@@ -241,6 +241,9 @@ def test_an_unknown_filter_is_reported_before_any_work(cli, make_clip, tmp_path)
     result = cli("upscale", source, "-s", "2", "-q", "--vf", "yadif,nosuchfilter", *BICUBIC)
     assert_one_line_error(result, "no video filter named 'nosuchfilter'")
     assert listing(tmp_path) == ["clip.mp4"]
+    # the chain named as given (the filters vsr runs after it to read its tags were quoted too)
+    result = cli("upscale", source, "-s", "2", "-q", "--vf", "crop=9999:9999", *BICUBIC)
+    assert result.stderr.startswith("vsr: error: the filter graph 'crop=9999:9999' cannot run on 64x48 yuv420p frames: ")
 
 
 def test_filters_on_a_still_image_are_refused_rather_than_ignored(cli, tmp_path):

@@ -458,3 +458,6 @@ def test_frames_asked_past_the_end_measure_what_no_frames_does_and_hit_its_cache
     first = run_experiment(clip, tmp_path / "exp", make_settings(**settings))
     again = run_experiment(clip, tmp_path / "exp", make_settings(frames=100, **settings))
     assert first.points_run == 8 and (again.points_run, again.encodes_run) == (0, 0)
+    # so does --frames 8, exactly the clip; and a folder made before keeps its "frames": null
+    assert json.loads((tmp_path / "exp" / "experiment.json").read_text())["identity"]["frames"] is None
+    assert run_experiment(clip, tmp_path / "exp", make_settings(frames=8, **settings)).points_run == 0

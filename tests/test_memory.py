@@ -63,12 +63,17 @@ def test_a_video_whose_frames_would_not_fit_is_refused_before_any_work(make_clip
     from vsr.errors import OutputError
     from vsr.options import UpscaleOptions
 
-    source = make_clip("in.mp4", frames=3)
+    source = make_clip("in.mp4", frames=100)
     monkeypatch.setattr(run, "available_memory", lambda: 1_000_000)
     options = UpscaleOptions().replace(model={"name": "bicubic", "scale": 2})
-    with pytest.raises(OutputError, match=r"^upscaling to 128x96 holds about 0\.0 GB of frames .+ use a faster "
-                                          r"--preset \(libx264 --preset ultrafast: about 0\.0 GB\)"):
+    with pytest.raises(OutputError, match=r"^upscaling to 128x96 holds about 2\.6 MB of frames \(the queue and the "
+                                          r"encoder's look-ahead\), more than the 1\.0 MB of memory available: use a "
+                                          r"faster --preset \(libx264 --preset ultrafast: about 0\.6 MB\)"):
         vsr.upscale_video(source, tmp_path / "out.mp4", options=options)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
     result = vsr.upscale_video(source, tmp_path / "out.mp4", options=options.replace(encode={"preset": "ultrafast"}))
-    assert result.frames == 3
+    assert result.frames == 100
+    # a preview, or a clip this short, holds no more frames than it has
+    preview = vsr.upscale_video(source, tmp_path / "preview.mp4", options=options.replace(run={"max_frames": 10}))
+    short = vsr.upscale_video(make_clip("short.mp4", frames=10), tmp_path / "short_x2.mp4", options=options)
+    assert preview.frames == short.frames == 10

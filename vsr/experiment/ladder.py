@@ -70,7 +70,8 @@ class Progress:
 class Source:
     """The frames an experiment measures: `frames` frames of `info` from `start_pts` (None: from the
     first frame), at most `max_frames`; `duration`: their durations summed, in seconds (the
-    denominator of every rate); `crop`: the square the crops show, or None."""
+    denominator of every rate); `crop`: the square the crops show, or None; `to_end`: whether the
+    range runs to the end of the video (whatever `max_frames` said)."""
 
     info: VideoInfo
     start_pts: int | None
@@ -78,6 +79,7 @@ class Source:
     frames: int
     duration: float
     crop: CropBox | None
+    to_end: bool = False
 
     def items(self) -> Iterator[VideoItem]:
         """The source's frames in the range, as 8-bit 4:2:0 planes (converted when stored otherwise)."""
@@ -136,7 +138,7 @@ def survey(info: VideoInfo, start: float, max_frames: int | None, crop_size: int
             if item.index == middle:
                 crop = choose_crop(item.planes[0], middle, crop_size)
                 break
-    return Source(info, start_pts, max_frames, count, float(ticks * info.time_base), crop)
+    return Source(info, start_pts, max_frames, count, float(ticks * info.time_base), crop, to_end=next_pts is None)
 
 
 def rung_size(width: int, height: int, scale: int) -> tuple[int, int]:

@@ -96,7 +96,8 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
     src = survey(info, settings.start, settings.frames, settings.crop_size)
     sha = file_sha256(info.path)
     # the frames read, not asked for: --frames 100 on a 12-frame clip measures what no --frames does
-    experiment = ExperimentDir(folder, {"source_sha256": sha, **settings.identity(), "frames": src.frames}, overwrite=overwrite)
+    frames = None if src.to_end else src.frames
+    experiment = ExperimentDir(folder, {"source_sha256": sha, **settings.identity(), "frames": frames}, overwrite=overwrite)
     log.info("%s: %d frames (%.2f s) from %g s, %dx%d", info.path.name, src.frames, src.duration, settings.start,
              info.width, info.height)
 

@@ -165,8 +165,9 @@ def read_items(
         video.thread_type = "AUTO"
         packets = demux(container, video, passthrough_streams)
         items: Iterator = decode(packets, stats, counted_from=start_pts, witness=ErrorWitness.for_stream(video))
+        ticks = round(frame_duration * Fraction(filtered_time_base) / video.time_base) if filtered_time_base else frame_duration
+        items = gaps_watched(items, stats, max(1, ticks))  # before the filters: one that drops frames is not damage
         if start_pts is not None or end_pts is not None:
-            ticks = round(frame_duration * Fraction(filtered_time_base) / video.time_base) if filtered_time_base else frame_duration
             items = in_range(items, video.time_base, start_pts, end_pts, max(1, ticks))
         if frame_filter is not None:
             items = filtered(items, frame_filter, filtered_time_base or video.time_base)
@@ -383,15 +384,27 @@ def timestamped(
             stats.dropped_frames += 1
             log.warning("dropped a frame whose timestamp %s does not advance (previous %s)", pts, last_pts)
             continue
-        if last_pts is not None and frame_duration and pts - last_pts > GAP_FRAMES * frame_duration:
-            _warn_of_gap(stats, last_pts, pts, frame_duration, item.time_base)
         yield TimedFrame(item, pts)
         last_pts = pts
 
 
+def gaps_watched(
+    items: Iterable[av.VideoFrame | Passthrough], stats: DecodeStats, frame_duration: int,
+) -> Iterator[av.VideoFrame | Passthrough]:
+    """`items` as they are, each jump of more than GAP_FRAMES `frame_duration`s between two decoded
+    frames' timestamps counted in `stats.gaps` and the first LISTED_PROBLEMS warned about with
+    where they are: a demuxer that resynchronises after damage (Matroska's) loses frames without
+    any error."""
+    last_pts: int | None = None
+    for item in items:
+        if not isinstance(item, Passthrough) and item.pts is not None:
+            if last_pts is not None and item.pts - last_pts > GAP_FRAMES * frame_duration:
+                _warn_of_gap(stats, last_pts, item.pts, frame_duration, item.time_base)
+            last_pts = item.pts if last_pts is None else max(last_pts, item.pts)
+        yield item
+
+
 def _warn_of_gap(stats: DecodeStats, last_pts: int, pts: int, frame_duration: int, time_base: Fraction | None) -> None:
-    """Count a jump in the frames' timestamps and say where it is (the first LISTED_PROBLEMS): a
-    demuxer that resynchronises after damage (Matroska's) loses frames without any error."""
     stats.gaps += 1
     if stats.gaps > LISTED_PROBLEMS:
         return

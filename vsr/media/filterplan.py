@@ -202,6 +202,7 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
     if options.video:
         chain.append(options.video)
         steps.append(f"--vf {options.video!r}")
+        VideoFilterGraph(options.video, pix_fmt, info)  # a chain that cannot run fails naming it alone, not the probe
         after_chain = _tagged_by_user_chain(after_chain, options.video)
 
     shown = colour.shown_colour(after_chain.colour, info.width, info.height, info.pix_fmt)

@@ -28,7 +28,7 @@ from vsr.errors import InputError, OutputError, UnsupportedModelError
 from vsr.media import mux
 from vsr.media.images import ICC_SUFFIXES, IMAGE_SUFFIXES, read_icc_profile, with_icc_profile
 from vsr.models import SRModel, resolve
-from vsr.pipeline.memory import available_memory
+from vsr.pipeline.memory import available_memory, readable_size
 from vsr.pipeline.result import UpscaleResult
 
 log = logging.getLogger(__name__)
@@ -244,8 +244,8 @@ def check_memory_for(shape: tuple[int, ...], dtype: np.dtype, suffix: str, worki
     if available is None or needed <= available:
         return
     raise OutputError(
-        f"the output would be {shape[1]}x{shape[0]} ({_size(output)} as {_describe(shape, dtype)}, "
-        f"{_size(needed)} with the working memory) but only {_size(available)} of memory is available; "
+        f"the output would be {shape[1]}x{shape[0]} ({readable_size(output)} as {_describe(shape, dtype)}, "
+        f"{readable_size(needed)} with the working memory) but only {readable_size(available)} of memory is available; "
         "use a smaller scale or crop the image"
     )
 
@@ -255,9 +255,6 @@ def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
     channels = 1 if len(shape) == 2 else shape[2]
     return f"{depth} " + {1: "grey", 3: "RGB", 4: "RGBA"}.get(channels, f"{channels}-channel")
 
-
-def _size(nbytes: int) -> str:
-    return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"
 
 
 def icc_profile_of(source: Path) -> bytes | None:

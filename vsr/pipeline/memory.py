@@ -24,6 +24,11 @@ def available_memory() -> int | None:
     return min(known) if known else None
 
 
+def readable_size(nbytes: int) -> str:
+    """`nbytes` for a message: "1.4 GB", or "37.2 MB" under 0.1 GB."""
+    return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"
+
+
 def meminfo_available(meminfo: Path = MEMINFO) -> int | None:
     """MemAvailable in bytes (the kernel's estimate, page cache it can drop included), or None."""
     fields = _read_fields(meminfo)

@@ -26,7 +26,7 @@ from vsr.models import SRModel
 from vsr.options import EncodeOptions, RunOptions, UpscaleOptions, options_from_keywords
 from vsr.pipeline.denoise import DenoiseStats, denoise_frames
 from vsr.pipeline.image import upscale_image
-from vsr.pipeline.memory import available_memory
+from vsr.pipeline.memory import available_memory, readable_size
 from vsr.pipeline.plan import Job, plan_job
 from vsr.pipeline.queue import StageQueue
 from vsr.pipeline.read import read_stage
@@ -179,24 +179,30 @@ FRAMES_PER_LOOKAHEAD_FRAME = 2.6
 """Output-size frames of memory per frame of x264's look-ahead (the frame, its half-size copy, analysis)."""
 
 
-def check_memory_for_video(job: Job, queue_size: int) -> None:
+def check_memory_for_video(job: Job, queue_size: int, max_frames: int | None = None) -> None:
     """OutputError before any work when the frames a run holds (the queue of upscaled frames, the
     batch, the encoder's look-ahead) would not fit in the memory available (vsr.pipeline.memory):
     past it, the kernel kills the process without a word. Nothing when the memory is not known.
-    Codecs other than libx264 are counted as its preset medium."""
+    Codecs other than libx264 are counted as its preset medium; a preview (`max_frames`) or a
+    short clip counts no more frames than it has."""
     available = available_memory()
     if available is None:
         return
     sample = np.dtype(job.layout.dtype).itemsize
     frame = sum(w * h for w, h in job.layout.plane_sizes(job.width, job.height)) * sample
     lookahead = X264_LOOKAHEAD.get(job.encode_options.preset or "medium", 40) if job.codec == "libx264" else 40
-    needed = int(frame * (queue_size + OUTPUT_FRAMES_BESIDES_QUEUE + FRAMES_PER_LOOKAHEAD_FRAME * lookahead))
+    frames = [n for n in (max_frames, job.filtered.frame_count) if n]  # a short clip or a preview holds fewer
+
+    def held(look: int) -> int:
+        return int(frame * min([queue_size + OUTPUT_FRAMES_BESIDES_QUEUE + FRAMES_PER_LOOKAHEAD_FRAME * look,
+                                *(FRAMES_PER_LOOKAHEAD_FRAME * n for n in frames)]))
+
+    needed = held(lookahead)
     if needed > available:
-        least = int(frame * (queue_size + OUTPUT_FRAMES_BESIDES_QUEUE))
-        faster = " (libx264 --preset ultrafast: about {:.1f} GB)".format(least / 1e9) if job.codec == "libx264" else ""
+        faster = f" (libx264 --preset ultrafast: about {readable_size(held(0))})" if job.codec == "libx264" else ""
         raise OutputError(
-            f"upscaling to {job.width}x{job.height} holds about {needed / 1e9:.1f} GB of frames (the queue and the "
-            f"encoder's look-ahead), more than the {available / 1e9:.1f} GB of memory available: use a faster "
+            f"upscaling to {job.width}x{job.height} holds about {readable_size(needed)} of frames (the queue and the "
+            f"encoder's look-ahead), more than the {readable_size(available)} of memory available: use a faster "
             f"--preset{faster} or a smaller --scale, or free memory"
         )
 
@@ -211,10 +217,10 @@ def run_job(
     stopped and the temporary file is removed. `temp`: the partial file that mux.reserve_output
     yielded for `target` (reserved here when not given). `scope`: the part of the input to
     upscale (default: all of it); `check`: run on the finished file before it is renamed."""
-    check_memory_for_video(job, options.queue_size)
     if temp is None:
         with mux.reserve_output(target) as reserved:
             return run_job(job, target, options, progress=progress, temp=reserved, scope=scope, check=check)
+    check_memory_for_video(job, options.queue_size, options.max_frames)
     info, layout, filtered = job.info, job.layout, job.filtered
     if not scope.whole and job.filters.changes_count:
         raise ConfigError(
@@ -269,6 +275,8 @@ def run_job(
         _check_filtered_count(job, frame_filter, complete=max_frames is None and scope.whole)
         if (damage := decoded.damage_summary(muxer.dropped_packets)) is not None:
             log.warning("%s", damage)
+        if decoded.gaps > decode.LISTED_PROBLEMS:
+            log.warning("%d gaps in the video's timestamps in all (the first %d listed above)", decoded.gaps, decode.LISTED_PROBLEMS)
         if max_frames is None and scope.whole:
             _warn_if_cut_short(info, decoded)
         if check is not None:

@@ -42,7 +42,7 @@ from vsr.segments.worker import SegmentResult, SegmentTask, planned_job, upscale
 
 log = logging.getLogger(__name__)
 
-WORK_FILE = re.compile(rf"{re.escape(MANIFEST_NAME)}|\.{re.escape(MANIFEST_NAME)}\.tmp-.+|\.?segment-\d{{4}}\..+")
+WORK_FILE = re.compile(rf"{re.escape(MANIFEST_NAME)}|\.{re.escape(MANIFEST_NAME)}\.tmp-.+|\.?segment-\d{{4,}}\..+")
 """The names of the files vsr writes in a work folder: the manifest (and its temporary files), the
 segment files and their partial files (`.segment-0001.vsr-<pid>-<token>.partial.mp4`)."""
 
