@@ -3,7 +3,7 @@
     python scripts/models_table.py [--readme README.md] [--fallback docs/models.md] [--rerun]
 
 Each (model, scale, set) is evaluated once with the real command
-`vsr eval --model NAME --scale S --data DIR --json runs/eval/NAME_xS_SET.json --quiet`
+`vsr eval --model NAME --scale S --data DIR --json runs/eval/NAME_xS_SET.json --overwrite --quiet`
 (results are cached there; --rerun discards them), CPU speed is measured on a 960x540
 luma input, and the table replaces whatever lies between the markers
 `<!-- models-table:start -->` and `<!-- models-table:end -->` (read, substitute, write in one go).

@@ -190,7 +190,7 @@ def test_a_folder_with_other_settings_is_refused_unless_overwrite(make_clip, tmp
     assert "holds an experiment with other settings (preset 'ultrafast', now 'veryslow')" in refused.stderr
     assert "--overwrite" in refused.stderr and (folder / "points.csv").is_file()
 
-    before = {name: (folder / name).read_bytes() for name in ("points.csv", "results.json", "summary.md")}
+    before = {name: (folder / name).read_bytes() for name in ("points.csv", "bdrate.csv", "summary.md")}
 
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
@@ -201,6 +201,7 @@ def test_a_folder_with_other_settings_is_refused_unless_overwrite(make_clip, tmp
             run_experiment(clip, folder, make_settings(scales="1,2", crfs="20,30,40", upscalers="bicubic",
                                                        metrics="psnr", preset="faster"), overwrite=True)
     assert {name: (folder / name).read_bytes() for name in before} == before
+    assert not (folder / "results.json").exists()  # the folder now says other settings: not a complete report
 
     replaced = cli(*base, "--crf", "20,30,40", "--preset", "veryfast", "--overwrite")
     assert replaced.exit_code == 0, replaced.stderr

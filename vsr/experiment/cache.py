@@ -11,8 +11,9 @@
 A KEY is a hash of the manifest's identity and the point (scale, rate; upscaler and its weights'
 sha256, precision and metrics for a point), so a run with one more upscaler, CRF or scale only
 computes what is new, and an interrupted run resumes. A folder made with other shared settings is
-refused unless overwrite is asked for: then its cache goes, and its results stay until the new
-run's report replaces them (an overwrite that fails or is stopped loses nothing). Every file appears complete or not at all
+refused unless overwrite is asked for: then its cache goes, and so does its results.json, the
+mark of a complete report (the folder now holds another experiment's settings); its tables,
+plots and summary stay until the new run's report replaces them. Every file appears complete or not at all
 (vsr.files.atomic_path: a temp file beside it, then os.replace); temp files a killed run left are
 removed when the folder is opened.
 """
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 SCHEMA = 1
 MANIFEST = "experiment.json"
 CACHE = "cache"
+RESULTS = "results.json"
+"""Written last by a report: a folder without it holds a report cut short (vsr.experiment.report)."""
 
 
 def digest(value: Any) -> str:
@@ -77,8 +80,8 @@ class ExperimentDir:
 
     identity: what every cached point shares (source sha256, codec, preset, frames, start, ...).
     Opening checks the folder: a manifest with another identity raises ConfigError naming what
-    differs (unless overwrite, which removes the cache; the results stay until the report replaces
-    them); a folder that is not
+    differs (unless overwrite, which removes the cache and results.json; the other outputs stay
+    until the report replaces them); a folder that is not
     empty and holds no manifest raises OutputError (unless overwrite); a file in the way raises
     OutputError.
     """
@@ -116,10 +119,13 @@ class ExperimentDir:
             raise OutputError(f"cannot write the experiment folder {root}: {error.strerror or error}") from None
 
     def _remove_cache(self) -> None:
-        """Remove the previous experiment's cache (its results stay until this run's report replaces them)."""
-        log.info("replacing the previous experiment in %s (--overwrite): its results stay until this run's "
-                 "replace them", self.root)
+        """Remove the previous experiment's cache and results.json (the folder's settings are about
+        to change: a report of the old ones must not read as complete); its tables, plots and
+        summary stay until this run's report replaces them."""
+        log.info("replacing the previous experiment in %s (--overwrite): its tables, plots and summary stay "
+                 "until this run's replace them", self.root)
         shutil.rmtree(self.root / CACHE, ignore_errors=True)
+        (self.root / RESULTS).unlink(missing_ok=True)
 
     def _folder(self, name: str) -> Path:
         folder = self.root / CACHE / name

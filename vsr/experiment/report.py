@@ -19,7 +19,7 @@ from vsr.experiment.analysis import (
     METRIC_NAMES, Comparison, Record, compare, direct_curve, hull_curve, sentence, upscalers_of,
 )
 from vsr.experiment.bdrate import floored_percent
-from vsr.experiment.cache import ExperimentDir, write_json, write_text
+from vsr.experiment.cache import RESULTS, ExperimentDir, write_json, write_text
 from vsr.experiment.crops import read_png, side_by_side, write_png
 from vsr.experiment.ladder import Source, crop_tile_key, source_crop_key
 from vsr.experiment.measure import POOLINGS
@@ -52,7 +52,7 @@ def write_report(folder: ExperimentDir, inputs: ReportInputs) -> list[Comparison
     """Write every output file into the folder, results.json last (removed first: a folder without it
     holds a report that was cut short), and remove plots and crops this run no longer makes;
     returns the BD comparisons."""
-    (folder.root / "results.json").unlink(missing_ok=True)
+    (folder.root / RESULTS).unlink(missing_ok=True)
     points = sorted(inputs.points, key=lambda r: (r["scale"], r["rate"], r["upscaler"] != DIRECT, r["upscaler"]))
     comparisons = compare(points, inputs.metrics, inputs.settings.anchor)
     root = folder.root
@@ -68,7 +68,7 @@ def write_report(folder: ExperimentDir, inputs: ReportInputs) -> list[Comparison
     _remove_others(root.glob("rd_*.png"), plots)
     _remove_others((root / "crops").glob("*.png"), [Path(crop).name for crop in crops])
     write_text(root / "summary.md", summary_markdown(inputs, comparisons, timing))
-    write_json(root / "results.json", {
+    write_json(root / RESULTS, {
         "settings": inputs.settings.to_dict(),
         "source": _source_dict(inputs),
         "versions": inputs.versions,

@@ -462,7 +462,12 @@ def _open_at(path: Path, start_pts: int | None) -> av.container.InputContainer:
     container = open_input(path)
     if start_pts is None:
         return container
-    if _seek_to_keyframe(container, first_video_stream(container, path), start_pts):
+    try:
+        landed = _seek_to_keyframe(container, first_video_stream(container, path), start_pts)
+    except BaseException:
+        container.close()
+        raise
+    if landed:
         return container
     log.debug("seeking %s to pts %d did not land on a keyframe at or before it; reading from the start", path, start_pts)
     container.close()

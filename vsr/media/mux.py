@@ -346,7 +346,8 @@ def map_streams(
 ) -> tuple[av.video.stream.VideoStream, StreamMap]:
     """The output's streams in the input's order: the upscaled video (made by `add_video`) where the
     first video stream was; every audio and subtitle stream the container can hold copied; audio
-    it cannot hold transcoded; the rest dropped with a warning. `video_only`: the other streams are
+    and text subtitles it cannot hold transcoded; cover art kept where the container holds it;
+    the rest dropped with a warning. `video_only`: the other streams are
     left out, silently (a segment file of vsr.segments)."""
     mapping = StreamMap()
     supported = output.supported_codecs
@@ -640,7 +641,7 @@ class Muxer:
         self.frames += 1
 
     def write_passthrough(self, item: Passthrough) -> None:
-        """Mux a packet of another stream as it is, or through its audio transcoder; a damaged one
+        """Mux a packet of another stream as it is, or through its transcoder (audio, text subtitles); a damaged one
         (see the class) is dropped and counted instead. Raises OSError-like errors (disk full) as they are."""
         packet, index = item.packet, item.stream_index
         if self.shift and packet.time_base is not None:

@@ -186,7 +186,11 @@ class SegmentedJob:
 
     def record(self, segment: Segment, result: SegmentResult) -> None:
         """Mark `segment` done in the manifest and save it (atomically)."""
-        self.manifest = self.manifest.finished(segment.index, result.frames, result.bytes, file_sha256(self.files[segment.index]))
+        try:
+            digest = file_sha256(self.files[segment.index])
+        except OSError as exc:
+            raise OutputError(f"cannot read the finished segment {self.files[segment.index]}: {mux.system_reason(exc)}") from None
+        self.manifest = self.manifest.finished(segment.index, result.frames, result.bytes, digest)
         self._intact_files[segment.index] = True
         self.manifest.save(self.work)
 
@@ -227,10 +231,10 @@ def upscale_in_segments(
     The segments go to `work_dir` (default: default_work_dir(target)) with a manifest. Without
     `resume` an existing work folder is refused; with it, its manifest must be for this input and
     these options (ConfigError otherwise), its plan is kept (whatever `segment_seconds`), and only
-    unfinished segments are upscaled (no work folder yet: a fresh start). The work
-    folder is removed after the join unless `keep_work`, and kept when the job fails after a
-    segment was finished (nothing is then written to `target`; a new work folder in which no
-    segment was finished is removed, or emptied if the user made it). `progress` is called with (frames done over all segments, total).
+    unfinished segments are upscaled (no work folder yet: a fresh start). The work (vsr's files in
+    the work folder, and the folder where vsr made or named it: SegmentedJob._remove_work) is
+    removed after the join unless `keep_work`, and kept when the job fails after a segment was
+    finished (nothing is then written to `target`; work in which no segment was finished is removed). `progress` is called with (frames done over all segments, total).
     `runner`: where the segments run (default: SequentialRunner, in this process);
     `segment_seconds` None: default_segment_seconds for its workers.
     Raises a VsrError subclass on failure; PipelineError (stage "segment N") for a segment that
