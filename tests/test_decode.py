@@ -380,3 +380,9 @@ def test_a_gap_in_a_file_is_warned_about_and_a_chain_that_drops_frames_is_not_ta
                                                    filters={"video": "select='not(mod(n\\,30))'"})
     result = vsr.upscale_video(source, tmp_path / "selected.mkv", options=options)
     assert result.frames == 3 and not [m for m in caplog.messages if m.startswith("no video frames")]
+    # a chain raising the rate: the gap (40 frames of the input) is measured in the input's frames, not the chain's
+    fps = options.replace(filters={"video": "fps=100"})
+    vsr.upscale_video(gapped, tmp_path / "fps.mkv", options=fps)
+    assert [m for m in caplog.messages if m.startswith("no video frames")] == [
+        "no video frames from 0.40 s to 2.00 s (40 frame durations): damaged input, or a pause in a "
+        "variable-frame-rate video; the output keeps the gap"]

@@ -165,10 +165,11 @@ def read_items(
         video.thread_type = "AUTO"
         packets = demux(container, video, passthrough_streams)
         items: Iterator = decode(packets, stats, counted_from=start_pts, witness=ErrorWitness.for_stream(video))
-        ticks = round(frame_duration * Fraction(filtered_time_base) / video.time_base) if filtered_time_base else frame_duration
-        items = gaps_watched(items, stats, max(1, ticks))  # before the filters: one that drops frames is not damage
+        ticks = max(1, round(frame_duration * Fraction(filtered_time_base) / video.time_base) if filtered_time_base else frame_duration)
+        # before the filters, in the input's own frame durations: a chain that drops or adds frames is not damage
+        items = gaps_watched(items, stats, max(1, round(1 / (video.average_rate * video.time_base))) if video.average_rate else ticks)
         if start_pts is not None or end_pts is not None:
-            items = in_range(items, video.time_base, start_pts, end_pts, max(1, ticks))
+            items = in_range(items, video.time_base, start_pts, end_pts, ticks)
         if frame_filter is not None:
             items = filtered(items, frame_filter, filtered_time_base or video.time_base)
         time_base = Fraction(filtered_time_base or video.time_base)
