@@ -340,3 +340,20 @@ def test_square_pixels_after_a_vf_chain_that_sets_the_aspect_take_the_chains(tmp
     assert (plan.output.width, plan.output.height, plan.output.sample_aspect_ratio, plan.reshape) == (W, H, 1, "")
     plan = plan_filters(probe(source), FilterOptions(video="setsar=2", square_pixels=True), "yuv420p")
     assert (plan.output.width, plan.output.height, plan.output.sample_aspect_ratio) == (2 * W, H, 1)
+
+
+def test_the_chain_s_tags_are_read_past_damaged_first_packets_and_dropped_first_frames(make_clip, tmp_path, caplog):
+    """The tag trial read 8 frames and stopped at the first decoding error: a damaged first packet,
+    or a chain that drops the first frames (select), left the output tagged as the input while its
+    colours were converted."""
+    damaged = make_clip("damaged.mkv", frames=12, sar=Fraction(8, 9), corrupt=(0,), options={"g": "2"})
+    plan = plan_filters(probe(damaged), FilterOptions(video="setparams=colorspace=bt709:color_primaries=bt709"), "yuv420p")
+    assert (plan.output.colour.matrix, plan.output.colour.primaries) == (1, 1)
+    clean = make_clip("clean.mp4", frames=12)
+    plan = plan_filters(probe(clean), FilterOptions(video="select='gte(n\\,10)',setsar=2"), "yuv420p")
+    assert plan.output.sample_aspect_ratio == 2
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        plan = plan_filters(probe(clean), FilterOptions(video="select='gte(n\\,100)',setsar=2"), "yuv420p")
+    assert not plan.output.sample_aspect_ratio or plan.output.sample_aspect_ratio != 2
+    assert any("made no frame of the first 120, so what it sets of the colour, aspect ratio and frame rate is not "
+               "known: the output is tagged as the input" in m for m in caplog.messages)

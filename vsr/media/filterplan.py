@@ -25,8 +25,10 @@ spaces them evenly from the first frame's time, as FFmpeg's decimate does.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -235,29 +237,28 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
     return plan
 
 
-TAG_TRIAL_FRAMES = 8
-"""Decoded frames a --vf chain is tried on to read the tags it sets."""
+TAG_TRIAL_FRAMES = 120
+"""Decoded frames at most that a --vf chain is tried on to read the tags it sets (one that drops
+the first frames, select for one, needs more than the first)."""
 
 
 def _tagged_by_user_chain(frames: VideoInfo, description: str) -> VideoInfo:
     """`frames` (what goes into the user's --vf chain) as the chain tags them: the colour fields,
     frame rate and sample aspect ratio it sets (setparams, colorspace, setsar, fps, ...), read by
-    running it on the input's first frames beside an empty chain (a field that differs between
-    the two is the chain's doing; the rest stay as probed, untagged fields untagged)."""
-    with open_input(frames.path) as container:
-        stream = first_video_stream(container, frames.path)
-        decoded = []
-        try:
-            for frame in container.decode(stream):
-                decoded.append(frame)
-                if len(decoded) == TAG_TRIAL_FRAMES:
-                    break
-        except (av.FFmpegError, ValueError):
-            pass  # damaged input: the frames read
+    running it on the input's first frames (damaged packets skipped) until it makes one, beside an
+    empty chain on the first (a field that differs between the two is the chain's doing; the rest
+    stay as probed, untagged fields untagged). A chain that makes no frame is warned about."""
     declared = {"frame_rate": frames.average_rate, "sample_aspect_ratio": frames.sample_aspect_ratio}
-    plain = chain_tags("null", frames.pix_fmt, decoded, **declared)
-    tagged = chain_tags(description, frames.pix_fmt, decoded, **declared)
+    with open_input(frames.path) as container:
+        decoded = _decoded_frames(container, first_video_stream(container, frames.path), TAG_TRIAL_FRAMES)
+        first = next(decoded, None)
+        if first is None:
+            return frames  # nothing decodes: the run says so
+        plain = chain_tags("null", frames.pix_fmt, [first], **declared)
+        tagged = chain_tags(description, frames.pix_fmt, itertools.chain([first], decoded), **declared)
     if plain is None or tagged is None:
+        log.warning("the --vf chain %r made no frame of the first %d, so what it sets of the colour, aspect ratio "
+                    "and frame rate is not known: the output is tagged as the input", description, TAG_TRIAL_FRAMES)
         return frames
     return dataclasses.replace(
         frames, colour=_changed_colour(frames.colour, plain, tagged),
@@ -265,6 +266,22 @@ def _tagged_by_user_chain(frames: VideoInfo, description: str) -> VideoInfo:
         sample_aspect_ratio=(tagged.sample_aspect_ratio if tagged.sample_aspect_ratio != plain.sample_aspect_ratio
                              else frames.sample_aspect_ratio),
     )
+
+
+def _decoded_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                    limit: int) -> Iterator[av.VideoFrame]:
+    """The first `limit` frames of `stream` that decode (a damaged packet is skipped)."""
+    count = 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except (av.FFmpegError, ValueError):
+            continue
+        for frame in frames:
+            yield frame
+            count += 1
+            if count == limit:
+                return
 
 
 def _changed_colour(colour: Colour, plain: ChainTags, tagged: ChainTags) -> Colour:

@@ -19,7 +19,7 @@ size-keeping chain and then the colour and aspect conversion).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -178,11 +178,12 @@ class _TagProbe(VideoFilterGraph):
 
 
 def chain_tags(
-    description: str, pix_fmt: str, frames: Sequence[VideoFrame], *, frame_rate: Fraction | None,
+    description: str, pix_fmt: str, frames: Iterable[VideoFrame], *, frame_rate: Fraction | None,
     sample_aspect_ratio: Fraction | None,
 ) -> ChainTags | None:
-    """The tags `description` gives the first frame it makes of `frames` (a few decoded frames),
-    the buffer source declaring `frame_rate` and `sample_aspect_ratio`; None when it makes none."""
+    """The tags `description` gives the first frame it makes of `frames` (decoded frames, read
+    until it makes one), the buffer source declaring `frame_rate` and `sample_aspect_ratio`; None
+    when it makes none."""
     probe = _TagProbe(f"{description},{TAG_PROBE}", pix_fmt, frame_rate=frame_rate, sample_aspect_ratio=sample_aspect_ratio)
     out: list[VideoFrame] = []
     for frame in frames:
