@@ -294,6 +294,11 @@ class SubtitleTranscoder:
         self.stream.codec_context.subtitle_header = self.decoder.subtitle_header
         self.stream.codec_context.time_base = source.time_base
         _describe_like(self.stream, source)
+        self.ends_at_next = codec == "mov_text"
+        """MOV's text track shows one event at a time and starts each after the previous one ends:
+        an event that overlapped the next would push every later one back. So each is held until
+        the next comes and cut to end when it starts."""
+        self._held: av.Packet | None = None
 
     @staticmethod
     def converts(source: av.subtitles.stream.SubtitleStream, codec: str) -> bool:
@@ -314,14 +319,22 @@ class SubtitleTranscoder:
 
     def packets(self, packet: av.Packet | None) -> list[av.Packet]:
         if packet is None:
-            return []
+            held, self._held = self._held, None
+            return [held] if held is not None else []
         subtitle = self.decoder.decode2(packet)
         encoded = self.stream.codec_context.encode_subtitle(subtitle) if subtitle is not None else None
         if encoded is None:
             return []
         encoded.pts, encoded.dts, encoded.duration = packet.pts, packet.pts, packet.duration
         encoded.time_base, encoded.stream = packet.time_base, self.stream
-        return [encoded]
+        if not self.ends_at_next:
+            return [encoded]
+        held, self._held = self._held, encoded
+        if held is None:
+            return []
+        if held.pts is not None and encoded.pts is not None and held.duration and held.pts + held.duration > encoded.pts:
+            held.duration = max(0, round((encoded.pts * encoded.time_base - held.pts * held.time_base) / held.time_base))
+        return [held]
 
 
 @dataclass
