@@ -357,3 +357,17 @@ def test_the_chain_s_tags_are_read_past_damaged_first_packets_and_dropped_first_
     assert not plan.output.sample_aspect_ratio or plan.output.sample_aspect_ratio != 2
     assert any("made no frame of the first 120, so what it sets of the colour, aspect ratio and frame rate is not "
                "known: the output is tagged as the input" in m for m in caplog.messages)
+
+
+def test_a_vf_chain_after_inverse_telecine_gets_the_spaced_frames_and_keeps_its_own_rate(tmp_path):
+    """--ivtc --vf fps=12: the 24p spacing was applied after the user's chain too, so its 12 fps
+    frames came out 24p-spaced: the video half as long as its audio."""
+    source = write_frames(tmp_path / "telecined.mp4", [draw_frame(i, W, H) for i in telecined_indices(40)],
+                          rate=Fraction(30000, 1001))
+    options = UpscaleOptions().replace(model={"name": "bicubic", "scale": 2}, encode={"preset": "ultrafast"},
+                                       filters={"ivtc": True, "video": "fps=12"})
+    result = vsr.upscale_video(source, tmp_path / "out.mp4", options=options)
+    after = times(result.output)
+    assert result.frames == 16 and read_video(result.output, keep_lumas=False).average_rate == 12
+    assert [t - after[0] for t in after] == [Fraction(k, 12) for k in range(16)]
+    assert float(after[-1] + Fraction(1, 12)) == pytest.approx(40 * 1001 / 30000, abs=0.01)  # as long as the input

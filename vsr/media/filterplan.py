@@ -95,6 +95,8 @@ class FilterPlan:
     user_chain: bool = False
     """Whether the user's --vf chain is in `chain` (how many frames it gives is not known)."""
     after_chain: VideoInfo | None = None
+    user_filter: str = ""
+    """The user's --vf chain, the end of `chain`."""
 
     @property
     def changes_count(self) -> bool:
@@ -106,10 +108,15 @@ class FilterPlan:
         step converts the pixel format)."""
         if not self.chain and not self.reshape:
             return None
+        spaced = self.rate not in (1, 2)  # decimate: evenly spaced from the first frame's time
+        chains = [self.chain]
+        if spaced and self.user_filter:  # the user's chain gets the spaced frames: it may change the rate again
+            chains = [self.chain[: -len(self.user_filter)].rstrip(","), self.user_filter]
+        rate = self.source.average_rate
         graphs = [VideoFilterGraph(
-            self.chain, self.pix_fmt, frame_rate=self.source.average_rate,
+            chain, self.pix_fmt, frame_rate=rate * self.rate if rate and number else rate,
             sample_aspect_ratio=self.source.sample_aspect_ratio,
-        )]
+        ) for number, chain in enumerate(chains)]
         if self.reshape:
             middle = self.after_chain or self.source
             graphs.append(VideoFilterGraph(
@@ -117,10 +124,10 @@ class FilterPlan:
                 sample_aspect_ratio=middle.sample_aspect_ratio, size=(self.output.width, self.output.height),
             ))
         spacing = None
-        if self.rate not in (1, 2):  # decimate: evenly spaced from the first frame's time
+        if spaced:
             seconds = exact_frame_seconds(self.source) / self.rate
             spacing = (self.output.time_base, round(seconds / self.output.time_base))
-        return FilterStages(graphs, spacing, keep_durations=self.rate == 1 and not self.user_chain)
+        return FilterStages(graphs, spacing, keep_durations=self.rate == 1 and not self.user_chain, spaced_after=0)
 
     def expected_frames(self, frames_in: int) -> int:
         """The frames out for `frames_in` frames in, when the whole input is read."""
@@ -232,6 +239,7 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
     )
     plan = FilterPlan(
         ",".join(chain), ",".join(reshape), pix_fmt, info, output, rate, tuple(steps), bool(options.video), after_chain,
+        options.video,
     )
     _check_runs(plan)
     return plan

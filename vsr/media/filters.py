@@ -209,18 +209,22 @@ class FilterStages:
     """Several filter graphs run one after the other as one `vsr.media.decode.FrameFilter`: what one
     gives goes into the next; `flush` flushes them in order. Counts the frames in and out.
 
-    `spacing` (time base, step): the frames out are stamped anew, evenly `step` ticks of that time
-    base apart from the first frame in's time (decimate spaces its frames evenly too, but from the
-    first frame it keeps, which moves the whole video by a frame when it drops the first one).
+    `spacing` (time base, step): the frames out of graph `spaced_after` (default: the last) are
+    stamped anew, evenly `step` ticks of that time base apart from the first frame in's time
+    (decimate spaces its frames evenly too, but from the first frame it keeps, which moves the
+    whole video by a frame when it drops the first one); the graphs after it (a --vf chain of the
+    user's, which may change the rate again) get them so.
     With `keep_durations` (a chain that gives one frame per frame), a frame out at the time of a
     frame in takes that frame's duration: a deinterlacer's last frame would otherwise last one
     field (w3fdif's does)."""
 
     def __init__(
         self, graphs: list[VideoFilterGraph], spacing: tuple[Fraction, int] | None = None, *, keep_durations: bool = False,
+        spaced_after: int | None = None,
     ) -> None:
         self.graphs = graphs
         self.spacing = spacing
+        self.spaced_after = len(graphs) - 1 if spaced_after is None else spaced_after
         self.keep_durations = keep_durations
         self.frames_in = 0
         self.frames_out = 0
@@ -237,25 +241,28 @@ class FilterStages:
                 del self._durations[next(iter(self._durations))]
         self.frames_in += 1
         frames = [frame]
-        for graph in self.graphs:
-            frames = [out for each in frames for out in graph.push(each)]
+        for index, graph in enumerate(self.graphs):
+            frames = self._spaced(index, [out for each in frames for out in graph.push(each)])
         return self._out(frames)
 
     def flush(self) -> list[VideoFrame]:
         frames: list[VideoFrame] = []
-        for graph in self.graphs:
-            frames = [out for each in frames for out in graph.push(each)] + graph.flush()
+        for index, graph in enumerate(self.graphs):
+            frames = self._spaced(index, [out for each in frames for out in graph.push(each)] + graph.flush())
         frames = self._out(frames)
         self._start, self._stamped = None, 0
         return frames
 
-    def _out(self, frames: list[VideoFrame]) -> list[VideoFrame]:
-        if self.spacing is not None:
+    def _spaced(self, index: int, frames: list[VideoFrame]) -> list[VideoFrame]:
+        if self.spacing is not None and index == self.spaced_after:
             time_base, step = self.spacing
             for number, frame in enumerate(frames, self._stamped):
                 frame.pts, frame.duration, frame.time_base = (self._start or 0) + number * step, step, time_base
             self._stamped += len(frames)
-        elif self.keep_durations:
+        return frames
+
+    def _out(self, frames: list[VideoFrame]) -> list[VideoFrame]:
+        if self.keep_durations:
             for frame in frames:
                 if frame.pts is not None and frame.time_base:
                     duration = self._durations.pop(frame.pts * Fraction(frame.time_base), None)
