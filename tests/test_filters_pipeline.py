@@ -371,3 +371,10 @@ def test_a_vf_chain_after_inverse_telecine_gets_the_spaced_frames_and_keeps_its_
     assert result.frames == 16 and read_video(result.output, keep_lumas=False).average_rate == 12
     assert [t - after[0] for t in after] == [Fraction(k, 12) for k in range(16)]
     assert float(after[-1] + Fraction(1, 12)) == pytest.approx(40 * 1001 / 30000, abs=0.01)  # as long as the input
+
+
+def test_a_chain_that_keeps_no_frame_says_so_rather_than_calling_the_file_damaged(clips, tmp_path):
+    options = UpscaleOptions().replace(model={"name": "bicubic", "scale": 2}, filters={"video": "select='gte(n\\,1000)'"})
+    with pytest.raises(ConfigError, match=r"the filters made no frame of the 10 decoded from progressive\.mp4"):
+        vsr.upscale_video(clips["progressive"], tmp_path / "out.mp4", options=options)
+    assert not (tmp_path / "out.mp4").exists()

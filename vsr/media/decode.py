@@ -27,7 +27,7 @@ from typing import NamedTuple, Protocol
 import av
 import numpy as np
 
-from vsr.errors import InputError
+from vsr.errors import ConfigError, InputError
 from vsr.media.colour import RANGE_FULL, rgb_to_yuv_range
 from vsr.media.frames import Layout, Passthrough, VideoItem, plane_rows
 from vsr.media.probe import first_video_stream, open_input
@@ -193,6 +193,8 @@ def read_items(
         elif held is not None:
             yield from held.release_before(None)
     if stats.frames == 0 and start_pts is None and end_pts is None and max_frames != 0:
+        if frame_filter is not None and getattr(frame_filter, "frames_in", 0):
+            raise ConfigError(f"the filters made no frame of the {frame_filter.frames_in} decoded from {path.name}")
         raise InputError(f"no video frame of {path} could be decoded (the file is damaged)")
 
 
