@@ -92,11 +92,9 @@ class FilterPlan:
     output: VideoInfo
     rate: Fraction = Fraction(1)
     steps: tuple[str, ...] = ()
-    user_chain: bool = False
-    """Whether the user's --vf chain is in `chain` (how many frames it gives is not known)."""
     after_chain: VideoInfo | None = None
     user_filter: str = ""
-    """The user's --vf chain, the end of `chain`."""
+    """The user's --vf chain, the end of `chain` ("" for none; how many frames it gives is not known)."""
 
     @property
     def changes_count(self) -> bool:
@@ -127,7 +125,7 @@ class FilterPlan:
         if spaced:
             seconds = exact_frame_seconds(self.source) / self.rate
             spacing = (self.output.time_base, round(seconds / self.output.time_base))
-        return FilterStages(graphs, spacing, keep_durations=self.rate == 1 and not self.user_chain, spaced_after=0)
+        return FilterStages(graphs, spacing, keep_durations=self.rate == 1 and not self.user_filter, spaced_after=0)
 
     def expected_frames(self, frames_in: int) -> int:
         """The frames out for `frames_in` frames in, when the whole input is read."""
@@ -238,8 +236,7 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
         frame_count=None if info.frame_count is None else _expected(info.frame_count, rate),
     )
     plan = FilterPlan(
-        ",".join(chain), ",".join(reshape), pix_fmt, info, output, rate, tuple(steps), bool(options.video), after_chain,
-        options.video,
+        ",".join(chain), ",".join(reshape), pix_fmt, info, output, rate, tuple(steps), after_chain, options.video,
     )
     _check_runs(plan)
     return plan
