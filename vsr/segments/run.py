@@ -216,8 +216,13 @@ class SegmentedJob:
             for entry in self.work.iterdir():
                 if WORK_FILE.fullmatch(entry.name):
                     entry.unlink(missing_ok=True)
-            if self.made_work or self.work == default_work_dir(self.target):
+        if self.made_work or self.work == default_work_dir(self.target):
+            try:
                 self.work.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("could not remove the work folder %s: %s", self.work, mux.system_reason(exc))
 
 
 def upscale_in_segments(
