@@ -359,3 +359,68 @@ def test_the_memory_check_counts_the_encoded_file_held_before_it_is_written(tmp_
         upscale_image(source, tmp_path / "big.bmp", scale=4, model="bicubic")
     monkeypatch.setattr(still, "available_memory", lambda: 2 * output + working_set + 1)
     assert upscale_image(source, tmp_path / "big.bmp", scale=4, model="bicubic").width == 208
+
+
+@pytest.mark.parametrize("dtype, out_suffix, written, said", [
+    (np.uint16, ".jpg", np.uint8, "JPEG holds no 16-bit samples: written as 8-bit"),
+    (np.uint16, ".webp", np.uint8, "WebP holds no 16-bit samples: written as 8-bit"),
+    (np.float32, ".png", np.uint16, "PNG holds no float samples: written as 16-bit, values clamped to 0–1"),
+    (np.float32, ".bmp", np.uint8, "BMP holds no float samples: written as 8-bit"),
+])
+def test_a_deep_image_into_a_shallower_format_keeps_its_levels_and_says_so(tmp_path, caplog, dtype, out_suffix, written, said):
+    """A 16-bit or float picture written as JPEG/WebP/BMP/PNG was cut to the format's depth by OpenCV
+    (16-bit levels saturated: nearly white; floats 0–1 truncated: black) and reported as written."""
+    source = tmp_path / ("deep.png" if dtype == np.uint16 else "deep.tif")
+    grey = photo(channels=3, dtype=np.uint16)
+    assert cv2.imwrite(str(source), grey if dtype == np.uint16 else (grey / 65535).astype(np.float32))
+    target = tmp_path / f"big{out_suffix}"
+    vsr.upscale_video(source, target, scale=2, model="bicubic")
+    big = cv2.imread(str(target), cv2.IMREAD_UNCHANGED)
+    assert big.dtype == written and big.shape == (80, 104, 3)
+    levels = np.iinfo(written).max
+    reference = (grey.astype(np.float64) / 65535 * levels)
+    assert downscaled_psnr(big, np.rint(reference).astype(written)) > 35
+    assert f"big{out_suffix}: {said}" in caplog.text
+
+
+def test_alpha_into_a_jpeg_is_warned_about_and_a_16_bit_tiff_stays_16_bit(tmp_path, caplog):
+    source = tmp_path / "rgba.png"
+    cv2.imwrite(str(source), photo(channels=4, dtype=np.uint16))
+    vsr.upscale_video(source, tmp_path / "big.jpg", scale=2, model="bicubic")
+    assert "big.jpg: JPEG has no alpha channel: the transparency is dropped" in caplog.text
+    caplog.clear()
+    vsr.upscale_video(source, tmp_path / "big.tif", scale=2, model="bicubic")
+    assert cv2.imread(str(tmp_path / "big.tif"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    assert "holds no" not in caplog.text and "alpha" not in caplog.text
+
+
+@pytest.mark.parametrize("width, out_suffix, limit", [(8200, ".webp", "WebP holds at most 16383"),
+                                                       (33000, ".jpg", "JPEG holds at most 65500")])
+def test_an_output_wider_than_its_format_holds_is_refused_before_any_work(tmp_path, width, out_suffix, limit):
+    source = tmp_path / "strip.png"
+    cv2.imwrite(str(source), np.full((2, width, 3), 90, np.uint8))
+    with pytest.raises(OutputError, match=limit) as refused:
+        vsr.upscale_video(source, tmp_path / f"big{out_suffix}", scale=2, model="bicubic")
+    assert str(refused.value).startswith(f"the output would be {2 * width}x4, but")
+    assert listing(tmp_path) == ["strip.png"]
+
+
+def test_a_lossy_webp_stays_lossy_and_a_lossless_one_lossless(tmp_path):
+    """OpenCV writes WebP lossless unless told otherwise: an upscaled photo came out many times larger than it needs."""
+    picture = photo(height=120, width=160)
+    sizes = {}
+    for name, quality in (("lossy.webp", 80), ("lossless.webp", 101)):
+        cv2.imwrite(str(tmp_path / name), picture, [cv2.IMWRITE_WEBP_QUALITY, quality])
+        result = vsr.upscale_video(tmp_path / name, scale=2, model="bicubic")
+        sizes[name] = result.output.stat().st_size
+        assert result.output.read_bytes()[12:16] == (b"VP8 " if quality <= 100 else b"VP8L")
+    assert sizes["lossy.webp"] < sizes["lossless.webp"]
+
+
+def test_a_jpe_file_is_an_image_and_a_multi_page_tiff_says_only_the_first_page_is_upscaled(tmp_path, caplog):
+    cv2.imwrite(str(tmp_path / "photo.jpe"), photo())
+    assert vsr.upscale_video(tmp_path / "photo.jpe", scale=2, model="bicubic").output == tmp_path / "photo_x2.jpe"
+    assert cv2.imwritemulti(str(tmp_path / "pages.tif"), [photo(), photo()[::-1].copy(), photo()])
+    result = vsr.upscale_video(tmp_path / "pages.tif", scale=2, model="bicubic")
+    assert cv2.imcount(str(result.output)) == 1
+    assert "pages.tif holds 3 pages or animation frames: only the first is upscaled" in caplog.text

@@ -4,17 +4,38 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+@dataclass(frozen=True)
+class StillFormat:
+    """What OpenCV writes in one still format: the sample types it holds (deepest integer first),
+    whether it keeps an alpha channel, and the most pixels a side it takes."""
+
+    name: str
+    depths: tuple[str, ...]
+    alpha: bool
+    max_side: int | None = None
+
+
+_PNG = StillFormat("PNG", ("uint16", "uint8"), alpha=True)
+_JPEG = StillFormat("JPEG", ("uint8",), alpha=False, max_side=65500)
+_TIFF = StillFormat("TIFF", ("uint16", "uint8", "float32"), alpha=True)
+STILL_FORMATS = {
+    ".png": _PNG, ".jpg": _JPEG, ".jpeg": _JPEG, ".jpe": _JPEG, ".bmp": StillFormat("BMP", ("uint8",), alpha=True),
+    ".tif": _TIFF, ".tiff": _TIFF, ".webp": StillFormat("WebP", ("uint8",), alpha=True, max_side=16383),
+}
+IMAGE_SUFFIXES = tuple(STILL_FORMATS)
 """Still images that OpenCV reads and writes (lower case)."""
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_ICC_MARK = b"ICC_PROFILE\x00"
 JPEG_ICC_CHUNK = 65535 - 2 - 14
 """Bytes of profile per APP2 segment: its length field counts 2 bytes, the mark and numbering 14."""
-ICC_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe")
+ICC_SUFFIXES = (".png", *JPEG_SUFFIXES)
 """Still images whose ICC profile (a colour space other than sRGB: Adobe RGB, Display P3, a
 camera's) is carried from input to output."""
 
@@ -80,3 +101,24 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
         length = int.from_bytes(data[position + 2 : position + 4], "big")
         yield marker, data[position + 4 : position + 2 + length]
         position += 2 + length
+
+
+def is_lossy_webp(path: Path) -> bool:
+    """Whether a WebP file holds a lossy (VP8) picture rather than a lossless (VP8L) one (an
+    animation, whose frames can differ, counts as lossless)."""
+    with open(path, "rb") as file:
+        header = file.read(12)
+        if header[:4] != b"RIFF" or header[8:12] != b"WEBP":
+            return False
+        while len(chunk := file.read(8)) == 8:
+            kind, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if kind in (b"VP8 ", b"VP8L"):
+                return kind == b"VP8 "
+            file.seek(size + size % 2, 1)
+    return False
+
+
+def is_lossy_still(path: Path) -> bool:
+    """Whether a still image file was compressed with loss (JPEG, lossy WebP)."""
+    suffix = path.suffix.lower()
+    return suffix in JPEG_SUFFIXES or (suffix == ".webp" and is_lossy_webp(path))

@@ -26,7 +26,15 @@ from vsr.device import choose_device
 from vsr.engine.tiling import MIN_TILE, Span, receptive_radius, spans
 from vsr.errors import InputError, OutputError, UnsupportedModelError
 from vsr.media import mux
-from vsr.media.images import ICC_SUFFIXES, IMAGE_SUFFIXES, read_icc_profile, with_icc_profile
+from vsr.media.images import (
+    ICC_SUFFIXES,
+    IMAGE_SUFFIXES,
+    JPEG_SUFFIXES,
+    STILL_FORMATS,
+    is_lossy_still,
+    read_icc_profile,
+    with_icc_profile,
+)
 from vsr.models import SRModel, resolve
 from vsr.pipeline.memory import available_memory, readable_size
 from vsr.pipeline.result import UpscaleResult
@@ -123,7 +131,7 @@ def upscale_image(
         raise UnsupportedModelError(f"{sr_model.name} is a multi-frame model: it needs a video (--mode multi), not a still image")
     if not source.is_file():
         raise InputError(f"input file not found: {source}")
-    if target.suffix.lower() != source.suffix.lower() and target.suffix.lower() not in IMAGE_SUFFIXES:
+    if target.suffix.lower() not in IMAGE_SUFFIXES:
         raise OutputError(f"an image can only be written as an image; {target.name!r} has no image extension")
     mux.check_output_path(source, target, overwrite)
     with mux.reserve_output(target) as temp:  # stale partials swept, a racing run refused, before any work
@@ -133,17 +141,18 @@ def upscale_image(
         torch_device = choose_device(device)
         width = image.shape[1]
         tiling = tiling or StillTiling.for_image(width, scale, sr_model.module)
-        shape, dtype = (image.shape[0] * scale, width * scale, *image.shape[2:]), output_dtype(image)
+        shape = (image.shape[0] * scale, width * scale, *image.shape[2:])
+        dtype = output_dtype(image, shape, target)
         working_set = tiling.working_set(image.shape[0], width, scale, sr_model.module)
         check_memory_for(shape, dtype, target.suffix, working_set)
         out = np.empty(shape, dtype)
         upscale_into(out, image, sr_model, torch_device, tiling, ensemble)
-        write_image(out, temp, target, overwrite, profile)
+        write_image(out, temp, target, overwrite, profile, lossy=is_lossy_still(source))
     return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(torch_device), "fp32",
                          shape[1], shape[0])
 
 
-EXIF_ORIENTED = (".jpg", ".jpeg", ".jpe")
+EXIF_ORIENTED = JPEG_SUFFIXES
 """Suffixes whose EXIF orientation is applied on reading (cameras and phones store photos sideways
 with a tag saying so; the output has no tag, so it holds the turned pixels). OpenCV applies it
 except when reading unchanged, which a JPEG, 8-bit and without alpha, does not need."""
@@ -151,17 +160,36 @@ except when reading unchanged, which a JPEG, 8-bit and without alpha, does not n
 
 def read_image(source: Path) -> np.ndarray:
     """The image as OpenCV stores it: (H, W) grey, or (H, W, 3) BGR / (H, W, 4) BGRA, any depth;
-    a JPEG turned as its EXIF orientation says."""
+    a JPEG turned as its EXIF orientation says; the first page of a multi-page TIFF or the first
+    frame of an animation, with a warning."""
     oriented = source.suffix.lower() in EXIF_ORIENTED
     image = cv2.imread(str(source), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if oriented else cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"{source} is not an image OpenCV can read")
+    if (pages := cv2.imcount(str(source))) > 1:
+        log.warning("%s holds %d pages or animation frames: only the first is upscaled", source.name, pages)
     return image
 
 
-def output_dtype(image: np.ndarray) -> np.dtype:
-    """The input's integer depth, or float32 for a floating-point (or signed) image."""
-    return image.dtype if image.dtype.kind == "u" else np.dtype(np.float32)
+def output_dtype(image: np.ndarray, shape: tuple[int, ...], target: Path) -> np.dtype:
+    """The sample type `target`'s format holds closest to the input's (its integer depth, float32 for a
+    floating-point or signed image), with a warning when that loses depth or alpha; raises
+    OutputError, before any work, when the format cannot hold an image of `shape`."""
+    still = STILL_FORMATS[target.suffix.lower()]
+    if still.max_side is not None and max(shape[:2]) > still.max_side:
+        raise OutputError(f"the output would be {shape[1]}x{shape[0]}, but {still.name} holds at most "
+                          f"{still.max_side} pixels a side; write .png or .tif")
+    wanted = image.dtype if image.dtype.kind == "u" else np.dtype(np.float32)
+    dtype = wanted if wanted.name in still.depths else np.dtype(still.depths[0])
+    if dtype != wanted:
+        kept = "float" if wanted.kind == "f" else f"{8 * wanted.itemsize}-bit"
+        clamped = ", values clamped to 0–1" if wanted.kind == "f" else ""
+        log.warning("%s: %s holds no %s samples: written as %d-bit%s (write .tif to keep them)",
+                    target.name, still.name, kept, 8 * dtype.itemsize, clamped)
+    if len(shape) == 3 and shape[2] == 4 and not still.alpha:
+        log.warning("%s: %s has no alpha channel: the transparency is dropped (write .png, .webp or .tif to keep it)",
+                    target.name, still.name)
+    return dtype
 
 
 def upscale_into(out: np.ndarray, image: np.ndarray, sr_model: SRModel, device: torch.device,
@@ -173,7 +201,7 @@ def upscale_into(out: np.ndarray, image: np.ndarray, sr_model: SRModel, device: 
     for band in spans(0, height, tiling.luma_rows, receptive_radius(sr_model.module), height):
         luma = upscale_luma(image, band, sr_model, device, tiling, ensemble)
         for part in spans(band.start, band.stop, tiling.colour_rows, CHROMA_CONTEXT, height):
-            out[part.output(scale)] = finish_rows(image, part, luma[part.output(scale, band.start)], scale)
+            out[part.output(scale)] = finish_rows(image, part, luma[part.output(scale, band.start)], scale, out.dtype)
 
 
 def upscale_luma(image: np.ndarray, band: Span, sr_model: SRModel, device: torch.device,
@@ -203,11 +231,10 @@ def to_ycbcr(rows: np.ndarray) -> np.ndarray:
     return np.dstack([rgb_to_ycbcr(pixels[..., 2::-1]), pixels[..., 3:]])
 
 
-def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int) -> np.ndarray:
+def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int, dtype: np.dtype) -> np.ndarray:
     """Output rows [s·part.start, s·part.stop) from their upscaled `luma` (changed in place): chroma
-    and alpha upscaled by bicubic, back to BGR(A), as float32 in the output's units (levels, rounded
-    and clamped, for an integer image)."""
-    peak = _peak(image.dtype)
+    and alpha upscaled by bicubic, back to BGR(A), as float32 in the units of the output's `dtype`
+    (levels, rounded and clamped, for an integer one)."""
     if image.ndim == 2:
         result = luma
     else:
@@ -217,8 +244,9 @@ def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int) -> 
         result = ycbcr_to_rgb(np.dstack([luma, *chroma[:2]]))[..., ::-1]
         if chroma[2:]:
             result = np.dstack([result, chroma[2]])
-    if image.dtype.kind != "u":
+    if dtype.kind != "u":
         return result
+    peak = _peak(dtype)
     np.multiply(result, peak, out=result)
     np.rint(result, out=result)
     return np.clip(result, 0, peak, out=result)
@@ -269,11 +297,20 @@ def icc_profile_of(source: Path) -> bytes | None:
         return None
 
 
-def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, profile: bytes | None = None) -> None:
+LOSSY_QUALITY = 95
+"""JPEG and lossy WebP quality of an output (OpenCV's JPEG default; a WebP is lossless unless its input was lossy)."""
+
+
+def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, profile: bytes | None = None,
+                lossy: bool = False) -> None:
     """Write `out` to the reserved partial file `temp`, with the input's ICC `profile` where the
-    format takes one (PNG, JPEG; a warning for another), and move it onto `target` when complete."""
+    format takes one (PNG, JPEG; a warning for another), and move it onto `target` when complete.
+    A WebP is compressed with loss only when the input was (`lossy`): a photo stays a small file."""
+    suffix = target.suffix.lower()
+    params = {".webp": [cv2.IMWRITE_WEBP_QUALITY, LOSSY_QUALITY if lossy else 101],
+              **dict.fromkeys(JPEG_SUFFIXES, [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY])}.get(suffix, [])
     try:
-        ok, encoded = cv2.imencode(target.suffix.lower(), out)
+        ok, encoded = cv2.imencode(suffix, out, params)
     except cv2.error:
         ok = False
     if not ok:
