@@ -130,3 +130,36 @@ def test_a_segmented_folder_run_whose_files_fail_before_a_segment_is_done_leaves
     again = cli("upscale", tmp_path / "in", "-o", out, *FLAGS, "--segment-seconds", "0.5")  # no --resume needed
     assert again.exit_code == 0, again.stdout + again.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mp4"]
+
+
+def test_the_current_folder_as_input_gets_its_real_name(folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(folder)
+    assert default_output_folder(Path("."), 2) == tmp_path / "in_x2"  # was a ValueError: '.' has an empty name
+
+
+def test_a_warning_during_a_folder_run_names_its_file_and_an_interruption_says_what_is_finished(
+    cli, make_clip, tmp_path, monkeypatch
+):
+    import logging
+
+    import vsr.segments.folder as folder_run
+
+    make_clip("in/a 100%.mp4", **CLIP)
+    make_clip("in/b.mp4", **CLIP)
+    real = folder_run.upscale_video
+
+    def warning_then_stop(source, *args, **kwargs):
+        logging.getLogger("vsr.pipeline.run").warning("something about %d%% of the frames", 50)
+        if source.name == "b.mp4":
+            raise KeyboardInterrupt
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(folder_run, "upscale_video", warning_then_stop)
+    result = cli("upscale", tmp_path / "in", "-o", tmp_path / "out", *FLAGS)
+    assert result.exit_code == 130
+    assert "vsr: warning: a 100%.mp4: something about 50% of the frames" in result.stderr
+    assert "vsr: warning: b.mp4: something about 50% of the frames" in result.stderr
+    assert (f"stopped with 1 of 2 file(s) finished, kept in {tmp_path / 'out'}; the same command again skips them"
+            in result.stderr)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a 100%.mp4"]
+    assert not any(getattr(f, "__name__", "") == "name_it" for h in logging.getLogger("vsr").handlers for f in h.filters)

@@ -10,8 +10,10 @@ A file that fails does not stop the others; an existing output is skipped unless
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +52,8 @@ class FileOutcome:
 
 
 def default_output_folder(folder: Path, scale: int) -> Path:
-    """`<folder>_x<scale>` beside the input folder."""
-    folder = Path(folder)
+    """`<folder>_x<scale>` beside the input folder (`.` too: its real name)."""
+    folder = Path(folder).resolve()
     return folder.with_name(f"{folder.name}_x{scale}")
 
 
@@ -118,12 +120,50 @@ def upscale_folder(
             outcomes[source] = FileOutcome(source, target, "skipped", "the output exists (--overwrite replaces it)")
         else:
             todo.append((source, target))
-    if segment_seconds is None and runner is None:
-        outcomes.update(_one_by_one(todo, options, progress))
-    else:
-        outcomes.update(_in_segments(todo, options, segment_seconds, runner or SequentialRunner(), work_dir, resume,
-                                     keep_work, progress))
+    started = time.time()
+    try:
+        if segment_seconds is None and runner is None:
+            outcomes.update(_one_by_one(todo, options, progress))
+        else:
+            outcomes.update(_in_segments(todo, options, segment_seconds, runner or SequentialRunner(), work_dir,
+                                         resume, keep_work, progress))
+    except BaseException:  # an interruption: say what is finished, and how to do the rest
+        finished = sum(_written_since(target, started) for _, target in todo)
+        if todo:
+            log.warning("stopped with %d of %d file(s) finished, kept in %s; the same command again skips them "
+                        "and does the rest", finished, len(todo), output)
+        raise
     return [outcomes[source] for source in videos]
+
+
+def _written_since(target: Path, started: float) -> bool:
+    try:
+        return target.stat().st_mtime >= started - 1  # a whole second of slack for coarse file-system clocks
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def warnings_naming(source: Path) -> Iterator[None]:
+    """Within: vsr's warnings start with `source`'s name (`a.mp4: ...`), so that those of one file
+    among many say which; on the handlers vsr's records reach."""
+    def name_it(record: logging.LogRecord) -> bool:
+        if record.name.startswith("vsr") and not getattr(record, "named_file", False):
+            name = source.name.replace("%", "%%") if record.args else source.name
+            record.msg, record.named_file = f"{name}: {record.msg}", True
+        return True
+
+    handlers, logger = [], logging.getLogger("vsr")
+    while logger is not None:
+        handlers += logger.handlers
+        logger = logger.parent if logger.propagate else None
+    for handler in handlers:
+        handler.addFilter(name_it)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(name_it)
 
 
 def _one_by_one(
@@ -138,7 +178,8 @@ def _one_by_one(
     for (source, target), count in zip(todo, counts):
         report = None if progress is None else _offset(progress, done, total)
         try:
-            result = upscale_video(source, target, options=options, progress=report)
+            with warnings_naming(source):
+                result = upscale_video(source, target, options=options, progress=report)
         except Exception as exc:  # one file's failure (a bug too) does not stop the others
             message = str(exc) if isinstance(exc, VsrError) else f"{type(exc).__name__}: {exc}"
             log.warning("%s: %s", source.name, message)
@@ -181,8 +222,9 @@ def _in_segments(
     for source, target in todo:
         work = None if root is None else root / f"{source.name}.vsr-work"
         try:
-            jobs.append(SegmentedJob.open(source, target, options, segment_seconds=segment_seconds, work_dir=work,
-                                          resume=resume, keep_work=keep_work, runner=runner))
+            with warnings_naming(source):
+                jobs.append(SegmentedJob.open(source, target, options, segment_seconds=segment_seconds, work_dir=work,
+                                              resume=resume, keep_work=keep_work, runner=runner))
         except VsrError as exc:
             log.warning("%s: %s", source.name, exc)
             outcomes[source] = FileOutcome(source, target, "failed", str(exc))
