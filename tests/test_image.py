@@ -424,3 +424,22 @@ def test_a_jpe_file_is_an_image_and_a_multi_page_tiff_says_only_the_first_page_i
     result = vsr.upscale_video(tmp_path / "pages.tif", scale=2, model="bicubic")
     assert cv2.imcount(str(result.output)) == 1
     assert "pages.tif holds 3 pages or animation frames: only the first is upscaled" in caplog.text
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_every_exif_orientation_of_a_png_or_webp_is_applied_alpha_and_depth_kept(tmp_path, orientation, suffix):
+    """Only JPEGs were turned (read unchanged, to keep alpha and 16 bits, OpenCV turns nothing); the
+    colour channels must come out as OpenCV's own upright reading of the file shows them."""
+    import struct
+
+    exif = b"II*\x00" + struct.pack("<IHHHIHHI", 8, 1, 0x0112, 3, 1, orientation, 0, 0)
+    dtype = np.uint16 if suffix == ".png" else np.uint8
+    stored = np.random.default_rng(orientation).integers(0, np.iinfo(dtype).max, (5, 7, 4), dtype=dtype)
+    source = tmp_path / f"turned{suffix}"
+    params = [cv2.IMWRITE_WEBP_QUALITY, 101] if suffix == ".webp" else []
+    assert cv2.imwriteWithMetadata(str(source), stored, [cv2.IMAGE_METADATA_EXIF], [np.frombuffer(exif, np.uint8)], params)
+    shown = cv2.imread(str(source), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)  # OpenCV turns it, dropping alpha
+    image = still.read_image(source)
+    assert image.dtype == dtype and image.shape == (*shown.shape[:2], 4)
+    assert np.array_equal(image[..., :3], shown)

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class StillFormat:
@@ -122,3 +124,32 @@ def is_lossy_still(path: Path) -> bool:
     """Whether a still image file was compressed with loss (JPEG, lossy WebP)."""
     suffix = path.suffix.lower()
     return suffix in JPEG_SUFFIXES or (suffix == ".webp" and is_lossy_webp(path))
+
+
+EXIF_ORIENTATION_TAG = 0x0112
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].swapaxes(0, 1), 8: lambda a: np.rot90(a, 1),
+}
+
+
+def exif_orientation(exif: bytes) -> int:
+    """The Orientation tag of an EXIF block (a TIFF header and its first directory, with or without
+    the `Exif\\0\\0` mark before it): 1 (upright) to 8; 1 where it has none or cannot be read."""
+    exif = exif.removeprefix(b"Exif\x00\x00")
+    order = {b"II": "little", b"MM": "big"}.get(exif[:2])
+    if order is None or len(exif) < 8:
+        return 1
+    number = lambda start, size: int.from_bytes(exif[start : start + size], order)  # noqa: E731
+    directory = number(4, 4)
+    for entry in range(directory + 2, directory + 2 + 12 * number(directory, 2), 12):
+        if entry + 12 <= len(exif) and number(entry, 2) == EXIF_ORIENTATION_TAG:
+            value = number(entry + 8, 2)
+            return value if value in range(1, 9) else 1
+    return 1
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """`image` (H, W[, C]) turned and mirrored as its EXIF `orientation` says it should be shown."""
+    turn = _UPRIGHT.get(orientation)
+    return image if turn is None else np.ascontiguousarray(turn(image))

@@ -31,8 +31,10 @@ from vsr.media.images import (
     IMAGE_SUFFIXES,
     JPEG_SUFFIXES,
     STILL_FORMATS,
+    exif_orientation,
     is_lossy_still,
     read_icc_profile,
+    upright,
     with_icc_profile,
 )
 from vsr.models import SRModel, resolve
@@ -152,20 +154,17 @@ def upscale_image(
                          shape[1], shape[0])
 
 
-EXIF_ORIENTED = JPEG_SUFFIXES
-"""Suffixes whose EXIF orientation is applied on reading (cameras and phones store photos sideways
-with a tag saying so; the output has no tag, so it holds the turned pixels). OpenCV applies it
-except when reading unchanged, which a JPEG, 8-bit and without alpha, does not need."""
-
-
 def read_image(source: Path) -> np.ndarray:
     """The image as OpenCV stores it: (H, W) grey, or (H, W, 3) BGR / (H, W, 4) BGRA, any depth;
-    a JPEG turned as its EXIF orientation says; the first page of a multi-page TIFF or the first
-    frame of an animation, with a warning."""
-    oriented = source.suffix.lower() in EXIF_ORIENTED
-    image = cv2.imread(str(source), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if oriented else cv2.IMREAD_UNCHANGED)
+    turned as its EXIF orientation says (cameras and phones store photos sideways with a tag saying
+    so; the output has no tag, so it holds the turned pixels); the first page of a multi-page TIFF
+    or the first frame of an animation, with a warning."""
+    image, kinds, blocks = cv2.imreadWithMetadata(str(source), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"{source} is not an image OpenCV can read")
+    for kind, block in zip(kinds, blocks):
+        if kind == cv2.IMAGE_METADATA_EXIF:
+            image = upright(image, exif_orientation(np.asarray(block).tobytes()))
     if (pages := cv2.imcount(str(source))) > 1:
         log.warning("%s holds %d pages or animation frames: only the first is upscaled", source.name, pages)
     return image
