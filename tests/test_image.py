@@ -267,7 +267,8 @@ def test_a_jpeg_is_turned_as_its_exif_orientation_says(tmp_path):
     assert shown[:30].mean() > 240 and shown[-30:].mean() < 15  # the left half is now on top
 
 
-@pytest.mark.parametrize("suffix, out_suffix", [(".png", ".png"), (".jpg", ".jpg"), (".png", ".jpg"), (".jpg", ".png")])
+@pytest.mark.parametrize("suffix, out_suffix", [(".png", ".png"), (".jpg", ".jpg"), (".png", ".jpg"), (".jpg", ".png"),
+                                               (".webp", ".webp"), (".webp", ".png"), (".png", ".webp")])
 @pytest.mark.parametrize("profile_bytes", [3144, 150_000])  # a small profile, and one in three JPEG segments
 def test_the_icc_profile_of_a_still_is_carried_over(tmp_path, suffix, out_suffix, profile_bytes):
     """Read back by Pillow, an independent reader (in the experiment extra, which CI installs)."""

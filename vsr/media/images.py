@@ -6,6 +6,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -37,13 +38,22 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_ICC_MARK = b"ICC_PROFILE\x00"
 JPEG_ICC_CHUNK = 65535 - 2 - 14
 """Bytes of profile per APP2 segment: its length field counts 2 bytes, the mark and numbering 14."""
-ICC_SUFFIXES = (".png", *JPEG_SUFFIXES)
+ICC_SUFFIXES = (".png", *JPEG_SUFFIXES, ".webp")
 """Still images whose ICC profile (a colour space other than sRGB: Adobe RGB, Display P3, a
 camera's) is carried from input to output."""
 
 
 def read_icc_profile(path: Path) -> bytes | None:
-    """The ICC profile embedded in a PNG (iCCP chunk) or JPEG (APP2 segments) file, or None."""
+    """The ICC profile embedded in a PNG (iCCP chunk), JPEG (APP2 segments) or WebP (ICCP chunk)
+    file, or None."""
+    if path.suffix.lower() == ".webp":
+        with open(path, "rb") as file:
+            for kind, size in _webp_chunks(file):
+                if kind == b"ICCP":
+                    return file.read(size)
+                if kind in WEBP_PICTURES:
+                    break
+        return None
     data = path.read_bytes()
     if data.startswith(PNG_SIGNATURE):
         for kind, body in _png_chunks(data):
@@ -109,15 +119,27 @@ def is_lossy_webp(path: Path) -> bool:
     """Whether a WebP file holds a lossy (VP8) picture rather than a lossless (VP8L) one (an
     animation, whose frames can differ, counts as lossless)."""
     with open(path, "rb") as file:
-        header = file.read(12)
-        if header[:4] != b"RIFF" or header[8:12] != b"WEBP":
-            return False
-        while len(chunk := file.read(8)) == 8:
-            kind, size = chunk[:4], int.from_bytes(chunk[4:], "little")
-            if kind in (b"VP8 ", b"VP8L"):
+        for kind, _ in _webp_chunks(file):
+            if kind in WEBP_PICTURES:
                 return kind == b"VP8 "
-            file.seek(size + size % 2, 1)
     return False
+
+
+WEBP_PICTURES = (b"VP8 ", b"VP8L", b"ANMF")
+"""The chunks that hold a WebP's picture: its ICC profile, if any, comes before them."""
+
+
+def _webp_chunks(file: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """The (kind, size) of each chunk of an open WebP file (none if it is not one), the file at
+    the chunk's data when each is yielded."""
+    header = file.read(12)
+    if header[:4] != b"RIFF" or header[8:12] != b"WEBP":
+        return
+    while len(chunk := file.read(8)) == 8:
+        kind, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+        start = file.tell()
+        yield kind, size
+        file.seek(start + size + size % 2)
 
 
 def is_lossy_still(path: Path) -> bool:

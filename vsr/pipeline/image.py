@@ -303,24 +303,26 @@ LOSSY_QUALITY = 95
 def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, profile: bytes | None = None,
                 lossy: bool = False) -> None:
     """Write `out` to the reserved partial file `temp`, with the input's ICC `profile` where the
-    format takes one (PNG, JPEG; a warning for another), and move it onto `target` when complete.
+    format takes one (PNG, JPEG, WebP; a warning for another), and move it onto `target` when complete.
     A WebP is compressed with loss only when the input was (`lossy`): a photo stays a small file."""
     suffix = target.suffix.lower()
     params = {".webp": [cv2.IMWRITE_WEBP_QUALITY, LOSSY_QUALITY if lossy else 101],
               **dict.fromkeys(JPEG_SUFFIXES, [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY])}.get(suffix, [])
+    by_opencv = profile is not None and suffix == ".webp"  # vsr writes a PNG's or JPEG's profile itself
+    metadata = ([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)]) if by_opencv else ([], [])
     try:
-        ok, encoded = cv2.imencode(suffix, out, params)
+        ok, encoded = cv2.imencodeWithMetadata(suffix, out, *metadata, params)
     except cv2.error:
         ok = False
     if not ok:
         raise OutputError(f"could not write {target} (does OpenCV support {target.suffix} for this image?)")
     pieces: list[bytes | memoryview] = [memoryview(encoded)]
-    if profile is not None:
+    if profile is not None and not by_opencv:
         if target.suffix.lower() in ICC_SUFFIXES:
             pieces = with_icc_profile(memoryview(encoded).cast("B"), profile)
         else:
             log.warning("the input's ICC profile is not carried into %s output: its colours may look different "
-                        "(write .png or .jpg to keep it)", target.suffix)
+                        "(write .png, .jpg or .webp to keep it)", target.suffix)
     try:
         with open(temp, "wb") as file:
             for piece in pieces:
