@@ -60,7 +60,7 @@ def test_the_default_output_folder_sits_beside_the_input_and_may_not_be_it(folde
     with pytest.raises(ConfigError, match="the output folder is the input folder"):
         upscale_folder(folder, folder, LOSSLESS)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no video in"):
+    with pytest.raises(InputError, match="no video or image in"):
         upscale_folder(tmp_path / "empty", None, LOSSLESS)
 
 
@@ -163,3 +163,36 @@ def test_a_warning_during_a_folder_run_names_its_file_and_an_interruption_says_w
             in result.stderr)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a 100%.mp4"]
     assert not any(getattr(f, "__name__", "") == "name_it" for h in logging.getLogger("vsr").handlers for f in h.filters)
+
+
+def test_a_folder_of_still_images_is_upscaled_image_by_image(cli, tmp_path):
+    import cv2
+    import numpy as np
+
+    (tmp_path / "scans").mkdir()
+    for name, shape in (("a.png", (12, 16, 3)), ("b.jpg", (10, 14, 3)), ("c.tif", (8, 8))):
+        assert cv2.imwrite(str(tmp_path / "scans" / name), np.full(shape, 120, np.uint8))
+    (tmp_path / "scans" / "notes.txt").write_text("not an image")
+    result = cli("upscale", tmp_path / "scans", "--scale", "2", "--model", "bicubic", "-q")
+    assert result.exit_code == 0, result.stderr
+    out = tmp_path / "scans_x2"
+    assert [line.split()[:2] for line in result.stdout.splitlines()] == [["done", "a.png"], ["done", "b.jpg"], ["done", "c.tif"]]
+    assert [cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED).shape for name in ("a.png", "b.jpg", "c.tif")] == [
+        (24, 32, 3), (20, 28, 3), (16, 16)]
+    refused = cli("upscale", tmp_path / "scans", "--scale", "2", "--model", "bicubic", "--crf", "20", "-o", tmp_path / "o")
+    assert refused.exit_code == 1 and f"--crf applies to videos, not to the still images of {tmp_path / 'scans'}" in refused.stderr
+    segmented = cli("upscale", tmp_path / "scans", "--scale", "2", "--segment-seconds", "2", "-o", tmp_path / "o")
+    assert segmented.exit_code == 1 and "holds still images, and segments are for videos" in segmented.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_folder_holding_videos_leaves_its_images_alone(cli, make_clip, tmp_path):
+    import cv2
+    import numpy as np
+
+    make_clip("in/a.mp4", **CLIP)
+    cv2.imwrite(str(tmp_path / "in" / "cover.jpg"), np.full((8, 8, 3), 50, np.uint8))
+    result = cli("upscale", tmp_path / "in", "-o", tmp_path / "out", *FLAGS[:-1])
+    assert [line.split()[:2] for line in result.stdout.splitlines()] == [["done", "a.mp4"]]
+    assert "1 image(s) in" in result.stderr and "left alone" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4"]

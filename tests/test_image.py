@@ -335,8 +335,8 @@ def test_a_multi_frame_model_on_a_still_says_it_needs_a_video(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (("--mode", "multi"), "--mode multi applies to videos, not to the still image in.png"),
     (("--max-frames", "3"), "--max-frames applies to videos"),
-    (("--crf", "30"), "encoder settings (--codec, --crf, --preset, --pix-fmt) applies to videos"),
-    (("--pix-fmt", "gray"), "encoder settings"),
+    (("--crf", "30"), "--crf applies to videos"),
+    (("--pix-fmt", "gray", "--preset", "fast"), "--preset and --pix-fmt apply to videos"),
 ])
 def test_video_only_options_on_a_still_are_refused_not_ignored(cli, tmp_path, flags, message):
     source = tmp_path / "in.png"

@@ -131,14 +131,7 @@ def upscale_video(
     source = Path(input)
     target = Path(output) if output is not None else default_output_path(source, options.model.scale)
     if source.suffix.lower() in IMAGE_SUFFIXES:
-        nothing_to_do = {("deinterlace", "auto"), ("denoise", "temporal")}  # on a still (--restore asks for both)
-        asked = [name for name in options.filters.active() if (name, getattr(options.filters, name)) not in nothing_to_do]
-        if asked:
-            given = options.filters.video or ", ".join(asked)
-            raise ConfigError(f"video filters ({given!r}) apply to videos, not to the still image {source.name}")
-        if video_only := _video_options_given(options):
-            verb = "applies" if len(video_only) == 1 else "apply"
-            raise ConfigError(f"{' and '.join(video_only)} {verb} to videos, not to the still image {source.name}")
+        check_still_options(options, f"the still image {source.name}")
         return upscale_image(
             source, target, scale=options.model.scale, model=loaded or options.model.name,
             device=options.model.device, overwrite=options.run.overwrite, ensemble=options.model.ensemble,
@@ -157,12 +150,27 @@ def upscale_video(
     )
 
 
+def check_still_options(options: UpscaleOptions, still: str) -> None:
+    """ConfigError for options that apply to videos only (filters, encoder settings, multi-frame, a
+    preview): given for `still` ("the still image a.png"), they would be ignored in silence."""
+    nothing_to_do = {("deinterlace", "auto"), ("denoise", "temporal")}  # on a still (--restore asks for both)
+    asked = [name for name in options.filters.active() if (name, getattr(options.filters, name)) not in nothing_to_do]
+    if asked:
+        given = options.filters.video or ", ".join(asked)
+        raise ConfigError(f"video filters ({given!r}) apply to videos, not to {still}")
+    if video_only := _video_options_given(options):
+        verb = "applies" if len(video_only) == 1 else "apply"
+        raise ConfigError(f"{' and '.join(video_only)} {verb} to videos, not to {still}")
+
+
 def _video_options_given(options: UpscaleOptions) -> list[str]:
     """The options given that only a video takes (a still would silently ignore them)."""
+    plain = EncodeOptions()
     given = {
         "--mode multi": options.multi_frame.mode == "multi",
         "--max-frames": options.run.max_frames is not None,
-        "encoder settings (--codec, --crf, --preset, --pix-fmt)": options.encode != EncodeOptions(),
+        **{f"--{field.replace('_', '-')}": getattr(options.encode, field) != getattr(plain, field)
+           for field in ("codec", "crf", "preset", "pix_fmt", "bitrate")},
     }
     return [name for name, on in given.items() if on]
 

@@ -1,7 +1,8 @@
 """A folder of videos: `vsr upscale DIR --scale 2 -o OUTDIR`. Every video directly in DIR is
 upscaled into OUTDIR under its own name (`<stem>.mkv` where vsr does not write its container):
 one after another with the plain pipeline, or in segments (`--segment-seconds`, `--workers`: the
-segments of all the files spread over one Ray cluster).
+segments of all the files spread over one Ray cluster). A folder without videos is taken as a
+folder of still images (scans, photos, exported frames), upscaled one by one.
 A file that fails does not stop the others; an existing output is skipped unless `overwrite`.
 
     outcomes = upscale_folder(Path("tapes"), Path("tapes_x2"), options)
@@ -21,9 +22,10 @@ from vsr.errors import ConfigError, InputError, OutputError, VsrError
 from vsr.media import mux
 from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt
 from vsr.media.filterplan import plan_filters
+from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import probe
 from vsr.options import UpscaleOptions
-from vsr.pipeline.run import Progress, upscale_video
+from vsr.pipeline.run import Progress, check_still_options, upscale_video
 from vsr.segments.run import Runner, SegmentedJob, SequentialRunner, run_jobs
 
 log = logging.getLogger(__name__)
@@ -57,23 +59,27 @@ def default_output_folder(folder: Path, scale: int) -> Path:
     return folder.with_name(f"{folder.name}_x{scale}")
 
 
-def folder_videos(folder: Path) -> list[Path]:
-    """The videos directly in `folder` (VIDEO_SUFFIXES; hidden files left out), sorted by name.
-    InputError for a folder that cannot be listed or holds no video."""
+def folder_inputs(folder: Path) -> list[Path]:
+    """The videos directly in `folder` (VIDEO_SUFFIXES; hidden files left out), sorted by name; where
+    it holds none, its still images (IMAGE_SUFFIXES). InputError for a folder that cannot be listed
+    or holds neither."""
     try:
-        videos = sorted(p for p in Path(folder).iterdir()
-                        if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(".") and p.is_file())
+        files = sorted(p for p in Path(folder).iterdir() if not p.name.startswith(".") and p.is_file())
     except OSError as exc:
         raise InputError(f"cannot list the folder {folder}: {exc.strerror or exc}") from None
-    if not videos:
-        raise InputError(f"no video in {folder} (looked for {', '.join(VIDEO_SUFFIXES)})")
-    return videos
+    videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    if videos and images:
+        log.info("%d image(s) in %s left alone: a folder holding videos is upscaled video by video", len(images), folder)
+    if not videos and not images:
+        raise InputError(f"no video or image in {folder} (looked for {', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)})")
+    return videos or images
 
 
 def output_name(source: Path) -> str:
-    """The name of `source`'s output: its own where vsr.media.mux writes its container, else
-    `<stem>.mkv` (vsr.media.mux.written_suffix)."""
-    return source.stem + mux.written_suffix(source.suffix)
+    """The name of `source`'s output: its own for an image or where vsr.media.mux writes its
+    container, else `<stem>.mkv` (vsr.media.mux.written_suffix)."""
+    return source.name if source.suffix.lower() in IMAGE_SUFFIXES else source.stem + mux.written_suffix(source.suffix)
 
 
 def _claim_outputs(videos: list[Path], output: Path) -> dict[Path, Path]:
@@ -90,7 +96,7 @@ def upscale_folder(
     runner: Runner | None = None, work_dir: Path | None = None, resume: bool = False, keep_work: bool = False,
     progress: Progress | None = None,
 ) -> list[FileOutcome]:
-    """Upscale every video in `folder` (folder_videos) into `output` (None: default_output_folder)
+    """Upscale every video (or image) in `folder` (folder_inputs) into `output` (None: default_output_folder)
     under the same name (output_name), and say what became of each. An existing output is skipped
     unless options.run.overwrite; an input whose output another input already takes (a.avi and
     a.mkv both give a.mkv) fails. In segments when `segment_seconds` or `runner` is given (on `runner`,
@@ -101,9 +107,14 @@ def upscale_folder(
     input folder or cannot be made); an interruption propagates, and the files finished stay."""
     folder = Path(folder)
     output = Path(output) if output is not None else default_output_folder(folder, options.model.scale)
-    videos = folder_videos(folder)
+    videos = folder_inputs(folder)
     if output.resolve() == folder.resolve():
         raise ConfigError(f"the output folder is the input folder {folder}; choose another with -o")
+    segmented = segment_seconds is not None or runner is not None
+    if videos[0].suffix.lower() in IMAGE_SUFFIXES:
+        if segmented:
+            raise ConfigError(f"{folder} holds still images, and segments are for videos; drop --segment-seconds/--workers")
+        check_still_options(options, f"the still images of {folder}")
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -122,7 +133,7 @@ def upscale_folder(
             todo.append((source, target))
     started = time.time()
     try:
-        if segment_seconds is None and runner is None:
+        if not segmented:
             outcomes.update(_one_by_one(todo, options, progress))
         else:
             outcomes.update(_in_segments(todo, options, segment_seconds, runner or SequentialRunner(), work_dir,
@@ -196,7 +207,9 @@ def _one_by_one(
 def frames_out(source: Path, target: Path, options: UpscaleOptions) -> int | None:
     """The frames upscale_video writes for `source` into `target`: its frame count after the
     filters (one frame per field doubles it, inverse telecine drops one in five); None where it
-    is not known up front or the filters cannot be planned (the run will say why)."""
+    is not known up front or the filters cannot be planned (the run will say why); 1 for an image."""
+    if source.suffix.lower() in IMAGE_SUFFIXES:
+        return 1
     try:
         info = probe(source)
         if info.frame_count is None or not (options.filters.ivtc or options.filters.deinterlace_rate == "field"):
