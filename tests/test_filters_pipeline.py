@@ -378,3 +378,53 @@ def test_a_chain_that_keeps_no_frame_says_so_rather_than_calling_the_file_damage
     with pytest.raises(ConfigError, match=r"the filters made no frame of the 10 decoded from progressive\.mp4"):
         vsr.upscale_video(clips["progressive"], tmp_path / "out.mp4", options=options)
     assert not (tmp_path / "out.mp4").exists()
+
+
+def raw_h264(path: Path, images: list[np.ndarray], interlaced: bool) -> bytes:
+    options = {"preset": "ultrafast", "crf": "10", "x264-params": "log-level=error:bframes=0" + (":tff=1" if interlaced else "")}
+    with av.open(str(path), "w", format="h264") as output:
+        video = output.add_stream("libx264", rate=25, options=options)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        if interlaced:
+            video.codec_context.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
+        for index, image in enumerate(images):
+            frame = av.VideoFrame.from_ndarray(np.repeat(image[..., None], 3, axis=2), format="rgb24").reformat(format="yuv420p")
+            frame.pts = index
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+    return path.read_bytes()
+
+
+def test_auto_deinterlaces_a_stream_whose_first_picture_is_progressive(tmp_path):
+    """FFmpeg takes an H.264 stream's field order from its first picture: a recording that opens on a
+    progressive one said 'progressive' and was left combed, though nearly every frame is flagged."""
+    source = tmp_path / "mixed.h264"
+    source.write_bytes(raw_h264(tmp_path / "p.h264", [picture(i) for i in range(3)], False)
+                       + raw_h264(tmp_path / "i.h264", [woven(i) for i in range(3, 20)], True))
+    assert av.open(str(source)).streams.video[0].codec_context.field_order == 1  # progressive, as FFmpeg reads it
+    found = detect_interlacing(probe(source))
+    assert found is not None and found.parity == "auto" and "17 of the first 20 frames flagged" in found.evidence
+    vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, deinterlace="auto", **FAST)
+    assert np.mean([combing(cv2.resize(y, (W, H), interpolation=cv2.INTER_AREA)) for y in lumas(tmp_path / "out.mkv")[3:]]) < (
+        0.5 * np.mean([combing(y) for y in lumas(source)[3:]]))
+
+
+@pytest.mark.parametrize("name", ["bwdif", "yadif", "w3fdif"])
+def test_a_named_deinterlacer_takes_the_bottom_field_first_order_the_stream_declares(tmp_path, name):
+    """A tape capture in FFV1 flags no frame; the deinterlacers then assume top field first, and at one
+    frame per field every pair of fields came out swapped (the motion jittered back and forth)."""
+    source = tmp_path / "bff.mkv"
+    with av.open(str(source), "w") as output:
+        video = output.add_stream("ffv1", rate=25)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        video.codec_context.field_order = 3  # bottom field first, stored in the Matroska header
+        for index in range(3):
+            image = picture(index + 1.5)
+            image[1::2] = picture(index + 1)[1::2]  # the bottom field (odd rows) is the earlier one
+            frame = av.VideoFrame.from_ndarray(np.repeat(image[..., None], 3, axis=2), format="rgb24").reformat(format="yuv420p")
+            frame.pts = index
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+    out = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, deinterlace=name, deinterlace_rate="field", **FAST).output
+    bar = [int(np.argmax(y.astype(np.float32).mean(axis=0))) // 2 for y in lumas(out)]
+    assert len(bar) == 6 and all(later > earlier for earlier, later in zip(bar, bar[1:])), bar  # 16, 24, ..., 56

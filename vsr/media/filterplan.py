@@ -188,7 +188,7 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
             interlacing = detect_interlacing(info)
             name = "bwdif"
         else:
-            interlacing, name = Interlacing("auto", True, "asked for"), options.deinterlace
+            interlacing, name = asked_interlacing(info), options.deinterlace
         if interlacing is None:
             steps.append("deinterlace auto: progressive")
         else:
@@ -366,9 +366,7 @@ def detect_interlacing(info: VideoInfo, frames: int = DEINTERLACE_FRAMES) -> Int
     than progressive, at least 3)."""
     with open_input(info.path) as container:
         stream = first_video_stream(container, info.path)
-        order = stream.codec_context.field_order if stream.codec_context is not None else FIELD_UNKNOWN
-        if order == FIELD_PROGRESSIVE:
-            return None
+        order = _field_order(stream)
         idet = VideoFilterGraph("idet", info.pix_fmt, frame_rate=info.average_rate)
         flagged = seen = 0
         measured: dict[str, str] = {}
@@ -384,8 +382,10 @@ def detect_interlacing(info: VideoInfo, frames: int = DEINTERLACE_FRAMES) -> Int
             pass  # damaged input: judge on the frames read
         if order == FIELD_UNKNOWN and seen:
             measured = _last_metadata(idet.flush(), measured)
-    if flagged:
+    if flagged:  # before the stream's order: FFmpeg takes an H.264 stream's from its first picture
         return Interlacing("auto", False, f"{flagged} of the first {seen} frames flagged interlaced")
+    if order == FIELD_PROGRESSIVE:
+        return None
     if order in TOP_FIRST or order in BOTTOM_FIRST:
         return Interlacing("tff" if order in TOP_FIRST else "bff", True, "the stream's field order")
     counts = {kind: float(measured.get(f"lavfi.idet.multiple.{kind}", 0)) for kind in ("tff", "bff", "progressive")}
@@ -395,6 +395,21 @@ def detect_interlacing(info: VideoInfo, frames: int = DEINTERLACE_FRAMES) -> Int
         parity = "tff" if counts["tff"] >= counts["bff"] else "bff"
         return Interlacing(parity, True, f"idet: {math.floor(interlaced)} of {seen} frames interlaced")
     return None
+
+
+def asked_interlacing(info: VideoInfo) -> Interlacing:
+    """A deinterlacer asked for by name runs on every frame, with the field order the stream
+    declares (a capture in FFV1 or v210 flags no frame; FFmpeg would take it as top field first),
+    else each frame's own."""
+    with open_input(info.path) as container:
+        order = _field_order(first_video_stream(container, info.path))
+    if order in TOP_FIRST or order in BOTTOM_FIRST:
+        return Interlacing("tff" if order in TOP_FIRST else "bff", True, "asked for, the stream's field order")
+    return Interlacing("auto", True, "asked for")
+
+
+def _field_order(stream: av.video.stream.VideoStream) -> int:
+    return stream.codec_context.field_order if stream.codec_context is not None else FIELD_UNKNOWN
 
 
 def _last_metadata(frames: list[av.VideoFrame], previous: dict[str, str]) -> dict[str, str]:
