@@ -428,3 +428,23 @@ def test_a_named_deinterlacer_takes_the_bottom_field_first_order_the_stream_decl
     out = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, deinterlace=name, deinterlace_rate="field", **FAST).output
     bar = [int(np.argmax(y.astype(np.float32).mean(axis=0))) // 2 for y in lumas(out)]
     assert len(bar) == 6 and all(later > earlier for earlier, later in zip(bar, bar[1:])), bar  # 16, 24, ..., 56
+
+
+@pytest.mark.parametrize("options, warned", [
+    (FilterOptions(denoise="light"), "nlmeans works on 8-bit samples only"),
+    (FilterOptions(ivtc=True), "fieldmatch works on 8-bit samples only"),
+    (FilterOptions(video="hflip,nlmeans=s=2"), "nlmeans works on 8-bit samples only"),
+    (FilterOptions(deblock=True, deinterlace="bwdif"), None),
+])
+@pytest.mark.parametrize("pix_fmt", ["yuv420p10le", "yuv420p"])
+def test_a_filter_that_takes_only_8_bits_is_warned_about_on_a_deeper_video(make_clip, caplog, options, warned, pix_fmt):
+    """FFmpeg converts 10-bit frames down and back up around nlmeans and fieldmatch without a word:
+    every level of the 10-bit output came out a multiple of 4, banding back."""
+    source = make_clip("ten.mkv", pix_fmt=pix_fmt, frames=6)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        plan_filters(probe(source), options, pix_fmt)
+    said = [r.getMessage() for r in caplog.records if "8-bit samples" in r.getMessage()]
+    if warned is None or pix_fmt == "yuv420p":
+        assert said == []
+    else:
+        assert len(said) == 1 and said[0].startswith(warned) and "the 10-bit frames of" in said[0]

@@ -56,6 +56,10 @@ Bunny and two panned photos. atadenoise (temporal) gained little there: with thr
 enough for that noise it smears moving detail, so it is left to --vf. "temporal" is not an FFmpeg
 filter: the pipeline's own stage after these (vsr.misr.denoise), motion-compensated."""
 
+EIGHT_BIT_FILTERS = frozenset({"nlmeans", "fieldmatch", "pp7", "spp", "fspp", "uspp"})
+"""FFmpeg filters that take 8-bit samples only: deeper frames are converted down and back up
+around them by FFmpeg, in silence (the --denoise presets and --ivtc among them)."""
+
 IVTC_CYCLE = 5
 """decimate drops one frame of every 5 (3:2 pulldown: 30 telecined frames a second → 24 film frames)."""
 
@@ -212,6 +216,7 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
         VideoFilterGraph(options.video, pix_fmt, info)  # a chain that cannot run fails naming it alone, not the probe
         after_chain = _tagged_by_user_chain(after_chain, options.video)
 
+    _warn_if_eight_bit(chain, pix_fmt, info.path.name)
     shown = colour.shown_colour(after_chain.colour, info.width, info.height, info.pix_fmt)
     reshape: list[str] = []
     out_colour = shown
@@ -240,6 +245,15 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
     )
     _check_runs(plan)
     return plan
+
+
+def _warn_if_eight_bit(chain: list[str], pix_fmt: str, name: str) -> None:
+    """A warning when frames deeper than 8 bits go through a filter of EIGHT_BIT_FILTERS."""
+    bits = av.VideoFormat(pix_fmt).components[0].bits
+    used = sorted({element.split("=")[0].strip() for part in chain for element in part.split(",")} & EIGHT_BIT_FILTERS)
+    if bits > 8 and used:
+        log.warning("%s works on 8-bit samples only: the %d-bit frames of %s lose their extra precision "
+                    "through it (banding may come back)", " and ".join(used), bits, name)
 
 
 TAG_TRIAL_FRAMES = 120
