@@ -18,7 +18,7 @@ import numpy as np
 
 from vsr.engine.cpu import CpuEngine
 from vsr.errors import InputError, UnsupportedModelError
-from vsr.eval.metrics import psnr, rgb_to_y, ssim
+from vsr.eval.metrics import psnr, rgb_to_y8, ssim
 from vsr.eval.protocol import degrade_rgb, list_images, mod_crop, read_rgb
 from vsr.models import SRModel
 from vsr.resample.matlab import imresize
@@ -96,8 +96,8 @@ def evaluate_folder(
         if min(hr.shape[:2]) < 2 * border + 11 or min(hr.shape[:2]) < scale:
             raise InputError(f"{path} is too small to evaluate at scale {scale}")
         lr = degrade_rgb(hr, scale)
-        hr_y = rgb_to_y(hr)
-        lr_y = rgb_to_y(lr)
+        hr_y = rgb_to_y8(hr)
+        lr_y = rgb_to_y8(lr)
         t0 = time.perf_counter()
         sr_y = upscale_luma(model, lr_y, precision=precision, device=device, ensemble=ensemble)
         dt = time.perf_counter() - t0

@@ -35,7 +35,7 @@ from vsr.engine.fusion import LearnedFusion
 from vsr.engine.windows import WindowFusion
 from vsr.errors import ConfigError, InputError, UnsupportedModelError
 from vsr.eval.evaluate import upscale_luma
-from vsr.eval.metrics import crop_border, psnr, rgb_to_y, ssim
+from vsr.eval.metrics import crop_border, psnr, rgb_to_y8, ssim
 from vsr.eval.protocol import degrade_rgb, image_files, mod_crop, read_rgb
 from vsr.models import SRModel, default_model_name, load_model, resolve, weights_path
 from vsr.models.registry import MULTI_FRAME_ARCHS
@@ -217,8 +217,8 @@ def evaluate_video(
         if odd is not None:
             raise InputError(f"the frames of {name} differ in size ({odd.name} is not the size of {files[0].name}): "
                              "a sequence is one video's frames")
-        truth = [rgb_to_y(h) for h in hr_rgb]
-        lr = [rgb_to_y(degrade_rgb(h, scale)) for h in hr_rgb]
+        truth = [rgb_to_y8(h) for h in hr_rgb]
+        lr = [rgb_to_y8(degrade_rgb(h, scale)) for h in hr_rgb]
         del hr_rgb
         scores: dict[str, MethodScores] = {}
         single: list[np.ndarray] | None = None
