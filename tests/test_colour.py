@@ -191,3 +191,23 @@ def test_an_odd_size_that_the_colorspace_filter_refuses_is_said_plainly(make_cli
     with pytest.raises(ConfigError, match=r"^--colour-matrix bt709 needs an even frame size with yuv420p .*odd.mkv is 67x49$"):
         vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, colour_matrix="bt709", **FAST)
     assert vsr.upscale_video(source, tmp_path / "plain.mkv", scale=2, **FAST).frames == 3
+
+
+@pytest.mark.parametrize("colour, reason", [((1, 9, 6, 1), "Unsupported input transfer characteristics 9"),
+                                            ((1, 1, 12, 1), "Unsupported input colorspace 12")])
+def test_a_colour_the_colorspace_filter_refuses_is_said_before_any_work(make_clip, tmp_path, colour, reason):
+    """A log transfer or a chroma-derived matrix failed mid-run with 'ArgumentError: Invalid argument returned 22'."""
+    from vsr.errors import ConfigError
+
+    source = make_clip("log.mkv", frames=3, codec="ffv1", colour=colour)
+    with pytest.raises(ConfigError, match=rf"^--colour-matrix bt709 cannot convert log.mkv: FFmpeg's colorspace filter refuses it \({reason}"):
+        vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, colour_matrix="bt709", **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.mkv"]
+
+
+def test_a_vf_chain_refusing_the_frames_gives_ffmpegs_reason_and_names_the_chain(cli, make_clip, tmp_path):
+    source = make_clip("plain.mp4", frames=4)
+    result = cli("upscale", source, "-o", tmp_path / "out.mp4", "-s", "2", "-m", "bicubic", "--vf", "colorspace=all=bt709")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("vsr: error: the filter graph 'colorspace=all=bt709' refuses the frames: "
+                                     "Unsupported input primaries 2 (unknown)")

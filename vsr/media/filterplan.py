@@ -325,7 +325,25 @@ def _check_runs(plan: FilterPlan) -> None:
     if plan.chain:
         VideoFilterGraph(plan.chain, plan.pix_fmt, plan.source)
     if plan.reshape:
-        VideoFilterGraph(plan.reshape, plan.pix_fmt, plan.after_chain, size=(plan.output.width, plan.output.height))
+        reshape = VideoFilterGraph(plan.reshape, plan.pix_fmt, plan.after_chain, size=(plan.output.width, plan.output.height))
+        try:
+            reshape.push(_blank_frame(plan.after_chain))  # colorspace refuses some transfers and matrices only on a frame
+        except ConfigError as exc:
+            if "colorspace=" not in plan.reshape:
+                raise
+            reason = str(exc).split(" refuses the frames: ", 1)[-1]
+            raise ConfigError(f"--colour-matrix bt709 cannot convert {plan.source.path.name}: FFmpeg's colorspace "
+                              f"filter refuses it ({reason}); leave it out (the output is tagged with the source's "
+                              "matrix)") from None
+
+
+def _blank_frame(frames: VideoInfo) -> av.VideoFrame:
+    """A frame as `frames` describes them: size, format, time base and colour tags."""
+    frame = av.VideoFrame(frames.width, frames.height, frames.pix_fmt)
+    frame.pts, frame.time_base = 0, frames.time_base
+    tags = frames.colour
+    frame.colorspace, frame.color_range, frame.color_primaries, frame.color_trc = tags.matrix, tags.range, tags.primaries, tags.transfer
+    return frame
 
 
 def deinterlacer(name: str, interlacing: Interlacing, field_rate: bool) -> str:

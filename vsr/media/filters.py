@@ -67,15 +67,27 @@ class VideoFilterGraph:
             self._build(info.width, info.height, info.pix_fmt, info.time_base, info.colour.matrix, info.colour.range)
 
     def push(self, frame: VideoFrame) -> list[VideoFrame]:
-        """Filter one decoded frame (it must carry a time_base); the frames ready so far, in order."""
-        if self._graph is None:
+        """Filter one decoded frame (it must carry a time_base); the frames ready so far, in order.
+        ConfigError where a filter refuses the frames (colorspace an untagged or log transfer): on
+        the first frame of a graph with FFmpeg's reason, which only its log gives."""
+        graph = self._graph
+        if graph is None:
             if frame.time_base is None:
                 raise ValueError("frames pushed into a filter graph need a time_base")
-            self._graph = self._build(
+            graph = self._graph = self._build(
                 frame.width, frame.height, frame.format.name, frame.time_base, frame.colorspace, frame.color_range
             )
-        self._graph.vpush(frame)
-        return self._same_size(self._pull(), frame)
+
+            def first() -> list[VideoFrame]:
+                graph.vpush(frame)
+                return self._pull()
+
+            return self._same_size(explained(first, f"the filter graph {self.description!r} refuses the frames"), frame)
+        try:
+            graph.vpush(frame)
+            return self._same_size(self._pull(), frame)
+        except av.FFmpegError as exc:
+            raise ConfigError(f"the filter graph {self.description!r} failed on a frame: {exc}") from None
 
     def flush(self) -> list[VideoFrame]:
         """End of the stream: the frames the filters still held (yadif's last frame, a temporal
@@ -186,11 +198,14 @@ def chain_tags(
     when it makes none."""
     probe = _TagProbe(f"{description},{TAG_PROBE}", pix_fmt, frame_rate=frame_rate, sample_aspect_ratio=sample_aspect_ratio)
     out: list[VideoFrame] = []
-    for frame in frames:
-        out = probe.push(frame)
-        if out:
-            break
-    out = out or probe.flush()
+    try:
+        for frame in frames:
+            out = probe.push(frame)
+            if out:
+                break
+        out = out or probe.flush()
+    except ConfigError as exc:  # named after the user's chain, not the probe's graph around it
+        raise ConfigError(str(exc).replace(repr(probe.description), repr(description), 1)) from None
     if not out:
         return None
     first = out[0]
