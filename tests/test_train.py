@@ -361,3 +361,36 @@ def test_the_shipped_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch)
         train(cfg)
     assert shipped.read_bytes() == b"the previous good weights"
     assert sorted(p.name for p in shipped.parent.iterdir()) == ["espcn_x2.pt"]
+
+
+@pytest.mark.parametrize("where, message", [
+    ("notes.txt", "exists and is not a vsr model file"),
+    ("smoke.toml", "exists and is not a vsr model file"),
+    ("init.pt", "is the [init] file this training starts from"),
+])
+def test_a_ship_to_over_a_file_that_is_not_a_model_or_over_the_init_file_is_refused(tmp_path, monkeypatch, where, message):
+    """ship_to replaced whatever was there, the config itself included, after a whole training."""
+    from vsr.models.checkpoint import checkpoint_dict, save_checkpoint
+    from vsr.models.registry import build
+
+    (tmp_path / "notes.txt").write_text("my notes")
+    (tmp_path / "smoke.toml").write_text("[model]\n")
+    save_checkpoint(tmp_path / "init.pt", checkpoint_dict(build("espcn", 2), arch="espcn", hparams={}, scale=2,
+                                                          supports_half=False, config="x"))
+    raw = _config(tmp_path, ship_to=str(tmp_path / where))
+    raw["init"] = {"file": str(tmp_path / "init.pt")}
+    cfg = config_from_dict(raw, str(tmp_path / "smoke.toml"))
+    monkeypatch.setattr("vsr.train.loop.load_pairs", lambda *a: pytest.fail("the data was loaded"))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        train(cfg)
+    assert (tmp_path / "notes.txt").read_text() == "my notes" and (tmp_path / "smoke.toml").read_text() == "[model]\n"
+
+
+@pytest.mark.parametrize("where, message", [("notes.txt", "is a file; name a folder"), ("images/run", "is inside the training data")])
+def test_an_output_folder_that_cannot_be_is_refused_before_training(tmp_path, monkeypatch, where, message):
+    """It was found at the first checkpoint, 250 iterations in, as 'FileExistsError: [Errno 17] File exists'."""
+    (tmp_path / "notes.txt").write_text("my notes")
+    cfg = config_from_dict(_config(tmp_path, output=str(tmp_path / where)), "configs/train/smoke.toml")
+    monkeypatch.setattr("vsr.train.loop.load_pairs", lambda *a: pytest.fail("the data was loaded"))
+    with pytest.raises(ConfigError, match=re.escape(f"[train] output {tmp_path / where} {message}")):
+        train(cfg)

@@ -26,7 +26,7 @@ from torch import nn
 
 from vsr.device import DTYPES, choose_device, cpu_has_fast_bf16
 from vsr.engine.fusion import single_frame_engine
-from vsr.errors import ConfigError, UnsupportedModelError
+from vsr.errors import ConfigError, InputError, UnsupportedModelError
 from vsr.eval.metrics import psnr
 from vsr.eval.protocol import Pair, list_images, load_pairs
 from vsr.models import load_model_file, model_from_checkpoint, run_luma
@@ -200,10 +200,33 @@ def checked_ship_path(cfg: Config) -> Path | None:
     for folder in cfg.data.train_dirs:
         if path.resolve().is_relative_to(_resolve(folder).resolve()):
             raise ConfigError(f"ship_to {path} is inside the training data ({folder}); ship the model elsewhere")
+    if cfg.init is not None and path.resolve() == _resolve(cfg.init.file).resolve():
+        raise ConfigError(f"ship_to {path} is the [init] file this training starts from; ship the model elsewhere")
+    if path.exists():
+        try:
+            read_checkpoint(path)
+        except InputError:
+            raise ConfigError(f"ship_to {path} exists and is not a vsr model file; ship the model elsewhere") from None
     existing = next(parent for parent in path.parents if parent.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot write ship_to {path}: {existing} is not writable")
     return path
+
+
+def checked_output(cfg: Config) -> Path:
+    """The [train] output folder, made now (before any training) or refused: a file, a folder that
+    cannot be made, a place inside the training data."""
+    out_dir = _resolve(cfg.train.output)
+    for folder in cfg.data.train_dirs:
+        if out_dir.resolve().is_relative_to(_resolve(folder).resolve()):
+            raise ConfigError(f"[train] output {out_dir} is inside the training data ({folder}); choose another folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"[train] output {out_dir} is a file; name a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"[train] output {out_dir} cannot be made: {exc.strerror or exc}") from None
+    return out_dir
 
 
 def train(
@@ -227,7 +250,7 @@ def train(
     ship_path = checked_ship_path(cfg)
     if dev.type == "cpu" and t_cfg.threads > 0:
         torch.set_num_threads(t_cfg.threads)
-    out_dir = _resolve(t_cfg.output)
+    out_dir = checked_output(cfg)
     state_path = out_dir / STATE_FILE
     if not resume and state_path.exists():
         raise ConfigError(f"{state_path} exists: pass resume to continue it, or delete the folder to start over")
