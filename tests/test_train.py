@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -345,7 +346,8 @@ def test_the_shipped_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch)
     """Shipping copied over the shipped file in place: a full disk left it cut short."""
     shipped = tmp_path / "weights" / "espcn_x2.pt"
     shipped.parent.mkdir()
-    shipped.write_bytes(b"the previous good weights")
+    shutil.copy(REPO / "vsr" / "models" / "weights" / "espcn_x2.pt", shipped)
+    previous = shipped.read_bytes()
     cfg = config_from_dict(_config(tmp_path, iterations=2, val_every=2, ckpt_every=2, ship_to=str(shipped)),
                            "configs/train/smoke.toml")
     real_save = torch.save
@@ -359,7 +361,7 @@ def test_the_shipped_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch)
     monkeypatch.setattr(torch, "save", save)
     with pytest.raises(OSError, match="No space left"):
         train(cfg)
-    assert shipped.read_bytes() == b"the previous good weights"
+    assert shipped.read_bytes() == previous
     assert sorted(p.name for p in shipped.parent.iterdir()) == ["espcn_x2.pt"]
 
 
