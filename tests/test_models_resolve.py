@@ -122,3 +122,21 @@ def test_a_descriptor_built_by_hand_says_what_its_module_is():
     assert (bicubic.frames, bicubic.is_multi_frame, bicubic.learned) == (1, False, False)
     fusion = SRModel("mine", 4, build("multiframe", 4, {"frames": 3, "channels": 8, "blocks": 1}), False, None)
     assert (fusion.frames, fusion.is_multi_frame) == (3, True)
+
+
+@pytest.mark.parametrize("change", ["scale", "features"])
+def test_weights_that_do_not_fit_their_description_are_one_line(cli, tmp_path, change):
+    """torch's load_state_dict error came through as many lines, one per tensor."""
+    ckpt = torch.load(Path(__file__).parents[1] / "vsr" / "models" / "weights" / "espcn_x2.pt", weights_only=True)
+    if change == "scale":
+        ckpt["scale"] = 3
+    else:
+        ckpt["hparams"] = {**ckpt["hparams"], "features": [32, 16]}
+    torch.save(ckpt, tmp_path / "changed.pt")
+    cv2.imwrite(str(tmp_path / "in.png"), np.full((8, 8, 3), 100, np.uint8))
+    result = cli("upscale", tmp_path / "in.png", "-m", tmp_path / "changed.pt", "-o", tmp_path / "out.png")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vsr: error: the weights do not fit the model the file describes (espcn")
+    with pytest.raises(UnsupportedModelError, match="tensors missing, unexpected or of another shape"):
+        resolve(str(tmp_path / "changed.pt"), ckpt["scale"])

@@ -111,5 +111,10 @@ def module_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
     except ValueError as exc:
         raise UnsupportedModelError(f"checkpoint hyper-parameters do not fit {ckpt['arch']!r}: {exc}") from exc
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-    module.load_state_dict(state)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError:  # torch's text lists every tensor, one per line
+        raise UnsupportedModelError(
+            f"the weights do not fit the model the file describes ({ckpt['arch']} x{ckpt['scale']}, {ckpt['hparams']}): "
+            "tensors missing, unexpected or of another shape; the file was changed or damaged") from None
     return module.float().eval().requires_grad_(False)
