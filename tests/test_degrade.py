@@ -4,6 +4,7 @@ degraded patch sampler that `vsr train` uses with a [degrade] table."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,28 @@ def test_degrade_config_is_checked(tmp_path):
     assert cfg.to_dict()["degrade"]["x264_crf"] == [20, 30]
     with pytest.raises(ConfigError, match=r"unknown key\(s\) in \[degrade\]: blurr"):
         config_from_dict({**raw, "degrade": {"blurr": 1.0}})
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("x264_presets", ["superduper"], "x264_presets must be some of ultrafast, superfast"),
+    ("x264_crf", [60, 80], "x264_crf must be within libx264's 0..51, got [60, 80]"),
+    ("jpeg_quality", [150, 300], "jpeg_quality must be within 1..100"),
+    ("blur_sigma", ["a", "b"], "blur_sigma must be a list of numbers, got ['a', 'b']"),
+    ("codec_weights", ["a", "b", "c"], "codec_weights must be a list of numbers"),
+    ("clip_frames", [3.5, 4.5], "clip_frames must be a list of whole numbers"),
+    ("second_at_lr", 1, "second_at_lr must be true or false, got 1"),
+])
+def test_a_degrade_value_that_would_fail_mid_training_is_refused_with_its_key(tmp_path, key, value, message):
+    """A preset drawn at random failed hours in (and the fixed config could not --resume); a string in a
+    range was a TypeError naming no key; a CRF of 80 or a JPEG quality of 300 was taken in silence."""
+    raw = {
+        "model": {"arch": "espcn", "scale": 2, "hparams": {"features": [8, 8]}},
+        "data": {"train_dirs": [str(tmp_path)], "patch_size": 12},
+        "train": {"iterations": 1, "output": str(tmp_path / "run")},
+        "degrade": {key: value},
+    }
+    with pytest.raises(ConfigError, match=re.escape(f"[degrade] {message}")):
+        config_from_dict(raw)
 
 
 def _sampler(**config: object) -> DegradedPatchSampler:

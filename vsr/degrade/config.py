@@ -5,10 +5,12 @@ to what old video really shows (their ranges are tuned for a GAN on photographs)
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 
 from vsr.errors import ConfigError
 from vsr.media.codec_pass import DECODERS
+from vsr.media.encode import CRF_RANGES, X26X_PRESETS
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 FINAL_RESIZE_MODES = ("matlab", *RESIZE_MODES)
@@ -58,6 +60,7 @@ class DegradeConfig:
 
     def check(self) -> DegradeConfig:
         """Return self; ConfigError naming the first bad value."""
+        self._check_types()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name.endswith("_prob") and not 0.0 <= value <= 1.0:
@@ -84,4 +87,32 @@ class DegradeConfig:
             raise ConfigError(f"[degrade] margin must be an even number >= 0, got {self.margin}")
         if self.codec_prob + self.final_jpeg_prob > 1.0:
             raise ConfigError("[degrade] codec_prob + final_jpeg_prob must be at most 1")
+        if not self.x264_presets or not set(self.x264_presets) <= set(X26X_PRESETS):
+            raise ConfigError(f"[degrade] x264_presets must be some of {', '.join(X26X_PRESETS)}, got {list(self.x264_presets)}")
+        low, high = CRF_RANGES["libx264"]
+        if not low <= self.x264_crf[0] <= self.x264_crf[1] <= high:
+            raise ConfigError(f"[degrade] x264_crf must be within libx264's {low}..{high}, got {list(self.x264_crf)}")
+        if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
+            raise ConfigError(f"[degrade] jpeg_quality must be within 1..100, got {list(self.jpeg_quality)}")
         return self
+
+    def _check_types(self) -> None:
+        """ConfigError for a value, or an element of a list, of the wrong type (a drawn value that is
+        a string failed mid-training, as a TypeError naming no key)."""
+        for name, hint in typing.get_type_hints(type(self)).items():
+            value = getattr(self, name)
+            listed = typing.get_origin(hint) is tuple
+            kind = typing.get_args(hint)[0] if listed else hint  # every list here holds one kind
+            if not all(_is_a(element, kind) for element in (value if listed else (value,))):
+                shown = list(value) if isinstance(value, tuple) else repr(value)
+                raise ConfigError(f"[degrade] {name} must be {'a list of ' if listed else ''}{KIND_NAMES[kind][listed]}, got {shown}")
+
+
+KIND_NAMES = {float: ("a number", "numbers"), int: ("a whole number", "whole numbers"), str: ("a name", "names"),
+              bool: ("true or false", "true or false")}
+
+
+def _is_a(value: object, kind: type) -> bool:
+    if isinstance(value, bool) or kind is bool:  # TOML's true is not a 1, nor 1 a true
+        return isinstance(value, bool) and kind is bool
+    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
