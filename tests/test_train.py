@@ -204,6 +204,10 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     ("data", "train_dirs", "/tmp/images", "train_dirs must be a list of strings"),  # was read letter by letter
     ("train", "min_lr_ratio", -1.0, "min_lr_ratio must be in [0, 1]"),
     ("train", "warmup_iters", -5, "warmup_iters must be >= 0"),
+    ("train", "ckpt_every", 2.5, "[train] ckpt_every must be a whole number, got 2.5"),  # was "must be a int"
+    ("model", "hparams", {"features": [8]}, "[model] hparams.features must be a list of 2 like [64, 32], got [8]"),
+    ("model", "hparams", {"features": "8"}, "hparams.features must be a list of 2"),  # was "not enough values to unpack"
+    ("model", "hparams", {"global_skip": 1}, "[model] hparams.global_skip must be true or false, got 1"),
 ])
 def test_config_checks_the_types_of_required_keys_and_the_ranges(tmp_path, section, key, value, message):
     raw = _config(tmp_path)

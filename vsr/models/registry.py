@@ -202,8 +202,30 @@ def normalise_hparams(spec: ArchSpec, hparams: dict[str, Any] | None) -> dict[st
             f"unknown hyper-parameter(s) for {spec.name}: {', '.join(unknown)}; "
             f"valid: {', '.join(sorted(spec.defaults))}"
         )
+    for key, value in hparams.items():
+        if not _like(value, spec.defaults[key]):
+            raise ValueError(f"hparams.{key} must be {_kind_of(spec.defaults[key])}, got {value!r}")
     merged = {**spec.defaults, **hparams}
     return {k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()}
+
+
+def _like(value: Any, default: Any) -> bool:
+    """Whether `value` is of the kind of `default`: a list as long, of the same kinds; a number
+    where a float is (a whole one where an int is); never a bool for a number."""
+    if isinstance(default, tuple):
+        return isinstance(value, (list, tuple)) and len(value) == len(default) and all(map(_like, value, default))
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    return isinstance(value, (int, float)) if isinstance(default, float) else isinstance(value, type(default))
+
+
+def _kind_of(default: Any) -> str:
+    if isinstance(default, tuple):
+        return f"a list of {len(default)} like {list(default)}"
+    if isinstance(default, bool):
+        return "true or false"
+    kinds = {int: "a whole number", float: "a number", str: "a string"}
+    return f"{kinds.get(type(default), type(default).__name__)} like {default!r}"
 
 
 def build(name: str, scale: int, hparams: dict[str, Any] | None = None) -> nn.Module:

@@ -151,7 +151,8 @@ def _section(cls: type, raw: Any, where: str) -> Any:
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if default is not None and not isinstance(value, type(default)):
-            raise ConfigError(f"[{where}] {key} must be a {type(default).__name__}, got {value!r}")
+            kind = {int: "a whole number", float: "a number", str: "a string", tuple: "a list"}.get(type(default), type(default).__name__)
+            raise ConfigError(f"[{where}] {key} must be {kind}, got {value!r}")
         values[key] = value
     return cls(**values)
 
