@@ -585,6 +585,18 @@ def set_up_streams(
     return video, mapping
 
 
+GARBAGE_DTS_TICKS = 1 << 40
+"""How far a packet's decoding time may lie before its presentation (far more than any reorder delay)."""
+
+
+def sane_dts(pts: int, dts: int, last: int | None) -> int:
+    """`dts`, or where it lies more than GARBAGE_DTS_TICKS from `pts`, `pts` itself (just after the
+    `last` decoding time where that is not after it)."""
+    if abs(pts - dts) <= GARBAGE_DTS_TICKS:
+        return dts
+    return pts if last is None or pts > last else last + 1
+
+
 def video_shift(start_pts: int, time_base: Fraction) -> Fraction:
     """Seconds to add to every stream's timestamps so that a picture that starts before 0 starts
     at 0 (audio and subtitles moved alike, in sync): an MP4 would hide the frames before 0 behind
@@ -624,6 +636,7 @@ class Muxer:
         self._dropping: set[int] = set()  # input streams whose last packet was dropped (warned once per run)
         self._copying_video = False  # whether the video comes as encoded packets (write_video_packet)
         self._durations: dict[int, int] = {}  # pts → duration of the frames in the encoder, not yet out
+        self._last_video_dts: int | None = None
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         """Encode one upscaled frame and mux the packets the encoder gives back."""
@@ -638,11 +651,15 @@ class Muxer:
 
     def _with_durations(self, packets: list[av.Packet]) -> list[av.Packet]:
         """The encoder's packets with their frames' durations where it gives none (x264 does not):
-        an MP4 muxer would otherwise take the mean one for the last frame of a variable rate."""
+        an MP4 muxer would otherwise take the mean one for the last frame of a variable rate. A
+        decoding time that is garbage (x265 flushing fewer frames than its look-ahead, such as a
+        2-frame preview, gives pts − 8·10¹⁸) is made the presentation time, or just after the last."""
         for packet in packets:
             duration = self._durations.pop(packet.pts, 0) if packet.pts is not None else 0
             if not packet.duration and duration:
                 packet.duration = duration
+            if packet.pts is not None and packet.dts is not None:
+                packet.dts = self._last_video_dts = sane_dts(packet.pts, packet.dts, self._last_video_dts)
         return packets
 
     def write_video_packet(self, packet: av.Packet) -> None:
