@@ -252,6 +252,9 @@ def test_models_command_lists_the_multi_frame_model_apart(cli):
     assert "--mode multi --model multiframe" in lines["multiframe"]
     assert "trained for: libx264" in lines["stream"] and "trained for" not in lines["espcn"]
     assert lines["default:"].startswith("default: x2 residual")  # never the multi-frame model
+    listed = result.stdout.splitlines()[:-1]  # one column of scales, however long a name
+    assert {line.index(line.split()[1]) for line in listed} == {len("multiframe_refine") + 1}
+    assert "trained for: libx264" in lines["stream_refine"]
 
 
 def test_a_missing_scale_of_a_multi_frame_model_names_the_shipped_ones():
