@@ -82,7 +82,7 @@ def test_vsr_upscale_restore_on_a_still(cli, tmp_path):
 def test_vsr_models_says_what_the_restoration_models_were_trained_for(cli):
     lines = {line.split()[0]: line for line in cli("models").stdout.splitlines()}
     for name, scales in (("restore", "x1 (clean-up, same size), x2, x4"), ("restore-fast", "x4")):
-        assert lines[name].startswith(f"{name:<12} {scales} (restoration, trained for: blur, noise, JPEG and video codecs")
+        assert lines[name].split(None, 1)[1].startswith(f"{scales} (restoration, trained for: blur, noise, JPEG and video codecs")
     assert "restoration" not in lines["residual"]
 
 
