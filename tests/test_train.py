@@ -400,3 +400,10 @@ def test_an_output_folder_that_cannot_be_is_refused_before_training(tmp_path, mo
     monkeypatch.setattr("vsr.train.loop.load_pairs", lambda *a: pytest.fail("the data was loaded"))
     with pytest.raises(ConfigError, match=re.escape(f"[train] output {tmp_path / where} {message}")):
         train(cfg)
+
+
+def test_a_training_folder_that_is_not_there_is_named_as_the_config_key(tmp_path):
+    raw = _config(tmp_path)
+    raw["data"]["train_dirs"] = [raw["data"]["train_dirs"][0], str(tmp_path / "nothere")]
+    with pytest.raises(ConfigError, match=re.escape(f"[data] train_dirs: {tmp_path / 'nothere'} is not a folder")):
+        train(config_from_dict(raw, "configs/train/smoke.toml"))

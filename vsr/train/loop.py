@@ -247,6 +247,9 @@ def train(
     """
     t_cfg, d_cfg, m_cfg = cfg.train, cfg.data, cfg.model
     dev = training_device(device)
+    missing = [folder for folder in d_cfg.train_dirs if not _resolve(folder).is_dir()]
+    if missing:
+        raise ConfigError(f"[data] train_dirs: {', '.join(missing)} {'is not a folder' if len(missing) == 1 else 'are not folders'}")
     ship_path = checked_ship_path(cfg)
     if dev.type == "cpu" and t_cfg.threads > 0:
         torch.set_num_threads(t_cfg.threads)
