@@ -14,6 +14,7 @@ from vsr.errors import ConfigError, UnsupportedModelError, VsrError
 from vsr.options import (
     KEYWORDS,
     EncodeOptions,
+    FilterOptions,
     ModelOptions,
     MultiFrameOptions,
     RunOptions,
@@ -122,6 +123,14 @@ def test_keywords_change_the_defaults_in_their_groups():
 def test_keywords_at_their_defaults_defer_to_the_options():
     given = UpscaleOptions(model=ModelOptions(name="espcn", scale=2), run=RunOptions(queue_size=4))
     assert options_from_keywords(given, scale=4, model=None, queue_size=16) == given
+
+
+def test_a_keyword_set_where_the_options_hold_the_default_wins():
+    """upscale_video(source, model="bicubic", options=UpscaleOptions(filters=...)) was refused:
+    'model='bicubic' conflicts with options.model.name=None'."""
+    given = UpscaleOptions(filters=FilterOptions(video="hflip"))
+    folded = options_from_keywords(given, model="bicubic", preset="ultrafast")
+    assert (folded.model.name, folded.encode.preset, folded.filters.video) == ("bicubic", "ultrafast", "hflip")
 
 
 def test_a_keyword_that_agrees_with_the_options_is_fine():

@@ -562,3 +562,14 @@ def test_hdr_static_metadata_that_is_not_carried_is_said(make_clip, caplog):
     assert ("the input's HDR mastering display and content light level metadata is not carried over (its transfer "
             "and primaries are): HDR displays may tone-map the output differently") in caplog.messages
     assert read_video(result.output).colour == (9, 16, 9, 1)
+
+
+def test_a_vf_chain_that_retimes_the_video_is_not_taken_for_a_file_cut_short(make_clip, tmp_path, caplog):
+    source = make_clip("whole.mkv", frames=50)
+    from vsr.options import FilterOptions, UpscaleOptions
+
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / "fast.mkv", **FAST,
+                                   options=UpscaleOptions(filters=FilterOptions(video="setpts=PTS/2")))
+    assert result.frames == 50
+    assert not [m for m in caplog.messages if "cut short" in m]

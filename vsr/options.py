@@ -214,8 +214,9 @@ def options_from_keywords(options: UpscaleOptions | None = None, **keywords: Any
     """Fold flat keywords (see KEYWORDS) into an UpscaleOptions.
 
     Without `options`, the keywords change the defaults. With `options`, a keyword left at its
-    default defers to it, and one that sets a different value than `options` holds raises
-    ConfigError (naming both). Raises TypeError for an unknown keyword."""
+    default defers to it, one set where `options` holds the default wins, and one that sets a
+    different value than `options` sets raises ConfigError (naming both). Raises TypeError for an
+    unknown keyword."""
     unknown = sorted(set(keywords) - set(KEYWORDS))
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(KEYWORDS)}")
@@ -225,10 +226,10 @@ def options_from_keywords(options: UpscaleOptions | None = None, **keywords: Any
     for keyword, value in keywords.items():
         group, name = KEYWORDS[keyword]
         value = _normalised(keyword, value)
-        held = getattr(getattr(base, group), name)
-        if value == held or value == getattr(getattr(defaults, group), name):
+        held, default = getattr(getattr(base, group), name), getattr(getattr(defaults, group), name)
+        if value == held or value == default:
             continue
-        if options is not None:
+        if held != default:
             raise ConfigError(
                 f"{keyword}={value!r} conflicts with options.{group}.{name}={held!r}; give one or the other"
             )

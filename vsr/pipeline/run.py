@@ -285,7 +285,7 @@ def run_job(
             log.warning("%s", damage)
         if decoded.gaps > decode.LISTED_PROBLEMS:
             log.warning("%d gaps in the video's timestamps in all (the first %d listed above)", decoded.gaps, decode.LISTED_PROBLEMS)
-        if max_frames is None and scope.whole:
+        if max_frames is None and scope.whole and not job.video_filter:  # a --vf chain may retime (setpts)
             _warn_if_cut_short(info, decoded)
         if check is not None:
             check(temp, muxer.frames)
