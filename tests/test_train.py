@@ -205,6 +205,7 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     ("train", "min_lr_ratio", -1.0, "min_lr_ratio must be in [0, 1]"),
     ("train", "warmup_iters", -5, "warmup_iters must be >= 0"),
     ("train", "ckpt_every", 2.5, "[train] ckpt_every must be a whole number, got 2.5"),  # was "must be a int"
+    ("train", "gamma", -1.0, "[train] gamma must be in (0, 1]"),  # a learning rate that flipped sign
     ("model", "hparams", {"features": [8]}, "[model] hparams.features must be a list of 2 like [64, 32], got [8]"),
     ("model", "hparams", {"features": "8"}, "hparams.features must be a list of 2"),  # was "not enough values to unpack"
     ("model", "hparams", {"global_skip": 1}, "[model] hparams.global_skip must be true or false, got 1"),

@@ -31,7 +31,7 @@ def train_command(
         from vsr.train.loop import train
 
         cfg = load_config(config)
-        state = Path(cfg.train.output) / "last.pt"
+        state = Path(cfg.train.output).expanduser() / "last.pt"  # as the training reads it
         if state.exists() and not resume:
             from vsr.errors import ConfigError
 

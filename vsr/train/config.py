@@ -203,6 +203,7 @@ def validate(cfg: Config) -> None:
         (d.val_crop >= 0, f"[data] val_crop must be >= 0 (0: whole images), got {d.val_crop}"),
         (t.val_every > 0 and t.ckpt_every > 0, "[train] val_every and ckpt_every must be > 0"),
         (t.schedule != "step" or t.step_every > 0, "[train] schedule 'step' needs step_every > 0"),
+        (0.0 < t.gamma <= 1.0, f"[train] gamma must be in (0, 1] (the factor the step schedule multiplies lr by), got {t.gamma}"),
         (d.patch_size >= 4, f"[data] patch_size must be >= 4, got {d.patch_size}"),
         (d.batch_size >= 1, f"[data] batch_size must be >= 1, got {d.batch_size}"),
         (d.val_count >= 0, f"[data] val_count must be >= 0, got {d.val_count}"),
