@@ -39,7 +39,7 @@ import numpy as np
 from av.sidedata.encparams import VideoEncParams
 from av.video.frame import PictureType
 
-from vsr.eval.metrics import psnr, rgb_to_y
+from vsr.eval.metrics import psnr, rgb_to_y8
 from vsr.eval.protocol import degrade_rgb, image_files, mod_crop, read_rgb
 from vsr.media.filterplan import plan_filters
 from vsr.media.probe import probe
@@ -134,7 +134,7 @@ def run(models: list[str], conditions: list[str], scale: int, frames: int, filte
             if sequences and seq.name not in sequences:
                 continue
             gt = [mod_crop(read_rgb(p), scale) for p in image_files(seq)[:frames]]
-            gt_y = [rgb_to_y(f) for f in gt]
+            gt_y = [rgb_to_y8(f) for f in gt]
             lr = [degrade_rgb(f, scale) for f in gt]
             for condition in conditions:
                 crf, sigma = CONDITIONS[condition]
