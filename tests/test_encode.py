@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from vsr.errors import ConfigError, VsrError
+from vsr.errors import ConfigError
 from vsr.media.encode import (
     check_preset,
     VideoFileWriter,
@@ -83,14 +83,14 @@ def test_the_input_pixel_format_is_kept_where_possible(codec, input_pix_fmt, cho
 
 def test_a_requested_pixel_format_wins_and_a_bad_one_lists_the_usable_ones():
     assert choose_pix_fmt("libx264", "yuv420p", "yuv444p") == "yuv444p"
-    with pytest.raises(VsrError, match="'rgb24' is not available with libx264; use one of .*yuv420p"):
+    with pytest.raises(ConfigError, match="'rgb24' is not available with libx264; use one of .*yuv420p"):
         choose_pix_fmt("libx264", "yuv420p", "rgb24")
-    with pytest.raises(VsrError, match="not available with libvpx-vp9"):
+    with pytest.raises(ConfigError, match="not available with libvpx-vp9"):
         choose_pix_fmt("libvpx-vp9", "yuv420p", "yuvj420p")
 
 
 def test_an_unknown_encoder_is_named_with_suggestions():
-    with pytest.raises(VsrError, match="unknown video encoder 'libnope'.*libx264"):
+    with pytest.raises(ConfigError, match="unknown video encoder 'libnope'.*libx264"):
         encoder_pix_fmts("libnope")
 
 
@@ -234,5 +234,5 @@ def test_svt_av1_keeps_its_banner_to_itself(ms_info, tmp_path, capfd):
 
 @pytest.mark.parametrize("bitrate", [0, -8000])
 def test_a_bitrate_must_be_positive(ms_info, tmp_path, bitrate):
-    with pytest.raises(VsrError, match="bitrate must be a positive number of bits per second"):
+    with pytest.raises(ConfigError, match="bitrate must be a positive number of bits per second"):
         encode_drawn(tmp_path / "x.mp4", ms_info, "libx264", EncodeOptions(bitrate=bitrate), 1, 64, 48)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import vsr
-from vsr.errors import VsrError
+from vsr.errors import ConfigError, UnsupportedModelError
 from vsr.device import choose_precision
 from vsr.engine import default_batch_size, make_engine
 from vsr.engine.bicubic import BicubicEngine
@@ -109,7 +109,7 @@ def test_make_engine_uses_the_torch_cpu_engine_for_any_learned_model_whatever_it
 
 def test_make_engine_refuses_a_multi_frame_model():
     model = vsr.SRModel("window", 2, Nearest(2), False, None, frames=3)
-    with pytest.raises(VsrError, match="multi-frame model"):
+    with pytest.raises(UnsupportedModelError, match="multi-frame model"):
         make_engine(model, device="cpu")
 
 
@@ -117,11 +117,11 @@ def test_precision_rules():
     cpu = torch.device("cpu")
     assert choose_precision("auto", cpu, supports_half=False) == "fp32"
     assert choose_precision("fp32", cpu, supports_half=True) == "fp32"
-    with pytest.raises(VsrError, match="half precision"):
+    with pytest.raises(ConfigError, match="half precision"):
         choose_precision("bf16", cpu, supports_half=False)
-    with pytest.raises(VsrError, match="fp16"):
+    with pytest.raises(ConfigError, match="fp16"):
         choose_precision("fp16", cpu, supports_half=True)
-    with pytest.raises(VsrError, match="unknown precision"):
+    with pytest.raises(ConfigError, match="unknown precision"):
         choose_precision("fp8", cpu, supports_half=True)
 
 
@@ -137,7 +137,7 @@ def test_auto_precision_is_bf16_only_where_an_x86_cpu_has_it_natively(monkeypatc
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message when CUDA is absent")
 def test_asking_for_cuda_without_it_is_a_clear_error():
-    with pytest.raises(VsrError, match="no CUDA device"):
+    with pytest.raises(ConfigError, match="no CUDA device"):
         make_engine(sr_model(Nearest(2)), device="cuda")
 
 

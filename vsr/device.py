@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from vsr.errors import VsrError
+from vsr.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -18,11 +18,11 @@ EXPLICIT_PRECISIONS = tuple(DTYPES)
 
 def choose_device(device: str) -> torch.device:
     if device not in DEVICES:
-        raise VsrError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
+        raise ConfigError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise VsrError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+        raise ConfigError("--device cuda was asked for but no CUDA device is available; use --device cpu")
     return torch.device(device)
 
 
@@ -40,7 +40,7 @@ def cpu_has_fast_bf16() -> bool:
 def choose_precision(precision: str, device: torch.device, supports_half: bool) -> str:
     """fp16 on CUDA and bf16 on CPUs with native bf16, where the model is declared half-safe; else fp32."""
     if precision not in PRECISIONS:
-        raise VsrError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     if precision == "auto":
         if not supports_half:
             return "fp32"
@@ -48,9 +48,9 @@ def choose_precision(precision: str, device: torch.device, supports_half: bool) 
             return "fp16"
         return "bf16" if cpu_has_fast_bf16() else "fp32"
     if precision != "fp32" and not supports_half:
-        raise VsrError(f"this model is not declared safe in half precision; use --precision fp32 (asked: {precision})")
+        raise ConfigError(f"this model is not declared safe in half precision; use --precision fp32 (asked: {precision})")
     if precision == "fp16" and device.type == "cpu":
-        raise VsrError("fp16 is not a fast path on the CPU; use --precision bf16 or fp32")
+        raise ConfigError("fp16 is not a fast path on the CPU; use --precision bf16 or fp32")
     return precision
 
 

@@ -16,7 +16,7 @@ from vsr.engine.bicubic import BicubicEngine
 from vsr.engine.cpu import CpuEngine
 from vsr.engine.cuda import CudaEngine
 from vsr.engine.ensemble import EnsembleEngine
-from vsr.errors import VsrError
+from vsr.errors import UnsupportedModelError
 from vsr.models import SRModel
 
 
@@ -45,7 +45,7 @@ def make_engine(model: SRModel, device: str = "auto", precision: str = "auto", m
     if not model.learned:
         return BicubicEngine(model.scale, max_value)
     if model.is_multi_frame:
-        raise VsrError(f"{model.name} is a multi-frame model: use it on a video with --mode multi")
+        raise UnsupportedModelError(f"{model.name} is a multi-frame model: use it on a video with --mode multi")
     chosen = choose_precision(precision, torch_device, model.supports_half)
     if torch_device.type == "cuda":
         engine: LumaEngine = CudaEngine(model.module, model.scale, chosen, max_value, torch_device)

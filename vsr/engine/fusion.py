@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from vsr.device import DTYPES, choose_device, choose_precision, cudnn_settings
 from vsr.engine import LumaEngine, make_engine
-from vsr.errors import VsrError
+from vsr.errors import UnsupportedModelError
 from vsr.models import SRModel, load_model
 from vsr.models.ensemble import ORIENTATIONS, orient_phases, orient_tensor, unorient_tensor
 from vsr.models.multiframe import stack_channels
@@ -69,7 +69,7 @@ class LearnedFusion:
 
     def __init__(self, model: SRModel, device: str = "auto", precision: str = "auto", ensemble: bool = False) -> None:
         if not model.is_multi_frame:
-            raise VsrError(f"{model.name} is a single-frame model; learned fusion needs a multi-frame one")
+            raise UnsupportedModelError(f"{model.name} is a single-frame model; learned fusion needs a multi-frame one")
         torch_device = choose_device(device)
         self.precision = choose_precision(precision, torch_device, model.supports_half)
         self.name, self.scale, self.frames = model.name, model.scale, model.frames
@@ -94,7 +94,7 @@ class LearnedFusion:
     def fuse(self, fuser: Any, indices: list[int]) -> torch.Tensor:
         """HR luma of the `fuser`'s (a MultiFrameSR) reference frames `indices`, in its max_value units."""
         if fuser.settings.frames != self.frames:
-            raise VsrError(f"model {self.name} fuses {self.frames} frames, the window has {fuser.settings.frames}")
+            raise UnsupportedModelError(f"model {self.name} fuses {self.frames} frames, the window has {fuser.settings.frames}")
         inputs = fusion_inputs(fuser, indices, self.single)
         fused = self.self_ensemble(inputs) if self.ensemble else self(inputs)
         return fused * (fuser.max_value / 255.0)

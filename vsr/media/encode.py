@@ -13,7 +13,7 @@ import av
 import numpy as np
 from av import VideoFrame  # also the type that code outside vsr.media (which has no av) annotates with
 
-from vsr.errors import ConfigError, VsrError
+from vsr.errors import ConfigError
 from vsr.options import EncodeOptions
 from vsr.media.colour import encoded_range, shown_colour
 from vsr.media.explain import explained
@@ -38,7 +38,7 @@ def encoder_pix_fmts(codec: str) -> list[str]:
     try:
         formats = av.codec.Codec(codec, "w").video_formats or []
     except av.codec.codec.UnknownCodecError:
-        raise VsrError(f"unknown video encoder {codec!r} (try libx264, libx265, libvpx-vp9, libsvtav1 or ffv1)") from None
+        raise ConfigError(f"unknown video encoder {codec!r} (try libx264, libx265, libvpx-vp9, libsvtav1 or ffv1)") from None
     return [f.name for f in formats]
 
 
@@ -49,7 +49,7 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
     if requested is not None:
         if requested not in PLANAR_LAYOUTS or requested not in supported:
             usable = [f for f in supported if f in PLANAR_LAYOUTS]
-            raise VsrError(f"pixel format {requested!r} is not available with {codec}; use one of {', '.join(usable)}")
+            raise ConfigError(f"pixel format {requested!r} is not available with {codec}; use one of {', '.join(usable)}")
         return requested
     if input_pix_fmt in PLANAR_LAYOUTS and input_pix_fmt in supported:
         return input_pix_fmt
@@ -59,7 +59,7 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
     for candidate in FALLBACK_PIX_FMTS if deep else FALLBACK_PIX_FMTS[1:]:
         if candidate in supported:
             return candidate
-    raise VsrError(f"{codec} takes none of the pixel formats vsr works in ({', '.join(PLANAR_LAYOUTS)})")
+    raise ConfigError(f"{codec} takes none of the pixel formats vsr works in ({', '.join(PLANAR_LAYOUTS)})")
 
 
 def pixel_format_loss(source: str, written: str) -> str | None:
@@ -160,7 +160,7 @@ def add_video_stream(
     BT.601, which players would no longer assume at the upscaled size). VsrError for a bitrate that
     is not positive; ConfigError, with the encoder's reasons, when it refuses the settings."""
     if options.bitrate is not None and options.bitrate <= 0:
-        raise VsrError(f"the bitrate must be a positive number of bits per second, got {options.bitrate}")
+        raise ConfigError(f"the bitrate must be a positive number of bits per second, got {options.bitrate}")
     if options.bitrate is None and options.crf is not None and codec in CRF_RANGES:
         check_crf(codec, options.crf)
     if options.preset:

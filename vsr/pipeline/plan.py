@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vsr.engine import LumaEngine, default_batch_size, make_engine
 from vsr.engine.fusion import LearnedFusion
-from vsr.errors import VsrError
+from vsr.errors import UnsupportedModelError
 from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt, pixel_format_loss
 from vsr.media.filterplan import FilterPlan, plan_filters
 from vsr.media.frames import Layout
@@ -108,7 +108,7 @@ def choose_engine(model: SRModel, mode: str, frames: int, device: str, precision
     if not model.is_multi_frame:
         return make_engine(model, device, precision, max_value, ensemble)
     if mode != "multi":
-        raise VsrError(f"{model.name} is a multi-frame model (learned fusion): use it with --mode multi")
+        raise UnsupportedModelError(f"{model.name} is a multi-frame model (learned fusion): use it with --mode multi")
     if frames != model.frames:
-        raise VsrError(f"{model.name} fuses windows of {model.frames} frames; use --frames {model.frames}")
+        raise UnsupportedModelError(f"{model.name} fuses windows of {model.frames} frames; use --frames {model.frames}")
     return LearnedFusion(model, device, precision, ensemble)
