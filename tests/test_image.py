@@ -444,3 +444,13 @@ def test_every_exif_orientation_of_a_png_or_webp_is_applied_alpha_and_depth_kept
     image = still.read_image(source)
     assert image.dtype == dtype and image.shape == (*shown.shape[:2], 4)
     assert np.array_equal(image[..., :3], shown)
+
+
+def test_precision_and_batch_size_on_a_still_are_refused_and_options_checked_before_the_output(tmp_path):
+    source = tmp_path / "in.png"
+    cv2.imwrite(str(source), photo())
+    with pytest.raises(vsr.errors.ConfigError, match="--precision applies to videos, not to the still image in.png"):
+        vsr.upscale_video(source, scale=2, model="bicubic", precision="bf16")  # ran in fp32, said nothing
+    (tmp_path / "out.mp4").write_bytes(b"an earlier result")
+    with pytest.raises(vsr.errors.ConfigError, match="unknown mode 'bogus'"):  # not 'out.mp4 exists' first
+        vsr.upscale_video(tmp_path / "in.mp4", tmp_path / "out.mp4", model="bicubic", mode="bogus")

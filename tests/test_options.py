@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,7 @@ def test_options_pickle_to_an_equal_object():
 @pytest.mark.parametrize(
     "changes, error, message",
     [
-        ({"model": {"batch_size": 0}}, ConfigError, "batch size must be at least 1, got 0"),
+        ({"model": {"batch_size": 0}}, ConfigError, "batch size must be a whole number of at least 1, got 0"),
         ({"multi_frame": {"mode": "triple"}}, ConfigError, "unknown mode 'triple'; use one of single, multi"),
         ({"multi_frame": {"mode": "multi", "frames": 4}}, ConfigError, "frames must be an odd number from 1 to 15"),
         ({"multi_frame": {"mode": "multi", "frames": 17}}, ConfigError, "got 17"),
@@ -147,3 +148,30 @@ def test_a_keyword_that_contradicts_the_options_is_an_error_naming_both():
 def test_an_unknown_keyword_is_a_type_error():
     with pytest.raises(TypeError, match="scael"):
         options_from_keywords(scael=2)
+
+
+@pytest.mark.parametrize("keywords, message", [
+    ({"max_frames": 0}, "max frames must be a whole number of at least 1, got 0"),  # wrote one frame
+    ({"max_frames": 2.5}, "max frames must be a whole number of at least 1, got 2.5"),
+    ({"queue_size": 0}, "queue size must be a whole number of at least 1, got 0"),  # a raw ValueError
+    ({"scale": "2"}, "scale must be a whole number of at least 1, got '2'"),  # 'unsupported scale 2'
+    ({"crf": "20"}, "the CRF must be a whole number, got '20'"),  # a raw TypeError
+])
+def test_numbers_that_are_not_whole_or_too_small_are_config_errors(keywords, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        options_from_keywords(**keywords).validate()
+
+
+def test_a_numpy_integer_is_an_int_and_a_path_the_same_as_its_string():
+    import numpy as np
+
+    assert options_from_keywords(scale=np.int64(2), max_frames=np.int32(3)).validate().model.scale == 2
+    given = UpscaleOptions(multi_frame=MultiFrameOptions(mode="multi", debug_dir="maps"), model=ModelOptions(name=Path("a.pt")))
+    folded = options_from_keywords(given, debug_dir="maps", model="a.pt")  # was a 'conflict' of Path and str
+    assert folded.multi_frame.debug_dir == "maps" and folded.model.name == Path("a.pt")
+
+
+def test_a_crf_with_a_bitrate_in_the_options_is_refused_not_ignored():
+    given = UpscaleOptions(encode=EncodeOptions(bitrate=200_000))
+    with pytest.raises(ConfigError, match=r"crf=30 has no effect with options.encode.bitrate=200000"):
+        options_from_keywords(given, crf=30)

@@ -47,7 +47,7 @@ def test_the_container_picks_the_default_codec(make_clip):
 
 def test_the_options_are_validated_before_the_model_is_loaded(make_clip):
     info = probe(make_clip("in.mp4", frames=3))
-    with pytest.raises(ConfigError, match="batch size must be at least 1"):
+    with pytest.raises(ConfigError, match="batch size must be a whole number of at least 1"):
         plan_job(info, "mp4", BICUBIC_X2.replace(model={"batch_size": 0, "name": "nosuchnet"}))
 
 
@@ -63,10 +63,15 @@ def test_a_loaded_model_of_another_scale_is_refused(make_clip):
         plan_job(info, "mp4", UpscaleOptions(), model=sr_model(Nearest(2), name="near"))
 
 
-def test_single_mode_keeps_no_window_and_no_debug_folder(make_clip):
+def test_single_mode_keeps_no_window_and_refuses_a_debug_folder(make_clip, tmp_path):
     info = probe(make_clip("in.mp4", frames=3))
-    job = plan_job(info, "mp4", BICUBIC_X2.replace(multi_frame={"frames": 7, "debug_dir": Path("maps")}))
+    job = plan_job(info, "mp4", BICUBIC_X2.replace(multi_frame={"frames": 7}))
     assert (job.mode, job.frames, job.debug_dir) == ("single", 1, None)
+    with pytest.raises(ConfigError, match="a debug folder .* needs multi-frame mode"):  # it was ignored in silence
+        plan_job(info, "mp4", BICUBIC_X2.replace(multi_frame={"debug_dir": Path("maps")}))
+    (tmp_path / "notes.txt").write_text("a file")
+    with pytest.raises(ConfigError, match="is a file; name a folder"):  # it failed mid-run, as a FileExistsError
+        plan_job(info, "mp4", BICUBIC_X2.replace(multi_frame={"mode": "multi", "frames": 3, "debug_dir": tmp_path / "notes.txt"}))
 
 
 def test_multi_mode_keeps_its_window_and_debug_folder(make_clip):

@@ -13,6 +13,7 @@ travel to another process unchanged.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,11 +153,19 @@ class UpscaleOptions:
     def validate(self) -> UpscaleOptions:
         """Check the values no later stage can fix, in this order: batch size, mode, window (multi
         mode only), filters, scale. Returns self; raises ConfigError, or UnsupportedModelError for the scale."""
-        batch_size = self.model.batch_size
-        if batch_size is not None and batch_size < 1:
-            raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+        for label, value in (("batch size", self.model.batch_size), ("queue size", self.run.queue_size),
+                             ("max frames", self.run.max_frames), ("scale", self.model.scale)):
+            if value is not None and (not _whole(value) or value < 1):
+                raise ConfigError(f"{label} must be a whole number of at least 1, got {value!r}")
+        if self.encode.crf is not None and not _whole(self.encode.crf):
+            raise ConfigError(f"the CRF must be a whole number, got {self.encode.crf!r}")
         if self.multi_frame.mode not in MODES:
             raise ConfigError(f"unknown mode {self.multi_frame.mode!r}; use one of {', '.join(MODES)}")
+        debug_dir = self.multi_frame.debug_dir
+        if debug_dir is not None and self.multi_frame.mode != "multi":
+            raise ConfigError("a debug folder (the alignment confidence maps) needs multi-frame mode")
+        if debug_dir is not None and Path(debug_dir).exists() and not Path(debug_dir).is_dir():
+            raise ConfigError(f"the debug folder {debug_dir} is a file; name a folder")
         if self.multi_frame.mode == "multi":
             try:
                 check_frames(self.multi_frame.frames)
@@ -165,6 +174,10 @@ class UpscaleOptions:
         self.filters.check()
         check_scale(self.model.scale)
         return self
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_scale(scale: int) -> None:
@@ -226,7 +239,8 @@ def options_from_keywords(options: UpscaleOptions | None = None, **keywords: Any
     for keyword, value in keywords.items():
         group, name = KEYWORDS[keyword]
         value = _normalised(keyword, value)
-        held, default = getattr(getattr(base, group), name), getattr(getattr(defaults, group), name)
+        held = _normalised(keyword, getattr(getattr(base, group), name))
+        default = getattr(getattr(defaults, group), name)
         if value == held or value == default:
             continue
         if held != default:
@@ -234,11 +248,18 @@ def options_from_keywords(options: UpscaleOptions | None = None, **keywords: Any
                 f"{keyword}={value!r} conflicts with options.{group}.{name}={held!r}; give one or the other"
             )
         changes.setdefault(group, {})[name] = value
-    return base.replace(**changes)
+    folded = base.replace(**changes)
+    if "crf" in changes.get("encode", {}) and folded.encode.bitrate is not None:
+        raise ConfigError(f"crf={folded.encode.crf} has no effect with options.encode.bitrate={folded.encode.bitrate} "
+                          "(a bitrate replaces the CRF); give one or the other")
+    return folded
 
 
 def _normalised(keyword: str, value: Any) -> Any:
-    """Paths as the options hold them: a model's weight file as a string, the debug folder as a Path."""
+    """Values as the options hold them: a model's weight file as a string, the debug folder as a
+    Path, a numpy integer as an int."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
     if keyword == "model" and isinstance(value, Path):
         return str(value)
     if keyword == "debug_dir" and value is not None:

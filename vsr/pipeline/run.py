@@ -23,7 +23,7 @@ from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import VideoInfo, frame_duration, open_input, probe
 from vsr.misr.denoise import TemporalDenoiser
 from vsr.models import SRModel
-from vsr.options import EncodeOptions, RunOptions, UpscaleOptions, options_from_keywords
+from vsr.options import EncodeOptions, ModelOptions, RunOptions, UpscaleOptions, options_from_keywords
 from vsr.pipeline.denoise import DenoiseStats, denoise_frames
 from vsr.pipeline.image import upscale_image
 from vsr.pipeline.memory import available_memory, readable_size
@@ -128,6 +128,7 @@ def upscale_video(
         deinterlace=deinterlace, deinterlace_rate=deinterlace_rate, denoise=denoise, deblock=deblock, ivtc=ivtc,
         colour_matrix=colour_matrix, square_pixels=square_pixels,
     )
+    options.validate()  # before the output is looked at: the options' mistake is the one said
     source = Path(input)
     target = Path(output) if output is not None else default_output_path(source, options.model.scale)
     if source.suffix.lower() in IMAGE_SUFFIXES:
@@ -168,6 +169,8 @@ def _video_options_given(options: UpscaleOptions) -> list[str]:
     plain = EncodeOptions()
     given = {
         "--mode multi": options.multi_frame.mode == "multi",
+        "--precision": options.model.precision != ModelOptions.precision,
+        "--batch-size": options.model.batch_size is not None,
         "--max-frames": options.run.max_frames is not None,
         **{f"--{field.replace('_', '-')}": getattr(options.encode, field) != getattr(plain, field)
            for field in ("codec", "crf", "preset", "pix_fmt", "bitrate")},
