@@ -38,6 +38,9 @@ def test_upscale_video_keyword_defaults_are_the_options_defaults():
     parameters = inspect.signature(vsr.upscale_video).parameters
     defaults = UpscaleOptions()
     for keyword, (group, name) in KEYWORDS.items():
+        if keyword == "scale":  # None: the model's own scale, else the options' default
+            assert parameters[keyword].default is None and defaults.model.scale == 4
+            continue
         assert parameters[keyword].default == getattr(getattr(defaults, group), name), keyword
 
 
@@ -175,3 +178,8 @@ def test_a_crf_with_a_bitrate_in_the_options_is_refused_not_ignored():
     given = UpscaleOptions(encode=EncodeOptions(bitrate=200_000))
     with pytest.raises(ConfigError, match=r"crf=30 has no effect with options.encode.bitrate=200000"):
         options_from_keywords(given, crf=30)
+
+
+def test_replace_with_an_unknown_group_is_a_type_error():
+    with pytest.raises(TypeError, match="unknown option group"):  # was an AttributeError
+        UpscaleOptions().replace(bogus={"a": 1})

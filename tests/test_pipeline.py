@@ -573,3 +573,13 @@ def test_a_vf_chain_that_retimes_the_video_is_not_taken_for_a_file_cut_short(mak
                                    options=UpscaleOptions(filters=FilterOptions(video="setpts=PTS/2")))
     assert result.frames == 50
     assert not [m for m in caplog.messages if "cut short" in m]
+
+
+def test_a_loaded_model_or_a_weight_file_brings_its_scale_to_upscale_video(make_clip, tmp_path):
+    """upscale_video(source, model=load_model("espcn", 2)) failed: 'model espcn is for scale 2, not 4'."""
+    from vsr.models import load_model, weights_path
+
+    source = make_clip("in.mp4", frames=3)
+    assert vsr.upscale_video(source, tmp_path / "a.mp4", model=load_model("espcn", 2), preset="ultrafast").width == 128
+    assert vsr.upscale_video(source, tmp_path / "b.mp4", model=str(weights_path("espcn", 3)), preset="ultrafast").width == 192
+    assert vsr.upscale_video(source, tmp_path / "c.mp4", model="bicubic", preset="ultrafast").width == 256  # 4 by default

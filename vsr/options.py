@@ -147,6 +147,10 @@ class UpscaleOptions:
     def replace(self, **groups: dict[str, Any]) -> UpscaleOptions:
         """A copy with some fields of some groups changed: `replace(model={"scale": 2})`.
         Raises TypeError for an unknown group or field."""
+        unknown = sorted(set(groups) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise TypeError(f"unknown option group(s) {', '.join(unknown)}; known: "
+                            f"{', '.join(f.name for f in dataclasses.fields(self))}")
         changed = {name: dataclasses.replace(getattr(self, name), **fields) for name, fields in groups.items()}
         return dataclasses.replace(self, **changed)
 

@@ -22,7 +22,7 @@ from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import VideoInfo, frame_duration, open_input, probe
 from vsr.misr.denoise import TemporalDenoiser
-from vsr.models import SRModel
+from vsr.models import SRModel, default_scale
 from vsr.options import EncodeOptions, ModelOptions, RunOptions, UpscaleOptions, options_from_keywords
 from vsr.pipeline.denoise import DenoiseStats, denoise_frames
 from vsr.pipeline.image import upscale_image
@@ -73,7 +73,7 @@ def upscale_video(
     input: str | Path,
     output: str | Path | None = None,
     *,
-    scale: int = 4,
+    scale: int | None = None,
     model: str | Path | SRModel | None = None,
     device: str = "auto",
     precision: str = "auto",
@@ -102,8 +102,12 @@ def upscale_video(
     """Upscale every frame of a video (or a still image) by `scale`, keeping audio, timing and metadata.
 
     `model` is a registered name (default: the best shipped model for the scale), the path of a
-    weight file, or a loaded SRModel. The output defaults to `<stem>_x<scale><ext>` beside the
-    input; its container follows the extension. The file appears only when complete.
+    weight file, or a loaded SRModel. `scale` None: the model's own (a weight file's, a loaded
+    model's), else 4. The output defaults to `<stem>_x<scale><ext>` beside the input; its
+    container follows the extension. The file appears only when complete. `progress(written,
+    total)` is called as frames are written (total None where unknown); `overwrite` replaces an
+    existing output. Returns an UpscaleResult (output, frames, seconds of the run, model, device,
+    precision, size).
     `max_frames` stops after that many frames (a preview; the other streams stop there too).
     `ensemble` runs the model on the 8 flips and rotations of every frame and averages them.
     `mode` "multi" aligns and fuses the `frames` (odd) frames around each frame (`vsr.misr`);
@@ -121,6 +125,9 @@ def upscale_video(
             f"model={loaded.name!r} (a loaded model) conflicts with options.model.name={options.model.name!r}; "
             "give one or the other"
         )
+    if scale is None:
+        scale = loaded.scale if loaded is not None else default_scale(model if model is not None else
+                                                                      options.model.name if options else None)
     options = options_from_keywords(
         options, scale=scale, model=None if loaded else model, device=device, precision=precision,
         batch_size=batch_size, ensemble=ensemble, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite,
