@@ -102,8 +102,8 @@ def upscale_video(
     """Upscale every frame of a video (or a still image) by `scale`, keeping audio, timing and metadata.
 
     `model` is a registered name (default: the best shipped model for the scale), the path of a
-    weight file, or a loaded SRModel. `scale` None: the model's own (a weight file's, a loaded
-    model's), else 4. The output defaults to `<stem>_x<scale><ext>` beside the input; its
+    weight file, or a loaded SRModel. `scale` None: the options' (when given), else the model's
+    own (a weight file's, a loaded model's), else 4. The output defaults to `<stem>_x<scale><ext>` beside the input; its
     container follows the extension. The file appears only when complete. `progress(written,
     total)` is called as frames are written (total None where unknown); `overwrite` replaces an
     existing output. Returns an UpscaleResult (output, frames, seconds of the run, model, device,
@@ -125,9 +125,8 @@ def upscale_video(
             f"model={loaded.name!r} (a loaded model) conflicts with options.model.name={options.model.name!r}; "
             "give one or the other"
         )
-    if scale is None:
-        scale = loaded.scale if loaded is not None else default_scale(model if model is not None else
-                                                                      options.model.name if options else None)
+    if scale is None:  # with options, theirs
+        scale = options.model.scale if options is not None else loaded.scale if loaded is not None else default_scale(model)
     options = options_from_keywords(
         options, scale=scale, model=None if loaded else model, device=device, precision=precision,
         batch_size=batch_size, ensemble=ensemble, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite,
