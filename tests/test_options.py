@@ -183,3 +183,11 @@ def test_a_crf_with_a_bitrate_in_the_options_is_refused_not_ignored():
 def test_replace_with_an_unknown_group_is_a_type_error():
     with pytest.raises(TypeError, match="unknown option group"):  # was an AttributeError
         UpscaleOptions().replace(bogus={"a": 1})
+
+
+def test_the_error_classes_and_the_segment_and_folder_runs_are_public_names():
+    from vsr import errors
+
+    for name in ("InputError", "OutputError", "ConfigError", "UnsupportedModelError", "PipelineError"):
+        assert getattr(vsr, name) is getattr(errors, name) and name in vsr.__all__
+    assert callable(vsr.upscale_in_segments) and callable(vsr.upscale_folder)

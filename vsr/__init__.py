@@ -28,6 +28,13 @@ _HOMES: dict[str, str] = {
     "model_names": "vsr.models",
     "SRModel": "vsr.models",
     "VsrError": "vsr.errors",
+    "InputError": "vsr.errors",
+    "OutputError": "vsr.errors",
+    "ConfigError": "vsr.errors",
+    "UnsupportedModelError": "vsr.errors",
+    "PipelineError": "vsr.errors",
+    "upscale_in_segments": "vsr.segments.run",
+    "upscale_folder": "vsr.segments.folder",
 }
 """Each public name and the module that defines it."""
 
