@@ -746,3 +746,28 @@ def test_a_two_frame_libx265_preview_is_written(make_clip, tmp_path):
         result = vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic", codec="libx265",
                                    preset="ultrafast", max_frames=2, overwrite=True)
         assert result.frames == 2
+
+
+def test_a_link_at_the_output_path_is_not_replaced_without_overwrite(make_clip, tmp_path):
+    """A dangling link 'did not exist' (Path.exists follows it) and was replaced by the output."""
+    source = make_clip("in.mp4", frames=3)
+    (tmp_path / "out.mp4").symlink_to(tmp_path / "elsewhere.mp4")
+    with pytest.raises(vsr.errors.OutputError, match="exists; pass --overwrite"):
+        vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic")
+    assert (tmp_path / "out.mp4").is_symlink()
+
+
+def test_ffmpegs_log_level_is_restored_when_two_threads_explain_at_once():
+    import threading
+    import time
+
+    import av.logging
+
+    from vsr.media.explain import explained
+
+    before = av.logging.get_level()
+    first = threading.Thread(target=lambda: explained(lambda: time.sleep(0.2), "x"))
+    second = threading.Thread(target=lambda: (time.sleep(0.05), explained(lambda: time.sleep(0.3), "y")))
+    first.start(), second.start()
+    first.join(), second.join()
+    assert av.logging.get_level() == before

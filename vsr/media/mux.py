@@ -177,7 +177,7 @@ def check_output_path(source: Path, target: Path, overwrite: bool) -> None:
         raise OutputError(f"the output {target} is the input itself; choose another path with -o")
     if target.is_dir():
         raise OutputError(f"the output {target} is a folder; give a file name with -o")
-    if target.exists() and not overwrite:
+    if os.path.lexists(target) and not overwrite:  # a link, even one to nothing, is the user's
         raise OutputError(f"{target} exists; pass --overwrite to replace it or choose another path with -o")
     folder = target.parent
     if not folder.is_dir():
@@ -197,7 +197,7 @@ def _why_unwritable(folder: Path) -> str:
 
 def commit_output(temp: Path, target: Path, overwrite: bool) -> None:
     """Move the finished temporary file onto the target name."""
-    if target.exists() and not overwrite:
+    if os.path.lexists(target) and not overwrite:
         raise OutputError(f"{target} appeared while upscaling; pass --overwrite to replace it")
     try:
         os.replace(temp, target)
