@@ -386,3 +386,22 @@ def test_a_gap_in_a_file_is_warned_about_and_a_chain_that_drops_frames_is_not_ta
     assert [m for m in caplog.messages if m.startswith("no video frames")] == [
         "no video frames from 0.40 s to 2.00 s (40 frame durations): damaged input, or a pause in a "
         "variable-frame-rate video; the output keeps the gap"]
+
+
+def test_h264_with_b_frames_in_avi_keeps_every_frame(make_clip, tmp_path, caplog):
+    """AVI holds no presentation times: FFmpeg makes them up in decode order and, with B-frames, they go
+    back (1, 3, 2, 4 …); each frame behind its predecessor was dropped as damaged (45 in, 36 out)."""
+    import logging
+
+    import vsr
+
+    source = make_clip("bframes.avi", frames=30, width=64, height=48, options={"bf": "2", "b-adapt": "0"})
+    with av.open(str(source)) as container:
+        made_up = [frame.pts for frame in container.decode(video=0)]
+    assert len(made_up) == 30 and any(b < a for a, b in zip(made_up, made_up[1:]))  # the case at hand
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic", preset="ultrafast")
+    assert result.frames == 30 and not caplog.messages
+    with av.open(str(result.output)) as container:
+        written = [frame.pts for frame in container.decode(video=0)]
+    assert len(written) == 30 and all(b > a for a, b in zip(written, written[1:]))

@@ -26,7 +26,8 @@ AUDIO_RATE = 48000
 AUDIO_FRAME_SAMPLES = {"aac": 1024, "libmp3lame": 1152, "mp3": 1152, "libopus": 960, "opus": 960, "flac": 1152, "pcm_s16le": 1024}
 AUDIO_CONTAINER_CODEC = {"mp3": "libmp3lame", "opus": "libopus"}
 
-FORMATS = {".mp4": "mp4", ".m4a": "mp4", ".mkv": "matroska", ".mka": "matroska", ".mov": "mov", ".webm": "webm"}
+FORMATS = {".mp4": "mp4", ".m4a": "mp4", ".mkv": "matroska", ".mka": "matroska", ".mov": "mov", ".webm": "webm",
+           ".avi": "avi"}
 
 
 def band_height(height: int) -> int:

@@ -164,7 +164,7 @@ def read_items(
         video = first_video_stream(container, path)
         video.thread_type = "AUTO"
         packets = demux(container, video, passthrough_streams)
-        items: Iterator = decode(packets, stats, counted_from=start_pts, witness=ErrorWitness.for_stream(video))
+        items: Iterator = best_effort_timestamps(decode(packets, stats, counted_from=start_pts, witness=ErrorWitness.for_stream(video)))
         ticks = max(1, round(frame_duration * Fraction(filtered_time_base) / video.time_base) if filtered_time_base else frame_duration)
         # before the filters, in the input's own frame durations: a chain that drops or adds frames is not damage
         items = gaps_watched(items, stats, max(1, round(1 / (video.average_rate * video.time_base))) if video.average_rate else ticks)
@@ -370,6 +370,29 @@ def _in_time_base(frames: Iterable[av.VideoFrame], time_base: Fraction) -> Itera
                 frame.duration = round(frame.duration * factor)
             frame.time_base = time_base
         yield frame
+
+
+def best_effort_timestamps(items: Iterable[av.VideoFrame | Passthrough]) -> Iterator[av.VideoFrame | Passthrough]:
+    """Decoded frames with the timestamp FFmpeg's best_effort_timestamp takes: their own, unless the
+    stream's presentation times have gone back more often than its decoding times, then the
+    decoding time. AVI holds no presentation times: FFmpeg makes them up in decode order, and with
+    B-frames they go back (1, 3, 2, 4 …) while the decoding times advance; every frame behind its
+    predecessor was dropped as damaged."""
+    faulty_pts = faulty_dts = 0
+    last_pts: int | None = None
+    last_dts: int | None = None
+    for item in items:
+        if not isinstance(item, Passthrough):
+            pts, dts = item.pts, item.dts
+            if dts is not None:
+                faulty_dts += last_dts is not None and dts <= last_dts
+                last_dts = dts
+            if pts is not None:
+                faulty_pts += last_pts is not None and pts <= last_pts
+                last_pts = pts
+            if faulty_pts > faulty_dts or pts is None:
+                item.pts = dts  # none at the decoder's flush: the frame after the last then (`timestamped`)
+        yield item
 
 
 def timestamped(
