@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -93,3 +94,50 @@ def test_matroska_parts_with_b_frames_join_in_order_at_their_frame_rate(make_cli
         assert container.streams.video[0].average_rate == 25
     with pytest.raises(PipelineError, match=r"join: segment 1 .*does not come after"):
         join_segments(source, [files[1], files[0], files[2]], tmp_path / "wrong.mkv", "matroska")
+
+
+def late_transport_stream(path: Path, offset_seconds: int = 3600) -> Path:
+    """An MPEG-TS whose clock reads an hour at its first packet (a DVB recording, a camcorder's
+    .m2ts): 25 frames at 25 fps and a second of MP2 audio, both from the same instant."""
+    import numpy as np
+
+    offset = offset_seconds * 90000
+    with av.open(str(path), "w", format="mpegts") as out:
+        video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "g": "5"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 90000)
+        audio = out.add_stream("mp2", rate=48000)
+        audio.layout = "stereo"
+        for index in range(25):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index * 8, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = offset + 3600 * index, Fraction(1, 90000)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        for sample in range(0, 48000, 1152):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 2304), np.int16), format="s16", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = 48000, offset_seconds * 48000 + sample, Fraction(1, 48000)
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("segmented", [False, True])
+def test_a_transport_stream_whose_clock_starts_late_is_written_from_0(tmp_path, segmented):
+    """An hour on the TS clock became an hour of nothing in an MP4 (an empty edit) and a 1:00:02
+    Matroska: FFmpeg's command line starts such an output at 0, every stream alike."""
+    import vsr
+
+    source = late_transport_stream(tmp_path / "late.ts")
+    target = tmp_path / "late.mp4"
+    options = vsr.UpscaleOptions(model=vsr.ModelOptions(name="bicubic", scale=2), encode=vsr.EncodeOptions(preset="ultrafast"))
+    if segmented:
+        vsr.upscale_in_segments(source, target, options, segment_seconds=0.4)
+    else:
+        vsr.upscale_video(source, target, options=options)
+    with av.open(str(target)) as container:
+        assert container.duration / 1e6 < 1.2  # not an hour and a second
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        first_video = min(p.pts for p in container.demux(video) if p.size) * video.time_base
+        container.seek(0)
+        first_audio = min(p.pts for p in container.demux(audio) if p.size) * audio.time_base
+    assert first_video < 0.1 and abs(first_audio - first_video) < 0.05

@@ -597,11 +597,24 @@ def sane_dts(pts: int, dts: int, last: int | None) -> int:
     return pts if last is None or pts > last else last + 1
 
 
-def video_shift(start_pts: int, time_base: Fraction) -> Fraction:
-    """Seconds to add to every stream's timestamps so that a picture that starts before 0 starts
-    at 0 (audio and subtitles moved alike, in sync): an MP4 would hide the frames before 0 behind
-    its edit list, and Matroska cannot store them. Zero for a video that starts at or after 0."""
-    return -start_pts * Fraction(time_base) if start_pts < 0 else Fraction(0)
+CLOCK_FORMATS = frozenset({"mpegts", "mpeg"})
+"""Input formats whose timestamps are a broadcast or camera clock's reading (MPEG-TS/M2TS, MPEG-PS):
+where it starts says nothing about the programme, and FFmpeg's command line starts the output at 0."""
+
+
+def video_shift(start_pts: int, time_base: Fraction, source: av.container.InputContainer | None = None) -> Fraction:
+    """Seconds to add to every stream's timestamps, alike (in sync): so that a picture that starts
+    before 0 starts at 0 (an MP4 would hide the frames before 0 behind its edit list, and
+    Matroska cannot store them), and so that a transport or program stream (`source`, CLOCK_FORMATS)
+    whose clock reads an hour at its first packet starts at 0 (an MP4 would open with an hour of
+    nothing). Zero otherwise: an MP4's or Matroska's own start is kept."""
+    if start_pts < 0:
+        return -start_pts * Fraction(time_base)
+    if source is None or source.format.name not in CLOCK_FORMATS:
+        return Fraction(0)
+    starts = [stream.start_time * Fraction(stream.time_base) for stream in source.streams
+              if stream.start_time is not None and stream.time_base is not None]
+    return -min(starts) if starts and min(starts) > 0 else Fraction(0)
 
 
 def _ticks(seconds: Fraction, time_base: Fraction) -> int:
@@ -666,6 +679,7 @@ class Muxer:
         """Mux an already encoded video packet (one frame) as it is, timestamps included; the
         video encoder is then not used (vsr.media.remux joins segments this way)."""
         self._copying_video = True
+        self._shifted(packet)
         packet.stream = self.video
         self._mux([packet])
         self.frames += 1
@@ -674,10 +688,7 @@ class Muxer:
         """Mux a packet of another stream as it is, or through its transcoder (audio, text subtitles); a damaged one
         (see the class) is dropped and counted instead. Raises OSError-like errors (disk full) as they are."""
         packet, index = item.packet, item.stream_index
-        if self.shift and packet.time_base is not None:
-            ticks = _ticks(self.shift, packet.time_base)
-            packet.pts = None if packet.pts is None else packet.pts + ticks
-            packet.dts = None if packet.dts is None else packet.dts + ticks
+        self._shifted(packet)
         backwards = self._goes_back(packet, index)
         if backwards is not None:
             self._drop(index, f"its timestamp goes back ({backwards})")
@@ -694,6 +705,13 @@ class Muxer:
             self._drop(index, f"{'decoding' if index in self.streams.transcoded else 'the container'} refused it: {exc}")
             return
         self._dropping.discard(index)
+
+    def _shifted(self, packet: av.Packet) -> None:
+        """`packet`'s timestamps moved by `shift`."""
+        if self.shift and packet.time_base is not None:
+            ticks = _ticks(self.shift, packet.time_base)
+            packet.pts = None if packet.pts is None else packet.pts + ticks
+            packet.dts = None if packet.dts is None else packet.dts + ticks
 
     def finish(self) -> None:
         """Flush the encoders and write the trailer."""

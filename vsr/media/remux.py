@@ -13,7 +13,7 @@ import av
 
 from vsr.errors import PipelineError
 from vsr.media.frames import Passthrough
-from vsr.media.mux import Muxer, close_quietly, copy_container_metadata, open_output, set_up_streams
+from vsr.media.mux import Muxer, close_quietly, copy_container_metadata, open_output, set_up_streams, video_shift
 from vsr.media.probe import first_video_stream, open_input
 
 STAGE = "join"
@@ -42,7 +42,9 @@ def join_video_parts(
             templates, output, container, model.codec_context.name, lambda: _video_stream_like(output, model, frame_rate),
         )
         copy_container_metadata(templates, output)
-        muxer = Muxer(output, video, streams)
+        source_video = first_video_stream(templates, source)
+        shift = video_shift(source_video.start_time or 0, source_video.time_base, templates)
+        muxer = Muxer(output, video, streams, shift=shift)
         try:
             expected = _signature(model)
             timed = heapq.merge(

@@ -256,10 +256,14 @@ def run_job(
             )
             if scope.whole:
                 mux.copy_container_metadata(templates, output, chapters=options.max_frames is None)
-            shift = mux.video_shift(info.start_pts, info.time_base)
-            if shift:
+            # a segment keeps the source's clock; its join moves the whole
+            shift = mux.video_shift(info.start_pts, info.time_base, templates if scope.whole else None)
+            if shift > 0:
                 log.warning("the video starts at %.3f s, before 0: every stream is moved %.3f s later, in sync",
                             -float(shift), float(shift))
+            elif shift < 0:
+                log.info("the %s clock starts at %.3f s: every stream is moved to start at 0, in sync",
+                         info.format_name, -float(shift))
             muxer = mux.Muxer(output, video, streams, shift=shift)
             decoded, upscaled = DecodeStats(), UpscaleStats()
             frames_q: StageQueue = stages.queue(options.queue_size)
