@@ -771,3 +771,31 @@ def test_ffmpegs_log_level_is_restored_when_two_threads_explain_at_once():
     first.start(), second.start()
     first.join(), second.join()
     assert av.logging.get_level() == before
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov"])
+def test_the_title_of_an_mp4_track_is_kept(tmp_path, suffix):
+    """FFmpeg reads an MP4/MOV track's title back as "name": only "title" was copied, so every MP4
+    input lost its tracks' titles ("Commentary")."""
+    import numpy as np
+
+    source = tmp_path / "titled.mp4"
+    with av.open(str(source), "w") as out:
+        video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("aac", rate=48000)
+        audio.layout = "stereo"
+        audio.metadata.update(title="Commentary", language="fra")
+        for index in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 9 * index, np.uint8), format="rgb24")
+            frame.pts = index
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 2 * 9600), np.int16), format="s16", layout="stereo")
+        sound.sample_rate, sound.pts = 48000, 0
+        out.mux(audio.encode(sound))
+        out.mux(audio.encode(None))
+    assert av.open(str(source)).streams.audio[0].metadata["name"] == "Commentary"  # as FFmpeg reads it
+    out_path = vsr.upscale_video(source, tmp_path / f"out{suffix}", scale=2, model="bicubic", preset="ultrafast").output
+    tags = av.open(str(out_path)).streams.audio[0].metadata
+    assert tags.get("title", tags.get("name")) == "Commentary"

@@ -553,6 +553,8 @@ def _describe_like(copy: av.stream.Stream, stream: av.stream.Stream, tags: tuple
     """Give `copy` the tags of `stream` that say what it is, and its disposition (default, forced,
     hearing impaired, ...)."""
     copy.metadata.update({key: value for key, value in stream.metadata.items() if key in tags})
+    if "title" in tags and "title" not in copy.metadata and stream.metadata.get("name"):
+        copy.metadata["title"] = stream.metadata["name"]  # FFmpeg reads an MP4/MOV track's title as "name"
     if copy.container.format.name == "mov" and "language" in copy.metadata:
         copy.metadata["language"] = MOV_LANGUAGE.get(copy.metadata["language"], copy.metadata["language"])
     copy.disposition = stream.disposition
