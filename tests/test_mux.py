@@ -799,3 +799,28 @@ def test_the_title_of_an_mp4_track_is_kept(tmp_path, suffix):
     out_path = vsr.upscale_video(source, tmp_path / f"out{suffix}", scale=2, model="bicubic", preset="ultrafast").output
     tags = av.open(str(out_path)).streams.audio[0].metadata
     assert tags.get("title", tags.get("name")) == "Commentary"
+
+
+@pytest.mark.parametrize("suffix, warned", [(".mov", "marked forced, which MOV does not store; write .mp4 or .mkv"),
+                                            (".mkv", None)])
+def test_a_forced_subtitle_flag_a_container_drops_is_warned_about(tmp_path, caplog, suffix, warned):
+    """MOV writes no forced flag: a forced-only track became one shown all the time, in silence."""
+    source = tmp_path / "forced.mkv"
+    with av.open(str(source), "w") as out:
+        video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        subtitles = out.add_mux_stream("subrip", time_base=Fraction(1, 1000))
+        subtitles.disposition = av.stream.Disposition.forced
+        for index in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * index, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            out.mux(video.encode(frame))
+            if index == 2:
+                packet = av.Packet(b"Bonjour")
+                packet.stream, packet.pts, packet.dts, packet.duration, packet.time_base = subtitles, 80, 80, 200, Fraction(1, 1000)
+                out.mux(packet)
+        out.mux(video.encode(None))
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        vsr.upscale_video(source, tmp_path / f"out{suffix}", scale=2, model="bicubic", preset="ultrafast")
+    said = [m for m in caplog.messages if "does not store" in m]
+    assert said == ([] if warned is None else [f"stream #1 is {warned} to keep it"])

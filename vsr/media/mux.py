@@ -558,6 +558,16 @@ def _describe_like(copy: av.stream.Stream, stream: av.stream.Stream, tags: tuple
     if copy.container.format.name == "mov" and "language" in copy.metadata:
         copy.metadata["language"] = MOV_LANGUAGE.get(copy.metadata["language"], copy.metadata["language"])
     copy.disposition = stream.disposition
+    flags, keeping = UNSTORED_DISPOSITIONS.get(copy.container.format.name, ((), ""))
+    lost = [flag.replace("_", "-") for flag in flags if stream.disposition & getattr(av.stream.Disposition, flag)]
+    if lost:
+        log.warning("stream #%d is marked %s, which %s does not store; write %s to keep it", stream.index,
+                    " and ".join(lost), copy.container.format.name.upper(), keeping)
+
+
+UNSTORED_DISPOSITIONS = {"mov": (("forced", "hearing_impaired"), ".mp4 or .mkv"), "webm": (("hearing_impaired",), ".mkv")}
+"""Flags of a stream that FFmpeg's muxer for a format drops in silence (a forced-only subtitle track
+becomes one shown all the time)."""
 
 
 def _audio_parameters_known(stream: av.stream.Stream) -> bool:
