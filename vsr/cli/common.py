@@ -21,12 +21,23 @@ QUIET_HELP = "No progress bar and no informational messages."
 def setup_logging(*, debug: bool = False, quiet: bool = False) -> None:
     """Send the library's log records to stderr as `vsr: warning: ...` lines."""
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _BarAwareHandler(sys.stderr)
     handler.setFormatter(_VsrFormatter())
     root = logging.getLogger("vsr")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+class _BarAwareHandler(logging.StreamHandler):
+    """Writes each line through tqdm, which lifts a progress bar off its line first: a warning
+    while the bar shows started in the middle of the bar's line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # as logging.StreamHandler does: a failing log line never stops the run
+            self.handleError(record)
 
 
 class _VsrFormatter(logging.Formatter):
