@@ -387,3 +387,19 @@ def test_bench_refuses_more_frames_than_its_stage_timings_can_hold(cli, make_cli
     source = make_clip("clip.mp4", frames=6)  # 64x48 → 128x96: 46 kB a frame pair at 4:4:4, 6 of them
     result = cli("bench", source, "--frames", "1000", "-s", "2", *BICUBIC)
     assert_one_line_error(result, "use --frames 2 or fewer")
+
+
+def test_a_warning_while_the_progress_bar_shows_starts_its_own_line(capsys):
+    """The end-of-run damage summary began in the middle of the bar's line."""
+    import logging
+
+    from vsr.cli.common import ProgressBar, setup_logging
+
+    setup_logging()
+    with ProgressBar(disable=False) as bar:
+        bar.update(3, 45)
+        logging.getLogger("vsr.media.decode").warning("damaged input: 4 frame(s) were dropped")
+        bar.update(45, 45)
+    err = capsys.readouterr().err
+    before = err[err.index("vsr: warning: damaged input") - 1]
+    assert before in "\r\n", repr(err)
