@@ -454,3 +454,11 @@ def test_precision_and_batch_size_on_a_still_are_refused_and_options_checked_bef
     (tmp_path / "out.mp4").write_bytes(b"an earlier result")
     with pytest.raises(vsr.errors.ConfigError, match="unknown mode 'bogus'"):  # not 'out.mp4 exists' first
         vsr.upscale_video(tmp_path / "in.mp4", tmp_path / "out.mp4", model="bicubic", mode="bogus")
+
+
+def test_progress_is_reported_for_a_still(tmp_path):
+    source = tmp_path / "in.png"
+    cv2.imwrite(str(source), photo())
+    reports = []
+    vsr.upscale_video(source, scale=2, model="bicubic", progress=lambda done, total: reports.append((done, total)))
+    assert reports == [(1, 1)]  # the callback was never called for a still

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from vsr.errors import InputError
+from vsr.errors import ConfigError, InputError
 from vsr.media.decode import DecodeStats, read_items
 from vsr.media.frames import Layout, VideoItem
 from vsr.media.index import PacketIndex, read_packet_index
@@ -43,7 +43,7 @@ def test_every_frame_is_in_exactly_one_segment():
 
 
 def test_bad_plans_are_refused():
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ConfigError, match="the segment length must be positive"):  # was a raw ValueError
         plan_segments(index([0, 1], [0]), 0)
     with pytest.raises(InputError, match="no frame"):
         plan_segments(index([], []), 1.0)

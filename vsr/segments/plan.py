@@ -10,7 +10,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from fractions import Fraction
 
-from vsr.errors import InputError
+from vsr.errors import ConfigError, InputError
 from vsr.media.index import PacketIndex
 
 
@@ -57,11 +57,11 @@ def plan_segments(index: PacketIndex, segment_seconds: float, *, context: int = 
     Frames before the first keyframe (an open GOP at the start) join the first segment.
     `context`: the multi-frame window's radius k; each segment then names the k frames before
     and after it that its windows reach (Segment.context_start_pts, context_after).
-    Raises ValueError for a non-positive length or a negative context, InputError for an index
-    without frames.
+    Raises ConfigError for a non-positive length, ValueError for a negative context, InputError for
+    an index without frames.
     """
     if segment_seconds <= 0:
-        raise ValueError(f"segment_seconds must be positive, got {segment_seconds}")
+        raise ConfigError(f"the segment length must be positive, got {segment_seconds} s")
     if context < 0:
         raise ValueError(f"context must be at least 0, got {context}")
     if not index.pts:
