@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -94,3 +96,17 @@ def test_eval_scores_the_8_bit_luma_a_video_holds_input_and_target_alike(tmp_pat
     independent = psnr(np.clip(np.rint(imresize(lr_y.astype(np.float64), 2.0)), 0, 255), hr_y.astype(np.float64), border=2)
     assert report.images[0].bicubic_psnr == pytest.approx(independent, abs=1e-9)
     assert report.images[1].psnr == report.images[1].bicubic_psnr == float("inf")  # flat grey comes back exactly
+
+
+@pytest.mark.parametrize("keywords, message", [({"limit": 0}, "limit must be at least 1 image"),
+                                               ({"limit": -1}, "limit must be at least 1 image"),  # dropped the last image
+                                               ({"device": "tpu"}, "unknown device 'tpu'"),
+                                               ({"precision": "int8"}, "unknown precision 'int8'")])
+def test_evaluate_folder_refuses_bad_arguments_in_one_line(tmp_path, keywords, message):
+    from vsr.errors import ConfigError
+    from vsr.eval.evaluate import evaluate_folder
+    from vsr.models import resolve
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((32, 32, 3), 90, np.uint8))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        evaluate_folder(resolve("bicubic", 2), tmp_path, **keywords)

@@ -15,9 +15,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
+from vsr.device import EXPLICIT_PRECISIONS
 from vsr.engine.cpu import CpuEngine
-from vsr.errors import InputError, UnsupportedModelError
+from vsr.errors import ConfigError, InputError, UnsupportedModelError
 from vsr.eval.metrics import psnr, rgb_to_y8, ssim
 from vsr.eval.protocol import degrade_rgb, list_images, mod_crop, read_rgb
 from vsr.models import SRModel
@@ -88,6 +90,14 @@ def evaluate_folder(
     border = scale if border is None else border
     if border < 0:
         raise InputError(f"border must be >= 0, got {border}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be at least 1 image, got {limit}")
+    if precision not in EXPLICIT_PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(EXPLICIT_PRECISIONS)}")
+    try:
+        torch.device(device)
+    except RuntimeError:  # torch's text runs over many lines
+        raise ConfigError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
     paths = list_images(data)[:limit]
     t_start = time.perf_counter()
     results, model_total = [], 0.0
