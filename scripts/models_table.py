@@ -92,7 +92,9 @@ def table(rerun: bool) -> str:
         "|---|---|---|---|---|---|---|---|---|---|"
     )
     notes = (
-        "\nY channel (BT.601, 16–235), border = scale, HR cropped to a multiple of the scale, LR by MATLAB-style "
+        "\nY channel (BT.601, 16–235) in whole 8-bit levels, of the HR image and of the LR input alike (MATLAB's "
+        "`rgb2ycbcr` on uint8; what a video's Y plane holds; before session 19 `vsr eval` scored the unrounded luma, "
+        "0.02–0.1 dB higher), border = scale, HR cropped to a multiple of the scale, LR by MATLAB-style "
         "antialiased bicubic downscale; bicubic is MATLAB-style bicubic upscaling of the same LR. Figures from "
         "`vsr eval --model NAME --scale S --data DIR` (JSON in `runs/eval/`). Speed: the CPU engine of `vsr upscale` "
         f"(fused oneDNN graph, 8-bit output) on one 960x540 luma plane, {torch.get_num_threads()} CPU thread(s), fp32 "
