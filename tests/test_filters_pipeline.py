@@ -380,8 +380,9 @@ def test_a_chain_that_keeps_no_frame_says_so_rather_than_calling_the_file_damage
     assert not (tmp_path / "out.mp4").exists()
 
 
-def raw_h264(path: Path, images: list[np.ndarray], interlaced: bool) -> bytes:
-    options = {"preset": "ultrafast", "crf": "10", "x264-params": "log-level=error:bframes=0" + (":tff=1" if interlaced else "")}
+def raw_h264(path: Path, images: list[np.ndarray], interlaced: bool, order: str = "tff") -> bytes:
+    options = {"preset": "ultrafast", "crf": "10", "x264-params": "log-level=error:bframes=0" + (f":{order}=1" if interlaced else "")}
+    field_flags = VideoFilterGraph(f"setfield={order}", "yuv420p") if interlaced else None  # the pictures say their order
     with av.open(str(path), "w", format="h264") as output:
         video = output.add_stream("libx264", rate=25, options=options)
         video.width, video.height, video.pix_fmt = W, H, "yuv420p"
@@ -389,7 +390,9 @@ def raw_h264(path: Path, images: list[np.ndarray], interlaced: bool) -> bytes:
             video.codec_context.flags |= av.codec.context.Flags.interlaced_dct | av.codec.context.Flags.interlaced_me
         for index, image in enumerate(images):
             frame = av.VideoFrame.from_ndarray(np.repeat(image[..., None], 3, axis=2), format="rgb24").reformat(format="yuv420p")
-            frame.pts = index
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            if field_flags is not None:
+                [frame] = field_flags.push(frame)
             output.mux(video.encode(frame))
         output.mux(video.encode(None))
     return path.read_bytes()
@@ -448,3 +451,23 @@ def test_a_filter_that_takes_only_8_bits_is_warned_about_on_a_deeper_video(make_
         assert said == []
     else:
         assert len(said) == 1 and said[0].startswith(warned) and "the 10-bit frames of" in said[0]
+
+
+def test_a_named_deinterlacer_follows_each_frames_flags_where_the_order_changes(tmp_path):
+    """A recording that turns from top to bottom field first at an ad break: FFmpeg says "top field
+    first" for the stream (its first picture), and forcing that on every frame swapped the fields of
+    all the bottom-first ones."""
+    def woven_bff(index: int) -> np.ndarray:
+        frame = picture(index + 0.5)
+        frame[1::2] = picture(index)[1::2]
+        return frame
+
+    source = tmp_path / "mixed_order.h264"
+    source.write_bytes(raw_h264(tmp_path / "t.h264", [woven(1)], True, "tff")  # the bar from x = 16 to 56, no wrap
+                       + raw_h264(tmp_path / "b.h264", [woven_bff(2), woven_bff(3)], True, "bff"))
+    assert av.open(str(source)).streams.video[0].codec_context.field_order == 2  # top first, for the whole stream
+    plan = plan_filters(probe(source), FilterOptions(deinterlace="bwdif", deinterlace_rate="field"), "yuv420p")
+    assert "parity=auto" in plan.chain
+    out = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, deinterlace="bwdif", deinterlace_rate="field", **FAST).output
+    bar = [int(np.argmax(y.astype(np.float32).mean(axis=0))) // 2 for y in lumas(out)]
+    assert len(bar) == 6 and all(later > earlier for earlier, later in zip(bar, bar[1:])), bar

@@ -430,13 +430,13 @@ def detect_interlacing(info: VideoInfo, frames: int = DEINTERLACE_FRAMES) -> Int
 
 
 def asked_interlacing(info: VideoInfo) -> Interlacing:
-    """A deinterlacer asked for by name runs on every frame, with the field order the stream
-    declares (a capture in FFV1 or v210 flags no frame; FFmpeg would take it as top field first),
-    else each frame's own."""
-    with open_input(info.path) as container:
-        order = _field_order(first_video_stream(container, info.path))
-    if order in TOP_FIRST or order in BOTTOM_FIRST:
-        return Interlacing("tff" if order in TOP_FIRST else "bff", True, "asked for, the stream's field order")
+    """A deinterlacer asked for by name runs on every frame, with each frame's own field order
+    where the first frames are flagged interlaced (a recording may change order at an ad break),
+    else the order the stream declares or idet measures (a capture in FFV1 or v210 flags no
+    frame, and FFmpeg would take it as top field first)."""
+    found = detect_interlacing(info)
+    if found is not None and found.parity != "auto":
+        return Interlacing(found.parity, True, f"asked for; {found.evidence}")
     return Interlacing("auto", True, "asked for")
 
 
