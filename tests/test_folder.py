@@ -161,6 +161,8 @@ def test_a_warning_during_a_folder_run_names_its_file_and_an_interruption_says_w
     assert "vsr: warning: b.mp4: something about 50% of the frames" in result.stderr
     assert (f"stopped with 1 of 2 file(s) finished, kept in {tmp_path / 'out'}; the same command again skips them"
             in result.stderr)
+    again = cli("upscale", tmp_path / "in", "-o", tmp_path / "out", *FLAGS, "--overwrite")
+    assert again.exit_code == 130 and "the same command without --overwrite skips them" in again.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a 100%.mp4"]
     assert not any(getattr(f, "__name__", "") == "name_it" for h in logging.getLogger("vsr").handlers for f in h.filters)
 
@@ -196,3 +198,10 @@ def test_a_folder_holding_videos_leaves_its_images_alone(cli, make_clip, tmp_pat
     assert [line.split()[:2] for line in result.stdout.splitlines()] == [["done", "a.mp4"]]
     assert "1 image(s) in" in result.stderr and "left alone" in result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4"]
+
+
+def test_the_default_output_folder_of_a_linked_folder_sits_beside_the_link(tmp_path):
+    (tmp_path / "real" / "tapes").mkdir(parents=True)
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "tapes").symlink_to(tmp_path / "real" / "tapes")
+    assert default_output_folder(tmp_path / "links" / "tapes", 2) == tmp_path / "links" / "tapes_x2"

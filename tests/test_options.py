@@ -191,3 +191,10 @@ def test_the_error_classes_and_the_segment_and_folder_runs_are_public_names():
     for name in ("InputError", "OutputError", "ConfigError", "UnsupportedModelError", "PipelineError"):
         assert getattr(vsr, name) is getattr(errors, name) and name in vsr.__all__
     assert callable(vsr.upscale_in_segments) and callable(vsr.upscale_folder)
+
+
+def test_numpy_integers_in_options_built_directly_are_whole_numbers():
+    import numpy as np
+
+    options = UpscaleOptions(model=ModelOptions(scale=np.int64(2)), run=RunOptions(queue_size=np.int32(8)))
+    assert options.validate() is options

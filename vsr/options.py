@@ -155,8 +155,10 @@ class UpscaleOptions:
         return dataclasses.replace(self, **changed)
 
     def validate(self) -> UpscaleOptions:
-        """Check the values no later stage can fix, in this order: batch size, mode, window (multi
-        mode only), filters, scale. Returns self; raises ConfigError, or UnsupportedModelError for the scale."""
+        """Check the values no later stage can fix, in this order: the whole numbers (batch and queue
+        size, max frames, scale, CRF), mode, debug folder, window (multi mode only), filters, the
+        scale's value. Returns self; raises ConfigError, or UnsupportedModelError for a scale vsr
+        does not upscale by."""
         for label, value in (("batch size", self.model.batch_size), ("queue size", self.run.queue_size),
                              ("max frames", self.run.max_frames), ("scale", self.model.scale)):
             if value is not None and (not _whole(value) or value < 1):
@@ -181,7 +183,7 @@ class UpscaleOptions:
 
 
 def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_scale(scale: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,8 +55,8 @@ class FileOutcome:
 
 
 def default_output_folder(folder: Path, scale: int) -> Path:
-    """`<folder>_x<scale>` beside the input folder (`.` too: its real name)."""
-    folder = Path(folder).resolve()
+    """`<folder>_x<scale>` beside the input folder (`.` too: its name; a link's beside the link)."""
+    folder = Path(os.path.abspath(folder))
     return folder.with_name(f"{folder.name}_x{scale}")
 
 
@@ -138,11 +139,15 @@ def upscale_folder(
         else:
             outcomes.update(_in_segments(todo, options, segment_seconds, runner or SequentialRunner(), work_dir,
                                          resume, keep_work, progress))
+    except Exception:
+        raise
     except BaseException:  # an interruption: say what is finished, and how to do the rest
         finished = sum(_written_since(target, started) for _, target in todo)
+        again = ("the same command without --overwrite skips them" if options.run.overwrite
+                 else "the same command again skips them")
         if todo:
-            log.warning("stopped with %d of %d file(s) finished, kept in %s; the same command again skips them "
-                        "and does the rest", finished, len(todo), output)
+            log.warning("stopped with %d of %d file(s) finished, kept in %s; %s and does the rest",
+                        finished, len(todo), output, again)
         raise
     return [outcomes[source] for source in videos]
 
