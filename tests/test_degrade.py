@@ -157,6 +157,7 @@ def test_degrade_config_is_checked(tmp_path):
     ("codec_weights", ["a", "b", "c"], "codec_weights must be a list of numbers"),
     ("clip_frames", [3.5, 4.5], "clip_frames must be a list of whole numbers"),
     ("second_at_lr", 1, "second_at_lr must be true or false, got 1"),
+    ("x264_crf", 23, "x264_crf must be a list"),  # a TypeError, built directly
 ])
 def test_a_degrade_value_that_would_fail_mid_training_is_refused_with_its_key(tmp_path, key, value, message):
     """A preset drawn at random failed hours in (and the fixed config could not --resume); a string in a
@@ -169,6 +170,8 @@ def test_a_degrade_value_that_would_fail_mid_training_is_refused_with_its_key(tm
     }
     with pytest.raises(ConfigError, match=re.escape(f"[degrade] {message}")):
         config_from_dict(raw)
+    with pytest.raises(ConfigError, match=re.escape(f"[degrade] {message}")):  # and built directly
+        DegradeConfig(**{key: tuple(value) if isinstance(value, list) else value}).check()
 
 
 def _sampler(**config: object) -> DegradedPatchSampler:

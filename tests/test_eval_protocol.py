@@ -101,6 +101,7 @@ def test_eval_scores_the_8_bit_luma_a_video_holds_input_and_target_alike(tmp_pat
 @pytest.mark.parametrize("keywords, message", [({"limit": 0}, "limit must be at least 1 image"),
                                                ({"limit": -1}, "limit must be at least 1 image"),  # dropped the last image
                                                ({"device": "tpu"}, "unknown device 'tpu'"),
+                                               ({"device": "cuda:7"}, "cuda"),  # an AssertionError from torch
                                                ({"precision": "int8"}, "unknown precision 'int8'")])
 def test_evaluate_folder_refuses_bad_arguments_in_one_line(tmp_path, keywords, message):
     from vsr.errors import ConfigError

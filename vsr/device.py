@@ -60,3 +60,20 @@ def cudnn_settings(precision: str, *, benchmark: bool = True) -> AbstractContext
     kernels per shape). A no-op off CUDA."""
     return torch.backends.cudnn.flags(enabled=True, benchmark=benchmark, deterministic=False,
                                       allow_tf32=precision != "fp32")
+
+
+def named_device(device: str | torch.device | None) -> torch.device:
+    """The device asked for ("cpu", "cuda", "cuda:1"; None: CUDA when available); ConfigError for
+    one that does not exist here."""
+    if device is None:
+        return choose_device("auto")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        chosen = None
+    if chosen is None or chosen.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N")
+    choose_device(chosen.type)  # "--device cuda was asked for but no CUDA device is available"
+    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); use cuda:0 …")
+    return chosen

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from vsr.errors import ConfigError
 from vsr.media.codec_pass import DECODERS
 from vsr.media.encode import CRF_RANGES, X26X_PRESETS
+from vsr.tomlfile import KIND_NAMES, is_kind
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 FINAL_RESIZE_MODES = ("matlab", *RESIZE_MODES)
@@ -103,16 +104,7 @@ class DegradeConfig:
             value = getattr(self, name)
             listed = typing.get_origin(hint) is tuple
             kind = typing.get_args(hint)[0] if listed else hint  # every list here holds one kind
-            if not all(_is_a(element, kind) for element in (value if listed else (value,))):
+            elements = value if listed and isinstance(value, tuple) else (value,)
+            if listed != isinstance(value, tuple) or not all(is_kind(element, kind) for element in elements):
                 shown = list(value) if isinstance(value, tuple) else repr(value)
                 raise ConfigError(f"[degrade] {name} must be {'a list of ' if listed else ''}{KIND_NAMES[kind][listed]}, got {shown}")
-
-
-KIND_NAMES = {float: ("a number", "numbers"), int: ("a whole number", "whole numbers"), str: ("a name", "names"),
-              bool: ("true or false", "true or false")}
-
-
-def _is_a(value: object, kind: type) -> bool:
-    if isinstance(value, bool) or kind is bool:  # TOML's true is not a 1, nor 1 a true
-        return isinstance(value, bool) and kind is bool
-    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)

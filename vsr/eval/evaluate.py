@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from vsr.device import EXPLICIT_PRECISIONS
+from vsr.device import EXPLICIT_PRECISIONS, named_device
 from vsr.engine.cpu import CpuEngine
 from vsr.errors import ConfigError, InputError, UnsupportedModelError
 from vsr.eval.metrics import psnr, rgb_to_y8, ssim
@@ -94,10 +93,7 @@ def evaluate_folder(
         raise ConfigError(f"limit must be at least 1 image, got {limit}")
     if precision not in EXPLICIT_PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(EXPLICIT_PRECISIONS)}")
-    try:
-        torch.device(device)
-    except RuntimeError:  # torch's text runs over many lines
-        raise ConfigError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    named_device(device)  # one that is not here is a ConfigError, not torch's many lines
     paths = list_images(data)[:limit]
     t_start = time.perf_counter()
     results, model_total = [], 0.0

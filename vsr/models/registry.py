@@ -14,6 +14,7 @@ from torch import nn
 
 from vsr.errors import UnsupportedModelError
 from vsr.models import bicubic, espcn, fsrcnn, multiframe, residual, srcnn
+from vsr.tomlfile import KIND_NAMES, is_kind
 
 SUPER_RESOLUTION = "super-resolution"
 RESTORATION = "restoration"
@@ -214,18 +215,14 @@ def _like(value: Any, default: Any) -> bool:
     where a float is (a whole one where an int is); never a bool for a number."""
     if isinstance(default, tuple):
         return isinstance(value, (list, tuple)) and len(value) == len(default) and all(map(_like, value, default))
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    return isinstance(value, (int, float)) if isinstance(default, float) else isinstance(value, type(default))
+    return is_kind(value, type(default))
 
 
 def _kind_of(default: Any) -> str:
     if isinstance(default, tuple):
         return f"a list of {len(default)} like {list(default)}"
-    if isinstance(default, bool):
-        return "true or false"
-    kinds = {int: "a whole number", float: "a number", str: "a string"}
-    return f"{kinds.get(type(default), type(default).__name__)} like {default!r}"
+    name = KIND_NAMES.get(type(default), (type(default).__name__,))[0]
+    return name if isinstance(default, bool) else f"{name} like {default!r}"
 
 
 def build(name: str, scale: int, hparams: dict[str, Any] | None = None) -> nn.Module:

@@ -14,7 +14,7 @@ from typing import Any
 
 from vsr.degrade.config import DegradeConfig
 from vsr.errors import ConfigError, UnsupportedModelError
-from vsr.tomlfile import read_toml
+from vsr.tomlfile import KIND_NAMES, read_toml
 from vsr.models.registry import MULTI_FRAME_ARCHS, build
 
 LOSSES = ("l1", "mse", "charbonnier")
@@ -151,7 +151,7 @@ def _section(cls: type, raw: Any, where: str) -> Any:
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if default is not None and not isinstance(value, type(default)):
-            kind = {int: "a whole number", float: "a number", str: "a string", tuple: "a list"}.get(type(default), type(default).__name__)
+            kind = KIND_NAMES.get(type(default), ("a list" if isinstance(default, tuple) else type(default).__name__,))[0]
             raise ConfigError(f"[{where}] {key} must be {kind}, got {value!r}")
         values[key] = value
     return cls(**values)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.device import DTYPES, choose_device, cpu_has_fast_bf16
+from vsr.device import DTYPES, cpu_has_fast_bf16, named_device
 from vsr.engine.fusion import single_frame_engine
 from vsr.errors import ConfigError, InputError, UnsupportedModelError
 from vsr.eval.metrics import psnr
@@ -172,23 +172,6 @@ def _resolve(path: str) -> Path:
     return Path(path).expanduser()
 
 
-def training_device(device: str | torch.device | None) -> torch.device:
-    """The device asked for ("cpu", "cuda", "cuda:1"; None: CUDA when available); ConfigError for
-    one that does not exist here."""
-    if device is None:
-        return choose_device("auto")
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, TypeError):
-        chosen = None
-    if chosen is None or chosen.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N")
-    choose_device(chosen.type)  # "--device cuda was asked for but no CUDA device is available"
-    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); use cuda:0 …")
-    return chosen
-
-
 def checked_ship_path(cfg: Config) -> Path | None:
     """Where the final file is shipped (None without ship_to), checked before any training: not a
     folder, not inside the training data, in a folder that exists or can be made and written."""
@@ -246,7 +229,7 @@ def train(
     Raises InputError for missing/unreadable data, ConfigError for inconsistent state.
     """
     t_cfg, d_cfg, m_cfg = cfg.train, cfg.data, cfg.model
-    dev = training_device(device)
+    dev = named_device(device)
     missing = [folder for folder in d_cfg.train_dirs if not _resolve(folder).is_dir()]
     if missing:
         raise ConfigError(f"[data] train_dirs: {', '.join(missing)} {'is not a folder' if len(missing) == 1 else 'are not folders'}")
