@@ -583,3 +583,14 @@ def test_a_loaded_model_or_a_weight_file_brings_its_scale_to_upscale_video(make_
     assert vsr.upscale_video(source, tmp_path / "a.mp4", model=load_model("espcn", 2), preset="ultrafast").width == 128
     assert vsr.upscale_video(source, tmp_path / "b.mp4", model=str(weights_path("espcn", 3)), preset="ultrafast").width == 192
     assert vsr.upscale_video(source, tmp_path / "c.mp4", model="bicubic", preset="ultrafast").width == 256  # 4 by default
+
+
+def test_a_file_cut_short_is_still_said_with_a_vf_chain_that_keeps_the_timing(make_clip, tmp_path, caplog):
+    from vsr.options import FilterOptions, UpscaleOptions
+
+    whole = make_clip("whole.mkv", frames=50, options={"g": "5"})
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        vsr.upscale_video(cut, tmp_path / "out.mkv", **FAST, options=UpscaleOptions(filters=FilterOptions(video="hflip")))
+    assert any("is the file cut short?" in m for m in caplog.messages)

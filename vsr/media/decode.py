@@ -60,6 +60,8 @@ class DecodeStats:
     whose packet failed in the ErrorWitness; also the frames decoded from those until the next keyframe."""
     end_seconds: Fraction | None = None
     """When the last frame read ends (its pts + duration), in seconds."""
+    decoded_end_seconds: Fraction | None = None
+    """When the latest frame decoded ends, before any filter (which may retime the frames), in seconds."""
     gaps: int = 0
     """Jumps of more than GAP_FRAMES frame durations between two frames' timestamps."""
 
@@ -419,7 +421,7 @@ def gaps_watched(
 ) -> Iterator[av.VideoFrame | Passthrough]:
     """`items` as they are, each jump of more than GAP_FRAMES `frame_duration`s between two decoded
     frames' timestamps counted in `stats.gaps` and the first LISTED_PROBLEMS warned about with
-    where they are: a demuxer that resynchronises after damage (Matroska's) loses frames without
+    where they are (and when the latest ends kept in `stats.decoded_end_seconds`): a demuxer that resynchronises after damage (Matroska's) loses frames without
     any error."""
     last_pts: int | None = None
     for item in items:
@@ -427,6 +429,8 @@ def gaps_watched(
             if last_pts is not None and item.pts - last_pts > GAP_FRAMES * frame_duration:
                 _warn_of_gap(stats, last_pts, item.pts, frame_duration, item.time_base)
             last_pts = item.pts if last_pts is None else max(last_pts, item.pts)
+            if item.time_base is not None:
+                stats.decoded_end_seconds = (last_pts + frame_duration) * Fraction(item.time_base)
         yield item
 
 

@@ -301,7 +301,7 @@ def run_job(
             log.warning("%s", damage)
         if decoded.gaps > decode.LISTED_PROBLEMS:
             log.warning("%d gaps in the video's timestamps in all (the first %d listed above)", decoded.gaps, decode.LISTED_PROBLEMS)
-        if max_frames is None and scope.whole and not job.video_filter:  # a --vf chain may retime (setpts)
+        if max_frames is None and scope.whole:
             _warn_if_cut_short(info, decoded)
         if check is not None:
             check(temp, muxer.frames)
@@ -321,10 +321,11 @@ run warns that it was cut short."""
 def _warn_if_cut_short(info: VideoInfo, decoded: DecodeStats) -> None:
     """A warning when the video ended well before its header says it does (a file cut short by a
     failed copy or download: the output holds what was there)."""
-    if info.declared_seconds is None or decoded.end_seconds is None:
+    end = decoded.decoded_end_seconds or decoded.end_seconds  # before the filters: a --vf chain may retime (setpts)
+    if info.declared_seconds is None or end is None:
         return
     start = info.start_pts * info.time_base
-    lasted = float(max(decoded.end_seconds, decoded.end_seconds - start))  # Matroska's DURATION tag is an end time
+    lasted = float(max(end, end - start))  # Matroska's DURATION tag is an end time
     frame_seconds = float(1 / info.average_rate) if info.average_rate else 0.04
     if lasted < info.declared_seconds - max(CUT_SHORT_FRAMES * frame_seconds, 0.01 * info.declared_seconds):
         log.warning("the video ended at %.2f s but its header says %.2f s: is the file cut short? "
