@@ -162,7 +162,10 @@ def _written_since(target: Path, started: float) -> bool:
 @contextlib.contextmanager
 def warnings_naming(source: Path) -> Iterator[None]:
     """Within: vsr's warnings start with `source`'s name (`a.mp4: ...`), so that those of one file
-    among many say which; on the handlers vsr's records reach."""
+    among many say which; on the handlers vsr's records reach, so from every thread (the run's
+    stages are threads of their own; a second run in another thread of the same process would be
+    named too). A segmented folder run names the warnings of opening each file, not those of its
+    segments, which run together."""
     def name_it(record: logging.LogRecord) -> bool:
         if record.name.startswith("vsr") and not getattr(record, "named_file", False):
             name = source.name.replace("%", "%%") if record.args else source.name
