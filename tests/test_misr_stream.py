@@ -147,6 +147,35 @@ def test_window_replicates_the_edges_and_stops_at_a_cut():
     assert mf.window(7) == [7, 5, 6, 7, 7]
 
 
+@pytest.mark.parametrize("bars", [0.25, 0.4])
+def test_a_cut_in_a_letterboxed_video_is_found(bars):
+    """Black bars agree across any cut: with a quarter of the frame in bars no cut was ever found, and
+    the frames after a cut were fused with the other scene's (up to 43 levels off)."""
+    def boxed(planes: list[np.ndarray]) -> list[np.ndarray]:
+        out = []
+        for plane in planes:
+            frame = np.full((64, 40), 16.0, np.float32)
+            top = round(64 * bars / 2)
+            frame[top : top + 64 - 2 * top] = cv2.resize(plane, (40, 64 - 2 * top))
+            out.append(frame)
+        return out
+
+    mf = MultiFrameSR(2, MultiFrameSettings(frames=5))
+    for plane in boxed(_frames(4, seed=10, step=(0.5, 0.0))) + boxed(_frames(4, seed=11, step=(0.0, 0.5))):
+        mf.push(_u8(plane))
+    mf.finish()
+    assert mf.cuts == [3]
+
+
+def test_a_fade_to_black_and_a_still_letterboxed_shot_are_no_cut():
+    mf = MultiFrameSR(2, MultiFrameSettings(frames=5))
+    still = _frames(1, seed=12)[0]
+    for plane in [still, still, np.full_like(still, 16.0), np.full_like(still, 16.0)]:
+        mf.push(_u8(plane))
+    mf.finish()
+    assert mf.cuts == [1]  # the picture to black is one; black to black is none
+
+
 def test_a_scene_cut_produces_no_blend_of_the_two_scenes():
     settings = MultiFrameSettings(frames=5)
     scene_a = _frames(4, seed=12, step=(0.5, 0.25))

@@ -32,11 +32,28 @@ __all__ = ["MultiFrameSR", "MultiFrameSettings", "Diagnostics"]
 log = logging.getLogger(__name__)
 
 
+MIN_TELLING_SHARE = 0.05
+"""The least share of a frame's pixels (not flat and unchanged) on which a scene cut is judged."""
+FLAT_LEVELS = 1.5
+"""Local standard deviation (8-bit levels, 5x5) under which a pixel is flat."""
+
+
+FLAT_WINDOW = np.ones((5, 5), np.uint8)
+
+
+def _flat(plane: np.ndarray) -> np.ndarray:
+    """Where `plane` (float32 levels) is flat: its 5x5 neighbourhood varies by under FLAT_LEVELS."""
+    mean = cv2.blur(plane, FLAT_WINDOW.shape)
+    variance = cv2.blur(plane * plane, FLAT_WINDOW.shape) - mean * mean
+    return variance < FLAT_LEVELS * FLAT_LEVELS
+
+
 @dataclass(frozen=True)
 class MultiFrameSettings:
     """frames: window length 2k+1; consistency_sigma: forward–backward tolerance in LR pixels;
     cut_threshold: consecutive frames whose aligned, lightly blurred luma agrees (within
-    cut_tolerance 8-bit levels) on fewer than this fraction of pixels are a scene cut."""
+    cut_tolerance 8-bit levels) on fewer than this fraction of the pixels that are not flat and
+    unchanged in both (letterbox bars, a still sky: they agree across any cut) are a scene cut."""
 
     frames: int = 5
     flow: FlowSettings = field(default_factory=FlowSettings)
@@ -182,14 +199,20 @@ class MultiFrameSR:
         return flow
 
     def _detect_cut(self, a: int, b: int) -> bool:
-        """A scene cut between consecutive frames a and b: after alignment, few pixels agree."""
-        fa = self._frames[a]
+        """A scene cut between consecutive frames a and b: after alignment, few of the pixels that
+        say anything agree (not those flat and unchanged in both: black bars keep a quarter of a
+        letterboxed frame in agreement across any cut)."""
+        fa, fb = self._frames[a], self._frames[b]
         flow = self._flow_between(a, b)
-        warped = warp(torch.from_numpy(self._frames[b])[None, None], flow_to_tensor(flow))[0, 0].numpy()
+        warped = warp(torch.from_numpy(fb)[None, None], flow_to_tensor(flow))[0, 0].numpy()
         blur_a = cv2.GaussianBlur(fa, (0, 0), 1.0)
         blur_b = cv2.GaussianBlur(warped, (0, 0), 1.0)
-        agree = float(np.mean(np.abs(blur_a - blur_b) < self.settings.cut_tolerance))
-        return agree < self.settings.cut_threshold
+        agree = np.abs(blur_a - blur_b) < self.settings.cut_tolerance
+        still = (_flat(fa) & _flat(fb) & (np.abs(fa - fb) < self.settings.cut_tolerance)).astype(np.uint8)
+        telling = ~cv2.dilate(still, FLAT_WINDOW).astype(bool)  # and the bars' edges, unchanged too
+        if telling.mean() < MIN_TELLING_SHARE:  # a frame of one flat colour (a fade to black): no cut to see
+            return False
+        return float(agree[telling].mean()) < self.settings.cut_threshold
 
     def alignment(self, index: int) -> WindowAlignment:
         """The window of the reference frame `index` (`ready`) aligned to it, on the CPU.
