@@ -57,3 +57,24 @@ def test_evaluate_video_with_ensemble_runs_the_model_in_eight_orientations_and_s
     assert plain.mean("single", "psnr") != turned.mean("single", "psnr")
     assert turned.extra["ensemble"] and "self-ensembled" in format_video_report(turned)
     assert "self-ensembled" not in format_video_report(plain)
+
+
+def test_a_window_the_shipped_fusion_model_does_not_take_leaves_its_row_out_or_is_refused_up_front(tmp_path):
+    """`vsr eval --mode multi --frames 3` at x4 computed a whole sequence, then failed: 'model
+    multiframe_refine fuses 5 frames, the window has 3'."""
+    from vsr.errors import UnsupportedModelError
+    from vsr.models import weights_path
+
+    if not weights_path("multiframe_refine", 4).is_file():
+        pytest.skip("no multi-frame model is shipped at x4")
+    folder = tmp_path / "set" / "a"
+    folder.mkdir(parents=True)
+    base = texture(48, 64, seed=3, blur=1.0)
+    for t in range(3):
+        rgb = np.repeat(np.clip(fourier_shift(base, 0.7 * t, 0.3 * t), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+        cv2.imwrite(str(folder / f"hr_{t:02d}.png"), rgb)
+    report = evaluate_video(tmp_path / "set", model=load_model("bicubic", 4), scale=4, frames=3)
+    assert set(report.sequences[0].scores) == {"bicubic", "single", "multi"}
+    with pytest.raises(UnsupportedModelError, match="fuses 5 frames; use --frames 5"):
+        evaluate_video(tmp_path / "set", model=load_model("bicubic", 4), scale=4, frames=3, methods=("learned",),
+                       progress=lambda s, m: pytest.fail("a sequence was read first"))

@@ -201,8 +201,12 @@ def evaluate_video(
     elif not isinstance(model, SRModel):
         model = resolve(str(model), scale)
     scale = model.scale
-    fusion = _learned_fusion(fusion_model, scale, precision, required=methods is not None and "learned" in methods,
-                             ensemble=ensemble)
+    asked = methods is not None and "learned" in methods
+    fusion = _learned_fusion(fusion_model, scale, precision, required=asked, ensemble=ensemble)
+    if fusion is not None and fusion.frames != frames:  # found before any sequence is read, not after the first
+        if asked or fusion_model is not None:
+            raise UnsupportedModelError(f"model {fusion.name} fuses {fusion.frames} frames; use --frames {fusion.frames}")
+        fusion = None  # the shipped model does not fit this window: its row is left out
     if methods is None:
         methods = METHODS if fusion is not None else tuple(m for m in METHODS if m != "learned")
     started = time.perf_counter()
