@@ -109,6 +109,8 @@ def upscale_folder(
     folder = Path(folder)
     output = Path(output) if output is not None else default_output_folder(folder, options.model.scale)
     videos = folder_inputs(folder)
+    if options.multi_frame.debug_dir is not None:  # every file's maps would go over the last one's
+        raise ConfigError("--debug-dir writes one video's maps; run it on one file, not a folder")
     if output.resolve() == folder.resolve():
         raise ConfigError(f"the output folder is the input folder {folder}; choose another with -o")
     segmented = segment_seconds is not None or runner is not None

@@ -326,11 +326,13 @@ def segment_path(work: Path, segment: Segment, suffix: str) -> Path:
 
 
 def _check_segmentable(source: Path, options: UpscaleOptions) -> None:
-    """ConfigError for what a segmented run cannot do: a still image, or a preview (max_frames)."""
+    """ConfigError for what a segmented run cannot do: a still image, a preview (max_frames), a debug folder."""
     if source.suffix.lower() in IMAGE_SUFFIXES:
         raise ConfigError(f"{source.name} is a still image; segments are for videos")
     if options.run.max_frames is not None:
         raise ConfigError("a preview (max_frames) cannot run in segments; drop one or the other")
+    if options.multi_frame.debug_dir is not None:  # each segment would write its maps over the last one's
+        raise ConfigError("the debug folder's maps name a plain run's frames; drop --debug-dir or the segments")
 
 
 def _checked_plan(source: Path, options: UpscaleOptions, container: str) -> JobSummary:
