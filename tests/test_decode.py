@@ -405,3 +405,29 @@ def test_h264_with_b_frames_in_avi_keeps_every_frame(make_clip, tmp_path, caplog
     with av.open(str(result.output)) as container:
         written = [frame.pts for frame in container.decode(video=0)]
     assert len(written) == 30 and all(b > a for a, b in zip(written, written[1:]))
+
+
+def test_a_video_that_changes_size_is_one_clear_line(tmp_path):
+    """A recording that switches from one frame size to another failed in the upscaler as
+    'ValueError: all input arrays must have the same shape'."""
+    import numpy as np
+
+    import vsr
+
+    parts = []
+    for width, height in ((64, 48), (80, 60)):
+        part = tmp_path / f"{width}.ts"
+        with av.open(str(part), "w", format="mpegts") as out:
+            video = out.add_stream("mpeg2video", rate=25)
+            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+            for index in range(6):
+                frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 20 * index, np.uint8), format="rgb24")
+                frame.pts = index
+                out.mux(video.encode(frame))
+            out.mux(video.encode(None))
+        parts.append(part.read_bytes())
+    source = tmp_path / "both.mpg"
+    source.write_bytes(b"".join(parts))
+    with pytest.raises(vsr.errors.VsrError, match=r"the video changes size at .*\(64x48 → 80x60\); vsr upscales one frame size"):
+        vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic", preset="ultrafast")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["64.ts", "80.ts", "both.mpg"]

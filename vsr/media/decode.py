@@ -454,12 +454,20 @@ def planes(
     max_frames: int | None = None,
 ) -> Iterator[VideoItem | Passthrough]:
     """Frames → VideoItems holding their planes in `layout` (converted if the frame has other planes),
-    indexed from `stats.frames` on and counted there; stops after `max_frames` frames."""
+    indexed from `stats.frames` on and counted there; stops after `max_frames` frames. InputError
+    where the frame size changes (a broadcast recording that switches from SD to HD): the job is
+    planned for one size."""
+    size: tuple[int, int] | None = None
     for item in items:
         if isinstance(item, Passthrough):
             yield item
             continue
         frame = item.frame
+        if size is not None and (frame.width, frame.height) != size:
+            when = f"at {float(item.pts * frame.time_base):.2f} s " if frame.time_base is not None else ""
+            raise InputError(f"the video changes size {when}({size[0]}x{size[1]} → {frame.width}x{frame.height}); "
+                             "vsr upscales one frame size: cut the file there and upscale each part")
+        size = frame.width, frame.height
         if not layout.same_planes(frame.format.name):
             frame = _converted(frame, layout.pix_fmt)
         duration = frame.duration or frame_duration
