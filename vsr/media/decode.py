@@ -421,8 +421,8 @@ def gaps_watched(
 ) -> Iterator[av.VideoFrame | Passthrough]:
     """`items` as they are, each jump of more than GAP_FRAMES `frame_duration`s between two decoded
     frames' timestamps counted in `stats.gaps` and the first LISTED_PROBLEMS warned about with
-    where they are (and when the latest ends kept in `stats.decoded_end_seconds`): a demuxer that resynchronises after damage (Matroska's) loses frames without
-    any error."""
+    where they are (and when the latest ends kept in `stats.decoded_end_seconds`): a demuxer that
+    resynchronises after damage (Matroska's) loses frames without any error."""
     last_pts: int | None = None
     for item in items:
         if not isinstance(item, Passthrough) and item.pts is not None:
