@@ -140,3 +140,9 @@ def test_weights_that_do_not_fit_their_description_are_one_line(cli, tmp_path, c
     assert len(lines) == 1 and lines[0].startswith("vsr: error: the weights do not fit the model the file describes (espcn")
     with pytest.raises(UnsupportedModelError, match="tensors missing, unexpected or of another shape"):
         resolve(str(tmp_path / "changed.pt"), ckpt["scale"])
+
+
+def test_a_training_resume_state_given_as_a_model_says_where_the_model_is(tmp_path):
+    torch.save({"model": {}, "optimizer": {}, "scheduler": {}, "iteration": 250, "config": {}}, tmp_path / "last.pt")
+    with pytest.raises(InputError, match=r"last.pt is the resume state of `vsr train`, not a model; the trained model is .*model.pt"):
+        resolve(str(tmp_path / "last.pt"), 4)

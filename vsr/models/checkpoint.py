@@ -85,6 +85,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         # torch's own text runs over many lines and suggests weights_only=False, which vsr never uses
         raise InputError(f"cannot read checkpoint {path}: not a torch weight file, or damaged ({type(exc).__name__})") from exc
     missing = [k for k in ("arch", "hparams", "scale", "state_dict") if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing and isinstance(ckpt, dict) and {"optimizer", "iteration"} <= set(ckpt):
+        raise InputError(f"{path} is the resume state of `vsr train`, not a model; the trained model is "
+                         f"{path.with_name('model.pt')}, written when the training ends")
     if missing:
         raise InputError(f"{path} is not a vsr model checkpoint (missing: {', '.join(missing)})")
     return ckpt
