@@ -111,3 +111,11 @@ def test_evaluate_folder_refuses_bad_arguments_in_one_line(tmp_path, keywords, m
     cv2.imwrite(str(tmp_path / "a.png"), np.full((32, 32, 3), 90, np.uint8))
     with pytest.raises(ConfigError, match=re.escape(message)):
         evaluate_folder(resolve("bicubic", 2), tmp_path, **keywords)
+
+
+def test_a_data_folder_whose_images_are_one_level_down_names_the_folders_that_hold_them(tmp_path):
+    (tmp_path / "Set5" / "HR").mkdir(parents=True)
+    (tmp_path / "Set5" / "notes").mkdir()
+    cv2.imwrite(str(tmp_path / "Set5" / "HR" / "baby.png"), np.full((8, 8, 3), 9, np.uint8))
+    with pytest.raises(InputError, match=r"no images .* in .*Set5; its folder\(s\) HR hold some: name one$"):
+        list_images(tmp_path / "Set5")

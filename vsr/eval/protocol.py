@@ -36,7 +36,9 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
         raise InputError(f"not a folder: {folder}")
     files = image_files(folder)
     if not files:
-        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+        inner = sorted(p.name for p in folder.iterdir() if p.is_dir() and image_files(p))
+        hint = f"; its folder(s) {', '.join(inner)} hold some: name one" if inner else ""
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}{hint}")
     return files
 
 
