@@ -239,6 +239,8 @@ def test_evaluate_video_adds_the_learned_row_for_a_fusion_model(tmp_path):
     assert report.methods == ["bicubic", "single", "multi", "learned"]
     assert np.isfinite(report.mean("learned", "psnr"))
     assert "learned − single" in format_video_report(report)
+    # the learned row runs the fusion model's own single-frame network, whatever -m says: the line says so
+    assert "runs its own single-frame network, not bicubic" in format_video_report(report)
     with pytest.raises(vsr.errors.UnsupportedModelError, match="no multi-frame model is shipped at x3"):
         evaluate_video(tmp_path / "set", model=load_model("bicubic", 3), scale=3, frames=3,
                        methods=("learned",))

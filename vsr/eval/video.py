@@ -308,5 +308,7 @@ def format_video_report(report: VideoReport) -> str:
         if "single" in report.methods and method in report.methods:
             gain = report.mean(method, "psnr") - report.mean("single", "psnr")
             gain_c = report.mean(method, "psnr_crop") - report.mean("single", "psnr_crop")
-            lines.append(f"{method} − single: {gain:+.3f} dB (border 0), {gain_c:+.3f} dB (border {report.scale})")
+            own = (f" ({report.extra['fusion_model']} runs its own single-frame network, not {report.model})"
+                   if method == "learned" and report.extra.get("fusion_model") else "")
+            lines.append(f"{method} − single: {gain:+.3f} dB (border 0), {gain_c:+.3f} dB (border {report.scale}){own}")
     return "\n".join(lines)
