@@ -168,7 +168,8 @@ def test_full_range_yuvj_is_marked_full_range(make_clip, tmp_path):
         ("libvpx-vp9", EncodeOptions(crf=31, preset="veryslow"), {"crf": "31", "b": "0", **VP9, "cpu-used": "1"}),
         ("libvpx-vp9", EncodeOptions(crf=31, preset="7"), {"crf": "31", "b": "0", **VP9, "cpu-used": "7"}),
         ("libsvtav1", EncodeOptions(crf=30, preset="8"), {"crf": "30", "preset": "8"}),
-        ("libsvtav1", EncodeOptions(crf=30, preset="medium"), {"crf": "30"}),  # SVT-AV1 presets are numbers
+        ("libsvtav1", EncodeOptions(crf=30, preset="medium"), {"crf": "30", "preset": "10"}),  # its own default
+        ("libsvtav1", EncodeOptions(crf=30, preset="ultrafast"), {"crf": "30", "preset": "13"}),  # was ignored (10)
         ("ffv1", EncodeOptions(), {}),
         # a bitrate replaces the CRF
         ("libx264", EncodeOptions(bitrate=500_000), {"preset": "medium"}),
