@@ -251,7 +251,8 @@ def test_models_command_lists_the_multi_frame_model_apart(cli):
     assert result.exit_code == 0
     lines = {line.split()[0]: line for line in result.stdout.splitlines()}
     assert lines["residual"].split() == ["residual", "x2,", "x3,", "x4"]
-    assert "--mode multi --model multiframe" in lines["multiframe"]
+    assert "--mode multi --model multiframe_refine" in lines["multiframe_refine"]
+    assert "no weights shipped (multi-frame, learned fusion: train one with `vsr train`" in lines["multiframe"]
     assert "trained for: libx264" in lines["stream"] and "trained for" not in lines["espcn"]
     assert lines["default:"].startswith("default: x2 residual")  # never the multi-frame model
     listed = result.stdout.splitlines()[:-1]  # one column of scales, however long a name

@@ -24,8 +24,12 @@ def models() -> None:
             or "no weights shipped"
         typer.echo(f"{name:<{width}} {where}{_trained_for(spec)}")
     for name, spec in MULTI_FRAME_ARCHS.items():
-        where = ", ".join(f"x{s}" for s in spec.scales if weights_path(name, s).is_file()) or "no weights shipped"
-        typer.echo(f"{name:<{width}} {where} (multi-frame: --mode multi --model {name}, learned fusion){_trained_for(spec)}")
+        where = ", ".join(f"x{s}" for s in spec.scales if weights_path(name, s).is_file())
+        if where:
+            typer.echo(f"{name:<{width}} {where} (multi-frame: --mode multi --model {name}, learned fusion){_trained_for(spec)}")
+        else:
+            typer.echo(f"{name:<{width}} no weights shipped (multi-frame, learned fusion: train one with `vsr train` and "
+                       f"give its model.pt to --model){_trained_for(spec)}")
     typer.echo("default: " + ", ".join(f"x{s} {default_model_name(s)}" for s in SCALES))
 
 

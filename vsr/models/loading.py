@@ -76,9 +76,10 @@ def load_model(name: str, scale: int) -> SRModel:
     path = weights_path(name, scale)
     if not path.is_file():
         have = [s for s in spec.scales if weights_path(name, s).is_file()]
+        what_to_do = "" if have else " (train one with `vsr train` and give its model.pt as the model)"
         raise UnsupportedModelError(
             f"no shipped weights for {name} at scale {scale}; shipped scales for {name}: "
-            f"{', '.join(map(str, have)) or 'none'}"
+            f"{', '.join(map(str, have)) or 'none'}{what_to_do}"
         )
     return replace(load_model_file(path), name=name)
 
