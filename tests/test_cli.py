@@ -403,3 +403,21 @@ def test_a_warning_while_the_progress_bar_shows_starts_its_own_line(capsys):
     err = capsys.readouterr().err
     before = err[err.index("vsr: warning: damaged input") - 1]
     assert before in "\r\n", repr(err)
+
+
+def test_bench_says_when_its_stage_timings_cannot_be_trusted():
+    """On a busy machine the stages timed alone came out slower than the whole run (end-to-end 2.5 x the
+    ceiling), printed without a word."""
+    from types import SimpleNamespace
+
+    from vsr.bench import BenchReport, StageTiming
+
+    job = SimpleNamespace(describe=lambda: "a job", engine=SimpleNamespace(device="cpu"))
+
+    def report(end_to_end_seconds: float) -> list[str]:
+        stages = {name: StageTiming(name, 10, 1.0) for name in ("decode", "model", "upscale", "encode")}
+        return BenchReport(job, **stages, end_to_end=StageTiming("end-to-end", 10, end_to_end_seconds), naive=None,
+                           peak_rss_mb=100.0).lines()
+
+    assert any(line.startswith("note: the whole run beat its slowest stage") for line in report(0.4))
+    assert not any(line.startswith("note:") for line in report(1.5))

@@ -54,6 +54,11 @@ class StageTiming:
         return 1000 * self.seconds / max(1, self.frames)
 
 
+BUSY_MARGIN = 1.15
+"""How far the end-to-end rate may exceed the slowest stage's before the timings are called unreliable
+(the machine varies by ±15 % between runs)."""
+
+
 @dataclass(frozen=True)
 class BenchReport:
     job: Job
@@ -84,6 +89,9 @@ class BenchReport:
         seq, par, e2e = self.sequential_ceiling_fps, self.parallel_ceiling_fps, self.end_to_end.fps
         out.append(f"{'ceiling, shared cores':<22}{seq:9.2f} fps  end-to-end = {e2e / seq:.2f} x this")
         out.append(f"{'ceiling, slowest stage':<22}{par:9.2f} fps  end-to-end = {e2e / par:.2f} x this")
+        if e2e > BUSY_MARGIN * par:
+            out.append("note: the whole run beat its slowest stage timed alone, which it cannot: the machine was "
+                       "busy while the stages were timed; run again when it is idle")
         if self.naive is not None:
             out.append(f"{'speed-up over naive':<22}{e2e / self.naive.fps:9.2f} x")
         out.append(f"{'peak host memory':<22}{self.peak_rss_mb:9.0f} MB (end-to-end run)")
