@@ -36,6 +36,11 @@ def photo(height: int = 40, width: int = 52, channels: int = 3, dtype=np.uint8) 
     return np.clip(np.rint(image * peak), 0, peak).astype(dtype)
 
 
+def rgb_profile(body: bytes, space: bytes = b"RGB ") -> bytes:
+    """`body` as an ICC profile of colour space `space` (bytes 16–19, what vsr checks against the pixels)."""
+    return body[:16] + space + body[20:]
+
+
 def downscaled_psnr(big: np.ndarray, small: np.ndarray) -> float:
     height, width = small.shape[:2]
     peak = float(np.iinfo(small.dtype).max)
@@ -273,7 +278,8 @@ def test_a_jpeg_is_turned_as_its_exif_orientation_says(tmp_path):
 def test_the_icc_profile_of_a_still_is_carried_over(tmp_path, suffix, out_suffix, profile_bytes):
     """Read back by Pillow, an independent reader (in the experiment extra, which CI installs)."""
     Image = pytest.importorskip("PIL.Image")
-    profile = bytes(np.random.default_rng(profile_bytes).integers(0, 256, profile_bytes, dtype=np.uint8))
+    noise = bytes(np.random.default_rng(profile_bytes).integers(0, 256, profile_bytes, dtype=np.uint8))
+    profile = rgb_profile(noise)
     source = tmp_path / f"in{suffix}"
     Image.fromarray(np.ascontiguousarray(photo()[..., ::-1])).save(source, icc_profile=profile)
     result = upscale_image(source, tmp_path / f"out{out_suffix}", scale=2, model="bicubic")
@@ -291,7 +297,7 @@ def test_an_image_without_a_profile_gets_none_and_a_format_without_one_is_warned
     with Image.open(upscale_image(plain, tmp_path / "plain_x2.png", scale=2, model="bicubic").output) as out:
         assert "icc_profile" not in out.info
     tagged = tmp_path / "tagged.png"
-    Image.fromarray(photo()[..., ::-1].copy()).save(tagged, icc_profile=b"\x00" * 500)
+    Image.fromarray(photo()[..., ::-1].copy()).save(tagged, icc_profile=rgb_profile(b"\x00" * 500))
     with caplog.at_level("WARNING", logger="vsr"):
         upscale_image(tagged, tmp_path / "out.tif", scale=2, model="bicubic")
     assert any("ICC profile is not carried into .tif" in r.getMessage() for r in caplog.records)
@@ -462,3 +468,52 @@ def test_progress_is_reported_for_a_still(tmp_path):
     reports = []
     vsr.upscale_video(source, scale=2, model="bicubic", progress=lambda done, total: reports.append((done, total)))
     assert reports == [(1, 1)]  # the callback was never called for a still
+
+
+@pytest.mark.parametrize("space, channels", [(b"GRAY", 3), (b"CMYK", 3), (b"RGB ", 1)])
+def test_an_icc_profile_of_another_colour_space_than_the_pixels_is_left_out(tmp_path, caplog, space, channels):
+    """A grey+alpha PNG's GRAY profile went onto the RGBA pixels OpenCV makes of it, a CMYK JPEG's CMYK
+    profile onto its RGB: viewers read the colours wrong (libpng drops the first itself, with a warning)."""
+    Image = pytest.importorskip("PIL.Image")
+    source = tmp_path / "in.png"
+    pixels = photo(channels=channels)
+    Image.fromarray(pixels if channels == 1 else np.ascontiguousarray(pixels[..., ::-1])).save(
+        source, icc_profile=rgb_profile(b"\x01" * 600, space))
+    out = upscale_image(source, tmp_path / "out.png", scale=2, model="bicubic").output
+    with Image.open(out) as written:
+        assert "icc_profile" not in written.info
+    assert f"in.png: its ICC profile describes {space.decode().strip()} pixels, not the {channels}-channel ones" in caplog.text
+
+
+def test_a_jpeg_cut_short_is_refused_not_filled_with_grey(tmp_path):
+    """OpenCV decoded what there was of it and filled the rest with grey: 78 % of the rows, exit 0."""
+    whole = tmp_path / "whole.jpg"
+    cv2.imwrite(str(whole), photo(height=160, width=160))
+    data = whole.read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) * 3 // 10])
+    with pytest.raises(InputError, match="cut.jpg is cut short or damaged"):
+        vsr.upscale_video(tmp_path / "cut.jpg", tmp_path / "out.png", scale=2, model="bicubic")
+    assert vsr.upscale_video(whole, tmp_path / "whole.png", scale=2, model="bicubic").width == 320
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jpg", "whole.jpg", "whole.png"]
+
+
+def test_unreadable_claims_signed_samples_and_a_folder_output_are_one_clear_line(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    huge = tmp_path / "huge.png"  # 74 bytes claiming 100000x100000: an OpenCV assertion came through as 'error: error:'
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    with pytest.raises(InputError, match="huge.png cannot be read: "):
+        vsr.upscale_video(huge, tmp_path / "out.png", scale=2, model="bicubic")
+    signed = tmp_path / "signed.tif"
+    cv2.imwrite(str(signed), np.full((8, 8), 700, np.int16))
+    with pytest.raises(InputError, match="holds signed 16-bit samples"):  # came out all white
+        vsr.upscale_video(signed, tmp_path / "out.png", scale=2, model="bicubic")
+    (tmp_path / "outdir").mkdir()
+    cv2.imwrite(str(tmp_path / "ok.png"), photo())
+    with pytest.raises(OutputError, match="is a folder; give a file name"):  # 'has no image extension'
+        vsr.upscale_video(tmp_path / "ok.png", tmp_path / "outdir", scale=2, model="bicubic")

@@ -175,3 +175,26 @@ def upright(image: np.ndarray, orientation: int) -> np.ndarray:
     """`image` (H, W[, C]) turned and mirrored as its EXIF `orientation` says it should be shown."""
     turn = _UPRIGHT.get(orientation)
     return image if turn is None else np.ascontiguousarray(turn(image))
+
+
+def is_cut_short_jpeg(path: Path) -> bool:
+    """Whether a JPEG file ends before its picture does: no end-of-image marker after its last scan
+    (OpenCV decodes what there is and fills the rest with grey, as if the file were whole). A
+    thumbnail's own end marker comes before the main picture's scans; trailing data after the end
+    marker (a phone's extra block) is allowed."""
+    data = path.read_bytes()
+    if not data.startswith(b"\xff\xd8"):
+        return False  # not a JPEG, whatever its name: OpenCV reads it for what it is
+    last_scan = data.rfind(b"\xff\xda")
+    return last_scan < 0 or data.find(b"\xff\xd9", last_scan) < 0
+
+
+ICC_COLOUR_SPACES = {1: b"GRAY", 3: b"RGB ", 4: b"RGB "}
+"""The colour space (bytes 16–19 of an ICC profile) that fits an image of so many channels."""
+
+
+def profile_fits(profile: bytes, channels: int) -> bool:
+    """Whether an ICC `profile` describes pixels of `channels` channels (grey, RGB, RGBA): a grey
+    scan's profile on the RGB pixels OpenCV makes of a grey+alpha PNG, or a CMYK one on a CMYK
+    JPEG's RGB, would be read wrong (libpng drops a GRAY profile on an RGB PNG itself)."""
+    return profile[16:20] == ICC_COLOUR_SPACES.get(channels)

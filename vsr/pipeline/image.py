@@ -32,7 +32,9 @@ from vsr.media.images import (
     JPEG_SUFFIXES,
     STILL_FORMATS,
     exif_orientation,
+    is_cut_short_jpeg,
     is_lossy_still,
+    profile_fits,
     read_icc_profile,
     upright,
     with_icc_profile,
@@ -133,12 +135,19 @@ def upscale_image(
         raise UnsupportedModelError(f"{sr_model.name} is a multi-frame model: it needs a video (--mode multi), not a still image")
     if not source.is_file():
         raise InputError(f"input file not found: {source}")
+    if target.is_dir():
+        raise OutputError(f"the output {target} is a folder; give a file name with -o")
     if target.suffix.lower() not in IMAGE_SUFFIXES:
         raise OutputError(f"an image can only be written as an image; {target.name!r} has no image extension")
     mux.check_output_path(source, target, overwrite)
     with mux.reserve_output(target) as temp:  # stale partials swept, a racing run refused, before any work
         image = read_image(source)
         profile = icc_profile_of(source)
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        if profile is not None and not profile_fits(profile, channels):
+            log.warning("%s: its ICC profile describes %s pixels, not the %d-channel ones read; it is left out",
+                        source.name, profile[16:20].decode("latin-1").strip() or "other", channels)
+            profile = None
         started = time.perf_counter()
         torch_device = choose_device(device)
         width = image.shape[1]
@@ -159,9 +168,18 @@ def read_image(source: Path) -> np.ndarray:
     turned as its EXIF orientation says (cameras and phones store photos sideways with a tag saying
     so; the output has no tag, so it holds the turned pixels); the first page of a multi-page TIFF
     or the first frame of an animation, with a warning."""
-    image, kinds, blocks = cv2.imreadWithMetadata(str(source), cv2.IMREAD_UNCHANGED)
+    try:
+        image, kinds, blocks = cv2.imreadWithMetadata(str(source), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # a header claiming more pixels than OpenCV reads, and the like
+        reason = str(exc).strip().splitlines()[-1].split(") ", 1)[-1] if str(exc).strip() else "unreadable"
+        raise InputError(f"{source} cannot be read: {reason}") from None
     if image is None:
         raise InputError(f"{source} is not an image OpenCV can read")
+    if source.suffix.lower() in JPEG_SUFFIXES and is_cut_short_jpeg(source):
+        raise InputError(f"{source} is cut short or damaged: its picture has no end (OpenCV would fill the rest with grey)")
+    if image.dtype.kind == "i":
+        raise InputError(f"{source} holds signed {8 * image.dtype.itemsize}-bit samples, which no picture format "
+                         "vsr writes takes; convert it to unsigned or float first")
     for kind, block in zip(kinds, blocks):
         if kind == cv2.IMAGE_METADATA_EXIF:
             image = upright(image, exif_orientation(np.asarray(block).tobytes()))
