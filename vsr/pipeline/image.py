@@ -171,7 +171,9 @@ def read_image(source: Path) -> np.ndarray:
     try:
         image, kinds, blocks = cv2.imreadWithMetadata(str(source), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # a header claiming more pixels than OpenCV reads, and the like
-        reason = str(exc).strip().splitlines()[-1].split(") ", 1)[-1] if str(exc).strip() else "unreadable"
+        text = str(exc)
+        reason = ("its header claims more pixels than OpenCV reads (2^30)" if "MAX_IMAGE_PIXELS" in text
+                  else text.strip().rsplit("error: ", 1)[-1])
         raise InputError(f"{source} cannot be read: {reason}") from None
     if image is None:
         raise InputError(f"{source} is not an image OpenCV can read")
