@@ -517,3 +517,17 @@ def test_unreadable_claims_signed_samples_and_a_folder_output_are_one_clear_line
     cv2.imwrite(str(tmp_path / "ok.png"), photo())
     with pytest.raises(OutputError, match="is a folder; give a file name"):  # 'has no image extension'
         vsr.upscale_video(tmp_path / "ok.png", tmp_path / "outdir", scale=2, model="bicubic")
+
+
+@pytest.mark.parametrize("hidden", [(0, 255, 0), (0, 0, 0)])
+def test_what_lies_under_transparent_pixels_does_not_bleed_into_the_edge(tmp_path, hidden):
+    """Straight alpha through the resize and the model: a red logo next to transparent pixels got a green
+    (or dark) fringe from the colour hidden under them, which no viewer shows."""
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[..., :3] = hidden[::-1]  # BGR under the transparent half
+    rgba[:, :8] = (0, 0, 255, 255)  # opaque red on the left
+    cv2.imwrite(str(tmp_path / "logo.png"), rgba)
+    out = cv2.imread(str(vsr.upscale_video(tmp_path / "logo.png", scale=2, model="bicubic").output), cv2.IMREAD_UNCHANGED)
+    edge = out[:, 12:20].reshape(-1, 4).astype(int)
+    seen = edge[edge[:, 3] >= 32]  # every pixel a viewer shows with some weight
+    assert len(seen) and (seen[:, 2] >= 230).all() and (seen[:, :2] <= 25).all(), seen[:, :3].max(axis=0)

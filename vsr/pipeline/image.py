@@ -243,11 +243,16 @@ def upscale_luma(image: np.ndarray, band: Span, sr_model: SRModel, device: torch
 
 def to_ycbcr(rows: np.ndarray) -> np.ndarray:
     """Image rows (h, W[, C]) → float32 (h, W, 1 + C − 3 or 1) in [0, 1]: the luma of a grey image, or
-    Y, Cb, Cr (and alpha) of a BGR(A) one."""
+    Y, Cb, Cr (and alpha) of a BGR(A) one, its colour premultiplied by the alpha (what lies under a
+    transparent pixel must not bleed into its neighbours: a red logo on transparent green got a green
+    fringe)."""
     pixels = rows.astype(np.float32) / _peak(rows.dtype)
     if pixels.ndim == 2:
         return pixels[..., None]
-    return np.dstack([rgb_to_ycbcr(pixels[..., 2::-1]), pixels[..., 3:]])
+    rgb = pixels[..., 2::-1]
+    if pixels.shape[2] == 4:
+        rgb = rgb * pixels[..., 3:]
+    return np.dstack([rgb_to_ycbcr(rgb), pixels[..., 3:]])
 
 
 def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int, dtype: np.dtype) -> np.ndarray:
@@ -261,14 +266,21 @@ def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int, dty
         ycc = to_ycbcr(image[part.context])
         chroma = [_resize(ycc[..., channel], scale)[inner] for channel in range(1, ycc.shape[2])]
         result = ycbcr_to_rgb(np.dstack([luma, *chroma[:2]]))[..., ::-1]
-        if chroma[2:]:
-            result = np.dstack([result, chroma[2]])
+        if chroma[2:]:  # the colour back from premultiplied; under no alpha at all, none
+            alpha = chroma[2]
+            covered = np.clip(alpha, MIN_ALPHA, None)[..., None]
+            result = np.dstack([np.where(alpha[..., None] >= MIN_ALPHA, result / covered, 0.0), alpha])
     if dtype.kind != "u":
         return result
     peak = _peak(dtype)
     np.multiply(result, peak, out=result)
     np.rint(result, out=result)
     return np.clip(result, 0, peak, out=result)
+
+
+MIN_ALPHA = 1 / 1024
+"""Alpha under which a pixel's colour is not recovered from its premultiplied value (it would be noise
+divided by almost nothing): it is left black, as transparent."""
 
 
 def _peak(dtype: np.dtype) -> float:
