@@ -531,3 +531,16 @@ def test_what_lies_under_transparent_pixels_does_not_bleed_into_the_edge(tmp_pat
     edge = out[:, 12:20].reshape(-1, 4).astype(int)
     seen = edge[edge[:, 3] >= 32]  # every pixel a viewer shows with some weight
     assert len(seen) and (seen[:, 2] >= 230).all() and (seen[:, :2] <= 25).all(), seen[:, :3].max(axis=0)
+
+
+@pytest.mark.parametrize("out_suffix, kept", [(".png", True), (".tif", False)])
+def test_the_icc_profile_of_a_tiff_is_carried_into_a_format_that_holds_one(tmp_path, caplog, out_suffix, kept):
+    """A scanner's or Lightroom's 16-bit Adobe RGB TIFF lost its profile without a word."""
+    Image = pytest.importorskip("PIL.Image")
+    profile = rgb_profile(bytes(range(256)) * 3)
+    source = tmp_path / "scan.tif"
+    Image.fromarray(np.ascontiguousarray(photo()[..., ::-1])).save(source, icc_profile=profile)
+    out = upscale_image(source, tmp_path / f"out{out_suffix}", scale=2, model="bicubic").output
+    with Image.open(out) as written:
+        assert (written.info.get("icc_profile") == profile) == kept
+    assert ("ICC profile is not carried into .tif" in caplog.text) == (not kept)

@@ -32,6 +32,7 @@ STILL_FORMATS = {
 IMAGE_SUFFIXES = tuple(STILL_FORMATS)
 """Still images that OpenCV reads and writes (lower case)."""
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
+TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -39,6 +40,8 @@ JPEG_ICC_MARK = b"ICC_PROFILE\x00"
 JPEG_ICC_CHUNK = 65535 - 2 - 14
 """Bytes of profile per APP2 segment: its length field counts 2 bytes, the mark and numbering 14."""
 ICC_SUFFIXES = (".png", *JPEG_SUFFIXES, ".webp")
+ICC_READ_SUFFIXES = (*ICC_SUFFIXES, *TIFF_SUFFIXES)
+"""Stills whose ICC profile is read (a TIFF's too, though OpenCV writes none into a TIFF)."""
 """Still images whose ICC profile (a colour space other than sRGB: Adobe RGB, Display P3, a
 camera's) is carried from input to output."""
 
@@ -54,6 +57,9 @@ def read_icc_profile(path: Path) -> bytes | None:
                 if kind in WEBP_PICTURES:
                     break
         return None
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        with open(path, "rb") as file:
+            return _tiff_icc_profile(file)
     data = path.read_bytes()
     if data.startswith(PNG_SIGNATURE):
         for kind, body in _png_chunks(data):
@@ -67,6 +73,31 @@ def read_icc_profile(path: Path) -> bytes | None:
             if marker == 0xE2 and body.startswith(JPEG_ICC_MARK)
         )
         return b"".join(part for _, part in parts) or None
+    return None
+
+
+TIFF_ICC_TAG = 34675
+
+
+def _tiff_icc_profile(file: BinaryIO) -> bytes | None:
+    """The ICC profile of a TIFF's first page (tag 34675 of its first directory), or None."""
+    header = file.read(8)
+    order = {b"II": "little", b"MM": "big"}.get(header[:2])
+    if order is None or len(header) < 8 or int.from_bytes(header[2:4], order) != 42:
+        return None  # not a classic TIFF (BigTIFF: left alone)
+    file.seek(int.from_bytes(header[4:8], order))
+    count = int.from_bytes(file.read(2), order)
+    for _ in range(count):
+        entry = file.read(12)
+        if len(entry) < 12:
+            return None
+        if int.from_bytes(entry[:2], order) == TIFF_ICC_TAG:
+            size = int.from_bytes(entry[4:8], order)
+            if size <= 4:
+                return entry[8 : 8 + size]
+            file.seek(int.from_bytes(entry[8:12], order))
+            profile = file.read(size)
+            return profile if len(profile) == size else None
     return None
 
 
