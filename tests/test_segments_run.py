@@ -356,3 +356,12 @@ def test_a_resume_with_nothing_left_says_it_joined_rather_than_0_fps(cli, source
     result = cli("upscale", source, "-o", target, *flags, "--resume")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"vsr: wrote {target} (128x96, 40 frames, joined, none left to upscale)"
+
+
+def test_h264_with_b_frames_in_avi_is_refused_for_segments_before_any_work(make_clip, tmp_path):
+    """Its frames' times are made up in decode order: a segmented run failed mid-way with '23 frames
+    written, but the plan holds 24' (the plain run keeps every frame)."""
+    source = make_clip("bframes.avi", frames=30, options={"bf": "2", "b-adapt": "0"})
+    with pytest.raises(ConfigError, match="h264 with B-frames in AVI, which holds no presentation times"):
+        upscale_in_segments(source, tmp_path / "out.mkv", LOSSLESS, segment_seconds=0.4)
+    assert not (tmp_path / "out.mkv").exists() and not list(tmp_path.glob(".*vsr-work"))

@@ -30,7 +30,7 @@ from vsr.media.decode import DecodeStats, read_items
 from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.index import read_packet_index
-from vsr.media.probe import frame_duration
+from vsr.media.probe import first_video_stream, frame_duration, open_input
 from vsr.options import UpscaleOptions, check_frames
 from vsr.pipeline.plan import Job
 from vsr.pipeline.result import UpscaleResult, default_output_path
@@ -326,13 +326,19 @@ def segment_path(work: Path, segment: Segment, suffix: str) -> Path:
 
 
 def _check_segmentable(source: Path, options: UpscaleOptions) -> None:
-    """ConfigError for what a segmented run cannot do: a still image, a preview (max_frames), a debug folder."""
+    """ConfigError for what a segmented run cannot do: a still image, a preview (max_frames), a debug
+    folder, H.264/HEVC with B-frames in AVI (its frames' times are made up in decode order)."""
     if source.suffix.lower() in IMAGE_SUFFIXES:
         raise ConfigError(f"{source.name} is a still image; segments are for videos")
     if options.run.max_frames is not None:
         raise ConfigError("a preview (max_frames) cannot run in segments; drop one or the other")
     if options.multi_frame.debug_dir is not None:  # each segment would write its maps over the last one's
         raise ConfigError("the debug folder's maps name a plain run's frames; drop --debug-dir or the segments")
+    with open_input(source) as container:
+        video = first_video_stream(container, source)
+        if container.format.name == "avi" and video.codec_context.name in ("h264", "hevc") and video.codec_context.has_b_frames:
+            raise ConfigError(f"{source.name} is {video.codec_context.name} with B-frames in AVI, which holds no "
+                              "presentation times to cut segments at; upscale it whole (without segments)")
 
 
 def _checked_plan(source: Path, options: UpscaleOptions, container: str) -> JobSummary:
