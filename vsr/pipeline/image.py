@@ -192,8 +192,8 @@ def read_image(source: Path) -> np.ndarray:
 
 
 def output_dtype(image: np.ndarray, shape: tuple[int, ...], target: Path) -> np.dtype:
-    """The sample type `target`'s format holds closest to the input's (its integer depth, float32 for a
-    floating-point or signed image), with a warning when that loses depth or alpha; raises
+    """The sample type `target`'s format holds closest to the input's (its unsigned depth, float32 for
+    a floating-point image), with a warning when that loses depth or alpha; raises
     OutputError, before any work, when the format cannot hold an image of `shape`."""
     still = STILL_FORMATS[target.suffix.lower()]
     if still.max_side is not None and max(shape[:2]) > still.max_side:
