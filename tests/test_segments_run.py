@@ -365,3 +365,10 @@ def test_h264_with_b_frames_in_avi_is_refused_for_segments_before_any_work(make_
     with pytest.raises(ConfigError, match="h264 with B-frames in AVI, which holds no presentation times"):
         upscale_in_segments(source, tmp_path / "out.mkv", LOSSLESS, segment_seconds=0.4)
     assert not (tmp_path / "out.mkv").exists() and not list(tmp_path.glob(".*vsr-work"))
+
+
+def test_resume_without_a_work_folder_says_it_starts_afresh(make_clip, tmp_path, caplog):
+    source = make_clip("clip.mkv", **CLIP)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        upscale_in_segments(source, tmp_path / "out.mkv", LOSSLESS, segment_seconds=0.5, resume=True)
+    assert any(m.startswith("no work folder") and m.endswith("starting afresh") for m in caplog.messages)

@@ -155,6 +155,8 @@ class SegmentedJob:
         job = cls(source, target, options, container, work, manifest, files, planned, keep_work, fresh, made_work)
         if resumed:
             log.info("resuming: %d of %d segment(s) to do", len(job.todo()), len(manifest.segments))
+        elif resume:
+            log.warning("no work folder %s to resume (finished and removed, or another --work-dir?): starting afresh", work)
         return job
 
     @property
