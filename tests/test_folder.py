@@ -210,8 +210,9 @@ def test_the_default_output_folder_of_a_linked_folder_sits_beside_the_link(tmp_p
 def test_a_debug_folder_is_refused_for_a_folder_or_a_segmented_run(cli, make_clip, tmp_path):
     """Each video's (or segment's) confidence maps overwrote the last one's, named by indices that restart."""
     make_clip("in/a.mp4", **CLIP)
-    for target, extra in ((tmp_path / "in", ()), (tmp_path / "in" / "a.mp4", ("--segment-seconds", "0.5"))):
+    for target, extra, said in ((tmp_path / "in", (), "run it on one file"),
+                                (tmp_path / "in" / "a.mp4", ("--segment-seconds", "0.5"), "drop --debug-dir")):
         result = cli("upscale", target, "-o", tmp_path / "out", *FLAGS, "--mode", "multi", "--frames", "3",
                      "--debug-dir", tmp_path / "maps", *extra)
-        assert result.exit_code == 1 and ("run it on one file" in result.stderr or "drop --debug-dir" in result.stderr)
+        assert result.exit_code == 1 and said in result.stderr
     assert not (tmp_path / "maps").exists() and not (tmp_path / "out").exists()

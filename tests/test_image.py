@@ -472,8 +472,9 @@ def test_progress_is_reported_for_a_still(tmp_path):
 
 @pytest.mark.parametrize("space, channels", [(b"GRAY", 3), (b"CMYK", 3), (b"RGB ", 1)])
 def test_an_icc_profile_of_another_colour_space_than_the_pixels_is_left_out(tmp_path, caplog, space, channels):
-    """A grey+alpha PNG's GRAY profile went onto the RGBA pixels OpenCV makes of it, a CMYK JPEG's CMYK
-    profile onto its RGB: viewers read the colours wrong (libpng drops the first itself, with a warning)."""
+    """A profile whose colour space is not the pixels' (as a grey+alpha PNG's GRAY profile on the RGBA
+    OpenCV reads, or a CMYK JPEG's CMYK profile on its RGB) went onto the output: viewers read the colours
+    wrong (libpng drops a GRAY one on RGB itself, with a warning). Here: GRAY and CMYK on RGB, RGB on grey."""
     Image = pytest.importorskip("PIL.Image")
     source = tmp_path / "in.png"
     pixels = photo(channels=channels)
@@ -495,6 +496,19 @@ def test_a_jpeg_cut_short_is_refused_not_filled_with_grey(tmp_path):
         vsr.upscale_video(tmp_path / "cut.jpg", tmp_path / "out.png", scale=2, model="bicubic")
     assert vsr.upscale_video(whole, tmp_path / "whole.png", scale=2, model="bicubic").width == 320
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jpg", "whole.jpg", "whole.png"]
+    # whole pictures followed by other data (a phone's motion photo appends a video) are not cut short,
+    # even where that data holds the bytes of a scan marker and no end marker after them
+    trailers = {"motion.jpg": b"ftypmp42\x12\xff\xda\x34" + bytes(64),
+                "noise.jpg": np.random.default_rng(1).integers(0, 256, 100_000, dtype=np.uint8).tobytes()}
+    progressive = cv2.imencode(".jpg", photo(height=64, width=64), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    for name, trailer in trailers.items():
+        (tmp_path / name).write_bytes(data + trailer)
+        assert vsr.upscale_video(tmp_path / name, scale=2, model="bicubic").width == 320
+    (tmp_path / "progressive.jpg").write_bytes(progressive)
+    assert vsr.upscale_video(tmp_path / "progressive.jpg", scale=2, model="bicubic").width == 128
+    (tmp_path / "cut_progressive.jpg").write_bytes(progressive[: len(progressive) // 2])
+    with pytest.raises(InputError, match="is cut short or damaged"):
+        vsr.upscale_video(tmp_path / "cut_progressive.jpg", tmp_path / "x.png", scale=2, model="bicubic")
 
 
 def test_unreadable_claims_signed_samples_and_a_folder_output_are_one_clear_line(tmp_path):
@@ -535,7 +549,7 @@ def test_what_lies_under_transparent_pixels_does_not_bleed_into_the_edge(tmp_pat
 
 @pytest.mark.parametrize("out_suffix, kept", [(".png", True), (".tif", False)])
 def test_the_icc_profile_of_a_tiff_is_carried_into_a_format_that_holds_one(tmp_path, caplog, out_suffix, kept):
-    """A scanner's or Lightroom's 16-bit Adobe RGB TIFF lost its profile without a word."""
+    """A TIFF's profile (a scanner's, Lightroom's Adobe RGB) was lost without a word."""
     Image = pytest.importorskip("PIL.Image")
     profile = rgb_profile(bytes(range(256)) * 3)
     source = tmp_path / "scan.tif"

@@ -167,7 +167,7 @@ def test_a_cut_in_a_letterboxed_video_is_found(bars):
     assert mf.cuts == [3]
 
 
-def test_a_fade_to_black_and_a_still_letterboxed_shot_are_no_cut():
+def test_a_cut_to_black_is_one_and_black_to_black_none():
     mf = MultiFrameSR(2, MultiFrameSettings(frames=5))
     still = _frames(1, seed=12)[0]
     for plane in [still, still, np.full_like(still, 16.0), np.full_like(still, 16.0)]:

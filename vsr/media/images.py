@@ -40,10 +40,10 @@ JPEG_ICC_MARK = b"ICC_PROFILE\x00"
 JPEG_ICC_CHUNK = 65535 - 2 - 14
 """Bytes of profile per APP2 segment: its length field counts 2 bytes, the mark and numbering 14."""
 ICC_SUFFIXES = (".png", *JPEG_SUFFIXES, ".webp")
-ICC_READ_SUFFIXES = (*ICC_SUFFIXES, *TIFF_SUFFIXES)
-"""Stills whose ICC profile is read (a TIFF's too, though OpenCV writes none into a TIFF)."""
 """Still images whose ICC profile (a colour space other than sRGB: Adobe RGB, Display P3, a
 camera's) is carried from input to output."""
+ICC_READ_SUFFIXES = (*ICC_SUFFIXES, *TIFF_SUFFIXES)
+"""Stills whose ICC profile is read (a TIFF's too, though OpenCV writes none into a TIFF)."""
 
 
 def read_icc_profile(path: Path) -> bytes | None:
@@ -209,15 +209,42 @@ def upright(image: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def is_cut_short_jpeg(path: Path) -> bool:
-    """Whether a JPEG file ends before its picture does: no end-of-image marker after its last scan
-    (OpenCV decodes what there is and fills the rest with grey, as if the file were whole). A
-    thumbnail's own end marker comes before the main picture's scans; trailing data after the end
-    marker (a phone's extra block) is allowed."""
+    """Whether a JPEG file ends before its picture does (OpenCV decodes what there is and fills the
+    rest with grey, as if the file were whole): its markers walked from the start — each header
+    segment skipped by its length, each scan's coded data up to the next real marker — without
+    reaching the end-of-image marker. Whatever follows that marker (a phone's motion-photo video,
+    a trailer) is not looked at."""
     data = path.read_bytes()
     if not data.startswith(b"\xff\xd8"):
         return False  # not a JPEG, whatever its name: OpenCV reads it for what it is
-    last_scan = data.rfind(b"\xff\xda")
-    return last_scan < 0 or data.find(b"\xff\xd9", last_scan) < 0
+    position, size = 2, len(data)
+    while True:
+        position = data.find(b"\xff", position)  # junk between segments is skipped, as libjpeg does
+        while 0 <= position < size and data[position] == 0xFF:  # fill bytes
+            position += 1
+        if position < 0 or position >= size:
+            return True
+        marker = data[position]
+        position += 1
+        if marker == 0xD9:  # end of image
+            return False
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # restart markers and TEM have no length
+            continue
+        if position + 2 > size:
+            return True
+        position += int.from_bytes(data[position : position + 2], "big")
+        if marker == 0xDA:  # a scan: its coded data runs to the next marker that is not stuffing or a restart
+            while True:
+                position = data.find(b"\xff", position)
+                if position < 0 or position + 1 >= size:
+                    return True
+                following = data[position + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    position += 2
+                elif following == 0xFF:
+                    position += 1
+                else:
+                    break
 
 
 ICC_COLOUR_SPACES = {1: b"GRAY", 3: b"RGB ", 4: b"RGB "}
