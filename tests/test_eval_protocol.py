@@ -119,3 +119,8 @@ def test_a_data_folder_whose_images_are_one_level_down_names_the_folders_that_ho
     cv2.imwrite(str(tmp_path / "Set5" / "HR" / "baby.png"), np.full((8, 8, 3), 9, np.uint8))
     with pytest.raises(InputError, match=r"no images .* in .*Set5; its folder\(s\) HR hold some: name one$"):
         list_images(tmp_path / "Set5")
+    for index in range(7):  # a dataset root of many sequences: five named, the rest counted
+        (tmp_path / "Set5" / f"seq{index}").mkdir()
+        cv2.imwrite(str(tmp_path / "Set5" / f"seq{index}" / "0.png"), np.full((8, 8, 3), 9, np.uint8))
+    with pytest.raises(InputError, match=r"its folder\(s\) HR, seq0, seq1, seq2, seq3 and 3 more hold some"):
+        list_images(tmp_path / "Set5")

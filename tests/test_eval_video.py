@@ -78,3 +78,6 @@ def test_a_window_the_shipped_fusion_model_does_not_take_leaves_its_row_out_or_i
     with pytest.raises(UnsupportedModelError, match="fuses 5 frames; use --frames 5"):
         evaluate_video(tmp_path / "set", model=load_model("bicubic", 4), scale=4, frames=3, methods=("learned",),
                        progress=lambda s, m: pytest.fail("a sequence was read first"))
+    not_asked = evaluate_video(tmp_path / "set", model=load_model("bicubic", 4), scale=4, frames=3, methods=("single",),
+                               fusion_model="multiframe_refine")  # a fusion model that would not run is no error
+    assert set(not_asked.sequences[0].scores) == {"single"}

@@ -36,8 +36,12 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
         raise InputError(f"not a folder: {folder}")
     files = image_files(folder)
     if not files:
-        inner = sorted(p.name for p in folder.iterdir() if p.is_dir() and image_files(p))
-        hint = f"; its folder(s) {', '.join(inner)} hold some: name one" if inner else ""
+        try:
+            inner = sorted(p.name for p in folder.iterdir() if p.is_dir() and image_files(p))
+        except OSError:  # an unreadable sub-folder: no hint rather than a traceback
+            inner = []
+        shown = ", ".join(inner[:5]) + (f" and {len(inner) - 5} more" if len(inner) > 5 else "")
+        hint = f"; its folder(s) {shown} hold some: name one" if inner else ""
         raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}{hint}")
     return files
 

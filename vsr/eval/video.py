@@ -20,6 +20,7 @@ border crop `scale`.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 METHODS = ("bicubic", "single", "multi", "learned")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -204,9 +207,11 @@ def evaluate_video(
     asked = methods is not None and "learned" in methods
     fusion = _learned_fusion(fusion_model, scale, precision, required=asked, ensemble=ensemble)
     if fusion is not None and fusion.frames != frames:  # found before any sequence is read, not after the first
-        if asked or fusion_model is not None:
+        if asked:
             raise UnsupportedModelError(f"model {fusion.name} fuses {fusion.frames} frames; use --frames {fusion.frames}")
-        fusion = None  # the shipped model does not fit this window: its row is left out
+        if methods is None:
+            log.info("no learned row: %s fuses %d frames, not %d", fusion.name, fusion.frames, frames)
+        fusion = None
     if methods is None:
         methods = METHODS if fusion is not None else tuple(m for m in METHODS if m != "learned")
     started = time.perf_counter()

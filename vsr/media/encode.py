@@ -99,9 +99,9 @@ X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 VP9_CPU_USED = dict(zip(X26X_PRESETS, (8, 8, 7, 6, 5, 4, 3, 2, 1, 0)))
 """libvpx-vp9's speed (cpu-used, with deadline "good") for each x264 preset name: one --preset serves every codec."""
 VP9_FASTEST = 8
-SVT_AV1_PRESET = dict(zip(X26X_PRESETS, (13, 12, 11, 10, 10, 10, 8, 6, 4, 2)))
-"""SVT-AV1's preset for each x264 name: medium keeps its own default (10), the faster names go faster,
-the slower ones slower (a name was ignored: ultrafast ran at 10)."""
+SVT_AV1_PRESET = dict(zip(X26X_PRESETS, (13, 12, 12, 11, 10, 10, 8, 6, 4, 2)))
+"""SVT-AV1's preset for each x264 name: medium (and fast) keep its own default (10), the faster names go
+faster, the slower ones slower (a name was ignored: ultrafast ran at 10)."""
 
 
 def _encoder_options(codec: str, options: EncodeOptions) -> dict[str, str]:
