@@ -237,3 +237,14 @@ def test_svt_av1_keeps_its_banner_to_itself(ms_info, tmp_path, capfd):
 def test_a_bitrate_must_be_positive(ms_info, tmp_path, bitrate):
     with pytest.raises(ConfigError, match="bitrate must be a positive number of bits per second"):
         encode_drawn(tmp_path / "x.mp4", ms_info, "libx264", EncodeOptions(bitrate=bitrate), 1, 64, 48)
+
+
+def test_importing_vsr_leaves_the_environment_alone():
+    """SVT_LOG was set in os.environ at import, inherited by a host program's subprocesses."""
+    import subprocess
+    import sys
+
+    code = "import os; os.environ.pop('SVT_LOG', None); import vsr.media.encode, vsr.pipeline.run; print(os.environ.get('SVT_LOG'))"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "SVT_LOG"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "None"

@@ -22,9 +22,10 @@ from vsr.media.probe import VideoInfo
 
 log = logging.getLogger(__name__)
 
-os.environ.setdefault("SVT_LOG", "1")
+SVT_QUIET = ("SVT_LOG", "1")
 """SVT-AV1 writes a 20-line banner and its settings to stderr for every encoder opened; level 1 keeps
-only its errors (a user's own SVT_LOG wins)."""
+only its errors (a user's own SVT_LOG wins). Set when an SVT-AV1 encoder is first made, not at import:
+a program that imports vsr and never encodes AV1 keeps its environment."""
 
 DEFAULT_CODECS = {"mp4": "libx264", "matroska": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
 FALLBACK_PIX_FMTS = ("yuv420p10le", "yuv420p")
@@ -169,6 +170,8 @@ def add_video_stream(
     if options.preset:
         check_preset(codec, options.preset)
     encoder_options = _encoder_options(codec, options)
+    if codec == "libsvtav1":
+        os.environ.setdefault(*SVT_QUIET)
     stream = output.add_stream(codec, rate=info.average_rate, options=encoder_options)
     stream.width, stream.height = width, height
     stream.pix_fmt = layout.pix_fmt
