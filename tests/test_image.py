@@ -558,3 +558,15 @@ def test_the_icc_profile_of_a_tiff_is_carried_into_a_format_that_holds_one(tmp_p
     with Image.open(out) as written:
         assert (written.info.get("icc_profile") == profile) == kept
     assert ("ICC profile is not carried into .tif" in caplog.text) == (not kept)
+
+
+def test_a_grey_png_with_a_transparent_level_is_warned_about(tmp_path, caplog):
+    """OpenCV reads no tRNS key of a grey PNG: the transparent pixels came out opaque, in silence."""
+    Image = pytest.importorskip("PIL.Image")
+    grey = photo(channels=1)
+    Image.fromarray(grey).save(tmp_path / "keyed.png", transparency=int(grey[0, 0]))
+    Image.fromarray(grey).save(tmp_path / "plain.png")
+    for name in ("keyed.png", "plain.png"):
+        vsr.upscale_video(tmp_path / name, scale=2, model="bicubic")
+    assert "keyed.png: its transparent grey level (a PNG tRNS key) is not read" in caplog.text
+    assert "plain.png: its transparent" not in caplog.text

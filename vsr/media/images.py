@@ -247,6 +247,18 @@ def is_cut_short_jpeg(path: Path) -> bool:
                     break
 
 
+def has_unread_grey_transparency(path: Path) -> bool:
+    """Whether a PNG is grey with a transparent grey level (a tRNS chunk), which OpenCV does not read:
+    its transparent pixels come out opaque."""
+    with open(path, "rb") as file:
+        head = file.read(1 << 16)  # IHDR and tRNS come before the image data
+    if not head.startswith(PNG_SIGNATURE):
+        return False
+    chunks = dict(_png_chunks(head))
+    header = chunks.get(b"IHDR", b"")
+    return len(header) >= 10 and header[9] == 0 and b"tRNS" in chunks
+
+
 ICC_COLOUR_SPACES = {1: b"GRAY", 3: b"RGB ", 4: b"RGB "}
 """The colour space (bytes 16–19 of an ICC profile) that fits an image of so many channels."""
 

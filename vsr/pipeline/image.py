@@ -33,6 +33,7 @@ from vsr.media.images import (
     JPEG_SUFFIXES,
     STILL_FORMATS,
     exif_orientation,
+    has_unread_grey_transparency,
     is_cut_short_jpeg,
     is_lossy_still,
     profile_fits,
@@ -186,6 +187,9 @@ def read_image(source: Path) -> np.ndarray:
     for kind, block in zip(kinds, blocks):
         if kind == cv2.IMAGE_METADATA_EXIF:
             image = upright(image, exif_orientation(np.asarray(block).tobytes()))
+    if has_unread_grey_transparency(source):
+        log.warning("%s: its transparent grey level (a PNG tRNS key) is not read by OpenCV: the output is opaque",
+                    source.name)
     if (pages := cv2.imcount(str(source))) > 1:
         log.warning("%s holds %d pages or animation frames: only the first is upscaled", source.name, pages)
     return image
