@@ -594,3 +594,15 @@ def test_a_file_cut_short_is_still_said_with_a_vf_chain_that_keeps_the_timing(ma
     with caplog.at_level(logging.WARNING, logger="vsr"):
         vsr.upscale_video(cut, tmp_path / "out.mkv", **FAST, options=UpscaleOptions(filters=FilterOptions(video="hflip")))
     assert any("is the file cut short?" in m for m in caplog.messages)
+
+
+def test_frames_a_vf_chain_gives_one_timestamp_are_not_called_damage(make_clip, tmp_path, caplog):
+    """setpts=PTS/2 in AVI's 1/25 time base gives two frames one timestamp: 'damaged input: 12 frame(s)
+    were dropped', though the file was whole."""
+    from vsr.options import FilterOptions, UpscaleOptions
+
+    source = make_clip("coarse.avi", frames=24, codec="mpeg4")
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        vsr.upscale_video(source, tmp_path / "out.mkv", **FAST, options=UpscaleOptions(filters=FilterOptions(video="setpts=PTS/2")))
+    assert any("left the --vf chain with the timestamp of the frame before and were dropped" in m for m in caplog.messages)
+    assert not any(m.startswith("damaged input") for m in caplog.messages)

@@ -297,6 +297,11 @@ def run_job(
         if decoded.frames - context.frames != muxer.frames:
             raise PipelineError("pipeline", f"decoded {decoded.frames - context.frames} frames but wrote {muxer.frames}")
         _check_filtered_count(job, frame_filter, complete=max_frames is None and scope.whole)
+        if job.video_filter and decoded.dropped_frames:  # the chain's doing more likely than the file's
+            log.warning("%d frame(s) left the --vf chain with the timestamp of the frame before and were dropped "
+                        "(a chain that speeds the video up does this in a coarse time base such as AVI's)",
+                        decoded.dropped_frames)
+            decoded.dropped_frames = 0
         if (damage := decoded.damage_summary(muxer.dropped_packets)) is not None:
             log.warning("%s", damage)
         if decoded.gaps > decode.LISTED_PROBLEMS:
