@@ -156,7 +156,7 @@ def upscale_image(
         tiling = tiling or StillTiling.for_image(width, scale, sr_model.module)
         shape = (image.shape[0] * scale, width * scale, *image.shape[2:])
         dtype = output_dtype(image, shape, target)
-        working_set = tiling.working_set(image.shape[0], width, scale, sr_model.module)
+        working_set = tiling.working_set(image.shape[0], width, scale, sr_model.module) + image.nbytes  # the input held too
         check_memory_for(shape, dtype, target.suffix, working_set)
         out = np.empty(shape, dtype)
         upscale_into(out, image, sr_model, torch_device, tiling, ensemble)
