@@ -364,6 +364,9 @@ def test_the_memory_check_counts_the_encoded_file_held_before_it_is_written(tmp_
     monkeypatch.setattr(still, "available_memory", lambda: output + working_set + output // 2)
     with pytest.raises(OutputError, match="with the working memory"):
         upscale_image(source, tmp_path / "big.bmp", scale=4, model="bicubic")
+    monkeypatch.setattr(still, "available_memory", lambda: 2 * output + working_set - 52 * 40 * 3 + 1)
+    with pytest.raises(OutputError, match="with the working memory"):  # the decoded input was not counted
+        upscale_image(source, tmp_path / "big.bmp", scale=4, model="bicubic")
     monkeypatch.setattr(still, "available_memory", lambda: 2 * output + working_set + 1)
     assert upscale_image(source, tmp_path / "big.bmp", scale=4, model="bicubic").width == 208
 
