@@ -103,8 +103,8 @@ def upscale_video(
 
     `model` is a registered name (default: the best shipped model for the scale), the path of a
     weight file, or a loaded SRModel. `scale` None: the options' (when given), else the model's
-    own (a weight file's, a loaded model's), else 4. The output defaults to `<stem>_x<scale><ext>` beside the input; its
-    container follows the extension. The file appears only when complete. `progress(written,
+    own (a weight file's, a loaded model's), else 4. The output defaults to `<stem>_x<scale><ext>`
+    beside the input; its container follows the extension. The file appears only when complete. `progress(written,
     total)` is called as frames are written (total None where unknown); `overwrite` replaces an
     existing output. Returns an UpscaleResult (output, frames, seconds of the run, model, device,
     precision, size).
