@@ -573,3 +573,12 @@ def test_a_grey_png_with_a_transparent_level_is_warned_about(tmp_path, caplog):
         vsr.upscale_video(tmp_path / name, scale=2, model="bicubic")
     assert "keyed.png: its transparent grey level (a PNG tRNS key) is not read" in caplog.text
     assert "plain.png: its transparent" not in caplog.text
+
+
+def test_an_alpha_channel_that_is_zero_everywhere_keeps_the_colour(tmp_path):
+    """A texture whose fourth channel is 0 everywhere (a spare channel, not transparency) came out black."""
+    rgba = np.dstack([photo(), np.zeros((40, 52), np.uint8)])
+    cv2.imwrite(str(tmp_path / "texture.png"), rgba)
+    out = cv2.imread(str(vsr.upscale_video(tmp_path / "texture.png", scale=2, model="bicubic").output), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (80, 104, 4) and not out[..., 3].any()
+    assert downscaled_psnr(out[..., :3], photo()) > 40

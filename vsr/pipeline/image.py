@@ -220,23 +220,27 @@ def upscale_into(out: np.ndarray, image: np.ndarray, sr_model: SRModel, device: 
                  tiling: StillTiling, ensemble: bool = False) -> None:
     """Fill `out` (s·H, s·W[, C]) with `image` (H, W[, C]) upscaled, luma band by luma band and,
     within each, colour band by colour band; every part is computed from its context, so the
-    result is the one a single pass over the whole image gives."""
+    result is the one a single pass over the whole image gives. An alpha channel that is 0
+    everywhere is no transparency (a texture's spare channel, a mask): the colour is then resampled
+    as it is, not premultiplied by it into black."""
     scale, height = sr_model.scale, image.shape[0]
+    premultiply = image.ndim == 3 and image.shape[2] == 4 and bool(image[..., 3].any())
     for band in spans(0, height, tiling.luma_rows, receptive_radius(sr_model.module), height):
-        luma = upscale_luma(image, band, sr_model, device, tiling, ensemble)
+        luma = upscale_luma(image, band, sr_model, device, tiling, ensemble, premultiply)
         for part in spans(band.start, band.stop, tiling.colour_rows, CHROMA_CONTEXT, height):
-            out[part.output(scale)] = finish_rows(image, part, luma[part.output(scale, band.start)], scale, out.dtype)
+            out[part.output(scale)] = finish_rows(image, part, luma[part.output(scale, band.start)], scale, out.dtype,
+                                                  premultiply)
 
 
 def upscale_luma(image: np.ndarray, band: Span, sr_model: SRModel, device: torch.device,
-                 tiling: StillTiling, ensemble: bool = False) -> np.ndarray:
+                 tiling: StillTiling, ensemble: bool = False, premultiply: bool = True) -> np.ndarray:
     """The band's rows of the upscaled luma, float32 (s·rows, s·W) in [0, 1] (not clamped): the
     model on tiles of the band, each with the model's receptive radius of context."""
     scale, (height, width) = sr_model.scale, image.shape[:2]
     context = receptive_radius(sr_model.module)
     plane = np.empty((band.context_stop - band.context_start, width), np.float32)
     for chunk in spans(band.context_start, band.context_stop, tiling.colour_rows, 0, height):
-        plane[chunk.output(1, band.context_start)] = to_ycbcr(image[chunk.context])[..., 0]
+        plane[chunk.output(1, band.context_start)] = to_ycbcr(image[chunk.context], premultiply)[..., 0]
     luma = np.empty((scale * (band.stop - band.start), scale * width), np.float32)
     for rows in spans(band.start, band.stop, tiling.tile, context, height):
         for cols in spans(0, width, tiling.tile, context, width):
@@ -246,7 +250,7 @@ def upscale_luma(image: np.ndarray, band: Span, sr_model: SRModel, device: torch
     return luma
 
 
-def to_ycbcr(rows: np.ndarray) -> np.ndarray:
+def to_ycbcr(rows: np.ndarray, premultiply: bool = True) -> np.ndarray:
     """Image rows (h, W[, C]) → float32 (h, W, 1 + C − 3 or 1) in [0, 1]: the luma of a grey image, or
     Y, Cb, Cr (and alpha) of a BGR(A) one, its colour premultiplied by the alpha (what lies under a
     transparent pixel must not bleed into its neighbours: a red logo on transparent green got a green
@@ -255,12 +259,13 @@ def to_ycbcr(rows: np.ndarray) -> np.ndarray:
     if pixels.ndim == 2:
         return pixels[..., None]
     rgb = pixels[..., 2::-1]
-    if pixels.shape[2] == 4:
+    if pixels.shape[2] == 4 and premultiply:
         rgb = rgb * pixels[..., 3:]
     return np.dstack([rgb_to_ycbcr(rgb), pixels[..., 3:]])
 
 
-def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int, dtype: np.dtype) -> np.ndarray:
+def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int, dtype: np.dtype,
+                premultiply: bool = True) -> np.ndarray:
     """Output rows [s·part.start, s·part.stop) from their upscaled `luma` (changed in place): chroma
     and alpha upscaled by bicubic, back to BGR(A), as float32 in the units of the output's `dtype`
     (levels, rounded and clamped, for an integer one)."""
@@ -268,10 +273,12 @@ def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int, dty
         result = luma
     else:
         inner = part.inner(scale)
-        ycc = to_ycbcr(image[part.context])
+        ycc = to_ycbcr(image[part.context], premultiply)
         chroma = [_resize(ycc[..., channel], scale)[inner] for channel in range(1, ycc.shape[2])]
         result = ycbcr_to_rgb(np.dstack([luma, *chroma[:2]]))[..., ::-1]
-        if chroma[2:]:  # the colour back from premultiplied; under no alpha at all, none
+        if chroma[2:] and not premultiply:
+            result = np.dstack([result, chroma[2]])
+        elif chroma[2:]:  # the colour back from premultiplied; under no alpha at all, none
             alpha = chroma[2]
             covered = np.clip(alpha, MIN_ALPHA, None)[..., None]
             result = np.dstack([np.where(alpha[..., None] >= MIN_ALPHA, result / covered, 0.0), alpha])
