@@ -57,10 +57,9 @@ def read_icc_profile(path: Path) -> bytes | None:
                 if kind in WEBP_PICTURES:
                     break
         return None
-    if path.suffix.lower() in TIFF_SUFFIXES:
-        with open(path, "rb") as file:
-            return _tiff_icc_profile(file)
     data = path.read_bytes()
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return _tiff_icc_profile(data)
     if data.startswith(PNG_SIGNATURE):
         for kind, body in _png_chunks(data):
             if kind == b"iCCP":
@@ -79,26 +78,31 @@ def read_icc_profile(path: Path) -> bytes | None:
 TIFF_ICC_TAG = 34675
 
 
-def _tiff_icc_profile(file: BinaryIO) -> bytes | None:
+def _tiff_icc_profile(data: bytes) -> bytes | None:
     """The ICC profile of a TIFF's first page (tag 34675 of its first directory), or None."""
-    header = file.read(8)
-    order = {b"II": "little", b"MM": "big"}.get(header[:2])
-    if order is None or len(header) < 8 or int.from_bytes(header[2:4], order) != 42:
-        return None  # not a classic TIFF (BigTIFF: left alone)
-    file.seek(int.from_bytes(header[4:8], order))
-    count = int.from_bytes(file.read(2), order)
-    for _ in range(count):
-        entry = file.read(12)
-        if len(entry) < 12:
-            return None
-        if int.from_bytes(entry[:2], order) == TIFF_ICC_TAG:
-            size = int.from_bytes(entry[4:8], order)
-            if size <= 4:
-                return entry[8 : 8 + size]
-            file.seek(int.from_bytes(entry[8:12], order))
-            profile = file.read(size)
-            return profile if len(profile) == size else None
+    for tag, count, value, order in _first_directory(data):
+        if tag == TIFF_ICC_TAG:
+            if count <= 4:
+                return value[:count]
+            start = int.from_bytes(value, order)
+            profile = data[start : start + count]
+            return profile if len(profile) == count else None
     return None
+
+
+def _first_directory(data: bytes) -> Iterator[tuple[int, int, bytes, str]]:
+    """(tag, count, value field, byte order) of each entry of the first directory of a classic TIFF
+    structure (a TIFF file, an EXIF block); nothing for anything else (BigTIFF included)."""
+    order = {b"II": "little", b"MM": "big"}.get(data[:2])
+    if order is None or len(data) < 8 or int.from_bytes(data[2:4], order) != 42:
+        return
+    directory = int.from_bytes(data[4:8], order)
+    entries = int.from_bytes(data[directory : directory + 2], order)
+    for entry in range(directory + 2, directory + 2 + 12 * entries, 12):
+        if entry + 12 > len(data):
+            return
+        yield (int.from_bytes(data[entry : entry + 2], order), int.from_bytes(data[entry + 4 : entry + 8], order),
+               data[entry + 8 : entry + 12], order)
 
 
 def with_icc_profile(data: memoryview, profile: bytes) -> list[bytes | memoryview]:
@@ -189,16 +193,10 @@ _UPRIGHT = {
 def exif_orientation(exif: bytes) -> int:
     """The Orientation tag of an EXIF block (a TIFF header and its first directory, with or without
     the `Exif\\0\\0` mark before it): 1 (upright) to 8; 1 where it has none or cannot be read."""
-    exif = exif.removeprefix(b"Exif\x00\x00")
-    order = {b"II": "little", b"MM": "big"}.get(exif[:2])
-    if order is None or len(exif) < 8:
-        return 1
-    number = lambda start, size: int.from_bytes(exif[start : start + size], order)  # noqa: E731
-    directory = number(4, 4)
-    for entry in range(directory + 2, directory + 2 + 12 * number(directory, 2), 12):
-        if entry + 12 <= len(exif) and number(entry, 2) == EXIF_ORIENTATION_TAG:
-            value = number(entry + 8, 2)
-            return value if value in range(1, 9) else 1
+    for tag, _, value, order in _first_directory(exif.removeprefix(b"Exif\x00\x00")):
+        if tag == EXIF_ORIENTATION_TAG:
+            orientation = int.from_bytes(value[:2], order)
+            return orientation if orientation in range(1, 9) else 1
     return 1
 
 
