@@ -563,16 +563,20 @@ def test_the_icc_profile_of_a_tiff_is_carried_into_a_format_that_holds_one(tmp_p
     assert ("ICC profile is not carried into .tif" in caplog.text) == (not kept)
 
 
-def test_a_grey_png_with_a_transparent_level_is_warned_about(tmp_path, caplog):
-    """OpenCV reads no tRNS key of a grey PNG: the transparent pixels came out opaque, in silence."""
+def test_grey_transparency_opencv_does_not_read_is_warned_about(tmp_path, caplog):
+    """OpenCV reads no tRNS key of a grey PNG and drops a grey TIFF's alpha: the transparent pixels
+    came out opaque, in silence."""
     Image = pytest.importorskip("PIL.Image")
     grey = photo(channels=1)
     Image.fromarray(grey).save(tmp_path / "keyed.png", transparency=int(grey[0, 0]))
+    Image.fromarray(np.dstack([grey, grey[::-1]]), mode="LA").save(tmp_path / "alpha.tif")
     Image.fromarray(grey).save(tmp_path / "plain.png")
-    for name in ("keyed.png", "plain.png"):
+    Image.fromarray(grey).save(tmp_path / "plain.tif")
+    for name in ("keyed.png", "alpha.tif", "plain.png", "plain.tif"):
         vsr.upscale_video(tmp_path / name, scale=2, model="bicubic")
-    assert "keyed.png: its transparent grey level (a PNG tRNS key) is not read" in caplog.text
-    assert "plain.png: its transparent" not in caplog.text
+    for name in ("keyed.png", "alpha.tif"):
+        assert f"{name}: the transparency of its grey pixels" in caplog.text
+    assert "plain.png: the transparency" not in caplog.text and "plain.tif: the transparency" not in caplog.text
 
 
 def test_an_alpha_channel_that_is_zero_everywhere_keeps_the_colour(tmp_path):

@@ -246,15 +246,22 @@ def is_cut_short_jpeg(path: Path) -> bool:
 
 
 def has_unread_grey_transparency(path: Path) -> bool:
-    """Whether a PNG is grey with a transparent grey level (a tRNS chunk), which OpenCV does not read:
-    its transparent pixels come out opaque."""
+    """Whether a PNG is grey with a transparent grey level (a tRNS chunk), or a TIFF grey with an
+    alpha channel (two samples a pixel), which OpenCV does not read: its transparent pixels come out
+    opaque."""
     with open(path, "rb") as file:
         head = file.read(1 << 16)  # IHDR and tRNS come before the image data
-    if not head.startswith(PNG_SIGNATURE):
-        return False
-    chunks = dict(_png_chunks(head))
-    header = chunks.get(b"IHDR", b"")
-    return len(header) >= 10 and header[9] == 0 and b"tRNS" in chunks
+    if head.startswith(PNG_SIGNATURE):
+        chunks = dict(_png_chunks(head))
+        header = chunks.get(b"IHDR", b"")
+        return len(header) >= 10 and header[9] == 0 and b"tRNS" in chunks
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        tags = {tag: int.from_bytes(value[:2], order) for tag, _, value, order in _first_directory(path.read_bytes())}
+        return tags.get(TIFF_PHOTOMETRIC, 2) in (0, 1) and tags.get(TIFF_SAMPLES_PER_PIXEL, 1) > 1
+    return False
+
+
+TIFF_PHOTOMETRIC, TIFF_SAMPLES_PER_PIXEL = 262, 277
 
 
 ICC_COLOUR_SPACES = {1: b"GRAY", 3: b"RGB ", 4: b"RGB "}

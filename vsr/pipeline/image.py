@@ -188,8 +188,8 @@ def read_image(source: Path) -> np.ndarray:
         if kind == cv2.IMAGE_METADATA_EXIF:
             image = upright(image, exif_orientation(np.asarray(block).tobytes()))
     if has_unread_grey_transparency(source):
-        log.warning("%s: its transparent grey level (a PNG tRNS key) is not read by OpenCV: the output is opaque",
-                    source.name)
+        log.warning("%s: the transparency of its grey pixels (a PNG's tRNS key, a TIFF's alpha channel) is not "
+                    "read by OpenCV: the output is opaque", source.name)
     if (pages := cv2.imcount(str(source))) > 1:
         log.warning("%s holds %d pages or animation frames: only the first is upscaled", source.name, pages)
     return image
