@@ -117,6 +117,21 @@ def test_a_grown_residual_model_starts_as_the_smaller_one():
         build("residual", 3, {"channels": 4, "blocks": 5}).grow_from(small)
 
 
+def test_a_widened_espcn_starts_as_the_narrower_one_and_its_new_features_learn():
+    small = _perturbed(build("espcn", 4, {"features": [8, 4]}))
+    wide = build("espcn", 4, {"features": [10, 6]})
+    wide.grow_from(small)
+    x = torch.rand(1, 1, 9, 11)
+    with torch.no_grad():
+        assert torch.allclose(wide(x), small(x), atol=1e-6)
+    assert wide.conv2.weight[4:].abs().sum() > 0
+    (wide(x) - x.repeat_interleave(4, -1).repeat_interleave(4, -2)).abs().mean().backward()
+    assert wide.conv3.weight.grad[:, 4:].abs().sum() > 0
+    for features, kw in (([6, 4], {}), ([10, 6], {"activation": "tanh"}), ([10, 6], {"global_skip": False})):
+        with pytest.raises(ValueError, match="cannot grow"):
+            build("espcn", 4, {"features": features, **kw}).grow_from(small)
+
+
 def test_a_widened_residual_model_starts_as_the_narrower_one_and_its_new_channels_learn():
     small = _perturbed(build("residual", 3, {"channels": 8, "blocks": 2}))
     wide = build("residual", 3, {"channels": 12, "blocks": 3})

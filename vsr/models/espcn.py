@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.models.layers import BicubicSkip, InputConv
+from vsr.models.layers import BicubicSkip, InputConv, embed_smaller
 
 SCALES = (2, 3, 4)
 
@@ -48,3 +48,18 @@ class ESPCN(nn.Module):
         if self.skip is not None:
             y = y + self.skip(x)
         return F.pixel_shuffle(y, self.scale)
+
+    @torch.no_grad()
+    def grow_from(self, smaller: ESPCN) -> None:
+        """Start from a trained model with fewer features: it computes exactly what `smaller` does, and
+        training only adds to it (vsr.models.layers.embed_smaller)."""
+        old = (_features(smaller), _features(self))
+        if smaller.scale != self.scale or any(a > b for a, b in zip(*old)) or type(smaller.act) is not type(self.act) \
+                or (smaller.skip is None) != (self.skip is None):
+            raise ValueError(f"an x{smaller.scale} ESPCN with features {list(old[0])} cannot grow into "
+                             f"x{self.scale} with {list(old[1])} (and the same activation and skip)")
+        embed_smaller(self, smaller)
+
+
+def _features(model: ESPCN) -> tuple[int, int]:
+    return model.conv1.out_channels, model.conv2.out_channels

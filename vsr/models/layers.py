@@ -69,3 +69,20 @@ class InputConv(nn.Conv2d):
             with torch.autocast(device_type=x.device.type, enabled=False):
                 return super().forward(x.float())
         return super().forward(x)
+
+
+@torch.no_grad()
+def embed_smaller(module: nn.Module, smaller: nn.Module) -> None:
+    """Fill the first channels of each of `module`'s tensors with `smaller`'s, so that `module` computes
+    exactly what `smaller` does: the extra output channels of a convolution start small and random, and
+    every weight from an extra channel into an old one starts at zero (no old channel reads the new
+    ones until training gives them weight). Tensors `smaller` lacks keep their initialisation."""
+    sources = smaller.state_dict()
+    for name, target in module.state_dict().items():
+        source = sources.get(name)
+        if source is None:
+            continue
+        if target.dim() == 4:
+            target.mul_(0.1)
+            target[: source.shape[0], source.shape[1]:] = 0
+        target[tuple(slice(0, n) for n in source.shape)] = source

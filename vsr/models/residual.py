@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsr.models.layers import BicubicSkip, InputConv
+from vsr.models.layers import BicubicSkip, InputConv, embed_smaller
 from vsr.options import CLEANUP_SCALE
 
 SCALES = (2, 3, 4)
@@ -69,14 +69,7 @@ class ResidualSR(nn.Module):
         if old_channels == channels:
             self.load_state_dict(smaller.state_dict(), strict=False)
         else:
-            for name, target in self.state_dict().items():
-                source = smaller.state_dict().get(name)
-                if source is None:
-                    continue
-                if target.dim() == 4:  # extra outputs small and random, extra inputs of old outputs zero
-                    target.mul_(0.1)
-                    target[: source.shape[0], source.shape[1]:] = 0
-                target[tuple(slice(0, n) for n in source.shape)] = source
+            embed_smaller(self, smaller)
         for block in self.body[len(smaller.body):]:
             nn.init.zeros_(block.conv2.weight)
             nn.init.zeros_(block.conv2.bias)
