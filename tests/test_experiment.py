@@ -6,19 +6,22 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 from fractions import Fraction
 
 import av
 import cv2
 import numpy as np
 import pytest
+import torch
 
 import vsr.experiment.ladder as ladder
 import vsr.experiment.report as report
 import vsr.experiment.run as experiment_run
 from tinymodels import panned_lumas, write_weight_file
+from videoclips import hiding_first_frames
 from vsr.engine.fusion import LearnedFusion
-from vsr.errors import ConfigError, UnsupportedModelError
+from vsr.errors import ConfigError, InputError, UnsupportedModelError
 from vsr.eval.evaluate import upscale_luma
 from vsr.eval.video import multi_frame_sequence
 from vsr.experiment import make_settings, run_experiment
@@ -158,6 +161,8 @@ def test_bad_inputs_are_one_line_errors(make_clip, make_audio_only, tmp_path, cl
         ([make_clip("narrow.mp4", width=96, height=56, frames=2), "-o", tmp_path / "g", "--scales", "1,2",
           "--codec", "libx265", *fast], "scale 2 makes the 96x56 source 48x28, under 32 px (libx265 needs 32)"),
         ([clip, "-o", tmp_path / "c", "--codec", "libnope", *fast], "unknown video encoder 'libnope'"),
+        ([clip, "-o", tmp_path / "h", "--codec", "ffv1", "--bitrates", "100k,200k,300k,400k", "--metrics", "psnr", "-q"],
+         "ffv1 is a lossless encoder: it has no rate to vary"),  # it ran, every rate the same file
         ([clip, "-o", tmp_path / "d", "--upscalers", "bicubic,nope", *fast], "unknown upscaler 'nope'"),
         ([clip, "-o", tmp_path / "e", "--scales", "1,7", *fast], "scales must be some of 1, 2, 3, 4"),
         ([clip, "-o", tmp_path / "f", "--upscalers", "bicubic+ensemble", *fast],
@@ -169,7 +174,7 @@ def test_bad_inputs_are_one_line_errors(make_clip, make_audio_only, tmp_path, cl
         assert result.exit_code == 1, (args, result.output)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("vsr: error: ") and message in lines[0], result.stderr
-    assert not any((tmp_path / name).exists() for name in "abcdefg")
+    assert not any((tmp_path / name).exists() for name in "abcdefgh")
 
 
 def test_a_folder_with_other_settings_is_refused_unless_overwrite(make_clip, tmp_path, cli, caplog, monkeypatch):
@@ -254,6 +259,23 @@ def test_start_counts_from_the_first_frame_not_from_pts_0(make_clip, tmp_path):
     assert whole.frames == 50 and late.frames == 25  # 25 fps: one second in is frame 25, of the clip's 50
     assert late.start_pts == first + 90000
     assert next(late.items()).pts == first + 90000
+
+
+def test_start_counts_from_the_first_frame_shown_not_from_frames_an_edit_list_hides(make_clip, tmp_path):
+    """A cut made with ffmpeg -ss -c copy: --start counted from the hidden frames, and scored others."""
+    cut = hiding_first_frames(make_clip("clip.mp4", width=96, height=64, frames=50), tmp_path / "cut.mp4", hidden=3)
+    info = probe(cut)
+    late = ladder.survey(info, 1.0, None, 0)
+    assert late.frames == 22  # 25 fps: one second after the first frame shown, of the 47 shown
+    assert next(late.items()).pts == round(1 / info.time_base)
+
+
+@pytest.mark.parametrize("start", [2.5, 1e15, 1e308])
+def test_a_start_past_the_last_frame_is_one_line(make_clip, start):
+    """A huge --start was a raw OverflowError ("Python int too large to convert to C long")."""
+    info = probe(make_clip("clip.mp4", width=96, height=64, frames=50))
+    with pytest.raises(InputError, match=re.escape(f"no video frame from {start:g} s on: its last starts 1.96 s after")):
+        ladder.survey(info, start, None, 0)
 
 
 def test_a_clean_up_model_cleans_the_scale_1_encodes_and_its_hull_picks_per_rung(make_clip, tmp_path):
@@ -363,6 +385,24 @@ def test_a_bad_preset_is_refused_before_the_folder_is_made(make_clip, tmp_path):
     with pytest.raises(ConfigError, match="preset 'veryfst'"):
         run_experiment(clip, tmp_path / "exp", make_settings(upscalers="bicubic", **{**GRID, "preset": "veryfst"}))
     assert not (tmp_path / "exp").exists()  # so the corrected command is not refused as "other settings"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_or_precision_this_machine_lacks_is_refused_before_the_folder_is_touched(make_clip, tmp_path, count_encodes):
+    """Both came after the folder was made (bicubic on CUDA: after every rung was encoded; with
+    --overwrite, after the old experiment's cache was deleted), and a folder so left refused the
+    corrected command as "other settings"."""
+    clip = make_clip("clip.mp4", **CLIP)
+    run_experiment(clip, tmp_path / "exp", make_settings(upscalers="bicubic", **GRID))
+    before = sorted((tmp_path / "exp").rglob("*"))
+    count_encodes.clear()
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        run_experiment(clip, tmp_path / "exp", make_settings(upscalers="bicubic", **{**GRID, "preset": "fast", "device": "cuda"}),
+                       overwrite=True)
+    assert sorted((tmp_path / "exp").rglob("*")) == before and not count_encodes
+    with pytest.raises(ConfigError, match="fp16 is not a fast path on the CPU"):
+        run_experiment(clip, tmp_path / "new", make_settings(upscalers="bicubic,residual", **{**GRID, "precision": "fp16"}))
+    assert not (tmp_path / "new").exists()
 
 
 def test_a_scale_no_upscaler_has_is_neither_encoded_nor_scored(make_clip, tmp_path, count_encodes, caplog):

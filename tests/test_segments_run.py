@@ -12,7 +12,7 @@ import pytest
 
 import vsr.segments.worker as segments_worker
 from test_segments_join import CLIP, LOSSLESS, LOSSY
-from videoclips import audio_packets, read_video
+from videoclips import audio_packets, hiding_first_frames, read_video
 from vsr import upscale_video
 from vsr.errors import ConfigError, OutputError, PipelineError
 from vsr.media.index import PacketIndex, read_packet_index
@@ -287,6 +287,16 @@ def test_a_file_cut_in_the_middle_of_a_gop_runs_in_segments_as_in_one_run(source
     assert len(b.pts) == len(a.pts) < 38 and b.pts == a.pts
     assert all((x == y).all() for x, y in zip(a.lumas, b.lumas))
     assert "before the first keyframe, could not be decoded" in caplog.text
+
+
+def test_a_file_whose_edit_list_hides_its_first_frames_runs_in_segments_as_in_one_run(source, tmp_path):
+    """The hidden frames were counted as frames of the file: every segmented run of such a cut failed its check."""
+    cut = hiding_first_frames(source, tmp_path / "cut.mp4", hidden=7)
+    whole = upscale_video(cut, tmp_path / "whole.mp4", options=LOSSLESS).output
+    result = upscale_in_segments(cut, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS)
+    a, b = read_video(whole), read_video(result.output)
+    assert len(b.pts) == len(a.pts) == 33 and b.pts == a.pts
+    assert all((x == y).all() for x, y in zip(a.lumas, b.lumas))
 
 
 def test_the_output_s_own_folder_as_the_work_folder_keeps_the_output_and_the_folder(source, whole, tmp_path):

@@ -356,3 +356,17 @@ def remux(source: Path, target: Path, container: str, *, video_first: bool = Fal
                 out.mux(packet)
     return target
 
+
+def hiding_first_frames(source: Path, target: Path, hidden: int) -> Path:
+    """`source`'s video with its first `hidden` frames before time 0, which an MP4's edit list hides
+    (what `ffmpeg -ss T -c copy` makes: the GOP's start is kept, but not shown)."""
+    with av.open(str(source)) as src, av.open(str(target), "w") as out:
+        stream = src.streams.video[0]
+        video = out.add_stream_from_template(stream)
+        shift = hidden * round(1 / (stream.average_rate * stream.time_base))
+        for packet in src.demux(stream):
+            if packet.size:
+                packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
+                packet.stream = video
+                out.mux(packet)
+    return target

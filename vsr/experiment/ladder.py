@@ -93,12 +93,16 @@ class Source:
 def start_pts_of(info: VideoInfo, start: float) -> int | None:
     """The pts (video time base) `start` seconds after the source's first frame, or None for
     start 0 (from the first frame). Seconds count from the first frame's presentation time (the
-    smallest packet pts, vsr.media.index), not from pts 0: an MPEG-TS starts anywhere, and B-frame
-    delay or an edit list moves an MP4's first pts off 0."""
+    smallest pts of the frames shown, vsr.media.index), not from pts 0: an MPEG-TS starts anywhere,
+    and B-frame delay or an edit list moves an MP4's first pts off 0. Raises InputError for a start
+    past the last frame."""
     if start <= 0:
         return None
     index = read_packet_index(info.path)
     first = index.pts[0] if index.pts else 0
+    if index.pts and start > (index.pts[-1] - first) * info.time_base:
+        raise InputError(f"{info.path} has no video frame from {start:g} s on: its last starts "
+                         f"{float((index.pts[-1] - first) * info.time_base):g} s after its first")
     return first + round(start / info.time_base)
 
 

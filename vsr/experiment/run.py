@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vsr.device import choose_device
 from vsr.errors import UnsupportedModelError
 from vsr.experiment.analysis import Comparison
 from vsr.experiment.cache import ExperimentDir
@@ -93,6 +94,9 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
     warning = settings.bd_warning()
     if warning:
         log.warning(warning)
+    if pairs:
+        choose_device(settings.device)  # no CUDA (and below, a precision the device lacks): said before the folder is touched
+    identities = {(u, s): upscaler_identity(u, s, settings.device, settings.precision) for u, s in pairs}
     src = survey(info, settings.start, settings.frames, settings.crop_size)
     sha = file_sha256(info.path)
     # the frames read, not asked for: --frames 100 on a 12-frame clip measures what no --frames does
@@ -104,7 +108,6 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
     rungs = {(s, r): Rung(s, r, experiment.point_key({"encode": True, "scale": s, "rate_mode": settings.rate_mode,
                                                        "rate": r}))
              for s in scales for r in settings.rates}
-    identities = {(u, s): upscaler_identity(u, s, settings.device, settings.precision) for u, s in pairs}
     jobs: dict[tuple[int, int], list[PointJob]] = {}
     for (scale, rate), rung in rungs.items():
         names = ([DIRECT] if scale == 1 else []) + [u for u, s in pairs if s == scale]

@@ -13,8 +13,10 @@ from vsr.media.probe import first_video_stream, open_input
 @dataclass(frozen=True)
 class PacketIndex:
     """pts: every video packet's presentation time, sorted (packets come in decode order, and
-    B-frames make that differ from presentation order); keyframes: the sorted pts of the keyframe
-    packets; both in `time_base` units. Packets without a pts are left out."""
+    B-frames make that differ from presentation order), of the frames shown (an MP4 edit list can
+    hide the first ones: decoded, but not shown); keyframes: the sorted pts of the keyframe packets,
+    hidden ones included (where a decoder starts); both in `time_base` units. Packets without a pts
+    are left out."""
 
     pts: tuple[int, ...]
     keyframes: tuple[int, ...]
@@ -31,7 +33,8 @@ def read_packet_index(path: Path) -> PacketIndex:
         for packet in container.demux(video):
             if packet.pts is None:
                 continue  # the flushing packet at the end, or a damaged one
-            pts.append(packet.pts)
             if packet.is_keyframe:
                 keyframes.append(packet.pts)
+            if not packet.is_discard:  # an MP4 edit list hides it (a cut made with ffmpeg -ss -c copy): no frame shown
+                pts.append(packet.pts)
         return PacketIndex(tuple(sorted(pts)), tuple(sorted(keyframes)), Fraction(video.time_base))

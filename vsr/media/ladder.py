@@ -21,11 +21,15 @@ LADDER_CONTAINER = "mp4"
 
 
 def check_encoder(codec: str, pix_fmt: str) -> None:
-    """ConfigError unless FFmpeg has the video encoder `codec` and it takes `pix_fmt`."""
+    """ConfigError unless FFmpeg has the video encoder `codec`, a lossy one (a ladder varies the rate:
+    a lossless encoder ignores it), and it takes `pix_fmt`."""
     try:
         formats = encoder_pix_fmts(codec)
     except VsrError as error:
         raise ConfigError(str(error)) from None
+    if not av.codec.Codec(codec, "w").lossy:
+        raise ConfigError(f"{codec} is a lossless encoder: it has no rate to vary; a ladder takes a lossy one "
+                          "(libx264, libx265, libvpx-vp9, libsvtav1)")
     if pix_fmt not in formats:
         raise ConfigError(f"{codec} does not take {pix_fmt} frames")
 
