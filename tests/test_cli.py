@@ -421,3 +421,13 @@ def test_bench_says_when_its_stage_timings_cannot_be_trusted():
 
     assert any(line.startswith("note: the whole run beat its slowest stage") for line in report(0.4))
     assert not any(line.startswith("note:") for line in report(1.5))
+
+
+@pytest.mark.parametrize("command", ["upscale", "bench", "eval", "train", "experiment", "models"])
+def test_help_shows_flags_without_a_type_and_options_with_theirs(cli, command):
+    """Every flag read `--overwrite <bool>` (even `--help <bool>`), as if it took a value."""
+    result = cli(command, "--help")
+    assert result.exit_code == 0
+    assert "<bool>" not in result.stdout and "--help" in result.stdout
+    if command != "models":
+        assert "<int" in result.stdout or "<path>" in result.stdout

@@ -4,6 +4,7 @@ module, registered here in the order `vsr --help` lists them."""
 from __future__ import annotations
 
 import typer
+import typer.core
 
 from vsr.cli.bench import bench
 from vsr.cli.evaluate import eval_command
@@ -11,6 +12,22 @@ from vsr.cli.experiment import experiment
 from vsr.cli.models import models
 from vsr.cli.train import train_command
 from vsr.cli.upscale import upscale
+
+def _show_flags_without_a_type() -> None:
+    """Typer 0.2x prints `<bool>` after every flag (`--overwrite <bool>`, even `--help <bool>`), which
+    reads as if it took a value (`--overwrite true` is an error): flags show no type."""
+    display = getattr(typer.core.TyperOption, "display_type_rich", None)
+    if display is None or getattr(display, "vsr_flags", False):
+        return
+
+    def without_bool(self: typer.core.TyperOption, ctx):  # type: ignore[no-untyped-def]
+        return None if self.is_flag and self.metavar is None else display(self, ctx)
+
+    without_bool.vsr_flags = True  # type: ignore[attr-defined]
+    typer.core.TyperOption.display_type_rich = without_bool  # type: ignore[method-assign]
+
+
+_show_flags_without_a_type()
 
 app = typer.Typer(
     name="vsr",
