@@ -174,3 +174,29 @@ def test_stop_all_gives_up_on_a_stage_that_ignores_the_stop_event():
     assert stages.stop_all() is False
     assert time.monotonic() - started < PROMPT_SECONDS
     release.set()
+
+
+def test_a_stage_still_running_after_a_signal_interrupted_the_wait_counts_as_running():
+    """Python 3.11 marks a thread as ended when a signal's exception interrupts its join(): stop_all
+    said every stage had stopped while the writer still muxed, and the job closed the output under
+    it (a segmentation fault)."""
+
+    def raise_signalled(signum, frame):
+        raise Signalled
+
+    previous = signal.signal(signal.SIGUSR1, raise_signalled)
+    release = threading.Event()
+    try:
+        stages = Stages(thread_prefix="busy-")
+        stages.start("writer", lambda: release.wait(5))  # a final flush: does not look at the stop event
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        with pytest.raises(Signalled):
+            stages.wait()
+        assert stages.stop_all() is False and stages.running
+    finally:
+        release.set()
+        signal.signal(signal.SIGUSR1, previous)
+    deadline = time.monotonic() + PROMPT_SECONDS
+    while stages.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not stages.running

@@ -38,7 +38,10 @@ class Stages:
     def __init__(self, thread_prefix: str = "vsr-") -> None:
         self.stop = threading.Event()
         self.thread_prefix = thread_prefix
-        self._threads: list[threading.Thread] = []
+        self._ended: list[threading.Event] = []
+        """Set by each stage as it ends. Not Thread.is_alive(): in Python 3.11 a KeyboardInterrupt
+        raised inside Thread.join() marks the joined thread as ended while it still runs (a stopped
+        job then closed the output under the writer, a segmentation fault)."""
         self._failures: list[tuple[str, BaseException]] = []
 
     def queue(self, maxsize: int) -> StageQueue:
@@ -47,24 +50,25 @@ class Stages:
 
     def start(self, name: str, body: Callable[[], None]) -> None:
         """Run `body` in a new thread as the stage `name`."""
+        ended = threading.Event()
         thread = threading.Thread(
-            target=self._run, args=(name, body), name=f"{self.thread_prefix}{name}", daemon=True
+            target=self._run, args=(name, body, ended), name=f"{self.thread_prefix}{name}", daemon=True
         )
-        self._threads.append(thread)
+        self._ended.append(ended)
         thread.start()
 
     @property
     def running(self) -> bool:
-        """Whether any stage thread is still alive."""
-        return any(thread.is_alive() for thread in self._threads)
+        """Whether any stage thread is still running."""
+        return not all(ended.is_set() for ended in self._ended)
 
     def wait(self, on_tick: Callable[[], None] | None = None) -> None:
         """Block until every stage has ended or the stop event is set, calling `on_tick` about
         every TICK_SECONDS and once at the end. Re-raises the first stage failure (after stopping
         the others): a VsrError as it is, another exception as PipelineError(stage, "Type: text")
         with the original as its cause. An exception from `on_tick` propagates as it is."""
-        while not self.stop.is_set() and (alive := [t for t in self._threads if t.is_alive()]):
-            alive[0].join(timeout=TICK_SECONDS)
+        while not self.stop.is_set() and (running := [e for e in self._ended if not e.is_set()]):
+            running[0].wait(timeout=TICK_SECONDS)
             if on_tick is not None:
                 on_tick()
         if self._failures:
@@ -81,11 +85,11 @@ class Stages:
         Returns whether they all did."""
         self.stop.set()
         deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        for ended in self._ended:
+            ended.wait(timeout=max(0.0, deadline - time.monotonic()))
         return not self.running
 
-    def _run(self, name: str, body: Callable[[], None]) -> None:
+    def _run(self, name: str, body: Callable[[], None], ended: threading.Event) -> None:
         try:
             body()
         except Stopped:
@@ -93,3 +97,5 @@ class Stages:
         except BaseException as exc:  # recorded and re-raised by the watching thread
             self._failures.append((name, exc))
             self.stop.set()
+        finally:
+            ended.set()
