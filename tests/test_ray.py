@@ -243,6 +243,47 @@ def test_a_runner_starts_its_own_local_instance_and_stops_it_at_close(monkeypatc
     assert calls == [] and running["ray"]
 
 
+class Terminated(BaseException):
+    """What the command's SIGTERM handler raises (vsr.cli.signals.Interrupted)."""
+
+
+def test_sigterm_while_ray_starts_reaches_the_commands_handler_and_stops_what_ray_started(monkeypatch):
+    """Ray's own SIGTERM handler took it (sys.exit(15): exit code 15, no message) and the processes
+    it had started were left running."""
+    pytest.importorskip("ray")
+    import signal
+    import subprocess
+    import sys
+
+    from vsr.segments import distributed
+
+    calls: list[str] = []
+
+    started: list[subprocess.Popen] = []
+
+    def init(**kwargs):  # as ray.init: its own handler, a process started, then the signal arrives
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        calls.append("init")
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        signal.raise_signal(signal.SIGTERM)
+
+    def terminated(signum, frame):
+        raise Terminated
+
+    monkeypatch.setattr(distributed.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.ray, "init", init)
+    monkeypatch.setattr(distributed.ray, "shutdown", lambda: calls.append("shutdown"))
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        with pytest.raises(Terminated):
+            distributed.RayRunner(workers=2, device="cpu").connect()
+        assert signal.getsignal(signal.SIGTERM) is terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert calls == ["init", "shutdown"]
+    assert started[0].wait(timeout=5) is not None  # ended, not left to run on (Ray's agents ran a minute)
+
+
 def test_sigterm_mid_run_stops_the_workers_keeps_the_work_folder_and_resume_finishes(
     ray_session, cli, source, sequential, tmp_path, monkeypatch
 ):

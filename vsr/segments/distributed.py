@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import psutil
 import ray
 import torch
 
@@ -179,6 +180,7 @@ class RayRunner:
         if ray.is_initialized():
             log.debug("using the Ray instance this process already runs")
         else:
+            children = _child_processes()
             with _signals_kept():
                 try:
                     if self.address is None:
@@ -189,6 +191,13 @@ class RayRunner:
                 except Exception as exc:  # Ray raises ConnectionError, RuntimeError, gRPC errors...
                     where = "start a local Ray instance" if self.address is None else f"reach the Ray cluster at {self.address}"
                     raise ConfigError(f"cannot {where}: {_first_line(exc)}") from None
+                except BaseException:  # a signal while Ray starts: the processes it has started go too
+                    ray.shutdown()  # (those it has not yet handed to its node, it leaves: its agents ran on for a minute)
+                    for process in _child_processes().values():
+                        if process.pid not in children:
+                            with contextlib.suppress(psutil.Error):
+                                process.kill()
+                    raise
             self._owned = True
         self._connected = True
         self.started_seconds = time.perf_counter() - started
@@ -280,9 +289,16 @@ def _frames_running(tracker: ray.actor.ActorHandle, tasks: Iterable[SegmentTask]
     return sum(frames.get((task.job, task.segment.index), 0) for task in tasks)
 
 
+def _child_processes() -> dict[int, psutil.Process]:
+    """This process's children and theirs, by pid."""
+    return {child.pid: child for child in psutil.Process().children(recursive=True)}
+
+
 class _signals_kept:
     """Restore the signal handlers that ray.init replaces (it installs its own SIGTERM handler in
-    the driver), so that the command's stop on SIGTERM/SIGINT/SIGHUP still holds."""
+    the driver), so that the command's stop on SIGTERM/SIGINT/SIGHUP still holds. A SIGTERM that
+    Ray's handler took while Ray started (its sys.exit(15): no message, exit code 15) is given
+    again to the handler restored."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -290,10 +306,12 @@ class _signals_kept:
         main = threading.current_thread() is threading.main_thread()
         self.saved = {s: signal.getsignal(s) for s in self.SIGNALS} if main else {}
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> None:
         for signum, handler in self.saved.items():
             if handler is not None:
                 signal.signal(signum, handler)
+        if isinstance(exc, SystemExit) and exc.code == signal.SIGTERM and callable(self.saved.get(signal.SIGTERM)):
+            signal.raise_signal(signal.SIGTERM)
 
 
 def _check_reachable(address: str) -> None:
