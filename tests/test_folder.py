@@ -143,6 +143,7 @@ def test_a_warning_during_a_folder_run_names_its_file_and_an_interruption_says_w
     import logging
 
     import vsr.segments.folder as folder_run
+    import vsr.segments.worker as segments_worker
 
     make_clip("in/a 100%.mp4", **CLIP)
     make_clip("in/b.mp4", **CLIP)
@@ -159,11 +160,27 @@ def test_a_warning_during_a_folder_run_names_its_file_and_an_interruption_says_w
     assert result.exit_code == 130
     assert "vsr: warning: a 100%.mp4: something about 50% of the frames" in result.stderr
     assert "vsr: warning: b.mp4: something about 50% of the frames" in result.stderr
-    assert (f"stopped with 1 of 2 file(s) finished, kept in {tmp_path / 'out'}; the same command again skips them"
-            in result.stderr)
+    assert result.stderr.strip().splitlines()[-1] == (  # on the one line of the interruption
+        f"vsr: interrupted: 1 of 2 file(s) finished, kept in {tmp_path / 'out'}; the same command again skips them "
+        "and does the rest")
     again = cli("upscale", tmp_path / "in", "-o", tmp_path / "out", *FLAGS, "--overwrite")
     assert again.exit_code == 130 and "the same command without --overwrite skips them" in again.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a 100%.mp4"]
+    real_segment = segments_worker.upscale_segment
+
+    def stop_in_b(source, *args, **kwargs):
+        if Path(source).name == "b.mp4":
+            raise KeyboardInterrupt
+        return real_segment(source, *args, **kwargs)
+
+    monkeypatch.setattr(segments_worker, "upscale_segment", stop_in_b)
+    segmented = cli("upscale", tmp_path / "in", "-o", tmp_path / "seg", *FLAGS, "--segment-seconds", "1")
+    assert segmented.exit_code == 130  # a work folder kept takes --resume (without, it was refused)
+    assert "; the same command again with --resume " in segmented.stderr.strip().splitlines()[-1]
+    monkeypatch.setattr(folder_run, "upscale_video", lambda *args, **kwargs: warning_then_stop(Path("b.mp4")))
+    first = cli("upscale", tmp_path / "in", "-o", tmp_path / "new", *FLAGS)
+    assert first.stderr.strip().splitlines()[-1] == "vsr: interrupted: no file finished; the same command again starts over"
+    assert not (tmp_path / "new").exists()  # the output folder it made, empty, goes
     assert not any(getattr(f, "__name__", "") == "name_it" for h in logging.getLogger("vsr").handlers for f in h.filters)
 
 

@@ -55,7 +55,8 @@ def one_line_errors(*, debug: bool = False) -> Iterator[None]:
         raise
     except (KeyboardInterrupt, Interrupted) as exc:  # the library has cleaned up on its way out
         interrupted = as_interrupted(exc)
-        typer.echo(interrupted.line, err=True)
+        notes = "; ".join(getattr(exc, "__notes__", ()))  # what the library says of the work left (a folder run)
+        typer.echo(f"{interrupted.line}: {notes}" if notes else interrupted.line, err=True)
         raise typer.Exit(interrupted.exit_code) from None
     except VsrError as exc:
         if debug:

@@ -118,6 +118,7 @@ def upscale_folder(
         if segmented:
             raise ConfigError(f"{folder} holds still images, and segments are for videos; drop --segment-seconds/--workers")
         check_still_options(options, f"the still images of {folder}")
+    made_output = not output.exists()
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -143,15 +144,24 @@ def upscale_folder(
                                          resume, keep_work, progress))
     except Exception:
         raise
-    except BaseException:  # an interruption: say what is finished, and how to do the rest
+    except BaseException as exc:  # an interruption: say what is finished, and how to do the rest
         finished = sum(_written_since(target, started) for _, target in todo)
-        again = ("the same command without --overwrite skips them" if options.run.overwrite
-                 else "the same command again skips them")
+        if made_output and not any(output.iterdir()):
+            output.rmdir()
         if todo:
-            log.warning("stopped with %d of %d file(s) finished, kept in %s; %s and does the rest",
-                        finished, len(todo), output, again)
+            exc.add_note(_how_to_go_on(finished, len(todo), output, options.run.overwrite, segmented))
         raise
     return [outcomes[source] for source in videos]
+
+
+def _how_to_go_on(finished: int, files: int, output: Path, overwrite: bool, segmented: bool) -> str:
+    """What an interrupted folder run says, on the interruption's line: what is done, how to do the rest."""
+    again = "the same command without --overwrite" if overwrite else "the same command again"
+    if segmented:
+        again += " with --resume"  # a file whose work folder is kept takes no other way on
+    if not finished:
+        return f"no file finished; {again} starts over"
+    return f"{finished} of {files} file(s) finished, kept in {output}; {again} skips them and does the rest"
 
 
 def _written_since(target: Path, started: float) -> bool:
