@@ -10,7 +10,7 @@ import pytest
 
 from videoclips import audio_packets, listing, read_video
 from vsr import upscale_video
-from vsr.errors import PipelineError
+from vsr.errors import OutputError, PipelineError
 from vsr.media.index import read_packet_index
 from vsr.options import EncodeOptions, ModelOptions, UpscaleOptions
 from vsr.segments.join import join_segments
@@ -78,6 +78,26 @@ def test_segments_out_of_order_or_encoded_differently_are_refused(make_clip, tmp
         join_segments(source, [files[0], odd[1], files[2]], tmp_path / "joined.mp4", "mp4")
     with pytest.raises(PipelineError, match="no segment"):
         join_segments(source, [], tmp_path / "joined.mp4", "mp4")
+    assert listing(tmp_path) == before
+
+
+def test_a_join_the_file_system_refuses_is_an_output_error_and_leaves_nothing(make_clip, tmp_path: Path):
+    """A file-size limit (or a full disk) during the join was "OSError: [Errno 27] File too large"."""
+    import resource
+    import signal
+
+    source = make_clip("in.mp4", **CLIP)
+    files = segment_files(source, LOSSLESS, tmp_path)
+    before = listing(tmp_path)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (sum(f.stat().st_size for f in files) // 2, limits[1]))
+    try:
+        with pytest.raises(OutputError, match="cannot write the joined output .*: file too large"):
+            join_segments(source, files, tmp_path / "joined.mp4", "mp4")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
     assert listing(tmp_path) == before
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import av
 
-from vsr.errors import PipelineError
+from vsr.errors import OutputError, PipelineError
 from vsr.media.frames import Passthrough
-from vsr.media.mux import Muxer, close_quietly, copy_container_metadata, open_output, set_up_streams, video_shift
+from vsr.media.mux import (
+    Muxer, close_quietly, copy_container_metadata, open_output, set_up_streams, system_reason, video_shift,
+)
 from vsr.media.probe import first_video_stream, open_input
 
 STAGE = "join"
@@ -32,7 +34,8 @@ def join_video_parts(
     video stream says `frame_rate` (default: the first part's).
     Returns the video packets written. Raises PipelineError (stage "join") when there is no part,
     a part's codec or extradata differs from the first part's, or the decoding times do not
-    strictly increase across the parts; InputError/OutputError as opening the files raises them."""
+    strictly increase across the parts; InputError/OutputError as opening the files raises them, and
+    OutputError when the file cannot be written (a full disk)."""
     if not parts:
         raise PipelineError(STAGE, "no segment to join")
     with open_input(parts[0]) as first, open_input(source) as templates:
@@ -58,6 +61,9 @@ def join_video_parts(
                 else:
                     muxer.write_video_packet(item)
             muxer.finish()
+        except OSError as exc:  # a full disk, a file-size limit
+            close_quietly(output)
+            raise OutputError(f"cannot write the joined output {temp.name}: {system_reason(exc)}") from None
         except BaseException:
             close_quietly(output)
             raise
