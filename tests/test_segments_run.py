@@ -299,6 +299,27 @@ def test_a_file_whose_edit_list_hides_its_first_frames_runs_in_segments_as_in_on
     assert all((x == y).all() for x, y in zip(a.lumas, b.lumas))
 
 
+def test_the_tasks_a_cluster_worker_receives_name_absolute_paths(make_clip, tmp_path, monkeypatch):
+    """A worker runs in the folder its cluster started in: relative paths named another input there
+    (upscaled without a word, the driver's audio muxed onto it) or none."""
+    from tinymodels import write_weight_file
+
+    make_clip("in.mp4", **CLIP)
+    write_weight_file(tmp_path / "tiny.pt", scale=2)
+    monkeypatch.chdir(tmp_path)
+    options = LOSSLESS.replace(model={"name": "tiny.pt"})
+    job = SegmentedJob.open(Path("in.mp4"), Path("out.mp4"), options, segment_seconds=SECONDS)
+    try:
+        tasks = job.tasks()
+        assert len(tasks) == 3
+        for task in tasks:
+            assert task.source == tmp_path / "in.mp4" and task.target.is_absolute()
+            assert task.target.parent == tmp_path / ".out.mp4.vsr-work"
+            assert task.options.model.name == str(tmp_path / "tiny.pt")
+    finally:
+        job.discard_if_unstarted()
+
+
 def test_the_output_s_own_folder_as_the_work_folder_keeps_the_output_and_the_folder(source, whole, tmp_path):
     """The finished output was deleted with the work folder (rmtree after the join), exit 0."""
     folder = tmp_path / "films"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import time
 from collections import Counter
@@ -31,6 +32,7 @@ from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.index import read_packet_index
 from vsr.media.probe import first_video_stream, frame_duration, open_input
+from vsr.models.resolve import is_weight_file
 from vsr.options import UpscaleOptions, check_frames
 from vsr.pipeline.plan import Job
 from vsr.pipeline.result import UpscaleResult, default_output_path
@@ -183,8 +185,14 @@ class SegmentedJob:
         return self._intact_files[index]
 
     def tasks(self, key: int = 0) -> list[SegmentTask]:
-        """The tasks of the segments to do, marked as job `key`."""
-        return [SegmentTask(self.source, s, self.options, self.files[s.index], key) for s in self.todo()]
+        """The tasks of the segments to do, marked as job `key`. Their paths (input, segment files, a
+        weight file) are absolute: a worker of a cluster runs in another folder, where a relative one
+        names another file or none."""
+        options = self.options
+        if options.model.name is not None and is_weight_file(options.model.name):
+            options = options.replace(model={"name": os.path.abspath(options.model.name)})
+        source = self.source.absolute()
+        return [SegmentTask(source, s, options, self.files[s.index].absolute(), key) for s in self.todo()]
 
     def record(self, segment: Segment, result: SegmentResult) -> None:
         """Mark `segment` done in the manifest and save it (atomically)."""
