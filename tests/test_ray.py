@@ -205,6 +205,8 @@ def test_rays_advice_is_given_in_vsrs_words(monkeypatch):
 
 
 def test_a_runner_starts_its_own_local_instance_and_stops_it_at_close(monkeypatch):
+    """Its own even where a cluster runs on the machine or RAY_ADDRESS names one (without address
+    "local", ray.init joined it and refused the CPU count: --workers failed)."""
     pytest.importorskip("ray")
     from vsr.segments import distributed
 
@@ -231,7 +233,7 @@ def test_a_runner_starts_its_own_local_instance_and_stops_it_at_close(monkeypatc
         runner.connect()  # once
         assert runner.device == "cpu" and runner._resources == {"num_cpus": 2}
     assert calls == [
-        ("init", dict(num_cpus=4, num_gpus=0, object_store_memory=distributed.OBJECT_STORE_BYTES,
+        ("init", dict(address="local", num_cpus=4, num_gpus=0, object_store_memory=distributed.OBJECT_STORE_BYTES,
                       include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)),
         ("shutdown", {}),
     ]

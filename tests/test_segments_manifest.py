@@ -44,6 +44,19 @@ def test_a_manifest_for_another_input_or_other_options_is_refused(tmp_path, sour
         manifest.for_job(source, OPTIONS)
 
 
+def test_a_weight_file_replaced_under_the_same_name_is_refused(tmp_path, source):
+    """A resume mixed two models in one video: the digest named the file, not its weights."""
+    from tinymodels import write_weight_file
+
+    weights = write_weight_file(tmp_path / "w.pt", scale=2, seed=1)
+    options = OPTIONS.replace(model={"name": str(weights)})
+    manifest = Manifest.new(source, options, PLAN)
+    assert manifest.for_job(source, options) is manifest
+    write_weight_file(weights, scale=2, seed=2)
+    with pytest.raises(ConfigError, match="other weights of the model"):
+        manifest.for_job(source, options)
+
+
 def test_a_missing_or_foreign_manifest_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="nothing to resume"):
         Manifest.load(tmp_path)

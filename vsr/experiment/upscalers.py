@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,8 +21,7 @@ from vsr.errors import UnsupportedModelError
 from vsr.files import file_sha256
 from vsr.misr import MultiFrameSettings
 from vsr.models import SRModel, resolve
-from vsr.models.loading import weights_path
-from vsr.models.resolve import is_weight_file
+from vsr.models.resolve import model_file
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +109,6 @@ class Upscaler:
     def flush(self) -> list[np.ndarray]:
         windows, self._windows = self._windows, None
         return windows.finish() if windows is not None else []
-
-
-def model_file(name: str, scale: int) -> Path | None:
-    """The weight file behind `name` at `scale` (a shipped model's or the named file), or None."""
-    if is_weight_file(name):
-        return Path(name)
-    path = weights_path(name, scale)
-    return path if path.is_file() else None
 
 
 def supports_scale(name: str, scale: int) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 from vsr.errors import UnsupportedModelError
 from vsr.models.checkpoint import read_checkpoint
 from vsr.models.descriptor import SRModel
-from vsr.models.loading import default_model_name, load_model, load_model_file
+from vsr.models.loading import default_model_name, load_model, load_model_file, weights_path
 from vsr.models.registry import ARCHS, MULTI_FRAME_ARCHS
 from vsr.options import CLEANUP_SCALE, check_scale
 
@@ -19,6 +19,15 @@ def is_weight_file(model: str | os.PathLike[str]) -> bool:
     if not isinstance(model, str):
         return True
     return model not in ARCHS and model not in MULTI_FRAME_ARCHS and (model.endswith(".pt") or Path(model).is_file())
+
+
+def model_file(name: str | os.PathLike[str], scale: int) -> Path | None:
+    """The weight file behind `name` at `scale` (the named file, or a shipped model's), or None
+    (bicubic, a multi-frame model without weights, a name not shipped at that scale)."""
+    if is_weight_file(name):
+        return Path(name)
+    path = weights_path(str(name), scale)
+    return path if path.is_file() else None
 
 
 DEFAULT_SCALE = 4

@@ -211,8 +211,8 @@ class RayRunner:
         workers = self._workers or 1
         cpus = max(1, (os.cpu_count() or 1) // workers)
         gpus = min(workers, torch.cuda.device_count()) if self.wants_gpu and torch.cuda.is_available() else 0
-        return dict(
-            num_cpus=workers * cpus, num_gpus=gpus, object_store_memory=OBJECT_STORE_BYTES,
+        return dict(  # address "local": a new instance even where a cluster runs on this machine (or RAY_ADDRESS names one)
+            address="local", num_cpus=workers * cpus, num_gpus=gpus, object_store_memory=OBJECT_STORE_BYTES,
             include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,  # vsr reports its workers' failures
         )
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from vsr.errors import ConfigError, InputError
+from vsr.errors import ConfigError, InputError, VsrError
 from vsr.files import file_sha256, write_text_atomic
-from vsr.options import UpscaleOptions
+from vsr.models.loading import default_model_name
+from vsr.models.resolve import model_file
+from vsr.options import ModelOptions, UpscaleOptions
 from vsr.segments.plan import Segment
 
 MANIFEST_NAME = "manifest.json"
@@ -57,8 +60,8 @@ class Manifest:
             raise ConfigError(f"the work folder belongs to another input than {source} (or it changed); "
                               "remove it or choose another --work-dir")
         if self.options_sha256 != options_digest(options):
-            raise ConfigError("the work folder was made with other options; rerun with the same options, "
-                              "or remove it to start afresh")
+            raise ConfigError("the work folder was made with other options or other weights of the model; rerun "
+                              "with the same, or remove it to start afresh")
         return self
 
     def finished(self, index: int, frames: int, size: int, sha256: str = "") -> Manifest:
@@ -124,7 +127,20 @@ def input_digest(source: Path) -> str:
 
 def options_digest(options: UpscaleOptions) -> str:
     """SHA-256 of the options that shape the output (not how the run is supervised: `run` is left out,
-    nor the batch size, the usual change after running out of memory)."""
+    nor the batch size, the usual change after running out of memory), and of the model's weight
+    file: a file replaced under the same name (retrained, another vsr's shipped one) would mix two
+    models in one video."""
     shaping = {name: dataclasses.asdict(getattr(options, name)) for name in ("model", "multi_frame", "filters", "encode")}
     shaping["model"].pop("batch_size", None)
+    shaping["weights_sha256"] = _weights_sha256(options.model)
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _weights_sha256(model: ModelOptions) -> str:
+    """SHA-256 of the weight file the model options name (a shipped model's too), "" where there is none."""
+    try:
+        name = model.name if model.name is not None else default_model_name(model.scale)
+        path = model_file(name, model.scale) if isinstance(name, (str, os.PathLike)) else None
+    except VsrError:
+        return ""
+    return file_sha256(path) if path is not None and path.is_file() else ""
