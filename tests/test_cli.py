@@ -431,3 +431,14 @@ def test_help_shows_flags_without_a_type_and_options_with_theirs(cli, command):
     assert "<bool>" not in result.stdout and "--help" in result.stdout
     if command != "models":
         assert "<int" in result.stdout or "<path>" in result.stdout
+
+
+def test_the_progress_bar_of_a_resumed_job_counts_its_rate_from_where_it_resumed():
+    """600 of 960 frames done before a resume read as 158166 frames/s, and the ETA followed."""
+    from vsr.cli.common import ProgressBar
+
+    with ProgressBar(disable=False) as bar:
+        bar.update(600, 960)
+        bar.update(610, 960)
+        assert (bar.bar.n, bar.bar.total, bar.bar.initial) == (610, 960, 600)
+        assert bar.bar.format_dict["n"] - bar.bar.format_dict["initial"] == 10

@@ -82,8 +82,9 @@ class ProgressBar:
     def update(self, done: int, total: int | None) -> None:
         if self.disable:
             return
-        if self.bar is None:
-            self.bar = tqdm(total=total, unit=self.unit, desc=self.desc, dynamic_ncols=True, leave=False, mininterval=0.5)
+        if self.bar is None:  # what was done before (a resumed job's segments) is the start, not a burst of speed
+            self.bar = tqdm(total=total, initial=done, unit=self.unit, desc=self.desc, dynamic_ncols=True, leave=False,
+                            mininterval=0.5)
         if total and self.bar.total != total and done <= total:
             self.bar.total = total
         self.bar.update(done - self.bar.n)

@@ -160,7 +160,7 @@ def _how_to_go_on(finished: int, files: int, output: Path, overwrite: bool, segm
     if segmented:
         again += " with --resume"  # a file whose work folder is kept takes no other way on
     if not finished:
-        return f"no file finished; {again} starts over"
+        return f"no file finished; {again} " + ("goes on from the segments done" if segmented else "starts over")
     return f"{finished} of {files} file(s) finished, kept in {output}; {again} skips them and does the rest"
 
 
