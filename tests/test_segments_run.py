@@ -320,6 +320,20 @@ def test_the_tasks_a_cluster_worker_receives_name_absolute_paths(make_clip, tmp_
         job.discard_if_unstarted()
 
 
+def test_a_second_run_of_a_work_folder_in_use_is_refused_until_the_first_ends(source, whole, tmp_path, monkeypatch):
+    """Two --resume runs of one job both ran every segment left, and the second to join removed the
+    folder under the first ("cannot create the output file in .out.mp4.vsr-work")."""
+    count_segments(monkeypatch, failing={1: 2})
+    with pytest.raises(PipelineError):
+        upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS)
+    first = SegmentedJob.open(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, resume=True)
+    with pytest.raises(OutputError, match="another run is using the work folder .*out.mp4.vsr-work"):
+        upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, resume=True)
+    first.close()
+    upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, resume=True)
+    assert_same_video(tmp_path / "out.mp4", whole)
+
+
 def test_the_output_s_own_folder_as_the_work_folder_keeps_the_output_and_the_folder(source, whole, tmp_path):
     """The finished output was deleted with the work folder (rmtree after the join), exit 0."""
     folder = tmp_path / "films"

@@ -83,7 +83,7 @@ def reserve_output(target: Path) -> Iterator[Path]:
     except OSError as exc:
         raise OutputError(f"cannot create the output file in {target.parent} ({system_reason(exc)})") from None
     try:
-        _try_lock(fd)  # a brand-new file: nobody else can hold it
+        try_lock(fd)  # a brand-new file: nobody else can hold it
         yield temp
     finally:
         remove_quietly(temp)
@@ -133,7 +133,7 @@ def _partials_of(target: Path) -> list[tuple[Path, int]]:
 def _in_use(fd: int, pid: int) -> bool:
     """Whether the partial file open at `fd`, named with writer `pid`, belongs to a live run
     (the rule of remove_stale_partials). Takes its lock when free, so a stale one can be removed."""
-    locked = _try_lock(fd)
+    locked = try_lock(fd)
     if locked is False:
         return True
     if not _pid_alive(pid):
@@ -141,7 +141,7 @@ def _in_use(fd: int, pid: int) -> bool:
     return locked is None or time.time() - os.fstat(fd).st_mtime < PARTIAL_CREATION_GRACE_SECONDS
 
 
-def _try_lock(fd: int) -> bool | None:
+def try_lock(fd: int) -> bool | None:
     """Take the exclusive flock of `fd` without waiting: True if taken, False if another open file
     holds it, None if the file system has no locks."""
     try:

@@ -278,6 +278,8 @@ def _in_segments(
             else:
                 outcomes[job.source] = FileOutcome(job.source, job.target, "done", f"({_frames(result)})")
     finally:
+        for job in jobs:
+            job.close()
         if made_root and root.is_dir() and not any(root.iterdir()):
             root.rmdir()  # made for the files' work folders, which are gone
     log.debug("folder done in %.1f s", time.perf_counter() - started)

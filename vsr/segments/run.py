@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -132,6 +133,9 @@ class SegmentedJob:
     """Whether this run made the work folder."""
     _intact_files: dict[int, bool] = field(default_factory=dict, repr=False)
     """Segments whose finished file was found intact (or not), each read once per run."""
+    _unlock: weakref.finalize | None = field(default=None, repr=False)
+    """Closes the descriptor of the work folder that holds its flock while the job is open: at
+    close(), or when the job is collected."""
 
     @classmethod
     def open(
@@ -153,8 +157,10 @@ class SegmentedJob:
         made_work = not work.exists()
         fresh = made_work or (work.is_dir() and not any(work.iterdir()))
         manifest = _open_work(work, source, options, segment_seconds, resume, runner.workers)
+        lock = _lock_work(work)
         files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
         job = cls(source, target, options, container, work, manifest, files, planned, keep_work, fresh, made_work)
+        job._unlock = weakref.finalize(job, _close_quietly, lock)
         if resumed:
             log.info("resuming: %d of %d segment(s) to do", len(job.todo()), len(manifest.segments))
         elif resume:
@@ -203,6 +209,11 @@ class SegmentedJob:
         self.manifest = self.manifest.finished(segment.index, result.frames, result.bytes, digest)
         self._intact_files[segment.index] = True
         self.manifest.save(self.work)
+
+    def close(self) -> None:
+        """Let other runs use the work folder (a job left open holds it until it is collected)."""
+        if self._unlock is not None:
+            self._unlock()
 
     def discard_if_unstarted(self) -> None:
         """After a failure: remove this run's work if no segment was finished (there is nothing to
@@ -267,6 +278,8 @@ def upscale_in_segments(
     except BaseException:
         job.discard_if_unstarted()
         raise
+    finally:
+        job.close()
     assert isinstance(frames, int)
     return UpscaleResult(
         job.target, frames, time.perf_counter() - started, planned.model,
@@ -407,6 +420,27 @@ def _filtered_planes(
         start_pts=start_pts, end_pts=end_pts, filtered_time_base=filtered.time_base) if isinstance(item, VideoItem)]
     counts = (frame_filter.frames_in, frame_filter.frames_out) if frame_filter is not None else (len(frames), len(frames))
     return frames, counts
+
+
+def _lock_work(work: Path) -> int | None:
+    """Take the work folder's flock (on a descriptor of the folder itself: its files come and go),
+    for as long as the job is open; OutputError when another live run holds it (two --resume runs of
+    one job both ran every segment left, and the second to join removed the folder under the first).
+    None where the folder cannot be opened so or its file system has no locks."""
+    try:
+        fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    if mux.try_lock(fd) is False:
+        os.close(fd)
+        raise OutputError(f"another run is using the work folder {work}; wait for it to end, or stop it first")
+    return fd
+
+
+def _close_quietly(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _finished(work: Path) -> bool:
