@@ -200,12 +200,19 @@ def test_filters_that_change_the_frame_count_are_refused_before_any_work_folder(
     assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
 
 
-@pytest.mark.parametrize("chain", ["fade=in:0:12", "tmix=frames=9"])
-def test_a_vf_chain_that_counts_frames_or_reaches_past_the_context_is_refused(source, tmp_path, chain):
+@pytest.mark.parametrize("chain, why", [
+    ("fade=in:0:12", "that counts frames .'fade=in:0:12' fades by frame number"),
+    # past the trial's first 24 frames: it passed, and the segmented output never faded out
+    ("scale=iw:ih,fade=out:30:5", "that counts frames .'fade=out:30:5' fades by frame number"),
+    ("select='gte(n,0)'", "that counts frames .\"select='gte.n,0.'\" uses n"),
+    ("setpts=N/FRAME_RATE/TB", "that counts frames .'setpts=N/FRAME_RATE/TB' uses N"),
+    ("tmix=frames=9", "whose frames after a cut are not those of one run"),
+])
+def test_a_vf_chain_that_counts_frames_or_reaches_past_the_context_is_refused(source, tmp_path, chain, why):
     """Each segment starts a new graph: a fade by frame number would restart, a 9-frame mix lacks
-    frames before the cut. Found by running the chain whole and from a cut on the first frames."""
-    with pytest.raises(ConfigError, match=r"^a --vf chain whose frames after a cut are not those of one run .+ "
-                                          r"cannot run in segments; drop --segment-seconds"):
+    frames before the cut. Found in the chain's text (frame numbers), or by running it whole and
+    from a cut on the first frames."""
+    with pytest.raises(ConfigError, match=rf"^a --vf chain {why}.+ cannot run in segments; drop --segment-seconds"):
         upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS.replace(filters={"video": chain}), segment_seconds=SECONDS)
     assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
 

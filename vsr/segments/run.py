@@ -392,6 +392,9 @@ def _vf_trial(job: Job, reach: int) -> str | None:
         return f"filters that change the frame count ({job.filters.describe()})"
     if not job.video_filter:
         return None
+    if (counted := _frame_numbers_in(job.video_filter)) is not None:
+        return (f"a --vf chain that counts frames ({counted}: the count restarts at 0 in each segment; "
+                "give times in seconds instead, fade's st= and d=, t in expressions)")
     pts = sorted(read_packet_index(job.info.path).pts)
     end = pts[VF_TRIAL_FRAMES] if len(pts) > VF_TRIAL_FRAMES else None
     whole, (frames_in, frames_out) = _filtered_planes(job, None, end)
@@ -406,6 +409,46 @@ def _vf_trial(job: Job, reach: int) -> str | None:
         return (f"a --vf chain whose frames after a cut are not those of one run (it counts frames, or looks "
                 f"back further than {reach} frames)")
     return None
+
+
+FRAME_NUMBER = re.compile(r"(?<![\w.%])[nN](?![\w(])|\b(?:start_frame|end_frame|frame_num|framestep|loop)\b")
+"""The frame counters of FFmpeg's expressions (n, N), and options and filters that count frames."""
+TIMED_FADE = re.compile(r"\b(?:st|start_time|d|duration)=")
+
+
+def _frame_numbers_in(chain: str) -> str | None:
+    """The part of a --vf chain that counts frames, or None: the trial of a few frames would miss
+    what happens later in the video (fade=out:5000:24 there, select on n, drawtext's %{n})."""
+    for part in _filters_of(chain):
+        name = part.split("=", 1)[0].strip()
+        if name == "fade" and not TIMED_FADE.search(part):
+            return f"{part.strip()!r} fades by frame number"
+        if found := FRAME_NUMBER.search(part.split("=", 1)[1] if "=" in part else ""):
+            return f"{part.strip()!r} uses {found.group(0)}"
+    return None
+
+
+def _filters_of(chain: str) -> list[str]:
+    """The filters of an FFmpeg filter chain, split at the commas outside quotes and brackets
+    (select='not(mod(n,2))' is one filter)."""
+    parts, current, quoted, depth, escaped = [], [], False, 0, False
+    for char in chain:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "'":
+            quoted = not quoted
+        elif not quoted and char in "([":
+            depth += 1
+        elif not quoted and char in ")]":
+            depth = max(0, depth - 1)
+        elif not quoted and depth == 0 and char == ",":
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    return [*parts, "".join(current)]
 
 
 def _filtered_planes(
