@@ -342,13 +342,18 @@ def test_a_second_run_of_a_work_folder_in_use_is_refused_until_the_first_ends(so
 
 
 def test_the_output_s_own_folder_as_the_work_folder_keeps_the_output_and_the_folder(source, whole, tmp_path):
-    """The finished output was deleted with the work folder (rmtree after the join), exit 0."""
+    """The finished output was deleted with the work folder (rmtree after the join), exit 0; a
+    folder holding other files (the user's other films) was refused with the advice to remove it."""
     folder = tmp_path / "films"
     folder.mkdir()
+    (folder / "other.mkv").write_bytes(b"the user's")
     target = folder / "film.mp4"
     upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, work_dir=folder)
-    assert sorted(p.name for p in folder.iterdir()) == ["film.mp4"]
+    assert sorted(p.name for p in folder.iterdir()) == ["film.mp4", "other.mkv"]
+    assert (folder / "other.mkv").read_bytes() == b"the user's"
     assert_same_video(target, whole)
+    with pytest.raises(OutputError, match="other.mkv is a file; give --work-dir a folder"):
+        upscale_in_segments(source, tmp_path / "again.mp4", LOSSLESS, segment_seconds=SECONDS, work_dir=folder / "other.mkv")
 
 
 def test_resume_redoes_a_segment_damaged_in_place(source, whole, tmp_path, monkeypatch):

@@ -128,7 +128,7 @@ class SegmentedJob:
     summed up: the job itself (its model) stays in planned_job's cache, for the segments to reuse."""
     keep_work: bool = False
     fresh: bool = False
-    """Whether this run made the work folder or found it empty: then nothing in it is older than the run."""
+    """Whether this run found no work files in the work folder: then none of them is older than the run."""
     made_work: bool = False
     """Whether this run made the work folder."""
     _intact_files: dict[int, bool] = field(default_factory=dict, repr=False)
@@ -153,9 +153,9 @@ class SegmentedJob:
         checked = options if runner.local else options.replace(model={"device": "cpu", "precision": "auto"})
         planned = _checked_plan(source, checked, container)
         work = Path(work_dir) if work_dir is not None else default_work_dir(target)
-        resumed = resume and work.exists()
+        resumed = resume and _holds_work(work)
         made_work = not work.exists()
-        fresh = made_work or (work.is_dir() and not any(work.iterdir()))
+        fresh = not _holds_work(work)
         manifest = _open_work(work, source, options, segment_seconds, resume, runner.workers)
         lock = _lock_work(work)
         files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
@@ -486,6 +486,14 @@ def _close_quietly(fd: int | None) -> None:
             os.close(fd)
 
 
+def _holds_work(work: Path) -> bool:
+    """Whether the folder `work` holds vsr's work files (a manifest, segments): a run's, to resume."""
+    try:
+        return work.is_dir() and any(WORK_FILE.fullmatch(entry.name) for entry in work.iterdir())
+    except OSError:
+        return False
+
+
 def _finished(work: Path) -> bool:
     """Whether `work` holds a manifest whose every segment is done."""
     try:
@@ -501,8 +509,9 @@ def _open_work(
     one where there is no folder yet), else a new one in a new folder (an existing one refused).
     Only a new manifest reads the input's packet index to plan its segments (with the context
     around each that the multi-frame window and the temporal filters before it reach)."""
-    empty = work.is_dir() and not any(work.iterdir())  # a folder the user made for it: used as it is
-    if work.exists() and not empty:
+    if work.exists() and not work.is_dir():
+        raise OutputError(f"the work folder {work} is a file; give --work-dir a folder")
+    if _holds_work(work):
         if not resume:
             if _finished(work):
                 raise OutputError(f"the work folder {work} holds a finished run (kept with --keep-work); remove it, "
@@ -513,8 +522,8 @@ def _open_work(
     seconds = segment_seconds if segment_seconds is not None else default_segment_seconds(index, workers)
     window = check_frames(options.multi_frame.frames) if options.multi_frame.mode == "multi" else 0
     plan = plan_segments(index, seconds, context=window + options.filters.temporal_reach())
-    try:
-        work.mkdir(parents=True, exist_ok=empty)
+    try:  # a folder of the user's (even the output's own, other files in it) is used as it is
+        work.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the work folder {work}: {exc.strerror or exc}") from None
     manifest = Manifest.new(source, options, plan)
