@@ -81,3 +81,39 @@ def test_a_window_the_shipped_fusion_model_does_not_take_leaves_its_row_out_or_i
     not_asked = evaluate_video(tmp_path / "set", model=load_model("bicubic", 4), scale=4, frames=3, methods=("single",),
                                fusion_model="multiframe_refine")  # a fusion model that would not run is no error
     assert set(not_asked.sequences[0].scores) == {"single"}
+
+
+def test_a_long_sequence_is_scored_as_it_streams_with_the_same_figures(tmp_path, monkeypatch):
+    """Every frame of a sequence (ground truth, LR, each method's result) was held at once: memory
+    grew with the sequence's length (569 MB for 1600 128x96 frames)."""
+    import weakref
+
+    import vsr.eval.video as video
+
+    folder = tmp_path / "set" / "long"
+    folder.mkdir(parents=True)
+    base = texture(40, 48, seed=3, blur=1.0)
+    frames = 3 * video.CHUNK_FRAMES + 5
+    for t in range(frames):
+        rgb = np.repeat(np.clip(fourier_shift(base, 0.4 * t, 0.2 * t), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+        cv2.imwrite(str(folder / f"hr_{t:03d}.png"), rgb)
+    alive: list[weakref.ref] = []
+    peak = [0]
+    real = video.rgb_to_y8
+
+    def tracked(rgb):
+        plane = real(rgb)
+        alive.append(weakref.ref(plane))
+        peak[0] = max(peak[0], sum(ref() is not None for ref in alive))
+        return plane
+
+    monkeypatch.setattr(video, "rgb_to_y8", tracked)
+    methods = ("bicubic", "single", "multi")
+    report = evaluate_video(tmp_path / "set", model=load_model("bicubic", 2), scale=2, frames=3, methods=methods)
+    assert report.sequences[0].frames == frames
+    assert peak[0] <= 2 * (video.CHUNK_FRAMES + 4)  # a chunk's truths and LR planes, and the window's lag
+    monkeypatch.setattr(video, "CHUNK_FRAMES", frames)  # all at once: the figures do not depend on the chunks
+    whole = evaluate_video(tmp_path / "set", model=load_model("bicubic", 2), scale=2, frames=3, methods=methods)
+    for method in methods:
+        a, b = report.sequences[0].scores[method], whole.sequences[0].scores[method]
+        assert (a.psnr, a.ssim, a.psnr_crop, a.ssim_crop, a.tmae) == (b.psnr, b.ssim, b.psnr_crop, b.ssim_crop, b.tmae)

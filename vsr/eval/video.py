@@ -145,17 +145,6 @@ def temporal_mae(result: list[np.ndarray], truth: list[np.ndarray], *, border: i
     return total / (len(result) - 1)
 
 
-def _scores(results: list[np.ndarray], truth: list[np.ndarray], scale: int, seconds: float) -> MethodScores:
-    return MethodScores(
-        psnr=float(np.mean([psnr(r, g, border=0) for r, g in zip(results, truth)])),
-        ssim=float(np.mean([ssim(r, g, border=0) for r, g in zip(results, truth)])),
-        psnr_crop=float(np.mean([psnr(r, g, border=scale) for r, g in zip(results, truth)])),
-        ssim_crop=float(np.mean([ssim(r, g, border=scale) for r, g in zip(results, truth)])),
-        tmae=temporal_mae(results, truth, border=scale),
-        seconds_per_frame=seconds / max(1, len(results)),
-    )
-
-
 def multi_frame_sequence(model: Any, lr: list[np.ndarray], inits: list[np.ndarray] | None, *, frames: int = 5,
                          settings: Any = None, fusion: Any = None) -> list[np.ndarray]:
     """The multi-frame mode on one sequence of LR luma planes (8-bit levels): HR planes, rounded and
@@ -219,39 +208,12 @@ def evaluate_video(
     threads = torch.get_num_threads()
     for name, files in list_sequences(data):
         files = files[:max_frames]
-        hr_rgb = [mod_crop(read_rgb(p), scale) for p in files]
-        if min(hr_rgb[0].shape[:2]) < 2 * scale + 11:
-            raise InputError(f"the frames of {name} are too small to evaluate at scale {scale}")
-        odd = next((f for f, h in zip(files, hr_rgb) if h.shape != hr_rgb[0].shape), None)
-        if odd is not None:
-            raise InputError(f"the frames of {name} differ in size ({odd.name} is not the size of {files[0].name}): "
-                             "a sequence is one video's frames")
-        truth = [rgb_to_y8(h) for h in hr_rgb]
-        lr = [rgb_to_y8(degrade_rgb(h, scale)) for h in hr_rgb]
-        del hr_rgb
-        scores: dict[str, MethodScores] = {}
-        single: list[np.ndarray] | None = None
-        single_seconds = 0.0
-        if "single" in methods or "multi" in methods:
-            t0 = time.perf_counter()
-            single = [upscale_luma(model, y, precision=precision, ensemble=ensemble) for y in lr]
-            single_seconds = time.perf_counter() - t0
+        tallies = _evaluate_sequence(name, files, model, scale, frames, methods, precision, fusion, ensemble)
         for method in methods:
-            t0 = time.perf_counter()
-            if method == "bicubic":
-                results = [np.clip(np.rint(imresize(y, float(scale))), 0, 255) for y in lr]
-            elif method == "single":
-                results, t0 = single, t0 - single_seconds
-            elif method == "learned":
-                results = multi_frame_sequence(model, lr, None, frames=frames, fusion=fusion)
-            else:
-                results = multi_frame_sequence(model, lr, single, frames=frames)
-                t0 -= single_seconds  # the multi-frame time includes its single-frame estimate
-            seconds = time.perf_counter() - t0
-            scores[method] = _scores(results, truth, scale, seconds)
             if progress is not None:
                 progress(name, method)
-        sequences.append(SequenceResult(name, len(files), (int(truth[0].shape[0]), int(truth[0].shape[1])), scores))
+        height, width = tallies[methods[0]].size
+        sequences.append(SequenceResult(name, len(files), (height, width), {m: t.scores() for m, t in tallies.items()}))
     report = VideoReport(str(data), scale, model.name, frames, sequences, time.perf_counter() - started)
     report.extra["threads"] = threads
     if ensemble:
@@ -259,6 +221,100 @@ def evaluate_video(
     if fusion is not None and "learned" in methods:
         report.extra["fusion_model"] = fusion.name
     return report
+
+
+CHUNK_FRAMES = 16
+"""Frames read and run through each method at a time (memory stays that of a chunk, whatever the
+sequence's length; each method runs on a chunk alone, as it is timed)."""
+
+
+class _Tally:
+    """One method's scores over a sequence, summed as its frames come (in order): memory does not
+    grow with the sequence's length."""
+
+    def __init__(self, scale: int) -> None:
+        self.scale = scale
+        self.sums = np.zeros(4)
+        self.count = 0
+        self.tmae_sum = 0.0
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.seconds = 0.0
+        self.size = (0, 0)
+
+    def add(self, result: np.ndarray, truth: np.ndarray) -> None:
+        self.sums += (psnr(result, truth, border=0), ssim(result, truth, border=0),
+                      psnr(result, truth, border=self.scale), ssim(result, truth, border=self.scale))
+        if self.previous is not None:
+            self.tmae_sum += temporal_mae([self.previous[0], result], [self.previous[1], truth], border=self.scale)
+        self.previous = (result, truth)
+        self.count += 1
+        self.size = (int(truth.shape[0]), int(truth.shape[1]))
+
+    def scores(self) -> MethodScores:
+        psnr0, ssim0, psnr_crop, ssim_crop = self.sums / max(1, self.count)
+        return MethodScores(float(psnr0), float(ssim0), float(psnr_crop), float(ssim_crop),
+                            self.tmae_sum / (self.count - 1) if self.count > 1 else math.nan,
+                            self.seconds / max(1, self.count))
+
+
+def _evaluate_sequence(name: str, files: list[Path], model: SRModel, scale: int, frames: int, methods: tuple[str, ...],
+                       precision: str, fusion: Any, ensemble: bool) -> dict[str, _Tally]:
+    """Every method on one sequence, frame by frame: each ground-truth frame is kept only until every
+    method's result for it is scored (the multi-frame windows give theirs a few frames late)."""
+    tallies = {method: _Tally(scale) for method in methods}
+    windows = {"multi": WindowFusion.of(scale, frames, None) if "multi" in methods else None,
+               "learned": WindowFusion.of(scale, frames, fusion) if "learned" in methods else None}
+    truths: dict[int, np.ndarray] = {}
+    scored = dict.fromkeys(methods, 0)
+
+    def score(method: str, results: list[np.ndarray]) -> None:
+        for result in results:
+            tallies[method].add(result.astype(np.float64), truths[scored[method]])
+            scored[method] += 1
+
+    first_shape = None
+    single_seconds = 0.0
+    for chunk_start in range(0, len(files), CHUNK_FRAMES):
+        lrs = []
+        for index, path in enumerate(files[chunk_start: chunk_start + CHUNK_FRAMES], chunk_start):
+            hr = mod_crop(read_rgb(path), scale)
+            if first_shape is None:
+                if min(hr.shape[:2]) < 2 * scale + 11:
+                    raise InputError(f"the frames of {name} are too small to evaluate at scale {scale}")
+                first_shape = hr.shape
+            elif hr.shape != first_shape:
+                raise InputError(f"the frames of {name} differ in size ({path.name} is not the size of {files[0].name}): "
+                                 "a sequence is one video's frames")
+            truths[index] = rgb_to_y8(hr)
+            lrs.append(rgb_to_y8(degrade_rgb(hr, scale)))
+        singles: list[Any] = [None] * len(lrs)
+        if "single" in methods or "multi" in methods:
+            t0 = time.perf_counter()
+            singles = [upscale_luma(model, lr, precision=precision, ensemble=ensemble) for lr in lrs]
+            single_seconds += time.perf_counter() - t0
+        for method in methods:  # each method on the whole chunk: timed as it runs alone
+            t0 = time.perf_counter()
+            if method == "bicubic":
+                results = [np.clip(np.rint(imresize(lr, float(scale))), 0, 255) for lr in lrs]
+            elif method == "single":
+                results = singles
+            else:
+                results = [out for lr, single in zip(lrs, singles)
+                           for out in windows[method].push(lr, single if method == "multi" else None)]
+            tallies[method].seconds += time.perf_counter() - t0
+            score(method, results)
+        for done in [i for i in truths if i < min(scored.values())]:
+            del truths[done]
+    for method in ("multi", "learned"):
+        if windows[method] is not None:
+            t0 = time.perf_counter()
+            results = windows[method].finish()
+            tallies[method].seconds += time.perf_counter() - t0
+            score(method, results)
+    for method in ("single", "multi"):  # the multi-frame mode's time includes its single-frame estimate
+        if method in tallies:
+            tallies[method].seconds += single_seconds
+    return tallies
 
 
 def _learned_fusion(fusion_model: Any, scale: int, precision: str, *, required: bool, ensemble: bool = False) -> Any:
