@@ -182,6 +182,11 @@ def test_a_warning_during_a_folder_run_names_its_file_and_an_interruption_says_w
     assert first.stderr.strip().splitlines()[-1] == "vsr: interrupted: no file finished; the same command again starts over"
     assert not (tmp_path / "new").exists()  # the output folder it made, empty, goes
     assert not any(getattr(f, "__name__", "") == "name_it" for h in logging.getLogger("vsr").handlers for f in h.filters)
+    monkeypatch.undo()
+    resumed = cli("upscale", tmp_path / "in", "-o", tmp_path / "seg", *FLAGS, "--segment-seconds", "1", "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "starting afresh" not in resumed.stderr  # a file without work starts, without a warning each
+    assert sorted(p.name for p in (tmp_path / "seg").iterdir()) == ["a 100%.mp4", "b.mp4"]
 
 
 def test_a_folder_of_still_images_is_upscaled_image_by_image(cli, tmp_path):

@@ -27,7 +27,7 @@ from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import probe
 from vsr.options import UpscaleOptions
 from vsr.pipeline.run import Progress, check_still_options, upscale_video
-from vsr.segments.run import Runner, SegmentedJob, SequentialRunner, run_jobs
+from vsr.segments.run import Runner, SegmentedJob, SequentialRunner, default_work_dir, holds_work, run_jobs
 
 log = logging.getLogger(__name__)
 
@@ -254,10 +254,12 @@ def _in_segments(
     made_root = root is not None and not root.exists()
     for source, target in todo:
         work = None if root is None else root / f"{source.name}.vsr-work"
+        # --resume goes on where a file's work is kept; the others start, without a warning each
+        resumes = resume and holds_work(work if work is not None else default_work_dir(target))
         try:
             with warnings_naming(source):
                 jobs.append(SegmentedJob.open(source, target, options, segment_seconds=segment_seconds, work_dir=work,
-                                              resume=resume, keep_work=keep_work, runner=runner))
+                                              resume=resumes, keep_work=keep_work, runner=runner))
         except VsrError as exc:
             log.warning("%s: %s", source.name, exc)
             outcomes[source] = FileOutcome(source, target, "failed", str(exc))

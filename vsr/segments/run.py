@@ -153,9 +153,9 @@ class SegmentedJob:
         checked = options if runner.local else options.replace(model={"device": "cpu", "precision": "auto"})
         planned = _checked_plan(source, checked, container)
         work = Path(work_dir) if work_dir is not None else default_work_dir(target)
-        resumed = resume and _holds_work(work)
+        resumed = resume and holds_work(work)
         made_work = not work.exists()
-        fresh = not _holds_work(work)
+        fresh = not holds_work(work)
         manifest = _open_work(work, source, options, segment_seconds, resume, runner.workers)
         lock = _lock_work(work)
         files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
@@ -486,7 +486,7 @@ def _close_quietly(fd: int | None) -> None:
             os.close(fd)
 
 
-def _holds_work(work: Path) -> bool:
+def holds_work(work: Path) -> bool:
     """Whether the folder `work` holds vsr's work files (a manifest, segments): a run's, to resume."""
     try:
         return work.is_dir() and any(WORK_FILE.fullmatch(entry.name) for entry in work.iterdir())
@@ -511,7 +511,7 @@ def _open_work(
     around each that the multi-frame window and the temporal filters before it reach)."""
     if work.exists() and not work.is_dir():
         raise OutputError(f"the work folder {work} is a file; give --work-dir a folder")
-    if _holds_work(work):
+    if holds_work(work):
         if not resume:
             if _finished(work):
                 raise OutputError(f"the work folder {work} holds a finished run (kept with --keep-work); remove it, "
