@@ -204,6 +204,28 @@ def test_rays_advice_is_given_in_vsrs_words(monkeypatch):
         distributed.RayRunner(address="auto").connect()
 
 
+def test_rays_own_warnings_do_not_reach_the_user_before_vsrs_line(monkeypatch):
+    """A timed-out ray:// address printed Ray's two-line UserWarning, then vsr's one line saying the same."""
+    pytest.importorskip("ray")
+    import warnings
+
+    from vsr.errors import ConfigError
+    from vsr.segments import distributed
+
+    def init(**kwargs):
+        warnings.warn("Ray Client connection timed out. Ensure that the Ray Client port on the head node is reachable")
+        raise ConnectionError("ray client connection timeout")
+
+    monkeypatch.setattr(distributed.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.ray, "init", init)
+    monkeypatch.setattr(distributed, "_check_reachable", lambda address: None)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError, match="ray client connection timeout"):
+            distributed.RayRunner(address="ray://head:10001").connect()
+    assert shown == []
+
+
 def test_a_runner_starts_its_own_local_instance_and_stops_it_at_close(monkeypatch):
     """Its own even where a cluster runs on the machine or RAY_ADDRESS names one (without address
     "local", ray.init joined it and refused the CPU count: --workers failed)."""

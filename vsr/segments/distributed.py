@@ -23,6 +23,7 @@ import signal
 import socket
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -181,7 +182,8 @@ class RayRunner:
             log.debug("using the Ray instance this process already runs")
         else:
             children = _child_processes()
-            with _signals_kept():
+            with _signals_kept(), warnings.catch_warnings(record=True) as caught:  # Ray's say what vsr's line says
+                warnings.simplefilter("always")
                 try:
                     if self.address is None:
                         ray.init(**self._local_instance())
@@ -198,6 +200,8 @@ class RayRunner:
                             with contextlib.suppress(psutil.Error):
                                 process.kill()
                     raise
+            for warning in caught:
+                log.debug("Ray: %s", warning.message)
             self._owned = True
         self._connected = True
         self.started_seconds = time.perf_counter() - started
