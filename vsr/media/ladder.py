@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from types import TracebackType
 
 import av
 import numpy as np
@@ -50,7 +51,8 @@ class LadderEncoder(VideoFileWriter):
                 encoder.write_planes(planes, item)
         encoder.video_bytes, encoder.seconds
 
-    `video_bytes` counts the payload of the video packets only (no container overhead);
+    `video_bytes` counts the payload of the video packets as the file stores them (no container
+    overhead; after the block: the muxer drops bytes the encoder gave, AV1's temporal delimiters);
     `seconds` is the time spent inside the encoder and muxer. The stream carries the source's
     timing and colour (`info`; its rotation is dropped: the frames are compared as stored).
     Leaving the block without an error flushes the encoder; the file is closed either way (the
@@ -66,6 +68,7 @@ class LadderEncoder(VideoFileWriter):
         self.shift = max(0, -info.start_pts)
         """Ticks added to every timestamp: a source that starts before 0 (a wrapped MPEG-TS clock)
         would lose those frames behind the MP4 rung's edit list."""
+        self.path = path
         self.video_bytes = 0
         self.packets = 0
         self.seconds = 0.0
@@ -80,6 +83,12 @@ class LadderEncoder(VideoFileWriter):
         frame = frame_from_planes(planes, item, self.layout, self.time_base)
         frame.pts += self.shift
         self.encode(frame)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None) -> None:
+        super().__exit__(kind, error, traceback)
+        if error is None:
+            with av.open(str(self.path)) as written:
+                self.video_bytes = sum(packet.size for packet in written.demux(written.streams.video[0]))
 
     def encode(self, frame: VideoFrame | None) -> None:
         started = time.perf_counter()
