@@ -442,3 +442,24 @@ def test_the_progress_bar_of_a_resumed_job_counts_its_rate_from_where_it_resumed
         bar.update(610, 960)
         assert (bar.bar.n, bar.bar.total, bar.bar.initial) == (610, 960, 600)
         assert bar.bar.format_dict["n"] - bar.bar.format_dict["initial"] == 10
+
+
+@pytest.mark.parametrize("command", ["eval", "bench"])
+def test_eval_and_bench_run_on_the_threads_asked_for(cli, make_clip, tmp_path, command):
+    """Their timings on a busy machine could not be steadied: only `vsr experiment` took --threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    if command == "eval":
+        (tmp_path / "set").mkdir()
+        cv2.imwrite(str(tmp_path / "set" / "a.png"), np.random.default_rng(0).integers(0, 255, (48, 48, 3), np.uint8))
+        args = ["eval", "-m", "espcn", "-s", "2", "--data", tmp_path / "set", "-q"]
+    else:
+        args = ["bench", make_clip("clip.mp4", frames=4), "-m", "bicubic", "-s", "2", "--frames", "2", "--no-naive",
+                "--preset", "ultrafast"]
+    try:
+        result = cli(*args, "--threads", "1")
+        assert result.exit_code == 0, result.stderr
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from vsr.cli.common import DEBUG_HELP, one_line_errors, setup_logging
+from vsr.cli.common import DEBUG_HELP, THREADS_HELP, one_line_errors, setup_logging, use_threads
 from vsr.cli.upscale import Device, Mode, Precision
 
 
@@ -25,6 +25,7 @@ def bench(
     preset: str = typer.Option("medium", "--preset", help="Encoder preset of the encode that is timed (as vsr upscale --preset)."),
     frames: int = typer.Option(48, "--frames", min=1, help="How many frames from the start of the clip to measure on."),
     naive: bool = typer.Option(True, "--naive/--no-naive", help="Also time the naive baseline (batch 1, fp32, RGB on the CPU)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help=THREADS_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Print decode, model, upscale-stage, encode and end-to-end fps for the same frames of a clip."""
@@ -34,6 +35,7 @@ def bench(
 
     setup_logging(debug=debug, quiet=True)
     with one_line_errors(debug=debug):
+        use_threads(threads)
         options = UpscaleOptions(
             model=ModelOptions(
                 name=model, scale=scale if scale is not None else default_scale(model), device=device.value,

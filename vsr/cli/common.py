@@ -16,6 +16,15 @@ from vsr.errors import VsrError
 
 DEBUG_HELP = "Show tracebacks and debug messages."
 QUIET_HELP = "No progress bar and no informational messages."
+THREADS_HELP = "torch threads for the models (default: torch's, one per core; 1 times more steadily on a machine other jobs keep busy)."
+
+
+def use_threads(threads: int | None) -> None:
+    """Run torch on `threads` threads (None or 0: torch's default)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def setup_logging(*, debug: bool = False, quiet: bool = False) -> None:

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, setup_logging
+from vsr.cli.common import DEBUG_HELP, QUIET_HELP, THREADS_HELP, one_line_errors, setup_logging, use_threads
 
 log = logging.getLogger("vsr.cli.evaluate")
 
@@ -28,12 +28,14 @@ def eval_command(
     frames: Optional[int] = typer.Option(None, "--frames", help="--mode multi: frames in the window (odd; default 5)."),
     ensemble: bool = typer.Option(False, "--ensemble", help="Run every network on the 8 flips and rotations of its input and average them (self-ensemble: sharper, 8 times the time)."),
     fusion_model: Optional[str] = typer.Option(None, "--fusion-model", help="--mode multi: the multi-frame model of the 'learned' row (name or checkpoint file; default: the shipped one at the scale, if any)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=0, help=THREADS_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Evaluate MODEL under the paper protocol: Y-channel PSNR/SSIM, border = scale, LR by MATLAB-style bicubic."""
     setup_logging(debug=debug, quiet=quiet)
     with one_line_errors(debug=debug):
+        use_threads(threads)
         from vsr.errors import ConfigError
         from vsr.device import EXPLICIT_PRECISIONS
         from vsr.eval.evaluate import evaluate_folder, measure_fps
