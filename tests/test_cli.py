@@ -463,3 +463,23 @@ def test_eval_and_bench_run_on_the_threads_asked_for(cli, make_clip, tmp_path, c
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_progress_bar_off_a_terminal_writes_a_whole_line_now_and_then(capsys):
+    """In a log file (nohup, Slurm) the bar was redrawn twice a second with carriage returns, and a
+    warning's clearing of it left blank lines."""
+    import logging
+
+    from vsr.cli.common import ProgressBar, setup_logging
+
+    setup_logging()
+    with ProgressBar(disable=False) as bar:
+        for done in range(0, 1001, 10):
+            bar.update(done, 1000)
+            if done == 500:
+                logging.getLogger("vsr.media.decode").warning("damaged input: 4 frame(s) were dropped")
+    err = capsys.readouterr().err
+    assert "\r" not in err and "vsr: warning: damaged input" in err
+    lines = err.splitlines()
+    assert all(line.strip() for line in lines), lines
+    assert 1 <= sum("frame" in line and "/1000" in line for line in lines) <= 2, lines

@@ -80,6 +80,34 @@ def one_line_errors(*, debug: bool = False) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+NON_TERMINAL_SECONDS = 30.0
+"""How often a progress bar writes its line where stderr is no terminal (a log file, nohup, Slurm)."""
+
+
+class _Lines:
+    """tqdm's output where stderr is no terminal: each refresh one whole line, not a carriage return
+    over the last (a log file grew by a bar twice a second, and the clearings left blank lines)."""
+
+    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").rstrip()
+        if line:
+            self.stream.write(line + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def progress_bar(**options) -> tqdm:  # type: ignore[no-untyped-def]
+    """A tqdm bar on stderr: redrawn in place on a terminal, else a line every NON_TERMINAL_SECONDS."""
+    stream = sys.stderr
+    if hasattr(stream, "isatty") and stream.isatty():
+        return tqdm(file=stream, dynamic_ncols=True, **options)
+    return tqdm(file=_Lines(stream), ncols=100, **{**options, "mininterval": NON_TERMINAL_SECONDS})
+
+
 class ProgressBar:
     """A tqdm bar fed by a library's progress callback `update(done, total)`: count, rate, ETA.
     The total may arrive late or change (a filter that changes the frame count)."""
@@ -92,8 +120,7 @@ class ProgressBar:
         if self.disable:
             return
         if self.bar is None:  # what was done before (a resumed job's segments) is the start, not a burst of speed
-            self.bar = tqdm(total=total, initial=done, unit=self.unit, desc=self.desc, dynamic_ncols=True, leave=False,
-                            mininterval=0.5)
+            self.bar = progress_bar(total=total, initial=done, unit=self.unit, desc=self.desc, leave=False, mininterval=0.5)
         if total and self.bar.total != total and done <= total:
             self.bar.total = total
         self.bar.update(done - self.bar.n)

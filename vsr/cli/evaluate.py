@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from vsr.cli.common import DEBUG_HELP, QUIET_HELP, THREADS_HELP, one_line_errors, setup_logging, use_threads
+from vsr.cli.common import DEBUG_HELP, QUIET_HELP, THREADS_HELP, one_line_errors, progress_bar, setup_logging, use_threads
 
 log = logging.getLogger("vsr.cli.evaluate")
 
@@ -62,9 +62,7 @@ def eval_command(
         _check_single_frame(sr)
         bar = None
         if not quiet:
-            from tqdm import tqdm
-
-            bar = tqdm(unit="img", desc=f"{sr.name} x{sr.scale}", dynamic_ncols=True, leave=False)
+            bar = progress_bar(unit="img", desc=f"{sr.name} x{sr.scale}", leave=False)
         try:
             report = evaluate_folder(sr, data, border=border, precision=precision, limit=limit, ensemble=ensemble,
                                      progress=(lambda r: bar.update(1)) if bar is not None else None)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, setup_logging
+from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, progress_bar, setup_logging
 
 log = logging.getLogger("vsr.cli.train")
 
@@ -38,9 +38,7 @@ def train_command(
             raise ConfigError(f"{state} exists: add --resume to continue that run, or delete {cfg.train.output} to start over")
         bar = None
         if not quiet:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.train.iterations, unit="it", dynamic_ncols=True, desc=f"{cfg.model.arch} x{cfg.model.scale}")
+            bar = progress_bar(total=cfg.train.iterations, unit="it", desc=f"{cfg.model.arch} x{cfg.model.scale}")
 
         def on_step(p) -> None:
             if bar.n == 0 and p.iteration > 1:
