@@ -204,6 +204,8 @@ def test_filters_that_change_the_frame_count_are_refused_before_any_work_folder(
     ("fade=in:0:12", "that counts frames .'fade=in:0:12' fades by frame number"),
     # past the trial's first 24 frames: it passed, and the segmented output never faded out
     ("scale=iw:ih,fade=out:30:5", "that counts frames .'fade=out:30:5' fades by frame number"),
+    ("fade=t=out:st=1.2", "that counts frames .'fade=t=out:st=1.2' fades by frame number"),  # over nb_frames from st
+    ("fade=type=out:start_time=1:nb_frames=5", "that counts frames .'fade=type=out:start_time=1:nb_frames=5' fades"),
     ("select='gte(n,0)'", "that counts frames .\"select='gte.n,0.'\" uses n"),
     ("setpts=N/FRAME_RATE/TB", "that counts frames .'setpts=N/FRAME_RATE/TB' uses N"),
     ("tmix=frames=9", "whose frames after a cut are not those of one run"),

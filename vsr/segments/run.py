@@ -411,19 +411,29 @@ def _vf_trial(job: Job, reach: int) -> str | None:
     return None
 
 
-FRAME_NUMBER = re.compile(r"(?<![\w.%])[nN](?![\w(])|\b(?:start_frame|end_frame|frame_num|framestep|loop)\b")
-"""The frame counters of FFmpeg's expressions (n, N), and options and filters that count frames."""
-TIMED_FADE = re.compile(r"\b(?:st|start_time|d|duration)=")
+FRAME_NUMBER = re.compile(r"(?<![\w.%/\\])[nN](?![\w(.])|\b(?:start_frame|end_frame|nb_frames|frame_num)\b")
+"""The frame counters of FFmpeg's expressions (n, N), and options that count frames."""
+FRAME_COUNTING_FILTERS = ("framestep", "loop", "shuffleframes", "zoompan")
+"""Filters that work by frame number whatever their options (zoompan's in and on count frames)."""
+FILTER_NAME = re.compile(r"\s*(?:\[[^\]]*\]\s*)*([\w-]+)(?:@\w+)?")
+"""A filter's name, after its input labels and without its instance name (fade@a)."""
 
 
 def _frame_numbers_in(chain: str) -> str | None:
     """The part of a --vf chain that counts frames, or None: the trial of a few frames would miss
     what happens later in the video (fade=out:5000:24 there, select on n, drawtext's %{n})."""
     for part in _filters_of(chain):
-        name = part.split("=", 1)[0].strip()
-        if name == "fade" and not TIMED_FADE.search(part):
+        named = FILTER_NAME.match(part)
+        name, arguments = (named.group(1), part[named.end():]) if named else ("", part)
+        if name in FRAME_COUNTING_FILTERS:
+            return f"{part.strip()!r} counts frames"
+        if name == "fade" and not re.search(r"\b(?:d|duration)=", arguments):  # timed only with a duration
             return f"{part.strip()!r} fades by frame number"
-        if found := FRAME_NUMBER.search(part.split("=", 1)[1] if "=" in part else ""):
+        if name == "drawtext":  # its text is shown, not evaluated, but for %{...}
+            found = re.search(r"%\{(?:n|frame_num)\}", arguments)
+        else:
+            found = FRAME_NUMBER.search(arguments)
+        if found:
             return f"{part.strip()!r} uses {found.group(0)}"
     return None
 
