@@ -327,6 +327,13 @@ def test_the_tasks_a_cluster_worker_receives_name_absolute_paths(make_clip, tmp_
             assert task.options.model.name == str(tmp_path / "tiny.pt")
     finally:
         job.discard_if_unstarted()
+        job.close()
+    planned = []
+    real = segments_worker.plan_job
+    monkeypatch.setattr(segments_worker, "plan_job", lambda *args: planned.append(args) or real(*args))
+    segments_worker._planned.clear()
+    upscale_in_segments(Path("in.mp4"), Path("out.mp4"), options, segment_seconds=SECONDS)
+    assert len(planned) == 1  # in this process the segments reuse the job the driver planned (the model loaded once)
 
 
 def test_a_second_run_of_a_work_folder_in_use_is_refused_until_the_first_ends(source, whole, tmp_path, monkeypatch):
@@ -336,8 +343,9 @@ def test_a_second_run_of_a_work_folder_in_use_is_refused_until_the_first_ends(so
     with pytest.raises(PipelineError):
         upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS)
     first = SegmentedJob.open(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, resume=True)
-    with pytest.raises(OutputError, match="another run is using the work folder .*out.mp4.vsr-work"):
-        upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, resume=True)
+    for resume in (True, False):  # without --resume it was told to remove the folder the first run works in
+        with pytest.raises(OutputError, match="another run is using the work folder .*out.mp4.vsr-work"):
+            upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, resume=resume)
     first.close()
     upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, resume=True)
     assert_same_video(tmp_path / "out.mp4", whole)

@@ -259,7 +259,7 @@ def _in_segments(
         try:
             with warnings_naming(source):
                 jobs.append(SegmentedJob.open(source, target, options, segment_seconds=segment_seconds, work_dir=work,
-                                              resume=resumes, keep_work=keep_work, runner=runner))
+                                              resume=resumes, keep_work=keep_work, runner=runner, lock=False))
         except VsrError as exc:
             log.warning("%s: %s", source.name, exc)
             outcomes[source] = FileOutcome(source, target, "failed", str(exc))

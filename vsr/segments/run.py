@@ -11,6 +11,7 @@ module, alone writes the manifests: workers only return small results.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -141,9 +142,12 @@ class SegmentedJob:
     def open(
         cls, source: Path, target: Path | None, options: UpscaleOptions, *, segment_seconds: float | None,
         work_dir: Path | None = None, resume: bool = False, keep_work: bool = False, runner: Runner | None = None,
+        lock: bool = True,
     ) -> SegmentedJob:
         """Check the job (bad options fail before a work folder exists), then open its work folder:
-        see upscale_in_segments. `segment_seconds` None: default_segment_seconds for the runner's workers."""
+        see upscale_in_segments. `segment_seconds` None: default_segment_seconds for the runner's workers.
+        `lock`: hold the work folder's flock until close() (a folder run of many files does not: a
+        descriptor each would run out)."""
         source = Path(source)
         target = Path(target) if target is not None else default_output_path(source, options.model.scale)
         runner = runner or SequentialRunner()
@@ -156,11 +160,17 @@ class SegmentedJob:
         resumed = resume and holds_work(work)
         made_work = not work.exists()
         fresh = not holds_work(work)
-        manifest = _open_work(work, source, options, segment_seconds, resume, runner.workers)
-        lock = _lock_work(work)
+        held = _lock_work(work) if lock and work.is_dir() else None  # before its work is judged: a live run's is not stale
+        try:
+            manifest = _open_work(work, source, options, segment_seconds, resume, runner.workers)
+            if lock and held is None:
+                held = _lock_work(work)
+        except BaseException:
+            _close_quietly(held)
+            raise
         files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
         job = cls(source, target, options, container, work, manifest, files, planned, keep_work, fresh, made_work)
-        job._unlock = weakref.finalize(job, _close_quietly, lock)
+        job._unlock = weakref.finalize(job, _close_quietly, held)
         if resumed:
             log.info("resuming: %d of %d segment(s) to do", len(job.todo()), len(manifest.segments))
         elif resume:
@@ -190,10 +200,13 @@ class SegmentedJob:
                 log.info("segment %d: its file is missing or changed since it was checked; it is done again", index)
         return self._intact_files[index]
 
-    def tasks(self, key: int = 0) -> list[SegmentTask]:
-        """The tasks of the segments to do, marked as job `key`. Their paths (input, segment files, a
-        weight file) are absolute: a worker of a cluster runs in another folder, where a relative one
-        names another file or none."""
+    def tasks(self, key: int = 0, *, absolute: bool = True) -> list[SegmentTask]:
+        """The tasks of the segments to do, marked as job `key`. `absolute`: their paths (input, segment
+        files, a weight file) made absolute, for workers in other processes: a cluster's run in another
+        folder, where a relative one names another file or none (in this process the paths as given
+        find the job the driver planned, in planned_job's cache)."""
+        if not absolute:
+            return [SegmentTask(self.source, s, self.options, self.files[s.index], key) for s in self.todo()]
         options = self.options
         if options.model.name is not None and is_weight_file(options.model.name):
             options = options.replace(model={"name": os.path.abspath(options.model.name)})
@@ -299,7 +312,7 @@ def run_jobs(
     total = sum(job.total for job in jobs)
     done = total - sum(s.frames for job in jobs for s in job.todo())
     outcomes: list[int | VsrError | None] = [None] * len(jobs)
-    tasks = [task for key, job in enumerate(jobs) for task in job.tasks(key)]
+    tasks = [task for key, job in enumerate(jobs) for task in job.tasks(key, absolute=not runner.local)]
     remaining = Counter(task.job for task in tasks)
 
     def report(running: int) -> None:
@@ -482,7 +495,9 @@ def _lock_work(work: Path) -> int | None:
     None where the folder cannot be opened so or its file system has no locks."""
     try:
         fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            raise OutputError(f"cannot open the work folder {work}: {mux.system_reason(exc)}") from None
         return None
     if mux.try_lock(fd) is False:
         os.close(fd)
