@@ -164,7 +164,7 @@ def test_a_warning_during_a_folder_run_names_its_file_and_an_interruption_says_w
         f"vsr: interrupted: 1 of 2 file(s) finished, kept in {tmp_path / 'out'}; the same command again skips them "
         "and does the rest")
     again = cli("upscale", tmp_path / "in", "-o", tmp_path / "out", *FLAGS, "--overwrite")
-    assert again.exit_code == 130 and "the same command without --overwrite skips them" in again.stderr
+    assert again.exit_code == 130 and "the same command again does them all again" in again.stderr  # not "without --overwrite": that skips the old outputs too
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a 100%.mp4"]
     real_segment = segments_worker.upscale_segment
 

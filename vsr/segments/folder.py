@@ -156,12 +156,13 @@ def upscale_folder(
 
 def _how_to_go_on(finished: int, files: int, output: Path, overwrite: bool, segmented: bool) -> str:
     """What an interrupted folder run says, on the interruption's line: what is done, how to do the rest."""
-    again = "the same command without --overwrite" if overwrite else "the same command again"
-    if segmented:
-        again += " with --resume"  # a file whose work folder is kept takes no other way on
+    again = "the same command again" + (" with --resume" if segmented else "")  # kept work takes --resume
     if not finished:
         return f"no file finished; {again} " + ("goes on from the segments done" if segmented else "starts over")
-    return f"{finished} of {files} file(s) finished, kept in {output}; {again} skips them and does the rest"
+    done = f"{finished} of {files} file(s) finished, kept in {output}"
+    if overwrite:  # without --overwrite the old outputs not yet redone would be skipped too
+        return f"{done}; {again} does them all again"
+    return f"{done}; {again} skips them and does the rest"
 
 
 def _written_since(target: Path, started: float) -> bool:
