@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -53,8 +54,14 @@ def test_a_weight_file_replaced_under_the_same_name_is_refused(tmp_path, source)
     manifest = Manifest.new(source, options, PLAN)
     assert manifest.for_job(source, options) is manifest
     write_weight_file(weights, scale=2, seed=2)
-    with pytest.raises(ConfigError, match="other weights of the model"):
+    with pytest.raises(ConfigError, match="other weights of the model .*w.pt .its weight file was replaced"):
         manifest.for_job(source, options)
+    older = dataclasses.replace(manifest, weights_sha256="")  # a manifest from before the field: resumes as it did
+    assert older.for_job(source, options) is older
+    saved = tmp_path / "work"
+    saved.mkdir()
+    manifest.save(saved)
+    assert Manifest.load(saved).weights_sha256 == manifest.weights_sha256 != ""
 
 
 def test_a_missing_or_foreign_manifest_is_an_input_error(tmp_path):

@@ -49,10 +49,13 @@ class Manifest:
     input_sha256: str
     options_sha256: str
     segments: tuple[SegmentRecord, ...]
+    weights_sha256: str = ""
+    """Of the model's weight file ("" for none, and in manifests older than this field)."""
 
     @classmethod
     def new(cls, source: Path, options: UpscaleOptions, plan: list[Segment]) -> Manifest:
-        return cls(input_digest(source), options_digest(options), tuple(SegmentRecord(s) for s in plan))
+        return cls(input_digest(source), options_digest(options), tuple(SegmentRecord(s) for s in plan),
+                   weights_digest(options.model))
 
     def for_job(self, source: Path, options: UpscaleOptions) -> Manifest:
         """Itself, if it was made for this input and these options; else ConfigError saying which differs."""
@@ -60,8 +63,12 @@ class Manifest:
             raise ConfigError(f"the work folder belongs to another input than {source} (or it changed); "
                               "remove it or choose another --work-dir")
         if self.options_sha256 != options_digest(options):
-            raise ConfigError("the work folder was made with other options or other weights of the model; rerun "
-                              "with the same, or remove it to start afresh")
+            raise ConfigError("the work folder was made with other options; rerun with the same options, "
+                              "or remove it to start afresh")
+        if self.weights_sha256 and self.weights_sha256 != weights_digest(options.model):
+            raise ConfigError(f"the work folder was made with other weights of the model {options.model.name or 'default'} "
+                              "(its weight file was replaced, or another vsr's shipped one); rerun with those, "
+                              "or remove the folder to start afresh")
         return self
 
     def finished(self, index: int, frames: int, size: int, sha256: str = "") -> Manifest:
@@ -100,6 +107,7 @@ class Manifest:
             "format": FORMAT,
             "input_sha256": self.input_sha256,
             "options_sha256": self.options_sha256,
+            "weights_sha256": self.weights_sha256,
             "segments": [
                 {**dataclasses.asdict(r.segment), "state": r.state.value, "frames_written": r.frames, "bytes": r.bytes,
                  "sha256": r.sha256}
@@ -117,7 +125,7 @@ class Manifest:
             )
             for s in raw["segments"]
         )
-        return cls(raw["input_sha256"], raw["options_sha256"], records)
+        return cls(raw["input_sha256"], raw["options_sha256"], records, raw.get("weights_sha256", ""))
 
 
 def input_digest(source: Path) -> str:
@@ -127,17 +135,16 @@ def input_digest(source: Path) -> str:
 
 def options_digest(options: UpscaleOptions) -> str:
     """SHA-256 of the options that shape the output (not how the run is supervised: `run` is left out,
-    nor the batch size, the usual change after running out of memory), and of the model's weight
-    file: a file replaced under the same name (retrained, another vsr's shipped one) would mix two
-    models in one video."""
+    nor the batch size, the usual change after running out of memory)."""
     shaping = {name: dataclasses.asdict(getattr(options, name)) for name in ("model", "multi_frame", "filters", "encode")}
     shaping["model"].pop("batch_size", None)
-    shaping["weights_sha256"] = _weights_sha256(options.model)
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _weights_sha256(model: ModelOptions) -> str:
-    """SHA-256 of the weight file the model options name (a shipped model's too), "" where there is none."""
+def weights_digest(model: ModelOptions) -> str:
+    """SHA-256 of the weight file the model options name (a shipped model's too), "" where there is
+    none: a file replaced under the same name (retrained, another vsr's shipped one) would mix two
+    models in one video."""
     try:
         name = model.name if model.name is not None else default_model_name(model.scale)
         path = model_file(name, model.scale) if isinstance(name, (str, os.PathLike)) else None
