@@ -288,7 +288,8 @@ def test_sigterm_while_ray_starts_reaches_the_commands_handler_and_stops_what_ra
     def init(**kwargs):  # as ray.init: its own handler, a process started, then the signal arrives
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
         calls.append("init")
-        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # ray::agent"]))
+        started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # another thread's"]))
         signal.raise_signal(signal.SIGTERM)
 
     def terminated(signum, frame):
@@ -306,6 +307,8 @@ def test_sigterm_while_ray_starts_reaches_the_commands_handler_and_stops_what_ra
         signal.signal(signal.SIGTERM, previous)
     assert calls == ["init", "shutdown"]
     assert started[0].wait(timeout=5) is not None  # ended, not left to run on (Ray's agents ran a minute)
+    assert started[1].poll() is None  # a process not Ray's is left alone
+    started[1].kill()
 
 
 def test_sigterm_mid_run_stops_the_workers_keeps_the_work_folder_and_resume_finishes(

@@ -93,7 +93,7 @@ def test_a_join_the_file_system_refuses_is_an_output_error_and_leaves_nothing(ma
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
     resource.setrlimit(resource.RLIMIT_FSIZE, (sum(f.stat().st_size for f in files) // 2, limits[1]))
     try:
-        with pytest.raises(OutputError, match="cannot write the joined output .*: file too large"):
+        with pytest.raises(OutputError, match="cannot write the joined output in .*: file too large"):
             join_segments(source, files, tmp_path / "joined.mp4", "mp4")
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, limits)

@@ -16,7 +16,7 @@ from vsr.errors import VsrError
 
 DEBUG_HELP = "Show tracebacks and debug messages."
 QUIET_HELP = "No progress bar and no informational messages."
-THREADS_HELP = "torch threads for the models (default: torch's, one per core; 1 times more steadily on a machine other jobs keep busy)."
+THREADS_HELP = "torch threads for the models (0 or none: torch's default, one per core; 1 gives steadier timings on a machine other jobs keep busy)."
 
 
 def use_threads(threads: int | None) -> None:

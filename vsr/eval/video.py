@@ -177,7 +177,7 @@ def evaluate_video(
     at `scale`). fusion_model: the same for the learned fusion's multi-frame model (default: the
     shipped one at the scale, if any). methods: default all of METHODS, "learned" only where a
     fusion model is given or shipped. max_frames: only the first N frames of each sequence. progress(sequence, method)
-    is called as each method finishes on a sequence. ensemble: every network (the single-frame model,
+    is called for each method once a sequence is done (the methods run on it together, chunk by chunk). ensemble: every network (the single-frame model,
     the learned fusion and its single-frame estimate) on the 8 orientations, averaged. Raises InputError for a folder without
     sequences or frames too small for the scale, UnsupportedModelError for an unknown model.
     """
@@ -206,6 +206,8 @@ def evaluate_video(
     started = time.perf_counter()
     sequences: list[SequenceResult] = []
     threads = torch.get_num_threads()
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"max_frames must be at least 1, got {max_frames}")
     for name, files in list_sequences(data):
         files = files[:max_frames]
         tallies = _evaluate_sequence(name, files, model, scale, frames, methods, precision, fusion, ensemble)

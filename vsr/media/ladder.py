@@ -11,7 +11,7 @@ from types import TracebackType
 import av
 import numpy as np
 
-from vsr.errors import ConfigError, VsrError
+from vsr.errors import ConfigError, OutputError, VsrError
 from vsr.media.encode import VideoFileWriter, VideoFrame, encoder_pix_fmts, frame_from_planes
 from vsr.media.frames import Layout, VideoItem
 from vsr.media.probe import VideoInfo
@@ -87,8 +87,11 @@ class LadderEncoder(VideoFileWriter):
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None) -> None:
         super().__exit__(kind, error, traceback)
         if error is None:
-            with av.open(str(self.path)) as written:
-                self.video_bytes = sum(packet.size for packet in written.demux(written.streams.video[0]))
+            try:
+                with av.open(str(self.path)) as written:
+                    self.video_bytes = sum(packet.size for packet in written.demux(written.streams.video[0]))
+            except (OSError, av.FFmpegError) as exc:
+                raise OutputError(f"cannot read back the encode {self.path.name}: {exc}") from None
 
     def encode(self, frame: VideoFrame | None) -> None:
         started = time.perf_counter()

@@ -4,6 +4,7 @@ subtitle streams copied once beside them (the stream mapping of vsr.media.mux)."
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
@@ -56,18 +57,26 @@ def join_video_parts(
                 key=lambda entry: entry[0],
             )
             for _, item in timed:
-                if isinstance(item, Passthrough):
-                    muxer.write_passthrough(item)
-                else:
-                    muxer.write_video_packet(item)
-            muxer.finish()
-        except OSError as exc:  # a full disk, a file-size limit
-            close_quietly(output)
-            raise OutputError(f"cannot write the joined output {temp.name}: {system_reason(exc)}") from None
+                with _writing(temp):
+                    if isinstance(item, Passthrough):
+                        muxer.write_passthrough(item)
+                    else:
+                        muxer.write_video_packet(item)
+            with _writing(temp):
+                muxer.finish()
         except BaseException:
             close_quietly(output)
             raise
     return muxer.frames
+
+
+@contextlib.contextmanager
+def _writing(temp: Path) -> Iterator[None]:
+    """An OSError of the write within (a full disk, a file-size limit) as an OutputError."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"cannot write the joined output in {temp.parent}: {system_reason(exc)}") from None
 
 
 def _video_stream_like(

@@ -54,8 +54,8 @@ class Stages:
         thread = threading.Thread(
             target=self._run, args=(name, body, ended), name=f"{self.thread_prefix}{name}", daemon=True
         )
-        self._ended.append(ended)
         thread.start()
+        self._ended.append(ended)  # after the start: a thread that never started would never end
 
     @property
     def running(self) -> bool:

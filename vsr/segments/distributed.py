@@ -194,9 +194,10 @@ class RayRunner:
                     where = "start a local Ray instance" if self.address is None else f"reach the Ray cluster at {self.address}"
                     raise ConfigError(f"cannot {where}: {_first_line(exc)}") from None
                 except BaseException:  # a signal while Ray starts: the processes it has started go too
-                    ray.shutdown()  # (those it has not yet handed to its node, it leaves: its agents ran on for a minute)
+                    with contextlib.suppress(Exception):
+                        ray.shutdown()  # (those it has not yet handed to its node, it leaves: its agents ran on for a minute)
                     for process in _child_processes().values():
-                        if process.pid not in children:
+                        if process.pid not in children and _is_rays(process):
                             with contextlib.suppress(psutil.Error):
                                 process.kill()
                     raise
@@ -296,6 +297,14 @@ def _frames_running(tracker: ray.actor.ActorHandle, tasks: Iterable[SegmentTask]
 def _child_processes() -> dict[int, psutil.Process]:
     """This process's children and theirs, by pid."""
     return {child.pid: child for child in psutil.Process().children(recursive=True)}
+
+
+def _is_rays(process: psutil.Process) -> bool:
+    """Whether `process` is one of Ray's (raylet, gcs_server, its agents and workers), by its command line."""
+    try:
+        return "ray" in " ".join(process.cmdline()).lower() or "ray" in process.name().lower()
+    except psutil.Error:
+        return False
 
 
 class _signals_kept:
