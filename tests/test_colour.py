@@ -144,6 +144,29 @@ def test_the_sample_aspect_ratio_is_kept_by_default(make_clip, tmp_path):
     assert (after.width, after.height, after.sar) == (128, 96, Fraction(8, 9))
 
 
+@pytest.mark.parametrize("suffix, codec, kept", [
+    (".mkv", "libx264", True), (".mkv", "libx265", True), (".mp4", "libvpx-vp9", True),
+    (".webm", None, False), (".mkv", "libsvtav1", False), (".mkv", "ffv1", False),
+])
+def test_an_output_that_would_lose_the_sample_aspect_ratio_is_refused_before_any_work(make_clip, tmp_path, suffix,
+                                                                                    codec, kept):
+    """VP9, AV1 and FFV1 in WebM/Matroska came out with square pixels, without a word: Matroska's display
+    size is the muxer's stream's, which PyAV cannot set (H.264/HEVC say it in their bitstream; MP4/MOV
+    take the encoder's)."""
+    source = make_clip("in.mp4", sar=Fraction(8, 9), frames=3)
+    out = tmp_path / f"out{suffix}"
+    options = {**FAST, "codec": codec} if codec else FAST
+    if kept:
+        vsr.upscale_video(source, out, scale=2, **options)
+        assert read_video(out, keep_lumas=False).sar == Fraction(8, 9)
+        return
+    with pytest.raises(vsr.ConfigError, match="cannot keep the source's sample aspect ratio 8:9 .* --square-pixels"):
+        vsr.upscale_video(source, out, scale=2, **options)
+    assert not out.exists()
+    vsr.upscale_video(source, out, scale=2, square_pixels=True, **options)
+    assert read_video(out, keep_lumas=False).sar in (None, Fraction(1, 1))
+
+
 @pytest.mark.parametrize(
     "sar,size",
     [

@@ -34,6 +34,23 @@ ENCODER_THREAD_TYPE = "AUTO"
 mode; frame threads are what the ffmpeg command and x264 itself use (the bitstreams differ)."""
 
 
+SAR_IN_BITSTREAM = ("h264", "hevc", "mpeg2video", "mpeg4")
+"""Codecs whose bitstream says the sample aspect ratio. Matroska and WebM take it from the muxer's
+stream (their display size), which PyAV cannot set: a VP9, AV1 or FFV1 stream there loses it."""
+
+
+def check_aspect_kept(container: str, codec: str, sar: Fraction | None) -> None:
+    """ConfigError where `codec` in `container` would lose a non-square sample aspect ratio `sar`."""
+    if not sar or sar == 1 or container not in ("matroska", "webm"):
+        return
+    if av.codec.Codec(codec, "w").canonical_name in SAR_IN_BITSTREAM:
+        return
+    raise ConfigError(
+        f"{codec} in {'WebM' if container == 'webm' else 'Matroska'} cannot keep the source's sample aspect ratio "
+        f"{sar.numerator}:{sar.denominator} (players would show the picture stretched); pass --square-pixels to "
+        "resample to square pixels, or write .mp4 or .mov, or .mkv with libx264 or libx265")
+
+
 def encoder_pix_fmts(codec: str) -> list[str]:
     """The pixel formats the encoder `codec` takes; VsrError for an unknown encoder."""
     try:

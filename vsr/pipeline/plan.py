@@ -9,7 +9,7 @@ from pathlib import Path
 from vsr.engine import LumaEngine, default_batch_size, make_engine
 from vsr.engine.fusion import LearnedFusion
 from vsr.errors import UnsupportedModelError
-from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt, pixel_format_loss
+from vsr.media.encode import DEFAULT_CODECS, check_aspect_kept, choose_pix_fmt, pixel_format_loss
 from vsr.media.filterplan import FilterPlan, plan_filters
 from vsr.media.frames import Layout
 from vsr.media.probe import VideoInfo
@@ -82,6 +82,7 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
                     "HDR displays may tone-map the output differently", " and ".join(info.hdr_metadata))
     filters = plan_filters(info, options.filters, layout.pix_fmt)  # a filter that cannot run on this input fails now
     frames_in = filters.output  # what the upscaler gets: the size after --square-pixels
+    check_aspect_kept(container, codec, frames_in.sample_aspect_ratio)
     engine = choose_engine(sr_model, mode, frames, options.model.device, options.model.precision, layout.max_value,
                            ensemble=options.model.ensemble)
     batch = options.model.batch_size or default_batch_size(engine, frames_in.width, frames_in.height)
