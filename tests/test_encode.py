@@ -86,7 +86,11 @@ def test_a_requested_pixel_format_wins_and_a_bad_one_lists_the_usable_ones():
     with pytest.raises(ConfigError, match="'rgb24' is not available with libx264; use one of .*yuv420p"):
         choose_pix_fmt("libx264", "yuv420p", "rgb24")
     with pytest.raises(ConfigError, match="not available with libvpx-vp9"):
-        choose_pix_fmt("libvpx-vp9", "yuv420p", "yuvj420p")
+        choose_pix_fmt("libvpx-vp9", "yuv420p", "yuv422p12le")
+    # a limited-range source's samples tagged full range: black shown at 16, the picture washed out
+    for codec in ("libx264", "libvpx-vp9"):
+        with pytest.raises(ConfigError, match="'yuvj420p' is FFmpeg's old name for full-range yuv420p.*: use yuv420p"):
+            choose_pix_fmt(codec, "yuv420p", "yuvj420p")
 
 
 def test_an_unknown_encoder_is_named_with_suggestions():

@@ -65,6 +65,9 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
     (10-bit for a deeper input where the encoder takes it). VsrError when `requested` is unusable."""
     supported = encoder_pix_fmts(codec)
     if requested is not None:
+        if requested.startswith("yuvj"):  # its samples would be the source's, tagged full range: washed out
+            raise ConfigError(f"pixel format {requested!r} is FFmpeg's old name for full-range {requested.replace('yuvj', 'yuv')}; "
+                              f"vsr keeps the source's range and says it in the tags: use {requested.replace('yuvj', 'yuv')}")
         if requested not in PLANAR_LAYOUTS or requested not in supported:
             usable = [f for f in supported if f in PLANAR_LAYOUTS]
             raise ConfigError(f"pixel format {requested!r} is not available with {codec}; use one of {', '.join(usable)}")
