@@ -129,6 +129,18 @@ def video_end(path) -> Fraction:
         return max((p.pts + p.duration) * stream.time_base for p in container.demux(stream) if p.size)
 
 
+def test_an_interlaced_stream_upscaled_without_deinterlacing_is_warned_about(clips, tmp_path, caplog):
+    """Combing enlarged and the output flagged progressive, without a word."""
+    for name in ("flagged", "progressive"):
+        vsr.upscale_video(clips[name], tmp_path / f"{name}.mkv", scale=2, model="bicubic", preset="ultrafast")
+    assert "flagged.mp4 says it is interlaced: upscaled as it is" in caplog.text
+    assert "progressive.mp4 says it is interlaced" not in caplog.text
+    caplog.clear()
+    vsr.upscale_video(clips["flagged"], tmp_path / "done.mkv", scale=2, model="bicubic", preset="ultrafast",
+                      deinterlace="auto")
+    assert "says it is interlaced" not in caplog.text
+
+
 def test_the_interlaced_clips_say_what_they_are(clips):
     assert av.open(str(clips["flagged"])).streams.video[0].codec_context.field_order == 2  # top field first
     assert detect_interlacing(probe(clips["flagged"])).parity == "auto"  # each frame's own flag

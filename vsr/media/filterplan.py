@@ -244,6 +244,8 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
         ",".join(chain), ",".join(reshape), pix_fmt, info, output, rate, tuple(steps), after_chain, options.video,
     )
     _check_runs(plan)
+    if options.deinterlace == "off" and not options.ivtc:  # once the filters are known to run: an error stays one line
+        _warn_if_declared_interlaced(info)
     return plan
 
 
@@ -438,6 +440,16 @@ def asked_interlacing(info: VideoInfo) -> Interlacing:
     if found is not None and found.parity != "auto":
         return Interlacing(found.parity, True, f"asked for; {found.evidence}")
     return Interlacing("auto", True, "asked for")
+
+
+def _warn_if_declared_interlaced(info: VideoInfo) -> None:
+    """A warning where the stream says it is interlaced and nothing deinterlaces it (read from its
+    header, no frame decoded): upscaled as it is, its two fields mix into enlarged combing."""
+    with open_input(info.path) as container:
+        order = _field_order(first_video_stream(container, info.path))
+    if order not in (FIELD_UNKNOWN, FIELD_PROGRESSIVE):
+        log.warning("%s says it is interlaced: upscaled as it is, its two fields mix into combing; "
+                    "--deinterlace auto (or --restore) deinterlaces it first", info.path.name)
 
 
 def _field_order(stream: av.video.stream.VideoStream) -> int:
