@@ -18,6 +18,7 @@ from vsr.media.encode import (
     encoder_pix_fmts,
     frame_from_planes,
     frame_from_rgb,
+    pixel_format_loss,
 )
 from vsr.media.frames import Layout, VideoItem
 from vsr.media.mux import container_format
@@ -75,10 +76,23 @@ def ms_info(make_clip):
         ("libx264", "rgb24", "yuv420p"),  # not a pipeline format: 4:2:0 at the input's depth
         ("libx264", "gbrp10le", "yuv420p10le"),
         ("ffv1", "gray", "gray"),
+        # the input's chroma kept where the encoder takes it at a depth vsr works in (it became 4:2:0)
+        ("libx264", "yuv422p12le", "yuv422p10le"),
+        ("libx265", "yuv444p12le", "yuv444p10le"),
+        ("ffv1", "gray12le", "gray10le"),
+        ("libsvtav1", "yuv444p10le", "yuv420p10le"),  # SVT-AV1 takes 4:2:0 only
     ],
 )
 def test_the_input_pixel_format_is_kept_where_possible(codec, input_pix_fmt, chosen):
     assert choose_pix_fmt(codec, input_pix_fmt, None) == chosen
+
+
+def test_chroma_an_encoder_subsamples_is_said():
+    """4:4:4 into SVT-AV1 came out 4:2:0 without a word (only alpha and depth were said)."""
+    assert pixel_format_loss("yuv444p", "yuv420p") == "its chroma (4:4:4) is subsampled to 4:2:0 (the encoder takes no finer)"
+    assert pixel_format_loss("yuv422p12le", "yuv420p10le") == (
+        "its 12-bit samples become 10-bit; its chroma (4:2:2) is subsampled to 4:2:0 (the encoder takes no finer)")
+    assert pixel_format_loss("rgb24", "yuv420p") is None and pixel_format_loss("yuv420p", "yuv444p") is None
 
 
 def test_a_requested_pixel_format_wins_and_a_bad_one_lists_the_usable_ones():

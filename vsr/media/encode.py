@@ -77,7 +77,13 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
     if input_pix_fmt.startswith("yuvj") and input_pix_fmt.replace("yuvj", "yuv") in supported:
         return input_pix_fmt.replace("yuvj", "yuv")
     deep = av.VideoFormat(input_pix_fmt).components[0].bits > 8 if input_pix_fmt else False
-    for candidate in FALLBACK_PIX_FMTS if deep else FALLBACK_PIX_FMTS[1:]:
+    # the input's chroma (4:2:2, 4:4:4) where the encoder takes it at a depth the pipeline works in
+    family = "gray" if input_pix_fmt.startswith("gray") else "yuv" if input_pix_fmt.startswith("yuv") else None
+    same_chroma = [f for f in PLANAR_LAYOUTS if family and f.startswith(family) and not f.startswith("yuvj")
+                   and _chroma(f) == _chroma(input_pix_fmt)]
+    shallow = [f for f in same_chroma if av.VideoFormat(f).components[0].bits == 8]
+    candidates = [*(f for f in same_chroma if f not in shallow), *FALLBACK_PIX_FMTS[:1], *shallow] if deep else shallow
+    for candidate in [*candidates, *FALLBACK_PIX_FMTS[1:]]:
         if candidate in supported:
             return candidate
     raise ConfigError(f"{codec} takes none of the pixel formats vsr works in ({', '.join(PLANAR_LAYOUTS)})")
@@ -93,9 +99,27 @@ def pixel_format_loss(source: str, written: str) -> str | None:
     if any(c.is_alpha for c in before.components) and not any(c.is_alpha for c in after.components):
         return "its alpha channel (transparency) is dropped; no video encoder here keeps it"
     depth_before, depth_after = before.components[0].bits, after.components[0].bits
+    lost = []
     if depth_before > depth_after:
-        return f"its {depth_before}-bit samples become {depth_after}-bit"
-    return None
+        lost.append(f"its {depth_before}-bit samples become {depth_after}-bit")
+    if not before.is_rgb and len(before.components) >= 3 and len(after.components) >= 3 and _chroma(source) < _chroma(written):
+        lost.append(f"its chroma ({_CHROMA_NAMES.get(_chroma(source), 'full')}) is subsampled to "
+                    f"{_CHROMA_NAMES.get(_chroma(written), 'coarser')} (the encoder takes no finer)")
+    return "; ".join(lost) or None
+
+
+_CHROMA_NAMES = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0"}
+
+
+def _chroma(pix_fmt: str) -> tuple[int, int] | None:
+    """The chroma subsampling of `pix_fmt` (horizontal, vertical factors), None for grey or unknown."""
+    try:
+        fmt = av.VideoFormat(pix_fmt)
+    except (ValueError, av.FFmpegError):
+        return None
+    if len(fmt.components) < 3:
+        return None
+    return 16 // fmt.chroma_width(16), 16 // fmt.chroma_height(16)
 
 
 CRF_RANGES = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63), "libsvtav1": (1, 63)}
