@@ -266,3 +266,15 @@ def test_importing_vsr_leaves_the_environment_alone():
     env = {k: v for k, v in __import__("os").environ.items() if k != "SVT_LOG"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "None"
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_hevc_in_mp4_and_mov_is_tagged_hvc1_for_apples_players(make_clip, tmp_path, suffix):
+    """FFmpeg's default tag, hev1, is one Apple's players (QuickTime, Safari, iOS) do not play."""
+    import vsr
+
+    out = vsr.upscale_video(make_clip("in.mp4", frames=3), tmp_path / f"out{suffix}", scale=2, model="bicubic",
+                            codec="libx265", preset="ultrafast").output
+    with av.open(str(out)) as written:
+        assert written.streams.video[0].codec_context.codec_tag == "hvc1"
+        assert written.streams.video[0].frames == 3

@@ -232,6 +232,8 @@ def add_video_stream(
     ctx.color_range = encoded_range(colour, layout.pix_fmt)
     if info.sample_aspect_ratio:
         ctx.sample_aspect_ratio = info.sample_aspect_ratio
+    if output.format.name.startswith(("mov", "mp4")) and stream.codec_context.codec.canonical_name == "hevc":
+        ctx.codec_tag = "hvc1"  # FFmpeg's default, hev1, is not played by Apple's players (QuickTime, Safari, iOS)
     if info.display_matrix:
         # the rotation and mirror as they are; not the offset, which counts input pixels (FFmpeg writes 0)
         stream.set_display_matrix((*info.display_matrix[:6], 0, 0, info.display_matrix[8]))
