@@ -268,13 +268,18 @@ def test_importing_vsr_leaves_the_environment_alone():
     assert out.strip() == "None"
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
-def test_hevc_in_mp4_and_mov_is_tagged_hvc1_for_apples_players(make_clip, tmp_path, suffix):
+@pytest.mark.parametrize("suffix, segments", [(".mp4", False), (".mov", False), (".mp4", True)])
+def test_hevc_in_mp4_and_mov_is_tagged_hvc1_for_apples_players(make_clip, tmp_path, suffix, segments):
     """FFmpeg's default tag, hev1, is one Apple's players (QuickTime, Safari, iOS) do not play."""
     import vsr
 
-    out = vsr.upscale_video(make_clip("in.mp4", frames=3), tmp_path / f"out{suffix}", scale=2, model="bicubic",
-                            codec="libx265", preset="ultrafast").output
+    source, target = make_clip("in.mp4", frames=3), tmp_path / f"out{suffix}"
+    options = vsr.UpscaleOptions(model=vsr.ModelOptions(name="bicubic", scale=2),
+                                 encode=EncodeOptions(codec="libx265", preset="ultrafast"))
+    if segments:  # the join copies the segments' packets into a stream of its own
+        out = vsr.upscale_in_segments(source, target, options, segment_seconds=1).output
+    else:
+        out = vsr.upscale_video(source, target, options=options).output
     with av.open(str(out)) as written:
         assert written.streams.video[0].codec_context.codec_tag == "hvc1"
         assert written.streams.video[0].frames == 3

@@ -193,6 +193,13 @@ def check_preset(codec: str, preset: str) -> None:
         raise ConfigError(f"{codec} presets are 0 (slowest) to {numbered[codec]} (fastest) or one of {names}, got {preset!r}")
 
 
+def tag_for_apple(output: av.container.OutputContainer, stream: av.video.stream.VideoStream) -> None:
+    """HEVC in MP4/MOV tagged hvc1: FFmpeg's default, hev1, is not played by Apple's players
+    (QuickTime, Safari, iOS)."""
+    if output.format.name.startswith(("mov", "mp4")) and stream.codec_context.codec.canonical_name == "hevc":
+        stream.codec_context.codec_tag = "hvc1"
+
+
 def add_video_stream(
     output: av.container.OutputContainer,
     info: VideoInfo,
@@ -232,8 +239,7 @@ def add_video_stream(
     ctx.color_range = encoded_range(colour, layout.pix_fmt)
     if info.sample_aspect_ratio:
         ctx.sample_aspect_ratio = info.sample_aspect_ratio
-    if output.format.name.startswith(("mov", "mp4")) and stream.codec_context.codec.canonical_name == "hevc":
-        ctx.codec_tag = "hvc1"  # FFmpeg's default, hev1, is not played by Apple's players (QuickTime, Safari, iOS)
+    tag_for_apple(output, stream)
     if info.display_matrix:
         # the rotation and mirror as they are; not the offset, which counts input pixels (FFmpeg writes 0)
         stream.set_display_matrix((*info.display_matrix[:6], 0, 0, info.display_matrix[8]))

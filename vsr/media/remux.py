@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 
 from vsr.errors import OutputError, PipelineError
+from vsr.media.encode import tag_for_apple
 from vsr.media.frames import Passthrough
 from vsr.media.mux import (
     Muxer, close_quietly, copy_container_metadata, open_output, set_up_streams, system_reason, video_shift,
@@ -86,6 +87,7 @@ def _video_stream_like(
     which a template does not carry (Matroska would write 1 ms as the frame duration)."""
     # opaque: the packets are copied, so no encoder is looked up (by the decoder's name: libdav1d for AV1)
     stream = output.add_stream_from_template(model, opaque=True)
+    tag_for_apple(output, stream)  # the template's tag is not carried
     if frame_rate or model.average_rate:
         stream.codec_context.framerate = frame_rate or model.average_rate
     return stream
