@@ -586,3 +586,21 @@ def test_an_alpha_channel_that_is_zero_everywhere_keeps_the_colour(tmp_path):
     out = cv2.imread(str(vsr.upscale_video(tmp_path / "texture.png", scale=2, model="bicubic").output), cv2.IMREAD_UNCHANGED)
     assert out.shape == (80, 104, 4) and not out[..., 3].any()
     assert downscaled_psnr(out[..., :3], photo()) > 40
+
+
+def test_a_png_s_gamma_and_primaries_are_carried_into_a_png_and_a_linear_one_warned_about_elsewhere(tmp_path, caplog):
+    """A linear PNG (gAMA 1.0) without an ICC profile came out as plain sRGB: viewers showed it darker."""
+    from vsr.media.images import png_colour_chunks, with_png_chunks
+
+    chrm = b"".join(v.to_bytes(4, "big") for v in (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))
+    for name, gamma in (("linear.png", 100000), ("srgb.png", 45455)):
+        encoded = cv2.imencode(".png", photo())[1]
+        chunks = [(b"gAMA", gamma.to_bytes(4, "big")), (b"cHRM", chrm)]
+        (tmp_path / name).write_bytes(b"".join(bytes(p) for p in with_png_chunks(memoryview(encoded).cast("B"), chunks)))
+    assert len(png_colour_chunks(tmp_path / "linear.png")) == 2
+    out = upscale_image(tmp_path / "linear.png", tmp_path / "out.png", scale=2, model="bicubic").output
+    assert png_colour_chunks(out) == [(b"gAMA", (100000).to_bytes(4, "big")), (b"cHRM", chrm)]
+    assert cv2.imread(str(out)).shape[:2] == (80, 104)
+    upscale_image(tmp_path / "linear.png", tmp_path / "linear.jpg", scale=2, model="bicubic")
+    upscale_image(tmp_path / "srgb.png", tmp_path / "srgb.jpg", scale=2, model="bicubic")
+    assert caplog.text.count("gamma (gAMA) is not carried into .jpg") == 1  # the sRGB one is what a viewer assumes

@@ -105,15 +105,48 @@ def _first_directory(data: bytes) -> Iterator[tuple[int, int, bytes, str]]:
                data[entry + 8 : entry + 12], order)
 
 
+PNG_COLOUR_CHUNKS = (b"gAMA", b"cHRM", b"sRGB")
+"""A PNG's colour chunks other than its ICC profile: its gamma, its primaries, or "sRGB"."""
+SRGB_GAMMA = 45455
+"""gAMA's value for sRGB's (1 / 2.2, times 100000): what a viewer assumes without one."""
+
+
+def png_colour_chunks(path: Path) -> list[tuple[bytes, bytes]]:
+    """(kind, body) of the PNG colour chunks (PNG_COLOUR_CHUNKS) of the file at `path`; [] for
+    another format or none."""
+    with open(path, "rb") as file:
+        head = file.read(1 << 16)  # they come before the image data
+    if not head.startswith(PNG_SIGNATURE):
+        return []
+    return [(kind, body) for kind, body in _png_chunks(head) if kind in PNG_COLOUR_CHUNKS]
+
+
+def changes_gamma(chunks: list[tuple[bytes, bytes]]) -> bool:
+    """Whether PNG colour `chunks` make a viewer show the pixels other than as sRGB (a gamma not sRGB's)."""
+    return any(kind == b"gAMA" and len(body) == 4 and abs(int.from_bytes(body, "big") - SRGB_GAMMA) > SRGB_GAMMA // 100
+               for kind, body in chunks)
+
+
+def with_png_chunks(data: memoryview, chunks: list[tuple[bytes, bytes]]) -> list[bytes | memoryview]:
+    """The pieces of the PNG file `data` with `chunks` ((kind, body)) right after its IHDR: the
+    file's own bytes are sliced, not copied."""
+    header_end = len(PNG_SIGNATURE) + 8 + int.from_bytes(data[8:12], "big") + 4  # IHDR comes first
+    made = b"".join(len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+                    for kind, body in chunks)
+    return [data[:header_end], made, data[header_end:]]
+
+
+def png_icc_chunk(profile: bytes) -> tuple[bytes, bytes]:
+    """The iCCP chunk (kind, body) holding `profile`."""
+    return b"iCCP", b"ICC profile\x00\x00" + zlib.compress(profile)
+
+
 def with_icc_profile(data: memoryview, profile: bytes) -> list[bytes | memoryview]:
     """The pieces of the PNG or JPEG file `data` (which has no profile) with `profile` in it, as its
     iCCP chunk right after IHDR, or as APP2 segments right after SOI (and JFIF's APP0): the file's
     own bytes are sliced, not copied. ValueError for another format."""
     if data[: len(PNG_SIGNATURE)] == PNG_SIGNATURE:
-        header_end = len(PNG_SIGNATURE) + 8 + int.from_bytes(data[8:12], "big") + 4  # IHDR comes first
-        body = b"ICC profile\x00\x00" + zlib.compress(profile)
-        chunk = len(body).to_bytes(4, "big") + b"iCCP" + body + zlib.crc32(b"iCCP" + body).to_bytes(4, "big")
-        return [data[:header_end], chunk, data[header_end:]]
+        return with_png_chunks(data, [png_icc_chunk(profile)])
     if data[:2] == b"\xff\xd8":
         position = 2
         if data[2:4] == b"\xff\xe0":  # JFIF's APP0 stays first

@@ -32,14 +32,18 @@ from vsr.media.images import (
     IMAGE_SUFFIXES,
     JPEG_SUFFIXES,
     STILL_FORMATS,
+    changes_gamma,
     exif_orientation,
     has_unread_grey_transparency,
     is_cut_short_jpeg,
     is_lossy_still,
+    png_colour_chunks,
+    png_icc_chunk,
     profile_fits,
     read_icc_profile,
     upright,
     with_icc_profile,
+    with_png_chunks,
 )
 from vsr.models import SRModel, resolve
 from vsr.pipeline.memory import available_memory, readable_size
@@ -160,7 +164,7 @@ def upscale_image(
         check_memory_for(shape, dtype, target.suffix, working_set)
         out = np.empty(shape, dtype)
         upscale_into(out, image, sr_model, torch_device, tiling, ensemble)
-        write_image(out, temp, target, overwrite, profile, lossy=is_lossy_still(source))
+        write_image(out, temp, target, overwrite, profile, lossy=is_lossy_still(source), png_colour=png_colour_chunks(source))
     return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(torch_device), "fp32",
                          shape[1], shape[0])
 
@@ -345,9 +349,11 @@ LOSSY_QUALITY = 95
 
 
 def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, profile: bytes | None = None,
-                lossy: bool = False) -> None:
+                lossy: bool = False, png_colour: list[tuple[bytes, bytes]] | None = None) -> None:
     """Write `out` to the reserved partial file `temp`, with the input's ICC `profile` where the
-    format takes one (PNG, JPEG, WebP; a warning for another), and move it onto `target` when complete.
+    format takes one (PNG, JPEG, WebP; a warning for another) and a PNG input's colour chunks
+    (`png_colour`: gamma, primaries) into a PNG (a warning for another format where its gamma is not
+    sRGB's), and move it onto `target` when complete.
     A WebP is compressed with loss only when the input was (`lossy`): a photo stays a small file."""
     suffix = target.suffix.lower()
     params = {".webp": [cv2.IMWRITE_WEBP_QUALITY, LOSSY_QUALITY if lossy else 101],
@@ -361,7 +367,14 @@ def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, prof
     if not ok:
         raise OutputError(f"could not write {target} (does OpenCV support {target.suffix} for this image?)")
     pieces: list[bytes | memoryview] = [memoryview(encoded)]
-    if profile is not None and not by_opencv:
+    png_colour = png_colour or []
+    if suffix == ".png" and (png_colour or profile is not None):  # sRGB's chunk and a profile exclude each other
+        chunks = [chunk for chunk in png_colour if not (profile is not None and chunk[0] == b"sRGB")]
+        pieces = with_png_chunks(memoryview(encoded).cast("B"), chunks + ([png_icc_chunk(profile)] if profile else []))
+    elif png_colour and profile is None and changes_gamma(png_colour):
+        log.warning("the input's PNG gamma (gAMA) is not carried into %s output: its tones may look different "
+                    "(write .png to keep it)", target.suffix)
+    if profile is not None and not by_opencv and suffix != ".png":
         if target.suffix.lower() in ICC_SUFFIXES:
             pieces = with_icc_profile(memoryview(encoded).cast("B"), profile)
         else:
