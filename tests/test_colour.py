@@ -145,7 +145,7 @@ def test_the_sample_aspect_ratio_is_kept_by_default(make_clip, tmp_path):
 
 
 @pytest.mark.parametrize("suffix, codec, kept", [
-    (".mkv", "libx264", True), (".mkv", "libx265", True), (".mp4", "libvpx-vp9", True),
+    (".mkv", "libx264", True), (".mkv", "libx265", True), (".mp4", "libvpx-vp9", True), (".mp4", "libsvtav1", True),
     (".webm", None, False), (".mkv", "libsvtav1", False), (".mkv", "ffv1", False),
 ])
 def test_an_output_that_would_lose_the_sample_aspect_ratio_is_refused_before_any_work(make_clip, tmp_path, suffix,
@@ -159,6 +159,11 @@ def test_an_output_that_would_lose_the_sample_aspect_ratio_is_refused_before_any
     if kept:
         vsr.upscale_video(source, out, scale=2, **options)
         assert read_video(out, keep_lumas=False).sar == Fraction(8, 9)
+        joined = vsr.upscale_in_segments(  # the join's stream took no aspect ratio from an MP4 part's
+            source, tmp_path / f"joined{suffix}", vsr.UpscaleOptions(
+                model=vsr.ModelOptions(name="bicubic", scale=2),
+                encode=vsr.EncodeOptions(codec=codec, preset="ultrafast")), segment_seconds=1).output
+        assert read_video(joined, keep_lumas=False).sar == Fraction(8, 9)
         return
     with pytest.raises(vsr.ConfigError, match="cannot keep the source's sample aspect ratio 8:9 .* --square-pixels"):
         vsr.upscale_video(source, out, scale=2, **options)

@@ -89,9 +89,10 @@ def test_the_input_pixel_format_is_kept_where_possible(codec, input_pix_fmt, cho
 
 def test_chroma_an_encoder_subsamples_is_said():
     """4:4:4 into SVT-AV1 came out 4:2:0 without a word (only alpha and depth were said)."""
-    assert pixel_format_loss("yuv444p", "yuv420p") == "its chroma (4:4:4) is subsampled to 4:2:0 (the encoder takes no finer)"
+    assert pixel_format_loss("yuv444p", "yuv420p") == "its 4:4:4 chroma is subsampled to 4:2:0"
     assert pixel_format_loss("yuv422p12le", "yuv420p10le") == (
-        "its 12-bit samples become 10-bit; its chroma (4:2:2) is subsampled to 4:2:0 (the encoder takes no finer)")
+        "its 12-bit samples become 10-bit; its 4:2:2 chroma is subsampled to 4:2:0")
+    assert pixel_format_loss("yuv411p", "yuv420p") == "its 4:1:1 chroma is subsampled to 4:2:0"  # finer vertically
     assert pixel_format_loss("rgb24", "yuv420p") is None and pixel_format_loss("yuv420p", "yuv444p") is None
 
 

@@ -138,6 +138,8 @@ def test_an_interlaced_stream_upscaled_without_deinterlacing_is_warned_about(cli
     caplog.clear()
     vsr.upscale_video(clips["flagged"], tmp_path / "done.mkv", scale=2, model="bicubic", preset="ultrafast",
                       deinterlace="auto")
+    own = vsr.UpscaleOptions(model=vsr.ModelOptions(name="bicubic", scale=2), encode=vsr.EncodeOptions(preset="ultrafast"))
+    vsr.upscale_video(clips["flagged"], tmp_path / "vf.mkv", options=own.replace(filters={"video": "yadif"}))  # the user's own
     assert "says it is interlaced" not in caplog.text
 
 

@@ -346,6 +346,8 @@ def test_a_second_run_of_a_work_folder_in_use_is_refused_until_the_first_ends(so
     for resume in (True, False):  # without --resume it was told to remove the folder the first run works in
         with pytest.raises(OutputError, match="another run is using the work folder .*out.mp4.vsr-work"):
             upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, resume=resume)
+    with pytest.raises(OutputError, match="another run is using"):  # a folder run's job, which holds no lock, checks it
+        SegmentedJob.open(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, resume=True, lock=False)
     first.close()
     upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, resume=True)
     assert_same_video(tmp_path / "out.mp4", whole)

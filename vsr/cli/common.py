@@ -105,7 +105,8 @@ def progress_bar(**options) -> tqdm:  # type: ignore[no-untyped-def]
     stream = sys.stderr
     if hasattr(stream, "isatty") and stream.isatty():
         return tqdm(file=stream, dynamic_ncols=True, **options)
-    return tqdm(file=_Lines(stream), ncols=100, **{**options, "mininterval": NON_TERMINAL_SECONDS})
+    return tqdm(file=_Lines(stream), ncols=100,
+                **{**options, "mininterval": NON_TERMINAL_SECONDS, "maxinterval": NON_TERMINAL_SECONDS})
 
 
 class ProgressBar:

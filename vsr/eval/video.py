@@ -185,6 +185,8 @@ def evaluate_video(
         check_frames(frames)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"max_frames must be at least 1, got {max_frames}")
     unknown = [m for m in methods or () if m not in METHODS]
     if unknown or methods == ():
         raise ValueError(f"methods must be among {', '.join(METHODS)}, got {methods!r}")
@@ -206,8 +208,6 @@ def evaluate_video(
     started = time.perf_counter()
     sequences: list[SequenceResult] = []
     threads = torch.get_num_threads()
-    if max_frames is not None and max_frames < 1:
-        raise ConfigError(f"max_frames must be at least 1, got {max_frames}")
     for name, files in list_sequences(data):
         files = files[:max_frames]
         tallies = _evaluate_sequence(name, files, model, scale, frames, methods, precision, fusion, ensemble)

@@ -102,13 +102,13 @@ def pixel_format_loss(source: str, written: str) -> str | None:
     lost = []
     if depth_before > depth_after:
         lost.append(f"its {depth_before}-bit samples become {depth_after}-bit")
-    if not before.is_rgb and len(before.components) >= 3 and len(after.components) >= 3 and _chroma(source) < _chroma(written):
-        lost.append(f"its chroma ({_CHROMA_NAMES.get(_chroma(source), 'full')}) is subsampled to "
-                    f"{_CHROMA_NAMES.get(_chroma(written), 'coarser')} (the encoder takes no finer)")
+    finer, coarser = _chroma(source), _chroma(written)
+    if not before.is_rgb and finer and coarser and any(a < b for a, b in zip(finer, coarser)):
+        lost.append(f"its {_CHROMA_NAMES.get(finer, 'chroma')} chroma is subsampled to {_CHROMA_NAMES.get(coarser, 'less')}")
     return "; ".join(lost) or None
 
 
-_CHROMA_NAMES = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0"}
+_CHROMA_NAMES = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (1, 2): "4:4:0", (4, 1): "4:1:1"}
 
 
 def _chroma(pix_fmt: str) -> tuple[int, int] | None:

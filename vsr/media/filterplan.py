@@ -25,6 +25,7 @@ spaces them evenly from the first frame's time, as FFmpeg's decimate does.
 from __future__ import annotations
 
 import dataclasses
+import re
 import itertools
 import logging
 import math
@@ -244,8 +245,8 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
         ",".join(chain), ",".join(reshape), pix_fmt, info, output, rate, tuple(steps), after_chain, options.video,
     )
     _check_runs(plan)
-    if options.deinterlace == "off" and not options.ivtc:  # once the filters are known to run: an error stays one line
-        _warn_if_declared_interlaced(info)
+    if options.deinterlace == "off" and not options.ivtc and not _deinterlaces(options.video):
+        _warn_if_declared_interlaced(info)  # once the filters are known to run: an error stays one line
     return plan
 
 
@@ -440,6 +441,14 @@ def asked_interlacing(info: VideoInfo) -> Interlacing:
     if found is not None and found.parity != "auto":
         return Interlacing(found.parity, True, f"asked for; {found.evidence}")
     return Interlacing("auto", True, "asked for")
+
+
+DEINTERLACERS = ("bwdif", "yadif", "w3fdif", "kerndeint", "nnedi", "estdif", "fieldmatch", "bwdif_cuda", "yadif_cuda")
+
+
+def _deinterlaces(chain: str) -> bool:
+    """Whether the user's --vf chain names a deinterlacer."""
+    return any(re.search(rf"(?<![\w-]){name}(?![\w-])", chain) for name in DEINTERLACERS)
 
 
 def _warn_if_declared_interlaced(info: VideoInfo) -> None:

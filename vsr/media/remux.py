@@ -88,6 +88,8 @@ def _video_stream_like(
     # opaque: the packets are copied, so no encoder is looked up (by the decoder's name: libdav1d for AV1)
     stream = output.add_stream_from_template(model, opaque=True)
     tag_for_apple(output, stream)  # the template's tag is not carried
+    if model.sample_aspect_ratio:  # nor an MP4 part's aspect ratio, which its reader puts on the stream
+        stream.codec_context.sample_aspect_ratio = model.sample_aspect_ratio
     if frame_rate or model.average_rate:
         stream.codec_context.framerate = frame_rate or model.average_rate
     return stream

@@ -160,7 +160,10 @@ class SegmentedJob:
         resumed = resume and holds_work(work)
         made_work = not work.exists()
         fresh = not holds_work(work)
-        held = _lock_work(work) if lock and work.is_dir() else None  # before its work is judged: a live run's is not stale
+        held = _lock_work(work) if work.is_dir() else None  # before its work is judged: a live run's is not stale
+        if not lock:  # in use by another run: refused all the same; free: not held (a descriptor a file would run out)
+            _close_quietly(held)
+            held = None
         try:
             manifest = _open_work(work, source, options, segment_seconds, resume, runner.workers)
             if lock and held is None:
@@ -424,7 +427,7 @@ def _vf_trial(job: Job, reach: int) -> str | None:
     return None
 
 
-FRAME_NUMBER = re.compile(r"(?<![\w.%/\\])[nN](?![\w(.])|\b(?:start_frame|end_frame|nb_frames|frame_num)\b")
+FRAME_NUMBER = re.compile(r"(?<![\w.%\\])[nN](?![\w(.])|\b(?:start_frame|end_frame|nb_frames|frame_num)\b")
 """The frame counters of FFmpeg's expressions (n, N), and options that count frames."""
 FRAME_COUNTING_FILTERS = ("framestep", "loop", "shuffleframes", "zoompan")
 """Filters that work by frame number whatever their options (zoompan's in and on count frames)."""
@@ -442,8 +445,9 @@ def _frame_numbers_in(chain: str) -> str | None:
             return f"{part.strip()!r} counts frames"
         if name == "fade" and not re.search(r"\b(?:d|duration)=", arguments):  # timed only with a duration
             return f"{part.strip()!r} fades by frame number"
-        if name == "drawtext":  # its text is shown, not evaluated, but for %{...}
-            found = re.search(r"%\{(?:n|frame_num)\}", arguments)
+        if name == "drawtext":  # its text is shown, not evaluated, but for %{...}; its files are paths
+            found = re.search(r"%\{(?:n|frame_num|(?:expr|eif|e)[^}]*\bn\b[^}]*)\}", arguments) or FRAME_NUMBER.search(
+                re.sub(r"\b(text|textfile|fontfile)=('[^']*'|[^:]*)", "", arguments))
         else:
             found = FRAME_NUMBER.search(arguments)
         if found:
