@@ -87,6 +87,22 @@ def dying_once(segment: int, marker: Path):
     return upscale
 
 
+def test_what_rays_raylet_says_goes_to_stderr_not_to_stdout(ray_session, monkeypatch, capfd):
+    """"A worker died... retries remaining" came on stdout, amid a folder run's per-file lines."""
+    import ray
+
+    from vsr.segments import distributed
+
+    worker = ray._private.worker
+    monkeypatch.setattr(worker, "print_to_stdstream", worker.print_to_stdstream)  # put back after the test
+    with distributed.RayRunner(workers=2, device="cpu") as runner:
+        runner.connect()
+        worker.print_to_stdstream({"lines": ["A worker died or was killed while executing a task"], "pid": "raylet",
+                                   "is_err": False}, ignore_prefix=False)
+    out, err = capfd.readouterr()
+    assert "A worker died" in err and "A worker died" not in out
+
+
 def test_a_killed_worker_is_retried_and_the_output_is_unchanged(ray_session, source, sequential, tmp_path):
     from vsr.segments.distributed import RayRunner
 

@@ -204,6 +204,7 @@ class RayRunner:
             for warning in caught:
                 log.debug("Ray: %s", warning.message)
             self._owned = True
+        _ray_messages_to_stderr()
         self._connected = True
         self.started_seconds = time.perf_counter() - started
         self._resources = self._task_resources()
@@ -292,6 +293,22 @@ def _frames_running(tracker: ray.actor.ActorHandle, tasks: Iterable[SegmentTask]
     except ray.exceptions.GetTimeoutError:
         return 0
     return sum(frames.get((task.job, task.segment.index), 0) for task in tasks)
+
+
+def _ray_messages_to_stderr() -> None:
+    """Ray prints what its raylet says to the driver ("A worker died... retries remaining") on
+    stdout, where a folder run writes what became of each file: on stderr instead, with vsr's own
+    messages (vsr reports the failures that matter itself)."""
+    worker = getattr(getattr(ray, "_private", None), "worker", None)
+    printing = getattr(worker, "print_to_stdstream", None)
+    if printing is None or getattr(printing, "vsr_stderr", False):
+        return
+
+    def to_stderr(data: dict, ignore_prefix: bool) -> None:
+        printing({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.vsr_stderr = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
 
 
 def _child_processes() -> dict[int, psutil.Process]:
