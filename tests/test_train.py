@@ -209,6 +209,9 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     ("model", "hparams", {"features": [8]}, "[model] hparams.features must be a list of 2 like [64, 32], got [8]"),
     ("model", "hparams", {"features": "8"}, "hparams.features must be a list of 2"),  # was "not enough values to unpack"
     ("model", "hparams", {"global_skip": 1}, "[model] hparams.global_skip must be true or false, got 1"),
+    ("train", "seed", 99999999999999999999, "[train] seed must be a whole number from 0 to 2**63 - 1"),  # a raw overflow
+    ("train", "threads", -2, "[train] threads must be >= 0"),  # silently torch's default
+    ("train", "output", "", "[train] output must name a folder"),  # wrote into the current folder
 ])
 def test_config_checks_the_types_of_required_keys_and_the_ranges(tmp_path, section, key, value, message):
     raw = _config(tmp_path)
@@ -325,6 +328,7 @@ def test_without_validation_images_half_precision_is_not_vouched_for():
 @pytest.mark.parametrize("where, message", [
     ("images/model.pt", "is inside the training data"),
     ("a_folder", "is a folder; name the model file"),
+    ("run/last.pt", "is one of the run's own files"),  # the shipped file replaced the resumable state
 ])
 def test_a_ship_to_that_would_destroy_something_is_refused_before_training(tmp_path, monkeypatch, where, message):
     (tmp_path / "a_folder").mkdir()
@@ -393,10 +397,18 @@ def test_a_ship_to_over_a_file_that_is_not_a_model_or_over_the_init_file_is_refu
     assert (tmp_path / "notes.txt").read_text() == "my notes" and (tmp_path / "smoke.toml").read_text() == "[model]\n"
 
 
-@pytest.mark.parametrize("where, message", [("notes.txt", "is a file; name a folder"), ("images/run", "is inside the training data")])
+@pytest.mark.parametrize("where, message", [("notes.txt", "is a file; name a folder"), ("images/run", "is inside the training data"),
+                                            ("locked", "is not writable")])
 def test_an_output_folder_that_cannot_be_is_refused_before_training(tmp_path, monkeypatch, where, message):
-    """It was found at the first checkpoint, 250 iterations in, as 'FileExistsError: [Errno 17] File exists'."""
+    """It was found at the first checkpoint, 250 iterations in, as 'FileExistsError: [Errno 17] File exists'
+    (a read-only folder: 'OSError: [Errno 30] Read-only file system', the training until then lost)."""
+    import os
+
     (tmp_path / "notes.txt").write_text("my notes")
+    (tmp_path / "locked").mkdir()
+    real_access = os.access
+    monkeypatch.setattr("vsr.train.loop.os.access",  # root may write anywhere: a read-only mount, as os.access says it
+                        lambda path, mode: False if str(path) == str(tmp_path / "locked") else real_access(path, mode))
     cfg = config_from_dict(_config(tmp_path, output=str(tmp_path / where)), "configs/train/smoke.toml")
     monkeypatch.setattr("vsr.train.loop.load_pairs", lambda *a: pytest.fail("the data was loaded"))
     with pytest.raises(ConfigError, match=re.escape(f"[train] output {tmp_path / where} {message}")):
@@ -408,3 +420,28 @@ def test_a_training_folder_that_is_not_there_is_named_as_the_config_key(tmp_path
     raw["data"]["train_dirs"] = [raw["data"]["train_dirs"][0], str(tmp_path / "nothere")]
     with pytest.raises(ConfigError, match=re.escape(f"[data] train_dirs: {tmp_path / 'nothere'} is not a folder")):
         train(config_from_dict(raw, "configs/train/smoke.toml"))
+
+
+def test_a_run_started_from_an_init_file_resumes_without_it(tmp_path):
+    """The resume loaded the [init] file again (its weights are in the run's state): a run whose init
+    file was moved or retrained could not go on ("[init] file not found")."""
+    base = train(config_from_dict(_config(tmp_path / "a", iterations=10, val_every=10)))
+    init = tmp_path / "init.pt"
+    init.write_bytes(base.model_path.read_bytes())
+    raw = {**_config(tmp_path / "b", iterations=20, val_every=10),
+           "init": {"file": str(init), "weights_sha256": weights_sha256(torch.load(init, weights_only=True))}}
+    stopped = train(config_from_dict(raw), max_seconds=0)
+    assert not stopped.finished
+    init.unlink()
+    resumed = train(config_from_dict(raw), resume=True)
+    assert resumed.finished and resumed.iterations == 20
+
+
+def test_weights_beyond_the_half_types_range_are_not_half_safe_rather_than_a_crash():
+    """lr = 1e9: the fp16 copy's outputs were NaN and int(NaN) ended the run after its last iteration."""
+    from vsr.train.loop import _levels_apart
+
+    ref = np.array([[10.0, 20.0]])
+    assert _levels_apart(ref, np.array([[11.0, 20.0]])) == 1
+    assert _levels_apart(ref, np.array([[np.nan, 20.0]])) == 255
+    assert _levels_apart(ref, np.array([[np.inf, 20.0]])) == 255

@@ -36,13 +36,13 @@ def train_command(
             from vsr.errors import ConfigError
 
             raise ConfigError(f"{state} exists: add --resume to continue that run, or delete {cfg.train.output} to start over")
-        bar = None
-        if not quiet:
-            bar = progress_bar(total=cfg.train.iterations, unit="it", desc=f"{cfg.model.arch} x{cfg.model.scale}")
+        bars = []
 
         def on_step(p) -> None:
-            if bar.n == 0 and p.iteration > 1:
-                bar.update(p.iteration - 1)
+            if not bars:  # made at the first step: a resumed run's bar starts where it resumed (its rate from there)
+                bars.append(progress_bar(total=cfg.train.iterations, initial=p.iteration - 1, unit="it",
+                                         desc=f"{cfg.model.arch} x{cfg.model.scale}"))
+            bar = bars[0]
             bar.update(1)
             post = {"loss": f"{p.loss:.4f}"}
             if p.val_psnr is not None:
@@ -52,9 +52,9 @@ def train_command(
         try:
             result = train(cfg, resume=resume, device=device,
                            max_seconds=None if max_minutes is None else 60.0 * max_minutes,
-                           progress=on_step if bar is not None else None)
+                           progress=None if quiet else on_step)
         finally:
-            if bar is not None:
+            for bar in bars:
                 bar.close()
         if result.finished:
             where = result.ship_path or result.model_path

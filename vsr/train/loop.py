@@ -143,13 +143,20 @@ def half_precision_error(module: nn.Module, pairs: list[Pair]) -> dict[str, int]
     for p in pairs:
         ref = output_levels(module, p.lr)
         bf = output_levels(module, p.lr, autocast=torch.bfloat16)
-        res["bf16"] = max(res["bf16"], int(np.abs(ref - bf).max()))
+        res["bf16"] = max(res["bf16"], _levels_apart(ref, bf))
         if half is not None:
             fp = output_levels(half, p.lr, dtype=torch.float16)
-            res["fp16"] = max(res["fp16"], int(np.abs(ref - fp).max()))
+            res["fp16"] = max(res["fp16"], _levels_apart(ref, fp))
         else:
             res["fp16"] = 255
     return res
+
+
+def _levels_apart(a: np.ndarray, b: np.ndarray) -> int:
+    """The largest difference of two outputs in 8-bit levels; 255 where one is not finite (weights
+    beyond the half type's range)."""
+    apart = np.abs(a.astype(np.float64) - b)
+    return int(apart.max()) if np.isfinite(apart).all() else 255
 
 
 def _half_copy(module: nn.Module) -> nn.Module | None:
@@ -185,6 +192,9 @@ def checked_ship_path(cfg: Config) -> Path | None:
             raise ConfigError(f"ship_to {path} is inside the training data ({folder}); ship the model elsewhere")
     if cfg.init is not None and path.resolve() == _resolve(cfg.init.file).resolve():
         raise ConfigError(f"ship_to {path} is the [init] file this training starts from; ship the model elsewhere")
+    if path.resolve() in ((_resolve(cfg.train.output) / name).resolve() for name in (STATE_FILE, MODEL_FILE)):
+        raise ConfigError(f"ship_to {path} is one of the run's own files in {cfg.train.output} (its resumable state "
+                          "or its model); ship the model elsewhere")
     if path.exists():
         try:
             read_checkpoint(path)
@@ -209,6 +219,8 @@ def checked_output(cfg: Config) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"[train] output {out_dir} cannot be made: {exc.strerror or exc}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):  # found at the first checkpoint, the training until then lost
+        raise ConfigError(f"[train] output {out_dir} is not writable")
     return out_dir
 
 
@@ -244,7 +256,7 @@ def train(
     _seed_everything(t_cfg.seed)
     hparams = normalise_hparams(get_arch(m_cfg.arch), m_cfg.hparams)
     module = build(m_cfg.arch, m_cfg.scale, hparams)
-    if cfg.init is not None:
+    if cfg.init is not None and not (resume and state_path.exists()):  # a resumed run's weights are in its state
         _warm_start(module, cfg)
     module = module.to(dev)
     opt = torch.optim.Adam(module.parameters(), lr=t_cfg.lr, betas=(0.9, 0.999))
