@@ -257,7 +257,7 @@ def test_filters_on_a_still_image_are_refused_rather_than_ignored(cli, tmp_path)
 def test_an_output_extension_that_names_no_container(cli, make_clip, tmp_path):
     source = make_clip("clip.mp4", frames=3)
     result = cli("upscale", source, "-o", tmp_path / "out.avi", "-s", "2", "-q", *BICUBIC)
-    assert_one_line_error(result, "container", ".mp4", ".webm")
+    assert_one_line_error(result, "vsr does not write .avi video", ".mp4", ".webm")
 
 
 def test_debug_shows_the_traceback(cli, tmp_path):

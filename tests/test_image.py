@@ -532,8 +532,11 @@ def test_unreadable_claims_signed_samples_and_a_folder_output_are_one_clear_line
         vsr.upscale_video(signed, tmp_path / "out.png", scale=2, model="bicubic")
     (tmp_path / "outdir").mkdir()
     cv2.imwrite(str(tmp_path / "ok.png"), photo())
-    with pytest.raises(OutputError, match="is a folder; give a file name"):  # 'has no image extension'
-        vsr.upscale_video(tmp_path / "ok.png", tmp_path / "outdir", scale=2, model="bicubic")
+    # a folder as the output ('has no image extension' once): the still goes in it, under its default name
+    assert vsr.upscale_video(tmp_path / "ok.png", tmp_path / "outdir", scale=2, model="bicubic").output == (
+        tmp_path / "outdir" / "ok_x2.png")
+    with pytest.raises(OutputError, match="is a folder; give a file name"):  # the still function itself
+        upscale_image(tmp_path / "ok.png", tmp_path / "outdir", scale=2, model="bicubic")
 
 
 @pytest.mark.parametrize("hidden", [(0, 255, 0), (0, 0, 0)])

@@ -606,3 +606,15 @@ def test_frames_a_vf_chain_gives_one_timestamp_are_not_called_damage(make_clip, 
         vsr.upscale_video(source, tmp_path / "out.mkv", **FAST, options=UpscaleOptions(filters=FilterOptions(video="setpts=PTS/2")))
     assert any("left the --vf chain with the timestamp of the frame before and were dropped" in m for m in caplog.messages)
     assert not any(m.startswith("damaged input") for m in caplog.messages)
+
+
+def test_an_output_folder_for_one_video_or_still_takes_the_output_under_its_default_name(make_clip, tmp_path):
+    """-o outdir for one video: "cannot tell the output container from 'outdir'", nothing written."""
+    import cv2
+
+    (tmp_path / "outdir").mkdir()
+    video = vsr.upscale_video(make_clip("clip.mp4", frames=2), tmp_path / "outdir", scale=2, model="bicubic", preset="ultrafast")
+    cv2.imwrite(str(tmp_path / "still.png"), np.zeros((8, 8, 3), np.uint8))
+    still = vsr.upscale_video(tmp_path / "still.png", tmp_path / "outdir", scale=2, model="bicubic")
+    assert (video.output, still.output) == (tmp_path / "outdir" / "clip_x2.mp4", tmp_path / "outdir" / "still_x2.png")
+    assert video.output.is_file() and still.output.is_file()

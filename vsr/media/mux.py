@@ -46,9 +46,11 @@ def container_format(path: Path) -> str:
     try:
         return CONTAINERS[path.suffix.lower()]
     except KeyError:
-        raise OutputError(
-            f"cannot tell the output container from {path.name!r}; use one of {', '.join(CONTAINERS)}"
-        ) from None
+        if path.suffix:
+            why = f"vsr does not write {path.suffix} video"
+        else:
+            why = f"cannot tell the output container from {path.name!r}, which has no extension"
+        raise OutputError(f"{why}; use one of {', '.join(CONTAINERS)}") from None
 
 
 def written_suffix(suffix: str) -> str:

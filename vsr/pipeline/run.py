@@ -104,7 +104,7 @@ def upscale_video(
     `model` is a registered name (default: the best shipped model for the scale), the path of a
     weight file, or a loaded SRModel. `scale` None: the options' (when given), else the model's
     own (a weight file's, a loaded model's), else 4. The output defaults to `<stem>_x<scale><ext>`
-    beside the input; its container follows the extension. The file appears only when complete. `progress(written,
+    beside the input (in `output` when that is a folder); its container follows the extension. The file appears only when complete. `progress(written,
     total)` is called as frames are written (total None where unknown); `overwrite` replaces an
     existing output. Returns an UpscaleResult (output, frames, seconds of the run, model, device,
     precision, size).
@@ -137,6 +137,8 @@ def upscale_video(
     options.validate()  # before the output is looked at: the options' mistake is the one said
     source = Path(input)
     target = Path(output) if output is not None else default_output_path(source, options.model.scale)
+    if target.is_dir():  # a folder: the output goes in it, under the name it would have beside the input
+        target = target / default_output_path(source, options.model.scale).name
     if source.suffix.lower() in IMAGE_SUFFIXES:
         check_still_options(options, f"the still image {source.name}")
         result = upscale_image(
