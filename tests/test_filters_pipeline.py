@@ -143,6 +143,13 @@ def test_an_interlaced_stream_upscaled_without_deinterlacing_is_warned_about(cli
     assert "says it is interlaced" not in caplog.text
 
 
+def test_field_rate_on_a_progressive_video_says_it_has_nothing_to_do(clips, tmp_path, caplog):
+    """--deinterlace auto --deinterlace-rate field on progressive video: frame rate kept without a word."""
+    vsr.upscale_video(clips["progressive"], tmp_path / "p.mkv", scale=2, model="bicubic", preset="ultrafast",
+                      deinterlace="auto", deinterlace_rate="field")
+    assert "progressive.mp4 is progressive: --deinterlace-rate field has no fields" in caplog.text
+
+
 def test_the_interlaced_clips_say_what_they_are(clips):
     assert av.open(str(clips["flagged"])).streams.video[0].codec_context.field_order == 2  # top field first
     assert detect_interlacing(probe(clips["flagged"])).parity == "auto"  # each frame's own flag

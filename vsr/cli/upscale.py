@@ -126,7 +126,7 @@ def upscale(
             raise typer.Exit(1)
         return
     if not quiet:
-        speed = "joined, none left to upscale" if result.frames_run == 0 else f"{result.fps:.1f} fps"
+        speed = "joined, none left to upscale" if result.frames_run == 0 else f"upscaled at {result.fps:.1f} fps"
         typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {speed})", err=True)
 
 

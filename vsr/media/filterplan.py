@@ -196,6 +196,9 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
             interlacing, name = asked_interlacing(info), options.deinterlace
         if interlacing is None:
             steps.append("deinterlace auto: progressive")
+            if field_rate:
+                log.warning("%s is progressive: --deinterlace-rate field has no fields to make frames of "
+                            "(force --deinterlace bwdif for combed video encoded as progressive)", info.path.name)
         else:
             chain.append(deinterlacer(name, interlacing, field_rate))
             rate = Fraction(2) if field_rate else rate
@@ -458,7 +461,7 @@ def _warn_if_declared_interlaced(info: VideoInfo) -> None:
         order = _field_order(first_video_stream(container, info.path))
     if order not in (FIELD_UNKNOWN, FIELD_PROGRESSIVE):
         log.warning("%s says it is interlaced: upscaled as it is, its two fields mix into combing; "
-                    "--deinterlace auto (or --restore) deinterlaces it first", info.path.name)
+                    "--deinterlace auto deinterlaces it first", info.path.name)
 
 
 def _field_order(stream: av.video.stream.VideoStream) -> int:

@@ -370,7 +370,7 @@ def _check_segmentable(source: Path, options: UpscaleOptions) -> None:
     if source.suffix.lower() in IMAGE_SUFFIXES:
         raise ConfigError(f"{source.name} is a still image; segments are for videos")
     if options.run.max_frames is not None:
-        raise ConfigError("a preview (max_frames) cannot run in segments; drop one or the other")
+        raise ConfigError("a preview (--max-frames) cannot run in segments; drop one or the other")
     if options.multi_frame.debug_dir is not None:  # each segment would write its maps over the last one's
         raise ConfigError("the debug folder's maps name a plain run's frames; drop --debug-dir or the segments")
     with open_input(source) as container:
