@@ -483,3 +483,15 @@ def test_a_progress_bar_off_a_terminal_writes_a_whole_line_now_and_then(capsys):
     lines = err.splitlines()
     assert all(line.strip() for line in lines), lines
     assert 1 <= sum("frame" in line and "/1000" in line for line in lines) <= 2, lines
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--denoise", "lite", "unknown denoise 'lite'; use one of off, light, medium, strong, temporal"),
+    ("--deinterlace", "Auto", "unknown deinterlace 'Auto'; use one of off, auto, bwdif, yadif, w3fdif"),
+    ("--mode", "Multi", "unknown mode 'Multi'; use one of single, multi"),
+    ("--colour-matrix", "bt601", "unknown colour matrix 'bt601'; use one of keep, bt709"),
+])
+def test_a_misspelt_choice_is_one_line_naming_the_choices(cli, make_clip, tmp_path, flag, value, message):
+    """It was click's framed usage error under the usage line, exit 2 ("Value error, 'lite' is not one of ...")."""
+    result = cli("upscale", make_clip("clip.mp4", frames=2), "-o", tmp_path / "out.mp4", "-s", "2", *BICUBIC, flag, value)
+    assert_one_line_error(result, message)

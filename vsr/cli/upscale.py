@@ -31,10 +31,6 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
-Deinterlace = Enum("Deinterlace", {name: name for name in DEINTERLACE}, type=str)
-DeinterlaceRate = Enum("DeinterlaceRate", {name: name for name in DEINTERLACE_RATES}, type=str)
-Denoise = Enum("Denoise", {name: name for name in DENOISE}, type=str)
-ColourMatrix = Enum("ColourMatrix", {name: name for name in COLOUR_MATRICES}, type=str)
 
 
 def upscale(
@@ -51,15 +47,15 @@ def upscale(
     preset: str = typer.Option("medium", "--preset", help="Encoder preset: ultrafast … veryslow, placebo (x264/x265; VP9 maps them to its speed, or takes 0-8; SVT-AV1 takes 0-13)."),
     pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default: the input's where possible, else yuv420p)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames (a preview; audio stops there too)."),
-    mode: Mode = typer.Option(Mode.single, "--mode", help="single: each frame on its own; multi: align and fuse the neighbouring frames too (sharper, steadier, slower)."),
+    mode: str = typer.Option("single", "--mode", metavar="single|multi", help="single: each frame on its own; multi: align and fuse the neighbouring frames too (sharper, steadier, slower)."),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, max=15, show_default=False, help="With --mode multi (default 5), the window: the frame and its neighbours, an odd number (5: t-2 … t+2). A frame limit is --max-frames."),
     restore: bool = typer.Option(False, "--restore", help="Restore old footage: deinterlace (auto, unless --deinterlace says otherwise), denoise (temporal, unless --denoise says otherwise; frames with too little noise are left as they are) and upscale with the restoration model `restore` (x2, x4; x1 at --scale 1 denoises without upscaling), trained to remove compression artefacts, noise and blur instead of sharpening them; --model restore-fast for the fast one (x4)."),
-    deinterlace: Optional[Deinterlace] = typer.Option(None, "--deinterlace", show_default=False, help="Deinterlace before upscaling (default: off; auto with --restore): auto (the frames' flags, the stream's field order, else FFmpeg's idet on the first 60 frames decide; bwdif when interlaced), or a deinterlacer by name for every frame."),
-    deinterlace_rate: DeinterlaceRate = typer.Option(DeinterlaceRate.frame, "--deinterlace-rate", help="frame: one output frame per input frame; field: one per field (twice the frames and the rate, smoother motion; timestamps and audio follow)."),
-    denoise: Optional[Denoise] = typer.Option(None, "--denoise", show_default=False, help="Denoise before upscaling (default: off; temporal with --restore). temporal: each frame averaged with its 3 neighbours on each side, aligned by motion, where they agree within the noise level measured on the frame (the best for noisy footage; frames measured under 2 levels of noise are left as they are). light, medium, strong: FFmpeg's nlmeans for noise sigma about 5, 10, 20 (strong smooths fine texture too); 6 to 15 fps at 540p (strong is the slowest)."),
+    deinterlace: Optional[str] = typer.Option(None, "--deinterlace", metavar="|".join(DEINTERLACE), show_default=False, help="Deinterlace before upscaling (default: off; auto with --restore): auto (the frames' flags, the stream's field order, else FFmpeg's idet on the first 60 frames decide; bwdif when interlaced), or a deinterlacer by name for every frame."),
+    deinterlace_rate: str = typer.Option("frame", "--deinterlace-rate", metavar="|".join(DEINTERLACE_RATES), help="frame: one output frame per input frame; field: one per field (twice the frames and the rate, smoother motion; timestamps and audio follow)."),
+    denoise: Optional[str] = typer.Option(None, "--denoise", metavar="|".join(DENOISE), show_default=False, help="Denoise before upscaling (default: off; temporal with --restore). temporal: each frame averaged with its 3 neighbours on each side, aligned by motion, where they agree within the noise level measured on the frame (the best for noisy footage; frames measured under 2 levels of noise are left as they are). light, medium, strong: FFmpeg's nlmeans for noise sigma about 5, 10, 20 (strong smooths fine texture too); 6 to 15 fps at 540p (strong is the slowest)."),
     deblock: bool = typer.Option(False, "--deblock", help="Smooth compression block edges before upscaling (FFmpeg's deblock)."),
     ivtc: bool = typer.Option(False, "--ivtc", help="Inverse telecine (fieldmatch + decimate): 29.97 fps telecined film back to 23.976 progressive frames (4 of every 5 kept); with --deinterlace, frames left combed are deinterlaced."),
-    colour_matrix: ColourMatrix = typer.Option(ColourMatrix.keep, "--colour-matrix", help="keep: the source's colours, tagged on the output (an untagged SD source as BT.601); bt709: convert to the BT.709 matrix, for players and editors that ignore the tags."),
+    colour_matrix: str = typer.Option("keep", "--colour-matrix", metavar="|".join(COLOUR_MATRICES), help="keep: the source's colours, tagged on the output (an untagged SD source as BT.601); bt709: convert to the BT.709 matrix, for players and editors that ignore the tags."),
     square_pixels: bool = typer.Option(False, "--square-pixels", help="Resample an anamorphic source (DVD, sample aspect ratio not 1:1) to square pixels, stretching its short side, for editors that ignore the aspect ratio (default: the aspect ratio is kept as a tag)."),
     vf: str = typer.Option("", "--vf", metavar="GRAPH", help='An FFmpeg filter graph applied before upscaling (after the options above), e.g. "deband,unsharp".'),
     debug_dir: Optional[Path] = typer.Option(None, "--debug-dir", file_okay=False, help="Multi-frame mode: write the alignment confidence maps of the first frames here."),
@@ -86,7 +82,7 @@ def upscale(
     with one_line_errors(debug=debug):
         _refuse_unless(segmented, "to a segmented run; add --segment-seconds",
                        work_dir=work_dir, resume=resume, keep_work=keep_work)
-        _refuse_unless(mode is Mode.multi, "with --mode multi (a frame limit is --max-frames)",
+        _refuse_unless(mode == "multi", "with --mode multi (a frame limit is --max-frames)",
                        frames=frames, debug_dir=debug_dir)
         scale = scale if scale is not None else default_scale(model)
         runner = _ray_runner(workers, ray_address, device.value) if workers is not None or ray_address is not None else None
@@ -95,17 +91,17 @@ def upscale(
             name=model, scale=scale, device=device.value, precision=precision.value, batch_size=batch_size,
             ensemble=ensemble,
         ),
-        multi_frame=MultiFrameOptions(mode=mode.value, frames=frames or MultiFrameOptions.frames, debug_dir=debug_dir),
+        multi_frame=MultiFrameOptions(mode=mode, frames=frames or MultiFrameOptions.frames, debug_dir=debug_dir),
         filters=FilterOptions(
-            video=vf, deinterlace=(deinterlace or Deinterlace.off).value, deinterlace_rate=deinterlace_rate.value, denoise=(denoise or Denoise.off).value,
-            deblock=deblock, ivtc=ivtc, colour_matrix=colour_matrix.value, square_pixels=square_pixels,
+            video=vf, deinterlace=deinterlace or "off", deinterlace_rate=deinterlace_rate, denoise=denoise or "off",
+            deblock=deblock, ivtc=ivtc, colour_matrix=colour_matrix, square_pixels=square_pixels,
         ),
         encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
         run=RunOptions(overwrite=overwrite, max_frames=max_frames),
     )
     if restore:
         with one_line_errors(debug=debug):
-            options = restore_options(options, deinterlace=deinterlace and deinterlace.value, denoise=denoise and denoise.value)
+            options = restore_options(options, deinterlace=deinterlace, denoise=denoise)
     with one_line_errors(debug=debug), ProgressBar(disable=quiet) as bar, runner or contextlib.nullcontext():
         if input.is_dir():
             outcomes = upscale_folder(
