@@ -618,3 +618,13 @@ def test_an_output_folder_for_one_video_or_still_takes_the_output_under_its_defa
     still = vsr.upscale_video(tmp_path / "still.png", tmp_path / "outdir", scale=2, model="bicubic")
     assert (video.output, still.output) == (tmp_path / "outdir" / "clip_x2.mp4", tmp_path / "outdir" / "still_x2.png")
     assert video.output.is_file() and still.output.is_file()
+
+
+def test_progress_ends_at_the_frames_written_where_the_total_was_an_estimate(make_clip, tmp_path):
+    """A variable-rate WebM's total is its duration times its declared rate (1340 for 836 frames):
+    the bar ended at 62 %."""
+    clip = make_clip("vfr.mkv", frames=6, time_base=Fraction(1, 1000), durations=[40, 40, 120, 40, 40, 40])
+    reports: list[tuple[int, int | None]] = []
+    vsr.upscale_video(clip, tmp_path / "out.mkv", scale=2, model="bicubic", preset="ultrafast",
+                      progress=lambda done, total: reports.append((done, total)))
+    assert reports[-1] == (6, 6)

@@ -296,6 +296,8 @@ def run_job(
             total = min(filtered.frame_count or max_frames or 0, max_frames or 1 << 62) or None
             total = total if scope.whole else None
             stages.wait(on_tick=None if progress is None else lambda: progress(muxer.frames, total))
+        if progress is not None and total is not None and muxer.frames != total:
+            progress(muxer.frames, muxer.frames)  # the total was an estimate (a variable rate): the bar ends full
         if decoded.frames - context.frames != muxer.frames:
             raise PipelineError("pipeline", f"decoded {decoded.frames - context.frames} frames but wrote {muxer.frames}")
         _check_filtered_count(job, frame_filter, complete=max_frames is None and scope.whole)
