@@ -151,6 +151,7 @@ def test_a_warning_during_a_folder_run_names_its_file_and_an_interruption_says_w
 
     def warning_then_stop(source, *args, **kwargs):
         logging.getLogger("vsr.pipeline.run").warning("something about %d%% of the frames", 50)
+        logging.getLogger("vsr.pipeline.run").warning("%s says its own name", source.name)
         if source.name == "b.mp4":
             raise KeyboardInterrupt
         return real(source, *args, **kwargs)
@@ -160,6 +161,7 @@ def test_a_warning_during_a_folder_run_names_its_file_and_an_interruption_says_w
     assert result.exit_code == 130
     assert "vsr: warning: a 100%.mp4: something about 50% of the frames" in result.stderr
     assert "vsr: warning: b.mp4: something about 50% of the frames" in result.stderr
+    assert "vsr: warning: b.mp4 says its own name" in result.stderr  # not "b.mp4: b.mp4 ..." 
     assert result.stderr.strip().splitlines()[-1] == (  # on the one line of the interruption
         f"vsr: interrupted: 1 of 2 file(s) finished, kept in {tmp_path / 'out'}; the same command again skips them "
         "and does the rest")

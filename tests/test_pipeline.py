@@ -628,3 +628,12 @@ def test_progress_ends_at_the_frames_written_where_the_total_was_an_estimate(mak
     vsr.upscale_video(clip, tmp_path / "out.mkv", scale=2, model="bicubic", preset="ultrafast",
                       progress=lambda done, total: reports.append((done, total)))
     assert reports[-1] == (6, 6)
+
+
+def test_ensemble_on_bicubic_is_refused_rather_than_run_eight_times_for_nothing(make_clip, tmp_path):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "still.png"), np.zeros((8, 8, 3), np.uint8))
+    for source in (make_clip("clip.mp4", frames=2), tmp_path / "still.png"):
+        with pytest.raises(vsr.ConfigError, match="bicubic is the same in every orientation"):
+            vsr.upscale_video(source, tmp_path / f"out{source.suffix}", scale=2, model="bicubic", ensemble=True)

@@ -47,6 +47,7 @@ from vsr.media.images import (
 )
 from vsr.models import SRModel, resolve
 from vsr.pipeline.memory import available_memory, readable_size
+from vsr.pipeline.plan import check_ensemble
 from vsr.pipeline.result import UpscaleResult
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ def upscale_image(
     and the working set would not fit in the memory available) or UnsupportedModelError.
     """
     sr_model = resolve(model, scale)
+    check_ensemble(sr_model, ensemble)
     if sr_model.is_multi_frame:
         raise UnsupportedModelError(f"{sr_model.name} is a multi-frame model: it needs a video (--mode multi), not a still image")
     if not source.is_file():

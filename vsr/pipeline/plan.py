@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vsr.engine import LumaEngine, default_batch_size, make_engine
 from vsr.engine.fusion import LearnedFusion
-from vsr.errors import UnsupportedModelError
+from vsr.errors import ConfigError, UnsupportedModelError
 from vsr.media.encode import DEFAULT_CODECS, check_aspect_kept, choose_pix_fmt, pixel_format_loss
 from vsr.media.filterplan import FilterPlan, plan_filters
 from vsr.media.frames import Layout
@@ -72,6 +72,7 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
     options.validate()
     mode, frames = options.multi_frame.mode, options.multi_frame.frames
     sr_model = resolve(model if model is not None else options.model.name, options.model.scale)
+    check_ensemble(sr_model, options.model.ensemble)
     encode = options.encode
     codec = encode.codec or DEFAULT_CODECS[container]
     layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode.pix_fmt))
@@ -99,6 +100,14 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
         mode, frames if multi else 1, options.multi_frame.debug_dir if multi else None, options.filters.video,
         TemporalDenoiseSettings() if options.filters.denoise == "temporal" else None,
     )
+
+
+def check_ensemble(sr_model: SRModel, ensemble: bool) -> None:
+    """ConfigError for --ensemble on a model that is not learned (bicubic): it would run 8 times for
+    the same picture."""
+    if ensemble and not sr_model.learned:
+        raise ConfigError(f"--ensemble averages a network over the 8 flips and rotations; {sr_model.name} is the same "
+                          "in every orientation: drop --ensemble or name a model")
 
 
 def choose_engine(model: SRModel, mode: str, frames: int, device: str, precision: str,

@@ -181,8 +181,10 @@ def warnings_naming(source: Path) -> Iterator[None]:
     segments, which run together."""
     def name_it(record: logging.LogRecord) -> bool:
         if record.name.startswith("vsr") and not getattr(record, "named_file", False):
-            name = source.name.replace("%", "%%") if record.args else source.name
-            record.msg, record.named_file = f"{name}: {record.msg}", True
+            record.named_file = True
+            if not record.getMessage().startswith(source.name):  # a line that names it already, once
+                name = source.name.replace("%", "%%") if record.args else source.name
+                record.msg = f"{name}: {record.msg}"
         return True
 
     handlers, logger = [], logging.getLogger("vsr")
