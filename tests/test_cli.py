@@ -495,3 +495,10 @@ def test_a_misspelt_choice_is_one_line_naming_the_choices(cli, make_clip, tmp_pa
     """It was click's framed usage error under the usage line, exit 2 ("Value error, 'lite' is not one of ...")."""
     result = cli("upscale", make_clip("clip.mp4", frames=2), "-o", tmp_path / "out.mp4", "-s", "2", *BICUBIC, flag, value)
     assert_one_line_error(result, message)
+
+
+def test_eval_of_a_folder_it_refuses_prints_the_error_alone(cli, tmp_path):
+    """A progress line ("espcn x4: 0img") came before the one-line error."""
+    result = cli("eval", "-m", "espcn", "-s", "4", "-d", tmp_path / "nosuchdir")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [f"vsr: error: not a folder: {tmp_path / 'nosuchdir'}"]

@@ -60,14 +60,18 @@ def eval_command(
             raise ConfigError("--model is required with --mode single")
         sr = resolve(model, scale)
         _check_single_frame(sr)
-        bar = None
-        if not quiet:
-            bar = progress_bar(unit="img", desc=f"{sr.name} x{sr.scale}", leave=False)
+        bars = []
+
+        def advance(_result) -> None:  # the bar made at the first image: a folder refused leaves no bar line
+            if not bars:
+                bars.append(progress_bar(unit="img", desc=f"{sr.name} x{sr.scale}", leave=False))
+            bars[0].update(1)
+
         try:
             report = evaluate_folder(sr, data, border=border, precision=precision, limit=limit, ensemble=ensemble,
-                                     progress=(lambda r: bar.update(1)) if bar is not None else None)
+                                     progress=None if quiet else advance)
         finally:
-            if bar is not None:
+            for bar in bars:
                 bar.close()
         if fps:
             report.extra["fps_540p"] = measure_fps(sr, precision=precision)
