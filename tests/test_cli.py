@@ -502,3 +502,9 @@ def test_eval_of_a_folder_it_refuses_prints_the_error_alone(cli, tmp_path):
     result = cli("eval", "-m", "espcn", "-s", "4", "-d", tmp_path / "nosuchdir")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [f"vsr: error: not a folder: {tmp_path / 'nosuchdir'}"]
+
+
+def test_bench_of_a_still_image_says_it_measures_videos(cli, tmp_path):
+    cv2.imwrite(str(tmp_path / "bird.png"), np.zeros((16, 16, 3), np.uint8))
+    result = cli("bench", tmp_path / "bird.png", "-m", "bicubic", "-s", "2", "--frames", "2")
+    assert_one_line_error(result, "vsr bench measures a video's frames; bird.png is a still image")

@@ -31,6 +31,7 @@ from vsr.media.decode import DecodeStats, read_items
 from vsr.media.encode import VideoFileWriter, VideoFrame, frame_from_planes, frame_from_rgb
 from vsr.options import RunOptions, UpscaleOptions
 from vsr.media.frames import VideoItem
+from vsr.media.images import IMAGE_SUFFIXES
 from vsr.pipeline.image import rgb_to_ycbcr, ycbcr_to_rgb
 from vsr.pipeline.memory import available_memory
 from vsr.media.probe import first_video_stream, frame_duration, open_input, probe
@@ -107,6 +108,8 @@ def run_benchmark(
     as `options` say (into MP4; the run group is not used); `naive` is ignored in multi-frame mode.
     Raises a VsrError subclass."""
     source = Path(source)
+    if source.suffix.lower() in IMAGE_SUFFIXES:  # FFmpeg reads it as a one-frame video: "1 frames" timed
+        raise ConfigError(f"vsr bench measures a video's frames; {source.name} is a still image (time it with vsr upscale)")
     job = plan_job(probe(source), "mp4", options)
     check_memory_for_stages(job, frames)
     naive = naive and job.mode == "single"
