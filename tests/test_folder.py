@@ -240,3 +240,21 @@ def test_a_debug_folder_is_refused_for_a_folder_or_a_segmented_run(cli, make_cli
                      "--debug-dir", tmp_path / "maps", *extra)
         assert result.exit_code == 1 and said in result.stderr
     assert not (tmp_path / "maps").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_cluster_that_cannot_be_reached_fails_a_folder_run_once_not_file_by_file(make_clip, tmp_path):
+    """Each file failed with the same "cannot reach the Ray cluster" line (and the line of a cluster
+    joined was named after the first file)."""
+    make_clip("in/a.mp4", **CLIP)
+    make_clip("in/b.mp4", **CLIP)
+
+    class Unreachable:
+        local = False
+
+        @property
+        def workers(self) -> int:
+            raise ConfigError("cannot reach the Ray cluster at ray://head:10001: connection refused")
+
+    with pytest.raises(ConfigError, match="cannot reach the Ray cluster"):
+        upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS, runner=Unreachable())
+    assert not (tmp_path / "out").exists()  # the output folder it made, empty, goes

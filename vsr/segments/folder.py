@@ -142,13 +142,11 @@ def upscale_folder(
         else:
             outcomes.update(_in_segments(todo, options, segment_seconds, runner or SequentialRunner(), work_dir,
                                          resume, keep_work, progress))
-    except Exception:
-        raise
-    except BaseException as exc:  # an interruption: say what is finished, and how to do the rest
-        finished = sum(_written_since(target, started) for _, target in todo)
-        if made_output and not any(output.iterdir()):
+    except BaseException as exc:  # the output folder this run made goes if it holds nothing
+        if made_output and output.is_dir() and not any(output.iterdir()):
             output.rmdir()
-        if todo:
+        if todo and not isinstance(exc, Exception):  # an interruption: say what is finished, and how to do the rest
+            finished = sum(_written_since(target, started) for _, target in todo)
             exc.add_note(_how_to_go_on(finished, len(todo), output, options.run.overwrite, segmented))
         raise
     return [outcomes[source] for source in videos]
@@ -255,6 +253,8 @@ def _in_segments(
     started = time.perf_counter()
     root = None if work_dir is None else Path(work_dir)
     made_root = root is not None and not root.exists()
+    if todo:  # a cluster joined once, before the files: its line names none of them, and a dead one fails them all at once
+        log.debug("%d segment(s) at a time", runner.workers)
     for source, target in todo:
         work = None if root is None else root / f"{source.name}.vsr-work"
         # --resume goes on where a file's work is kept; the others start, without a warning each
