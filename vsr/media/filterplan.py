@@ -455,11 +455,9 @@ def _deinterlaces(chain: str) -> bool:
 
 
 def _warn_if_declared_interlaced(info: VideoInfo) -> None:
-    """A warning where the stream says it is interlaced and nothing deinterlaces it (read from its
-    header, no frame decoded): upscaled as it is, its two fields mix into enlarged combing."""
-    with open_input(info.path) as container:
-        order = _field_order(first_video_stream(container, info.path))
-    if order not in (FIELD_UNKNOWN, FIELD_PROGRESSIVE):
+    """A warning where the stream says it is interlaced and nothing deinterlaces it (its declared
+    field order, no frame decoded): upscaled as it is, its two fields mix into enlarged combing."""
+    if info.field_order not in (FIELD_UNKNOWN, FIELD_PROGRESSIVE):
         log.warning("%s says it is interlaced: upscaled as it is, its two fields mix into combing; "
                     "--deinterlace auto deinterlaces it first", info.path.name)
 

@@ -75,7 +75,7 @@ def read_icc_profile(path: Path) -> bytes | None:
     return None
 
 
-TIFF_ICC_TAG = 34675
+TIFF_ICC_TAG, TIFF_PHOTOMETRIC, TIFF_SAMPLES_PER_PIXEL = 34675, 262, 277
 
 
 def _tiff_icc_profile(data: bytes) -> bytes | None:
@@ -114,11 +114,15 @@ SRGB_GAMMA = 45455
 def png_colour_chunks(path: Path) -> list[tuple[bytes, bytes]]:
     """(kind, body) of the PNG colour chunks (PNG_COLOUR_CHUNKS) of the file at `path`; [] for
     another format or none."""
+    return [(kind, body) for kind, body in _png_header_chunks(path) if kind in PNG_COLOUR_CHUNKS]
+
+
+def _png_header_chunks(path: Path) -> list[tuple[bytes, bytes]]:
+    """(kind, body) of the chunks before the image data of the PNG file at `path` (read from its
+    first 64 KiB, where they are); [] for another format."""
     with open(path, "rb") as file:
-        head = file.read(1 << 16)  # they come before the image data
-    if not head.startswith(PNG_SIGNATURE):
-        return []
-    return [(kind, body) for kind, body in _png_chunks(head) if kind in PNG_COLOUR_CHUNKS]
+        head = file.read(1 << 16)
+    return list(_png_chunks(head)) if head.startswith(PNG_SIGNATURE) else []
 
 
 def changes_gamma(chunks: list[tuple[bytes, bytes]]) -> bool:
@@ -282,19 +286,13 @@ def has_unread_grey_transparency(path: Path) -> bool:
     """Whether a PNG is grey with a transparent grey level (a tRNS chunk), or a TIFF grey with an
     alpha channel (two samples a pixel), which OpenCV does not read: its transparent pixels come out
     opaque."""
-    with open(path, "rb") as file:
-        head = file.read(1 << 16)  # IHDR and tRNS come before the image data
-    if head.startswith(PNG_SIGNATURE):
-        chunks = dict(_png_chunks(head))
+    if chunks := dict(_png_header_chunks(path)):
         header = chunks.get(b"IHDR", b"")
         return len(header) >= 10 and header[9] == 0 and b"tRNS" in chunks
     if path.suffix.lower() in TIFF_SUFFIXES:
         tags = {tag: int.from_bytes(value[:2], order) for tag, _, value, order in _first_directory(path.read_bytes())}
         return tags.get(TIFF_PHOTOMETRIC, 2) in (0, 1) and tags.get(TIFF_SAMPLES_PER_PIXEL, 1) > 1
     return False
-
-
-TIFF_PHOTOMETRIC, TIFF_SAMPLES_PER_PIXEL = 262, 277
 
 
 ICC_COLOUR_SPACES = {1: b"GRAY", 3: b"RGB ", 4: b"RGB "}

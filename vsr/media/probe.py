@@ -53,6 +53,8 @@ class VideoInfo:
     a mirror, which `rotation` cannot say, is kept by copying it whole."""
     hdr_metadata: tuple[str, ...] = ()
     """The HDR static metadata the first frame carries ("mastering display", "content light level")."""
+    field_order: int = 0
+    """The field order the stream declares (FFmpeg's AVFieldOrder: 0 unknown, 1 progressive, 2–5 interlaced)."""
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -98,6 +100,7 @@ def probe(path: Path) -> VideoInfo:
             raise InputError(f"{path}: FFmpeg has no decoder for its video stream (an unknown codec, or a damaged header)")
         if not ctx.width or not ctx.height:
             raise InputError(f"{path}: the video stream has no frame size (is it a still or damaged?)")
+        field_order = ctx.field_order  # as the header (and FFmpeg's probing) says, before a frame is decoded here
         rotation, matrix, hdr = _first_frame_facts(container, stream)
         duration = _duration_seconds(container, stream)
         rate = stream.average_rate or stream.guessed_rate
@@ -121,6 +124,7 @@ def probe(path: Path) -> VideoInfo:
             start_pts=stream.start_time or 0,
             display_matrix=matrix,
             hdr_metadata=hdr,
+            field_order=field_order,
         )
 
 

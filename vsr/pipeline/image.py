@@ -377,7 +377,7 @@ def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, prof
         log.warning("the input's PNG gamma (gAMA) is not carried into %s output: its tones may look different "
                     "(write .png to keep it)", target.suffix)
     if profile is not None and not by_opencv and suffix != ".png":
-        if target.suffix.lower() in ICC_SUFFIXES:
+        if suffix in ICC_SUFFIXES:
             pieces = with_icc_profile(memoryview(encoded).cast("B"), profile)
         else:
             log.warning("the input's ICC profile is not carried into %s output: its colours may look different "

@@ -157,9 +157,9 @@ class SegmentedJob:
         checked = options if runner.local else options.replace(model={"device": "cpu", "precision": "auto"})
         planned = _checked_plan(source, checked, container)
         work = Path(work_dir) if work_dir is not None else default_work_dir(target)
-        resumed = resume and holds_work(work)
-        made_work = not work.exists()
         fresh = not holds_work(work)
+        resumed = resume and not fresh
+        made_work = not work.exists()
         held = _lock_work(work) if work.is_dir() else None  # before its work is judged: a live run's is not stale
         if not lock:  # in use by another run: refused all the same; free: not held (a descriptor a file would run out)
             _close_quietly(held)
