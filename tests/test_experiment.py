@@ -124,6 +124,17 @@ def test_a_tiny_experiment_end_to_end_and_its_rerun_from_the_cache(make_clip, tm
     assert not list(folder.glob(f".*{TEMP_MARK}*"))
 
 
+def test_records_cached_by_an_older_version_of_their_figures_are_made_again(make_clip, tmp_path, monkeypatch, count_encodes):
+    clip = make_clip("clip.mp4", **CLIP)
+    settings = make_settings(upscalers="bicubic", **{**GRID, "scales": "2"})
+    monkeypatch.setattr("vsr.experiment.cache.RECORDS", 1)
+    run_experiment(clip, tmp_path / "exp", settings)
+    assert len(count_encodes) == 4
+    monkeypatch.undo()
+    again = run_experiment(clip, tmp_path / "exp", settings)
+    assert again.encodes_run == 4 and again.points_run == 4 and again.points_cached == 0
+
+
 def test_an_interrupted_run_resumes_and_leaves_no_half_written_files(make_clip, tmp_path, monkeypatch):
     clip = make_clip("clip.mp4", **CLIP)
     settings = make_settings(upscalers="bicubic", **GRID)

@@ -8,8 +8,8 @@
                                 a run with another crop size cuts new tiles; crop_size is not
                                 part of the identity)
 
-A KEY is a hash of the manifest's identity and the point (scale, rate; upscaler and its weights'
-sha256, precision and metrics for a point), so a run with one more upscaler, CRF or scale only
+A KEY is a hash of the manifest's identity, the version of the records (RECORDS) and the point
+(scale, rate; upscaler and its weights' sha256, precision and metrics for a point), so a run with one more upscaler, CRF or scale only
 computes what is new, and an interrupted run resumes. A folder made with other shared settings is
 refused unless overwrite is asked for: then its cache goes, and so does its results.json, the
 mark of a complete report (the folder now holds another experiment's settings); its tables,
@@ -33,6 +33,10 @@ from vsr.files import TEMP_MARK, write_text_atomic
 log = logging.getLogger(__name__)
 
 SCHEMA = 1
+RECORDS = 2
+"""How the cached figures are made, part of every cache key: raised when a figure of a record
+changes its meaning (2: a rung's bytes as stored in the file, not as the encoder gave them), so
+that records made the old way are computed again rather than reused."""
 MANIFEST = "experiment.json"
 CACHE = "cache"
 RESULTS = "results.json"
@@ -135,7 +139,7 @@ class ExperimentDir:
 
     def point_key(self, point: dict[str, Any]) -> str:
         """The cache key of an encode or a scored point described by `point`."""
-        return digest({"experiment": self.key, **point})
+        return digest({"experiment": self.key, "records": RECORDS, **point})
 
     def encode_file(self, key: str) -> Path:
         return self.encodes / f"{key}.mp4"
