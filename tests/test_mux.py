@@ -286,6 +286,20 @@ def test_audio_webm_cannot_hold_is_reencoded_as_opus_with_a_warning(make_clip, c
         assert seconds_out == pytest.approx(seconds_in, abs=0.05)
 
 
+def test_vorbis_into_mp4_is_reencoded_as_aac_since_players_would_play_no_sound(make_clip, caplog):
+    source = make_clip("in.mkv", audio=("vorbis",), frames=8)
+    target = source.with_name("out.mp4")
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        muxer = remux(source, target)
+    assert sorted(muxer.streams.transcoded) == [1]
+    assert [r.getMessage() for r in caplog.records if "re-encoding" in r.getMessage()] == [
+        "mp4 cannot hold vorbis audio (not in a standard way: browsers and Apple's players would play no sound) "
+        "(stream #1): re-encoding it as aac"]
+    assert read_video(target).audio_codecs == ["aac"]
+    assert audio_durations(target)[0] == pytest.approx(audio_durations(source)[0], abs=0.05)
+    assert not remux(source, source.with_name("out.mkv")).streams.transcoded  # Matroska holds it
+
+
 def test_a_failing_encoder_set_up_is_an_output_error_and_closes_the_file(make_clip, tmp_path):
     source = make_clip("in.mp4", frames=2)
     output = mux.open_output(tmp_path / "out.mp4", "mp4")

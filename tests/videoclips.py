@@ -23,7 +23,7 @@ INDEX_BITS = 8
 """Bits of the drawn frame index: clips hold at most 256 frames."""
 
 AUDIO_RATE = 48000
-AUDIO_FRAME_SAMPLES = {"aac": 1024, "libmp3lame": 1152, "mp3": 1152, "libopus": 960, "opus": 960, "flac": 1152, "pcm_s16le": 1024}
+AUDIO_FRAME_SAMPLES = {"aac": 1024, "libmp3lame": 1152, "mp3": 1152, "libopus": 960, "opus": 960, "flac": 1152, "pcm_s16le": 1024, "vorbis": 64}
 AUDIO_CONTAINER_CODEC = {"mp3": "libmp3lame", "opus": "libopus"}
 
 FORMATS = {".mp4": "mp4", ".m4a": "mp4", ".mkv": "matroska", ".mka": "matroska", ".mov": "mov", ".webm": "webm",
@@ -191,6 +191,8 @@ def _video_options(spec: ClipSpec) -> dict[str, str]:
 def _audio_frames(out, name: str, seconds: float, hz: float):
     codec = AUDIO_CONTAINER_CODEC.get(name, name)
     stream = out.add_stream(codec, rate=AUDIO_RATE)
+    if codec == "vorbis":  # FFmpeg's own Vorbis encoder (PyAV has no libvorbis)
+        stream.codec_context.options = {"strict": "experimental"}
     stream.layout = "stereo"
     sample_format = av.codec.Codec(codec, "w").audio_formats[0].name
     stream.format = sample_format

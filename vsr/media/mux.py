@@ -31,6 +31,9 @@ FALLBACK_SUFFIX = ".mkv"
 """The container of an output whose input's container vsr does not write (.avi, .ts, .mpg, ...)."""
 AUDIO_FALLBACK = {"webm": "libopus"}
 """Audio encoder used where the container cannot hold the input's audio codec (default: aac)."""
+UNPLAYABLE_AUDIO = {("mp4", "vorbis"): "not in a standard way: browsers and Apple's players would play no sound"}
+"""Audio FFmpeg's muxer writes but players do not read there (Vorbis under MP4's private object
+type 0xDD): re-encoded like audio the container cannot hold, with the reason."""
 SUBTITLE_FALLBACK = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt", "matroska": "ass"}
 """Subtitle encoder for text subtitles (SubRip, ASS, ...) the container cannot hold as they are."""
 CONTAINER_OPTIONS = {"matroska": {"avoid_negative_ts": "disabled"}, "webm": {"avoid_negative_ts": "disabled"}}
@@ -386,11 +389,13 @@ def map_streams(
             log.warning("dropping audio stream #%d (%s): its header gives no sample rate or channels (damaged?)",
                         stream.index, codec)
         elif stream.type == "audio":
-            if codec in supported and _container_takes(fmt, stream):
+            unplayable = UNPLAYABLE_AUDIO.get((fmt, codec))
+            if codec in supported and not unplayable and _container_takes(fmt, stream):
                 mapping.copied[stream.index] = _copy_of(output, stream)
             else:
                 fallback = AUDIO_FALLBACK.get(fmt, "aac")
-                log.warning("%s cannot hold %s audio (stream #%d): re-encoding it as %s", fmt, codec, stream.index, fallback)
+                why = f" ({unplayable})" if unplayable else ""
+                log.warning("%s cannot hold %s audio%s (stream #%d): re-encoding it as %s", fmt, codec, why, stream.index, fallback)
                 mapping.transcoded[stream.index] = AudioTranscoder(output, stream, fallback)
         elif stream.type == "subtitle" and codec in supported and _container_takes(fmt, stream):
             mapping.copied[stream.index] = _copy_of(output, stream)
