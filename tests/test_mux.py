@@ -423,6 +423,13 @@ def test_an_extra_video_stream_is_dropped_with_a_warning(tmp_path, caplog):
     assert muxer.streams.kept == []
     assert any("dropping extra video stream #1" in r.getMessage() for r in caplog.records)
 
+    caplog.clear()  # a segment file (video only) leaves it out in silence: the join's warning is the one
+    with caplog.at_level(logging.WARNING, logger="vsr"), open_input(source) as templates:
+        output = mux.open_output(tmp_path / "segment.mkv", "matroska")
+        mux.map_streams(templates, output, "matroska", lambda: output.add_stream("libx264", rate=25), video_only=True)
+        mux.close_quietly(output)
+    assert not caplog.records
+
 
 def test_the_subtitle_fixture_has_one_audio_and_one_subtitle_stream(tmp_path):
     """The subtitle fixture is what the tests above think it is."""
@@ -596,9 +603,9 @@ def test_an_attachment_mp4_cannot_hold_is_dropped_saying_so(tmp_path, caplog):
     ]
 
 
-def _with_timecode(make_clip, tmp_path) -> Path:
-    made = make_clip("in.mov", frames=6, audio=("aac",))
-    source = tmp_path / "tc.mov"
+def _with_timecode(make_clip, tmp_path, suffix: str = ".mov") -> Path:
+    made = make_clip("in" + suffix, frames=6, audio=("aac",))
+    source = tmp_path / ("tc" + suffix)
     with av.open(str(made)) as src, av.open(str(source), "w") as out:
         streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
         streams[src.streams.video[0].index].metadata["timecode"] = "01:00:00:00"
@@ -631,6 +638,22 @@ def test_a_mov_timecode_is_kept_as_a_timecode_track(make_clip, tmp_path, caplog)
         assert [(s.type, s.metadata.get("timecode")) for s in out.streams] == [
             ("video", "01:00:00:00"), ("audio", None), ("data", "01:00:00:00")
         ]
+
+
+def test_a_matroska_timecode_read_back_in_capitals_is_kept(make_clip, tmp_path, caplog):
+    source = _with_timecode(make_clip, tmp_path, ".mkv")
+    with av.open(str(source)) as container:
+        assert "TIMECODE" in container.streams.video[0].metadata  # as FFmpeg reads a Matroska tag
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        mov = vsr.upscale_video(source, tmp_path / "out.mov", scale=2, model="bicubic").output
+        mkv = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic").output
+    assert not caplog.records
+    with av.open(str(mov)) as out:
+        assert [(s.type, s.metadata.get("timecode")) for s in out.streams] == [
+            ("video", "01:00:00:00"), ("audio", None), ("data", "01:00:00:00")
+        ]
+    with av.open(str(mkv)) as out:
+        assert out.streams.video[0].metadata.get("TIMECODE") == "01:00:00:00"
 
 
 def test_a_codec_the_container_lists_but_refuses_is_an_output_error_before_any_work(make_clip, tmp_path):

@@ -379,7 +379,7 @@ def map_streams(
             elif is_cover_art(stream):
                 if not video_only:
                     _keep_cover_art(source, output, fmt, stream, mapping)
-            else:
+            elif not video_only:
                 log.warning("dropping extra video stream #%d (only the first video stream is upscaled)", stream.index)
             continue
         if video_only:
@@ -405,7 +405,7 @@ def map_streams(
             mapping.transcoded[stream.index] = SubtitleTranscoder(output, stream, SUBTITLE_FALLBACK[fmt])
         elif _is_chapter_track(source, stream):
             log.debug("stream #%d is the input's chapter track: its chapters are copied as chapters", stream.index)
-        elif stream.type == "data" and "timecode" in stream.metadata and "timecode" in main_video.metadata:
+        elif stream.type == "data" and timecode_of(stream) and timecode_of(main_video):
             log.debug("stream #%d is the input's timecode track: the video stream's timecode tag makes it anew", stream.index)
         elif stream.type == "attachment":
             _attach(output, fmt, stream)
@@ -425,10 +425,15 @@ def _same_rate(video: av.video.stream.VideoStream, source: av.video.stream.Video
     rate, source_rate = video.codec_context.framerate, source.average_rate
     if not rate or not source_rate or rate == source_rate:
         return True
-    if "timecode" in source.metadata:
+    if timecode := timecode_of(source):
         log.warning("the input's timecode (%s) is not kept: it counts frames at %s fps, the output runs at %s",
-                    source.metadata["timecode"], f"{float(source_rate):g}", f"{float(rate):g}")
+                    timecode, f"{float(source_rate):g}", f"{float(rate):g}")
     return False
+
+
+def timecode_of(stream: av.stream.Stream) -> str | None:
+    """The stream's timecode tag, whatever its case (Matroska's reads back as "TIMECODE")."""
+    return next((value for key, value in stream.metadata.items() if key.lower() == "timecode"), None)
 
 
 def _attach(output: OutputContainer, fmt: str, stream: av.stream.Stream) -> None:
@@ -559,7 +564,7 @@ def _copy_of(output: av.container.OutputContainer, stream: av.stream.Stream) -> 
 def _describe_like(copy: av.stream.Stream, stream: av.stream.Stream, tags: tuple[str, ...] = STREAM_TAGS) -> None:
     """Give `copy` the tags of `stream` that say what it is, and its disposition (default, forced,
     hearing impaired, ...)."""
-    copy.metadata.update({key: value for key, value in stream.metadata.items() if key in tags})
+    copy.metadata.update({key.lower(): value for key, value in stream.metadata.items() if key.lower() in tags})
     if "title" in tags and "title" not in copy.metadata and stream.metadata.get("name"):
         copy.metadata["title"] = stream.metadata["name"]  # FFmpeg reads an MP4/MOV track's title as "name"
     if copy.container.format.name == "mov" and "language" in copy.metadata:
