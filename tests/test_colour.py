@@ -212,11 +212,12 @@ def test_hdr_cannot_be_converted_and_says_so_before_any_work(make_clip, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hdr.mkv"]
 
 
-def test_an_odd_size_that_the_colorspace_filter_refuses_is_said_plainly(make_clip, tmp_path):
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv444p"])
+def test_an_odd_size_that_the_colorspace_filter_refuses_is_said_plainly(make_clip, tmp_path, pix_fmt):
     from vsr.errors import ConfigError
 
-    source = make_clip("odd.mkv", frames=3, codec="ffv1", width=67, height=49)
-    with pytest.raises(ConfigError, match=r"^--colour-matrix bt709 needs an even frame size with yuv420p .*odd.mkv is 67x49$"):
+    source = make_clip("odd.mkv", frames=3, codec="ffv1", width=67, height=49, pix_fmt=pix_fmt)
+    with pytest.raises(ConfigError, match=r"^--colour-matrix bt709 needs an even frame size .*odd.mkv is 67x49$"):
         vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, colour_matrix="bt709", **FAST)
     assert vsr.upscale_video(source, tmp_path / "plain.mkv", scale=2, **FAST).frames == 3
 

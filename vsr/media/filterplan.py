@@ -151,9 +151,8 @@ def _check_colorspace_takes(info: VideoInfo, shown: colour.Colour, pix_fmt: str)
         raise ConfigError(f"--colour-matrix bt709 cannot convert {info.path.name}: it is HDR ({HDR_TRANSFERS[shown.transfer]} "
                           "transfer), which FFmpeg's colorspace filter does not take; leave it out (the output is "
                           "tagged with the source's matrix)")
-    chroma = av.VideoFormat(pix_fmt, info.width, info.height).components[1]
-    if (chroma.width < info.width and info.width % 2) or (chroma.height < info.height and info.height % 2):
-        raise ConfigError(f"--colour-matrix bt709 needs an even frame size with {pix_fmt} (FFmpeg's colorspace filter); "
+    if info.width % 2 or info.height % 2:  # whatever the chroma subsampling
+        raise ConfigError(f"--colour-matrix bt709 needs an even frame size (FFmpeg's colorspace filter); "
                           f"{info.path.name} is {info.width}x{info.height}")
 
 
