@@ -103,3 +103,34 @@ def test_a_missing_file_and_a_folder_are_input_errors(tmp_path):
         probe(tmp_path / "nope.mp4")
     with pytest.raises(InputError, match="is a folder"):
         probe(tmp_path)
+
+
+def test_a_declared_rate_the_timestamps_belie_gives_way_to_them(tmp_path, caplog):
+    """A Matroska file whose header says 1 ms frames (its encoder ran in a 1/1000 time base) read as
+    1000 fps for 24: a gap warning at every frame, "cut short?", and an output tagged 1000 fps."""
+    import logging
+
+    import av
+    import numpy as np
+
+    import vsr
+    from videoclips import draw_frame, remux
+
+    made = tmp_path / "made.mkv"
+    with av.open(str(made), "w") as output:
+        video = output.add_stream("libx264", rate=24)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 1000)
+        for index in range(24):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(draw_frame(index, 64, 48)), format="rgb24")
+            frame.pts, frame.time_base = round(index * 1000 / 24), Fraction(1, 1000)
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+    source = remux(made, tmp_path / "in.mkv", "matroska", video_first=True)
+    with av.open(str(source)) as container:
+        assert (container.streams.video[0].average_rate, container.streams.video[0].guessed_rate) == (1000, 24)
+    assert probe(source).average_rate == 24
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic", preset="ultrafast")
+    assert not caplog.records
+    assert probe(result.output).average_rate == 24 and result.frames == 24

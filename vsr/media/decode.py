@@ -30,7 +30,7 @@ import numpy as np
 from vsr.errors import ConfigError, InputError
 from vsr.media.colour import RANGE_FULL, rgb_to_yuv_range
 from vsr.media.frames import Layout, Passthrough, VideoItem, plane_rows
-from vsr.media.probe import first_video_stream, open_input
+from vsr.media.probe import first_video_stream, open_input, stream_frame_rate
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,8 @@ def read_items(
         items: Iterator = best_effort_timestamps(decode(packets, stats, counted_from=start_pts, witness=ErrorWitness.for_stream(video)))
         ticks = max(1, round(frame_duration * Fraction(filtered_time_base) / video.time_base) if filtered_time_base else frame_duration)
         # before the filters, in the input's own frame durations: a chain that drops or adds frames is not damage
-        items = gaps_watched(items, stats, max(1, round(1 / (video.average_rate * video.time_base))) if video.average_rate else ticks)
+        rate = stream_frame_rate(path, video)
+        items = gaps_watched(items, stats, max(1, round(1 / (rate * video.time_base))) if rate else ticks)
         if start_pts is not None or end_pts is not None:
             items = in_range(items, video.time_base, start_pts, end_pts, ticks)
         if frame_filter is not None:

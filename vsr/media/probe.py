@@ -103,7 +103,7 @@ def probe(path: Path) -> VideoInfo:
         field_order = ctx.field_order  # as the header (and FFmpeg's probing) says, before a frame is decoded here
         rotation, matrix, hdr = _first_frame_facts(container, stream)
         duration = _duration_seconds(container, stream)
-        rate = stream.average_rate or stream.guessed_rate
+        rate = stream_frame_rate(path, stream)
         return VideoInfo(
             path=path,
             format_name=container.format.name,
@@ -132,6 +132,47 @@ HDR_SIDE_DATA = {
     av.sidedata.sidedata.Type.MASTERING_DISPLAY_METADATA: "mastering display",
     av.sidedata.sidedata.Type.CONTENT_LIGHT_LEVEL: "content light level",
 }
+
+
+RATE_DISAGREEMENT = 1.5
+"""FFmpeg's average rate and its guess of the base rate further apart than this: one is wrong."""
+RATE_SAMPLE_PACKETS = 48
+"""Packets whose timestamps settle which (the spacing of the first ones)."""
+
+
+def stream_frame_rate(path: Path, stream: av.video.stream.VideoStream) -> Fraction | None:
+    """The stream's frame rate: FFmpeg's average, unless its guess of the base rate from the
+    timestamps is far from it (a Matroska file declaring 1 ms frames reads 1000 fps for 24:
+    gaps everywhere, an output tagged 1000 fps); then whichever of the two the spacing of the
+    first packets' timestamps is closer to."""
+    average, guessed = stream.average_rate, stream.guessed_rate
+    if not average or not guessed or 1 / RATE_DISAGREEMENT <= average / guessed <= RATE_DISAGREEMENT:
+        rate = average or guessed
+        return Fraction(rate) if rate else None
+    measured = _measured_rate(path)
+    if measured is None:
+        return Fraction(average)
+    return Fraction(min((average, guessed), key=lambda rate: abs(math.log(rate / measured))))
+
+
+def _measured_rate(path: Path) -> Fraction | None:
+    """1 / the median spacing of the first video packets' presentation times (None: too few)."""
+    pts: list[int] = []
+    with open_input(path) as container:
+        stream = first_video_stream(container, path)
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    pts.append(packet.pts)
+                if len(pts) >= RATE_SAMPLE_PACKETS:
+                    break
+        except (av.FFmpegError, ValueError):
+            pass  # damaged: judge on the packets read
+    pts.sort()
+    steps = sorted(b - a for a, b in zip(pts, pts[1:]) if b > a)
+    if len(steps) < 2 or not stream.time_base:
+        return None
+    return 1 / (steps[len(steps) // 2] * Fraction(stream.time_base))
 
 
 def _first_frame_facts(
