@@ -57,10 +57,13 @@ def combing(y: np.ndarray) -> float:
 def write_frames(
     path: Path, images: list[np.ndarray], *, codec: str = "libx264", interlaced: bool = False, audio: bool = True,
     rate: Fraction = Fraction(25), time_base: Fraction | None = None, sar: Fraction | None = None,
+    dropout: tuple[int, int] | None = None,
 ) -> Path:
     """Grey pictures (or RGB ones) encoded as a clip, with an AAC tone (MP3 in AVI) as long as the
     video. `interlaced`: the frames are flagged interlaced, top field first (setfield), and coded
-    as fields (interlaced DCT and motion estimation), so the stream says it is interlaced."""
+    as fields (interlaced DCT and motion estimation), so the stream says it is interlaced.
+    `dropout` (first, count): the pictures from `first` on come `count` frame times late, as after
+    a dropout in a broadcast (the audio runs on through it)."""
     options = {"preset": "ultrafast", "crf": "10", "x264-params": "log-level=error"} if codec == "libx264" else {}
     field_flags = VideoFilterGraph("setfield=tff", "yuv420p") if interlaced else None
     time_base = time_base or 1 / rate
@@ -77,13 +80,14 @@ def write_frames(
         for index, image in enumerate(images):
             rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-            frame.pts, frame.time_base = index * step, time_base
+            late = dropout[1] if dropout and index >= dropout[0] else 0
+            frame.pts, frame.time_base = (index + late) * step, time_base
             if field_flags is not None:
                 [frame] = field_flags.push(frame)
             events.append((float(frame.pts * time_base), 0, video, frame))
         if audio:
             name = "mp3" if path.suffix == ".avi" else "aac"
-            stream, frames = _audio_frames(output, name, float(len(images) / rate), 330.0)
+            stream, frames = _audio_frames(output, name, float((len(images) + (dropout[1] if dropout else 0)) / rate), 330.0)
             events += [(float(f.pts * f.time_base), 1, stream, f) for f in frames]
         for _, _, stream, frame in sorted(events, key=lambda e: (e[0], e[1])):
             output.mux(stream.encode(frame))
@@ -227,6 +231,32 @@ def test_inverse_telecine_drops_the_repeats_and_keeps_the_audio_in_sync(tmp_path
     assert float(after[-1] + step) == pytest.approx(float(before[0] + 40 * Fraction(1001, 30000)), abs=tolerance)
     assert audio_packets(out) == audio_packets(source)
     assert read_video(out, keep_lumas=False).average_rate == Fraction(24000, 1001)
+
+
+def test_inverse_telecine_keeps_a_dropout_where_it_was(tmp_path):
+    """Frames were stamped evenly from the first one: a gap closed up and everything after it
+    played 20 frames early, ahead of its audio."""
+    indices = telecined_indices(40)
+    source = write_frames(tmp_path / "dropout.mkv", [draw_frame(i, W, H) for i in indices],
+                          rate=Fraction(30000, 1001), dropout=(20, 20))
+    out = tmp_path / "out.mkv"
+    assert vsr.upscale_video(source, out, scale=2, ivtc=True, **FAST).frames == 32
+    before, after = times(source), times(out)
+    step = Fraction(1001, 24000)
+    assert after[15] - after[0] == pytest.approx(15 * step, abs=1e-3)  # 16 film frames before the dropout
+    assert after[16] == pytest.approx(before[20], abs=1e-3)  # the next cycle starts when its first frame did
+    assert after[31] + step == pytest.approx(video_end(source), abs=1e-3)  # and the video ends with the input
+
+
+def test_inverse_telecine_of_an_incomplete_last_cycle_ends_with_the_input(tmp_path):
+    """44 frames: decimate keeps the last 4 whole; spaced at 23.976 fps they ran a frame past the end."""
+    source = write_frames(tmp_path / "tele44.mp4", [draw_frame(i, W, H) for i in telecined_indices(44)],
+                          rate=Fraction(30000, 1001))
+    out = tmp_path / "out.mp4"
+    assert vsr.upscale_video(source, out, scale=2, ivtc=True, **FAST).frames == 36
+    before, after = times(source), times(out)
+    assert after[32:] == before[40:]  # the last 4 frames keep their own times
+    assert video_end(out) == video_end(source)
 
 
 def test_the_buffer_source_declares_the_frame_rate_and_the_aspect_ratio(clips):

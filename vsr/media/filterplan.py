@@ -19,7 +19,8 @@ then the conversion to the BT.709 matrix (--colour-matrix bt709) and to square p
 (--square-pixels). A filter that changes the frame count changes the rate and, where the input's
 time base cannot hold the new frame times exactly, the time base: one frame per field doubles the
 rate (and halves a time base whose frame duration is odd); decimate keeps 4 of every 5 frames and
-spaces them evenly from the first frame's time, as FFmpeg's decimate does.
+spaces them evenly from the first frame's time, as FFmpeg's decimate does, each cycle of 5 from its
+own first frame's time where that moved (a dropout: vsr.media.filters.FilterStages).
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ class FilterPlan:
         if spaced:
             seconds = exact_frame_seconds(self.source) / self.rate
             spacing = (self.output.time_base, round(seconds / self.output.time_base))
-        return FilterStages(graphs, spacing, keep_durations=self.rate == 1 and not self.user_filter, spaced_after=0)
+        return FilterStages(graphs, spacing, keep_durations=self.rate == 1 and not self.user_filter, spaced_after=0,
+                            cycle=IVTC_CYCLE if spaced else None)
 
     def expected_frames(self, frames_in: int) -> int:
         """The frames out for `frames_in` frames in, when the whole input is read."""

@@ -228,28 +228,39 @@ class FilterStages:
     stamped anew, evenly `step` ticks of that time base apart from the first frame in's time
     (decimate spaces its frames evenly too, but from the first frame it keeps, which moves the
     whole video by a frame when it drops the first one); the graphs after it (a --vf chain of the
-    user's, which may change the rate again) get them so.
+    user's, which may change the rate again) get them so. With `cycle` (decimate's: `cycle` frames
+    in, one fewer out), each cycle's frames out start at the time of its first frame in, so a gap
+    in the input (a dropout) stays where it was rather than closing up and moving the rest of the
+    video ahead of its audio; a last incomplete cycle, which decimate keeps whole, keeps the frames'
+    own spacing, so the video ends when it did.
     With `keep_durations` (a chain that gives one frame per frame), a frame out at the time of a
     frame in takes that frame's duration: a deinterlacer's last frame would otherwise last one
     field (w3fdif's does)."""
 
     def __init__(
         self, graphs: list[VideoFilterGraph], spacing: tuple[Fraction, int] | None = None, *, keep_durations: bool = False,
-        spaced_after: int | None = None,
+        spaced_after: int | None = None, cycle: int | None = None,
     ) -> None:
         self.graphs = graphs
         self.spacing = spacing
+        self.cycle = cycle
         self.spaced_after = len(graphs) - 1 if spaced_after is None else spaced_after
         self.keep_durations = keep_durations
         self.frames_in = 0
         self.frames_out = 0
         self._start: int | None = None
         self._stamped = 0
+        self._anchors: dict[int, int] = {}  # cycle → the time of its first frame in (spacing ticks), until stamped
+        self._flushing = False
         self._durations: dict[Fraction, Fraction] = {}  # time of a frame in (s) → its duration (s), until it comes out
 
     def push(self, frame: VideoFrame) -> list[VideoFrame]:
-        if self.spacing is not None and self._start is None and frame.pts is not None and frame.time_base:
-            self._start = round(frame.pts * Fraction(frame.time_base) / self.spacing[0])
+        if self.spacing is not None and frame.pts is not None and frame.time_base:
+            ticks = round(frame.pts * Fraction(frame.time_base) / self.spacing[0])
+            if self._start is None:
+                self._start = ticks
+            if self.cycle and self.frames_in % self.cycle == 0:
+                self._anchor(self.frames_in // self.cycle, ticks)
         if self.keep_durations and frame.pts is not None and frame.duration and frame.time_base:
             self._durations[frame.pts * Fraction(frame.time_base)] = frame.duration * Fraction(frame.time_base)
             if len(self._durations) > PENDING_DURATIONS:  # a chain that drops frames: stay bounded
@@ -261,20 +272,52 @@ class FilterStages:
         return self._out(frames)
 
     def flush(self) -> list[VideoFrame]:
+        self._flushing = True
         frames: list[VideoFrame] = []
         for index, graph in enumerate(self.graphs):
             frames = self._spaced(index, [out for each in frames for out in graph.push(each)] + graph.flush())
         frames = self._out(frames)
-        self._start, self._stamped = None, 0
+        self._start, self._stamped, self._anchors, self._flushing = None, 0, {}, False
         return frames
 
     def _spaced(self, index: int, frames: list[VideoFrame]) -> list[VideoFrame]:
         if self.spacing is not None and index == self.spaced_after:
-            time_base, step = self.spacing
+            time_base = self.spacing[0]
             for number, frame in enumerate(frames, self._stamped):
-                frame.pts, frame.duration, frame.time_base = (self._start or 0) + number * step, step, time_base
+                frame.pts, frame.duration = self._stamp(number)
+                frame.time_base = time_base
             self._stamped += len(frames)
         return frames
+
+    def _anchor(self, cycle: int, ticks: int) -> None:
+        """Where `cycle` starts: on the even spacing from the cycle before, unless its first frame
+        in is more than half a step away from that (a gap, or timestamps that jump), then there.
+        (The input's own times, rounded to its time base, would move every cycle by that rounding.)"""
+        if self._anchors:
+            last = max(self._anchors)
+            expected = self._anchors[last] + (cycle - last) * (self.cycle - 1) * self.spacing[1]
+            if abs(ticks - expected) <= self.spacing[1] / 2:
+                ticks = expected
+        self._anchors[cycle] = ticks
+
+    def _stamp(self, number: int) -> tuple[int, int]:
+        """The pts and duration (spacing ticks) of the `number`th frame out of the spaced graph."""
+        step = self.spacing[1]
+        if not self.cycle:
+            return (self._start or 0) + number * step, step
+        out = self.cycle - 1
+        cycle, place = divmod(number, out)
+        complete = self.frames_in // self.cycle
+        if self._flushing and cycle >= complete:  # the last, incomplete cycle: one frame out per frame in
+            cycle, place, step = complete, number - complete * out, round(step * out / self.cycle)
+        known = [c for c in self._anchors if c <= cycle]
+        if known:
+            anchor = self._anchors[max(known)] + (cycle - max(known)) * out * self.spacing[1]
+        else:
+            anchor = (self._start or 0) + cycle * out * self.spacing[1]
+        for old in [c for c in self._anchors if c < max(known, default=0)]:
+            del self._anchors[old]
+        return anchor + place * step, step
 
     def _out(self, frames: list[VideoFrame]) -> list[VideoFrame]:
         if self.keep_durations:
