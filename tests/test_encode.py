@@ -81,6 +81,10 @@ def ms_info(make_clip):
         ("libx265", "yuv444p12le", "yuv444p10le"),
         ("ffv1", "gray12le", "gray10le"),
         ("libsvtav1", "yuv444p10le", "yuv420p10le"),  # SVT-AV1 takes 4:2:0 only
+        # ProRes takes 10-bit 4:2:2 and 4:4:4 only: the smallest that loses nothing ("takes none" before)
+        ("prores_ks", "yuv420p", "yuv422p10le"),
+        ("prores_ks", "yuv444p", "yuv444p10le"),
+        ("rawvideo", "yuv420p", "yuv420p"),  # it lists no format: it takes any
     ],
 )
 def test_the_input_pixel_format_is_kept_where_possible(codec, input_pix_fmt, chosen):
@@ -106,6 +110,11 @@ def test_a_requested_pixel_format_wins_and_a_bad_one_lists_the_usable_ones():
     for codec in ("libx264", "libvpx-vp9"):
         with pytest.raises(ConfigError, match="'yuvj420p' is FFmpeg's old name for full-range yuv420p.*: use yuv420p"):
             choose_pix_fmt(codec, "yuv420p", "yuvj420p")
+
+
+def test_an_audio_encoder_given_as_the_video_codec_is_said_to_be_one():
+    with pytest.raises(ConfigError, match="^'aac' is an audio encoder, not a video one"):
+        choose_pix_fmt("aac", "yuv420p", None)
 
 
 def test_an_unknown_encoder_is_named_with_suggestions():

@@ -54,10 +54,14 @@ def check_aspect_kept(container: str, codec: str, sar: Fraction | None) -> None:
 def encoder_pix_fmts(codec: str) -> list[str]:
     """The pixel formats the encoder `codec` takes; VsrError for an unknown encoder."""
     try:
-        formats = av.codec.Codec(codec, "w").video_formats or []
+        encoder = av.codec.Codec(codec, "w")
     except av.codec.codec.UnknownCodecError:
         raise ConfigError(f"unknown video encoder {codec!r} (try libx264, libx265, libvpx-vp9, libsvtav1 or ffv1)") from None
-    return [f.name for f in formats]
+    if encoder.type != "video":
+        raise ConfigError(f"{codec!r} is an {encoder.type} encoder, not a video one (try libx264, libx265, libvpx-vp9, libsvtav1 or ffv1)")
+    if encoder.video_formats is None:  # it lists none: it takes any (rawvideo)
+        return list(PLANAR_LAYOUTS)
+    return [f.name for f in encoder.video_formats]
 
 
 def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str:
@@ -86,7 +90,18 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
     for candidate in [*candidates, *FALLBACK_PIX_FMTS[1:]]:
         if candidate in supported:
             return candidate
-    raise ConfigError(f"{codec} takes none of the pixel formats vsr works in ({', '.join(PLANAR_LAYOUTS)})")
+    # an encoder of other formats only (ProRes: 10-bit 4:2:2 and 4:4:4): the smallest that loses nothing, else the smallest
+    usable = [f for f in PLANAR_LAYOUTS if f in supported and not f.startswith("yuvj")]
+    if not usable:
+        raise ConfigError(f"{codec} takes none of the pixel formats vsr works in ({', '.join(PLANAR_LAYOUTS)})")
+    keeping = [f for f in usable if pixel_format_loss(input_pix_fmt, f) is None] or usable
+    return min(keeping, key=_bits_per_pixel)
+
+
+def _bits_per_pixel(pix_fmt: str) -> float:
+    """The bits a pixel of `pix_fmt` takes, over its planes."""
+    tile = av.VideoFormat(pix_fmt, 16, 16)
+    return sum(c.bits * c.width * c.height for c in tile.components) / 256
 
 
 def pixel_format_loss(source: str, written: str) -> str | None:
