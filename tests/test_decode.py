@@ -15,7 +15,7 @@ import pytest
 
 from vsr.errors import InputError
 from vsr.media import decode
-from vsr.media.decode import DecodeStats, TimedFrame, read_items, timestamped
+from vsr.media.decode import LISTED_PROBLEMS, DecodeStats, TimedFrame, read_items, timestamped
 from vsr.media.frames import Layout, Passthrough, VideoItem
 from videoclips import draw_frame, raw_planes, read_index, read_video
 
@@ -145,6 +145,12 @@ def test_a_timestamp_that_does_not_advance_drops_its_frame_with_a_warning(caplog
         "dropped a frame whose timestamp 40 does not advance (previous 40)",
         "dropped a frame whose timestamp 20 does not advance (previous 40)",
     ]
+
+    caplog.clear()  # many: the first few listed, the rest counted (the run's summary gives the total)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        list(timestamped(blank_frames([0] * 20), stats := DecodeStats(), 40))
+    assert stats.dropped_frames == 19 and len(caplog.records) == LISTED_PROBLEMS
+    assert caplog.records[-1].getMessage().endswith("; further ones are counted, not listed")
 
 
 def test_planes_number_the_frames_and_fall_back_to_the_frame_duration():

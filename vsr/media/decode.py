@@ -411,7 +411,9 @@ def timestamped(
         pts = _frame_pts(item, last_pts, frame_duration)
         if last_pts is not None and pts <= last_pts:
             stats.dropped_frames += 1
-            log.warning("dropped a frame whose timestamp %s does not advance (previous %s)", pts, last_pts)
+            if stats.dropped_frames <= LISTED_PROBLEMS:  # the run's summary counts them all
+                log.warning("dropped a frame whose timestamp %s does not advance (previous %s)%s", pts, last_pts,
+                            "; further ones are counted, not listed" if stats.dropped_frames == LISTED_PROBLEMS else "")
             continue
         yield TimedFrame(item, pts)
         last_pts = pts
