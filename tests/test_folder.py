@@ -107,6 +107,27 @@ def test_the_progress_total_counts_the_frames_after_the_filters(make_clip, tmp_p
     assert reports[-1] == (2 * frames, 2 * frames) and all(total == 2 * frames for _, total in reports)
 
 
+def test_what_planning_the_filters_warns_of_is_said_once_a_file(make_clip, tmp_path, caplog):
+    """The progress total plans each file's filters before the run, which plans them again: every
+    warning came twice."""
+    import logging
+
+    make_clip("in/a.mp4", **CLIP)
+    make_clip("in/b.mp4", **CLIP)
+    options = LOSSLESS.replace(filters={"deinterlace": "auto", "deinterlace_rate": "field"})
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        upscale_folder(tmp_path / "in", tmp_path / "out", options)
+    assert sum("is progressive" in message for message in caplog.messages) == 2
+
+
+def test_an_output_folder_the_run_made_goes_when_every_file_failed(cli, make_clip, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "broken.mp4").write_bytes(b"not a video at all" * 100)
+    result = cli("upscale", tmp_path / "in", "-o", tmp_path / "out", *FLAGS)
+    assert result.exit_code == 1 and result.stdout.startswith("failed   broken.mp4")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_segmented_folder_run_whose_files_fail_before_a_segment_is_done_leaves_nothing_to_resume(
     cli, make_clip, tmp_path, monkeypatch
 ):
@@ -125,7 +146,7 @@ def test_a_segmented_folder_run_whose_files_fail_before_a_segment_is_done_leaves
     result = cli("upscale", tmp_path / "in", "-o", out, *FLAGS, "--segment-seconds", "0.5")
     assert result.exit_code == 1
     assert all("work folder kept" not in line for line in result.stdout.splitlines())
-    assert sorted(p.name for p in out.iterdir()) == []
+    assert not out.exists()  # made by the run, left empty by it: removed
     monkeypatch.setattr(segments_worker, "upscale_segment", real)
     again = cli("upscale", tmp_path / "in", "-o", out, *FLAGS, "--segment-seconds", "0.5")  # no --resume needed
     assert again.exit_code == 0, again.stdout + again.stderr

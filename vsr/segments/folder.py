@@ -142,14 +142,20 @@ def upscale_folder(
         else:
             outcomes.update(_in_segments(todo, options, segment_seconds, runner or SequentialRunner(), work_dir,
                                          resume, keep_work, progress))
-    except BaseException as exc:  # the output folder this run made goes if it holds nothing
-        if made_output and output.is_dir() and not any(output.iterdir()):
-            output.rmdir()
+    except BaseException as exc:
+        _remove_if_empty(output, made_output)
         if todo and not isinstance(exc, Exception):  # an interruption: say what is finished, and how to do the rest
             finished = sum(_written_since(target, started) for _, target in todo)
             exc.add_note(_how_to_go_on(finished, len(todo), output, options.run.overwrite, segmented))
         raise
+    _remove_if_empty(output, made_output)  # every file failed
     return [outcomes[source] for source in videos]
+
+
+def _remove_if_empty(output: Path, made: bool) -> None:
+    """Remove the output folder if this run made it and it holds nothing."""
+    if made and output.is_dir() and not any(output.iterdir()):
+        output.rmdir()
 
 
 def _how_to_go_on(finished: int, files: int, output: Path, overwrite: bool, segmented: bool) -> str:
@@ -203,7 +209,8 @@ def _one_by_one(
 ) -> dict[Path, FileOutcome]:
     """Each file through upscale_video in turn; progress over all of them (total None where a
     file's frame count is not known up front)."""
-    counts = [frames_out(source, target, options) for source, target in todo]
+    with _planned_silently():  # what planning the filters warns of, each file's run says
+        counts = [frames_out(source, target, options) for source, target in todo]
     total = sum(counts) if all(counts) else None  # type: ignore[arg-type]
     done = 0
     outcomes = {}
@@ -223,6 +230,17 @@ def _one_by_one(
         if progress is not None:
             progress(done, total)
     return outcomes
+
+
+@contextlib.contextmanager
+def _planned_silently() -> Iterator[None]:
+    """The filter planner's warnings left out (no other thread runs yet)."""
+    planner = logging.getLogger(plan_filters.__module__)
+    before, planner.disabled = planner.disabled, True
+    try:
+        yield
+    finally:
+        planner.disabled = before
 
 
 def frames_out(source: Path, target: Path, options: UpscaleOptions) -> int | None:
