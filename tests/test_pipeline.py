@@ -608,6 +608,20 @@ def test_frames_a_vf_chain_gives_one_timestamp_are_not_called_damage(make_clip, 
     assert not any(m.startswith("damaged input") for m in caplog.messages)
 
 
+def test_a_vf_chain_that_raises_the_rate_gets_a_time_base_that_holds_its_frames(make_clip, tmp_path, caplog):
+    """fps=50 on an AVI (1/25): every second frame had its predecessor's timestamp and was dropped,
+    and the output said 50 fps with frames 40 ms apart."""
+    from vsr.options import FilterOptions, UpscaleOptions
+
+    source = make_clip("coarse.avi", frames=24, codec="mpeg4")
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / "out.mkv", **FAST, options=UpscaleOptions(filters=FilterOptions(video="fps=50")))
+    assert result.frames == 48 and not caplog.records
+    facts = read_video(result.output, keep_lumas=False)
+    assert facts.average_rate == 50
+    assert [pts * facts.time_base for pts in facts.pts] == [Fraction(k, 50) for k in range(48)]
+
+
 def test_an_output_folder_for_one_video_or_still_takes_the_output_under_its_default_name(make_clip, tmp_path):
     """-o outdir for one video: "cannot tell the output container from 'outdir'", nothing written."""
     import cv2

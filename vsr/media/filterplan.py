@@ -286,9 +286,10 @@ def _tagged_by_user_chain(frames: VideoInfo, description: str) -> VideoInfo:
         log.warning("the --vf chain %r made no frame of the first %d, so what it sets of the colour, aspect ratio "
                     "and frame rate is not known: the output is tagged as the input", description, TAG_TRIAL_FRAMES)
         return frames
+    rate = tagged.frame_rate if tagged.frame_rate != plain.frame_rate else frames.average_rate
+    finer = output_time_base(frames, rate / frames.average_rate) if rate and frames.average_rate else frames.time_base
     return dataclasses.replace(
-        frames, colour=_changed_colour(frames.colour, plain, tagged),
-        average_rate=tagged.frame_rate if tagged.frame_rate != plain.frame_rate else frames.average_rate,
+        frames, colour=_changed_colour(frames.colour, plain, tagged), average_rate=rate, time_base=finer,
         sample_aspect_ratio=(tagged.sample_aspect_ratio if tagged.sample_aspect_ratio != plain.sample_aspect_ratio
                              else frames.sample_aspect_ratio),
     )
