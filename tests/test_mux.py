@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import vsr
-from vsr.errors import OutputError
+from vsr.errors import ConfigError, OutputError
 from vsr.media import mux
 from vsr.media.encode import add_video_stream, choose_pix_fmt, frame_from_rgb
 from vsr.media.frames import Layout, Passthrough
@@ -654,6 +654,15 @@ def test_a_matroska_timecode_read_back_in_capitals_is_kept(make_clip, tmp_path, 
         ]
     with av.open(str(mkv)) as out:
         assert out.streams.video[0].metadata.get("TIMECODE") == "01:00:00:00"
+
+
+def test_frames_closer_than_a_millisecond_are_refused_for_matroska_before_any_work(make_clip, tmp_path):
+    """1500 fps into .mkv: frames shared timestamps (0, 1, 1, 2, 3, 3 ms), exit 0."""
+    source = make_clip("fast.mp4", frames=6, rate=Fraction(1500), time_base=Fraction(1, 90000))
+    with pytest.raises(ConfigError, match=r"^the video runs at 1500 fps, but Matroska stores times in milliseconds"):
+        vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic")
+    assert listing(tmp_path) == ["fast.mp4"]
+    assert vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic").frames == 6
 
 
 def test_a_codec_the_container_lists_but_refuses_is_an_output_error_before_any_work(make_clip, tmp_path):

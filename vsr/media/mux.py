@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 from av.container import OutputContainer
 
-from vsr.errors import InputError, OutputError
+from vsr.errors import ConfigError, InputError, OutputError
 from vsr.media.frames import Passthrough
 from vsr.media.probe import first_video_stream, is_cover_art
 
@@ -429,6 +429,18 @@ def _same_rate(video: av.video.stream.VideoStream, source: av.video.stream.Video
         log.warning("the input's timecode (%s) is not kept: it counts frames at %s fps, the output runs at %s",
                     timecode, f"{float(source_rate):g}", f"{float(rate):g}")
     return False
+
+
+MILLISECOND_CONTAINERS = {"matroska": "Matroska", "webm": "WebM"}
+"""Containers that store times in milliseconds."""
+
+
+def check_time_precision(container: str, frame_rate: Fraction | None) -> None:
+    """ConfigError where `container` stores times too coarsely for frames at `frame_rate`: above
+    1000 fps Matroska's milliseconds give frames the same timestamp (players and a later run drop them)."""
+    if container in MILLISECOND_CONTAINERS and frame_rate and frame_rate > 1000:
+        raise ConfigError(f"the video runs at {float(frame_rate):g} fps, but {MILLISECOND_CONTAINERS[container]} stores times "
+                          "in milliseconds: frames would share timestamps; write .mp4 or .mov")
 
 
 def timecode_of(stream: av.stream.Stream) -> str | None:

@@ -12,6 +12,7 @@ from vsr.errors import ConfigError, UnsupportedModelError
 from vsr.media.encode import DEFAULT_CODECS, check_aspect_kept, choose_pix_fmt, pixel_format_loss
 from vsr.media.filterplan import FilterPlan, plan_filters
 from vsr.media.frames import Layout
+from vsr.media.mux import check_time_precision
 from vsr.media.probe import VideoInfo
 from vsr.misr.denoise import TemporalDenoiseSettings
 from vsr.models import SRModel, resolve
@@ -84,6 +85,7 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
     filters = plan_filters(info, options.filters, layout.pix_fmt)  # a filter that cannot run on this input fails now
     frames_in = filters.output  # what the upscaler gets: the size after --square-pixels
     check_aspect_kept(container, codec, frames_in.sample_aspect_ratio)
+    check_time_precision(container, frames_in.average_rate)
     engine = choose_engine(sr_model, mode, frames, options.model.device, options.model.precision, layout.max_value,
                            ensemble=options.model.ensemble)
     batch = options.model.batch_size or default_batch_size(engine, frames_in.width, frames_in.height)
