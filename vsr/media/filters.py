@@ -310,14 +310,11 @@ class FilterStages:
         complete = self.frames_in // self.cycle
         if self._flushing and cycle >= complete:  # the last, incomplete cycle: one frame out per frame in
             cycle, place, step = complete, number - complete * out, round(step * out / self.cycle)
-        known = [c for c in self._anchors if c <= cycle]
-        if known:
-            anchor = self._anchors[max(known)] + (cycle - max(known)) * out * self.spacing[1]
-        else:
-            anchor = (self._start or 0) + cycle * out * self.spacing[1]
-        for old in [c for c in self._anchors if c < max(known, default=0)]:
-            del self._anchors[old]
-        return anchor + place * step, step
+        known = max((c for c in self._anchors if c <= cycle), default=None)  # a cycle whose first frame had no time: from the last one
+        first, base = (known, self._anchors[known]) if known is not None else (0, self._start or 0)
+        for done in [c for c in self._anchors if c < first]:
+            del self._anchors[done]
+        return base + (cycle - first) * out * self.spacing[1] + place * step, step
 
     def _out(self, frames: list[VideoFrame]) -> list[VideoFrame]:
         if self.keep_durations:
