@@ -77,6 +77,8 @@ def test_multi_frame_flags_without_multi_mode_are_an_error_not_ignored(cli, make
     result = cli("upscale", source, "-o", tmp_path / "out.mkv", "-s", "2", "--frames", "3", *BICUBIC)
     assert_one_line_error(result, "--frames only applies with --mode multi", "--max-frames")
     assert not (tmp_path / "out.mkv").exists()
+    result = cli("upscale", source, "-o", tmp_path / "out.mkv", "-s", "2", "--debug-dir", tmp_path / "maps", *BICUBIC)
+    assert assert_one_line_error(result).endswith("--debug-dir only applies with --mode multi")  # no advice about frame limits
 
 
 def test_missing_input(cli, tmp_path):

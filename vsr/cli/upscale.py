@@ -82,8 +82,8 @@ def upscale(
     with one_line_errors(debug=debug):
         _refuse_unless(segmented, "to a segmented run; add --segment-seconds",
                        work_dir=work_dir, resume=resume, keep_work=keep_work)
-        _refuse_unless(mode == "multi", "with --mode multi (a frame limit is --max-frames)",
-                       frames=frames, debug_dir=debug_dir)
+        _refuse_unless(mode == "multi", "with --mode multi (a frame limit is --max-frames)", frames=frames)
+        _refuse_unless(mode == "multi", "with --mode multi", debug_dir=debug_dir)
         scale = scale if scale is not None else default_scale(model)
         runner = _ray_runner(workers, ray_address, device.value) if workers is not None or ray_address is not None else None
     options = UpscaleOptions(

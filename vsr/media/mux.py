@@ -50,10 +50,9 @@ def container_format(path: Path) -> str:
         return CONTAINERS[path.suffix.lower()]
     except KeyError:
         if path.suffix:
-            why = f"vsr does not write {path.suffix} video"
-        else:
-            why = f"cannot tell the output container from {path.name!r}, which has no extension"
-        raise OutputError(f"{why}; use one of {', '.join(CONTAINERS)}") from None
+            raise OutputError(f"vsr does not write {path.suffix} video; use one of {', '.join(CONTAINERS)}") from None
+        raise OutputError(f"cannot tell the output container from {path.name!r}, which has no extension and is no "
+                          f"folder: give a file name ending in one of {', '.join(CONTAINERS)}, or a folder that exists") from None
 
 
 def written_suffix(suffix: str) -> str:
