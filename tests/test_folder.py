@@ -120,6 +120,13 @@ def test_what_planning_the_filters_warns_of_is_said_once_a_file(make_clip, tmp_p
     assert sum("is progressive" in message for message in caplog.messages) == 2
 
 
+def test_a_file_name_as_the_output_of_a_folder_run_is_refused(cli, folder, tmp_path):
+    """It made a folder named out.mp4 holding the outputs."""
+    result = cli("upscale", folder, "-o", tmp_path / "out.mp4", *FLAGS)
+    assert result.exit_code == 1 and "out.mp4 looks like a file name" in result.stderr
+    assert not (tmp_path / "out.mp4").exists()
+
+
 def test_an_output_folder_the_run_made_goes_when_every_file_failed(cli, make_clip, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "broken.mp4").write_bytes(b"not a video at all" * 100)

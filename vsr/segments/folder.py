@@ -111,6 +111,9 @@ def upscale_folder(
     videos = folder_inputs(folder)
     if options.multi_frame.debug_dir is not None:  # every file's maps would go over the last one's
         raise ConfigError("--debug-dir writes one video's maps; run it on one file, not a folder")
+    if output.suffix.lower() in {*mux.CONTAINERS, *IMAGE_SUFFIXES} and not output.is_dir():
+        raise ConfigError(f"the input {folder} is a folder, so -o names the folder its outputs go in; "
+                          f"{output.name} looks like a file name")
     if output.resolve() == folder.resolve():
         raise ConfigError(f"the output folder is the input folder {folder}; choose another with -o")
     segmented = segment_seconds is not None or runner is not None
