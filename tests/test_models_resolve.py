@@ -62,6 +62,12 @@ def test_a_weight_file_brings_its_own_scale(tmp_path):
     assert resolve(str(path), None).scale == 3
 
 
+def test_a_training_run_folder_given_as_the_model_points_at_its_weight_file(tmp_path):
+    tiny_weight_file(tmp_path / "espcn_x2" / "model.pt")
+    with pytest.raises(UnsupportedModelError, match=r"espcn_x2 is a folder .*give its weight file: .*espcn_x2/model.pt$"):
+        resolve(str(tmp_path / "espcn_x2"), 2)
+
+
 def test_a_weight_file_without_the_pt_suffix_is_found_by_being_a_file(tmp_path):
     path = tiny_weight_file(tmp_path / "weights.bin")
     assert is_weight_file(str(path)) and not is_weight_file("espcn") and not is_weight_file("multiframe")

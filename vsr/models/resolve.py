@@ -63,6 +63,8 @@ def resolve(model: str | os.PathLike[str] | SRModel | None, scale: int | None) -
         if scale is not None and scale != loaded.scale:
             raise UnsupportedModelError(f"{model} is a x{loaded.scale} model, not x{scale}")
         return loaded
+    if model is not None and (Path(model) / "model.pt").is_file():
+        raise UnsupportedModelError(f"{model} is a folder (a training run's?); give its weight file: {Path(model) / 'model.pt'}")
     if scale is None:
         raise UnsupportedModelError(f"--scale is needed for model {model!r}")
     if scale == CLEANUP_SCALE and model is None:
