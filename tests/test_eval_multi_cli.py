@@ -43,6 +43,19 @@ def test_eval_multi_prints_every_method_and_writes_json(tmp_path: Path) -> None:
     assert set(json.loads(out.read_text())["mean"]) == {row[1] for row in rows}
 
 
+def test_a_weight_file_brings_its_own_scale_in_both_modes(tmp_path: Path) -> None:
+    """--mode multi took x4 for a x2 file: "is a x2 model, not x4"; single mode took it, as upscale does."""
+    from tinymodels import write_weight_file
+
+    write_sequence(tmp_path / "data" / "pan", frames=3)
+    weights = str(write_weight_file(tmp_path / "tiny_x2.pt", scale=2))
+    for mode in ("multi", "single"):
+        data = tmp_path / "data" / ("" if mode == "multi" else "pan")
+        result = CliRunner().invoke(app, ["eval", "--mode", mode, "--data", str(data), "--model", weights, "-q"])
+        assert result.exit_code == 0, result.output
+        assert ("(border 2)" if mode == "multi" else " x2 ") in result.output  # the scale's border
+
+
 def test_eval_single_mode_needs_a_model(tmp_path: Path) -> None:
     write_sequence(tmp_path / "data" / "pan", frames=1)
     result = CliRunner().invoke(app, ["eval", "--data", str(tmp_path / "data" / "pan")])

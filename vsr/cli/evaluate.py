@@ -16,7 +16,7 @@ log = logging.getLogger("vsr.cli.evaluate")
 
 def eval_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (see `vsr models`) or a checkpoint file (required with --mode single); with --mode multi, the single-frame model (default: the best shipped one)."),
-    scale: Optional[int] = typer.Option(None, "--scale", "-s", help="Scale factor (2, 3 or 4); optional for a checkpoint file."),
+    scale: Optional[int] = typer.Option(None, "--scale", "-s", help="Scale factor: 2, 3 or 4 (default: a weight file's own scale, else 4)."),
     data: Path = typer.Option(..., "--data", "-d", help="Folder of HR images or video frames."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the per-image results here (JSON; an existing file only with --overwrite, never one inside --data)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
@@ -39,7 +39,7 @@ def eval_command(
         from vsr.errors import ConfigError
         from vsr.device import EXPLICIT_PRECISIONS
         from vsr.eval.evaluate import evaluate_folder, measure_fps
-        from vsr.models import resolve
+        from vsr.models import default_scale, resolve
 
         if precision not in EXPLICIT_PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(EXPLICIT_PRECISIONS)}, got {precision!r}")
@@ -50,10 +50,11 @@ def eval_command(
         if unused := [flag for flag, on in given.items() if on]:
             raise ConfigError(f"{' and '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to --mode {mode}")
         _check_json_target(json_out, data, overwrite)
+        scale = scale if scale is not None else default_scale(model)
         if mode == "multi":
             if model is not None:
-                _check_single_frame(resolve(model, scale or 4))
-            _evaluate_multi(data, model, scale or 4, 5 if frames is None else frames, precision, limit, json_out, quiet,
+                _check_single_frame(resolve(model, scale))
+            _evaluate_multi(data, model, scale, 5 if frames is None else frames, precision, limit, json_out, quiet,
                             fusion_model, ensemble)
             return
         if model is None:
