@@ -186,7 +186,7 @@ def test_without_ray_workers_say_how_to_install_it(cli, source, tmp_path, monkey
     monkeypatch.delitem(sys.modules, "vsr.segments.distributed", raising=False)
     result = cli("upscale", source, "-o", tmp_path / "out.mp4", *FLAGS, "--workers", "2")
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines() == ['vsr: error: --workers and --ray-address need Ray: pip install "vsr[ray]"']
+    assert result.stderr.strip().splitlines() == ["vsr: error: --workers and --ray-address need Ray (the ray extra: pip install '.[ray]' in the vsr checkout)"]
     assert not (tmp_path / "out.mp4").exists()
 
 

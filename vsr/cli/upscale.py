@@ -146,5 +146,5 @@ def _ray_runner(workers: int | None, address: str | None, device: str):
     except ImportError as exc:
         if (exc.name or "").split(".")[0] != "ray":
             raise
-        raise ConfigError('--workers and --ray-address need Ray: pip install "vsr[ray]"') from None
+        raise ConfigError("--workers and --ray-address need Ray (the ray extra: pip install '.[ray]' in the vsr checkout)") from None
     return RayRunner(workers, address, device)

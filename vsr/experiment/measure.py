@@ -37,7 +37,7 @@ POOLINGS = ("mean", "hmean", "p1", "p5", "min")
 def vmaf_unavailable() -> str | None:
     """Why VMAF cannot be measured here, or None when it can."""
     if VMAF is None:
-        return "vmaf-torch is not installed (pip install 'vsr[experiment]')"
+        return "vmaf-torch is not installed (the experiment extra: pip install '.[experiment]' in the vsr checkout)"
     return None
 
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def plots_unavailable() -> str | None:
     """Why plots cannot be drawn here, or None when they can."""
-    return None if pyplot is not None else "matplotlib is not installed (pip install 'vsr[experiment]')"
+    return None if pyplot is not None else "matplotlib is not installed (the experiment extra: pip install '.[experiment]' in the vsr checkout)"
 
 
 def plot_metric(records: Sequence[Record], metric: str, path: Path, title: str) -> None:
