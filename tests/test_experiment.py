@@ -448,8 +448,23 @@ def test_a_scale_no_upscaler_has_is_neither_encoded_nor_scored(make_clip, tmp_pa
 def test_an_anchor_that_is_not_among_the_upscalers_is_said(make_clip, tmp_path, caplog):
     clip = make_clip("clip.mp4", **CLIP)
     caplog.set_level(logging.WARNING, logger="vsr")
-    run_experiment(clip, tmp_path / "exp", make_settings(upscalers="lanczos", anchor="Bicubic", **GRID))
-    assert "the anchor Bicubic is not among the upscalers (lanczos)" in caplog.text
+    run_experiment(clip, tmp_path / "exp", make_settings(upscalers="lanczos", **GRID))
+    assert "the anchor bicubic is not among the upscalers (lanczos)" in caplog.text
+
+
+def test_an_anchor_asked_for_that_is_not_run_is_refused_before_any_work(make_clip, tmp_path):
+    """A misspelt --anchor ran the whole grid with no comparison against it."""
+    clip = make_clip("clip.mp4", **CLIP)
+    with pytest.raises(ConfigError, match=r"^the anchor bicubc is not among the upscalers \(bicubic, lanczos\)"):
+        run_experiment(clip, tmp_path / "exp", make_settings(upscalers="bicubic,lanczos", anchor="bicubc", **GRID))
+    assert not (tmp_path / "exp").exists()
+
+
+def test_the_direct_encodes_alone_are_said_to_compare_nothing(make_clip, tmp_path, caplog):
+    clip = make_clip("clip.mp4", **CLIP)
+    caplog.set_level(logging.WARNING, logger="vsr")
+    run_experiment(clip, tmp_path / "exp", make_settings(upscalers="bicubic", **{**GRID, "scales": "1"}))
+    assert "--scales 1 alone measures the direct encodes only" in caplog.text
 
 
 def test_a_report_cut_short_leaves_no_results_json(make_clip, tmp_path, monkeypatch):
