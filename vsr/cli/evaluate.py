@@ -22,7 +22,7 @@ def eval_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
     border: Optional[int] = typer.Option(None, "--border", min=0, help="--mode single: pixels cropped at each side (default: the scale)."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16/fp16 for models declared half-safe."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images (--mode multi: the first N frames of each sequence)."),
     fps: bool = typer.Option(False, "--fps", help="--mode single: also measure the model's speed on a 960x540 input (CPU)."),
     mode: str = typer.Option("single", "--mode", help="single: a folder of images, paper protocol; multi: a folder of video sequences (e.g. Vid4), bicubic vs single-frame vs multi-frame."),
     frames: Optional[int] = typer.Option(None, "--frames", help="--mode multi: frames in the window (odd; default 5)."),

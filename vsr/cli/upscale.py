@@ -44,7 +44,7 @@ def upscale(
     ensemble: bool = typer.Option(False, "--ensemble", help="Run the model on the 8 flips and rotations of every frame and average them (self-ensemble): about 0.1 dB better, 8 times the model's time. For the last bit of quality when time does not matter."),
     codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default: libx264; libvpx-vp9 for .webm)."),
     crf: int = typer.Option(18, "--crf", help="Constant rate factor of the encoder (lower is better quality)."),
-    preset: str = typer.Option("medium", "--preset", help="Encoder preset: ultrafast … veryslow, placebo (x264/x265; VP9 maps them to its speed, or takes 0-8; SVT-AV1 takes 0-13)."),
+    preset: str = typer.Option("medium", "--preset", help="Encoder preset: ultrafast … veryslow, placebo (x264/x265; VP9 and SVT-AV1 map them to their speeds, or take 0-8 and 0-13)."),
     pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default: the input's where possible, else yuv420p)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames (a preview; audio stops there too)."),
     mode: str = typer.Option("single", "--mode", metavar="single|multi", help="single: each frame on its own; multi: align and fuse the neighbouring frames too (sharper, steadier, slower)."),
