@@ -81,6 +81,18 @@ def test_multi_frame_flags_without_multi_mode_are_an_error_not_ignored(cli, make
     assert assert_one_line_error(result).endswith("--debug-dir only applies with --mode multi")  # no advice about frame limits
 
 
+def test_names_ffmpeg_would_take_for_urls_are_files(cli, make_clip, tmp_path, monkeypatch):
+    """"file:y.mp4" upscaled y.mp4 (another file, exit 0); "10:30.mp4" found no protocol "10"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file:y.mp4").write_bytes(make_clip("four.mp4", frames=4).read_bytes())
+    make_clip("y.mp4", frames=1)
+    result = cli("upscale", "file:y.mp4", "-o", "cam-10:30.mp4", "-s", "2", "-q", *BICUBIC)
+    assert result.exit_code == 0, result.stderr
+    assert len(read_video(tmp_path / "cam-10:30.mp4").lumas) == 4
+    again = cli("upscale", "cam-10:30.mp4", "-o", "out.mkv", "-s", "2", "-q", *BICUBIC)
+    assert again.exit_code == 0, again.stderr
+
+
 def test_missing_input(cli, tmp_path):
     result = cli("upscale", tmp_path / "nope.mp4", "-s", "2", "-q", *BICUBIC)
     assert_one_line_error(result, "not found", "nope.mp4")

@@ -18,7 +18,7 @@ from vsr.options import EncodeOptions
 from vsr.media.colour import encoded_range, shown_colour
 from vsr.media.explain import explained
 from vsr.media.frames import PLANAR_LAYOUTS, Layout, VideoItem, plane_rows
-from vsr.media.probe import VideoInfo
+from vsr.media.probe import VideoInfo, file_url
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ class VideoFileWriter:
         self, path: Path, container: str, info: VideoInfo, codec: str, options: EncodeOptions, layout: Layout,
         width: int, height: int,
     ) -> None:
-        self._output = av.open(str(path), "w", format=container)
+        self._output = av.open(file_url(path), "w", format=container)
         try:
             self._stream = add_video_stream(self._output, info, codec, options, layout, width, height)
         except BaseException:

@@ -14,7 +14,7 @@ import numpy as np
 from vsr.errors import ConfigError, OutputError, VsrError
 from vsr.media.encode import VideoFileWriter, VideoFrame, encoder_pix_fmts, frame_from_planes
 from vsr.media.frames import Layout, VideoItem
-from vsr.media.probe import VideoInfo
+from vsr.media.probe import VideoInfo, file_url
 from vsr.options import EncodeOptions
 
 LADDER_CONTAINER = "mp4"
@@ -88,7 +88,7 @@ class LadderEncoder(VideoFileWriter):
         super().__exit__(kind, error, traceback)
         if error is None:
             try:
-                with av.open(str(self.path)) as written:
+                with av.open(file_url(self.path)) as written:
                     self.video_bytes = sum(packet.size for packet in written.demux(written.streams.video[0]))
             except (OSError, av.FFmpegError) as exc:
                 raise OutputError(f"cannot read back the encode {self.path.name}: {exc}") from None

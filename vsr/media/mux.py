@@ -22,7 +22,7 @@ from av.container import OutputContainer
 
 from vsr.errors import ConfigError, InputError, OutputError
 from vsr.media.frames import Passthrough
-from vsr.media.probe import first_video_stream, is_cover_art
+from vsr.media.probe import file_url, first_video_stream, is_cover_art
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def open_output(temp: Path, container: str, *, exact_time_base: Fraction | None 
     if exact_time_base is not None and container in ("mp4", "mov"):
         options["movie_timescale"] = str(exact_time_base.denominator)
     try:
-        return av.open(str(temp), "w", format=container, container_options=options)
+        return av.open(file_url(temp), "w", format=container, container_options=options)
     except (OSError, av.FFmpegError) as exc:
         raise OutputError(f"cannot create the output file in {temp.parent}: {exc}") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -57,6 +58,13 @@ class VideoInfo:
     """The field order the stream declares (FFmpeg's AVFieldOrder: 0 unknown, 1 progressive, 2–5 interlaced)."""
 
 
+def file_url(path: Path | str) -> str:
+    """`path` as FFmpeg must be given it to read it as a file: absolute. FFmpeg takes what comes
+    before a colon in a relative name for a protocol ("file:y.mp4" opened y.mp4; "10:30.mp4" found
+    no protocol "10")."""
+    return os.path.abspath(path)
+
+
 def open_input(path: Path) -> av.container.InputContainer:
     """Open a media file, turning PyAV's failures into an InputError that says what to do.
 
@@ -67,7 +75,7 @@ def open_input(path: Path) -> av.container.InputContainer:
     if path.is_dir():
         raise InputError(f"input is a folder, not a video file: {path}")
     try:
-        return av.open(str(path), "r", metadata_errors="replace")
+        return av.open(file_url(path), "r", metadata_errors="replace")
     except PermissionError:
         raise InputError(f"cannot read {path}: permission denied") from None
     except (av.FFmpegError, ValueError, OSError) as exc:
