@@ -116,6 +116,17 @@ def test_matroska_parts_with_b_frames_join_in_order_at_their_frame_rate(make_cli
         join_segments(source, [files[1], files[0], files[2]], tmp_path / "wrong.mkv", "matroska")
 
 
+def test_a_slideshow_without_reordering_joins_from_matroska(make_clip, tmp_path: Path):
+    """1 fps, no B-frames: Matroska's demuxer leaves the first 6 packets without a dts, which were
+    given 'the first dts minus 1, 2, ... ticks', after their pts: every segment done, the join refused."""
+    from vsr.segments.run import upscale_in_segments
+
+    source = make_clip("slow.mp4", frames=12, rate=Fraction(1), options={"bf": "0", "g": "12"})
+    result = upscale_in_segments(source, tmp_path / "out.mkv", LOSSLESS, segment_seconds=1000)
+    assert result.frames == 12
+    assert read_video(tmp_path / "out.mkv", keep_lumas=False).pts == [1000 * k for k in range(12)]
+
+
 def late_transport_stream(path: Path, offset_seconds: int = 3600) -> Path:
     """An MPEG-TS whose clock reads an hour at its first packet (a DVB recording, a camcorder's
     .m2ts): 25 frames at 25 fps and a second of MP2 audio, both from the same instant."""

@@ -128,8 +128,8 @@ def _video_packets(parts: Sequence[Path], expected: tuple[str, bytes]) -> Iterat
 def _with_dts(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
     """The packets of one part in decode order, each with a dts. Matroska stores none, and its
     demuxer leaves the first packets of a stream with B-frames without (their dts would come
-    before the first pts): those get the first known dts minus 1, 2, ... ticks, so that the
-    order holds; a packet without one later on, the previous dts plus a tick. Where no packet
+    before the first pts): those get their own pts where that keeps the order, else the first
+    known dts minus 1, 2, ... ticks (_dts_before); a packet without one later on, the previous dts plus a tick. Where no packet
     has one (no reordering), dts = pts."""
     pending: list[av.Packet] = []
     previous: int | None = None
@@ -141,15 +141,25 @@ def _with_dts(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
             continue
         if packet.dts is None:
             packet.dts = previous + 1
-        for behind, waiting in enumerate(pending):
-            waiting.dts = packet.dts - (len(pending) - behind)
-            yield waiting
+        yield from _dts_before(pending, packet.dts)
         pending = []
         previous = packet.dts
         yield packet
     for waiting in pending:
         waiting.dts = waiting.pts
         yield waiting
+
+
+def _dts_before(pending: list[av.Packet], first_dts: int) -> list[av.Packet]:
+    """`pending` (the packets before the first with a dts) with the dts that lead up to `first_dts`:
+    their pts where those rise and come before it (no reordering: a slideshow's first frames, whose
+    dts Matroska's demuxer leaves out too), else `first_dts` minus 1, 2, ... ticks."""
+    stepped = [first_dts - (len(pending) - behind) for behind in range(len(pending))]
+    own = [min(packet.pts, step) if packet.pts is not None else step for packet, step in zip(pending, stepped)]
+    chosen = own if all(a < b for a, b in zip(own, [*own[1:], first_dts])) else stepped
+    for packet, dts in zip(pending, chosen):
+        packet.dts = dts
+    return pending
 
 
 def _other_packets(source: Path, streams: list[int]) -> Iterator[Passthrough]:
