@@ -43,8 +43,9 @@ def test_every_frame_is_in_exactly_one_segment():
 
 
 def test_bad_plans_are_refused():
-    with pytest.raises(ConfigError, match="the segment length must be positive"):  # was a raw ValueError
-        plan_segments(index([0, 1], [0]), 0)
+    for seconds in (0, float("inf"), float("nan")):  # was a raw ValueError, OverflowError
+        with pytest.raises(ConfigError, match="the segment length must be a positive number of seconds"):
+            plan_segments(index([0, 1], [0]), seconds)
     with pytest.raises(InputError, match="no frame"):
         plan_segments(index([], []), 1.0)
 

@@ -6,6 +6,7 @@ put cuts where no frame starts (the way other tools lose or duplicate frames at 
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from dataclasses import dataclass
 from fractions import Fraction
@@ -60,8 +61,8 @@ def plan_segments(index: PacketIndex, segment_seconds: float, *, context: int = 
     Raises ConfigError for a non-positive length, ValueError for a negative context, InputError for
     an index without frames.
     """
-    if segment_seconds <= 0:
-        raise ConfigError(f"the segment length must be positive, got {segment_seconds} s")
+    if not 0 < segment_seconds < math.inf:
+        raise ConfigError(f"the segment length must be a positive number of seconds, got {segment_seconds}")
     if context < 0:
         raise ValueError(f"context must be at least 0, got {context}")
     if not index.pts:
