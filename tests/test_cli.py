@@ -93,6 +93,20 @@ def test_names_ffmpeg_would_take_for_urls_are_files(cli, make_clip, tmp_path, mo
     assert again.exit_code == 0, again.stderr
 
 
+@pytest.mark.parametrize("args, line", [
+    (("upscale", "in.mp4", "--foo"), "vsr: error: no such option: --foo"),
+    (("upscale",), "vsr: error: missing argument 'input' (see 'vsr upscale --help')"),
+    (("upscale", "in.mp4", "-s", "two"), "vsr: error: invalid value for '-s' / '--scale'"),
+    (("upscale", "in.mp4", "out.mp4"), "vsr: error: got unexpected extra argument(s) (out.mp4); the output goes after -o"),
+    (("upscal", "in.mp4"), "vsr: error: no such command 'upscal'. Did you mean 'upscale'? (see 'vsr --help')"),
+])
+def test_a_usage_mistake_is_one_line_with_where_to_look(cli, args, line):
+    """Typer framed these in a box of six lines or more under the usage."""
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert len(error_lines(result)) == 1 and error_lines(result)[0].startswith(line), result.stderr
+
+
 def test_missing_input(cli, tmp_path):
     result = cli("upscale", tmp_path / "nope.mp4", "-s", "2", "-q", *BICUBIC)
     assert_one_line_error(result, "not found", "nope.mp4")

@@ -29,6 +29,41 @@ def _show_flags_without_a_type() -> None:
 
 _show_flags_without_a_type()
 
+
+def _usage_errors_on_one_line() -> None:
+    """Typer frames a usage mistake (an unknown option, a missing argument, a value of the wrong
+    type) in a box under the usage line, six lines or more; vsr's errors are one line: "vsr:
+    error: no such option: --foo; see 'vsr upscale --help'", with the same exit status (2)."""
+    try:
+        import typer.rich_utils as rich_utils
+    except ImportError:  # without rich, typer prints click's four plain lines
+        return
+    if getattr(rich_utils.rich_format_error, "vsr_one_line", False):
+        return
+
+    def one_line(error) -> None:  # type: ignore[no-untyped-def]
+        if type(error).__name__ == "NoArgsIsHelpError":  # `vsr` alone: the help is shown
+            return
+        message = " ".join(error.format_message().split()).rstrip(".")
+        if message[1:2].islower():  # "No such option" → "no such option"; "INPUT ..." stays
+            message = message[0].lower() + message[1:]
+        context = getattr(error, "ctx", None)
+        if context is not None and "unexpected extra argument" in message and _takes(context, "-o"):
+            message += "; the output goes after -o"  # `vsr upscale in.mp4 out.mp4`, as the Python API takes it
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        typer.echo(f"vsr: error: {message}{hint}", err=True)
+
+    one_line.vsr_one_line = True  # type: ignore[attr-defined]
+    rich_utils.rich_format_error = one_line
+
+
+def _takes(context, option: str) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the command of a click context has `option`."""
+    return any(option in getattr(param, "opts", ()) for param in context.command.params)
+
+
+_usage_errors_on_one_line()
+
 app = typer.Typer(
     name="vsr",
     help="Video super-resolution that keeps audio, timing and metadata.",
