@@ -77,3 +77,23 @@ def test_a_video_whose_frames_would_not_fit_is_refused_before_any_work(make_clip
     preview = vsr.upscale_video(source, tmp_path / "preview.mp4", options=options.replace(run={"max_frames": 10}))
     short = vsr.upscale_video(make_clip("short.mp4", frames=10), tmp_path / "short_x2.mp4", options=options)
     assert preview.frames == short.frames == 10
+
+
+def test_a_batch_larger_than_the_default_is_counted_before_any_work(make_clip, tmp_path, monkeypatch):
+    """--batch-size 250 at 320x240 x4 held 4 GB against 0.6 GB at the default 6, unchecked: the
+    kernel's kill came mid-run. 64x48 espcn x2, batch 100 (default 16): about 100 MB more."""
+    import pytest
+
+    import vsr
+    import vsr.pipeline.run as run
+    from vsr.errors import OutputError
+    from vsr.options import UpscaleOptions
+
+    source = make_clip("in.mp4", frames=8)
+    monkeypatch.setattr(run, "available_memory", lambda: 50_000_000)
+    options = UpscaleOptions().replace(model={"name": "espcn", "scale": 2}, encode={"preset": "ultrafast"})
+    with pytest.raises(OutputError, match=r"^a batch of 100 frames holds about .* more than the default batch of 16, "
+                                          r"past the 50\.0 MB of memory available: use a smaller --batch-size$"):
+        vsr.upscale_video(source, tmp_path / "out.mp4", options=options.replace(model={"batch_size": 100}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+    assert vsr.upscale_video(source, tmp_path / "out.mp4", options=options).frames == 8  # the default batch fits
