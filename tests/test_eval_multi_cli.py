@@ -125,3 +125,18 @@ def test_a_one_frame_sequence_has_no_flicker_figure_rather_than_nan(tmp_path: Pa
     report = json.loads((tmp_path / "r.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
     assert report["mean"]["single"]["tmae"] == report["sequences"][0]["scores"]["single"]["tmae"] > 0
     assert report["sequences"][1]["scores"]["single"]["tmae"] is None
+
+
+def test_the_json_of_a_perfect_score_is_json(tmp_path: Path) -> None:
+    """A flat image upscales exactly: PSNR inf, written as Infinity, which strict JSON parsers refuse."""
+    (tmp_path / "data").mkdir()
+    cv2.imwrite(str(tmp_path / "data" / "flat.png"), np.full((48, 64), 128, np.uint8))
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["eval", "-d", str(tmp_path / "data"), "-m", "bicubic", "-s", "2", "-q", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+
+    def refuse(name: str) -> float:
+        raise ValueError(f"not JSON: {name}")
+
+    report = json.loads(out.read_text(), parse_constant=refuse)
+    assert "inf" in json.dumps(report)

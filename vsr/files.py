@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import math
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HASH_CHUNK = 1 << 20
 TEMP_MARK = ".tmp-"
@@ -62,3 +65,19 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
     """Write `data` to `target` whole or not at all."""
     with atomic_path(target) as temp:
         temp.write_bytes(data)
+
+
+def json_text(value: Any) -> str:
+    """`value` as indented JSON that any parser reads: NaN as null, an infinity (the PSNR of
+    identical images) as the string "inf" or "-inf" (json.dumps writes NaN and Infinity, which are not JSON)."""
+    return json.dumps(_json_safe(value), indent=2, allow_nan=False) + "\n"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Optional
@@ -125,10 +124,10 @@ def _check_json_target(path: Path | None, data: Path, overwrite: bool) -> None:
 
 
 def _write_json(path: Path, value: dict) -> None:
-    from vsr.files import write_text_atomic
+    from vsr.files import json_text, write_text_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(value, indent=2) + "\n")
+    write_text_atomic(path, json_text(value))
 
 
 def _evaluate_multi(

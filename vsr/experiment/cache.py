@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.errors import ConfigError, OutputError
-from vsr.files import TEMP_MARK, write_text_atomic
+from vsr.files import TEMP_MARK, json_text, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +55,8 @@ def write_text(target: Path, text: str) -> None:
 
 
 def write_json(target: Path, value: Any) -> None:
-    """Write `value` as indented JSON to `target` atomically (NaN written as null)."""
-    write_text(target, json.dumps(_no_nan(value), indent=2, sort_keys=False) + "\n")
-
-
-def _no_nan(value: Any) -> Any:
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_no_nan(v) for v in value]
-    return value
+    """Write `value` as indented JSON to `target` atomically (vsr.files.json_text: NaN as null)."""
+    write_text(target, json_text(value))
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
