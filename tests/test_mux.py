@@ -666,6 +666,20 @@ def test_frames_closer_than_a_millisecond_are_refused_for_matroska_before_any_wo
     assert vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic").frames == 6
 
 
+def test_two_frames_within_a_millisecond_into_matroska_are_warned_about(make_clip, tmp_path, caplog):
+    """They share a timestamp there (players drop one): written without a word."""
+    source = make_clip("burst.mp4", frames=6, time_base=Fraction(1, 90000), durations=[3600, 27, 3573, 3600, 3600, 3600])
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic")
+    assert [m for m in caplog.messages if "less than a millisecond" in m] == [
+        "the frame at 0.0403 s comes less than a millisecond after the one before: Matroska stores milliseconds, so "
+        "the two share a timestamp (players may drop one); write .mp4 or .mov to keep them apart"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic")
+    assert not caplog.records
+
+
 def test_a_codec_the_container_lists_but_refuses_is_an_output_error_before_any_work(make_clip, tmp_path):
     """MOV lists VP9 among its codecs and refuses it when the header is written: that was blamed on
     the input ("is the input's header damaged?") after the first frames were upscaled."""

@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import io
 import logging
+import math
 import os
 import re
 import secrets
@@ -685,17 +686,35 @@ class Muxer:
         self._copying_video = False  # whether the video comes as encoded packets (write_video_packet)
         self._durations: dict[int, int] = {}  # pts → duration of the frames in the encoder, not yet out
         self._last_video_dts: int | None = None
+        self._last_millisecond: int | None = None  # in a container of milliseconds: the last frame's
+        self._shared_millisecond = False  # whether two frames shared one (warned once)
 
     def write_frame(self, frame: av.VideoFrame) -> None:
         """Encode one upscaled frame and mux the packets the encoder gives back."""
         if self.shift and frame.pts is not None:
             frame.pts += _ticks(self.shift, frame.time_base or self.video.time_base)
+        self._check_millisecond(frame)
         if frame.pts is not None and frame.duration:
             self._durations[frame.pts] = frame.duration
             if len(self._durations) > PENDING_DURATIONS:  # an encoder that restamps its packets: stay bounded
                 del self._durations[next(iter(self._durations))]
         self._mux(self._with_durations(self.video.encode(frame)))
         self.frames += 1
+
+    def _check_millisecond(self, frame: av.VideoFrame) -> None:
+        """Warn (once) of a frame less than a millisecond after the one before where the container
+        stores milliseconds: the two share a timestamp, and players (or a later run) drop one."""
+        name = self.output.format.name
+        if name not in MILLISECOND_CONTAINERS or frame.pts is None or frame.time_base is None or self._shared_millisecond:
+            return
+        seconds = frame.pts * Fraction(frame.time_base)
+        millisecond = math.floor(seconds * 1000 + Fraction(1, 2))
+        if millisecond == self._last_millisecond:
+            self._shared_millisecond = True
+            log.warning("the frame at %.4f s comes less than a millisecond after the one before: %s stores milliseconds, "
+                        "so the two share a timestamp (players may drop one); write .mp4 or .mov to keep them apart",
+                        float(seconds), MILLISECOND_CONTAINERS[name])
+        self._last_millisecond = millisecond
 
     def _with_durations(self, packets: list[av.Packet]) -> list[av.Packet]:
         """The encoder's packets with their frames' durations where it gives none (x264 does not):
