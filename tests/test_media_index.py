@@ -7,7 +7,7 @@ import pytest
 
 from vsr.errors import InputError
 from vsr.media.index import read_packet_index
-from videoclips import read_video
+from videoclips import read_video, remux
 
 
 def test_the_index_holds_every_frames_pts_sorted_and_the_keyframes(make_clip):
@@ -24,3 +24,24 @@ def test_the_index_holds_every_frames_pts_sorted_and_the_keyframes(make_clip):
 def test_a_file_without_video_has_no_index(make_audio_only):
     with pytest.raises(InputError, match="no video stream"):
         read_packet_index(make_audio_only())
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".ts"])
+def test_intra_refresh_recovery_points_are_no_keyframes_but_open_gop_i_frames_are(make_clip, tmp_path, suffix):
+    """x264's periodic intra refresh has no I-frame after the first; FFmpeg flags its recovery
+    points (P-frames) as keyframes, and every segment cut there lost its first frames: segmented
+    runs failed their check twice and stopped."""
+    def clip(name: str, **spec):  # MPEG-TS (start codes, not length prefixes): the Matroska clip remuxed
+        made = make_clip(name + (".mkv" if suffix == ".ts" else suffix), frames=30, **spec)
+        return remux(made, tmp_path / f"{name}.ts", "mpegts") if suffix == ".ts" else made
+
+    refreshed = clip("refresh", options={"x264-params": "intra-refresh=1:keyint=10"})
+    with av.open(str(refreshed)) as container:
+        assert sum(p.is_keyframe for p in container.demux(video=0)) > 1  # what FFmpeg says
+    assert len(read_packet_index(refreshed).keyframes) == 1
+    opened = clip("open", options={"x264-params": "keyint=10:open-gop=1", "bf": "2"})
+    hevc = clip("hevc", codec="libx265", options={"x265-params": "keyint=10:log-level=error"})
+    for video in (opened, hevc):  # non-IDR I-frames and HEVC's IRAP pictures: a decoder starts there, all kept
+        with av.open(str(video)) as container:
+            flagged = sorted(p.pts for p in container.demux(video=0) if p.is_keyframe and p.pts is not None)
+        assert list(read_packet_index(video).keyframes) == flagged and len(flagged) >= 3
