@@ -91,6 +91,13 @@ def test_names_ffmpeg_would_take_for_urls_are_files(cli, make_clip, tmp_path, mo
     assert len(read_video(tmp_path / "cam-10:30.mp4").lumas) == 4
     again = cli("upscale", "cam-10:30.mp4", "-o", "out.mkv", "-s", "2", "-q", *BICUBIC)
     assert again.exit_code == 0, again.stderr
+    # ".." after a symlinked folder is the system's (the link's target's parent), not the text's
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "sub")
+    (tmp_path / "real" / "in.mp4").write_bytes((tmp_path / "y.mp4").read_bytes())
+    linked = cli("upscale", "link/../in.mp4", "-o", "link/../out.mp4", "-s", "2", "-q", *BICUBIC)
+    assert linked.exit_code == 0, linked.stderr
+    assert len(read_video(tmp_path / "real" / "out.mp4").lumas) == 1
 
 
 @pytest.mark.parametrize("args, line", [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import struct
 from dataclasses import dataclass
@@ -59,10 +58,10 @@ class VideoInfo:
 
 
 def file_url(path: Path | str) -> str:
-    """`path` as FFmpeg must be given it to read it as a file: absolute. FFmpeg takes what comes
-    before a colon in a relative name for a protocol ("file:y.mp4" opened y.mp4; "10:30.mp4" found
-    no protocol "10")."""
-    return os.path.abspath(path)
+    """`path` as FFmpeg must be given it to read it as a file: absolute (FFmpeg takes what comes
+    before a colon in a relative name for a protocol: "file:y.mp4" opened y.mp4, "10:30.mp4" found
+    no protocol "10"), with its ".." kept, as the system resolves them (through a symlink)."""
+    return str(Path(path).absolute())
 
 
 def open_input(path: Path) -> av.container.InputContainer:
