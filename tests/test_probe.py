@@ -134,3 +134,21 @@ def test_a_declared_rate_the_timestamps_belie_gives_way_to_them(tmp_path, caplog
         result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic", preset="ultrafast")
     assert not caplog.records
     assert probe(result.output).average_rate == 24 and result.frames == 24
+
+
+def test_a_variable_rate_below_its_base_rate_keeps_its_average_and_its_pauses_are_no_damage(make_clip, tmp_path, caplog):
+    """A screen recording: 30 fps while something moves, a frame every 2 s when nothing does
+    (FFmpeg: average 3.2, base 30). Taken at 30 fps, every pause was "no video frames ... damaged input"."""
+    import logging
+
+    import av
+
+    import vsr
+
+    source = make_clip("screen.mp4", frames=40, time_base=Fraction(1, 90000), durations=[3000] * 30 + [180000] * 10)
+    with av.open(str(source)) as container:
+        average = container.streams.video[0].average_rate
+    assert probe(source).average_rate == average < 5
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        assert vsr.upscale_video(source, tmp_path / "out.mp4", scale=2, model="bicubic", preset="ultrafast").frames == 40
+    assert not caplog.records

@@ -165,7 +165,7 @@ TELECINE_RATES = (Fraction(30000, 1001), Fraction(30))
 def check_telecine_rate(info: VideoInfo) -> None:
     """A warning for --ivtc on a video whose frame rate is not what 3:2 pulldown makes: decimate
     drops one frame in five of it, real frames included."""
-    rate = info.average_rate
+    rate = frames_rate(info)
     if rate and not any(abs(rate / telecine - 1) < Fraction(1, 100) for telecine in TELECINE_RATES):
         log.warning("--ivtc undoes 3:2 pulldown (film telecined to 29.97 or 30 fps), but %s runs at %.3f fps: "
                     "one frame in five is dropped, real ones included", info.path.name, float(rate))
@@ -211,9 +211,10 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
     if options.denoise in DENOISE_PRESETS:
         chain.append(DENOISE_PRESETS[options.denoise])
         steps.append(f"denoise {options.denoise}")
+    source_rate = info.average_rate if rate == 1 else frames_rate(info)  # a new rate counts from the frames'
     after_chain = dataclasses.replace(
         info, pix_fmt=pix_fmt, time_base=output_time_base(info, rate),
-        average_rate=info.average_rate * rate if info.average_rate else None,
+        average_rate=source_rate * rate if source_rate else None,
     )
     if options.video:
         chain.append(options.video)
@@ -286,8 +287,9 @@ def _tagged_by_user_chain(frames: VideoInfo, description: str) -> VideoInfo:
         log.warning("the --vf chain %r made no frame of the first %d, so what it sets of the colour, aspect ratio "
                     "and frame rate is not known: the output is tagged as the input", description, TAG_TRIAL_FRAMES)
         return frames
-    rate = tagged.frame_rate if tagged.frame_rate != plain.frame_rate else frames.average_rate
-    finer = output_time_base(frames, rate / frames.average_rate) if rate and frames.average_rate else frames.time_base
+    changed = tagged.frame_rate != plain.frame_rate
+    rate = tagged.frame_rate if changed else frames.average_rate
+    finer = time_base_holding(frames.time_base, 1 / Fraction(rate)) if changed and rate else frames.time_base
     return dataclasses.replace(
         frames, colour=_changed_colour(frames.colour, plain, tagged), average_rate=rate, time_base=finer,
         sample_aspect_ratio=(tagged.sample_aspect_ratio if tagged.sample_aspect_ratio != plain.sample_aspect_ratio
@@ -386,16 +388,34 @@ def output_time_base(info: VideoInfo, rate: Fraction) -> Fraction:
     half a frame (one per field) or five quarters of one (decimate)."""
     if rate == 1:
         return info.time_base
-    finer = Fraction(exact_frame_seconds(info) / rate / info.time_base).denominator
-    return info.time_base / finer if finer > 1 else info.time_base
+    return time_base_holding(info.time_base, exact_frame_seconds(info) / rate)
+
+
+def time_base_holding(time_base: Fraction, frame_seconds: Fraction) -> Fraction:
+    """`time_base`, or the coarsest fraction of it in which frames `frame_seconds` apart fall on whole ticks."""
+    return time_base / Fraction(frame_seconds / time_base).denominator
+
+
+BASE_RATE_ABOVE_AVERAGE = Fraction(6, 5)
+"""A base rate this far above the average: the average counts a dropout or a pause (an MP4's is
+frames over duration), the frames themselves come at the base rate."""
+
+
+def frames_rate(info: VideoInfo) -> Fraction | None:
+    """The rate the frames come at: the average, or the base rate where that is well above it (an
+    MP4 with a dropout averages 20 fps for 29.97)."""
+    if info.base_rate and (not info.average_rate or info.base_rate > info.average_rate * BASE_RATE_ABOVE_AVERAGE):
+        return info.base_rate
+    return info.average_rate
 
 
 def exact_frame_seconds(info: VideoInfo) -> Fraction:
     """One frame's duration in seconds as the frame rate says it (1001/30000 at 29.97 fps), not
     rounded to the time base (a Matroska input's 1/1000 would make it 33 ms, and frames spaced
     from it would drift from the audio by 1 % after inverse telecine)."""
-    if info.average_rate:
-        return 1 / Fraction(info.average_rate)
+    rate = frames_rate(info)
+    if rate:
+        return 1 / Fraction(rate)
     return frame_duration(info) * Fraction(info.time_base)
 
 

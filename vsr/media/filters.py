@@ -291,12 +291,13 @@ class FilterStages:
 
     def _anchor(self, cycle: int, ticks: int) -> None:
         """Where `cycle` starts: on the even spacing from the cycle before, unless its first frame
-        in is more than half a step away from that (a gap, or timestamps that jump), then there.
-        (The input's own times, rounded to its time base, would move every cycle by that rounding.)"""
+        in is more than half a step after that (a gap, or timestamps that jump), then there.
+        (The input's own times, rounded to its time base, would move every cycle by that rounding;
+        and a cycle never starts before the last one's frames are through, whatever the times say.)"""
         if self._anchors:
             last = max(self._anchors)
             expected = self._anchors[last] + (cycle - last) * (self.cycle - 1) * self.spacing[1]
-            if abs(ticks - expected) <= self.spacing[1] / 2:
+            if ticks - expected <= self.spacing[1] / 2:
                 ticks = expected
         self._anchors[cycle] = ticks
 

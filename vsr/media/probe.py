@@ -42,6 +42,9 @@ class VideoInfo:
     rotation: int
     audio_streams: int
     other_streams: int
+    base_rate: Fraction | None = None
+    """FFmpeg's guess of the rate the frames come at where they come (r_frame_rate), which a
+    dropout or a variable rate does not lower as it does the average."""
     declared_seconds: float | None = None
     """How long the header says the video stream lasts (its own duration, or Matroska's DURATION
     tag of the stream), None where it says nothing of the video alone."""
@@ -127,6 +130,7 @@ def probe(path: Path) -> VideoInfo:
             rotation=rotation,
             audio_streams=len(container.streams.audio),
             other_streams=len(container.streams) - len(container.streams.audio) - 1,
+            base_rate=Fraction(stream.guessed_rate) if stream.guessed_rate else None,
             declared_seconds=_declared_seconds(stream),
             start_pts=stream.start_time or 0,
             display_matrix=matrix,
@@ -148,12 +152,13 @@ RATE_SAMPLE_PACKETS = 48
 
 
 def stream_frame_rate(path: Path, stream: av.video.stream.VideoStream) -> Fraction | None:
-    """The stream's frame rate: FFmpeg's average, unless its guess of the base rate from the
-    timestamps is far from it (a Matroska file declaring 1 ms frames reads 1000 fps for 24:
+    """The stream's frame rate: FFmpeg's average, unless it is far above FFmpeg's guess of the
+    base rate from the timestamps (a Matroska file declaring 1 ms frames reads 1000 fps for 24:
     gaps everywhere, an output tagged 1000 fps); then whichever of the two the spacing of the
-    first packets' timestamps is closer to."""
+    first packets' timestamps is closer to. (An average below the base rate is a variable rate's,
+    or a dropout's: the average it is.)"""
     average, guessed = stream.average_rate, stream.guessed_rate
-    if not average or not guessed or 1 / RATE_DISAGREEMENT <= average / guessed <= RATE_DISAGREEMENT:
+    if not average or not guessed or average <= guessed * RATE_DISAGREEMENT:
         rate = average or guessed
         return Fraction(rate) if rate else None
     measured = _measured_rate(path)
