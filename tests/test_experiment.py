@@ -458,6 +458,7 @@ def test_an_anchor_asked_for_that_is_not_run_is_refused_before_any_work(make_cli
     with pytest.raises(ConfigError, match=r"^the anchor bicubc is not among the upscalers \(bicubic, lanczos\)"):
         run_experiment(clip, tmp_path / "exp", make_settings(upscalers="bicubic,lanczos", anchor="bicubc", **GRID))
     assert not (tmp_path / "exp").exists()
+    run_experiment(clip, tmp_path / "spaced", make_settings(upscalers="bicubic,lanczos", anchor=" lanczos", **GRID))
 
 
 def test_the_direct_encodes_alone_are_said_to_compare_nothing(make_clip, tmp_path, caplog):

@@ -88,12 +88,13 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
     scales = [s for s in settings.scales if s == 1 or any(scale == s for _, scale in pairs)]  # none: not encoded
     metrics, skipped_metrics = _measurable(settings.metrics)
     skipped.update(skipped_metrics)
-    if settings.anchor not in settings.upscalers and settings.anchor != ExperimentSettings.anchor:
+    upscaled = any(scale > 1 for _, scale in pairs)
+    if upscaled and settings.anchor not in settings.upscalers and settings.anchor != ExperimentSettings.anchor:
         raise ConfigError(f"the anchor {settings.anchor} is not among the upscalers ({', '.join(settings.upscalers)}): "
                           "add it to --upscalers, or check its spelling")
     if settings.scales == (1,):
         log.warning("--scales 1 alone measures the direct encodes only: add 2 (and 4) to compare upscaled rungs")
-    if any(scale > 1 for _, scale in pairs) and settings.anchor not in settings.upscalers:
+    if upscaled and settings.anchor not in settings.upscalers:
         log.warning("the anchor %s is not among the upscalers (%s): they are compared with the direct encodes only",
                     settings.anchor, ", ".join(settings.upscalers))
     warning = settings.bd_warning()

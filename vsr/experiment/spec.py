@@ -120,7 +120,7 @@ class ExperimentSettings:
             raise ConfigError("codec and preset must not be empty")
         return dataclasses.replace(
             self, scales=scales, crfs=crfs, bitrates=bitrates, metrics=metrics, upscalers=upscalers,
-            start=float(self.start),
+            start=float(self.start), anchor=self.anchor.strip(),
         )
 
     def bd_warning(self) -> str | None:

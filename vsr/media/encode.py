@@ -58,7 +58,8 @@ def encoder_pix_fmts(codec: str) -> list[str]:
     except av.codec.codec.UnknownCodecError:
         raise ConfigError(f"unknown video encoder {codec!r} (try libx264, libx265, libvpx-vp9, libsvtav1 or ffv1)") from None
     if encoder.type != "video":
-        raise ConfigError(f"{codec!r} is an {encoder.type} encoder, not a video one (try libx264, libx265, libvpx-vp9, libsvtav1 or ffv1)")
+        article = "an" if encoder.type[:1] in "aeiou" else "a"
+        raise ConfigError(f"{codec!r} is {article} {encoder.type} encoder, not a video one (try libx264, libx265, libvpx-vp9, libsvtav1 or ffv1)")
     if encoder.video_formats is None:  # it lists none: it takes any (rawvideo)
         return list(PLANAR_LAYOUTS)
     return [f.name for f in encoder.video_formats]
@@ -90,12 +91,17 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
     for candidate in [*candidates, *FALLBACK_PIX_FMTS[1:]]:
         if candidate in supported:
             return candidate
-    # an encoder of other formats only (ProRes: 10-bit 4:2:2 and 4:4:4): the smallest that loses nothing, else the smallest
+    # an encoder of other formats only (ProRes: 10-bit 4:2:2 and 4:4:4): the smallest of those that lose least
     usable = [f for f in PLANAR_LAYOUTS if f in supported and not f.startswith("yuvj")]
     if not usable:
         raise ConfigError(f"{codec} takes none of the pixel formats vsr works in ({', '.join(PLANAR_LAYOUTS)})")
-    keeping = [f for f in usable if pixel_format_loss(input_pix_fmt, f) is None] or usable
-    return min(keeping, key=_bits_per_pixel)
+    return min(usable, key=lambda f: (_losses(input_pix_fmt, f), _bits_per_pixel(f)))
+
+
+def _losses(source: str, written: str) -> int:
+    """How many things writing `source` as `written` loses (pixel_format_loss's parts)."""
+    loss = pixel_format_loss(source, written)
+    return 0 if loss is None else loss.count("; ") + 1
 
 
 def _bits_per_pixel(pix_fmt: str) -> float:
