@@ -422,6 +422,14 @@ def test_a_training_folder_that_is_not_there_is_named_as_the_config_key(tmp_path
         train(config_from_dict(raw, "configs/train/smoke.toml"))
 
 
+def test_a_missing_init_file_is_said_before_the_output_folder_is_made(tmp_path):
+    """It left an empty run folder behind, and its hint spoke of runs/ for any path."""
+    raw = {**_config(tmp_path), "init": {"file": str(tmp_path / "gone.pt")}}
+    with pytest.raises(ConfigError, match=r"^\[init\] file not found: .*gone\.pt \(a config's paths are relative"):
+        train(config_from_dict(raw))
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_started_from_an_init_file_resumes_without_it(tmp_path):
     """The resume loaded the [init] file again (its weights are in the run's state): a run whose init
     file was moved or retrained could not go on ("[init] file not found")."""

@@ -244,7 +244,10 @@ def train(
     dev = named_device(device)
     missing = [folder for folder in d_cfg.train_dirs if not _resolve(folder).is_dir()]
     if missing:
-        raise ConfigError(f"[data] train_dirs: {', '.join(missing)} {'is not a folder' if len(missing) == 1 else 'are not folders'}")
+        raise ConfigError(f"[data] train_dirs: {', '.join(missing)} {'is not a folder' if len(missing) == 1 else 'are not folders'}"
+                          f"{_RELATIVE_HINT.format(cwd=Path.cwd())}")
+    if cfg.init is not None and not (resume and (_resolve(t_cfg.output) / STATE_FILE).exists()):
+        _init_path(cfg)  # missing: said before the output folder is made
     ship_path = checked_ship_path(cfg)
     if dev.type == "cpu" and t_cfg.threads > 0:
         torch.set_num_threads(t_cfg.threads)
@@ -365,12 +368,23 @@ def train(
     return _finish(cfg, module, val_pairs, it, elapsed, out_dir, losses, ship_path)
 
 
+_RELATIVE_HINT = " (a config's paths are relative to the folder vsr runs in, {cwd}; those in configs/train to the repository root)"
+
+
+def _init_path(cfg: Config) -> Path:
+    """The [init] model file; ConfigError where it is not there, saying how it is made."""
+    path = _resolve(cfg.init.file)
+    if not path.is_file():
+        made_by = (" (a training run's: train the config that writes it first)" if path.parts[:1] == ("runs",)
+                   else _RELATIVE_HINT.format(cwd=Path.cwd()))
+        raise ConfigError(f"[init] file not found: {path}{made_by}")
+    return path
+
+
 def _warm_start(module: nn.Module, cfg: Config) -> None:
     """Load the [init] model file's weights into `module` (ConfigError if it is missing, changed or does not fit)."""
     init, m_cfg = cfg.init, cfg.model
-    path = _resolve(init.file)
-    if not path.is_file():
-        raise ConfigError(f"[init] file not found: {path} (if it is under runs/, train the config that writes it first)")
+    path = _init_path(cfg)
     ckpt = read_checkpoint(path)
     digest = weights_sha256(ckpt)
     if init.weights_sha256 and digest != init.weights_sha256:
