@@ -288,7 +288,7 @@ def test_train_command_runs_resumes_and_reports_bad_configs_in_one_line(tmp_path
     assert not (tmp_path / "shipped" / "espcn_x2.pt").exists()
     res = runner.invoke(app, ["train", "--config", str(cfg_path), "--quiet"])
     assert res.exit_code == 1 and "resume" in res.output  # a run in progress is never overwritten
-    res = runner.invoke(app, ["train", "--config", str(cfg_path), "--resume", "--quiet"])
+    res = runner.invoke(app, ["train", str(cfg_path), "--resume", "--quiet"])  # the config as an argument, as the input of the others
     assert res.exit_code == 0, res.output
     model = load_model_file(tmp_path / "shipped" / "espcn_x2.pt")
     assert model.config == str(cfg_path)
@@ -297,6 +297,9 @@ def test_train_command_runs_resumes_and_reports_bad_configs_in_one_line(tmp_path
     res = runner.invoke(app, ["train", "--config", str(bad)])
     assert res.exit_code == 1
     assert "unknown key(s) in [train]: bogus" in res.output and "Traceback" not in res.output
+    for twice_or_none in ([], [str(bad), "--config", str(bad)]):
+        res = runner.invoke(app, ["train", *twice_or_none])
+        assert res.exit_code == 1 and "give the training config once" in res.output
 
 
 @pytest.mark.cuda

@@ -14,7 +14,8 @@ log = logging.getLogger("vsr.cli.train")
 
 
 def train_command(
-    config: Path = typer.Option(..., "--config", "-c", help="Training config (TOML), e.g. configs/train/espcn_x4.toml."),
+    config_file: Optional[Path] = typer.Argument(None, metavar="CONFIG", show_default=False, help="The training config, as --config gives it."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Training config (TOML), e.g. configs/train/espcn_x4.toml."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
     max_minutes: Optional[float] = typer.Option(
         None, "--max-minutes", min=0.0, help="Stop (resumably) after this many minutes of wall time."
@@ -27,14 +28,17 @@ def train_command(
     (and to `ship_to` when the config names one)."""
     setup_logging(debug=debug, quiet=quiet)
     with one_line_errors(debug=debug):
+        from vsr.errors import ConfigError
         from vsr.train.config import load_config
+
+        if (config is None) == (config_file is None):
+            raise ConfigError("give the training config once: vsr train configs/train/NAME.toml (or --config FILE)")
+        config = config or config_file
         from vsr.train.loop import train
 
         cfg = load_config(config)
         state = Path(cfg.train.output).expanduser() / "last.pt"  # as the training reads it
         if state.exists() and not resume:
-            from vsr.errors import ConfigError
-
             raise ConfigError(f"{state} exists: add --resume to continue that run, or delete {cfg.train.output} to start over")
         bars = []
 
