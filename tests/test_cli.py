@@ -221,7 +221,7 @@ def test_a_weight_file_of_another_scale(cli, make_clip, tmp_path):
     source = make_clip("clip.mp4", frames=3)
     weights = write_weight_file(tmp_path / "model.pt", scale=2)
     result = cli("upscale", source, "-s", "4", "-q", "-m", weights)
-    assert_one_line_error(result, "model.pt is a x2 model, not x4")
+    assert_one_line_error(result, "model.pt is an x2 model, not x4")
     assert listing(tmp_path) == ["clip.mp4", "model.pt"]
 
 

@@ -44,7 +44,7 @@ def test_eval_multi_prints_every_method_and_writes_json(tmp_path: Path) -> None:
 
 
 def test_a_weight_file_brings_its_own_scale_in_both_modes(tmp_path: Path) -> None:
-    """--mode multi took x4 for a x2 file: "is a x2 model, not x4"; single mode took it, as upscale does."""
+    """--mode multi took x4 for a x2 file: "is an x2 model, not x4"; single mode took it, as upscale does."""
     from tinymodels import write_weight_file
 
     write_sequence(tmp_path / "data" / "pan", frames=3)

@@ -460,6 +460,7 @@ def test_precision_and_batch_size_on_a_still_are_refused_and_options_checked_bef
     cv2.imwrite(str(source), photo())
     with pytest.raises(vsr.errors.ConfigError, match="--precision applies to videos, not to the still image in.png"):
         vsr.upscale_video(source, scale=2, model="bicubic", precision="bf16")  # ran in fp32, said nothing
+    assert vsr.upscale_video(source, scale=2, model="bicubic", precision="fp32").frames == 1  # what a still runs in
     (tmp_path / "out.mp4").write_bytes(b"an earlier result")
     with pytest.raises(vsr.errors.ConfigError, match="unknown mode 'bogus'"):  # not 'out.mp4 exists' first
         vsr.upscale_video(tmp_path / "in.mp4", tmp_path / "out.mp4", model="bicubic", mode="bogus")

@@ -76,7 +76,7 @@ def test_a_weight_file_without_the_pt_suffix_is_found_by_being_a_file(tmp_path):
 
 def test_a_weight_file_of_another_scale_is_refused(tmp_path):
     path = tiny_weight_file(tmp_path / "model.pt", scale=2)
-    with pytest.raises(UnsupportedModelError, match=r"is a x2 model, not x4"):
+    with pytest.raises(UnsupportedModelError, match=r"is an x2 model, not x4"):
         resolve(str(path), 4)
 
 

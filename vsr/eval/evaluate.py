@@ -142,7 +142,7 @@ def measure_fps(
     Uses torch's current thread count. bf16/fp16 only for models with supports_half.
     """
     if precision != "fp32" and not model.supports_half:
-        raise UnsupportedModelError(f"model {model.name} x{model.scale} is not declared safe for {precision}")
+        raise UnsupportedModelError(f"model {model.name} x{model.scale} is not declared safe for {precision}; use --precision fp32")
     engine = CpuEngine(model.module, model.scale, precision, 255)
     luma = np.random.default_rng(0).integers(0, 256, (height, width), dtype=np.uint8)
     engine.collect(engine.submit([luma]))

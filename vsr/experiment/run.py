@@ -184,7 +184,8 @@ def _upscaler_scales(settings: ExperimentSettings) -> tuple[list[tuple[str, int]
         usable = [s for s in scales if supports_scale(name, s)]
         clean_up = 1 in settings.scales and cleans(name)
         if scales and not usable and not clean_up:
-            raise UnsupportedModelError(f"upscaler {name} works at none of the scales {', '.join(map(str, scales))}")
+            raise UnsupportedModelError(f"upscaler {name} has no model for the scale(s) asked for ({', '.join(map(str, scales))}); "
+                                        "vsr models lists the scales each model ships at")
         if clean_up:
             pairs.append((name, 1))
         for scale in scales:

@@ -61,7 +61,7 @@ def resolve(model: str | os.PathLike[str] | SRModel | None, scale: int | None) -
     if model is not None and is_weight_file(model):
         loaded = load_model_file(model)
         if scale is not None and scale != loaded.scale:
-            raise UnsupportedModelError(f"{model} is a x{loaded.scale} model, not x{scale}")
+            raise UnsupportedModelError(f"{model} is an x{loaded.scale} model, not x{scale}")
         return loaded
     if model is not None and (Path(model) / "model.pt").is_file():
         raise UnsupportedModelError(f"{model} is a folder (a training run's?); give its weight file: {Path(model) / 'model.pt'}")

@@ -146,7 +146,8 @@ def upscale_image(
     if target.is_dir():
         raise OutputError(f"the output {target} is a folder; give a file name with -o")
     if target.suffix.lower() not in IMAGE_SUFFIXES:
-        raise OutputError(f"an image can only be written as an image; {target.name!r} has no image extension")
+        raise OutputError(f"an image can only be written as an image; {target.name!r} has no image extension "
+                          f"({', '.join(sorted(IMAGE_SUFFIXES))})")
     mux.check_output_path(source, target, overwrite)
     with mux.reserve_output(target) as temp:  # stale partials swept, a racing run refused, before any work
         image = read_image(source)

@@ -181,7 +181,7 @@ def _video_options_given(options: UpscaleOptions) -> list[str]:
     plain = EncodeOptions()
     given = {
         "--mode multi": options.multi_frame.mode == "multi",
-        "--precision": options.model.precision != ModelOptions.precision,
+        "--precision": options.model.precision not in (ModelOptions.precision, "fp32"),  # a still runs in fp32
         "--batch-size": options.model.batch_size is not None,
         "--max-frames": options.run.max_frames is not None,
         **{f"--{field.replace('_', '-')}": getattr(options.encode, field) != getattr(plain, field)
