@@ -500,24 +500,32 @@ def test_eval_and_bench_run_on_the_threads_asked_for(cli, make_clip, tmp_path, c
         torch.set_num_threads(before)
 
 
-def test_a_progress_bar_off_a_terminal_writes_a_whole_line_now_and_then(capsys):
+def test_a_progress_bar_off_a_terminal_writes_a_whole_line_now_and_then(capsys, monkeypatch):
     """In a log file (nohup, Slurm) the bar was redrawn twice a second with carriage returns, and a
-    warning's clearing of it left blank lines."""
+    warning's clearing of it left blank lines; a short job left its bar's first state ("0/72, ?")."""
     import logging
+    import time
 
+    import vsr.cli.common as common
     from vsr.cli.common import ProgressBar, setup_logging
 
     setup_logging()
-    with ProgressBar(disable=False) as bar:
-        for done in range(0, 1001, 10):
-            bar.update(done, 1000)
-            if done == 500:
-                logging.getLogger("vsr.media.decode").warning("damaged input: 4 frame(s) were dropped")
-    err = capsys.readouterr().err
-    assert "\r" not in err and "vsr: warning: damaged input" in err
-    lines = err.splitlines()
-    assert all(line.strip() for line in lines), lines
-    assert 1 <= sum("frame" in line and "/1000" in line for line in lines) <= 2, lines
+
+    def run(pause: float) -> list[str]:
+        with ProgressBar(disable=False) as bar:
+            for done in range(0, 1001, 100):
+                bar.update(done, 1000)
+                time.sleep(pause)
+                if done == 500:
+                    logging.getLogger("vsr.media.decode").warning("damaged input: 4 frame(s) were dropped")
+        err = capsys.readouterr().err
+        assert "\r" not in err and "vsr: warning: damaged input" in err
+        assert all(line.strip() for line in err.splitlines()), err
+        return [line for line in err.splitlines() if "/1000" in line]
+
+    assert run(0) == []  # done within the interval: no bar in the log
+    monkeypatch.setattr(common, "NON_TERMINAL_SECONDS", 0.05)
+    assert 2 <= len(run(0.03)) <= 11  # a long job: a line now and then
 
 
 @pytest.mark.parametrize("flag, value, message", [

@@ -105,8 +105,9 @@ def progress_bar(**options) -> tqdm:  # type: ignore[no-untyped-def]
     stream = sys.stderr
     if hasattr(stream, "isatty") and stream.isatty():
         return tqdm(file=stream, dynamic_ncols=True, **options)
-    return tqdm(file=_Lines(stream), ncols=100,
-                **{**options, "mininterval": NON_TERMINAL_SECONDS, "maxinterval": NON_TERMINAL_SECONDS})
+    return tqdm(file=_Lines(stream), ncols=100,  # the first line too after that long: a short job's log holds no bar
+                **{**options, "mininterval": NON_TERMINAL_SECONDS, "maxinterval": NON_TERMINAL_SECONDS,
+                   "delay": NON_TERMINAL_SECONDS})
 
 
 class ProgressBar:
