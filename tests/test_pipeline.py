@@ -525,7 +525,7 @@ def test_a_file_cut_short_is_upscaled_as_far_as_it_goes_with_a_warning(make_clip
 
 
 @pytest.mark.parametrize("pix_fmt, message", [
-    ("yuva420p", "the input's yuva420p is written as yuv420p: its alpha channel (transparency) is dropped; no video encoder here keeps it"),
+    ("yuva420p", "the input's yuva420p is written as yuv420p: its alpha channel (transparency) is dropped; vsr upscales video without it (stills keep theirs)"),
     ("yuv420p12le", "the input's yuv420p12le is written as yuv420p10le: its 12-bit samples become 10-bit"),
 ])
 def test_what_the_output_pixel_format_loses_is_said(make_clip, caplog, pix_fmt, message):

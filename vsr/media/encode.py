@@ -118,7 +118,7 @@ def pixel_format_loss(source: str, written: str) -> str | None:
     except (ValueError, av.FFmpegError):
         return None
     if any(c.is_alpha for c in before.components) and not any(c.is_alpha for c in after.components):
-        return "its alpha channel (transparency) is dropped; no video encoder here keeps it"
+        return "its alpha channel (transparency) is dropped; vsr upscales video without it (stills keep theirs)"
     depth_before, depth_after = before.components[0].bits, after.components[0].bits
     lost = []
     if depth_before > depth_after:
