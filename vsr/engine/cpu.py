@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -18,19 +21,49 @@ CPU_TILE = 256
 stay in cache, which measured faster than whole 540p/1080p frames, and memory per call is bounded."""
 
 
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+GLIBC_TRIM_THRESHOLD, GLIBC_MMAP_MAX = 128 * 1024, 65536
+"""glibc's defaults, given back when the last run ends."""
+_runs = 0
+_runs_lock = threading.Lock()
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def tune_cpu_allocator() -> None:
     """Keep freed memory in the heap instead of returning it to the OS.
 
     Every CPU forward pass allocates hundreds of MB; with glibc's defaults each allocation is a
     fresh mmap whose page faults cost about as much as the convolutions (see field notes).
+    The setting is the process's: heap_given_back_after() undoes it when the runs end.
     """
+    if (libc := _libc()) is not None:
+        libc.mallopt(M_MMAP_MAX, 0)
+        libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+
+
+@contextlib.contextmanager
+def heap_given_back_after() -> Iterator[None]:
+    """Around a run (vsr.upscale_video, a segmented job): when the last run in the process ends,
+    glibc's defaults come back and the heap's free memory goes back to the OS; a program that
+    embeds vsr would otherwise keep its peak for the rest of its life."""
+    global _runs
+    with _runs_lock:
+        _runs += 1
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_mmap_max = -1, -4
-    libc.mallopt(m_mmap_max, 0)
-    libc.mallopt(m_trim_threshold, 2**31 - 1)
+        yield
+    finally:
+        with _runs_lock:
+            _runs -= 1
+            if _runs == 0 and (libc := _libc()) is not None:
+                libc.mallopt(M_MMAP_MAX, GLIBC_MMAP_MAX)
+                libc.mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD)
+                libc.malloc_trim(0)
 
 
 class CpuEngine:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from vsr.engine import default_batch_size
+from vsr.engine.cpu import heap_given_back_after
 from vsr.engine.windows import engine_fuser
 from vsr.errors import ConfigError, OutputError, PipelineError
 from vsr.media import decode, mux
@@ -152,7 +153,7 @@ def upscale_video(
     info = probe(source)  # input errors first: "song.m4a has no video stream", not "cannot write song_x2.m4a"
     container = mux.container_format(target)
     mux.check_output_path(source, target, options.run.overwrite)
-    with mux.reserve_output(target) as temp:  # before the model loads: a racing run fails now, not at the end
+    with mux.reserve_output(target) as temp, heap_given_back_after():  # before the model loads: a racing run fails now
         job = plan_job(info, container, options, model=loaded)
         log.info("%s", job.describe())
         started = time.perf_counter()

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from vsr.engine.cpu import heap_given_back_after
 from vsr.errors import ConfigError, InputError, OutputError, PipelineError, VsrError
 from vsr.files import file_sha256
 from vsr.media import mux
@@ -42,7 +43,7 @@ from vsr.pipeline.run import Progress
 from vsr.segments.join import join_segments
 from vsr.segments.manifest import MANIFEST_NAME, Manifest, SegmentRecord, State
 from vsr.segments.plan import Segment, default_segment_seconds, plan_segments
-from vsr.segments.worker import SegmentResult, SegmentTask, planned_job, upscale_checked
+from vsr.segments.worker import SegmentResult, SegmentTask, forget_planned_jobs, planned_job, upscale_checked
 
 log = logging.getLogger(__name__)
 
@@ -290,12 +291,14 @@ def upscale_in_segments(
     started = time.perf_counter()
     redone = sum(segment.frames for segment in job.todo())
     try:
-        (frames,) = run_jobs([job], runner, progress)
+        with heap_given_back_after():
+            (frames,) = run_jobs([job], runner, progress)
     except BaseException:
         job.discard_if_unstarted()
         raise
     finally:
         job.close()
+        forget_planned_jobs()  # the model and engine the segments shared (on a GPU, its memory)
     assert isinstance(frames, int)
     return UpscaleResult(
         job.target, frames, time.perf_counter() - started, planned.model,

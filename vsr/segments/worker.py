@@ -118,6 +118,11 @@ def planned_job(source: Path, options: UpscaleOptions, container: str) -> Job:
     return job
 
 
+def forget_planned_jobs() -> None:
+    """Let go of the job planned_job keeps (its model and engine) once a segmented run is over."""
+    _planned.clear()
+
+
 def check_segment_file(path: Path, segment: Segment, frames_written: int, time_base: Fraction) -> SegmentResult:
     """The SegmentResult of the segment file at `path`, after checking it against the plan: as
     many frames as `segment.frames` (written and in the file), the first at segment.start_pts and
