@@ -171,7 +171,7 @@ def test_a_numpy_integer_is_an_int_and_a_path_the_same_as_its_string():
     assert options_from_keywords(scale=np.int64(2), max_frames=np.int32(3)).validate().model.scale == 2
     given = UpscaleOptions(multi_frame=MultiFrameOptions(mode="multi", debug_dir="maps"), model=ModelOptions(name=Path("a.pt")))
     folded = options_from_keywords(given, debug_dir="maps", model="a.pt")  # was a 'conflict' of Path and str
-    assert folded.multi_frame.debug_dir == "maps" and folded.model.name == Path("a.pt")
+    assert folded.multi_frame.debug_dir == Path("maps") and folded.model.name == Path("a.pt")
 
 
 def test_a_crf_with_a_bitrate_in_the_options_is_refused_not_ignored():

@@ -407,7 +407,23 @@ def test_a_keyword_that_contradicts_the_options_is_refused_before_any_work(make_
     options = vsr.UpscaleOptions(model=vsr.ModelOptions(name="bicubic", scale=2))
     with pytest.raises(vsr.errors.ConfigError, match="scale=3 conflicts with options.model.scale=2"):
         vsr.upscale_video(source, scale=3, options=options)
+    with pytest.raises(vsr.errors.ConfigError, match="scale=4 conflicts with options.model.scale=2"):  # wrote x2
+        vsr.upscale_video(source, scale=4, options=options)
     assert listing(tmp_path) == ["in.mp4"]
+
+
+def test_option_values_of_the_wrong_kind_are_refused_or_taken_as_meant(make_clip, tmp_path):
+    """overwrite="no" replaced the file; a numpy scale failed in the registry; a debug folder given
+    as a string failed mid-run."""
+    source = make_clip("in.mp4", frames=2)
+    (tmp_path / "out.mp4").write_bytes(b"an earlier result")
+    with pytest.raises(vsr.errors.ConfigError, match="overwrite must be True or False, got 'no'"):
+        vsr.upscale_video(source, tmp_path / "out.mp4", options=vsr.UpscaleOptions(run=vsr.RunOptions(overwrite="no")))
+    assert (tmp_path / "out.mp4").read_bytes() == b"an earlier result"
+    options = vsr.UpscaleOptions(model=vsr.ModelOptions(name="bicubic", scale=np.int64(2)),
+                                 multi_frame=vsr.MultiFrameOptions(mode="multi", frames=np.int64(3), debug_dir=str(tmp_path / "maps")))
+    result = vsr.upscale_video(source, tmp_path / "multi.mp4", options=options)
+    assert result.width == 128 and (tmp_path / "maps").is_dir()
 
 
 @pytest.mark.skipif(not REAL_CLIP.is_file(), reason="the shared sample clip ../shared/data/clips/realshort.mp4 is absent")

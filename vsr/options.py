@@ -43,6 +43,9 @@ class ModelOptions:
     batch_size: int | None = None
     ensemble: bool = False
 
+    def __post_init__(self) -> None:
+        _as_ints(self, "scale", "batch_size")
+
 
 @dataclass(frozen=True)
 class MultiFrameOptions:
@@ -52,6 +55,20 @@ class MultiFrameOptions:
     mode: str = "single"
     frames: int = 5
     debug_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        _as_ints(self, "frames")
+        if isinstance(self.debug_dir, (str, bytes)) or hasattr(self.debug_dir, "__fspath__"):
+            object.__setattr__(self, "debug_dir", Path(self.debug_dir))
+
+
+def _as_ints(options: object, *names: str) -> None:
+    """The whole-number fields `names` of a frozen options group as ints (a numpy integer travels
+    as one: the model registry takes ints)."""
+    for name in names:
+        value = getattr(options, name)
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            object.__setattr__(options, name, int(value))
 
 
 DEINTERLACE = ("off", "auto", "bwdif", "yadif", "w3fdif")
@@ -165,6 +182,11 @@ class UpscaleOptions:
                 raise ConfigError(f"{label} must be a whole number of at least 1, got {value!r}")
         if self.encode.crf is not None and not _whole(self.encode.crf):
             raise ConfigError(f"the CRF must be a whole number, got {self.encode.crf!r}")
+        for label, value in (("ensemble", self.model.ensemble), ("deblock", self.filters.deblock),
+                             ("ivtc", self.filters.ivtc), ("square_pixels", self.filters.square_pixels),
+                             ("overwrite", self.run.overwrite)):
+            if not isinstance(value, bool):  # "no" would read as true: an overwrite nobody asked for
+                raise ConfigError(f"{label} must be True or False, got {value!r}")
         if self.multi_frame.mode not in MODES:
             raise ConfigError(f"unknown mode {self.multi_frame.mode!r}; use one of {', '.join(MODES)}")
         debug_dir = self.multi_frame.debug_dir

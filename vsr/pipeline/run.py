@@ -127,6 +127,9 @@ def upscale_video(
             f"model={loaded.name!r} (a loaded model) conflicts with options.model.name={options.model.name!r}; "
             "give one or the other"
         )
+    optioned = options is not None and options.model.scale != ModelOptions.scale  # set there, not left at 4
+    if scale is not None and optioned and scale != options.model.scale:  # scale=4 too (its keyword default is None)
+        raise ConfigError(f"scale={scale} conflicts with options.model.scale={options.model.scale}; give one or the other")
     if scale is None:  # with options, theirs
         scale = options.model.scale if options is not None else loaded.scale if loaded is not None else default_scale(model)
     options = options_from_keywords(
