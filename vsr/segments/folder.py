@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -237,13 +238,18 @@ def _one_by_one(
 
 @contextlib.contextmanager
 def _planned_silently() -> Iterator[None]:
-    """The filter planner's warnings left out (no other thread runs yet)."""
+    """The filter planner's warnings left out, in this thread only (a program may run others)."""
     planner = logging.getLogger(plan_filters.__module__)
-    before, planner.disabled = planner.disabled, True
+    here = threading.get_ident()
+
+    def elsewhere(record: logging.LogRecord) -> bool:
+        return record.thread != here
+
+    planner.addFilter(elsewhere)
     try:
         yield
     finally:
-        planner.disabled = before
+        planner.removeFilter(elsewhere)
 
 
 def frames_out(source: Path, target: Path, options: UpscaleOptions) -> int | None:
