@@ -107,6 +107,16 @@ def test_the_progress_total_counts_the_frames_after_the_filters(make_clip, tmp_p
     assert reports[-1] == (2 * frames, 2 * frames) and all(total == 2 * frames for _, total in reports)
 
 
+def test_the_progress_of_a_folder_whose_count_was_estimated_ends_full(make_clip, tmp_path):
+    """A Matroska file's frame count is an estimate (duration x rate): the folder's bar ended short of its total."""
+    from fractions import Fraction
+
+    make_clip("in/a.mkv", frames=12, time_base=Fraction(1, 90000), durations=[3600] * 6 + [7200] * 6)  # read as 17
+    reports: list[tuple[int, int | None]] = []
+    upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS, progress=lambda done, total: reports.append((done, total)))
+    assert reports[-1] == (12, 12)
+
+
 def test_what_planning_the_filters_warns_of_is_said_once_a_file(make_clip, tmp_path, caplog):
     """The progress total plans each file's filters before the run, which plans them again: every
     warning came twice."""

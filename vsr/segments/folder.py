@@ -233,6 +233,8 @@ def _one_by_one(
             done += result.frames
         if progress is not None:
             progress(done, total)
+    if progress is not None and total is not None and done != total:
+        progress(done, done)  # the total was an estimate (a Matroska file's count): the bar ends full
     return outcomes
 
 
