@@ -197,3 +197,14 @@ def test_learned_fusion_on_cuda_agrees_with_the_cpu(name):
         # one-level differences pass through the classical fusion: bound the mean tightly, the max loosely
         diff = (gpu - cpu).abs()
         assert float(diff.mean()) <= 0.1 and float(diff.max()) <= 3.0, precision
+
+
+def test_a_callers_loaded_model_is_not_converted_by_a_cuda_run(make_clip, tmp_path):
+    """Module.to converts in place: after an fp16 CUDA run the caller's model was fp16 on the GPU,
+    and the same SRModel then failed on the CPU."""
+    model = load_model("espcn", 2)
+    source = make_clip("in.mp4", frames=3)
+    vsr.upscale_video(source, tmp_path / "gpu.mp4", model=model, device="cuda", precision="fp16")
+    parameter = next(model.module.parameters())
+    assert (parameter.device.type, parameter.dtype) == ("cpu", torch.float32)
+    assert vsr.upscale_video(source, tmp_path / "cpu.mp4", model=model, device="cpu").frames == 3

@@ -8,6 +8,7 @@ device-wide synchronise, order the streams, and the host waits once per batch.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,8 @@ class CudaEngine:
 
     def __init__(self, module: torch.nn.Module, scale: int, precision: str, max_value: int, device: torch.device) -> None:
         self.dtype = DTYPES[precision]
-        self.module = module.eval().to(device=device, dtype=self.dtype, memory_format=torch.channels_last)
+        # a copy: Module.to converts in place, and the module may be a caller's (a loaded SRModel used again on the CPU)
+        self.module = copy.deepcopy(module).eval().to(device=device, dtype=self.dtype, memory_format=torch.channels_last)
         self.scale = scale
         self.precision = precision
         self.max_value = max_value

@@ -8,6 +8,7 @@ corrects it.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ class LearnedFusion:
         self.device = torch_device.type
         self._device = torch_device
         self._dtype = DTYPES[self.precision]
-        self.module = model.module.to(torch_device)
+        self.module = copy.deepcopy(model.module).to(torch_device)  # not the caller's, moved in place
         self.single = single_frame_engine(model.module, model.scale, self.device, precision, ensemble=ensemble)
         self.ensemble = ensemble
 
