@@ -219,6 +219,14 @@ def test_a_vf_chain_that_counts_frames_or_reaches_past_the_context_is_refused(so
     assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
 
 
+def test_the_temporal_denoisers_reach_is_no_context_for_the_vf_chain(source, tmp_path):
+    """The trial gave the chain the denoiser's 3 frames too (4 + 3): a 7-frame mix passed it, and the
+    segments differed from one run at their starts; in a segment the chain has 4 frames of its own."""
+    options = LOSSLESS.replace(filters={"video": "tmix=frames=7", "denoise": "temporal"})
+    with pytest.raises(ConfigError, match=r"^a --vf chain whose frames after a cut are not those of one run .*than 4 frames"):
+        upscale_in_segments(source, tmp_path / "out.mp4", options, segment_seconds=SECONDS)
+
+
 def test_a_vf_chain_within_the_context_runs_in_segments_as_in_one_run(source, tmp_path):
     options = LOSSLESS.replace(filters={"video": "tmix=frames=5"})
     whole = upscale_video(source, tmp_path / "whole.mp4", options=options).output

@@ -116,12 +116,16 @@ class FilterOptions:
         return self
 
     def temporal_reach(self) -> int:
-        """How many frames before and after a frame the filters may look at: 2 for a deinterlacer
-        (bwdif, yadif and w3fdif read the neighbouring fields), 4 for a --vf graph, which may be
-        temporal (atadenoise reads 4 on each side by default), plus 3 for temporal denoising; each
-        runs on what the one before made, so their reaches add up; 0 for spatial filters only."""
-        return ((4 if self.video else 0) + (2 if self.deinterlace != "off" else 0)
-                + (TEMPORAL_DENOISE_RADIUS if self.denoise == "temporal" else 0))
+        """How many frames before and after a frame the filters may look at: FFmpeg's (ffmpeg_reach)
+        plus 3 for temporal denoising, which runs on what they made, so the reaches add up; 0 for
+        spatial filters only."""
+        return self.ffmpeg_reach() + (TEMPORAL_DENOISE_RADIUS if self.denoise == "temporal" else 0)
+
+    def ffmpeg_reach(self) -> int:
+        """The part of temporal_reach that FFmpeg's filter graph has: 2 for a deinterlacer (bwdif,
+        yadif and w3fdif read the neighbouring fields), 4 for a --vf graph, which may be temporal
+        (atadenoise reads 4 on each side by default)."""
+        return (4 if self.video else 0) + (2 if self.deinterlace != "off" else 0)
 
     def active(self) -> list[str]:
         """The filters asked for, by option name ([] for none)."""

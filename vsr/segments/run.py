@@ -391,7 +391,7 @@ def _checked_plan(source: Path, options: UpscaleOptions, container: str) -> JobS
     if job.info.start_pts < 0:
         raise ConfigError(f"{source.name}'s video starts before 0 s ({float(job.info.start_pts * job.info.time_base):.3f} s), "
                           "which segments cannot keep; drop --segment-seconds and --workers (or --ray-address)")
-    reason = _vf_trial(job, options.filters.temporal_reach())
+    reason = _vf_trial(job, options.filters.ffmpeg_reach())  # the context FFmpeg's graph has of its own in a segment
     if reason is not None:
         raise ConfigError(f"{reason} cannot run in segments; drop --segment-seconds and --workers (or --ray-address)")
     return JobSummary.of(job)
