@@ -31,6 +31,20 @@ def test_multi_frame_segments_equal_an_unsegmented_run(make_clip, tmp_path):
     assert any((a != b).any() for a, b in zip(whole.lumas, single.lumas))  # the fusion did change frames
 
 
+def test_a_segments_own_counts_are_not_said_as_the_runs(make_clip, tmp_path, caplog):
+    """Every segment said "temporal denoising: N frames" with its context frames counted (110 for 60)."""
+    import logging
+
+    source = make_clip("in.mp4", **CLIP)
+    options = MULTI.replace(filters={"denoise": "temporal"})
+    with caplog.at_level(logging.INFO, logger="vsr"):
+        upscale_in_segments(source, tmp_path / "cut.mp4", options, segment_seconds=0.5)
+    assert not [m for m in caplog.messages if m.startswith("temporal denoising:")]
+    with caplog.at_level(logging.INFO, logger="vsr"):
+        upscale_video(source, tmp_path / "whole.mp4", options=options)
+    assert [m for m in caplog.messages if m.startswith("temporal denoising:")][0].startswith("temporal denoising: 40 frames")
+
+
 DEINTERLACED = LOSSLESS.replace(filters={"deinterlace": "bwdif"})
 
 

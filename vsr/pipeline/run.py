@@ -310,6 +310,7 @@ def run_job(
                 return frame_from_planes(planes, item, layout, filtered.time_base)
 
             frame_filter = job.filters.frame_filter()
+            summary = logging.INFO if scope.whole else logging.DEBUG  # a segment's counts hold its context frames
             context = _Context(scope, keep=job.mode == "multi" or job.denoise is not None)
             stages.start("decode", lambda: read_stage(context.bounded(decode.read_items(
                 info.path, layout, streams.kept, decoded, frame_duration(filtered), max_frames, frame_filter=frame_filter,
@@ -317,11 +318,11 @@ def run_job(
             )), frames_q, stages.stop))
             if job.denoise is not None:
                 decoded_q, frames_q = frames_q, stages.queue(options.queue_size)
-                stages.start("denoise", _denoise_stage(job, decoded_q, frames_q, stages, context.written))
+                stages.start("denoise", _denoise_stage(job, decoded_q, frames_q, stages, context.written, summary))
             stages.start("upscale", (lambda: upscale_frames(
                 job.engine, layout, job.batch_size, make_frame, frames_q, encoded_q, stages.stop, upscaled
             )) if job.mode == "single" else _multi_frame_stage(
-                job, make_frame, frames_q, encoded_q, stages, upscaled, context.written,
+                job, make_frame, frames_q, encoded_q, stages, upscaled, context.written, summary,
             ))
             stages.start("encode", lambda: write_stage(encoded_q, muxer))
             total = min(filtered.frame_count or max_frames or 0, max_frames or 1 << 62) or None
@@ -423,10 +424,11 @@ class _Context:
 
 
 def _denoise_stage(
-    job: Job, source: StageQueue, sink: StageQueue, stages: Stages, written: Callable[[int], bool],
+    job: Job, source: StageQueue, sink: StageQueue, stages: Stages, written: Callable[[int], bool], summary: int,
 ) -> Callable[[], None]:
     """The temporal denoising stage (vsr.pipeline.denoise) between the reader and the upscaler;
-    a segment's context frames go on only to the multi-frame stage."""
+    a segment's context frames go on only to the multi-frame stage. `summary`: the log level of
+    its closing line."""
     assert job.denoise is not None
     denoiser = TemporalDenoiser(job.denoise, max_value=job.layout.max_value)
     stats = DenoiseStats()
@@ -434,14 +436,14 @@ def _denoise_stage(
     def body() -> None:
         denoise_frames(denoiser, source, sink, stages.stop, stats, written=written, pass_context=job.mode == "multi")
         if not stages.stop.is_set():  # a stopped run says one line, the reason it stopped
-            log.info("%s", stats.describe())
+            log.log(summary, "%s", stats.describe())
 
     return body
 
 
 def _multi_frame_stage(
     job: Job, make_frame: Callable, source: StageQueue, sink: StageQueue, stages: Stages, stats: UpscaleStats,
-    written: Callable[[int], bool] | None = None,
+    written: Callable[[int], bool] | None = None, summary: int = logging.INFO,
 ) -> Callable[[], None]:
     """The upscale stage of multi-frame mode (vsr.pipeline.window), fusing on the engine's device;
     `written(pts)`: whether a frame is written (else it is context only)."""
@@ -457,6 +459,6 @@ def _multi_frame_stage(
         finally:
             stats.frames, stats.batches = window_stats.frames, window_stats.batches
             if window_stats.cuts:
-                log.info("multi-frame: %d scene cut(s) reset the window", len(window_stats.cuts))
+                log.log(summary, "multi-frame: %d scene cut(s) reset the window", len(window_stats.cuts))
 
     return body
