@@ -296,3 +296,41 @@ def test_a_cluster_that_cannot_be_reached_fails_a_folder_run_once_not_file_by_fi
     with pytest.raises(ConfigError, match="cannot reach the Ray cluster"):
         upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS, runner=Unreachable())
     assert not (tmp_path / "out").exists()  # the output folder it made, empty, goes
+
+
+class Cancelled(Exception):
+    """What a program's progress callback raises to stop a run."""
+
+
+@pytest.mark.parametrize("segmented", [False, True])
+def test_a_callback_that_raises_stops_a_folder_run_with_its_own_exception(make_clip, tmp_path, segmented):
+    """It was recorded as the file's failure and the run went on (segmented: with the next file;
+    plain: until the next call), or came back as 'PipelineError: segment 0: Cancelled'."""
+    make_clip("in/a.mp4", **CLIP)
+    make_clip("in/b.mp4", **CLIP)
+    calls = []
+
+    def cancel(done: int, total: int | None) -> None:
+        calls.append(done)
+        if done > 0:
+            raise Cancelled("stop")
+
+    with pytest.raises(Cancelled, match="^stop$"):
+        upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS, progress=cancel,
+                       segment_seconds=0.5 if segmented else None)
+    assert not (tmp_path / "out" / "b.mp4").exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.mp4"))
+
+
+def test_a_callback_that_raises_stops_a_segmented_run_with_its_own_exception(make_clip, tmp_path):
+    from vsr.segments.run import upscale_in_segments
+
+    source = make_clip("in.mp4", **CLIP)
+
+    def cancel(done: int, total: int | None) -> None:
+        if done > 0:
+            raise Cancelled("stop")
+
+    with pytest.raises(Cancelled, match="^stop$"):
+        upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=0.5, progress=cancel)
+    assert not (tmp_path / "out.mp4").exists()

@@ -28,7 +28,9 @@ from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.probe import probe
 from vsr.options import UpscaleOptions
 from vsr.pipeline.run import Progress, check_still_options, upscale_video
-from vsr.segments.run import Runner, SegmentedJob, SequentialRunner, default_work_dir, holds_work, run_jobs
+from vsr.segments.run import (
+    CallerStopped, Runner, SegmentedJob, SequentialRunner, default_work_dir, holds_work, passed_through, run_jobs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,9 @@ def upscale_folder(
         else:
             outcomes.update(_in_segments(todo, options, segment_seconds, runner or SequentialRunner(), work_dir,
                                          resume, keep_work, progress))
+    except CallerStopped as stopped:  # the caller's progress callback raised: its exception, not a file's failure
+        _remove_if_empty(output, made_output)
+        raise stopped.error from None
     except BaseException as exc:
         _remove_if_empty(output, made_output)
         if todo and not isinstance(exc, Exception):  # an interruption: say what is finished, and how to do the rest
@@ -219,7 +224,7 @@ def _one_by_one(
     done = 0
     outcomes = {}
     for (source, target), count in zip(todo, counts):
-        report = None if progress is None else _offset(progress, done, total)
+        report = None if progress is None else passed_through(_offset(progress, done, total))
         try:
             with warnings_naming(source):
                 result = upscale_video(source, target, options=options, progress=report)

@@ -321,6 +321,8 @@ def run_jobs(
     tasks = [task for key, job in enumerate(jobs) for task in job.tasks(key, absolute=not runner.local)]
     remaining = Counter(task.job for task in tasks)
 
+    progress = passed_through(progress)
+
     def report(running: int) -> None:
         if progress is not None:
             progress(done + running, total)
@@ -333,28 +335,55 @@ def run_jobs(
                 raise
             outcomes[key] = exc
 
-    report(0)
-    for key in range(len(jobs)):
-        if not remaining[key]:
-            finish(key)
-    results = runner.run(tasks, report)
-    with contextlib.closing(results):  # on an error or an interruption: the runner stops its tasks
-        for task, outcome in results:
-            job = jobs[task.job]
-            remaining[task.job] -= 1
-            if isinstance(outcome, VsrError):
-                if not keep_going:
-                    raise outcome
-                log.warning("%s: %s", job.source.name, outcome)
-                if outcomes[task.job] is None:
-                    outcomes[task.job] = outcome
-            else:
-                job.record(task.segment, outcome)
-                done += outcome.frames
-            report(0)
-            if not remaining[task.job] and outcomes[task.job] is None:
-                finish(task.job)
-    return [outcome if outcome is not None else PipelineError("join", "not joined") for outcome in outcomes]
+    try:
+        report(0)
+        for key in range(len(jobs)):
+            if not remaining[key]:
+                finish(key)
+        results = runner.run(tasks, report)
+        with contextlib.closing(results):  # on an error or an interruption: the runner stops its tasks
+            for task, outcome in results:
+                job = jobs[task.job]
+                remaining[task.job] -= 1
+                if isinstance(outcome, VsrError):
+                    if not keep_going:
+                        raise outcome
+                    log.warning("%s: %s", job.source.name, outcome)
+                    if outcomes[task.job] is None:
+                        outcomes[task.job] = outcome
+                else:
+                    job.record(task.segment, outcome)
+                    done += outcome.frames
+                report(0)
+                if not remaining[task.job] and outcomes[task.job] is None:
+                    finish(task.job)
+        return [outcome if outcome is not None else PipelineError("join", "not joined") for outcome in outcomes]
+    except CallerStopped as stopped:  # the caller's progress callback raised: its exception, as it is
+        raise stopped.error from None
+
+
+class CallerStopped(BaseException):
+    """The caller's progress callback raised `error` inside a segment or a file of a folder: carried
+    past the handling of a segment's or a file's own errors (which would record it as that one's
+    failure and go on with the others), and raised again as it is where the run ends."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def passed_through(progress: Progress | None) -> Progress | None:
+    """`progress` with its exceptions raised as CallerStopped."""
+    if progress is None:
+        return None
+
+    def call(done: int, total: int | None) -> None:
+        try:
+            progress(done, total)
+        except Exception as exc:
+            raise CallerStopped(exc) from exc
+
+    return call
 
 
 def default_work_dir(target: Path) -> Path:
