@@ -21,9 +21,12 @@ CPU_TILE = 256
 stay in cache, which measured faster than whole 540p/1080p frames, and memory per call is bounded."""
 
 
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-GLIBC_TRIM_THRESHOLD, GLIBC_MMAP_MAX = 128 * 1024, 65536
-"""glibc's defaults, given back when the last run ends."""
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+SETTLED_MMAP_THRESHOLD = 32 * 2**20
+"""Where glibc's own dynamic mmap threshold ends up on 64-bit systems (it can only be switched off,
+not back on): after a run, blocks below it come from the heap, larger ones are mapped and given
+back when freed."""
+GLIBC_MMAP_MAX = 65536
 _runs = 0
 _runs_lock = threading.Lock()
 
@@ -40,7 +43,7 @@ def tune_cpu_allocator() -> None:
 
     Every CPU forward pass allocates hundreds of MB; with glibc's defaults each allocation is a
     fresh mmap whose page faults cost about as much as the convolutions (see field notes).
-    The setting is the process's: heap_given_back_after() undoes it when the runs end.
+    The setting is the process's: heap_given_back_after() settles it when the runs end.
     """
     if (libc := _libc()) is not None:
         libc.mallopt(M_MMAP_MAX, 0)
@@ -49,9 +52,12 @@ def tune_cpu_allocator() -> None:
 
 @contextlib.contextmanager
 def heap_given_back_after() -> Iterator[None]:
-    """Around a run (vsr.upscale_video, a segmented job): when the last run in the process ends,
-    glibc's defaults come back and the heap's free memory goes back to the OS; a program that
-    embeds vsr would otherwise keep its peak for the rest of its life."""
+    """Around a run (vsr.upscale_video, a segmented job, a folder): when the last run in the
+    process ends, the heap's free memory goes back to the OS, and blocks from
+    SETTLED_MMAP_THRESHOLD up are mapped again (given back when freed), as glibc's dynamic
+    threshold would have them: a program that embeds vsr would otherwise keep its peak for the
+    rest of its life. (glibc's dynamic threshold cannot be switched on again once a mallopt
+    switched it off; the settled values are what it reaches.)"""
     global _runs
     with _runs_lock:
         _runs += 1
@@ -61,8 +67,9 @@ def heap_given_back_after() -> Iterator[None]:
         with _runs_lock:
             _runs -= 1
             if _runs == 0 and (libc := _libc()) is not None:
+                libc.mallopt(M_MMAP_THRESHOLD, SETTLED_MMAP_THRESHOLD)
+                libc.mallopt(M_TRIM_THRESHOLD, 2 * SETTLED_MMAP_THRESHOLD)
                 libc.mallopt(M_MMAP_MAX, GLIBC_MMAP_MAX)
-                libc.mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD)
                 libc.malloc_trim(0)
 
 
@@ -93,6 +100,7 @@ class CpuEngine:
         self.plan = ChunkPlan(tile=CPU_TILE, overlap=overlap)
 
     def submit(self, lumas: list[np.ndarray]) -> np.ndarray:
+        tune_cpu_allocator()  # again: another thread's run may have ended and settled the heap (a few µs)
         x = torch.from_numpy(np.stack(lumas)).unsqueeze(1)
         if self.graph is not None and self.graph.levels:
             x = x.to(self.graph.input_dtype)

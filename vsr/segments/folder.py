@@ -30,6 +30,7 @@ from vsr.options import UpscaleOptions
 from vsr.pipeline.run import Progress, check_still_options, upscale_video
 from vsr.segments.run import (
     CallerStopped, Runner, SegmentedJob, SequentialRunner, default_work_dir, holds_work, passed_through, run_jobs,
+    whole_run,
 )
 
 log = logging.getLogger(__name__)
@@ -143,11 +144,12 @@ def upscale_folder(
             todo.append((source, target))
     started = time.time()
     try:
-        if not segmented:
-            outcomes.update(_one_by_one(todo, options, progress))
-        else:
-            outcomes.update(_in_segments(todo, options, segment_seconds, runner or SequentialRunner(), work_dir,
-                                         resume, keep_work, progress))
+        with whole_run():
+            if not segmented:
+                outcomes.update(_one_by_one(todo, options, progress))
+            else:
+                outcomes.update(_in_segments(todo, options, segment_seconds, runner or SequentialRunner(), work_dir,
+                                             resume, keep_work, progress))
     except CallerStopped as stopped:  # the caller's progress callback raised: its exception, not a file's failure
         _remove_if_empty(output, made_output)
         raise stopped.error from None

@@ -283,22 +283,21 @@ def upscale_in_segments(
     Raises a VsrError subclass on failure; PipelineError (stage "segment N") for a segment that
     failed twice."""
     runner = runner or SequentialRunner()
-    job = SegmentedJob.open(source, target, options, segment_seconds=segment_seconds, work_dir=work_dir,
-                            resume=resume, keep_work=keep_work, runner=runner)
-    planned = job.planned
-    log.info("%s, %d segment(s) in %s%s", planned.description if runner.local else job.source.name,
-             len(job.manifest.segments), job.work, "" if runner.local else f" on Ray, {runner.workers} at a time")
-    started = time.perf_counter()
-    redone = sum(segment.frames for segment in job.todo())
-    try:
-        with heap_given_back_after():
+    with whole_run():
+        job = SegmentedJob.open(source, target, options, segment_seconds=segment_seconds, work_dir=work_dir,
+                                resume=resume, keep_work=keep_work, runner=runner)
+        planned = job.planned
+        log.info("%s, %d segment(s) in %s%s", planned.description if runner.local else job.source.name,
+                 len(job.manifest.segments), job.work, "" if runner.local else f" on Ray, {runner.workers} at a time")
+        started = time.perf_counter()
+        redone = sum(segment.frames for segment in job.todo())
+        try:
             (frames,) = run_jobs([job], runner, progress)
-    except BaseException:
-        job.discard_if_unstarted()
-        raise
-    finally:
-        job.close()
-        forget_planned_jobs()  # the model and engine the segments shared (on a GPU, its memory)
+        except BaseException:
+            job.discard_if_unstarted()
+            raise
+        finally:
+            job.close()
     assert isinstance(frames, int)
     return UpscaleResult(
         job.target, frames, time.perf_counter() - started, planned.model,
@@ -360,6 +359,18 @@ def run_jobs(
         return [outcome if outcome is not None else PipelineError("join", "not joined") for outcome in outcomes]
     except CallerStopped as stopped:  # the caller's progress callback raised: its exception, as it is
         raise stopped.error from None
+
+
+@contextlib.contextmanager
+def whole_run() -> Iterator[None]:
+    """Around a segmented or folder run, from before its first model loads: the heap given back
+    when it ends (vsr.engine.cpu.heap_given_back_after), and the job planned_job keeps for the
+    segments (its model and engine; on a GPU, its memory) let go of."""
+    try:
+        with heap_given_back_after():
+            yield
+    finally:
+        forget_planned_jobs()
 
 
 class CallerStopped(BaseException):
