@@ -46,6 +46,8 @@ class Job:
     debug_dir: Path | None = None
     video_filter: str = ""
     denoise: TemporalDenoiseSettings | None = None
+    default_batch_size: int = 0
+    """The batch the device would take by itself (where a --batch-size was given; else batch_size)."""
 
     @property
     def filtered(self) -> VideoInfo:
@@ -88,7 +90,8 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
     check_time_precision(container, frames_in.average_rate)
     engine = choose_engine(sr_model, mode, frames, options.model.device, options.model.precision, layout.max_value,
                            ensemble=options.model.ensemble)
-    batch = options.model.batch_size or default_batch_size(engine, frames_in.width, frames_in.height)
+    default_batch = default_batch_size(engine, frames_in.width, frames_in.height)
+    batch = options.model.batch_size or default_batch
     scale = options.model.scale
     width, height = layout.even_size(frames_in.width * scale, frames_in.height * scale)
     if (width, height) != (frames_in.width * scale, frames_in.height * scale):
@@ -100,7 +103,7 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
     return Job(
         info, sr_model, engine, container, codec, encode, layout, batch, width, height, filters,
         mode, frames if multi else 1, options.multi_frame.debug_dir if multi else None, options.filters.video,
-        TemporalDenoiseSettings() if options.filters.denoise == "temporal" else None,
+        TemporalDenoiseSettings() if options.filters.denoise == "temporal" else None, default_batch,
     )
 
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vsr.engine import default_batch_size
-from vsr.engine.cpu import heap_given_back_after
+from vsr.engine.cpu import CPU_TILE, heap_given_back_after
 from vsr.engine.windows import engine_fuser
 from vsr.errors import ConfigError, OutputError, PipelineError
 from vsr.media import decode, mux
@@ -229,7 +228,7 @@ def check_memory_for_video(job: Job, queue_size: int, max_frames: int | None = N
     if extra and needed + extra > available:
         raise OutputError(
             f"a batch of {job.batch_size} frames holds about {readable_size(extra)} more than the default batch of "
-            f"{default_batch_size(job.engine, job.filtered.width, job.filtered.height)}, past the "
+            f"{job.default_batch_size}, past the "
             f"{readable_size(available)} of memory available: use a smaller --batch-size"
         )
     if needed > available:
@@ -247,16 +246,19 @@ espcn x4 at 320x240, 13.5 MB more a frame of batch)."""
 
 
 def _batch_beyond_default(job: Job) -> int:
-    """The bytes a --batch-size larger than the default holds beyond it (frames out and the model's
-    feature maps); the default's are in the measured figures of check_memory_for_video."""
-    width, height = job.filtered.width, job.filtered.height
-    beyond = job.batch_size - default_batch_size(job.engine, width, height)
-    if beyond <= 0:
+    """The host memory a --batch-size larger than the default holds beyond it (frames out, and on
+    the CPU the model's feature maps, at most a tile's a frame); the default's are in the measured
+    figures of check_memory_for_video."""
+    beyond = job.batch_size - job.default_batch_size
+    if beyond <= 0 or not job.default_batch_size:
         return 0
     sample = np.dtype(job.layout.dtype).itemsize
     frame_out = sum(w * h for w, h in job.layout.plane_sizes(job.width, job.height)) * sample
-    module = getattr(job.model, "module", None)
-    features = width * height * (feature_channels(module) if module is not None else 1) * FEATURE_BYTES
+    features = 0
+    if job.engine.device == "cpu":  # a GPU's feature maps are in its own memory
+        module = getattr(job.model, "module", None)
+        pixels = min(job.filtered.width * job.filtered.height, CPU_TILE * CPU_TILE)
+        features = pixels * (feature_channels(module) if module is not None else 1) * FEATURE_BYTES
     return beyond * (frame_out + features)
 
 
