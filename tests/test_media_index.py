@@ -45,3 +45,19 @@ def test_intra_refresh_recovery_points_are_no_keyframes_but_open_gop_i_frames_ar
         with av.open(str(video)) as container:
             flagged = sorted(p.pts for p in container.demux(video=0) if p.is_keyframe and p.pts is not None)
         assert list(read_packet_index(video).keyframes) == flagged and len(flagged) >= 3
+
+
+def test_a_keyframe_the_parser_cannot_read_is_taken_as_flagged():
+    """A damaged slice header raised a bare ValueError out of the index; an HEVC record of
+    version 0 (which FFmpeg reads) was split as start codes and lost every keyframe."""
+    from types import SimpleNamespace
+
+    from vsr.media.index import _start_checker
+
+    h264 = SimpleNamespace(codec_context=SimpleNamespace(name="h264", extradata=b""))
+    assert all(_start_checker(h264)(b"\x00\x00\x01" + unit) for unit in (b"\x01", b"\x41\x00\x00", b"\x41\x80"))
+    record = bytearray(23)
+    record[1], record[21] = 1, 3  # hvcC "version 0", general profile 1, 4-byte lengths
+    hevc = SimpleNamespace(codec_context=SimpleNamespace(name="hevc", extradata=bytes(record)))
+    idr = bytes([19 << 1, 1]) + b"\xaf" * 8  # an IDR_W_RADL slice
+    assert _start_checker(hevc)(len(idr).to_bytes(4, "big") + idr)

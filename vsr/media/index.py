@@ -53,21 +53,31 @@ def _start_checker(video: av.video.stream.VideoStream) -> Callable[[bytes], bool
     codec = video.codec_context.name if video.codec_context else ""
     if codec not in ("h264", "hevc"):
         return lambda _payload: True
-    extradata = bytes(video.codec_context.extradata or b"")
-    length_size = None  # Annex B (start codes) without an avcC/hvcC record
-    if extradata[:1] == b"\x01":
-        length_size = (extradata[4] & 3) + 1 if codec == "h264" and len(extradata) > 4 else (
-            (extradata[21] & 3) + 1 if len(extradata) > 21 else 4)
+    length_size = _length_size(codec, bytes(video.codec_context.extradata or b""))
     intra = _h264_intra if codec == "h264" else _hevc_intra
 
     def starts(payload: bytes) -> bool:
-        for unit in _nal_units(payload, length_size):
-            verdict = intra(unit)
-            if verdict is not None:
-                return verdict
+        try:
+            for unit in _nal_units(payload, length_size):
+                verdict = intra(unit)
+                if verdict is not None:
+                    return verdict
+        except ValueError:  # a damaged slice header: the flag is all there is
+            pass
         return True  # no slice found: trust the flag
 
     return starts
+
+
+def _length_size(codec: str, extradata: bytes) -> int | None:
+    """The NAL length prefix of an avcC/hvcC record (MP4, Matroska), as FFmpeg tells one; None
+    for Annex B (start codes: MPEG-TS, AVI, or no extradata). HEVC's record may say version 0
+    (early encoders), which FFmpeg takes too."""
+    if codec == "h264" and len(extradata) > 4 and extradata[0] == 1:
+        return (extradata[4] & 3) + 1
+    if codec == "hevc" and len(extradata) > 22 and (extradata[0] or extradata[1] or extradata[2] > 1):
+        return (extradata[21] & 3) + 1
+    return None
 
 
 def _nal_units(payload: bytes, length_size: int | None) -> Iterator[bytes]:
@@ -80,7 +90,7 @@ def _nal_units(payload: bytes, length_size: int | None) -> Iterator[bytes]:
             yield payload[position:position + size]
             position += size
         return
-    for unit in payload.split(b"\x00\x00\x01"):
+    for unit in payload.split(b"\x00\x00\x01")[1:]:  # what comes before the first start code is no unit
         if unit:
             yield unit.rstrip(b"\x00")
 
