@@ -415,11 +415,18 @@ def test_a_keyword_that_contradicts_the_options_is_refused_before_any_work(make_
 def test_option_values_of_the_wrong_kind_are_refused_or_taken_as_meant(make_clip, tmp_path):
     """overwrite="no" replaced the file; a numpy scale failed in the registry; a debug folder given
     as a string failed mid-run."""
+    from vsr.errors import ConfigError
+
     source = make_clip("in.mp4", frames=2)
     (tmp_path / "out.mp4").write_bytes(b"an earlier result")
-    with pytest.raises(vsr.errors.ConfigError, match="overwrite must be True or False, got 'no'"):
+    with pytest.raises(ConfigError, match="overwrite must be True or False, got 'no'"):
         vsr.upscale_video(source, tmp_path / "out.mp4", options=vsr.UpscaleOptions(run=vsr.RunOptions(overwrite="no")))
     assert (tmp_path / "out.mp4").read_bytes() == b"an earlier result"
+    for group, field in (("model", "ensemble"), ("filters", "deblock"), ("filters", "ivtc"), ("filters", "square_pixels")):
+        with pytest.raises(ConfigError, match=f"{field} must be True or False, got 'no'"):
+            vsr.UpscaleOptions().replace(**{group: {field: "no"}}).validate()
+    numpy_yes = vsr.UpscaleOptions(model=vsr.ModelOptions(ensemble=np.True_), run=vsr.RunOptions(overwrite=np.False_))
+    assert numpy_yes.validate().model.ensemble is True and numpy_yes.run.overwrite is False  # numpy's booleans are booleans
     options = vsr.UpscaleOptions(model=vsr.ModelOptions(name="bicubic", scale=np.int64(2)),
                                  multi_frame=vsr.MultiFrameOptions(mode="multi", frames=np.int64(3), debug_dir=str(tmp_path / "maps")))
     result = vsr.upscale_video(source, tmp_path / "multi.mp4", options=options)

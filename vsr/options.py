@@ -45,6 +45,7 @@ class ModelOptions:
 
     def __post_init__(self) -> None:
         _as_ints(self, "scale", "batch_size")
+        _as_bools(self, "ensemble")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,14 @@ class MultiFrameOptions:
         _as_ints(self, "frames")
         if isinstance(self.debug_dir, (str, bytes)) or hasattr(self.debug_dir, "__fspath__"):
             object.__setattr__(self, "debug_dir", Path(self.debug_dir))
+
+
+def _as_bools(options: object, *names: str) -> None:
+    """The yes/no fields `names` of a frozen options group as bools where they are numpy's."""
+    for name in names:
+        value = getattr(options, name)
+        if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+            object.__setattr__(options, name, bool(value))
 
 
 def _as_ints(options: object, *names: str) -> None:
@@ -99,6 +108,9 @@ class FilterOptions:
     ivtc: bool = False
     colour_matrix: str = "keep"
     square_pixels: bool = False
+
+    def __post_init__(self) -> None:
+        _as_bools(self, "deblock", "ivtc", "square_pixels")
 
     def check(self) -> FilterOptions:
         """ConfigError for a value that is not one of the allowed ones, or options that do not go
@@ -153,6 +165,10 @@ class RunOptions:
     overwrite: bool = False
     queue_size: int = 16
     max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        _as_ints(self, "queue_size", "max_frames")
+        _as_bools(self, "overwrite")
 
 
 @dataclass(frozen=True)

@@ -245,20 +245,25 @@ def _one_by_one(
     return outcomes
 
 
+_counting = threading.local()
+"""Whether this thread is counting a folder's frames (the planner's warnings then left out)."""
+
+
+def _not_counting(_record: logging.LogRecord) -> bool:
+    return not getattr(_counting, "on", False)
+
+
 @contextlib.contextmanager
 def _planned_silently() -> Iterator[None]:
     """The filter planner's warnings left out, in this thread only (a program may run others)."""
     planner = logging.getLogger(plan_filters.__module__)
-    here = threading.get_ident()
-
-    def elsewhere(record: logging.LogRecord) -> bool:
-        return record.thread != here
-
-    planner.addFilter(elsewhere)
+    if _not_counting not in planner.filters:
+        planner.addFilter(_not_counting)
+    _counting.on = True
     try:
         yield
     finally:
-        planner.removeFilter(elsewhere)
+        _counting.on = False
 
 
 def frames_out(source: Path, target: Path, options: UpscaleOptions) -> int | None:
