@@ -84,6 +84,7 @@ def ms_info(make_clip):
         # ProRes takes 10-bit 4:2:2 and 4:4:4 only: the smallest that loses nothing ("takes none" before)
         ("prores_ks", "yuv420p", "yuv422p10le"),
         ("prores_ks", "yuv444p", "yuv444p10le"),
+        ("prores_ks", "yuva444p10le", "yuv444p10le"),  # the alpha goes whatever the format: not the chroma too
         ("rawvideo", "yuv420p", "yuv420p"),  # it lists no format: it takes any
     ],
 )

@@ -99,9 +99,11 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, requested: str | None) -> str
 
 
 def _losses(source: str, written: str) -> int:
-    """How many things writing `source` as `written` loses (pixel_format_loss's parts)."""
-    loss = pixel_format_loss(source, written)
-    return 0 if loss is None else loss.count("; ") + 1
+    """How much of depth and chroma writing `source` as `written` loses (alpha goes whatever the format)."""
+    try:
+        return len(_detail_lost(av.VideoFormat(source), av.VideoFormat(written)))
+    except (ValueError, av.FFmpegError):
+        return 0
 
 
 def _bits_per_pixel(pix_fmt: str) -> float:
@@ -119,14 +121,19 @@ def pixel_format_loss(source: str, written: str) -> str | None:
         return None
     if any(c.is_alpha for c in before.components) and not any(c.is_alpha for c in after.components):
         return "its alpha channel (transparency) is dropped; vsr upscales video without it (stills keep theirs)"
-    depth_before, depth_after = before.components[0].bits, after.components[0].bits
+    return "; ".join(_detail_lost(before, after)) or None
+
+
+def _detail_lost(before: av.VideoFormat, after: av.VideoFormat) -> list[str]:
+    """The depth and chroma resolution that writing `before` as `after` loses, one part each."""
     lost = []
+    depth_before, depth_after = before.components[0].bits, after.components[0].bits
     if depth_before > depth_after:
         lost.append(f"its {depth_before}-bit samples become {depth_after}-bit")
-    finer, coarser = _chroma(source), _chroma(written)
+    finer, coarser = _chroma(before.name), _chroma(after.name)
     if not before.is_rgb and finer and coarser and any(a < b for a, b in zip(finer, coarser)):
         lost.append(f"its {_CHROMA_NAMES.get(finer, 'chroma')} chroma is subsampled to {_CHROMA_NAMES.get(coarser, 'less')}")
-    return "; ".join(lost) or None
+    return lost
 
 
 _CHROMA_NAMES = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (1, 2): "4:4:0", (4, 1): "4:1:1"}
