@@ -297,9 +297,9 @@ def test_train_command_runs_resumes_and_reports_bad_configs_in_one_line(tmp_path
     res = runner.invoke(app, ["train", "--config", str(bad)])
     assert res.exit_code == 1
     assert "unknown key(s) in [train]: bogus" in res.output and "Traceback" not in res.output
-    for twice_or_none in ([], [str(bad), "--config", str(bad)]):
+    for twice_or_none in ([], [str(bad), "--config", str(bad)]):  # a usage mistake, as a missing argument is
         res = runner.invoke(app, ["train", *twice_or_none])
-        assert res.exit_code == 1 and "give the training config once" in res.output
+        assert res.exit_code == 2 and "the training config: give it once" in res.output
 
 
 @pytest.mark.cuda
@@ -427,10 +427,13 @@ def test_a_training_folder_that_is_not_there_is_named_as_the_config_key(tmp_path
 
 def test_a_missing_init_file_is_said_before_the_output_folder_is_made(tmp_path):
     """It left an empty run folder behind, and its hint spoke of runs/ for any path."""
-    raw = {**_config(tmp_path), "init": {"file": str(tmp_path / "gone.pt")}}
-    with pytest.raises(ConfigError, match=r"^\[init\] file not found: .*gone\.pt \(a config's paths are relative"):
+    raw = {**_config(tmp_path), "init": {"file": "gone.pt"}}
+    with pytest.raises(ConfigError, match=r"^\[init\] file not found: gone\.pt \(a config's paths are relative"):
         train(config_from_dict(raw))
     assert not (tmp_path / "run").exists()
+    raw["init"]["file"] = str(tmp_path / "gone.pt")  # an absolute path: no word of relative ones
+    with pytest.raises(ConfigError, match=r"^\[init\] file not found: .*gone\.pt$"):
+        train(config_from_dict(raw))
 
 
 def test_a_run_started_from_an_init_file_resumes_without_it(tmp_path):

@@ -26,14 +26,15 @@ def train_command(
 ) -> None:
     """Train a super-resolution model from a config; the final model file is written to the run folder
     (and to `ship_to` when the config names one)."""
+    if (config is None) == (config_file is None):  # a usage mistake, as typer's own: exit 2
+        raise typer.BadParameter("give it once: vsr train configs/train/NAME.toml (or --config FILE)",
+                                 param_hint="the training config")
+    config = config or config_file
     setup_logging(debug=debug, quiet=quiet)
     with one_line_errors(debug=debug):
         from vsr.errors import ConfigError
         from vsr.train.config import load_config
 
-        if (config is None) == (config_file is None):
-            raise ConfigError("give the training config once: vsr train configs/train/NAME.toml (or --config FILE)")
-        config = config or config_file
         from vsr.train.loop import train
 
         cfg = load_config(config)

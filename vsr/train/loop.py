@@ -244,8 +244,9 @@ def train(
     dev = named_device(device)
     missing = [folder for folder in d_cfg.train_dirs if not _resolve(folder).is_dir()]
     if missing:
+        relative = any(not _resolve(folder).is_absolute() for folder in missing)
         raise ConfigError(f"[data] train_dirs: {', '.join(missing)} {'is not a folder' if len(missing) == 1 else 'are not folders'}"
-                          f"{_RELATIVE_HINT.format(cwd=Path.cwd())}")
+                          f"{_RELATIVE_HINT.format(cwd=Path.cwd()) if relative else ''}")
     if cfg.init is not None and not (resume and (_resolve(t_cfg.output) / STATE_FILE).exists()):
         _init_path(cfg)  # missing: said before the output folder is made
     ship_path = checked_ship_path(cfg)
@@ -376,7 +377,7 @@ def _init_path(cfg: Config) -> Path:
     path = _resolve(cfg.init.file)
     if not path.is_file():
         made_by = (" (a training run's: train the config that writes it first)" if path.parts[:1] == ("runs",)
-                   else _RELATIVE_HINT.format(cwd=Path.cwd()))
+                   else "" if path.is_absolute() else _RELATIVE_HINT.format(cwd=Path.cwd()))
         raise ConfigError(f"[init] file not found: {path}{made_by}")
     return path
 
