@@ -361,6 +361,13 @@ def test_bench_times_the_multi_frame_mode(cli, make_clip):
     assert not any("naive" in line for line in lines)  # no naive multi-frame baseline to compare with
 
 
+def test_bench_self_ensembled_has_no_naive_baseline(cli, make_clip):
+    """Its ratio compared 8 passes a frame with the naive loop's 1: "speed-up over naive 0.15 x"."""
+    result = cli("bench", make_clip("clip.mp4", frames=6), "--frames", "4", "-s", "2", "-m", "espcn", "--ensemble")
+    assert result.exit_code == 0, result.stderr
+    assert "end-to-end" in result.stdout and "naive" not in result.stdout
+
+
 def test_bench_errors_are_one_line_too(cli, tmp_path):
     result = cli("bench", tmp_path / "nope.mp4", "--frames", "8", "-s", "2", *BICUBIC)
     assert_one_line_error(result, "not found")

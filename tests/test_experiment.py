@@ -171,6 +171,9 @@ def test_bad_inputs_are_one_line_errors(make_clip, make_audio_only, tmp_path, cl
         # libx265 aborted the process (heap corruption, exit 134) on frames under 32 rows
         ([make_clip("narrow.mp4", width=96, height=56, frames=2), "-o", tmp_path / "g", "--scales", "1,2",
           "--codec", "libx265", *fast], "scale 2 makes the 96x56 source 48x28, under 32 px (libx265 needs 32)"),
+        # SVT-AV1's rate control refuses sides under 64: found after the scale-1 rungs were done
+        ([clip, "-o", tmp_path / "i", "--scales", "1,2", "--codec", "libsvtav1", "--bitrates", "50k,100k,200k,400k",
+          "--metrics", "psnr", "-q"], "scale 2 makes the 96x64 source 48x32, under 64 px (libsvtav1 with --bitrates needs 64)"),
         ([clip, "-o", tmp_path / "c", "--codec", "libnope", *fast], "unknown video encoder 'libnope'"),
         ([clip, "-o", tmp_path / "h", "--codec", "ffv1", "--bitrates", "100k,200k,300k,400k", "--metrics", "psnr", "-q"],
          "ffv1 is a lossless encoder: it has no rate to vary"),  # it ran, every rate the same file

@@ -7,7 +7,8 @@ frames; and a naive baseline of the same model as popular video scripts run it: 
 fp32, RGB conversions on the CPU, a synchronise after every frame, same encoder settings. Two ceilings put the end-to-end figure in context: where all stages share the same
 cores (a CPU machine), 1 / Σ(time per frame); where they run side by side, the slowest stage.
 In multi-frame mode the model stage is the model with the alignment and fusion of the windows
-(`vsr.engine.windows.WindowFusion`, as the pipeline runs them), and there is no naive baseline.
+(`vsr.engine.windows.WindowFusion`, as the pipeline runs them), and there is no naive baseline;
+nor with --ensemble (the naive loop runs the model once a frame: its ratio would compare 8 passes to 1).
 """
 
 from __future__ import annotations
@@ -105,14 +106,15 @@ def run_benchmark(
     source: str | Path, options: UpscaleOptions = UpscaleOptions(), *, frames: int = 48, naive: bool = True
 ) -> BenchReport:
     """Time each stage and the whole pipeline on the first `frames` frames of `source`, upscaled
-    as `options` say (into MP4; the run group is not used); `naive` is ignored in multi-frame mode.
+    as `options` say (into MP4; the run group is not used); `naive` is ignored in multi-frame mode
+    and self-ensembled.
     Raises a VsrError subclass."""
     source = Path(source)
     if source.suffix.lower() in IMAGE_SUFFIXES:  # FFmpeg reads it as a one-frame video: "1 frames" timed
         raise ConfigError(f"vsr bench measures a video's frames; {source.name} is a still image (time it with vsr upscale)")
     job = plan_job(probe(source), "mp4", options)
     check_memory_for_stages(job, frames)
-    naive = naive and job.mode == "single"
+    naive = naive and job.mode == "single" and not options.model.ensemble
     with tempfile.TemporaryDirectory(prefix="vsr-bench-") as folder:
         _warm_up(job)
         started = time.perf_counter()

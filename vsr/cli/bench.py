@@ -18,7 +18,7 @@ def bench(
     device: Device = typer.Option(Device.auto, "--device", help="Where the model runs (auto: CUDA if available), as vsr upscale."),
     precision: Precision = typer.Option(Precision.auto, "--precision", help="Model precision (auto: as vsr upscale chooses it)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per model call (default: chosen for the device and frame size)."),
-    ensemble: bool = typer.Option(False, "--ensemble", help="Time the model self-ensembled (the 8 flips and rotations of every frame, as vsr upscale --ensemble)."),
+    ensemble: bool = typer.Option(False, "--ensemble", help="Time the model self-ensembled (the 8 flips and rotations of every frame, as vsr upscale --ensemble; no naive baseline)."),
     mode: Mode = typer.Option(Mode.single, "--mode", help="single, or multi: each frame aligned and fused with its 2 neighbours on each side (as vsr upscale --mode multi; no naive baseline)."),
     codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default: libx264)."),
     crf: int = typer.Option(18, "--crf", help="Constant rate factor of the encode that is timed."),

@@ -45,6 +45,9 @@ MIN_SIDE = 16
 CODEC_MIN_SIDE = {"libx265": 32}
 """Codecs that need more: libx265 corrupts its heap and aborts the process on frames under 32
 rows (48x28, 40x24, 34x24, 48x16 measured; 48x32, 64x24 and 56x24 ran)."""
+BITRATE_MIN_SIDE = {"libsvtav1": 64}
+"""Codecs that need more in bitrate mode: SVT-AV1's rate control refuses a side under 64 pixels
+("Adaptive quantization can not be turned OFF when RC ON"; 64x48, 48x64 and 160x62 refused)."""
 SCORE_BATCH = 4
 """Frames per batch of a score pass when no model asks for more (bounds memory, not speed)."""
 
@@ -150,14 +153,15 @@ def rung_size(width: int, height: int, scale: int) -> tuple[int, int]:
     return LAYOUT.even_size(math.ceil(width / scale), math.ceil(height / scale))
 
 
-def check_rung_sizes(info: VideoInfo, scales: tuple[int, ...], codec: str) -> None:
+def check_rung_sizes(info: VideoInfo, scales: tuple[int, ...], codec: str, rate_mode: str = "crf") -> None:
     """ConfigError for a scale that makes a side of the source shorter than MIN_SIDE pixels (more
-    for some codecs: CODEC_MIN_SIDE)."""
-    least = CODEC_MIN_SIDE.get(codec, MIN_SIDE)
+    for some codecs: CODEC_MIN_SIDE, and in bitrate mode BITRATE_MIN_SIDE)."""
+    least = max(CODEC_MIN_SIDE.get(codec, MIN_SIDE), BITRATE_MIN_SIDE.get(codec, 0) if rate_mode == "bitrate" else 0)
     for scale in scales:
         width, height = math.ceil(info.width / scale), math.ceil(info.height / scale)
         if min(width, height) < least:
-            needs = f" ({codec} needs {least})" if least != MIN_SIDE else ""
+            mode = " with --bitrates" if least == BITRATE_MIN_SIDE.get(codec) and rate_mode == "bitrate" else ""
+            needs = f" ({codec}{mode} needs {least})" if least != MIN_SIDE else ""
             raise ConfigError(
                 f"scale {scale} makes the {info.width}x{info.height} source {width}x{height}, under {least} px{needs}; "
                 "use smaller scales"

@@ -81,7 +81,7 @@ def _run(source: Path, folder: Path, settings: ExperimentSettings, overwrite: bo
          progress: Callable[[int, int], None] | None) -> ExperimentResult:
     started = time.perf_counter()
     info = probe(source)
-    check_rung_sizes(info, settings.scales, settings.codec)
+    check_rung_sizes(info, settings.scales, settings.codec, settings.rate_mode)
     check_encoder(settings.codec, PIX_FMT)
     check_preset(settings.codec, settings.preset)
     pairs, skipped = _upscaler_scales(settings)
