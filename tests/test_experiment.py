@@ -135,6 +135,23 @@ def test_records_cached_by_an_older_version_of_their_figures_are_made_again(make
     assert again.encodes_run == 4 and again.points_run == 4 and again.points_cached == 0
 
 
+def test_what_the_decoder_warns_of_in_the_source_is_said_once_not_once_a_pass(make_clip, tmp_path, caplog):
+    """A source with a repeated timestamp: the survey, every encode pass and every score pass said it again."""
+    made = make_clip("made.mkv", **CLIP, options={"bf": "0"})
+    source = tmp_path / "repeated.mkv"
+    with av.open(str(made)) as inp, av.open(str(source), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for number, packet in enumerate(p for p in inp.demux(video=0) if p.size):
+            if number == 4:
+                packet.pts = packet.dts = previous
+            previous = packet.pts
+            packet.stream = stream
+            out.mux(packet)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        run_experiment(source, tmp_path / "exp", make_settings(upscalers="bicubic", **GRID))
+    assert sum("does not advance" in m for m in caplog.messages) == 1
+
+
 def test_an_interrupted_run_resumes_and_leaves_no_half_written_files(make_clip, tmp_path, monkeypatch):
     clip = make_clip("clip.mp4", **CLIP)
     settings = make_settings(upscalers="bicubic", **GRID)

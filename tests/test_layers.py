@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vsr"
 
 LAYERS: list[tuple[str, ...]] = [
     ("vsr.errors",),
-    ("vsr.device", "vsr.options", "vsr.resample", "vsr.tomlfile", "vsr.files"),
+    ("vsr.device", "vsr.options", "vsr.resample", "vsr.tomlfile", "vsr.files", "vsr.logquiet"),
     ("vsr.media",),
     ("vsr.models", "vsr.degrade"),
     ("vsr.misr",),

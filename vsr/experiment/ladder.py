@@ -30,6 +30,7 @@ from vsr.experiment.measure import PointScorer, frame_columns, pool_csv
 from vsr.experiment.spec import PIX_FMT
 from vsr.experiment.upscalers import Upscaler
 from vsr.files import atomic_path
+from vsr.logquiet import quiet_here
 from vsr.media.decode import DecodeStats, read_items
 from vsr.media.frames import Layout, VideoItem
 from vsr.media.index import read_packet_index
@@ -83,14 +84,18 @@ class Source:
     duration: float
     crop: CropBox | None
     to_end: bool = False
+    heard: bool = False
+    """Whether its passes say what the decoder warns of (the survey's, the first): the others would
+    repeat it once an encode and a score pass (35 times for a small grid)."""
 
     def items(self) -> Iterator[VideoItem]:
         """The source's frames in the range, as 8-bit 4:2:0 planes (converted when stored otherwise)."""
         info = self.info
-        for item in read_items(info.path, LAYOUT, [], DecodeStats(), frame_duration(info), self.max_frames,
-                               start_pts=self.start_pts):
-            if isinstance(item, VideoItem):
-                yield item
+        with contextlib.nullcontext() if self.heard else quiet_here(read_items.__module__):
+            for item in read_items(info.path, LAYOUT, [], DecodeStats(), frame_duration(info), self.max_frames,
+                                   start_pts=self.start_pts):
+                if isinstance(item, VideoItem):
+                    yield item
 
 
 def start_pts_of(info: VideoInfo, start: float) -> int | None:
@@ -119,7 +124,7 @@ def survey(info: VideoInfo, start: float, max_frames: int | None, crop_size: int
     are often the container's nominal one (Matroska's 1 ms ticks give 41 ms at 24 fps; a variable
     rate has none), which would put every rate off."""
     start_pts = start_pts_of(info, start)
-    reach = Source(info, start_pts, None if max_frames is None else max_frames + 1, 0, 0.0, None)
+    reach = Source(info, start_pts, None if max_frames is None else max_frames + 1, 0, 0.0, None, heard=True)
     count, first_pts, last_pts, duration, next_pts = 0, 0, 0, 0, None
     for item in reach.items():
         if max_frames is not None and count == max_frames:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from vsr.errors import ConfigError, InputError, OutputError, VsrError
+from vsr.logquiet import quiet_here
 from vsr.media import mux
 from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt
 from vsr.media.filterplan import plan_filters
@@ -220,7 +220,7 @@ def _one_by_one(
 ) -> dict[Path, FileOutcome]:
     """Each file through upscale_video in turn; progress over all of them (total None where a
     file's frame count is not known up front)."""
-    with _planned_silently():  # what planning the filters warns of, each file's run says
+    with quiet_here(plan_filters.__module__):  # what planning the filters warns of, each file's run says
         counts = [frames_out(source, target, options) for source, target in todo]
     total = sum(counts) if all(counts) else None  # type: ignore[arg-type]
     done = 0
@@ -243,27 +243,6 @@ def _one_by_one(
     if progress is not None and total is not None and done != total:
         progress(done, done)  # the total was an estimate (a Matroska file's count): the bar ends full
     return outcomes
-
-
-_counting = threading.local()
-"""Whether this thread is counting a folder's frames (the planner's warnings then left out)."""
-
-
-def _not_counting(_record: logging.LogRecord) -> bool:
-    return not getattr(_counting, "on", False)
-
-
-@contextlib.contextmanager
-def _planned_silently() -> Iterator[None]:
-    """The filter planner's warnings left out, in this thread only (a program may run others)."""
-    planner = logging.getLogger(plan_filters.__module__)
-    if _not_counting not in planner.filters:
-        planner.addFilter(_not_counting)
-    _counting.on = True
-    try:
-        yield
-    finally:
-        _counting.on = False
 
 
 def frames_out(source: Path, target: Path, options: UpscaleOptions) -> int | None:
