@@ -466,6 +466,18 @@ def test_precision_and_batch_size_on_a_still_are_refused_and_options_checked_bef
         vsr.upscale_video(tmp_path / "in.mp4", tmp_path / "out.mp4", model="bicubic", mode="bogus")
 
 
+def test_a_temporal_filter_asked_for_a_still_is_said_to_do_nothing(tmp_path, caplog):
+    """--denoise temporal (and --deinterlace auto) on a still ran the model alone without a word."""
+    import logging
+
+    source = tmp_path / "in.png"
+    cv2.imwrite(str(source), photo())
+    with caplog.at_level(logging.INFO, logger="vsr"):
+        vsr.upscale_video(source, scale=2, model="bicubic", denoise="temporal")
+    assert any("nothing to deinterlace or denoise temporally in one picture (--denoise temporal)" in m
+               for m in caplog.messages)
+
+
 def test_progress_is_reported_for_a_still(tmp_path):
     source = tmp_path / "in.png"
     cv2.imwrite(str(source), photo())

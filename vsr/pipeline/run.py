@@ -170,7 +170,11 @@ def check_still_options(options: UpscaleOptions, still: str) -> None:
     """ConfigError for options that apply to videos only (filters, encoder settings, multi-frame, a
     preview): given for `still` ("the still image a.png"), they would be ignored in silence."""
     nothing_to_do = {("deinterlace", "auto"), ("denoise", "temporal")}  # on a still (--restore asks for both)
-    asked = [name for name in options.filters.active() if (name, getattr(options.filters, name)) not in nothing_to_do]
+    active = options.filters.active()
+    asked = [name for name in active if (name, getattr(options.filters, name)) not in nothing_to_do]
+    if not asked and active:  # said, not ignored in silence: a still has no fields or neighbours
+        log.info("%s: nothing to deinterlace or denoise temporally in one picture (%s): the model only",
+                 still, " and ".join(f"--{name} {getattr(options.filters, name)}" for name in active))
     if asked:
         given = options.filters.video or ", ".join(asked)
         raise ConfigError(f"video filters ({given!r}) apply to videos, not to {still}")
