@@ -141,6 +141,7 @@ def test_what_the_decoder_warns_of_in_the_source_is_said_once_not_once_a_pass(ma
     source = tmp_path / "repeated.mkv"
     with av.open(str(made)) as inp, av.open(str(source), "w") as out:
         stream = out.add_stream_from_template(inp.streams.video[0])
+        previous = None
         for number, packet in enumerate(p for p in inp.demux(video=0) if p.size):
             if number == 4:
                 packet.pts = packet.dts = previous
