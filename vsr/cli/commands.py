@@ -33,7 +33,8 @@ _show_flags_without_a_type()
 def _usage_errors_on_one_line() -> None:
     """Typer frames a usage mistake (an unknown option, a missing argument, a value of the wrong
     type) in a box under the usage line, six lines or more; vsr's errors are one line: "vsr:
-    error: no such option: --foo; see 'vsr upscale --help'", with the same exit status (2)."""
+    error: no such option: --foo (see 'vsr upscale --help')", with the same exit status (2). (The
+    patch is typer's, for the process: a program that imports vsr's command gets it for its own too.)"""
     try:
         import typer.rich_utils as rich_utils
     except ImportError:  # without rich, typer prints click's four plain lines

@@ -34,7 +34,6 @@ def train_command(
     with one_line_errors(debug=debug):
         from vsr.errors import ConfigError
         from vsr.train.config import load_config
-
         from vsr.train.loop import train
 
         cfg = load_config(config)

@@ -47,7 +47,7 @@ class Job:
     video_filter: str = ""
     denoise: TemporalDenoiseSettings | None = None
     default_batch_size: int = 0
-    """The batch the device would take by itself (where a --batch-size was given; else batch_size)."""
+    """The batch the device takes by itself: batch_size, unless a --batch-size asked for another."""
 
     @property
     def filtered(self) -> VideoInfo:
