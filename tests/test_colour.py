@@ -240,3 +240,37 @@ def test_a_vf_chain_refusing_the_frames_gives_ffmpegs_reason_and_names_the_chain
     assert result.exit_code == 1
     assert result.stderr.strip() == ("vsr: error: the filter graph 'colorspace=all=bt709' refuses the frames: "
                                      "Unsupported input primaries 2 (unknown)")
+
+
+def _palette_clip(path, width: int, height: int):
+    """PNG-in-MOV in a palette of two entries, 75 % yellow on the left and black on the right (a GIF,
+    an APNG or a screen capture decode the same way: pal8)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("png", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "pal8"
+        for index in range(2):
+            frame = av.VideoFrame(width, height, "pal8")
+            entries = np.frombuffer(frame.planes[0], np.uint8).reshape(-1, frame.planes[0].line_size)
+            entries[:height, : width // 2], entries[:height, width // 2:] = 0, 1
+            palette = np.frombuffer(frame.planes[1], np.uint8).reshape(-1, 4)
+            palette[:] = 0
+            palette[0], palette[1] = (0, 191, 191, 255), (0, 0, 0, 255)  # BGRA
+            frame.pts, frame.time_base = index, Fraction(1, 10)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("width, vf", [(1280, None), (128, "setpts=PTS")])
+def test_a_palette_video_is_read_as_rgb(tmp_path, width, vf):
+    """FFmpeg does not count palettes as RGB: they were read as YUV tagged with the PNG decoder's
+    full range, so an HD one was tagged BT.709 over BT.601 values, and a filter made it washed out
+    (limited values tagged full)."""
+    source = _palette_clip(tmp_path / "palette.mov", width, 48)
+    options = vsr.UpscaleOptions(filters=FilterOptions(video=vf or ""))
+    result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, options=options, **FAST)
+    with av.open(str(result.output)) as container:
+        context = container.streams.video[0].codec_context
+        assert (context.colorspace, context.color_range) == (6, 1)  # BT.601, limited: as an RGB source is read
+        y = next(container.decode(video=0)).to_ndarray()[:96]
+    assert abs(int(y[48, width // 2]) - 161) <= 2 and abs(int(y[48, 3 * width // 2]) - 16) <= 2  # 75 % yellow, black

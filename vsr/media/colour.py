@@ -56,6 +56,13 @@ def guessed_colour(width: int, height: int, pix_fmt: str) -> Colour:
     return Colour(primaries=system, transfer=SMPTE170M, matrix=system, range=colour_range)
 
 
+def holds_rgb(pix_fmt: str) -> bool:
+    """Whether frames of `pix_fmt` hold RGB samples: RGB formats, and palettes (GIF, PNG, APNG),
+    whose entries are RGB colours (FFmpeg does not count them as RGB)."""
+    fmt = av.VideoFormat(pix_fmt)
+    return fmt.is_rgb or fmt.has_palette
+
+
 def shown_colour(colour: Colour, width: int, height: int, pix_fmt: str) -> Colour:
     """`colour` with each unspecified field filled as players guess it (`guessed_colour`). RGB
     frames (`pix_fmt`) become limited-range YUV by FFmpeg's default conversion, BT.601's matrix
@@ -64,7 +71,7 @@ def shown_colour(colour: Colour, width: int, height: int, pix_fmt: str) -> Colou
     guess = guessed_colour(width, height, pix_fmt)
     primaries = guess.primaries if colour.primaries in (0, UNSPECIFIED, RESERVED) else colour.primaries
     transfer = guess.transfer if colour.transfer in (0, UNSPECIFIED, RESERVED) else colour.transfer
-    if av.VideoFormat(pix_fmt).is_rgb:
+    if holds_rgb(pix_fmt):
         return Colour(primaries, transfer, SMPTE170M, RANGE_LIMITED)
     return Colour(
         primaries=primaries,

@@ -28,7 +28,7 @@ import av
 import numpy as np
 
 from vsr.errors import ConfigError, InputError
-from vsr.media.colour import RANGE_FULL, rgb_to_yuv_range
+from vsr.media.colour import RANGE_FULL, holds_rgb, rgb_to_yuv_range
 from vsr.media.frames import Layout, Passthrough, VideoItem, plane_rows
 from vsr.media.probe import first_video_stream, open_input, stream_frame_rate
 
@@ -483,7 +483,7 @@ def planes(
 def _converted(frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
     """`frame` in `pix_fmt`; RGB into the range `rgb_to_yuv_range` says (PyAV would keep an RGB
     frame's full range in a limited-range format), as a filter graph's own conversion does."""
-    if frame.format.is_rgb:
+    if holds_rgb(frame.format.name):
         return frame.reformat(format=pix_fmt, src_color_range=RANGE_FULL, dst_color_range=rgb_to_yuv_range(pix_fmt))
     return frame.reformat(format=pix_fmt)
 
