@@ -274,3 +274,29 @@ def test_a_palette_video_is_read_as_rgb(tmp_path, width, vf):
         assert (context.colorspace, context.color_range) == (6, 1)  # BT.601, limited: as an RGB source is read
         y = next(container.decode(video=0)).to_ndarray()[:96]
     assert abs(int(y[48, width // 2]) - 161) <= 2 and abs(int(y[48, 3 * width // 2]) - 16) <= 2  # 75 % yellow, black
+
+
+def test_full_range_grey_through_a_filter_into_yuv_keeps_its_levels(tmp_path):
+    """FFmpeg's automatic conversion at the end of the filter graph made full-range grey limited
+    (0 → 16, 255 → 235) in a YUV format, still tagged full: washed out. Without a filter it kept them."""
+    source = tmp_path / "grey.mkv"
+    levels = (255, 191, 128, 64, 32, 16, 8, 0)
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 48, "gray"
+        stream.codec_context.color_range = 2
+        for index in range(2):
+            frame = av.VideoFrame(128, 48, "gray")
+            plane = np.frombuffer(frame.planes[0], np.uint8).reshape(-1, frame.planes[0].line_size)
+            for k, level in enumerate(levels):
+                plane[:48, k * 16:(k + 1) * 16] = level
+            frame.color_range, frame.pts, frame.time_base = 2, index, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    for deblock in (False, True):
+        result = vsr.upscale_video(source, tmp_path / f"out{deblock}.mkv", scale=2, pix_fmt="yuv420p", codec="ffv1",
+                                   deblock=deblock, **FAST)
+        with av.open(str(result.output)) as container:
+            assert container.streams.video[0].codec_context.color_range == 2
+            y = next(container.decode(video=0)).to_ndarray()[:96]
+        assert [int(y[48, 32 * k + 16]) for k in range(8)] == list(levels), deblock

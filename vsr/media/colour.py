@@ -31,6 +31,8 @@ BT470BG = 5
 SMPTE170M = 6
 """Primaries, transfer and matrix of BT.601 525-line (NTSC); the transfer is BT.709's curve."""
 RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
+RANGE_NAMES = {RANGE_LIMITED: "tv", RANGE_FULL: "pc"}
+"""FFmpeg's names of the ranges, as its filters take them."""
 
 MATRIX_NAMES = {0: "rgb", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc", 10: "bt2020c"}
 

@@ -120,6 +120,7 @@ class FilterPlan:
         graphs = [VideoFilterGraph(
             chain, self.pix_fmt, frame_rate=rate * self.rate if rate and number else rate,
             sample_aspect_ratio=self.source.sample_aspect_ratio,
+            keep_range=not (self.user_filter and chain.endswith(self.user_filter)),  # the user's chain is read, not held
         ) for number, chain in enumerate(chains)]
         if self.reshape:
             middle = self.after_chain or self.source

@@ -28,6 +28,7 @@ import av.filter
 from av import VideoFrame
 
 from vsr.errors import ConfigError
+from vsr.media.colour import RANGE_NAMES, holds_rgb
 from vsr.media.explain import explained
 from vsr.media.probe import Colour, VideoInfo
 
@@ -44,7 +45,10 @@ class VideoFilterGraph:
     Unknown filters and bad options always fail here. Raises ConfigError naming the description.
     `frame_rate`, `sample_aspect_ratio`: what the buffer source declares (default: the info's;
     without either, no rate and square pixels). `size`: the (width, height) the frames must come
-    out at (default: the size they went in at; a chain that changes it is refused).
+    out at (default: the size they went in at; a chain that changes it is refused). `keep_range`:
+    the frames come out in the range they went in at (where they are not RGB), as the pipeline's
+    own conversion keeps it: FFmpeg's automatic one made full-range grey limited in a YUV format,
+    still tagged full (a chain of the user's, which may set a range, is read instead).
 
     The graph itself is built from the first frame pushed (its size, format, time base, colour);
     after `flush` the next push starts a new graph. Use from one thread at a time.
@@ -52,10 +56,11 @@ class VideoFilterGraph:
 
     def __init__(
         self, description: str, pix_fmt: str, info: VideoInfo | None = None, *, frame_rate: Fraction | None = None,
-        sample_aspect_ratio: Fraction | None = None, size: tuple[int, int] | None = None,
+        sample_aspect_ratio: Fraction | None = None, size: tuple[int, int] | None = None, keep_range: bool = False,
     ) -> None:
         self.description = description
         self.pix_fmt = pix_fmt
+        self.keep_range = keep_range
         self.chain = parse_filter_chain(description)
         self.frame_rate = frame_rate if frame_rate is not None else info.average_rate if info is not None else None
         aspect = sample_aspect_ratio if sample_aspect_ratio is not None else info.sample_aspect_ratio if info else None
@@ -146,7 +151,10 @@ class VideoFilterGraph:
                 width, height, pix_fmt, time_base, colorspace, color_range
             ))
             filters = [graph.add(name, options) for name, options in self.chain]
-            graph.link_nodes(source, *filters, graph.add("format", f"pix_fmts={self.pix_fmt}"), graph.add("buffersink"))
+            output = f"pix_fmts={self.pix_fmt}"
+            if self.keep_range and color_range in RANGE_NAMES and not holds_rgb(pix_fmt):
+                output += f":color_ranges={RANGE_NAMES[color_range]}"
+            graph.link_nodes(source, *filters, graph.add("format", output), graph.add("buffersink"))
             graph.configure()
 
         explained(configure, f"the filter graph {self.description!r} cannot run on {width}x{height} {pix_fmt} frames")
