@@ -322,9 +322,10 @@ def run_job(
                 info.path, layout, streams.kept, decoded, frame_duration(filtered), max_frames, frame_filter=frame_filter,
                 start_pts=context.read_start, end_pts=context.read_end, filtered_time_base=filtered.time_base,
             )), frames_q, stages.stop))
+            denoised = DenoiseStats()
             if job.denoise is not None:
                 decoded_q, frames_q = frames_q, stages.queue(options.queue_size)
-                stages.start("denoise", _denoise_stage(job, decoded_q, frames_q, stages, context.written, summary))
+                stages.start("denoise", _denoise_stage(job, decoded_q, frames_q, stages, context.written, denoised))
             stages.start("upscale", (lambda: upscale_frames(
                 job.engine, layout, job.batch_size, make_frame, frames_q, encoded_q, stages.stop, upscaled
             )) if job.mode == "single" else _multi_frame_stage(
@@ -338,6 +339,8 @@ def run_job(
             progress(muxer.frames, muxer.frames)  # the total was an estimate (a variable rate): the bar ends full
         if decoded.frames - context.frames != muxer.frames:
             raise PipelineError("pipeline", f"decoded {decoded.frames - context.frames} frames but wrote {muxer.frames}")
+        if job.denoise is not None:  # once the run is through: a stopped one says one line, why it stopped
+            log.log(summary, "%s", denoised.describe())
         _check_filtered_count(job, frame_filter, complete=max_frames is None and scope.whole)
         if job.video_filter and decoded.dropped_frames:  # the chain's doing more likely than the file's
             log.warning("%d frame(s) left the --vf chain with the timestamp of the frame before and were dropped "
@@ -430,19 +433,15 @@ class _Context:
 
 
 def _denoise_stage(
-    job: Job, source: StageQueue, sink: StageQueue, stages: Stages, written: Callable[[int], bool], summary: int,
+    job: Job, source: StageQueue, sink: StageQueue, stages: Stages, written: Callable[[int], bool], stats: DenoiseStats,
 ) -> Callable[[], None]:
-    """The temporal denoising stage (vsr.pipeline.denoise) between the reader and the upscaler;
-    a segment's context frames go on only to the multi-frame stage. `summary`: the log level of
-    its closing line."""
+    """The temporal denoising stage (vsr.pipeline.denoise) between the reader and the upscaler,
+    counting into `stats`; a segment's context frames go on only to the multi-frame stage."""
     assert job.denoise is not None
     denoiser = TemporalDenoiser(job.denoise, max_value=job.layout.max_value)
-    stats = DenoiseStats()
 
     def body() -> None:
         denoise_frames(denoiser, source, sink, stages.stop, stats, written=written, pass_context=job.mode == "multi")
-        if not stages.stop.is_set():  # a stopped run says one line, the reason it stopped
-            log.log(summary, "%s", stats.describe())
 
     return body
 
