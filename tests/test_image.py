@@ -620,3 +620,16 @@ def test_a_png_s_gamma_and_primaries_are_carried_into_a_png_and_a_linear_one_war
     upscale_image(tmp_path / "linear.png", tmp_path / "linear.jpg", scale=2, model="bicubic")
     upscale_image(tmp_path / "srgb.png", tmp_path / "srgb.jpg", scale=2, model="bicubic")
     assert caplog.text.count("gamma (gAMA) is not carried into .jpg") == 1  # the sRGB one is what a viewer assumes
+
+
+def test_a_png_s_hdr_code_points_are_carried_into_a_png_and_warned_about_elsewhere(tmp_path, caplog):
+    """cICP (BT.2020, PQ, full range) was dropped in silence: an HDR PNG came out shown as sRGB."""
+    from vsr.media.images import png_colour_chunks, with_png_chunks
+
+    cicp = bytes([9, 16, 0, 1])
+    encoded = cv2.imencode(".png", photo())[1]
+    (tmp_path / "hdr.png").write_bytes(b"".join(bytes(p) for p in with_png_chunks(memoryview(encoded).cast("B"), [(b"cICP", cicp)])))
+    out = upscale_image(tmp_path / "hdr.png", tmp_path / "out.png", scale=2, model="bicubic").output
+    assert png_colour_chunks(out) == [(b"cICP", cicp)]
+    upscale_image(tmp_path / "hdr.png", tmp_path / "out.tif", scale=2, model="bicubic")
+    assert "colour code points (cICP: an HDR or wide-gamut image) are not carried into .tif" in caplog.text

@@ -105,8 +105,10 @@ def _first_directory(data: bytes) -> Iterator[tuple[int, int, bytes, str]]:
                data[entry + 8 : entry + 12], order)
 
 
-PNG_COLOUR_CHUNKS = (b"gAMA", b"cHRM", b"sRGB")
-"""A PNG's colour chunks other than its ICC profile: its gamma, its primaries, or "sRGB"."""
+PNG_COLOUR_CHUNKS = (b"gAMA", b"cHRM", b"sRGB", b"cICP", b"mDCv", b"cLLi")
+"""A PNG's colour chunks other than its ICC profile: its gamma, its primaries, "sRGB", and (PNG's
+third edition) its coding-independent code points (an HDR image's primaries, PQ or HLG transfer,
+range) with the mastering display and content light levels."""
 SRGB_GAMMA = 45455
 """gAMA's value for sRGB's (1 / 2.2, times 100000): what a viewer assumes without one."""
 

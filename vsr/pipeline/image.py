@@ -377,6 +377,9 @@ def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, prof
     elif png_colour and profile is None and changes_gamma(png_colour):
         log.warning("the input's PNG gamma (gAMA) is not carried into %s output: its tones may look different "
                     "(write .png to keep it)", target.suffix)
+    elif any(kind == b"cICP" for kind, _ in png_colour):
+        log.warning("the input's PNG colour code points (cICP: an HDR or wide-gamut image) are not carried into %s "
+                    "output: it would be shown as sRGB (write .png to keep them)", target.suffix)
     if profile is not None and not by_opencv and suffix != ".png":
         if suffix in ICC_SUFFIXES:
             pieces = with_icc_profile(memoryview(encoded).cast("B"), profile)
