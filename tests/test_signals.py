@@ -237,3 +237,19 @@ def test_a_signal_during_teardown_after_the_command_ends_quietly_with_its_code()
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 143
     assert "Exception" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_signal_the_process_was_started_ignoring_stays_ignored():
+    """nohup ignores SIGHUP (and a shell SIGINT for a job it starts with &): vsr replaced that with its
+    own handler, and the hang-up it was to survive ended the run ("vsr: hung up", nothing written)."""
+    script = (
+        "import os, signal, time\n"
+        "from vsr.cli.signals import install_handlers\n"
+        "install_handlers()\n"
+        "os.kill(os.getpid(), signal.SIGHUP)\n"
+        "time.sleep(0.2)\n"
+        "print('ran on')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert proc.returncode == 0 and proc.stdout.strip() == "ran on", proc.stderr

@@ -120,10 +120,13 @@ def _library_idle(frame: FrameType | None) -> bool:
 
 
 def install_handlers() -> None:
-    """Make SIGINT, SIGTERM and SIGHUP raise Interrupted in the main thread (once per process)."""
+    """Make SIGINT, SIGTERM and SIGHUP raise Interrupted in the main thread (once per process);
+    a signal the process was started ignoring stays ignored (`nohup` ignores SIGHUP, a shell
+    ignores SIGINT for the jobs it starts in the background with &: they are to run on)."""
     handler = _Handler()
     for signum in MESSAGES:
-        signal.signal(signum, handler)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, handler)
 
 
 def end_quietly_on_signals() -> None:
