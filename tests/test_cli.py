@@ -558,3 +558,20 @@ def test_bench_of_a_still_image_says_it_measures_videos(cli, tmp_path):
     cv2.imwrite(str(tmp_path / "bird.png"), np.zeros((16, 16, 3), np.uint8))
     result = cli("bench", tmp_path / "bird.png", "-m", "bicubic", "-s", "2", "--frames", "2")
     assert_one_line_error(result, "vsr bench measures a video's frames; bird.png is a still image")
+
+
+def test_a_closed_stderr_loses_the_last_line_not_the_exit_status(cli, make_clip, tmp_path, monkeypatch):
+    """`vsr upscale ... 2>&1 | head -1` (or 2>&-): the output was whole, the exit status 1 (the
+    'wrote' line's broken pipe)."""
+    import typer
+
+    real = typer.echo
+
+    def closed(message=None, *args, err=False, **kwargs):
+        if err and str(message).startswith("vsr: wrote"):
+            raise BrokenPipeError(32, "Broken pipe")
+        return real(message, *args, err=err, **kwargs)
+
+    monkeypatch.setattr(typer, "echo", closed)
+    result = cli("upscale", make_clip("clip.mp4", frames=3), "-o", tmp_path / "out.mp4", "-s", "2", *BICUBIC)
+    assert result.exit_code == 0 and len(read_video(tmp_path / "out.mp4").lumas) == 3

@@ -100,6 +100,13 @@ class _Lines:
         self.stream.flush()
 
 
+def report(line: str, *, err: bool = False) -> None:
+    """Print what became of finished work; a stream the reader closed (`| head -1`, `2>&-`) loses
+    the line, not the run's exit status (the work is done: it exited 1)."""
+    with contextlib.suppress(OSError, ValueError):  # EPIPE, EBADF; ValueError: a closed Python stream
+        typer.echo(line, err=err)
+
+
 def progress_bar(**options) -> tqdm:  # type: ignore[no-untyped-def]
     """A tqdm bar on stderr: redrawn in place on a terminal, else a line every NON_TERMINAL_SECONDS."""
     stream = sys.stderr

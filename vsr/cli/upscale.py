@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from vsr.cli.common import DEBUG_HELP, QUIET_HELP, ProgressBar, one_line_errors, setup_logging
+from vsr.cli.common import DEBUG_HELP, QUIET_HELP, ProgressBar, one_line_errors, report, setup_logging
 from vsr.options import COLOUR_MATRICES, DEINTERLACE, DEINTERLACE_RATES, DENOISE
 
 
@@ -117,13 +117,13 @@ def upscale(
             )
     if input.is_dir():
         for outcome in outcomes:
-            typer.echo(outcome.line())
+            report(outcome.line())
         if any(outcome.state == "failed" for outcome in outcomes):
             raise typer.Exit(1)
         return
     if not quiet:
         speed = "joined, none left to upscale" if result.frames_run == 0 else f"upscaled at {result.fps:.1f} fps"
-        typer.echo(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {speed})", err=True)
+        report(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {speed})", err=True)
 
 
 def _refuse_unless(enabled: bool, applies: str, **flags: object) -> None:
