@@ -449,3 +449,25 @@ def test_resume_without_a_work_folder_says_it_starts_afresh(make_clip, tmp_path,
     with caplog.at_level(logging.WARNING, logger="vsr"):
         upscale_in_segments(source, tmp_path / "out.mkv", LOSSLESS, segment_seconds=0.5, resume=True)
     assert any(m.startswith("no work folder") and m.endswith("starting afresh") for m in caplog.messages)
+
+
+def test_an_input_replaced_during_the_run_stops_it_rather_than_mixing_two_files(make_clip, source, tmp_path):
+    """Replaced after the first segments (a recording still written, another run's --overwrite):
+    frames from both files and the new one's audio were joined, exit 0."""
+    import os
+    import shutil
+
+    from vsr.errors import InputError
+
+    other = make_clip("other.mp4", **{**CLIP, "seed": 7})
+    replaced = []
+
+    def replace_once(done: int, total: int | None) -> None:
+        if done and not replaced:
+            shutil.copyfile(other, tmp_path / "swap.mp4")
+            os.replace(tmp_path / "swap.mp4", source)
+            replaced.append(done)
+
+    with pytest.raises(InputError, match=r"^in.mp4 changed during the run \(replaced or written to\)"):
+        upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, progress=replace_once)
+    assert replaced and not (tmp_path / "out.mp4").exists()

@@ -43,7 +43,9 @@ from vsr.pipeline.run import Progress
 from vsr.segments.join import join_segments
 from vsr.segments.manifest import MANIFEST_NAME, Manifest, SegmentRecord, State
 from vsr.segments.plan import Segment, default_segment_seconds, plan_segments
-from vsr.segments.worker import SegmentResult, SegmentTask, forget_planned_jobs, planned_job, upscale_checked
+from vsr.segments.worker import (
+    SegmentResult, SegmentTask, check_source_unchanged, forget_planned_jobs, planned_job, source_stamp, upscale_checked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,8 @@ class SegmentedJob:
     """Whether this run found no work files in the work folder: then none of them is older than the run."""
     made_work: bool = False
     """Whether this run made the work folder."""
+    source_stamp: tuple[int, int] | None = None
+    """The input's size and modification time when the job was opened: checked by every segment and the join."""
     _intact_files: dict[int, bool] = field(default_factory=dict, repr=False)
     """Segments whose finished file was found intact (or not), each read once per run."""
     _unlock: weakref.finalize | None = field(default=None, repr=False)
@@ -153,6 +157,7 @@ class SegmentedJob:
         target = Path(target) if target is not None else default_output_path(source, options.model.scale)
         runner = runner or SequentialRunner()
         _check_segmentable(source, options)
+        stamp = source_stamp(source)  # before the manifest reads it: a change from then on is seen
         container = mux.container_format(target)
         mux.check_output_path(source, target, options.run.overwrite)
         checked = options if runner.local else options.replace(model={"device": "cpu", "precision": "auto"})
@@ -173,7 +178,8 @@ class SegmentedJob:
             _close_quietly(held)
             raise
         files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
-        job = cls(source, target, options, container, work, manifest, files, planned, keep_work, fresh, made_work)
+        job = cls(source, target, options, container, work, manifest, files, planned, keep_work, fresh, made_work,
+                  stamp)
         job._unlock = weakref.finalize(job, _close_quietly, held)
         if resumed:
             log.info("resuming: %d of %d segment(s) to do", len(job.todo()), len(manifest.segments))
@@ -210,12 +216,14 @@ class SegmentedJob:
         folder, where a relative one names another file or none (in this process the paths as given
         find the job the driver planned, in planned_job's cache)."""
         if not absolute:
-            return [SegmentTask(self.source, s, self.options, self.files[s.index], key) for s in self.todo()]
+            return [SegmentTask(self.source, s, self.options, self.files[s.index], key, self.source_stamp)
+                    for s in self.todo()]
         options = self.options
         if options.model.name is not None and is_weight_file(options.model.name):
             options = options.replace(model={"name": os.path.abspath(options.model.name)})
         source = self.source.absolute()
-        return [SegmentTask(source, s, options, self.files[s.index].absolute(), key) for s in self.todo()]
+        return [SegmentTask(source, s, options, self.files[s.index].absolute(), key, self.source_stamp)
+                for s in self.todo()]
 
     def record(self, segment: Segment, result: SegmentResult) -> None:
         """Mark `segment` done in the manifest and save it (atomically)."""
@@ -240,6 +248,7 @@ class SegmentedJob:
 
     def join(self) -> int:
         """Join the segment files into the target (the work removed unless keep_work); the frames written."""
+        check_source_unchanged(self.source, self.source_stamp)  # its audio is copied now, its frames were read before
         frames = join_segments(self.source, self.files, self.target, self.container, overwrite=self.options.run.overwrite,
                                frame_rate=self.planned.frame_rate)
         if not self.keep_work:

@@ -70,6 +70,8 @@ class SegmentTask:
     options: UpscaleOptions
     target: Path
     job: int = 0
+    source_stamp: tuple[int, int] | None = None
+    """The input's size and modification time when the job was opened (check_source_unchanged)."""
 
     @property
     def stage(self) -> str:
@@ -85,6 +87,7 @@ def upscale_checked(task: SegmentTask, *, progress: Progress | None = None) -> S
     """upscale_segment for `task` (with the job planned_job keeps), redone once if the segment
     fails its check (a PipelineError of its own stage); PipelineError (stage "segment N") when
     the second try fails too."""
+    check_source_unchanged(task.source, task.source_stamp)
     job = planned_job(task.source, task.options, mux.container_format(task.target))
     for attempt in range(1, ATTEMPTS + 1):
         try:
@@ -116,6 +119,23 @@ def planned_job(source: Path, options: UpscaleOptions, container: str) -> Job:
         _planned.clear()
         job = _planned[key] = plan_job(probe(Path(source)), container, options)
     return job
+
+
+def source_stamp(source: Path) -> tuple[int, int]:
+    """What tells that `source` was replaced or written to: its size and modification time (ns)."""
+    try:
+        stat = Path(source).stat()
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def check_source_unchanged(source: Path, stamp: tuple[int, int] | None) -> None:
+    """InputError where `source` is not as `stamp` (source_stamp) found it: replaced or written to
+    during the run, its segments would come from two files (nothing says so afterwards)."""
+    if stamp is not None and source_stamp(source) != stamp:
+        raise InputError(f"{Path(source).name} changed during the run (replaced or written to): its segments would "
+                         "come from two files; run it again once it is complete")
 
 
 def forget_planned_jobs() -> None:
