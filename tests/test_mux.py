@@ -889,3 +889,17 @@ def test_a_forced_subtitle_flag_a_container_drops_is_warned_about(tmp_path, capl
         vsr.upscale_video(source, tmp_path / f"out{suffix}", scale=2, model="bicubic", preset="ultrafast")
     said = [m for m in caplog.messages if "does not store" in m]
     assert said == ([] if warned is None else [f"stream #1 is {warned} to keep it"])
+
+
+def test_a_long_output_name_the_system_takes_is_taken(make_clip, tmp_path):
+    """From about 225 bytes the partial file's name (30 bytes more) was too long: "cannot create the
+    output file in . (file name too long)", though the name itself was legal; the work folder likewise."""
+    from vsr.segments.run import upscale_in_segments
+    from vsr.options import UpscaleOptions
+
+    source = make_clip("in.mp4", frames=4)
+    name = "é" * 120 + "x.mp4"  # 245 bytes
+    assert vsr.upscale_video(source, tmp_path / name, scale=2, model="bicubic").frames == 4
+    options = UpscaleOptions().replace(model={"name": "bicubic", "scale": 2}, run={"overwrite": True})
+    assert upscale_in_segments(source, tmp_path / name, options, segment_seconds=1).frames == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.mp4", name])

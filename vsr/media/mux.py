@@ -61,10 +61,23 @@ def written_suffix(suffix: str) -> str:
     return suffix if suffix.lower() in CONTAINERS else FALLBACK_SUFFIX
 
 
+NAME_MAX = 255
+"""The longest file name (bytes) the file systems vsr writes to take."""
+PARTIAL_EXTRA = len(".") + len(".vsr-") + 7 + len("-") + 8 + len(".partial")
+"""What a partial's name adds to the target's stem and suffix (a pid of up to 7 digits)."""
+
+
 def temp_path_for(target: Path) -> Path:
     """A hidden temporary name in the target's folder, with the same extension and this process's
-    id: `.{stem}.vsr-{pid}-{8 hex digits}.partial{suffix}`."""
-    return target.with_name(f".{target.stem}.vsr-{os.getpid()}-{secrets.token_hex(4)}.partial{target.suffix}")
+    id: `.{stem}.vsr-{pid}-{8 hex digits}.partial{suffix}` (the stem shortened where a long name,
+    legal itself, would make it longer than NAME_MAX)."""
+    return target.with_name(f".{_partial_stem(target)}.vsr-{os.getpid()}-{secrets.token_hex(4)}.partial{target.suffix}")
+
+
+def _partial_stem(target: Path) -> str:
+    """The target's stem as its partials' names hold it: cut (on a character) to fit NAME_MAX."""
+    room = NAME_MAX - PARTIAL_EXTRA - len(os.fsencode(target.suffix))
+    return os.fsencode(target.stem)[:max(room, 1)].decode(errors="ignore") if len(os.fsencode(target.stem)) > room else target.stem
 
 
 @contextlib.contextmanager
@@ -124,7 +137,7 @@ def remove_stale_partials(target: Path) -> int:
 def _partials_of(target: Path) -> list[tuple[Path, int]]:
     """(path, writer pid) of each file in target's folder named as temp_path_for names target's partials."""
     pattern = re.compile(
-        rf"\.{re.escape(target.stem)}\.vsr-(\d+)-[0-9a-f]{{8}}\.partial{re.escape(target.suffix)}"
+        rf"\.{re.escape(_partial_stem(target))}\.vsr-(\d+)-[0-9a-f]{{8}}\.partial{re.escape(target.suffix)}"
     )
     try:
         names = os.listdir(target.parent)

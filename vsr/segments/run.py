@@ -407,8 +407,11 @@ def passed_through(progress: Progress | None) -> Progress | None:
 
 
 def default_work_dir(target: Path) -> Path:
-    """`.<target name>.vsr-work` beside the target."""
-    return target.with_name(f".{target.name}.vsr-work")
+    """`.<target name>.vsr-work` beside the target (the name cut, on a character, where a long one
+    would make it longer than a file name can be)."""
+    room = mux.NAME_MAX - len(".") - len(".vsr-work")
+    name = os.fsencode(target.name)[:room].decode(errors="ignore")
+    return target.with_name(f".{name}.vsr-work")
 
 
 def segment_path(work: Path, segment: Segment, suffix: str) -> Path:
