@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from vsr.errors import ConfigError, InputError
+from vsr.errors import ConfigError, InputError, OutputError
 from vsr.files import atomic_path, file_sha256, write_text_atomic
 from vsr.options import ModelOptions, UpscaleOptions
 from vsr.segments.manifest import MANIFEST_NAME, Manifest, State, input_digest
@@ -82,7 +82,7 @@ def test_a_failed_save_leaves_no_temporary_file(tmp_path, source):
     work = tmp_path / "work"
     (work / MANIFEST_NAME).mkdir(parents=True)  # something in the way: the rename fails
     (work / MANIFEST_NAME / "keep").write_text("x")
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="Is a directory"):
         Manifest.new(source, OPTIONS, PLAN).save(work)
     assert sorted(p.name for p in work.iterdir()) == [MANIFEST_NAME]
 
@@ -98,6 +98,20 @@ def test_atomic_writes_appear_whole_or_not_at_all(tmp_path):
         temp.write_text("nowhere to go")
     write_text_atomic(target, "new")
     assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_a_manifest_on_a_full_disk_is_a_one_line_output_error(tmp_path, monkeypatch):
+    """A full work folder: "OSError: [Errno 28] No space left on device (run again with --debug ...)"."""
+    import errno
+    from pathlib import Path
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OutputError, match=r"^cannot write .*manifest.json: No space left on device$"):
+        write_text_atomic(tmp_path / "manifest.json", "{}")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_input_digest_is_the_files_sha256(source):

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vsr.errors import OutputError
+
 HASH_CHUNK = 1 << 20
 TEMP_MARK = ".tmp-"
 
@@ -56,15 +58,17 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 
 def write_text_atomic(target: Path, text: str) -> None:
-    """Write `text` to `target` whole or not at all."""
-    with atomic_path(target) as temp:
-        temp.write_text(text)
+    """Write `text` to `target` whole or not at all; OutputError where it cannot be (a full disk)."""
+    write_bytes_atomic(target, text.encode())
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:
-    """Write `data` to `target` whole or not at all."""
-    with atomic_path(target) as temp:
-        temp.write_bytes(data)
+    """Write `data` to `target` whole or not at all; OutputError where it cannot be (a full disk)."""
+    try:
+        with atomic_path(target) as temp:
+            temp.write_bytes(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def json_text(value: Any) -> str:
