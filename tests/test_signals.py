@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from videoclips import ClipSpec, listing, write_clip
+from videoclips import ClipSpec, listing, read_video, write_clip
 from vsr.cli import signals
 from vsr.cli.signals import Interrupted
 from vsr.errors import OutputError
@@ -253,3 +253,22 @@ def test_a_signal_the_process_was_started_ignoring_stays_ignored():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
     assert proc.returncode == 0 and proc.stdout.strip() == "ran on", proc.stderr
+
+
+def test_a_closed_stderr_is_no_descriptor_for_the_output(make_clip, tmp_path):
+    """`vsr ... 2>&-`: the first file vsr opened got descriptor 2, so what FFmpeg or an encoder said
+    on stderr went into it (the output's partial, perhaps); and Ray refused: "sys.stderr is None"."""
+    source = make_clip("in.mp4", frames=3)
+    script = (
+        "import os, sys\n"
+        f"sys.argv = ['vsr', 'upscale', {str(source)!r}, '-o', {str(tmp_path / 'out.mp4')!r}, '-s', '2', '-m', 'bicubic']\n"
+        "from vsr.cli import main\n"
+        "import atexit\n"
+        "atexit.register(lambda: os.write(1, (os.readlink('/proc/self/fd/2') + '|' + str(sys.stderr is not None)).encode()))\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, timeout=120,
+                          preexec_fn=lambda: os.close(2))
+    assert proc.returncode == 0
+    assert proc.stdout.endswith(f"{os.devnull}|True")
+    assert len(read_video(tmp_path / "out.mp4").lumas) == 3

@@ -19,6 +19,7 @@ def main() -> None:
     removed its temporary file, and waiting for interpreter teardown behind a stage still inside a
     long C call (an encoder, a model forward) would take seconds."""
     install_handlers()
+    _standard_streams_open()
     try:
         from vsr.cli.commands import app
 
@@ -33,6 +34,25 @@ def main() -> None:
         raise
     except (Interrupted, KeyboardInterrupt) as exc:  # outside a command's one-line errors (start-up, imports)
         stop_now(exc)
+
+
+def _standard_streams_open() -> None:
+    """Descriptors 0, 1 and 2 open (on /dev/null where the caller closed them: `2>&-`): else the
+    first file vsr opens gets one of them, and whatever FFmpeg or an encoder says on stderr is
+    written into it, the output's partial file perhaps. Python's sys.stdout and sys.stderr, None
+    for a descriptor closed at start, are made again on them."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
 
 
 def __getattr__(name: str) -> Any:
