@@ -130,7 +130,7 @@ def test_a_finished_run_kept_with_keep_work_is_named_as_such(source, whole, tmp_
     target = tmp_path / "out.mp4"
     upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, keep_work=True)
     target.unlink()
-    with pytest.raises(OutputError, match=r"holds a finished run \(kept with --keep-work\); remove it, or pass --resume"):
+    with pytest.raises(OutputError, match=r"holds a run whose segments are all done \(kept with --keep-work, or stopped while joining\); pass --resume"):
         upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS)
     upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, resume=True)
     assert_same_video(target, whole)

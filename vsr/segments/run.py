@@ -598,8 +598,8 @@ def _open_work(
     if holds_work(work):
         if not resume:
             if _finished(work):
-                raise OutputError(f"the work folder {work} holds a finished run (kept with --keep-work); remove it, "
-                                  "or pass --resume to join its segments again")
+                raise OutputError(f"the work folder {work} holds a run whose segments are all done (kept with --keep-work, "
+                                  "or stopped while joining); pass --resume to join them, or remove it")
             raise OutputError(f"the work folder {work} exists (an unfinished run?); pass --resume to continue it, or remove it")
         return Manifest.load(work).for_job(source, options)
     index = read_packet_index(source)
