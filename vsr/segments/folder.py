@@ -87,13 +87,19 @@ def output_name(source: Path) -> str:
     return source.name if source.suffix.lower() in IMAGE_SUFFIXES else source.stem + mux.written_suffix(source.suffix)
 
 
-def _claim_outputs(videos: list[Path], output: Path) -> dict[Path, Path]:
-    """Each output path in `output` with the input it goes to: where two inputs give one name (a.avi
-    and a.mkv: a.mkv), the input of that very name, else the first by name."""
-    claimed: dict[Path, Path] = {}
+def _claim_outputs(videos: list[Path], output: Path) -> dict[str, Path]:
+    """The input each output name in `output` goes to (names as _claim_key folds them): where two
+    inputs give one name (a.avi and a.mkv: a.mkv; a.mkv and A.MKV on a file system that ignores
+    case, as macOS's and Windows' do), the input of that very name, else the first by name."""
+    claimed: dict[str, Path] = {}
     for source in sorted(videos, key=lambda s: (output_name(s) != s.name, s.name)):
-        claimed.setdefault(output / output_name(source), source)
+        claimed.setdefault(_claim_key(output_name(source)), source)
     return claimed
+
+
+def _claim_key(name: str) -> str:
+    """An output name as a file system that ignores case compares it."""
+    return name.casefold()
 
 
 def upscale_folder(
@@ -103,7 +109,7 @@ def upscale_folder(
 ) -> list[FileOutcome]:
     """Upscale every video (or image) in `folder` (folder_inputs) into `output` (None: default_output_folder)
     under the same name (output_name), and say what became of each. An existing output is skipped
-    unless options.run.overwrite; an input whose output another input already takes (a.avi and
+    unless options.run.overwrite; an input whose output another input already takes, or but for case (a.avi and
     a.mkv both give a.mkv) fails. In segments when `segment_seconds` or `runner` is given (on `runner`,
     default SequentialRunner; `segment_seconds` None: the default length), with each file's work
     folder in `work_dir`/<name>.vsr-work (default: beside its output); else with upscale_video,
@@ -135,8 +141,8 @@ def upscale_folder(
     claimed = _claim_outputs(videos, output)
     for source in videos:
         target = output / output_name(source)
-        if claimed[target] != source:
-            why = f"its output would be {target.name}, as {claimed[target].name}'s is; rename one of them"
+        if (owner := claimed[_claim_key(target.name)]) != source:
+            why = f"its output would be {target.name}, as {owner.name}'s is (or differs only in case); rename one of them"
             outcomes[source] = FileOutcome(source, target, "failed", why)
         elif target.exists() and not options.run.overwrite:
             outcomes[source] = FileOutcome(source, target, "skipped", "the output exists (--overwrite replaces it)")
