@@ -471,3 +471,17 @@ def test_an_input_replaced_during_the_run_stops_it_rather_than_mixing_two_files(
     with pytest.raises(InputError, match=r"^in.mp4 changed during the run \(replaced or written to\)"):
         upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, progress=replace_once)
     assert replaced and not (tmp_path / "out.mp4").exists()
+
+
+def test_a_segment_file_gone_before_the_join_is_said_as_such(source, tmp_path, monkeypatch):
+    """It was "input file not found: .../segment-0000.mp4", as if the user's input were missing."""
+    real = SegmentedJob.join
+
+    def lose_one(self):
+        self.files[0].unlink()
+        return real(self)
+
+    monkeypatch.setattr(SegmentedJob, "join", lose_one)
+    with pytest.raises(PipelineError, match=r"^join: the file of 1 segment\(s\) is gone \(segment-0000.mp4 in .*--resume"):
+        upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS)
+    assert not (tmp_path / "out.mp4").exists()

@@ -249,6 +249,9 @@ class SegmentedJob:
     def join(self) -> int:
         """Join the segment files into the target (the work removed unless keep_work); the frames written."""
         check_source_unchanged(self.source, self.source_stamp)  # its audio is copied now, its frames were read before
+        if gone := [path for path in self.files if not path.is_file()]:
+            raise PipelineError("join", f"the file of {len(gone)} segment(s) is gone ({gone[0].name} in {self.work}: removed "
+                                "during the run?); run again with --resume to redo them")
         frames = join_segments(self.source, self.files, self.target, self.container, overwrite=self.options.run.overwrite,
                                frame_rate=self.planned.frame_rate)
         if not self.keep_work:
