@@ -535,6 +535,29 @@ def test_a_progress_bar_off_a_terminal_writes_a_whole_line_now_and_then(capsys, 
     assert 2 <= len(run(0.03)) <= 11  # a long job: a line now and then
 
 
+def test_a_progress_line_to_a_reader_gone_loses_the_line_not_the_run(monkeypatch):
+    """`vsr upscale long.mkv 2>&1 | head -1`: the bar's line every 30 s raised BrokenPipeError inside
+    the run's progress callback: exit 1, no output."""
+    import vsr.cli.common as common
+    from vsr.cli.common import ProgressBar
+
+    class Gone:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def isatty(self):
+            return False
+
+    monkeypatch.setattr(common.sys, "stderr", Gone())
+    monkeypatch.setattr(common, "NON_TERMINAL_SECONDS", 0.0)
+    with ProgressBar(disable=False) as bar:
+        for done in range(0, 101, 10):
+            bar.update(done, 100)
+
+
 @pytest.mark.parametrize("flag, value, message", [
     ("--denoise", "lite", "unknown denoise 'lite'; use one of off, light, medium, strong, temporal"),
     ("--deinterlace", "Auto", "unknown deinterlace 'Auto'; use one of off, auto, bwdif, yadif, w3fdif"),

@@ -253,6 +253,10 @@ def test_a_signal_the_process_was_started_ignoring_stays_ignored():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
     assert proc.returncode == 0 and proc.stdout.strip() == "ran on", proc.stderr
+    after = script.replace("os.kill", "from vsr.cli.signals import end_quietly_on_signals\nend_quietly_on_signals()\nos.kill")
+    proc = subprocess.run([sys.executable, "-c", after], capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert proc.returncode == 0 and proc.stdout.strip() == "ran on", proc.stderr  # after the command: exit 129
 
 
 def test_a_closed_stderr_is_no_descriptor_for_the_output(make_clip, tmp_path):

@@ -94,10 +94,12 @@ class _Lines:
     def write(self, text: str) -> None:
         line = text.replace("\r", "").rstrip()
         if line:
-            self.stream.write(line + "\n")
+            with contextlib.suppress(OSError, ValueError):  # a reader gone (| head -1) loses the bar, not the run
+                self.stream.write(line + "\n")
 
     def flush(self) -> None:
-        self.stream.flush()
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.flush()
 
 
 def report(line: str, *, err: bool = False) -> None:

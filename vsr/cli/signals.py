@@ -125,14 +125,20 @@ def install_handlers() -> None:
     ignores SIGINT for the jobs it starts in the background with &: they are to run on)."""
     handler = _Handler()
     for signum in MESSAGES:
-        if signal.getsignal(signum) is not signal.SIG_IGN:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            IGNORED.add(signum)
+        else:
             signal.signal(signum, handler)
+
+
+IGNORED: set[int] = set()
+"""The signals the process was started ignoring: they stay ignored, after the command too."""
 
 
 def end_quietly_on_signals() -> None:
     """After the command has finished: a signal during interpreter teardown ends the process with
     its exit code, without an exception in an atexit callback (the work is already complete)."""
-    for signum in MESSAGES:
+    for signum in set(MESSAGES) - IGNORED:
         signal.signal(signum, lambda signum, _frame: os._exit(128 + signum))
 
 

@@ -98,8 +98,8 @@ def _claim_outputs(videos: list[Path], output: Path) -> dict[str, Path]:
 
 
 def _claim_key(name: str) -> str:
-    """An output name as a file system that ignores case compares it."""
-    return name.casefold()
+    """An output name as a file system that ignores case compares it (letter by letter: ß is not ss)."""
+    return name.lower()
 
 
 def upscale_folder(
