@@ -24,9 +24,15 @@ def quiet_here(*loggers: str) -> Iterator[None]:
         logger = logging.getLogger(name)
         if _heard not in logger.filters:
             logger.addFilter(_heard)
-    before = getattr(_quiet, "loggers", frozenset())
-    _quiet.loggers = before | frozenset(loggers)
+    counts = getattr(_quiet, "counts", None)
+    if counts is None:
+        counts = _quiet.counts = {}
+    for name in loggers:  # counted, not snapshot: blocks that end out of order each take back their own
+        counts[name] = counts.get(name, 0) + 1
+    _quiet.loggers = frozenset(name for name, count in counts.items() if count)
     try:
         yield
     finally:
-        _quiet.loggers = before
+        for name in loggers:
+            counts[name] -= 1
+        _quiet.loggers = frozenset(name for name, count in counts.items() if count)

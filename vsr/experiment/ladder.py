@@ -91,11 +91,15 @@ class Source:
     def items(self) -> Iterator[VideoItem]:
         """The source's frames in the range, as 8-bit 4:2:0 planes (converted when stored otherwise)."""
         info = self.info
-        with contextlib.nullcontext() if self.heard else quiet_here(read_items.__module__):
-            for item in read_items(info.path, LAYOUT, [], DecodeStats(), frame_duration(info), self.max_frames,
-                                   start_pts=self.start_pts):
-                if isinstance(item, VideoItem):
-                    yield item
+        items = read_items(info.path, LAYOUT, [], DecodeStats(), frame_duration(info), self.max_frames,
+                           start_pts=self.start_pts)
+        while True:  # quiet only while it decodes: not while suspended, when the thread reads a rung's file
+            with contextlib.nullcontext() if self.heard else quiet_here(read_items.__module__):
+                item = next(items, None)
+            if item is None:
+                return
+            if isinstance(item, VideoItem):
+                yield item
 
 
 def start_pts_of(info: VideoInfo, start: float) -> int | None:
