@@ -302,19 +302,21 @@ def test_full_range_grey_through_a_filter_into_yuv_keeps_its_levels(tmp_path):
         assert [int(y[48, 32 * k + 16]) for k in range(8)] == list(levels), deblock
 
 
-@pytest.mark.parametrize("vf, tags, yellow", [
-    ("setparams=colorspace=bt709", (1, 1), 168),  # BT.709, limited: 75 % yellow at 168 (BT.601: 161)
-    ("scale=out_color_matrix=bt709:out_range=pc", (1, 2), 177),  # and full range
+@pytest.mark.parametrize("width, vf, tags, yellow", [
+    (64, "setparams=colorspace=bt709", (1, 1), 168),  # BT.709, limited: 75 % yellow at 168 (BT.601: 161)
+    (64, "scale=out_color_matrix=bt709:out_range=pc", (1, 2), 177),  # and full range
+    (1280, "setparams=color_primaries=bt709", (6, 1), 161),  # HD, primaries only: still FFmpeg's BT.601 matrix
 ])
-def test_the_colour_a_vf_chain_sets_on_an_rgb_source_is_what_the_output_says(tmp_path, vf, tags, yellow):
-    """An RGB source was always tagged BT.601 limited, whatever the chain had made of it: crushed, tinted."""
+def test_the_colour_a_vf_chain_sets_on_an_rgb_source_is_what_the_output_says(tmp_path, width, vf, tags, yellow):
+    """An RGB source was always tagged BT.601 limited, whatever the chain had made of it: crushed, tinted.
+    (And a chain that set the primaries alone got an HD size's guess, BT.709, for the matrix.)"""
     source = tmp_path / "rgb.mkv"
     with av.open(str(source), "w") as out:
         stream = out.add_stream("ffv1", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "bgr0"
+        stream.width, stream.height, stream.pix_fmt = width, 48, "bgr0"
         for index in range(2):
-            rgb = np.zeros((48, 64, 3), np.uint8)
-            rgb[:, :32] = (191, 191, 0)  # 75 % yellow, then black
+            rgb = np.zeros((48, width, 3), np.uint8)
+            rgb[:, : width // 2] = (191, 191, 0)  # 75 % yellow, then black
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="bgr0")
             frame.pts, frame.time_base = index, Fraction(1, 25)
             out.mux(stream.encode(frame))
@@ -325,4 +327,4 @@ def test_the_colour_a_vf_chain_sets_on_an_rgb_source_is_what_the_output_says(tmp
         context = container.streams.video[0].codec_context
         assert (context.colorspace, context.color_range) == tags
         y = next(container.decode(video=0)).to_ndarray()
-    assert abs(int(y[48, 32]) - yellow) <= 2
+    assert abs(int(y[48, width // 2]) - yellow) <= 2

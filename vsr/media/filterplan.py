@@ -224,9 +224,11 @@ def plan_filters(info: VideoInfo, options: FilterOptions, pix_fmt: str) -> Filte
         after_chain = _tagged_by_user_chain(after_chain, options.video)
 
     _warn_if_eight_bit(chain, pix_fmt, info.path.name)
-    # an RGB source is read as YUV the way FFmpeg converts it, unless the user's chain said how it did
-    chain_coloured = after_chain.colour != info.colour
-    shown = colour.shown_colour(after_chain.colour, info.width, info.height, pix_fmt if chain_coloured else info.pix_fmt)
+    shown = colour.shown_colour(after_chain.colour, info.width, info.height, info.pix_fmt)
+    if colour.holds_rgb(info.pix_fmt):  # read as FFmpeg converts it, but for what the user's chain set of it
+        shown = dataclasses.replace(shown, **{
+            field.name: getattr(after_chain.colour, field.name) for field in dataclasses.fields(Colour)
+            if getattr(after_chain.colour, field.name) != getattr(info.colour, field.name)})
     reshape: list[str] = []
     out_colour = shown
     if options.colour_matrix == "bt709" and not pix_fmt.startswith("gray"):
