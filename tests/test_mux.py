@@ -903,3 +903,19 @@ def test_a_long_output_name_the_system_takes_is_taken(make_clip, tmp_path):
     options = UpscaleOptions().replace(model={"name": "bicubic", "scale": 2}, run={"overwrite": True})
     assert upscale_in_segments(source, tmp_path / name, options, segment_seconds=1).frames == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.mp4", name])
+
+
+def test_two_long_names_that_begin_alike_keep_their_partials_and_work_apart(tmp_path):
+    """Cut to the same prefix, a run of one was refused ("another vsr run is writing ...") while the
+    other's partial existed, and their work folders were one."""
+    from vsr.segments.run import default_work_dir
+
+    first, second = (tmp_path / ("y" * 240 + tail) for tail in ("_A.mp4", "_B.mp4"))
+    assert default_work_dir(first) != default_work_dir(second)
+    assert all(len(os.fsencode(default_work_dir(p).name)) <= 255 for p in (first, second))
+    with mux.reserve_output(first) as partial:
+        assert partial.exists() and len(os.fsencode(partial.name)) <= 255
+        with mux.reserve_output(second):
+            assert partial.exists()  # neither refused nor swept by the other target's run
+    cut = mux.temp_path_for(tmp_path / ("é" * 120 + ".mp4")).name  # 244 bytes: cut on a character, not within one
+    assert len(os.fsencode(cut)) <= 255 and cut.encode("utf-8").decode("utf-8") == cut

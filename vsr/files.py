@@ -38,9 +38,26 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+NAME_MAX = 255
+"""The longest file name (bytes) the file systems vsr writes to take."""
+
+
+def fitting_name(name: str, extra: int) -> str:
+    """`name` as a longer name built on it holds it, `extra` bytes added: as it is where that fits
+    NAME_MAX, else cut (on a character) and marked with a hash of the whole name, so that two long
+    names that begin alike do not become one."""
+    whole = os.fsencode(name)
+    if len(whole) + extra <= NAME_MAX:
+        return name
+    mark = "~" + hashlib.sha1(whole).hexdigest()[:8]
+    return os.fsdecode(whole[:NAME_MAX - extra - len(mark)]).encode("utf-8", "surrogateescape").decode(
+        "utf-8", "ignore") + mark
+
+
 def temp_path(target: Path) -> Path:
     """A fresh temporary name beside `target`."""
-    return target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    room = len(".") + len(TEMP_MARK) + 7 + len("-") + 8  # a pid of up to 7 digits
+    return target.with_name(f".{fitting_name(target.name, room)}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ import av
 from av.container import OutputContainer
 
 from vsr.errors import ConfigError, InputError, OutputError
+from vsr.files import fitting_name
 from vsr.media.frames import Passthrough
 from vsr.media.probe import file_url, first_video_stream, is_cover_art
 
@@ -61,23 +62,20 @@ def written_suffix(suffix: str) -> str:
     return suffix if suffix.lower() in CONTAINERS else FALLBACK_SUFFIX
 
 
-NAME_MAX = 255
-"""The longest file name (bytes) the file systems vsr writes to take."""
 PARTIAL_EXTRA = len(".") + len(".vsr-") + 7 + len("-") + 8 + len(".partial")
 """What a partial's name adds to the target's stem and suffix (a pid of up to 7 digits)."""
 
 
 def temp_path_for(target: Path) -> Path:
     """A hidden temporary name in the target's folder, with the same extension and this process's
-    id: `.{stem}.vsr-{pid}-{8 hex digits}.partial{suffix}` (the stem shortened where a long name,
-    legal itself, would make it longer than NAME_MAX)."""
+    id: `.{stem}.vsr-{pid}-{8 hex digits}.partial{suffix}` (the stem cut and marked where a long
+    name, legal itself, would make it too long: vsr.files.fitting_name)."""
     return target.with_name(f".{_partial_stem(target)}.vsr-{os.getpid()}-{secrets.token_hex(4)}.partial{target.suffix}")
 
 
 def _partial_stem(target: Path) -> str:
-    """The target's stem as its partials' names hold it: cut (on a character) to fit NAME_MAX."""
-    room = NAME_MAX - PARTIAL_EXTRA - len(os.fsencode(target.suffix))
-    return os.fsencode(target.stem)[:max(room, 1)].decode(errors="ignore") if len(os.fsencode(target.stem)) > room else target.stem
+    """The target's stem as its partials' names hold it."""
+    return fitting_name(target.stem, PARTIAL_EXTRA + len(os.fsencode(target.suffix)))
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vsr.errors import ConfigError, InputError, OutputError, VsrError
+from vsr.files import fitting_name
 from vsr.logquiet import quiet_here
 from vsr.media import mux
 from vsr.media.encode import DEFAULT_CODECS, choose_pix_fmt
@@ -30,7 +31,7 @@ from vsr.options import UpscaleOptions
 from vsr.pipeline.run import Progress, check_still_options, upscale_video
 from vsr.segments.run import (
     CallerStopped, Runner, SegmentedJob, SequentialRunner, default_work_dir, holds_work, passed_through, run_jobs,
-    whole_run,
+    WORK_SUFFIX, whole_run,
 )
 
 log = logging.getLogger(__name__)
@@ -282,7 +283,7 @@ def _in_segments(
     if todo:  # a cluster joined once, before the files: its line names none of them, and a dead one fails them all at once
         log.debug("%d segment(s) at a time", runner.workers)
     for source, target in todo:
-        work = None if root is None else root / f"{source.name}.vsr-work"
+        work = None if root is None else root / f"{fitting_name(source.name, len(WORK_SUFFIX))}{WORK_SUFFIX}"
         # --resume goes on where a file's work is kept; the others start, without a warning each
         resumes = resume and holds_work(work if work is not None else default_work_dir(target))
         try:

@@ -28,7 +28,7 @@ import numpy as np
 
 from vsr.engine.cpu import heap_given_back_after
 from vsr.errors import ConfigError, InputError, OutputError, PipelineError, VsrError
-from vsr.files import file_sha256
+from vsr.files import file_sha256, fitting_name
 from vsr.media import mux
 from vsr.media.decode import DecodeStats, read_items
 from vsr.media.frames import VideoItem
@@ -410,11 +410,12 @@ def passed_through(progress: Progress | None) -> Progress | None:
 
 
 def default_work_dir(target: Path) -> Path:
-    """`.<target name>.vsr-work` beside the target (the name cut, on a character, where a long one
-    would make it longer than a file name can be)."""
-    room = mux.NAME_MAX - len(".") - len(".vsr-work")
-    name = os.fsencode(target.name)[:room].decode(errors="ignore")
-    return target.with_name(f".{name}.vsr-work")
+    """`.<target name>.vsr-work` beside the target (a long name cut and marked to fit: vsr.files.fitting_name)."""
+    return target.with_name(f".{fitting_name(target.name, len('.') + len(WORK_SUFFIX))}{WORK_SUFFIX}")
+
+
+WORK_SUFFIX = ".vsr-work"
+"""What a work folder's name adds to its output's name."""
 
 
 def segment_path(work: Path, segment: Segment, suffix: str) -> Path:
