@@ -471,6 +471,17 @@ def test_an_input_replaced_during_the_run_stops_it_rather_than_mixing_two_files(
     with pytest.raises(InputError, match=r"^in.mp4 changed during the run \(replaced or written to\)"):
         upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, progress=replace_once)
     assert replaced and not (tmp_path / "out.mp4").exists()
+    assert not default_work_dir(tmp_path / "out.mp4").exists()  # of two files: no --resume could use it
+    # only touched (its time changed, not its content): the run goes on, and is the plain run's
+    touched = []
+
+    def touch_once(done: int, total: int | None) -> None:
+        if done and not touched:
+            os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
+            touched.append(done)
+
+    result = upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS, progress=touch_once)
+    assert touched and result.frames == 40
 
 
 def test_a_segment_file_gone_before_the_join_is_said_as_such(source, tmp_path, monkeypatch):

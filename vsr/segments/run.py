@@ -44,7 +44,8 @@ from vsr.segments.join import join_segments
 from vsr.segments.manifest import MANIFEST_NAME, Manifest, SegmentRecord, State
 from vsr.segments.plan import Segment, default_segment_seconds, plan_segments
 from vsr.segments.worker import (
-    SegmentResult, SegmentTask, check_source_unchanged, forget_planned_jobs, planned_job, source_stamp, upscale_checked,
+    SegmentResult, SegmentTask, SourceChanged, check_source_unchanged, forget_planned_jobs, planned_job, source_stamp,
+    upscale_checked,
 )
 
 log = logging.getLogger(__name__)
@@ -240,6 +241,10 @@ class SegmentedJob:
         if self._unlock is not None:
             self._unlock()
 
+    def discard(self) -> None:
+        """Remove this run's work, whatever was done (see _remove_work)."""
+        self._remove_work()
+
     def discard_if_unstarted(self) -> None:
         """After a failure: remove this run's work if no segment was finished (there is nothing to
         resume), so that the next run needs no --resume (see _remove_work)."""
@@ -248,7 +253,7 @@ class SegmentedJob:
 
     def join(self) -> int:
         """Join the segment files into the target (the work removed unless keep_work); the frames written."""
-        check_source_unchanged(self.source, self.source_stamp)  # its audio is copied now, its frames were read before
+        check_source_unchanged(self.source, self.source_stamp, self.manifest.input_sha256)  # its audio is copied now
         if gone := [path for path in self.files if not path.is_file()]:
             raise PipelineError("join", f"the file of {len(gone)} segment(s) is gone ({gone[0].name} in {self.work}: removed "
                                 "during the run?); run again with --resume to redo them")
@@ -305,6 +310,9 @@ def upscale_in_segments(
         redone = sum(segment.frames for segment in job.todo())
         try:
             (frames,) = run_jobs([job], runner, progress)
+        except SourceChanged:
+            job.discard()  # its segments are of another file: no --resume can use them
+            raise
         except BaseException:
             job.discard_if_unstarted()
             raise

@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vsr.errors import InputError, PipelineError
+from vsr.files import file_sha256
 from vsr.media import mux
 from vsr.media.index import read_packet_index
 from vsr.media.probe import probe
@@ -130,12 +131,23 @@ def source_stamp(source: Path) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
-def check_source_unchanged(source: Path, stamp: tuple[int, int] | None) -> None:
-    """InputError where `source` is not as `stamp` (source_stamp) found it: replaced or written to
-    during the run, its segments would come from two files (nothing says so afterwards)."""
-    if stamp is not None and source_stamp(source) != stamp:
-        raise InputError(f"{Path(source).name} changed during the run (replaced or written to): its segments would "
-                         "come from two files; run it again once it is complete")
+class SourceChanged(InputError):
+    """The input was replaced or written to during a segmented run: its segments would come from two files."""
+
+
+def check_source_unchanged(source: Path, stamp: tuple[int, int] | None, sha256: str | None = None) -> None:
+    """SourceChanged where `source` is not as `stamp` (source_stamp) found it: replaced or written
+    to during the run, its segments would come from two files (nothing says so afterwards). With
+    `sha256` (the driver's, before the join), a file only touched (its time changed, its content
+    the same) passes; without (a worker, whose mount may keep times more coarsely than the
+    driver's: whole seconds through sshfs), the size alone is compared."""
+    if stamp is None:
+        return
+    now = source_stamp(source)
+    if now == stamp or (sha256 is None and now[0] == stamp[0]) or (sha256 is not None and file_sha256(source) == sha256):
+        return
+    raise SourceChanged(f"{Path(source).name} changed during the run (replaced or written to): its segments would "
+                        "come from two files, so their work is removed; run it again once it is complete")
 
 
 def forget_planned_jobs() -> None:
