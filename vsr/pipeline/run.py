@@ -322,14 +322,14 @@ def run_job(
                 info.path, layout, streams.kept, decoded, frame_duration(filtered), max_frames, frame_filter=frame_filter,
                 start_pts=context.read_start, end_pts=context.read_end, filtered_time_base=filtered.time_base,
             )), frames_q, stages.stop))
-            denoised = DenoiseStats()
+            denoised, windows = DenoiseStats(), WindowStats()
             if job.denoise is not None:
                 decoded_q, frames_q = frames_q, stages.queue(options.queue_size)
                 stages.start("denoise", _denoise_stage(job, decoded_q, frames_q, stages, context.written, denoised))
             stages.start("upscale", (lambda: upscale_frames(
                 job.engine, layout, job.batch_size, make_frame, frames_q, encoded_q, stages.stop, upscaled
             )) if job.mode == "single" else _multi_frame_stage(
-                job, make_frame, frames_q, encoded_q, stages, upscaled, context.written, summary,
+                job, make_frame, frames_q, encoded_q, stages, upscaled, context.written, windows,
             ))
             stages.start("encode", lambda: write_stage(encoded_q, muxer))
             total = min(filtered.frame_count or max_frames or 0, max_frames or 1 << 62) or None
@@ -341,6 +341,8 @@ def run_job(
             raise PipelineError("pipeline", f"decoded {decoded.frames - context.frames} frames but wrote {muxer.frames}")
         if job.denoise is not None:  # once the run is through: a stopped one says one line, why it stopped
             log.log(summary, "%s", denoised.describe())
+        if windows.cuts:
+            log.log(summary, "multi-frame: %d scene cut(s) reset the window", len(windows.cuts))
         _check_filtered_count(job, frame_filter, complete=max_frames is None and scope.whole)
         if job.video_filter and decoded.dropped_frames:  # the chain's doing more likely than the file's
             log.warning("%d frame(s) left the --vf chain with the timestamp of the frame before and were dropped "
@@ -448,12 +450,12 @@ def _denoise_stage(
 
 def _multi_frame_stage(
     job: Job, make_frame: Callable, source: StageQueue, sink: StageQueue, stages: Stages, stats: UpscaleStats,
-    written: Callable[[int], bool] | None = None, summary: int = logging.INFO,
+    written: Callable[[int], bool] | None = None, window_stats: WindowStats | None = None,
 ) -> Callable[[], None]:
-    """The upscale stage of multi-frame mode (vsr.pipeline.window), fusing on the engine's device;
-    `written(pts)`: whether a frame is written (else it is context only)."""
+    """The upscale stage of multi-frame mode (vsr.pipeline.window), fusing on the engine's device,
+    counting into `window_stats`; `written(pts)`: whether a frame is written (else it is context only)."""
     fuser = engine_fuser(job.engine, job.model.scale, job.frames, job.layout.max_value)
-    window_stats = WindowStats()
+    window_stats = window_stats if window_stats is not None else WindowStats()
 
     def body() -> None:
         try:
@@ -463,7 +465,5 @@ def _multi_frame_stage(
             )
         finally:
             stats.frames, stats.batches = window_stats.frames, window_stats.batches
-            if window_stats.cuts:
-                log.log(summary, "multi-frame: %d scene cut(s) reset the window", len(window_stats.cuts))
 
     return body
