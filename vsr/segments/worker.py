@@ -110,11 +110,7 @@ def planned_job(source: Path, options: UpscaleOptions, container: str) -> Job:
     same arguments (and the same file size and modification time): the segments of one input
     share one loaded model and engine. Only the last job is kept (the driver keeps a small
     vsr.segments.run.JobSummary of each of its jobs), so memory does not grow over a folder of inputs."""
-    try:
-        stat = Path(source).stat()
-    except OSError as exc:
-        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
-    key = (str(source), stat.st_size, stat.st_mtime_ns, repr(options), container)
+    key = (str(source), *source_stamp(source), repr(options), container)
     job = _planned.get(key)
     if job is None:
         _planned.clear()
