@@ -49,6 +49,8 @@ def _standard_streams_open() -> None:
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
+    if sys.stdin is None:
+        sys.stdin = open(0, buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the process
     if sys.stdout is None:
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the process
     if sys.stderr is None:
