@@ -335,3 +335,21 @@ def test_a_callback_that_raises_stops_a_segmented_run_with_its_own_exception(mak
     with pytest.raises(Cancelled, match="^stop$"):
         upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=0.5, progress=cancel)
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_second_segmented_folder_run_into_the_same_folder_is_refused_while_the_first_runs(make_clip, tmp_path):
+    """Both ran the same segments: files failed on both sides, work folders were left for good."""
+    from vsr.errors import OutputError
+    from vsr.segments.run import lock_folder
+
+    make_clip("in/a.mp4", **CLIP)
+    (tmp_path / "out").mkdir()
+    held = lock_folder(tmp_path / "out", "held")  # what the first run holds while it runs
+    try:
+        with pytest.raises(OutputError, match=r"^another vsr run is upscaling a folder into .*out; wait for it"):
+            upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS, segment_seconds=0.5)
+    finally:
+        import os
+
+        os.close(held)
+    assert [o.state for o in upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS, segment_seconds=0.5)] == ["done"]

@@ -31,7 +31,7 @@ from vsr.options import UpscaleOptions
 from vsr.pipeline.run import Progress, check_still_options, upscale_video
 from vsr.segments.run import (
     CallerStopped, Runner, SegmentedJob, SequentialRunner, default_work_dir, holds_work, passed_through, run_jobs,
-    WORK_SUFFIX, whole_run,
+    WORK_SUFFIX, lock_folder, whole_run,
 )
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,8 @@ def upscale_folder(
         else:
             todo.append((source, target))
     started = time.time()
+    held = lock_folder(output, f"another vsr run is upscaling a folder into {output}; wait for it to end, or stop it "
+                               "first") if segmented else None  # its files' work folders are judged once, not held
     try:
         with whole_run():
             if not segmented:
@@ -166,6 +168,9 @@ def upscale_folder(
             finished = sum(_written_since(target, started) for _, target in todo)
             exc.add_note(_how_to_go_on(finished, len(todo), output, options.run.overwrite, segmented))
         raise
+    finally:
+        if held is not None:
+            os.close(held)
     _remove_if_empty(output, made_output)  # every file failed
     return [outcomes[source] for source in videos]
 

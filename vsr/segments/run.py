@@ -560,19 +560,25 @@ def _filtered_planes(
 
 
 def _lock_work(work: Path) -> int | None:
-    """Take the work folder's flock (on a descriptor of the folder itself: its files come and go),
-    for as long as the job is open; OutputError when another live run holds it (two --resume runs of
-    one job both ran every segment left, and the second to join removed the folder under the first).
-    None where the folder cannot be opened so or its file system has no locks."""
+    """Take the work folder's flock for as long as the job is open; OutputError when another live
+    run holds it (two --resume runs of one job both ran every segment left, and the second to join
+    removed the folder under the first). See lock_folder."""
+    return lock_folder(work, f"another run is using the work folder {work}; wait for it to end, or stop it first")
+
+
+def lock_folder(folder: Path, busy: str) -> int | None:
+    """The descriptor of `folder` holding its flock (on the folder itself: its files come and go);
+    OutputError `busy` when another live run holds it. None where the folder cannot be opened so
+    or its file system has no locks. Close the descriptor to let go."""
     try:
-        fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno in (errno.EMFILE, errno.ENFILE):
-            raise OutputError(f"cannot open the work folder {work}: {mux.system_reason(exc)}") from None
+            raise OutputError(f"cannot open the folder {folder}: {mux.system_reason(exc)}") from None
         return None
     if mux.try_lock(fd) is False:
         os.close(fd)
-        raise OutputError(f"another run is using the work folder {work}; wait for it to end, or stop it first")
+        raise OutputError(busy)
     return fd
 
 
