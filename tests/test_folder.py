@@ -353,3 +353,27 @@ def test_a_second_segmented_folder_run_into_the_same_folder_is_refused_while_the
 
         os.close(held)
     assert [o.state for o in upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS, segment_seconds=0.5)] == ["done"]
+
+
+def test_a_file_replaced_during_a_segmented_folder_run_fails_once_and_leaves_no_work(make_clip, tmp_path, caplog):
+    """Each of its remaining segments said "changed during the run" again, and its work folder,
+    of two files, stayed for a --resume that could only refuse it."""
+    import logging
+    import os
+    import shutil
+
+    make_clip("in/a.mp4", **CLIP)
+    other = make_clip("other.mp4", **{**CLIP, "seed": 7})
+    replaced = []
+
+    def replace_once(done: int, total: int | None) -> None:
+        if done and not replaced:
+            shutil.copyfile(other, tmp_path / "swap.mp4")
+            os.replace(tmp_path / "swap.mp4", tmp_path / "in" / "a.mp4")
+            replaced.append(done)
+
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        outcomes = upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS, segment_seconds=0.2, progress=replace_once)
+    assert [o.state for o in outcomes] == ["failed"] and "changed during the run" in outcomes[0].detail
+    assert sum("changed during the run" in m for m in caplog.messages) == 1
+    assert not any(p.name.endswith(".vsr-work") for p in tmp_path.rglob("*"))

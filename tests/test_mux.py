@@ -905,6 +905,15 @@ def test_a_long_output_name_the_system_takes_is_taken(make_clip, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.mp4", name])
 
 
+def test_a_long_input_name_gets_a_default_output_name_that_fits(make_clip, tmp_path):
+    """A 249-byte stem made `<stem>_x2.mp4` too long: "OSError: [Errno 36] File name too long"."""
+    source = tmp_path / ("z" * 249 + ".mp4")
+    source.write_bytes(make_clip("in.mp4", frames=2).read_bytes())
+    result = vsr.upscale_video(source, scale=2, model="bicubic")
+    assert result.output.parent == tmp_path and len(os.fsencode(result.output.name)) <= 255
+    assert result.output.name.startswith("z" * 200) and result.output.suffix == ".mp4" and result.frames == 2
+
+
 def test_two_long_names_that_begin_alike_keep_their_partials_and_work_apart(tmp_path):
     """Cut to the same prefix, a run of one was refused ("another vsr run is writing ...") while the
     other's partial existed, and their work folders were one."""

@@ -367,9 +367,11 @@ def run_jobs(
                 if isinstance(outcome, VsrError):
                     if not keep_going:
                         raise outcome
-                    log.warning("%s: %s", job.source.name, outcome)
-                    if outcomes[task.job] is None:
+                    if outcomes[task.job] is None:  # a file's first failure is said: its other segments' may repeat it
+                        log.warning("%s: %s", job.source.name, outcome)
                         outcomes[task.job] = outcome
+                        if isinstance(outcome, SourceChanged):
+                            job.discard()  # segments of two files: no --resume could use them
                 else:
                     job.record(task.segment, outcome)
                     done += outcome.frames
