@@ -598,3 +598,20 @@ def test_a_closed_stderr_loses_the_last_line_not_the_exit_status(cli, make_clip,
     monkeypatch.setattr(typer, "echo", closed)
     result = cli("upscale", make_clip("clip.mp4", frames=3), "-o", tmp_path / "out.mp4", "-s", "2", *BICUBIC)
     assert result.exit_code == 0 and len(read_video(tmp_path / "out.mp4").lumas) == 3
+
+
+def test_a_signal_while_ray_stops_comes_after_the_line_that_says_the_work_is_done(cli, make_clip, tmp_path, monkeypatch):
+    """Ctrl-C during Ray's shutdown, after the join: 'vsr: interrupted' alone, though the output was whole."""
+    import vsr.cli.upscale as upscale_command
+    from vsr.segments.run import SequentialRunner
+
+    class StoppedWhileClosing(SequentialRunner):
+        def close(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(upscale_command, "_ray_runner", lambda *args: StoppedWhileClosing())
+    result = cli("upscale", make_clip("clip.mp4", frames=6), "-o", tmp_path / "out.mp4", "-s", "2", "--workers", "2",
+                 *BICUBIC)
+    lines = error_lines(result)
+    assert result.exit_code == 130 and lines[-2].startswith("vsr: wrote") and lines[-1] == "vsr: interrupted"
+    assert len(read_video(tmp_path / "out.mp4").lumas) == 6

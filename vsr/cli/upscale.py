@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -102,28 +101,33 @@ def upscale(
     if restore:
         with one_line_errors(debug=debug):
             options = restore_options(options, deinterlace=deinterlace, denoise=denoise)
-    with one_line_errors(debug=debug), ProgressBar(disable=quiet) as bar, runner or contextlib.nullcontext():
+    try:
+        with one_line_errors(debug=debug), ProgressBar(disable=quiet) as bar:
+            if input.is_dir():
+                outcomes = upscale_folder(
+                    input, output, options, segment_seconds=segment_seconds, runner=runner, work_dir=work_dir,
+                    resume=resume, keep_work=keep_work, progress=bar.update,
+                )
+            elif not segmented:
+                result = upscale_video(input, output, options=options, progress=bar.update)
+            else:
+                result = upscale_in_segments(
+                    input, output, options, segment_seconds=segment_seconds, work_dir=work_dir, resume=resume,
+                    keep_work=keep_work, progress=bar.update, runner=runner,
+                )
         if input.is_dir():
-            outcomes = upscale_folder(
-                input, output, options, segment_seconds=segment_seconds, runner=runner, work_dir=work_dir,
-                resume=resume, keep_work=keep_work, progress=bar.update,
-            )
-        elif not segmented:
-            result = upscale_video(input, output, options=options, progress=bar.update)
-        else:
-            result = upscale_in_segments(
-                input, output, options, segment_seconds=segment_seconds, work_dir=work_dir, resume=resume,
-                keep_work=keep_work, progress=bar.update, runner=runner,
-            )
-    if input.is_dir():
-        for outcome in outcomes:
-            report(outcome.line())
-        if any(outcome.state == "failed" for outcome in outcomes):
-            raise typer.Exit(1)
-        return
-    if not quiet:
-        speed = "joined, none left to upscale" if result.frames_run == 0 else f"upscaled at {result.fps:.1f} fps"
-        report(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {speed})", err=True)
+            for outcome in outcomes:
+                report(outcome.line())
+            if any(outcome.state == "failed" for outcome in outcomes):
+                raise typer.Exit(1)
+            return
+        if not quiet:
+            speed = "joined, none left to upscale" if result.frames_run == 0 else f"upscaled at {result.fps:.1f} fps"
+            report(f"vsr: wrote {result.output} ({result.width}x{result.height}, {result.frames} frame{'s' if result.frames != 1 else ''}, {speed})", err=True)
+    finally:  # Ray stopped after what became of the work is said: a signal while it stops has the line before its own
+        if runner is not None:
+            with one_line_errors(debug=debug):
+                runner.close()
 
 
 def _refuse_unless(enabled: bool, applies: str, **flags: object) -> None:
