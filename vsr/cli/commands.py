@@ -39,7 +39,8 @@ def _usage_errors_on_one_line() -> None:
         import typer.rich_utils as rich_utils
     except ImportError:  # without rich, typer prints click's four plain lines
         return
-    if getattr(rich_utils.rich_format_error, "vsr_one_line", False):
+    framed = getattr(rich_utils, "rich_format_error", None)
+    if framed is None or getattr(framed, "vsr_one_line", False):  # another typer: its own way stays
         return
 
     def one_line(error) -> None:  # type: ignore[no-untyped-def]
