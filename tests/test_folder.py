@@ -377,3 +377,24 @@ def test_a_file_replaced_during_a_segmented_folder_run_fails_once_and_leaves_no_
     assert [o.state for o in outcomes] == ["failed"] and "changed during the run" in outcomes[0].detail
     assert sum("changed during the run" in m for m in caplog.messages) == 1
     assert not any(p.name.endswith(".vsr-work") for p in tmp_path.rglob("*"))
+
+
+def test_a_file_changed_before_its_join_in_a_folder_run_leaves_no_work(make_clip, tmp_path):
+    """Found at the join (after its last segment: a same-size rewrite passes the workers' check), its
+    work folder stayed for good, which no --resume could use."""
+    import os
+    import shutil
+
+    make_clip("in/a.mp4", **CLIP)
+    other = make_clip("other.mp4", **{**CLIP, "seed": 7})
+    replaced = []
+
+    def replace_at_the_end(done: int, total: int | None) -> None:
+        if done and done == total and not replaced:
+            shutil.copyfile(other, tmp_path / "swap.mp4")
+            os.replace(tmp_path / "swap.mp4", tmp_path / "in" / "a.mp4")
+            replaced.append(done)
+
+    outcomes = upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS, segment_seconds=0.2, progress=replace_at_the_end)
+    assert replaced and [o.state for o in outcomes] == ["failed"] and "changed during the run" in outcomes[0].detail
+    assert not any(p.name.endswith(".vsr-work") for p in tmp_path.rglob("*"))

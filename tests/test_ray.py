@@ -361,3 +361,11 @@ def test_sigterm_mid_run_stops_the_workers_keeps_the_work_folder_and_resume_fini
     assert resumed.exit_code == 0, resumed.stderr
     assert fingerprint(target) == fingerprint(sequential)
     assert not default_work_dir(target).exists()
+
+
+def test_a_changed_input_travels_back_from_a_worker_as_what_it_is():
+    """It came back a bare VsrError: the driver's handling of a changed input (its work removed) never ran."""
+    from vsr.segments.distributed import Failure
+    from vsr.segments.worker import SourceChanged
+
+    assert type(Failure.of(None, SourceChanged("in.mp4 changed during the run")).error()) is SourceChanged

@@ -38,5 +38,5 @@ def default_output_path(source: Path, scale: int) -> Path:
     """`<stem>_x<scale><ext>` beside the input: its extension where vsr writes that container or
     image format, else .mkv (a .avi or .ts input)."""
     suffix = source.suffix if source.suffix.lower() in IMAGE_SUFFIXES else written_suffix(source.suffix)
-    stem = f"{source.stem}_x{scale}"  # cut to fit where a long input's name, legal itself, would make it too long
-    return source.with_name(f"{fitting_name(stem, len(os.fsencode(suffix)))}{suffix}")
+    mark = f"_x{scale}{suffix}"  # the stem cut to fit where a long input's name, legal itself, would make it too long
+    return source.with_name(f"{fitting_name(source.stem, len(os.fsencode(mark)))}{mark}")

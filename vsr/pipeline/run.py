@@ -339,10 +339,6 @@ def run_job(
             progress(muxer.frames, muxer.frames)  # the total was an estimate (a variable rate): the bar ends full
         if decoded.frames - context.frames != muxer.frames:
             raise PipelineError("pipeline", f"decoded {decoded.frames - context.frames} frames but wrote {muxer.frames}")
-        if job.denoise is not None:  # once the run is through: a stopped one says one line, why it stopped
-            log.log(summary, "%s", denoised.describe())
-        if windows.cuts:
-            log.log(summary, "multi-frame: %d scene cut(s) reset the window", len(windows.cuts))
         _check_filtered_count(job, frame_filter, complete=max_frames is None and scope.whole)
         if job.video_filter and decoded.dropped_frames:  # the chain's doing more likely than the file's
             log.warning("%d frame(s) left the --vf chain with the timestamp of the frame before and were dropped "
@@ -358,6 +354,10 @@ def run_job(
         if check is not None:
             check(temp, muxer.frames)
         mux.commit_output(temp, target, options.overwrite)
+        if job.denoise is not None:  # once the run is through: a failed or stopped one says one line, why
+            log.log(summary, "%s", denoised.describe())
+        if windows.cuts:
+            log.log(summary, "multi-frame: %d scene cut(s) reset the window", len(windows.cuts))
         return muxer.frames
     except BaseException:  # the reservation removes the temporary file
         if stages.stop_all() and output is not None:

@@ -37,7 +37,7 @@ from vsr.device import choose_device
 from vsr.errors import ConfigError, InputError, OutputError, PipelineError, UnsupportedModelError, VsrError
 from vsr.pipeline.run import Progress
 from vsr.segments.run import Outcome
-from vsr.segments.worker import SegmentResult, SegmentTask, upscale_checked
+from vsr.segments.worker import SegmentResult, SegmentTask, SourceChanged, upscale_checked
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ PROGRESS_SECONDS = 0.5
 """How often workers report their frames, and the driver looks at them."""
 
 _ERRORS: dict[str, type[VsrError]] = {
-    cls.__name__: cls for cls in (InputError, OutputError, UnsupportedModelError, ConfigError, VsrError)
+    cls.__name__: cls for cls in (SourceChanged, InputError, OutputError, UnsupportedModelError, ConfigError, VsrError)
 }
 
 

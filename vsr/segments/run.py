@@ -294,7 +294,8 @@ def upscale_in_segments(
     unfinished segments are upscaled (no work folder yet: a fresh start). The work (vsr's files in
     the work folder, and the folder where vsr made or named it: SegmentedJob._remove_work) is
     removed after the join unless `keep_work`, and kept when the job fails after a segment was
-    finished (nothing is then written to `target`; work in which no segment was finished is removed). `progress` is called with (frames done over all segments, total).
+    finished (nothing is then written to `target`; work in which no segment was finished is removed,
+    and so is the work of an input that changed during the run: SourceChanged). `progress` is called with (frames done over all segments, total).
     `runner`: where the segments run (default: SequentialRunner, in this process);
     `segment_seconds` None: default_segment_seconds for its workers.
     Raises a VsrError subclass on failure; PipelineError (stage "segment N") for a segment that
@@ -353,6 +354,8 @@ def run_jobs(
             if not keep_going:
                 raise
             outcomes[key] = exc
+            if isinstance(exc, SourceChanged):
+                jobs[key].discard()  # segments of two files: no --resume could use them
 
     try:
         report(0)
@@ -370,11 +373,11 @@ def run_jobs(
                     if outcomes[task.job] is None:  # a file's first failure is said: its other segments' may repeat it
                         log.warning("%s: %s", job.source.name, outcome)
                         outcomes[task.job] = outcome
-                        if isinstance(outcome, SourceChanged):
-                            job.discard()  # segments of two files: no --resume could use them
-                else:
+                elif not isinstance(outcomes[task.job], SourceChanged):  # else of two files: not to be kept
                     job.record(task.segment, outcome)
                     done += outcome.frames
+                if not remaining[task.job] and isinstance(outcomes[task.job], SourceChanged):
+                    job.discard()  # once none of its segments runs: segments of two files, no --resume could use them
                 report(0)
                 if not remaining[task.job] and outcomes[task.job] is None:
                     finish(task.job)
