@@ -928,3 +928,5 @@ def test_two_long_names_that_begin_alike_keep_their_partials_and_work_apart(tmp_
             assert partial.exists()  # neither refused nor swept by the other target's run
     cut = mux.temp_path_for(tmp_path / ("é" * 120 + ".mp4")).name  # 244 bytes: cut on a character, not within one
     assert len(os.fsencode(cut)) <= 255 and cut.encode("utf-8").decode("utf-8") == cut
+    latin1 = os.fsdecode(b"caf\xe9-" * 48 + b".mp4")  # not UTF-8: its bytes were dropped from the cut name
+    assert os.fsencode(mux.temp_path_for(tmp_path / latin1).name).startswith(b".caf\xe9-caf\xe9-")

@@ -50,8 +50,15 @@ def fitting_name(name: str, extra: int) -> str:
     if len(whole) + extra <= NAME_MAX:
         return name
     mark = "~" + hashlib.sha1(whole).hexdigest()[:8]
-    return os.fsdecode(whole[:NAME_MAX - extra - len(mark)]).encode("utf-8", "surrogateescape").decode(
-        "utf-8", "ignore") + mark
+    kept = whole[:NAME_MAX - extra - len(mark)]
+    for back in range(1, 4):  # a UTF-8 character the cut split: left out whole (other bytes kept as they are)
+        if len(kept) >= back and kept[-back] & 0xC0 == 0xC0:  # the lead byte of the last character
+            if back < (2 if kept[-back] < 0xE0 else 3 if kept[-back] < 0xF0 else 4):
+                kept = kept[:-back]
+            break
+        if len(kept) < back or kept[-back] & 0xC0 != 0x80:  # not a continuation byte: nothing was split
+            break
+    return os.fsdecode(kept) + mark
 
 
 def temp_path(target: Path) -> Path:

@@ -124,6 +124,7 @@ def install_handlers() -> None:
     a signal the process was started ignoring stays ignored (`nohup` ignores SIGHUP, a shell
     ignores SIGINT for the jobs it starts in the background with &: they are to run on)."""
     handler = _Handler()
+    IGNORED.clear()  # what this process ignores now (a program embedding the command may have changed it)
     for signum in MESSAGES:
         if signal.getsignal(signum) is signal.SIG_IGN:
             IGNORED.add(signum)

@@ -150,8 +150,12 @@ def upscale_folder(
         else:
             todo.append((source, target))
     started = time.time()
-    held = lock_folder(output, f"another vsr run is upscaling a folder into {output}; wait for it to end, or stop it "
-                               "first") if segmented else None  # its files' work folders are judged once, not held
+    try:  # its files' work folders are judged once, not held: the output folder is
+        held = lock_folder(output, f"another vsr run is upscaling a folder into {output}; wait for it to end, or stop "
+                                   "it first") if segmented else None
+    except OutputError:
+        _remove_if_empty(output, made_output)
+        raise
     try:
         with whole_run():
             if not segmented:

@@ -573,8 +573,8 @@ def _lock_work(work: Path) -> int | None:
 
 def lock_folder(folder: Path, busy: str) -> int | None:
     """The descriptor of `folder` holding its flock (on the folder itself: its files come and go);
-    OutputError `busy` when another live run holds it. None where the folder cannot be opened so
-    or its file system has no locks. Close the descriptor to let go."""
+    OutputError `busy` when another live run holds it. None where the folder cannot be opened so;
+    where its file system has no locks, the descriptor, holding nothing. Close it to let go."""
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
