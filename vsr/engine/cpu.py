@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -31,7 +32,9 @@ _runs = 0
 _runs_lock = threading.Lock()
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """The C library, opened once (tune_cpu_allocator runs at every batch)."""
     try:
         return ctypes.CDLL("libc.so.6")
     except OSError:

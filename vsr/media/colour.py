@@ -58,10 +58,11 @@ def guessed_colour(width: int, height: int, pix_fmt: str) -> Colour:
     return Colour(primaries=system, transfer=SMPTE170M, matrix=system, range=colour_range)
 
 
-def holds_rgb(pix_fmt: str) -> bool:
-    """Whether frames of `pix_fmt` hold RGB samples: RGB formats, and palettes (GIF, PNG, APNG),
-    whose entries are RGB colours (FFmpeg does not count them as RGB)."""
-    fmt = av.VideoFormat(pix_fmt)
+def holds_rgb(pix_fmt: str | av.VideoFormat) -> bool:
+    """Whether frames of `pix_fmt` (a name, or a frame's own format: no lookup per frame) hold RGB
+    samples: RGB formats, and palettes (GIF, PNG, APNG), whose entries are RGB colours (FFmpeg
+    does not count them as RGB)."""
+    fmt = av.VideoFormat(pix_fmt) if isinstance(pix_fmt, str) else pix_fmt
     return fmt.is_rgb or fmt.has_palette
 
 

@@ -483,7 +483,7 @@ def planes(
 def _converted(frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
     """`frame` in `pix_fmt`; RGB into the range `rgb_to_yuv_range` says (PyAV would keep an RGB
     frame's full range in a limited-range format), as a filter graph's own conversion does."""
-    if holds_rgb(frame.format.name):
+    if holds_rgb(frame.format):
         return frame.reformat(format=pix_fmt, src_color_range=RANGE_FULL, dst_color_range=rgb_to_yuv_range(pix_fmt))
     return frame.reformat(format=pix_fmt)
 
