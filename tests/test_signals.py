@@ -276,3 +276,34 @@ def test_a_closed_stderr_is_no_descriptor_for_the_output(make_clip, tmp_path):
     assert proc.returncode == 0
     assert proc.stdout.endswith(f"{os.devnull}|True")
     assert len(read_video(tmp_path / "out.mp4").lumas) == 3
+
+
+def test_a_signal_whose_exception_python_ignores_is_raised_again_at_once():
+    """A signal while Python runs a callback whose exceptions it only reports (a weakref callback:
+    importlib's module locks have one, and CI's start-up signal landed there): the exception was
+    lost with a traceback ("Exception ignored in ..."), and the process ended only at the 2.5 s
+    deadline. Now it is raised again where it can stop the command, with its one line."""
+    script = (
+        "import os, sys, time, weakref\n"
+        "from vsr.cli.signals import Interrupted, install_handlers, stop_now\n"
+        "install_handlers()\n"
+        "class Thing: pass\n"
+        "def callback(_ref):\n"
+        "    print('in the callback', flush=True)\n"
+        "    time.sleep(5)\n"
+        "thing = Thing()\n"
+        "ref = weakref.ref(thing, callback)\n"
+        "try:\n"
+        "    del thing\n"
+        "    time.sleep(5)\n"
+        "    print('ran on')\n"
+        "except Interrupted as exc:\n"
+        "    stop_now(exc)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "in the callback"
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and stderr.splitlines() == ["vsr: interrupted"], stderr
+    assert time.monotonic() - start < 1.5  # not the deadline's end

@@ -10,8 +10,11 @@ then clears the error (a compiled module's initialisation, which imports other m
 swallows it, and the run would go on as if no signal had come. So the handler does not raise
 while a compiled module initialises: where the library has not started any work yet (the command
 is still importing its modules, torch's C extension takes 1–2 s) it ends the process at once,
-with nothing to clean up; otherwise it sends the signal again a moment later. The first signal
-also starts a deadline after which the process ends whatever it is doing.
+with nothing to clean up; otherwise it sends the signal again a moment later. Python itself only
+reports an exception raised in a callback it runs for an object (a weakref callback: importlib's
+module locks have one; a `__del__`): such a report of the handler's exception re-arms it and sends
+the signal again. The first signal also starts a deadline after which the process ends whatever it
+is doing.
 """
 
 from __future__ import annotations
@@ -84,12 +87,22 @@ class _Handler:
         if _in_compiled_module_init(frame):
             if _library_idle(frame):
                 stop_now(self.first)
-            resend = threading.Timer(REDELIVER_SECONDS, os.kill, (os.getpid(), signum))
-            resend.daemon = True
-            resend.start()
+            _send_again(signum)
             return
         self.raised = True
         raise self.first
+
+    def lost(self, signum: int) -> None:
+        """The exception raised was reported and dropped by Python (raised in a callback): raise it
+        again at the next chance."""
+        self.raised = False
+        _send_again(signum)
+
+
+def _send_again(signum: int) -> None:
+    resend = threading.Timer(REDELIVER_SECONDS, os.kill, (os.getpid(), signum))
+    resend.daemon = True
+    resend.start()
 
 
 def _in_compiled_module_init(frame: FrameType | None) -> bool:
@@ -130,6 +143,24 @@ def install_handlers() -> None:
             IGNORED.add(signum)
         else:
             signal.signal(signum, handler)
+    previous = sys.unraisablehook
+    sys.unraisablehook = _RearmOnLost(handler, previous.previous if isinstance(previous, _RearmOnLost) else previous)
+
+
+class _RearmOnLost:
+    """sys.unraisablehook: the handler's own exception, dropped where Python only reports one, is
+    sent again rather than printed; anything else goes to the hook that was there."""
+
+    def __init__(self, handler: _Handler, previous) -> None:
+        self.handler = handler
+        self.previous = previous
+
+    def __call__(self, unraisable) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, Interrupted) and exc is self.handler.first:
+            self.handler.lost(exc.signum)
+        else:
+            self.previous(unraisable)
 
 
 IGNORED: set[int] = set()
