@@ -126,6 +126,23 @@ def test_a_job_stopped_before_any_segment_finished_leaves_no_work_to_resume(sour
     assert_same_video(target, whole)
 
 
+@pytest.mark.parametrize("made_by_user", [False, True])
+def test_a_work_dir_vsr_made_goes_when_a_resumed_run_finishes(source, whole, tmp_path, monkeypatch, made_by_user):
+    """A --work-dir vsr made was left behind, empty, when the run finished through --resume (only
+    the run that made it knew); one the user made is kept."""
+    target, work = tmp_path / "out.mp4", tmp_path / "scratch" / "job"
+    if made_by_user:
+        work.mkdir(parents=True)
+    count_segments(monkeypatch, failing={1: 2})
+    with pytest.raises(PipelineError):
+        upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, work_dir=work)
+    assert Manifest.load(work).pending
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, work_dir=work, resume=True)
+    assert_same_video(target, whole)
+    assert work.is_dir() == made_by_user
+    assert not made_by_user or not any(work.iterdir())
+
+
 def test_a_finished_run_kept_with_keep_work_is_named_as_such(source, whole, tmp_path):
     target = tmp_path / "out.mp4"
     upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, keep_work=True)

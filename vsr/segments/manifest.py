@@ -51,11 +51,13 @@ class Manifest:
     segments: tuple[SegmentRecord, ...]
     weights_sha256: str = ""
     """Of the model's weight file ("" for none, and in manifests older than this field)."""
+    made_folder: bool = False
+    """Whether vsr made the work folder (then removed with the work, by whichever run finishes it)."""
 
     @classmethod
-    def new(cls, source: Path, options: UpscaleOptions, plan: list[Segment]) -> Manifest:
+    def new(cls, source: Path, options: UpscaleOptions, plan: list[Segment], *, made_folder: bool = False) -> Manifest:
         return cls(input_digest(source), options_digest(options), tuple(SegmentRecord(s) for s in plan),
-                   weights_digest(options.model))
+                   weights_digest(options.model), made_folder)
 
     def for_job(self, source: Path, options: UpscaleOptions) -> Manifest:
         """Itself, if it was made for this input and these options; else ConfigError saying which differs."""
@@ -108,6 +110,7 @@ class Manifest:
             "input_sha256": self.input_sha256,
             "options_sha256": self.options_sha256,
             "weights_sha256": self.weights_sha256,
+            "made_folder": self.made_folder,
             "segments": [
                 {**dataclasses.asdict(r.segment), "state": r.state.value, "frames_written": r.frames, "bytes": r.bytes,
                  "sha256": r.sha256}
@@ -125,7 +128,8 @@ class Manifest:
             )
             for s in raw["segments"]
         )
-        return cls(raw["input_sha256"], raw["options_sha256"], records, raw.get("weights_sha256", ""))
+        return cls(raw["input_sha256"], raw["options_sha256"], records, raw.get("weights_sha256", ""),
+                   raw.get("made_folder", False) is True)
 
 
 def input_digest(source: Path) -> str:

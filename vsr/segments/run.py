@@ -135,7 +135,7 @@ class SegmentedJob:
     fresh: bool = False
     """Whether this run found no work files in the work folder: then none of them is older than the run."""
     made_work: bool = False
-    """Whether this run made the work folder."""
+    """Whether vsr made the work folder (this run, or the run it resumes)."""
     source_stamp: tuple[int, int] | None = None
     """The input's size and modification time when the job was opened: checked by every segment and the join."""
     _intact_files: dict[int, bool] = field(default_factory=dict, repr=False)
@@ -166,7 +166,6 @@ class SegmentedJob:
         work = Path(work_dir) if work_dir is not None else default_work_dir(target)
         fresh = not holds_work(work)
         resumed = resume and not fresh
-        made_work = not work.exists()
         held = _lock_work(work) if work.is_dir() else None  # before its work is judged: a live run's is not stale
         if not lock:  # in use by another run: refused all the same; free: not held (a descriptor a file would run out)
             _close_quietly(held)
@@ -179,8 +178,8 @@ class SegmentedJob:
             _close_quietly(held)
             raise
         files = [segment_path(work, r.segment, target.suffix) for r in manifest.segments]  # a resumed job keeps its plan
-        job = cls(source, target, options, container, work, manifest, files, planned, keep_work, fresh, made_work,
-                  stamp)
+        job = cls(source, target, options, container, work, manifest, files, planned, keep_work, fresh,
+                  manifest.made_folder, stamp)
         job._unlock = weakref.finalize(job, _close_quietly, held)
         if resumed:
             log.info("resuming: %d of %d segment(s) to do", len(job.todo()), len(manifest.segments))
@@ -629,10 +628,11 @@ def _open_work(
     seconds = segment_seconds if segment_seconds is not None else default_segment_seconds(index, workers)
     window = check_frames(options.multi_frame.frames) if options.multi_frame.mode == "multi" else 0
     plan = plan_segments(index, seconds, context=window + options.filters.temporal_reach())
+    made = not work.exists()
     try:  # a folder of the user's (even the output's own, other files in it) is used as it is
         work.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the work folder {work}: {exc.strerror or exc}") from None
-    manifest = Manifest.new(source, options, plan)
+    manifest = Manifest.new(source, options, plan, made_folder=made)
     manifest.save(work)
     return manifest
