@@ -114,6 +114,26 @@ def test_a_usage_mistake_is_one_line_with_where_to_look(cli, args, line):
     assert len(error_lines(result)) == 1 and error_lines(result)[0].startswith(line), result.stderr
 
 
+def test_another_typer_app_in_the_process_keeps_its_own_usage_errors():
+    """vsr's one-line usage errors are a patch of typer's: a program that imported vsr's command got
+    vsr's "vsr: error: ..." lines for its own app."""
+    script = (
+        "import typer\n"
+        "from typer.testing import CliRunner\n"
+        "import vsr.cli.commands\n"
+        "mine = typer.Typer(name='mytool')\n"
+        "@mine.command()\n"
+        "def run(count: int) -> None: ...\n"
+        "@mine.command()\n"
+        "def other() -> None: ...\n"
+        "print(CliRunner().invoke(mine, ['run', 'x']).output)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "COLUMNS": "100"})
+    assert proc.returncode == 0, proc.stderr
+    assert "vsr: error" not in proc.stdout and "Invalid value for 'count'" in proc.stdout, proc.stdout
+
+
 def test_missing_input(cli, tmp_path):
     result = cli("upscale", tmp_path / "nope.mp4", "-s", "2", "-q", *BICUBIC)
     assert_one_line_error(result, "not found", "nope.mp4")

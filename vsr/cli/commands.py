@@ -33,8 +33,9 @@ _show_flags_without_a_type()
 def _usage_errors_on_one_line() -> None:
     """Typer frames a usage mistake (an unknown option, a missing argument, a value of the wrong
     type) in a box under the usage line, six lines or more; vsr's errors are one line: "vsr:
-    error: no such option: --foo (see 'vsr upscale --help')", with the same exit status (2). (The
-    patch is typer's, for the process: a program that imports vsr's command gets it for its own too.)"""
+    error: no such option: --foo (see 'vsr upscale --help')", with the same exit status (2). The
+    patch is typer's, for the process: another app's errors (a program that imports vsr's command
+    has its own) are framed as they were."""
     try:
         import typer.rich_utils as rich_utils
     except ImportError:  # without rich, typer prints click's four plain lines
@@ -44,16 +45,18 @@ def _usage_errors_on_one_line() -> None:
         return
 
     def one_line(error) -> None:  # type: ignore[no-untyped-def]
+        context = getattr(error, "ctx", None)
+        if context is None or context.find_root().command.name != app.info.name:
+            framed(error)
+            return
         if type(error).__name__ == "NoArgsIsHelpError":  # `vsr` alone: the help is shown
             return
         message = " ".join(error.format_message().split()).rstrip(".")
         if message[1:2].islower():  # "No such option" → "no such option"; "INPUT ..." stays
             message = message[0].lower() + message[1:]
-        context = getattr(error, "ctx", None)
-        if context is not None and "unexpected extra argument" in message and _takes(context, "-o"):
+        if "unexpected extra argument" in message and _takes(context, "-o"):
             message += "; the output goes after -o"  # `vsr upscale in.mp4 out.mp4`, as the Python API takes it
-        hint = f" (see '{context.command_path} --help')" if context is not None else ""
-        typer.echo(f"vsr: error: {message}{hint}", err=True)
+        typer.echo(f"vsr: error: {message} (see '{context.command_path} --help')", err=True)
 
     one_line.vsr_one_line = True  # type: ignore[attr-defined]
     rich_utils.rich_format_error = one_line
