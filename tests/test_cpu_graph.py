@@ -117,3 +117,55 @@ def test_a_torch_build_without_the_fused_kernel_falls_back_to_the_plain_model(mo
     assert engine.graph is None
     luma = _texture()
     assert np.abs(engine.collect(engine.submit([luma]))[0].astype(int) - _reference(model.module, luma)).max() <= 1
+
+
+def test_a_module_called_in_another_thread_during_a_trace_runs_as_it_would(monkeypatch) -> None:
+    """torch.fx patches nn.Module for the whole process while it traces: a module called in another
+    thread meanwhile (another run's, the embedding program's own) failed with "module is not
+    installed as a submodule"."""
+    import threading
+
+    import vsr.engine.cpu_graph as cpu_graph_module
+
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU())
+    x = torch.ones(1, 1, 8, 8)
+    with torch.no_grad():
+        expected = theirs(x)
+    seen: list[object] = []
+    real = cpu_graph_module._Tracer.is_leaf_module
+
+    def in_the_trace(self, module, name):  # the trace is on: call their module from another thread
+        if not seen:
+            def call() -> None:
+                try:
+                    with torch.no_grad():
+                        seen.append(torch.equal(theirs(x), expected))
+                except Exception as exc:  # noqa: BLE001 - what the other thread got
+                    seen.append(exc)
+            thread = threading.Thread(target=call)
+            thread.start()
+            thread.join()
+        return real(self, module, name)
+
+    monkeypatch.setattr(cpu_graph_module._Tracer, "is_leaf_module", in_the_trace)
+    build_cpu_graph(load_model("espcn", 2).module, "bf16")
+    assert seen == [True]
+
+
+def test_a_graph_is_built_once_for_a_models_weights_precision_and_depth() -> None:
+    """Each build leaves torch.fx's generated code in memory for good: a program upscaling video
+    after video (the model loaded afresh each time) grew by every call."""
+    from vsr.engine.cpu_graph import cpu_graph
+
+    first, again = load_model("espcn", 2).module, load_model("espcn", 2).module
+    graph = cpu_graph(first, "bf16")
+    assert cpu_graph(again, "bf16") is graph
+    assert cpu_graph(again, "fp32") is not graph and cpu_graph(again, "bf16", 1023) is not graph
+    with torch.no_grad():
+        again.get_submodule(next(n for n, m in again.named_modules() if isinstance(m, torch.nn.Conv2d))).bias.add_(0.5)
+    changed = cpu_graph(again, "bf16")
+    assert changed is not graph
+    luma = _texture()
+    old, new = (CpuEngine(m, 2, "bf16", 255) for m in (first, again))
+    assert new.graph is changed
+    assert not np.array_equal(old.collect(old.submit([luma]))[0], new.collect(new.submit([luma]))[0])

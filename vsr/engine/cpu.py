@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from vsr.engine.cpu_graph import CpuGraph, build_cpu_graph, shuffle_phases
+from vsr.engine.cpu_graph import CpuGraph, cpu_graph, shuffle_phases
 from vsr.engine.tiling import TILE_OVERLAP, ChunkPlan, as_unsigned, forward_resilient, quantise
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class CpuEngine:
         self.precision = precision
         self.max_value = max_value
         try:
-            self.graph: CpuGraph | None = build_cpu_graph(module, precision, max_value)
+            self.graph: CpuGraph | None = cpu_graph(module, precision, max_value)
             self.module = self.graph.module
             overlap = self.graph.radius
             with torch.inference_mode():  # a CPU or torch build without these oneDNN kernels fails here

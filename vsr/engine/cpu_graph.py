@@ -19,7 +19,11 @@ model under autocast (tests compare them for every shipped model).
 from __future__ import annotations
 
 import copy
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -100,8 +104,27 @@ class FusedConv(nn.Module):
 
 
 class _Tracer(fx.Tracer):
+    """torch.fx's tracer, for the thread that traces only: while it traces, torch.fx patches
+    `nn.Module.__call__` and `__getattr__` for the whole process, and a module called in another
+    thread meanwhile (another run's, the embedding program's own) failed with "module is not
+    installed as a submodule"; such calls run as they would without the trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
         return isinstance(module, (nn.Conv2d, BicubicSkip)) or super().is_leaf_module(module, qualified_name)
+
+    def call_module(self, m: nn.Module, forward: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if threading.get_ident() != self.thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
+        if threading.get_ident() != self.thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
 
 
 def _fusable_activation(node: fx.Node, modules: dict[str, nn.Module]) -> str | None:
@@ -134,6 +157,40 @@ def receptive_radius(module: nn.Module) -> int:
         elif isinstance(layer, BicubicSkip):
             radius += 2
     return radius
+
+
+GRAPHS_HELD = 8
+"""Graphs kept for reuse (see cpu_graph): a few models x precisions x sample depths."""
+_graphs: OrderedDict[tuple[str, str, int], CpuGraph] = OrderedDict()
+_building = threading.Lock()
+
+
+def cpu_graph(module: nn.Module, precision: str, max_value: int = 255) -> CpuGraph:
+    """build_cpu_graph's graph of `module`, built once for its layers and weights, `precision` and
+    `max_value` and reused (the GRAPHS_HELD latest): a program that upscales one video after
+    another loads the model afresh each time, and each build leaves torch.fx's generated code in
+    memory for good. Builds run one at a time (two traces at once undo each other's patches of
+    torch); the graph holds no state of a run, so runs in several threads share it."""
+    key = (_fingerprint(module), precision, max_value)
+    with _building:
+        graph = _graphs.pop(key, None) or build_cpu_graph(module, precision, max_value)
+        _graphs[key] = graph
+        while len(_graphs) > GRAPHS_HELD:
+            _graphs.popitem(last=False)
+    return graph
+
+
+def _fingerprint(module: nn.Module) -> str:
+    """SHA-256 of what a graph is built from: the module's layers (their classes and settings) and
+    every parameter and buffer."""
+    digest = hashlib.sha256(repr(module).encode())
+    for layer in module.modules():
+        digest.update(f"{type(layer).__module__}.{type(layer).__qualname__}".encode())
+    for name, tensor in (*module.named_parameters(), *module.named_buffers()):
+        data = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def build_cpu_graph(module: nn.Module, precision: str, max_value: int = 255) -> CpuGraph:
@@ -212,4 +269,4 @@ def shuffle_phases(phases: torch.Tensor, scale: int) -> torch.Tensor:
     return grid.permute(0, 1, 3, 2, 4).reshape(n, height * scale, width * scale)
 
 
-__all__ = ["CpuGraph", "FusedConv", "build_cpu_graph", "receptive_radius", "shuffle_phases"]
+__all__ = ["CpuGraph", "FusedConv", "build_cpu_graph", "cpu_graph", "receptive_radius", "shuffle_phases"]
