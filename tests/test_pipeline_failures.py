@@ -14,7 +14,9 @@ previous one held longer)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 
@@ -278,3 +280,48 @@ def test_bytes_overwritten_in_the_middle_of_a_file_still_give_an_output(make_cli
     assert after.pts == good
     assert all(a < b for a, b in zip(after.pts, after.pts[1:]))
     assert set(after.pts) <= {40 * i for i in range(20)}
+
+
+class SlowBatches(torch.nn.Module):
+    """Nearest-neighbour x2 that takes `seconds` a call after its first `fast` calls, deaf to any
+    stop (a long batch in C)."""
+
+    def __init__(self, seconds: float, fast: int) -> None:
+        super().__init__()
+        self.seconds, self.fast = seconds, fast
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls > self.fast:
+            time.sleep(self.seconds)
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def open_partials() -> list[str]:
+    """The partial files this process holds open (removed or not)."""
+    folder = "/proc/self/fd"
+    names = []
+    for fd in os.listdir(folder):
+        with contextlib.suppress(OSError):
+            names.append(os.readlink(os.path.join(folder, fd)))
+    return [name for name in names if ".partial" in name]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_a_run_stopped_mid_batch_closes_its_output_once_the_batch_ends(make_clip, tmp_path):
+    """A stage still in a batch after the stop's grace: the output was never closed, a descriptor
+    and the removed partial's disk space held for the life of the process."""
+    source = make_clip("in.mp4", frames=30)
+    model = vsr.SRModel(name="slow", scale=2, module=SlowBatches(1.5, fast=8), supports_half=False, config=None)
+
+    def stop(done: int, total: int | None) -> None:
+        if len(open_partials()) == 2:  # the reservation's lock and the output PyAV opened at its first packet
+            raise KeyboardInterrupt
+
+    error, _ = run_bounded(vsr.upscale_video, source, tmp_path / "out.mp4", scale=2, model=model, device="cpu",
+                           precision="fp32", batch_size=1, queue_size=2, preset="ultrafast", progress=stop)
+    assert isinstance(error, KeyboardInterrupt), "the output never opened: this test would prove less than it says"
+    assert not wait_for_stage_threads(timeout=5.0)
+    assert open_partials() == []
+    assert listing(tmp_path) == ["in.mp4"]

@@ -176,6 +176,26 @@ def test_stop_all_gives_up_on_a_stage_that_ignores_the_stop_event():
     release.set()
 
 
+def test_a_cleanup_waits_for_a_stage_that_outlived_the_stop_and_runs_once_it_ends():
+    """What a stopped job closes (its output) is closed by the last stage to end; it was left open
+    for good (a descriptor and a deleted partial's disk space for each run cancelled mid-batch)."""
+    stages = Stages(thread_prefix="stubborn-")
+    release = threading.Event()
+    stages.start("stubborn", lambda: release.wait(5))
+    stages.start("prompt", lambda: stages.stop.wait(5))
+    cleaned: list[str] = []
+    assert stages.stop_all() is False
+    stages.when_ended(lambda: cleaned.append(threading.current_thread().name))
+    assert cleaned == []
+    release.set()
+    deadline = time.monotonic() + PROMPT_SECONDS
+    while not cleaned and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cleaned == ["stubborn-stubborn"]
+    stages.when_ended(lambda: cleaned.append("now"))  # all ended: at once, in the caller's thread
+    assert cleaned == ["stubborn-stubborn", "now"]
+
+
 def test_a_stage_still_running_after_a_signal_interrupted_the_wait_counts_as_running():
     """Python 3.11 marks a thread as ended when a signal's exception interrupts its join(): stop_all
     said every stage had stopped while the writer still muxed, and the job closed the output under

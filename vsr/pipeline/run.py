@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -360,8 +361,9 @@ def run_job(
             log.log(summary, "multi-frame: %d scene cut(s) reset the window", len(windows.cuts))
         return muxer.frames
     except BaseException:  # the reservation removes the temporary file
-        if stages.stop_all() and output is not None:
-            mux.close_quietly(output)
+        stages.stop_all()
+        if output is not None:  # not under a stage still writing to it: when the last one ends
+            stages.when_ended(partial(mux.close_quietly, output))
         raise
 
 

@@ -43,6 +43,8 @@ class Stages:
         raised inside Thread.join() marks the joined thread as ended while it still runs (a stopped
         job then closed the output under the writer, a segmentation fault)."""
         self._failures: list[tuple[str, BaseException]] = []
+        self._cleanups: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
 
     def queue(self, maxsize: int) -> StageQueue:
         """A bounded queue between two of these stages that gives up when they stop."""
@@ -89,6 +91,16 @@ class Stages:
             ended.wait(timeout=max(0.0, deadline - time.monotonic()))
         return not self.running
 
+    def when_ended(self, cleanup: Callable[[], None]) -> None:
+        """Call `cleanup` once every stage thread has ended: now if they have, else from the last
+        to end (a stage still inside a long C call after stop_all's grace: what it writes to must
+        not be closed under it, nor left open for good). Its exceptions are ignored."""
+        with self._lock:
+            if self.running:
+                self._cleanups.append(cleanup)
+                return
+        _call_quietly(cleanup)
+
     def _run(self, name: str, body: Callable[[], None], ended: threading.Event) -> None:
         try:
             body()
@@ -99,3 +111,19 @@ class Stages:
             self.stop.set()
         finally:
             ended.set()
+            self._clean_up_if_last()
+
+    def _clean_up_if_last(self) -> None:
+        with self._lock:
+            if self.running:
+                return
+            cleanups, self._cleanups = self._cleanups, []
+        for cleanup in cleanups:
+            _call_quietly(cleanup)
+
+
+def _call_quietly(cleanup: Callable[[], None]) -> None:
+    try:
+        cleanup()
+    except Exception:  # noqa: BLE001 - a cleanup after a failure: the failure is what is reported
+        pass
