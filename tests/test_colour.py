@@ -25,6 +25,7 @@ UNTAGGED = Colour(2, 2, 2, 0)
     [
         ((640, 360), "yuv420p", Colour(6, 6, 6, 1)),  # SD web video: BT.601, 525-line
         ((720, 480), "yuv420p", Colour(6, 6, 6, 1)),  # NTSC DVD
+        ((720, 486), "yuv422p10le", Colour(6, 6, 6, 1)),  # NTSC SDI / v210 capture: 525-line too (was PAL's)
         ((720, 576), "yuv420p", Colour(5, 6, 5, 1)),  # PAL DVD: 625-line primaries and matrix
         ((352, 288), "yuv420p", Colour(5, 6, 5, 1)),  # CIF
         ((1280, 720), "yuv420p", Colour(1, 1, 1, 1)),  # HD from 1280 wide

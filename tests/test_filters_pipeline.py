@@ -147,6 +147,24 @@ def test_an_interlaced_stream_upscaled_without_deinterlacing_is_warned_about(cli
     assert "says it is interlaced" not in caplog.text
 
 
+def test_dv_whose_frames_are_flagged_interlaced_but_whose_stream_declares_no_order_is_warned_about(tmp_path, caplog):
+    """DV, the most common old-footage format, flags every frame interlaced and declares no field
+    order: it was upscaled into enlarged combing without a word."""
+    source = tmp_path / "tape.avi"
+    with av.open(str(source), "w") as output:
+        video = output.add_stream("dvvideo", rate=Fraction(30000, 1001))
+        video.width, video.height, video.pix_fmt = 720, 480, "yuv411p"
+        frame = av.VideoFrame.from_ndarray(np.full((480, 720, 3), 90, np.uint8), format="rgb24").reformat(format="yuv411p")
+        frame.pts = 0
+        output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+    info = probe(source)
+    assert info.field_order == 0 and info.first_frame_interlaced
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        plan_filters(info, FilterOptions(), "yuv420p")
+    assert "tape.avi says it is interlaced: upscaled as it is" in caplog.text
+
+
 def test_field_rate_on_a_progressive_video_says_it_has_nothing_to_do(clips, tmp_path, caplog):
     """--deinterlace auto --deinterlace-rate field on progressive video: frame rate kept without a word."""
     vsr.upscale_video(clips["progressive"], tmp_path / "p.mkv", scale=2, model="bicubic", preset="ultrafast",
@@ -467,18 +485,21 @@ def test_auto_deinterlaces_a_stream_whose_first_picture_is_progressive(tmp_path)
         0.5 * np.mean([combing(y) for y in lumas(source)[3:]]))
 
 
-@pytest.mark.parametrize("name", ["bwdif", "yadif", "w3fdif"])
-def test_a_named_deinterlacer_takes_the_bottom_field_first_order_the_stream_declares(tmp_path, name):
+@pytest.mark.parametrize("name, order", [("bwdif", 3), ("yadif", 3), ("w3fdif", 3), ("bwdif", 4), ("bwdif", 5)])
+def test_a_named_deinterlacer_takes_the_field_order_the_stream_declares(tmp_path, name, order):
     """A tape capture in FFV1 flags no frame; the deinterlacers then assume top field first, and at one
-    frame per field every pair of fields came out swapped (the motion jittered back and forth)."""
-    source = tmp_path / "bff.mkv"
+    frame per field every pair of fields came out swapped (the motion jittered back and forth).
+    FFmpeg's orders "tb" (4) and "bt" (5), which its own command line writes for top- and bottom-first
+    frames and its raw decoders read so, were taken the other way round."""
+    bottom_first = order in (3, 5)
+    source = tmp_path / "woven.mkv"
     with av.open(str(source), "w") as output:
         video = output.add_stream("ffv1", rate=25)
         video.width, video.height, video.pix_fmt = W, H, "yuv420p"
-        video.codec_context.field_order = 3  # bottom field first, stored in the Matroska header
+        video.codec_context.field_order = order  # stored in the Matroska header
         for index in range(3):
             image = picture(index + 1.5)
-            image[1::2] = picture(index + 1)[1::2]  # the bottom field (odd rows) is the earlier one
+            image[int(bottom_first)::2] = picture(index + 1)[int(bottom_first)::2]  # the field shown first is the earlier one
             frame = av.VideoFrame.from_ndarray(np.repeat(image[..., None], 3, axis=2), format="rgb24").reformat(format="yuv420p")
             frame.pts = index
             output.mux(video.encode(frame))

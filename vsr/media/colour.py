@@ -43,8 +43,9 @@ def is_hd(width: int, height: int) -> bool:
 
 
 def is_625_line(height: int) -> bool:
-    """SD heights from a 625-line (PAL/SECAM) system: 481–576 lines, and 288 (CIF); the rest 525-line."""
-    return 480 < height <= 576 or height == 288
+    """SD heights from a 625-line (PAL/SECAM) system: 487–576 lines, and 288 (CIF); the rest 525-line
+    (486 lines is NTSC's whole picture, as SDI and v210 captures hold it)."""
+    return 486 < height <= 576 or height == 288
 
 
 def guessed_colour(width: int, height: int, pix_fmt: str) -> Colour:

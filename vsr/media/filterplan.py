@@ -67,9 +67,11 @@ IVTC_CYCLE = 5
 
 # AVFieldOrder
 FIELD_UNKNOWN, FIELD_PROGRESSIVE, FIELD_TT, FIELD_BB, FIELD_TB, FIELD_BT = range(6)
-TOP_FIRST = {FIELD_TT, FIELD_BT}
-"""Field orders whose top field is displayed first (the second letter is the coded order)."""
-BOTTOM_FIRST = {FIELD_BB, FIELD_TB}
+TOP_FIRST = {FIELD_TT, FIELD_TB}
+"""Field orders whose top field is displayed first. FFmpeg's documentation says the first letter is
+the coded order, but its command line writes "tb" for top-first frames and "bt" for bottom-first
+ones, and its raw and v210 decoders read them so: files say it that way."""
+BOTTOM_FIRST = {FIELD_BB, FIELD_BT}
 
 
 @dataclass(frozen=True)
@@ -482,9 +484,10 @@ def _deinterlaces(chain: str) -> bool:
 
 
 def _warn_if_declared_interlaced(info: VideoInfo) -> None:
-    """A warning where the stream says it is interlaced and nothing deinterlaces it (its declared
-    field order, no frame decoded): upscaled as it is, its two fields mix into enlarged combing."""
-    if info.field_order not in (FIELD_UNKNOWN, FIELD_PROGRESSIVE):
+    """A warning where the stream says it is interlaced (its declared field order, or its first
+    frame's flag: DV declares no order) and nothing deinterlaces it: upscaled as it is, its two
+    fields mix into enlarged combing."""
+    if info.field_order not in (FIELD_UNKNOWN, FIELD_PROGRESSIVE) or info.first_frame_interlaced:
         log.warning("%s says it is interlaced: upscaled as it is, its two fields mix into combing; "
                     "--deinterlace auto deinterlaces it first", info.path.name)
 

@@ -8,6 +8,7 @@ import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 
@@ -58,6 +59,8 @@ class VideoInfo:
     """The HDR static metadata the first frame carries ("mastering display", "content light level")."""
     field_order: int = 0
     """The field order the stream declares (FFmpeg's AVFieldOrder: 0 unknown, 1 progressive, 2–5 interlaced)."""
+    first_frame_interlaced: bool = False
+    """Whether the first frame is flagged interlaced (DV's are, in a stream that declares no field order)."""
 
 
 def file_url(path: Path | str) -> str:
@@ -111,7 +114,7 @@ def probe(path: Path) -> VideoInfo:
         if not ctx.width or not ctx.height:
             raise InputError(f"{path}: the video stream has no frame size (is it a still or damaged?)")
         field_order = ctx.field_order  # as the header (and FFmpeg's probing) says, before a frame is decoded here
-        rotation, matrix, hdr = _first_frame_facts(container, stream)
+        first = _first_frame_facts(container, stream)
         duration = _duration_seconds(container, stream)
         rate = stream_frame_rate(path, stream)
         return VideoInfo(
@@ -127,15 +130,16 @@ def probe(path: Path) -> VideoInfo:
             duration_seconds=duration,
             colour=Colour(ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range),
             sample_aspect_ratio=stream.sample_aspect_ratio,
-            rotation=rotation,
+            rotation=first.rotation,
             audio_streams=len(container.streams.audio),
             other_streams=len(container.streams) - len(container.streams.audio) - 1,
             base_rate=Fraction(stream.guessed_rate) if stream.guessed_rate else None,
             declared_seconds=_declared_seconds(stream),
             start_pts=stream.start_time or 0,
-            display_matrix=matrix,
-            hdr_metadata=hdr,
+            display_matrix=first.matrix,
+            hdr_metadata=first.hdr,
             field_order=field_order,
+            first_frame_interlaced=first.interlaced,
         )
 
 
@@ -187,21 +191,28 @@ def _measured_rate(path: Path) -> Fraction | None:
     return 1 / (steps[len(steps) // 2] * Fraction(stream.time_base))
 
 
-def _first_frame_facts(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> tuple[int, tuple[int, ...] | None, tuple[str, ...]]:
-    """The first frame's rotation (degrees counter-clockwise), display matrix (None without one)
-    and HDR static metadata (HDR_SIDE_DATA's names of what it carries)."""
+class FirstFrame(NamedTuple):
+    rotation: int
+    """Degrees counter-clockwise."""
+    matrix: tuple[int, ...] | None
+    """Its display matrix, None without one."""
+    hdr: tuple[str, ...]
+    """HDR_SIDE_DATA's names of the HDR static metadata it carries."""
+    interlaced: bool
+
+
+def _first_frame_facts(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> FirstFrame:
+    """What only the first frame says (nothing, where none decodes)."""
     try:
         for frame in container.decode(stream):
             types = [side.type for side in frame.side_data]
             matrices = [bytes(side) for side in frame.side_data if side.type == av.sidedata.sidedata.Type.DISPLAYMATRIX]
             matrix = struct.unpack("<9i", matrices[0]) if matrices and len(matrices[0]) == 36 else None
             hdr = tuple(name for kind, name in HDR_SIDE_DATA.items() if kind in types)
-            return int(frame.rotation or 0), matrix, hdr
+            return FirstFrame(int(frame.rotation or 0), matrix, hdr, bool(frame.interlaced_frame))
     except (av.FFmpegError, ValueError):
         pass
-    return 0, None, ()
+    return FirstFrame(0, None, (), False)
 
 
 def _duration_seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
