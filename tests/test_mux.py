@@ -556,6 +556,36 @@ def test_pcm_without_a_channel_order_becomes_aac_in_mp4_at_set_up_and_stays_pcm_
     assert audio_packets(mov) == audio_packets(source)
 
 
+@pytest.mark.parametrize("layout, remixed", [("5.1(side)", "5.1"), ("4.0", "quad")])
+def test_surround_in_an_order_opus_refuses_is_remixed_into_one_it_takes(tmp_path, caplog, layout, remixed):
+    """AC-3's 5.1 decodes as 5.1(side), which libopus refuses (Vorbis's orders only): WebM output
+    failed with "FFmpeg cannot start the output file ...; is the input's header damaged?"."""
+    surround = tmp_path / "surround.mkv"
+    with av.open(str(surround), "w") as output:
+        video = output.add_stream("ffv1", rate=25)
+        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        audio = output.add_stream("ac3", rate=48000)
+        audio.layout = layout
+        for index in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 20 * index, np.uint8), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = index
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+        channels = av.AudioLayout(layout).nb_channels
+        for index in range(12):
+            frame = av.AudioFrame.from_ndarray(np.full((channels, 1536), 0.1, np.float32), format="fltp", layout=layout)
+            frame.sample_rate, frame.pts = 48000, index * 1536
+            output.mux(audio.encode(frame))
+        output.mux(audio.encode(None))
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(surround, tmp_path / "out.webm", scale=2, model="bicubic", preset="ultrafast")
+    assert f"audio stream #1: libopus takes no {layout} audio: remixed to {remixed}" in caplog.text
+    with av.open(str(result.output)) as out:
+        assert out.streams.audio[0].codec_context.layout.name == remixed
+    assert audio_durations(result.output)[0] == pytest.approx(audio_durations(surround)[0], abs=0.05)
+
+
 FONT = b"\x00\x01\x00\x00 not really a font, but bytes to carry"
 
 

@@ -267,6 +267,36 @@ def ordered_layout(layout: av.AudioLayout) -> av.AudioLayout:
     return av.AudioLayout(DEFAULT_LAYOUTS[layout.nb_channels])
 
 
+LAYOUTS_OF = {3: ("3.0", "2.1"), 4: ("quad", "4.0"), 5: ("5.0", "5.0(side)"), 6: ("5.1", "5.1(side)"),
+              7: ("6.1", "6.1(back)"), 8: ("7.1", "7.1(wide)")}
+"""The usual channel orders of each number of channels, the one Vorbis and Opus take first."""
+
+
+def encodable_layout(codec: str, rate: int, sample_format: str, layout: av.AudioLayout, index: int) -> av.AudioLayout:
+    """`layout`, or where `codec`'s encoder refuses it (libopus takes only Vorbis's orders: 5.1 with
+    back channels, not AC-3's 5.1(side)), the first of as many channels it takes, else stereo,
+    with a warning: the resampler remixes into it, as FFmpeg's command line does (side channels
+    into back ones). An encoder that takes none of them is left to say why when it opens."""
+    names = (layout.name, *LAYOUTS_OF.get(layout.nb_channels, ()), "stereo")
+    for name in dict.fromkeys(names):
+        candidate = av.AudioLayout(name)
+        if _encoder_opens(codec, rate, sample_format, candidate):
+            if candidate.name != layout.name:
+                log.warning("audio stream #%d: %s takes no %s audio: remixed to %s", index, codec, layout.name, candidate.name)
+            return candidate
+    return layout
+
+
+def _encoder_opens(codec: str, rate: int, sample_format: str, layout: av.AudioLayout) -> bool:
+    trial = av.codec.CodecContext.create(codec, "w")
+    trial.sample_rate, trial.format, trial.layout, trial.time_base = rate, sample_format, layout, Fraction(1, rate)
+    try:
+        trial.open()
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
+
+
 class AudioTranscoder:
     """Decode → resample → encode for an audio stream whose codec the output container cannot hold."""
 
@@ -277,9 +307,9 @@ class AudioTranscoder:
         if encoder_codec.audio_rates and rate not in encoder_codec.audio_rates:
             rate = 48000
         self.stream = output.add_stream(codec, rate=rate)
-        layout = ordered_layout(self.decoder.layout)
-        self.stream.layout = layout
         sample_format = encoder_codec.audio_formats[0].name
+        layout = encodable_layout(codec, rate, sample_format, ordered_layout(self.decoder.layout), source.index)
+        self.stream.layout = layout
         self.stream.format = sample_format
         _describe_like(self.stream, source)
         self.resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
