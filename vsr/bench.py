@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vsr.engine.cpu import heap_given_back_after
 from vsr.engine.fusion import LearnedFusion
 from vsr.engine.windows import WindowFusion, engine_fuser
 from vsr.errors import ConfigError
@@ -102,6 +103,7 @@ class BenchReport:
         return out
 
 
+@heap_given_back_after()
 def run_benchmark(
     source: str | Path, options: UpscaleOptions = UpscaleOptions(), *, frames: int = 48, naive: bool = True
 ) -> BenchReport:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vsr.device import EXPLICIT_PRECISIONS, named_device
-from vsr.engine.cpu import CpuEngine
+from vsr.engine.cpu import CpuEngine, heap_given_back_after
 from vsr.errors import ConfigError, InputError, UnsupportedModelError
 from vsr.eval.metrics import psnr, rgb_to_y8, ssim
 from vsr.eval.protocol import degrade_rgb, list_images, mod_crop, read_rgb
@@ -128,6 +128,7 @@ def evaluate_folder(
     return report
 
 
+@heap_given_back_after()
 def measure_fps(
     model: SRModel,
     *,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from vsr.device import choose_device
+from vsr.engine.cpu import heap_given_back_after
 from vsr.errors import ConfigError, UnsupportedModelError
 from vsr.experiment.analysis import Comparison
 from vsr.experiment.cache import ExperimentDir
@@ -51,6 +52,7 @@ class ExperimentResult:
     wall_seconds: float
 
 
+@heap_given_back_after()
 def run_experiment(
     source: str | Path,
     folder: str | Path,
