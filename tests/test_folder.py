@@ -398,3 +398,45 @@ def test_a_file_changed_before_its_join_in_a_folder_run_leaves_no_work(make_clip
     outcomes = upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS, segment_seconds=0.2, progress=replace_at_the_end)
     assert replaced and [o.state for o in outcomes] == ["failed"] and "changed during the run" in outcomes[0].detail
     assert not any(p.name.endswith(".vsr-work") for p in tmp_path.rglob("*"))
+
+
+def test_a_folder_run_names_its_own_warnings_not_those_of_a_run_in_another_thread(make_clip, tmp_path, caplog):
+    """A program running a folder in one thread and a video in another: the video's warnings were
+    said as the folder's file's ("b.mp4: webm cannot hold aac audio ...")."""
+    import logging
+    import threading
+
+    import vsr
+    import vsr.segments.folder as folder_run
+
+    make_clip("in/a.mp4", **CLIP)
+    lone = make_clip("lone.mp4", **CLIP)
+    inside, release = threading.Event(), threading.Event()
+    real = folder_run.upscale_video
+
+    def held(source, *args, **kwargs):
+        logging.getLogger("vsr.pipeline.run").warning("the folder's own warning")
+        inside.set()
+        release.wait(30)
+        return real(source, *args, **kwargs)
+
+    def other_thread() -> None:
+        inside.wait(30)
+        try:
+            vsr.upscale_video(lone, tmp_path / "lone.webm", scale=2, model="bicubic")
+        finally:
+            release.set()
+
+    folder_run.upscale_video = held
+    try:
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        with caplog.at_level(logging.WARNING, logger="vsr"):
+            upscale_folder(tmp_path / "in", tmp_path / "out", LOSSLESS)
+        thread.join(30)
+    finally:
+        folder_run.upscale_video = real
+    said = [record.getMessage() for record in caplog.records]
+    assert "a.mp4: the folder's own warning" in said
+    opus = [line for line in said if "webm cannot hold aac" in line]
+    assert opus and not any(line.startswith("a.mp4") for line in opus), said

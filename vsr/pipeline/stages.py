@@ -19,6 +19,7 @@ experiment's encode ladder).
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -51,10 +52,12 @@ class Stages:
         return StageQueue(maxsize, self.stop)
 
     def start(self, name: str, body: Callable[[], None]) -> None:
-        """Run `body` in a new thread as the stage `name`."""
+        """Run `body` in a new thread as the stage `name`, in a copy of the caller's context (its
+        context variables: whose run a log record is part of)."""
         ended = threading.Event()
         thread = threading.Thread(
-            target=self._run, args=(name, body, ended), name=f"{self.thread_prefix}{name}", daemon=True
+            target=contextvars.copy_context().run, args=(self._run, name, body, ended), name=f"{self.thread_prefix}{name}",
+            daemon=True,
         )
         thread.start()
         self._ended.append(ended)  # after the start: a thread that never started would never end

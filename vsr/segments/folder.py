@@ -12,6 +12,7 @@ A file that fails does not stop the others; an existing output is skipped unless
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import time
@@ -203,15 +204,19 @@ def _written_since(target: Path, started: float) -> bool:
         return False
 
 
+_named_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("vsr_named_file", default=None)
+"""The file whose run this context is part of (its stage threads start in a copy of it)."""
+
+
 @contextlib.contextmanager
 def warnings_naming(source: Path) -> Iterator[None]:
-    """Within: vsr's warnings start with `source`'s name (`a.mp4: ...`), so that those of one file
-    among many say which; on the handlers vsr's records reach, so from every thread (the run's
-    stages are threads of their own; a second run in another thread of the same process would be
-    named too). A segmented folder run names the warnings of opening each file, not those of its
-    segments, which run together."""
+    """Within: vsr's warnings of this run start with `source`'s name (`a.mp4: ...`), so that those of
+    one file among many say which; in this thread and the stage threads it starts (they start in a
+    copy of its context), not another thread's run (a program running two folders at once, or a
+    video of its own beside one). A segmented folder run names the warnings of opening each file,
+    not those of its segments, which run together."""
     def name_it(record: logging.LogRecord) -> bool:
-        if record.name.startswith("vsr") and not getattr(record, "named_file", False):
+        if _named_file.get() is source and record.name.startswith("vsr") and not getattr(record, "named_file", False):
             record.named_file = True
             if not record.getMessage().startswith(source.name):  # a line that names it already, once
                 name = source.name.replace("%", "%%") if record.args else source.name
@@ -224,9 +229,11 @@ def warnings_naming(source: Path) -> Iterator[None]:
         logger = logger.parent if logger.propagate else None
     for handler in handlers:
         handler.addFilter(name_it)
+    token = _named_file.set(source)
     try:
         yield
     finally:
+        _named_file.reset(token)
         for handler in handlers:
             handler.removeFilter(name_it)
 
