@@ -486,6 +486,19 @@ def test_progress_is_reported_for_a_still(tmp_path):
     assert reports == [(1, 1)]  # the callback was never called for a still
 
 
+def test_a_progress_callback_that_raises_on_a_still_leaves_no_output(tmp_path):
+    """As for a video, the caller's exception stops the work: the still was written first."""
+    source = tmp_path / "in.png"
+    cv2.imwrite(str(source), photo())
+
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        vsr.upscale_video(source, tmp_path / "out.png", scale=2, model="bicubic", progress=stop)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
 @pytest.mark.parametrize("space, channels", [(b"GRAY", 3), (b"CMYK", 3), (b"RGB ", 1)])
 def test_an_icc_profile_of_another_colour_space_than_the_pixels_is_left_out(tmp_path, caplog, space, channels):
     """A profile whose colour space is not the pixels' (as a grey+alpha PNG's GRAY profile on the RGBA

@@ -15,6 +15,7 @@ import math
 import os
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,12 +130,14 @@ def upscale_image(
     overwrite: bool = False,
     tiling: StillTiling | None = None,
     ensemble: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> UpscaleResult:
     """Upscale one still image; 8- and 16-bit, grey, colour and alpha are kept as they are.
 
     model: as `vsr.models.resolve` takes it (None, a name, a weight file or an SRModel); the
     luma runs through it in fp32 on `device` (with `ensemble`, in its 8 orientations, averaged). tiling: band and tile sizes (default: as large as
-    fit `BAND_BYTES`). Raises InputError, OutputError (also, before any work, when the output array
+    fit `BAND_BYTES`). `progress`: called with (1, 1) once the picture is upscaled, before it is
+    written (an exception from it leaves no file). Raises InputError, OutputError (also, before any work, when the output array
     and the working set would not fit in the memory available) or UnsupportedModelError.
     """
     sr_model = resolve(model, scale)
@@ -167,6 +170,8 @@ def upscale_image(
         check_memory_for(shape, dtype, target.suffix, working_set)
         out = np.empty(shape, dtype)
         upscale_into(out, image, sr_model, torch_device, tiling, ensemble)
+        if progress is not None:
+            progress(1, 1)
         write_image(out, temp, target, overwrite, profile, lossy=is_lossy_still(source), png_colour=png_colour_chunks(source))
     return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(torch_device), "fp32",
                          shape[1], shape[0])

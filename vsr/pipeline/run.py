@@ -146,13 +146,11 @@ def upscale_video(
         target = target / default_output_path(source, options.model.scale).name
     if source.suffix.lower() in IMAGE_SUFFIXES:
         check_still_options(options, f"the still image {source.name}")
-        result = upscale_image(
+        return upscale_image(
             source, target, scale=options.model.scale, model=loaded or options.model.name,
             device=options.model.device, overwrite=options.run.overwrite, ensemble=options.model.ensemble,
+            progress=progress,
         )
-        if progress is not None:
-            progress(1, 1)
-        return result
     info = probe(source)  # input errors first: "song.m4a has no video stream", not "cannot write song_x2.m4a"
     container = mux.container_format(target)
     mux.check_output_path(source, target, options.run.overwrite)
