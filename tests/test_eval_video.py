@@ -117,3 +117,26 @@ def test_a_long_sequence_is_scored_as_it_streams_with_the_same_figures(tmp_path,
     for method in methods:
         a, b = report.sequences[0].scores[method], whole.sequences[0].scores[method]
         assert (a.psnr, a.ssim, a.psnr_crop, a.ssim_crop, a.tmae) == (b.psnr, b.ssim, b.psnr_crop, b.ssim_crop, b.tmae)
+
+
+@pytest.mark.parametrize("methods", [("nope",), ()])
+def test_unknown_methods_are_a_config_error(tmp_path, methods):
+    """A ValueError before, not one of vsr's errors (the CLI said a traceback's words)."""
+    from vsr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="methods must be among"):
+        evaluate_video(tmp_path, model=load_model("bicubic", 2), scale=2, methods=methods)
+
+
+@pytest.mark.parametrize("kwargs, said", [
+    (dict(height=0), "not 3 of 960x0"),
+    (dict(frames=0), "not 0 of 960x540"),
+    (dict(precision="fp8"), "unknown precision 'fp8'"),
+])
+def test_measure_fps_refuses_an_empty_plane_or_an_unknown_precision(kwargs, said):
+    """A bare AssertionError from deep in the engine, or fp8 timed as fp32 in silence."""
+    from vsr.errors import ConfigError
+    from vsr.eval.evaluate import measure_fps
+
+    with pytest.raises(ConfigError, match=said):
+        measure_fps(load_model("espcn", 2), **kwargs)

@@ -140,8 +140,13 @@ def measure_fps(
     """Frames per second of the CPU engine that `vsr upscale` runs (the fused graph, quantised
     8-bit output) on a (height, width) 8-bit luma plane, after one warm-up.
 
-    Uses torch's current thread count. bf16/fp16 only for models with supports_half.
+    Uses torch's current thread count. bf16/fp16 only for models with supports_half. Raises
+    ConfigError for an unknown precision or an empty plane or frame count.
     """
+    if precision not in EXPLICIT_PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(EXPLICIT_PRECISIONS)}")
+    if min(height, width, frames) < 1:
+        raise ConfigError(f"measure_fps needs at least one frame of 1x1 pixels, not {frames} of {width}x{height}")
     if precision != "fp32" and not model.supports_half:
         raise UnsupportedModelError(f"model {model.name} x{model.scale} is not declared safe for {precision}; use --precision fp32")
     engine = CpuEngine(model.module, model.scale, precision, 255)

@@ -189,7 +189,7 @@ def evaluate_video(
         raise ConfigError(f"max_frames must be at least 1, got {max_frames}")
     unknown = [m for m in methods or () if m not in METHODS]
     if unknown or methods == ():
-        raise ValueError(f"methods must be among {', '.join(METHODS)}, got {methods!r}")
+        raise ConfigError(f"methods must be among {', '.join(METHODS)}, got {methods!r}")
     if model is None:
         model = load_model(default_model_name(scale), scale)
     elif not isinstance(model, SRModel):
