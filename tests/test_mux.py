@@ -139,6 +139,28 @@ def test_the_reservation_is_a_locked_partial_file_removed_at_the_end(tmp_path):
     assert listing(tmp_path) == []
 
 
+def test_a_new_partial_whose_lock_another_runs_sweep_holds_for_an_instant_is_locked_all_the_same(tmp_path, monkeypatch):
+    """Another run judging the new partial (its sweep locks it for an instant): the lock refused then
+    was ignored, and the partial went unlocked for the whole run (a later sweep could remove it)."""
+    held = {"times": 2}
+    real = mux.try_lock
+
+    def swept_meanwhile(fd):
+        if held["times"]:
+            held["times"] -= 1
+            return False
+        return real(fd)
+
+    monkeypatch.setattr(mux, "try_lock", swept_meanwhile)
+    with mux.reserve_output(tmp_path / "out.mp4") as temp:
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+
+
 def test_a_committed_reservation_leaves_the_target(tmp_path):
     target = tmp_path / "out.mp4"
     with mux.reserve_output(target) as temp:

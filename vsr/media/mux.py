@@ -99,11 +99,26 @@ def reserve_output(target: Path) -> Iterator[Path]:
     except OSError as exc:
         raise OutputError(f"cannot create the output file in {target.parent} ({system_reason(exc)})") from None
     try:
-        try_lock(fd)  # a brand-new file: nobody else can hold it
+        _lock_new_partial(fd, temp)
         yield temp
     finally:
         remove_quietly(temp)
         os.close(fd)
+
+
+def _lock_new_partial(fd: int, temp: Path) -> None:
+    """Take the new partial's lock. Another run's sweep (remove_stale_partials) may hold it for an
+    instant, to judge it: without this wait the partial went unlocked for the whole run, and a
+    later run's sweep could take it for stale and remove it under this one."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while try_lock(fd) is False:
+        if time.monotonic() > deadline:
+            raise OutputError(f"cannot lock the new partial file {temp}: another process holds it")
+        time.sleep(0.01)
+
+
+LOCK_WAIT_SECONDS = 2.0
+"""How long a new partial file's lock is waited for (another run's sweep holds it for well under a millisecond)."""
 
 
 def remove_stale_partials(target: Path) -> int:
