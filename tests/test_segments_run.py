@@ -263,7 +263,7 @@ def test_the_cli_refuses_ivtc_in_segments_the_same_way_on_every_try(cli, source,
 
 def test_an_open_job_keeps_a_summary_not_the_model_so_a_folder_holds_one_at_a_time(make_clip, tmp_path):
     first = SegmentedJob.open(make_clip("a.mp4", **CLIP), tmp_path / "a_x2.mp4", LOSSLESS, segment_seconds=SECONDS)
-    (planned,) = segments_worker._planned.values()  # planned_job's cache: the one job it keeps
+    (planned,) = segments_worker._planned.jobs.values()  # planned_job's cache: the one job it keeps
     gone = weakref.ref(planned)
     del planned
     SegmentedJob.open(make_clip("b.mp4", **CLIP), tmp_path / "b_x2.mp4", LOSSLESS, segment_seconds=SECONDS)
@@ -356,7 +356,7 @@ def test_the_tasks_a_cluster_worker_receives_name_absolute_paths(make_clip, tmp_
     planned = []
     real = segments_worker.plan_job
     monkeypatch.setattr(segments_worker, "plan_job", lambda *args: planned.append(args) or real(*args))
-    segments_worker._planned.clear()
+    segments_worker._planned.jobs.clear()
     upscale_in_segments(Path("in.mp4"), Path("out.mp4"), options, segment_seconds=SECONDS)
     assert len(planned) == 1  # in this process the segments reuse the job the driver planned (the model loaded once)
 
@@ -513,3 +513,44 @@ def test_a_segment_file_gone_before_the_join_is_said_as_such(source, tmp_path, m
     with pytest.raises(PipelineError, match=r"^join: the file of 1 segment\(s\) is gone \(segment-0000.mp4 in .*--resume"):
         upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS, segment_seconds=SECONDS)
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_two_threads_segmented_runs_keep_a_planned_job_each(make_clip, tmp_path, monkeypatch):
+    """planned_job kept one job for the process: two runs in two threads evicted each other's (the
+    model loaded again at every segment) and, with the same input and options, shared one engine
+    (on a GPU, its pinned buffers)."""
+    import threading
+
+    import vsr.segments.run as segments_run
+
+    source = make_clip("in.mp4", **CLIP)
+    planned: list[int] = []
+    real = segments_worker.plan_job
+
+    def counting(*args, **kwargs):
+        planned.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(segments_worker, "plan_job", counting)
+    jobs: dict[str, object] = {}
+    barrier = threading.Barrier(2, timeout=30)
+    real_open = segments_run.SegmentedJob.open.__func__
+
+    def open_together(cls, *args, **kwargs):
+        job = real_open(cls, *args, **kwargs)
+        barrier.wait()  # both planned before either runs a segment
+        return job
+
+    monkeypatch.setattr(segments_run.SegmentedJob, "open", classmethod(open_together))
+
+    def run(name: str) -> None:
+        upscale_in_segments(source, tmp_path / f"{name}.mp4", LOSSLESS, segment_seconds=SECONDS)
+        jobs[name] = "done"
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert jobs == {"a": "done", "b": "done"}
+    assert len(planned) == 2 and planned[0] != planned[1]  # one plan a thread, kept for all its segments

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -102,19 +103,26 @@ def upscale_checked(task: SegmentTask, *, progress: Progress | None = None) -> S
     raise AssertionError("unreachable")
 
 
-_planned: dict[tuple, Job] = {}
+class _Planned(threading.local):
+    def __init__(self) -> None:
+        self.jobs: dict[tuple, Job] = {}
+
+
+_planned = _Planned()
 
 
 def planned_job(source: Path, options: UpscaleOptions, container: str) -> Job:
     """plan_job for `source` (probed), `options` and `container`, kept for the next call with the
     same arguments (and the same file size and modification time): the segments of one input
     share one loaded model and engine. Only the last job is kept (the driver keeps a small
-    vsr.segments.run.JobSummary of each of its jobs), so memory does not grow over a folder of inputs."""
+    vsr.segments.run.JobSummary of each of its jobs), so memory does not grow over a folder of
+    inputs; a thread's own (two runs in two threads of a program neither evict nor share each
+    other's: an engine's buffers are one run's)."""
     key = (str(source), *source_stamp(source), repr(options), container)
-    job = _planned.get(key)
+    job = _planned.jobs.get(key)
     if job is None:
-        _planned.clear()
-        job = _planned[key] = plan_job(probe(Path(source)), container, options)
+        _planned.jobs.clear()
+        job = _planned.jobs[key] = plan_job(probe(Path(source)), container, options)
     return job
 
 
@@ -147,8 +155,8 @@ def check_source_unchanged(source: Path, stamp: tuple[int, int] | None, sha256: 
 
 
 def forget_planned_jobs() -> None:
-    """Let go of the job planned_job keeps (its model and engine) once a segmented run is over."""
-    _planned.clear()
+    """Let go of the job planned_job keeps in this thread (its model and engine) once a segmented run is over."""
+    _planned.jobs.clear()
 
 
 def check_segment_file(path: Path, segment: Segment, frames_written: int, time_base: Fraction) -> SegmentResult:
