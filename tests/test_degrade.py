@@ -158,6 +158,10 @@ def test_degrade_config_is_checked(tmp_path):
     ("clip_frames", [3.5, 4.5], "clip_frames must be a list of whole numbers"),
     ("second_at_lr", 1, "second_at_lr must be true or false, got 1"),
     ("x264_crf", 23, "x264_crf must be a list"),  # a TypeError, built directly
+    ("blur_sigma", [0.0, 0.0], "blur_sigma must be above 0, got [0.0, 0.0]; to leave the blur out, set blur_prob = 0"),
+    ("blur2_sigma", [0.0, 1.0], "blur2_sigma must be above 0"),  # NaN kernels: a model trained on black inputs
+    ("clip_shift", -2.0, "clip_shift must be a number of LR pixels >= 0, got -2.0"),  # "low >= high" mid-training
+    ("clip_shift", float("nan"), "clip_shift must be a number of LR pixels >= 0, got nan"),
 ])
 def test_a_degrade_value_that_would_fail_mid_training_is_refused_with_its_key(tmp_path, key, value, message):
     """A preset drawn at random failed hours in (and the fixed config could not --resume); a string in a

@@ -152,3 +152,33 @@ def test_a_training_resume_state_given_as_a_model_says_where_the_model_is(tmp_pa
     torch.save({"model": {}, "optimizer": {}, "scheduler": {}, "iteration": 250, "config": {}}, tmp_path / "last.pt")
     with pytest.raises(InputError, match=r"last.pt is the resume state of `vsr train`, not a model; the trained model is .*model.pt"):
         resolve(str(tmp_path / "last.pt"), 4)
+
+
+def test_a_weight_file_damaged_in_place_is_refused(tmp_path):
+    """torch reads a zip's tensors back unchecked: a damaged file wrote black pictures (NaN weights)
+    or slightly different ones, with exit status 0."""
+    from vsr.models import load_model_file
+
+    path = tiny_weight_file(tmp_path / "model.pt")
+    ckpt = torch.load(path, weights_only=True)
+    name = next(iter(ckpt["state_dict"]))
+    ckpt["state_dict"][name].view(-1)[0] += 0.25  # as bytes changed inside the file would
+    torch.save(ckpt, tmp_path / "damaged.pt")
+    with pytest.raises(InputError, match=r"damaged\.pt is damaged: its weights are not those it was saved with"):
+        load_model_file(tmp_path / "damaged.pt")
+    del ckpt["weights_sha256"]  # a file from before the digest: only what cannot be weights is told
+    ckpt["state_dict"][name].view(-1)[0] = float("nan")
+    torch.save(ckpt, tmp_path / "nan.pt")
+    with pytest.raises(InputError, match=r"nan\.pt holds weights that are not numbers"):
+        load_model_file(tmp_path / "nan.pt")
+
+
+def test_a_shipped_name_whose_file_holds_another_model_is_refused(tmp_path, monkeypatch):
+    """An espcn x2 file shipped as fsrcnn_x2.pt (a `vsr train` ship_to with the wrong name) was
+    evaluated as fsrcnn, or crashed mid-run at another scale."""
+    import vsr.models.loading as loading
+
+    tiny_weight_file(tmp_path / "fsrcnn_x2.pt")
+    monkeypatch.setattr(loading, "weights_path", lambda name, scale: tmp_path / f"{name}_x{scale}.pt")
+    with pytest.raises(UnsupportedModelError, match="fsrcnn_x2.pt holds espcn x2, not fsrcnn x2"):
+        load_model("fsrcnn", 2)

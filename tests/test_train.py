@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tomllib
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from vsr.cli import app
 from vsr.train.config import config_from_dict, load_config
-from vsr.errors import ConfigError
+from vsr.errors import ConfigError, InputError
 from vsr.models import load_model_file
 from vsr.models.checkpoint import weights_sha256
 from vsr.eval.protocol import list_images, load_pairs
@@ -171,6 +172,29 @@ def test_resume_with_a_different_config_is_refused(tmp_path):
     other = config_from_dict(_config(tmp_path, iterations=6))
     with pytest.raises(ConfigError, match="different config"):
         train(other, resume=True)
+
+
+@pytest.mark.parametrize("state", [b"", b"PK\x03\x04 cut short"])
+def test_a_damaged_resumable_state_is_one_line_naming_it(tmp_path, state, caplog):
+    """torch's "PytorchStreamReader failed ..." or a bare "EOFError", naming no file; and --resume
+    where there is no state started from 0 without a word."""
+    cfg = config_from_dict(_config(tmp_path))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(state)
+    with pytest.raises(InputError, match=r"cannot read the resumable state .*last\.pt: damaged or cut short .*remove it"):
+        train(cfg, resume=True)
+    (tmp_path / "run" / "last.pt").unlink()
+    with caplog.at_level(logging.INFO, logger="vsr"):
+        train(config_from_dict(_config(tmp_path, iterations=1, val_every=1, ckpt_every=1)), resume=True)
+    assert "no resumable state in" in caplog.text
+
+
+def test_a_folder_given_as_a_weight_file_is_said_to_be_one(tmp_path):
+    from vsr.models import load_model_file
+
+    (tmp_path / "adir.pt").mkdir()
+    with pytest.raises(InputError, match="adir.pt is a folder, not a weight file"):
+        load_model_file(tmp_path / "adir.pt")
 
 
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
@@ -332,6 +356,8 @@ def test_without_validation_images_half_precision_is_not_vouched_for():
     ("images/model.pt", "is inside the training data"),
     ("a_folder", "is a folder; name the model file"),
     ("run/last.pt", "is one of the run's own files"),  # the shipped file replaced the resumable state
+    ("weights/espcn_x4.pt", "names espcn x4, but this config trains espcn x2: name it espcn_x2.pt"),  # load_model took it as x4
+    ("weights/fsrcnn_x2.pt", "names fsrcnn x2, but this config trains espcn x2"),
 ])
 def test_a_ship_to_that_would_destroy_something_is_refused_before_training(tmp_path, monkeypatch, where, message):
     (tmp_path / "a_folder").mkdir()
@@ -459,3 +485,37 @@ def test_weights_beyond_the_half_types_range_are_not_half_safe_rather_than_a_cra
     assert _levels_apart(ref, np.array([[11.0, 20.0]])) == 1
     assert _levels_apart(ref, np.array([[np.nan, 20.0]])) == 255
     assert _levels_apart(ref, np.array([[np.inf, 20.0]])) == 255
+
+
+@pytest.mark.parametrize("where", ["bench/Set5", "video/Vid4/walk"])
+def test_evaluation_data_is_refused_as_training_data_before_any_work(tmp_path, where):
+    """The data's MANIFEST.md says never to train on bench/ or video/: nothing enforced it (and for
+    Vid4 the error advised naming one of its sequences)."""
+    data = tmp_path / "data"
+    (data / "MANIFEST.md").parent.mkdir()
+    (data / "MANIFEST.md").write_text("never train on bench/ or video/")
+    images = _write_images(data / where)
+    raw = _config(tmp_path)
+    raw["data"]["train_dirs"] = [str(images)]
+    with pytest.raises(ConfigError, match=f"{images} is evaluation data .*never train on it"):
+        train(config_from_dict(raw, "configs/train/smoke.toml"))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("second", ["images/", "images/inner"])
+def test_a_training_folder_named_twice_is_refused(tmp_path, second):
+    """Its images were counted twice, and the validation images were among the training ones."""
+    raw = _config(tmp_path)
+    _write_images(tmp_path / "images" / "inner")
+    raw["data"]["train_dirs"] = [str(tmp_path / "images"), str(tmp_path / second)]
+    with pytest.raises(ConfigError, match="the same or one inside the other"):
+        train(config_from_dict(raw, "configs/train/smoke.toml"))
+
+
+def test_a_training_folder_without_images_leaves_no_output_folder(tmp_path):
+    raw = _config(tmp_path)
+    (tmp_path / "empty").mkdir()
+    raw["data"]["train_dirs"] = [str(tmp_path / "empty")]
+    with pytest.raises(InputError, match="no images"):
+        train(config_from_dict(raw, "configs/train/smoke.toml"))
+    assert not (tmp_path / "run").exists()

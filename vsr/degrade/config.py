@@ -5,6 +5,7 @@ to what old video really shows (their ranges are tuned for a GAN on photographs)
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 
@@ -84,6 +85,12 @@ class DegradeConfig:
             raise ConfigError("[degrade] clip_frames must start at 3 or more (P- and B-frames need neighbours)")
         if self.resize_range[0] <= 0 or self.resize2_range[0] <= 0:
             raise ConfigError("[degrade] resize ranges must be above 0")
+        for name, off in (("blur_sigma", "blur_prob = 0"), ("blur2_sigma", "second_prob = 0 (the whole second stage)")):
+            if getattr(self, name)[0] <= 0:  # a 0 sigma made a kernel of NaN: every input black
+                raise ConfigError(f"[degrade] {name} must be above 0, got {list(getattr(self, name))}; "
+                                  f"to leave the blur out, set {off}")
+        if not math.isfinite(self.clip_shift) or self.clip_shift < 0:  # failed mid-training as "low >= high"
+            raise ConfigError(f"[degrade] clip_shift must be a number of LR pixels >= 0, got {self.clip_shift}")
         if self.margin < 0 or self.margin % 2:
             raise ConfigError(f"[degrade] margin must be an even number >= 0, got {self.margin}")
         if self.codec_prob + self.final_jpeg_prob > 1.0:

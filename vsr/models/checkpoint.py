@@ -2,9 +2,10 @@
 
 A checkpoint is `torch.save` of a plain dict, loadable with `torch.load(weights_only=True)`:
     {"format": 1, "arch": str, "hparams": dict, "scale": int, "supports_half": bool,
-     "config": str | None, "state_dict": dict[str, Tensor], "metrics": dict}
+     "config": str | None, "state_dict": dict[str, Tensor], "metrics": dict, "weights_sha256": str}
 and optionally "degradation": str, what the model was trained for when it is not its
-architecture's default (see `vsr.models.registry.ArchSpec`).
+architecture's default (see `vsr.models.registry.ArchSpec`). "weights_sha256" (files from before
+it have none) lets a damaged file be told: torch reads a zip's tensors back unchecked.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def checkpoint_dict(
     state = {k: v.detach().to("cpu", dtype=dtype if v.is_floating_point() else v.dtype).clone()
              for k, v in module.state_dict().items()}
     return {
+        "weights_sha256": weights_sha256({"state_dict": state}),
         "format": FORMAT,
         "arch": arch,
         "hparams": _plain(hparams),
@@ -77,6 +79,8 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: dict[str, Any]) -> Path:
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The checkpoint dict at `path` (weights_only loading). Raises InputError if unreadable."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a weight file (a `vsr train` run's model is its model.pt)")
     if not path.is_file():
         raise InputError(f"checkpoint not found: {path}")
     try:
@@ -90,7 +94,24 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                          f"{path.with_name('model.pt')}, written when the training ends")
     if missing:
         raise InputError(f"{path} is not a vsr model checkpoint (missing: {', '.join(missing)})")
+    _check_weights(ckpt, path)
     return ckpt
+
+
+def _check_weights(ckpt: dict[str, Any], path: Path) -> None:
+    """InputError for weights a damaged file gives: other than those saved (where the file says
+    which), or not numbers (NaN, infinite: a damaged file, or a training that diverged). Without
+    it a damaged model wrote black pictures, or slightly different ones, with exit status 0."""
+    state = ckpt["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
+        raise InputError(f"{path} is not a vsr model checkpoint (its state_dict is not a dict of tensors)")
+    tensors = state.values()
+    stored = ckpt.get("weights_sha256")
+    if isinstance(stored, str) and stored != weights_sha256(ckpt):
+        raise InputError(f"{path} is damaged: its weights are not those it was saved with; get the file again")
+    if any(t.is_floating_point() and not bool(torch.isfinite(t).all()) for t in tensors):
+        raise InputError(f"{path} holds weights that are not numbers (NaN or infinite): the file is damaged, "
+                         "or its training diverged")
 
 
 def weights_sha256(ckpt: dict[str, Any]) -> str:

@@ -81,7 +81,11 @@ def load_model(name: str, scale: int) -> SRModel:
             f"no shipped weights for {name} at scale {scale}; shipped scales for {name}: "
             f"{', '.join(map(str, have)) or 'none'}{what_to_do}"
         )
-    return replace(load_model_file(path), name=name)
+    model = load_model_file(path)
+    if (model.name, model.scale) != (spec.name, scale):
+        raise UnsupportedModelError(f"the shipped file {path.name} holds {model.name} x{model.scale}, not {name} "
+                                    f"x{scale}: the package's weights were replaced; reinstall vsr")
+    return replace(model, name=name)
 
 
 def load_model_file(path: str | os.PathLike[str]) -> SRModel:

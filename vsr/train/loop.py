@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from vsr.eval.metrics import psnr
 from vsr.eval.protocol import Pair, list_images, load_pairs
 from vsr.models import load_model_file, model_from_checkpoint, run_luma
 from vsr.models.checkpoint import checkpoint_dict, module_from_checkpoint, read_checkpoint, save_checkpoint, weights_sha256
-from vsr.models.registry import build, get_arch, normalise_hparams
+from vsr.models.registry import ARCHS, build, get_arch, normalise_hparams
 from vsr.train.config import Config
 from vsr.train.data import PatchSampler, centre_crop, split_train_val
 from vsr.train.degraded import DegradedPatchSampler, degraded_validation
@@ -179,6 +180,29 @@ def _resolve(path: str) -> Path:
     return Path(path).expanduser()
 
 
+EVALUATION_FOLDERS = ("bench", "video")
+"""The folders of a data tree described by a MANIFEST.md (as ../shared/data is) that hold evaluation
+data only: never trained on."""
+
+
+def check_training_data(cfg: Config) -> None:
+    """ConfigError, before any work, for training data that is evaluation data (EVALUATION_FOLDERS;
+    a model trained on its benchmark reports figures that mean nothing) and for [data] folders named
+    twice or one inside another (their images counted twice: the validation images trained on)."""
+    folders = [_resolve(folder).resolve() for folder in cfg.data.train_dirs]
+    clips = [_resolve(clip).resolve() for clip in (cfg.multiframe.clips if cfg.multiframe is not None else ())]
+    for path in (*folders, *clips):
+        for folder in (path, *path.parents):
+            if folder.name in EVALUATION_FOLDERS and (folder.parent / "MANIFEST.md").is_file():
+                raise ConfigError(f"{path} is evaluation data ({folder}, see {folder.parent / 'MANIFEST.md'}): "
+                                  "never train on it; evaluate on it with vsr eval")
+    for index, folder in enumerate(folders):
+        for other in folders[index + 1:]:
+            if folder.is_relative_to(other) or other.is_relative_to(folder):
+                raise ConfigError(f"[data] train_dirs names {folder} and {other}, the same or one inside the other: "
+                                  "their images would be trained on twice, the validation images among them")
+
+
 def checked_ship_path(cfg: Config) -> Path | None:
     """Where the final file is shipped (None without ship_to), checked before any training: not a
     folder, not inside the training data, in a folder that exists or can be made and written."""
@@ -187,6 +211,11 @@ def checked_ship_path(cfg: Config) -> Path | None:
     path = _resolve(cfg.train.ship_to)
     if path.is_dir():
         raise ConfigError(f"ship_to {path} is a folder; name the model file, e.g. {path / 'model.pt'}")
+    named = re.fullmatch(r"(.+)_x(\d+)\.pt", path.name)  # a shipped file's name says what load_model finds in it
+    trains = (cfg.model.arch, cfg.model.scale)
+    if named is not None and named[1] in ARCHS and (named[1], int(named[2])) != trains:
+        raise ConfigError(f"ship_to {path.name} names {named[1]} x{named[2]}, but this config trains {trains[0]} "
+                          f"x{trains[1]}: name it {trains[0]}_x{trains[1]}.pt")
     for folder in cfg.data.train_dirs:
         if path.resolve().is_relative_to(_resolve(folder).resolve()):
             raise ConfigError(f"ship_to {path} is inside the training data ({folder}); ship the model elsewhere")
@@ -247,9 +276,11 @@ def train(
         relative = any(not _resolve(folder).is_absolute() for folder in missing)
         raise ConfigError(f"[data] train_dirs: {', '.join(missing)} {'is not a folder' if len(missing) == 1 else 'are not folders'}"
                           f"{_RELATIVE_HINT.format(cwd=Path.cwd()) if relative else ''}")
+    check_training_data(cfg)
     if cfg.init is not None and not (resume and (_resolve(t_cfg.output) / STATE_FILE).exists()):
         _init_path(cfg)  # missing: said before the output folder is made
     ship_path = checked_ship_path(cfg)
+    paths = [p for d in d_cfg.train_dirs for p in list_images(_resolve(d))]  # a folder without images: before the output folder
     if dev.type == "cpu" and t_cfg.threads > 0:
         torch.set_num_threads(t_cfg.threads)
     out_dir = checked_output(cfg)
@@ -268,8 +299,16 @@ def train(
     gen = torch.Generator().manual_seed(t_cfg.seed)
     start_it, elapsed_before, best_val = 0, 0.0, None
 
+    if resume and not state_path.exists():
+        log.info("no resumable state in %s: starting from iteration 0", out_dir)
     if resume and state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(state_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - cut short, damaged: torch's own words name no file
+            raise InputError(f"cannot read the resumable state {state_path}: damaged or cut short "
+                             f"({type(exc).__name__}); remove it to start over") from None
+        if not isinstance(state, dict):
+            raise InputError(f"{state_path} is not the resumable state of `vsr train`; remove it to start over")
         if state.get("config") != cfg.to_dict():
             raise ConfigError(f"{state_path} was written by a different config; use a new output folder")
         module.load_state_dict(state["model"])
@@ -281,7 +320,6 @@ def train(
         log.info("resuming %s at iteration %d of %d", state_path, start_it, t_cfg.iterations)
 
     # data
-    paths = [p for d in d_cfg.train_dirs for p in list_images(_resolve(d))]
     train_paths, val_paths = split_train_val(paths, d_cfg.val_count, t_cfg.seed)
     scale = m_cfg.scale
     if cfg.multiframe is None:
