@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tinymodels import write_weight_file
 from vsr.cli import app
 
 
@@ -89,8 +90,11 @@ def test_options_of_the_other_mode_and_models_it_cannot_evaluate_are_one_line(tm
         (["-d", data + "/pan", "-m", "bicubic", "-s", "2", "--frames", "3", "--fusion-model", "x"],
          "--frames and --fusion-model do not apply to --mode single"),
         (["-d", data + "/pan", "-m", "multiframe_refine", "-s", "4"],
-         "multiframe_refine is a multi-frame model: evaluate it with --mode multi --fusion-model multiframe_refine"),
-        (["--mode", "multi", "-d", data, "-m", "multiframe_refine"], "multiframe_refine is a multi-frame model"),
+         "multiframe_refine is a multi-frame model, not the single-frame one -m names: evaluate it with --mode multi "
+         "--fusion-model multiframe_refine"),
+        # --mode multi given already, and the user's own path kept (it said the shipped model's name)
+        (["--mode", "multi", "-d", data, "-m", str(tmp_path / "my_refine_x4.pt")],
+         f"evaluate it with --fusion-model {tmp_path / 'my_refine_x4.pt'}"),
         (["--mode", "multi", "-d", data, "-m", "stream", "-s", "1"], "stream x1 is a clean-up model"),
         (["--mode", "multi", "-d", data, "-m", "bicubic", "--frames", "0"], "got 0"),
         (["-d", data + "/pan", "-m", "bicubic", "-s", "2", "--json", str(tmp_path / "a_folder")], "is a folder; give a file name"),
@@ -101,6 +105,7 @@ def test_options_of_the_other_mode_and_models_it_cannot_evaluate_are_one_line(tm
          f"--json {tmp_path}/earlier.json exists; pass --overwrite to replace it"),
     ]
     (tmp_path / "earlier.json").write_text("{}")
+    write_weight_file(tmp_path / "my_refine_x4.pt", scale=4, arch="multiframe", frames=3)
     first_image = (tmp_path / "data" / "pan" / "hr_01.png").read_bytes()
     for args, message in cases:
         result = _eval(*args)

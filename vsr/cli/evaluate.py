@@ -52,14 +52,14 @@ def eval_command(
         scale = scale if scale is not None else default_scale(model)
         if mode == "multi":
             if model is not None:
-                _check_single_frame(resolve(model, scale))
+                _check_single_frame(resolve(model, scale), model, mode)
             _evaluate_multi(data, model, scale, 5 if frames is None else frames, precision, limit, json_out, quiet,
                             fusion_model, ensemble)
             return
         if model is None:
             raise ConfigError("--model is required with --mode single")
         sr = resolve(model, scale)
-        _check_single_frame(sr)
+        _check_single_frame(sr, model, mode)
         bars = []
 
         def advance(_result) -> None:  # the bar made at the first image: a folder refused leaves no bar line
@@ -94,13 +94,16 @@ def eval_command(
             _write_json(json_out, report.to_dict())
 
 
-def _check_single_frame(sr) -> None:
-    """ConfigError for a model the protocol cannot evaluate as a single-frame upscaler."""
+def _check_single_frame(sr, given: str, mode: str) -> None:
+    """ConfigError for a model the protocol cannot evaluate as a single-frame upscaler (`given` as
+    -m named it, in `mode`)."""
     from vsr.errors import ConfigError
     from vsr.options import CLEANUP_SCALE
 
     if sr.is_multi_frame:
-        raise ConfigError(f"{sr.name} is a multi-frame model: evaluate it with --mode multi --fusion-model {sr.name}")
+        how = "" if mode == "multi" else "--mode multi "
+        raise ConfigError(f"{sr.name} is a multi-frame model, not the single-frame one -m names: evaluate it with "
+                          f"{how}--fusion-model {given}")
     if sr.scale == CLEANUP_SCALE:
         raise ConfigError(f"{sr.name} x1 is a clean-up model: its clean input is the target itself, so the "
                           "benchmark protocol says nothing; measure it on damaged video "
