@@ -169,3 +169,20 @@ def test_a_graph_is_built_once_for_a_models_weights_precision_and_depth() -> Non
     old, new = (CpuEngine(m, 2, "bf16", 255) for m in (first, again))
     assert new.graph is changed
     assert not np.array_equal(old.collect(old.submit([luma]))[0], new.collect(new.submit([luma]))[0])
+
+
+def test_models_that_differ_only_in_settings_a_trace_bakes_in_get_graphs_of_their_own() -> None:
+    """SRCNN x2 and x3 with the same weights (its scale is a plain attribute) shared the x2 graph: the
+    x3 engine failed; a residual weight (res_scale) changed the output in silence."""
+    from vsr.engine.cpu_graph import cpu_graph
+    from vsr.models.registry import build
+
+    two, three = build("srcnn", 2), build("srcnn", 3)
+    three.load_state_dict(two.state_dict())
+    assert cpu_graph(two, "fp32") is not cpu_graph(three, "fp32")
+    engine = CpuEngine(three, 3, "fp32", 255)
+    assert engine.collect(engine.submit([_texture()]))[0].shape == (37 * 3, 53 * 3)
+    plain = build("residual", 2, {"channels": 8, "blocks": 1, "res_scale": 1.0})
+    damped = build("residual", 2, {"channels": 8, "blocks": 1, "res_scale": 0.1})
+    damped.load_state_dict(plain.state_dict())
+    assert cpu_graph(plain, "fp32") is not cpu_graph(damped, "fp32")

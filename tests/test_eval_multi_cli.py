@@ -87,6 +87,8 @@ def test_options_of_the_other_mode_and_models_it_cannot_evaluate_are_one_line(tm
     cases = [
         (["--mode", "multi", "-d", data, "-m", "bicubic", "--border", "4"], "--border does not apply to --mode multi"),
         (["--mode", "multi", "-d", data, "--fps"], "--fps does not apply to --mode multi"),
+        # timed as fp32 and said as fp16, after the whole evaluation
+        (["-d", data + "/pan", "-m", "espcn", "-s", "2", "--fps", "--precision", "fp16"], "runs in fp32 or bf16, not 'fp16'"),
         (["-d", data + "/pan", "-m", "bicubic", "-s", "2", "--frames", "3", "--fusion-model", "x"],
          "--frames and --fusion-model do not apply to --mode single"),
         (["-d", data + "/pan", "-m", "multiframe_refine", "-s", "4"],

@@ -131,7 +131,8 @@ def test_unknown_methods_are_a_config_error(tmp_path, methods):
 @pytest.mark.parametrize("kwargs, said", [
     (dict(height=0), "not 3 of 960x0"),
     (dict(frames=0), "not 0 of 960x540"),
-    (dict(precision="fp8"), "unknown precision 'fp8'"),
+    (dict(precision="fp8"), "runs in fp32 or bf16, not 'fp8'"),
+    (dict(precision="fp16"), "runs in fp32 or bf16, not 'fp16'"),  # timed as fp32, said as fp16
 ])
 def test_measure_fps_refuses_an_empty_plane_or_an_unknown_precision(kwargs, said):
     """A bare AssertionError from deep in the engine, or fp8 timed as fp32 in silence."""

@@ -440,3 +440,17 @@ def test_a_folder_run_names_its_own_warnings_not_those_of_a_run_in_another_threa
     assert "a.mp4: the folder's own warning" in said
     opus = [line for line in said if "webm cannot hold aac" in line]
     assert opus and not any(line.startswith("a.mp4") for line in opus), said
+
+
+def test_a_warning_from_a_stage_thread_of_the_folders_run_names_its_file(tmp_path, caplog):
+    """The stage threads a file's run starts (decode, upscale, encode) inherit whose run they are."""
+    import logging
+
+    from vsr.pipeline.stages import Stages
+    from vsr.segments.folder import warnings_naming
+
+    with caplog.at_level(logging.WARNING, logger="vsr"), warnings_naming(tmp_path / "tape.mkv"):
+        stages = Stages()
+        stages.start("decode", lambda: logging.getLogger("vsr.media.decode").warning("a damaged packet"))
+        stages.wait()
+    assert [record.getMessage() for record in caplog.records] == ["tape.mkv: a damaged packet"]

@@ -608,6 +608,16 @@ def test_surround_in_an_order_opus_refuses_is_remixed_into_one_it_takes(tmp_path
     assert audio_durations(result.output)[0] == pytest.approx(audio_durations(surround)[0], abs=0.05)
 
 
+@pytest.mark.parametrize("given, native", [
+    ("FL+FR+FC+LFE+SL+SR+BC", "6.1"),  # a MOV channel atom's own order: an encoder opened on it crashed the process
+    ("FR+FL", "stereo"),
+    ("5.1(side)", "5.1(side)"),  # native already: as it is
+    ("FL+FR+LFE", "2.1"),
+])
+def test_a_channel_order_of_its_own_becomes_the_named_layout_of_the_same_channels(given, native):
+    assert mux.ordered_layout(av.AudioLayout(given)).name == native
+
+
 FONT = b"\x00\x01\x00\x00 not really a font, but bytes to carry"
 
 

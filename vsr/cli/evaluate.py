@@ -37,7 +37,7 @@ def eval_command(
         use_threads(threads)
         from vsr.errors import ConfigError
         from vsr.device import EXPLICIT_PRECISIONS
-        from vsr.eval.evaluate import evaluate_folder, measure_fps
+        from vsr.eval.evaluate import check_fps_precision, evaluate_folder, measure_fps
         from vsr.models import default_scale, resolve
 
         if precision not in EXPLICIT_PRECISIONS:
@@ -58,6 +58,8 @@ def eval_command(
             return
         if model is None:
             raise ConfigError("--model is required with --mode single")
+        if fps:
+            check_fps_precision(precision)  # before the evaluation, not after it
         sr = resolve(model, scale)
         _check_single_frame(sr, model, mode)
         bars = []

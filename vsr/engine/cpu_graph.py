@@ -110,7 +110,7 @@ class _Tracer(fx.Tracer):
     installed as a submodule"; such calls run as they would without the trace."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(autowrap_modules=(), autowrap_functions=())  # no patch of `math` for every thread: vsr's layers use none
         self.thread = threading.get_ident()
 
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
@@ -159,33 +159,45 @@ def receptive_radius(module: nn.Module) -> int:
     return radius
 
 
-GRAPHS_HELD = 8
-"""Graphs kept for reuse (see cpu_graph): a few models x precisions x sample depths."""
+GRAPH_BYTES_HELD = 64 * 2**20
+"""The weights of the graphs kept for reuse (see cpu_graph), at most: the latest few models x
+precisions x sample depths (the shipped ones take 0.1–1.5 MB each); the newest is kept whatever its size."""
 _graphs: OrderedDict[tuple[str, str, int], CpuGraph] = OrderedDict()
-_building = threading.Lock()
+_building = threading.RLock()
 
 
 def cpu_graph(module: nn.Module, precision: str, max_value: int = 255) -> CpuGraph:
-    """build_cpu_graph's graph of `module`, built once for its layers and weights, `precision` and
-    `max_value` and reused (the GRAPHS_HELD latest): a program that upscales one video after
-    another loads the model afresh each time, and each build leaves torch.fx's generated code in
-    memory for good. Builds run one at a time (two traces at once undo each other's patches of
-    torch); the graph holds no state of a run, so runs in several threads share it."""
+    """build_cpu_graph's graph of `module`, built once for its layers, their settings and weights,
+    `precision` and `max_value`, and reused (up to GRAPH_BYTES_HELD): a program that upscales one
+    video after another loads the model afresh each time, and each build leaves torch.fx's
+    generated code in memory for good. The graph holds no state of a run, so runs in several
+    threads share it."""
     key = (_fingerprint(module), precision, max_value)
     with _building:
         graph = _graphs.pop(key, None) or build_cpu_graph(module, precision, max_value)
         _graphs[key] = graph
-        while len(_graphs) > GRAPHS_HELD:
+        while len(_graphs) > 1 and sum(_weight_bytes(g.module) for g in _graphs.values()) > GRAPH_BYTES_HELD:
             _graphs.popitem(last=False)
     return graph
 
 
+def _weight_bytes(module: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+
+_SETTINGS = (bool, int, float, str, tuple, type(None))
+"""The kinds of a layer's plain attributes that a trace bakes into the graph (a scale, a residual
+weight, a switch), which the layer's printed form may not show."""
+
+
 def _fingerprint(module: nn.Module) -> str:
-    """SHA-256 of what a graph is built from: the module's layers (their classes and settings) and
-    every parameter and buffer."""
+    """SHA-256 of what a graph is built from: the module's layers (their classes and plain
+    settings) and every parameter and buffer."""
     digest = hashlib.sha256(repr(module).encode())
     for layer in module.modules():
-        digest.update(f"{type(layer).__module__}.{type(layer).__qualname__}".encode())
+        settings = sorted((name, repr(value)) for name, value in vars(layer).items()
+                          if not name.startswith("_") and name != "training" and isinstance(value, _SETTINGS))
+        digest.update(f"{type(layer).__module__}.{type(layer).__qualname__}{settings}".encode())
     for name, tensor in (*module.named_parameters(), *module.named_buffers()):
         data = tensor.detach().to("cpu").contiguous().reshape(-1)
         digest.update(f"{name}:{data.dtype}:{tuple(tensor.shape)}".encode())
@@ -208,7 +220,8 @@ def build_cpu_graph(module: nn.Module, precision: str, max_value: int = 255) -> 
         raise TypeError(f"not built from known layers: {', '.join(sorted(foreign))}")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     module = copy.deepcopy(module).eval()
-    graph = _Tracer().trace(module)
+    with _building:  # two traces at once undo each other's patches of torch
+        graph = _Tracer().trace(module)
     gm = fx.GraphModule(module, graph)
     modules = dict(gm.named_modules())
     image = next(n for n in gm.graph.nodes if n.op == "placeholder")

@@ -128,6 +128,16 @@ def evaluate_folder(
     return report
 
 
+CPU_PRECISIONS = ("fp32", "bf16")
+"""What the CPU engine runs in (it has no fp16 path: an fp16 timing would be fp32's)."""
+
+
+def check_fps_precision(precision: str) -> None:
+    """ConfigError unless measure_fps can time `precision`."""
+    if precision not in CPU_PRECISIONS:
+        raise ConfigError(f"the CPU engine that --fps times runs in {' or '.join(CPU_PRECISIONS)}, not {precision!r}")
+
+
 @heap_given_back_after()
 def measure_fps(
     model: SRModel,
@@ -143,8 +153,7 @@ def measure_fps(
     Uses torch's current thread count. bf16/fp16 only for models with supports_half. Raises
     ConfigError for an unknown precision or an empty plane or frame count.
     """
-    if precision not in EXPLICIT_PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(EXPLICIT_PRECISIONS)}")
+    check_fps_precision(precision)
     if min(height, width, frames) < 1:
         raise ConfigError(f"measure_fps needs at least one frame of 1x1 pixels, not {frames} of {width}x{height}")
     if precision != "fp32" and not model.supports_half:

@@ -275,11 +275,25 @@ DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1
 layout names no channels ("2 channels": PCM from AVI or Matroska), which AAC and Opus refuse."""
 
 
+NATIVE_LAYOUTS = ("mono", "stereo", "2.1", "3.0", "3.0(back)", "4.0", "quad", "quad(side)", "3.1", "5.0", "5.0(side)",
+                  "4.1", "5.1", "5.1(side)", "6.0", "6.0(front)", "hexagonal", "6.1", "6.1(back)", "6.1(front)", "7.0",
+                  "7.0(front)", "7.1", "7.1(wide)", "7.1(wide-side)", "octagonal")
+"""FFmpeg's named layouts, each in its native channel order."""
+
+
 def ordered_layout(layout: av.AudioLayout) -> av.AudioLayout:
-    """`layout`, or the default one of its channel count where it names no channels."""
-    if any(channel.name != "NONE" for channel in layout.channels) or layout.nb_channels not in DEFAULT_LAYOUTS:
+    """`layout` in a native channel order: where its order is its own (a MOV's channel atom:
+    FFmpeg names it "7 channels (FL+FR+…)", and an encoder opened on it crashes the process), the
+    named layout of the same channels; where it names no channels ("2 channels": PCM from AVI or
+    Matroska, which AAC and Opus refuse), or no named layout holds its channels, the default one of
+    its channel count."""
+    if not layout.name.startswith(f"{layout.nb_channels} channels"):
         return layout
-    return av.AudioLayout(DEFAULT_LAYOUTS[layout.nb_channels])
+    channels = sorted(channel.name for channel in layout.channels)
+    same = next((name for name in NATIVE_LAYOUTS if sorted(c.name for c in av.AudioLayout(name).channels) == channels), None)
+    if same is not None:
+        return av.AudioLayout(same)
+    return av.AudioLayout(DEFAULT_LAYOUTS[layout.nb_channels]) if layout.nb_channels in DEFAULT_LAYOUTS else layout
 
 
 LAYOUTS_OF = {3: ("3.0", "2.1"), 4: ("quad", "4.0"), 5: ("5.0", "5.0(side)"), 6: ("5.1", "5.1(side)"),

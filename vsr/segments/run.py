@@ -130,7 +130,8 @@ class SegmentedJob:
     files: list[Path]
     planned: JobSummary
     """The job as the driver planned it (for a non-local runner, on the CPU, to check the options),
-    summed up: the job itself (its model) stays in planned_job's cache, for the segments to reuse."""
+    summed up: the job itself (its model) stays in planned_job's cache, for the segments this thread
+    runs to reuse."""
     keep_work: bool = False
     fresh: bool = False
     """Whether this run found no work files in the work folder: then none of them is older than the run."""
