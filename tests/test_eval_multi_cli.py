@@ -147,3 +147,19 @@ def test_the_json_of_a_perfect_score_is_json(tmp_path: Path) -> None:
 
     report = json.loads(out.read_text(), parse_constant=refuse)
     assert "inf" in json.dumps(report)
+
+
+def test_the_json_tells_a_trained_file_from_the_shipped_model_of_its_architecture(tmp_path: Path) -> None:
+    """Both said "model": "residual", with nothing to tell which weights the figures are of."""
+    (tmp_path / "data").mkdir()
+    cv2.imwrite(str(tmp_path / "data" / "a.png"), (np.indices((48, 64)).sum(axis=0) % 256).astype(np.uint8))
+    weights = write_weight_file(tmp_path / "mine.pt", scale=2)
+    reports = {}
+    for name, given in (("file", str(weights)), ("shipped", "residual"), ("bicubic", "bicubic")):
+        out = tmp_path / f"{name}.json"
+        result = CliRunner().invoke(app, ["eval", "-d", str(tmp_path / "data"), "-m", given, "-s", "2", "-q", "--json", str(out)])
+        assert result.exit_code == 0, result.output
+        reports[name] = json.loads(out.read_text())["extra"]
+    assert reports["file"]["model_file"] == str(weights.resolve()) and reports["shipped"]["model_file"] is None
+    assert len(reports["file"]["weights_sha256"]) == 64 and reports["bicubic"]["weights_sha256"] == ""
+    assert reports["file"]["weights_sha256"] != reports["shipped"]["weights_sha256"]

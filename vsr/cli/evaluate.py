@@ -75,6 +75,7 @@ def eval_command(
         finally:
             for bar in bars:
                 bar.close()
+        report.extra.update(_identity(model, sr))
         if fps:
             report.extra["fps_540p"] = measure_fps(sr, precision=precision)
         width = max(len(r.name) for r in report.images)
@@ -110,6 +111,18 @@ def _check_single_frame(sr, given: str, mode: str) -> None:
         raise ConfigError(f"{sr.name} x1 is a clean-up model: its clean input is the target itself, so the "
                           "benchmark protocol says nothing; measure it on damaged video "
                           "(python3 scripts/restore_table.py --scale 1)")
+
+
+def _identity(given: str, sr) -> dict[str, str | None]:
+    """What tells one model's figures from another's in --json: the weight file -m named (None for
+    a shipped or built-in model) and the SHA-256 of the weights (as vsr.models.checkpoint counts it;
+    "" for an interpolation)."""
+    from vsr.models import is_weight_file
+    from vsr.models.checkpoint import weights_sha256
+
+    state = sr.module.state_dict()
+    return {"model_file": str(Path(given).resolve()) if is_weight_file(given) else None,
+            "weights_sha256": weights_sha256({"state_dict": state}) if sr.learned and state else ""}
 
 
 def _check_json_target(path: Path | None, data: Path, overwrite: bool) -> None:
