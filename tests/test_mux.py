@@ -618,6 +618,37 @@ def test_a_channel_order_of_its_own_becomes_the_named_layout_of_the_same_channel
     assert mux.ordered_layout(av.AudioLayout(given)).name == native
 
 
+def _decoded_audio(path: Path) -> tuple[float, int]:
+    """The first decoded audio frame's time (s) and the samples decoded (the decoder leaves out
+    what the file hides)."""
+    with av.open(str(path)) as container:
+        frames = list(container.decode(audio=0))
+    return float(frames[0].pts * frames[0].time_base), sum(frame.samples for frame in frames)
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_audio_an_mp4_edit_list_hides_stays_hidden(make_clip, tmp_path, suffix):
+    """A clip cut with `ffmpeg -ss 0.32 -c copy` keeps the audio before the cut, flagged to be
+    discarded (its edit list hides it): into Matroska it was copied as audio to play, 0.34 s before
+    the first frame."""
+    source = make_clip("in.mp4", frames=25, audio=("aac",))
+    cut = tmp_path / "cut.mp4"
+    with av.open(str(source)) as original, av.open(str(cut), "w") as output:
+        streams = {s.index: output.add_stream_from_template(s) for s in original.streams}
+        for packet in original.demux():
+            if packet.size:
+                ticks = round(Fraction(32, 100) / packet.time_base)
+                packet.pts, packet.dts = packet.pts - ticks, packet.dts - ticks
+                packet.stream = streams[packet.stream.index]
+                output.mux(packet)
+    with av.open(str(cut)) as container:
+        assert any(packet.is_discard for packet in container.demux(audio=0))
+    out = vsr.upscale_video(cut, tmp_path / f"out{suffix}", scale=2, model="bicubic", preset="ultrafast").output
+    start, samples = _decoded_audio(out)
+    assert start == pytest.approx(_decoded_audio(cut)[0], abs=0.03) and start > -0.03
+    assert samples == pytest.approx(_decoded_audio(cut)[1], abs=2048)
+
+
 FONT = b"\x00\x01\x00\x00 not really a font, but bytes to carry"
 
 

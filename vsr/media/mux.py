@@ -727,6 +727,11 @@ def _ticks(seconds: Fraction, time_base: Fraction) -> int:
     return round(seconds / Fraction(time_base))
 
 
+EDIT_LIST_FORMATS = ("mp4", "mov")
+"""Output formats that hide, by their own edit list, the packets an input flags to be discarded
+(as an MP4 input hides the audio before its cut): into others they are left out."""
+
+
 class Muxer:
     """Owns the output container; used from the writer thread only (after set-up).
 
@@ -812,6 +817,8 @@ class Muxer:
         """Mux a packet of another stream as it is, or through its transcoder (audio, text subtitles); a damaged one
         (see the class) is dropped and counted instead. Raises OSError-like errors (disk full) as they are."""
         packet, index = item.packet, item.stream_index
+        if packet.is_discard and index not in self.streams.transcoded and self.output.format.name not in EDIT_LIST_FORMATS:
+            return  # hidden by the input's edit list (a cut's audio before the cut): a decoder drops what it decodes
         self._shifted(packet)
         backwards = self._goes_back(packet, index)
         if backwards is not None:
