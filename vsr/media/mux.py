@@ -729,7 +729,8 @@ def _ticks(seconds: Fraction, time_base: Fraction) -> int:
 
 EDIT_LIST_FORMATS = ("mp4", "mov")
 """Output formats that hide, by their own edit list, the packets an input flags to be discarded
-(as an MP4 input hides the audio before its cut): into others they are left out."""
+(as an MP4 input hides the audio before its cut): into others they are left out, but the last
+before a packet to play (the decoder's preroll)."""
 
 
 class Muxer:
@@ -758,6 +759,7 @@ class Muxer:
         self._started = False  # whether the header has been written (by the first packet)
         self._last_time: dict[int, Fraction] = {}  # input stream → decoding time (s) of its last packet written
         self._dropping: set[int] = set()  # input streams whose last packet was dropped (warned once per run)
+        self._preroll: dict[int, Passthrough] = {}  # input stream → its last packet flagged to be discarded, held
         self._copying_video = False  # whether the video comes as encoded packets (write_video_packet)
         self._durations: dict[int, int] = {}  # pts → duration of the frames in the encoder, not yet out
         self._last_video_dts: int | None = None
@@ -818,7 +820,14 @@ class Muxer:
         (see the class) is dropped and counted instead. Raises OSError-like errors (disk full) as they are."""
         packet, index = item.packet, item.stream_index
         if packet.is_discard and index not in self.streams.transcoded and self.output.format.name not in EDIT_LIST_FORMATS:
-            return  # hidden by the input's edit list (a cut's audio before the cut): a decoder drops what it decodes
+            self._preroll[index] = item  # hidden by the input's edit list (a cut's audio before the cut)
+            return
+        if (preroll := self._preroll.pop(index, None)) is not None:
+            self._pass(preroll)  # the last hidden packet before what plays: a decoder's preroll, as AAC's priming is
+        self._pass(item)
+
+    def _pass(self, item: Passthrough) -> None:
+        packet, index = item.packet, item.stream_index
         self._shifted(packet)
         backwards = self._goes_back(packet, index)
         if backwards is not None:
