@@ -450,9 +450,10 @@ def test_a_real_clip_keeps_timing_and_audio(tmp_path):
         assert psnr(cv2.resize(y_out, (w, h), interpolation=cv2.INTER_AREA), y_in) > 30
 
 
-def wrapped_ts(path, frames: int = 20, before_zero: int = 10) -> None:
+def wrapped_ts(path, frames: int = 20, before_zero: int = 10, audio_lead: int = 0) -> None:
     """An MPEG-TS whose 33-bit clock wraps `before_zero` frames after its start (a broadcast
-    recording): FFmpeg reads those frames before 0. With AAC audio from the same start."""
+    recording): FFmpeg reads those frames before 0. With AAC audio from the same start, or
+    `audio_lead` frames' time before it."""
     start = 2**33 - before_zero * 3600
     with av.open(str(path), "w", format="mpegts") as out:
         video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
@@ -464,8 +465,9 @@ def wrapped_ts(path, frames: int = 20, before_zero: int = 10) -> None:
             frame.pts, frame.time_base = start + 3600 * i, Fraction(1, 90000)
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
-        tone = av.AudioFrame.from_ndarray(np.zeros((1, 48000 * frames // 25), np.float32), format="fltp", layout="mono")
-        tone.sample_rate, tone.pts, tone.time_base = 48000, start * 48000 // 90000, Fraction(1, 48000)
+        tone = av.AudioFrame.from_ndarray(np.zeros((1, 48000 * (frames + audio_lead) // 25), np.float32), format="fltp",
+                                          layout="mono")
+        tone.sample_rate, tone.pts, tone.time_base = 48000, (start - 3600 * audio_lead) * 48000 // 90000, Fraction(1, 48000)
         out.mux(audio.encode(tone))
         out.mux(audio.encode(None))
 
@@ -494,6 +496,25 @@ def test_a_video_that_starts_before_zero_keeps_every_frame_moved_with_its_audio(
     assert video_out == 0 and len(times_out) == 20
     assert [t - video_out for t in times_out] == [t - video_in for t in times_in]
     assert abs((audio_out - video_out) - (audio_in - video_in)) < Fraction(1, 1000)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_audio_that_starts_before_a_wrapped_video_is_moved_to_zero_with_it(tmp_path, caplog, suffix):
+    """Only the video's start was moved to 0: the 0.4 s of audio ahead of it stayed before 0, hidden
+    by MP4's edit list (lost), at negative times in Matroska."""
+    source = tmp_path / "wrapped.ts"
+    wrapped_ts(source, audio_lead=10)
+    audio_in, video_in, _ = first_times(source)
+    assert audio_in < video_in < 0
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / f"out{suffix}", scale=2, model="bicubic")
+    assert "the video starts at -0.400 s, before 0 (another stream at -0.821 s): every stream is moved 0.821 s later" in caplog.text
+    audio_out, video_out, _ = first_times(result.output)
+    assert audio_out == pytest.approx(0, abs=0.03)
+    assert abs((audio_out - video_out) - (audio_in - video_in)) < Fraction(3, 100)
+    with av.open(str(source)) as original, av.open(str(result.output)) as out:
+        decoded = [sum(frame.samples for frame in container.decode(audio=0)) for container in (original, out)]
+    assert decoded[1] >= decoded[0] - 1024
 
 
 def test_segments_refuse_a_video_that_starts_before_zero(tmp_path):

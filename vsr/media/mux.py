@@ -713,14 +713,22 @@ def video_shift(start_pts: int, time_base: Fraction, source: av.container.InputC
     before 0 starts at 0 (an MP4 would hide the frames before 0 behind its edit list, and
     Matroska cannot store them), and so that a transport or program stream (`source`, CLOCK_FORMATS)
     whose clock reads an hour at its first packet starts at 0 (an MP4 would open with an hour of
-    nothing). Zero otherwise: an MP4's or Matroska's own start is kept."""
-    if start_pts < 0:
-        return -start_pts * Fraction(time_base)
-    if source is None or source.format.name not in CLOCK_FORMATS:
-        return Fraction(0)
-    starts = [stream.start_time * Fraction(stream.time_base) for stream in source.streams
-              if stream.start_time is not None and stream.time_base is not None]
-    return -min(starts) if starts and min(starts) > 0 else Fraction(0)
+    nothing); in such a stream the earliest stream decides where one starts more than LEAD_SECONDS
+    ahead of a picture before 0 (audio ahead of it, where the clock wraps, stayed before 0: hidden
+    by an MP4's edit list). Zero otherwise: an MP4's or Matroska's own start is kept."""
+    video_start = start_pts * Fraction(time_base)
+    if source is not None and source.format.name in CLOCK_FORMATS:
+        starts = [stream.start_time * Fraction(stream.time_base) for stream in source.streams
+                  if stream.start_time is not None and stream.time_base is not None]
+        earliest = min([*starts, video_start])
+        if earliest > 0 or (video_start < 0 and earliest < video_start - LEAD_SECONDS):
+            return -earliest
+    return -video_start if video_start < 0 else Fraction(0)
+
+
+LEAD_SECONDS = Fraction(1, 10)
+"""How far ahead of the picture another stream may start and still be moved with the picture's start
+(an AAC encoder's priming, about 21–46 ms, starts the audio that much early: it is meant to be hidden)."""
 
 
 def _ticks(seconds: Fraction, time_base: Fraction) -> int:

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -300,8 +301,9 @@ def run_job(
             # a segment keeps the source's clock; its join moves the whole
             shift = mux.video_shift(info.start_pts, info.time_base, templates if scope.whole else None)
             if shift > 0:
-                log.warning("the video starts at %.3f s, before 0: every stream is moved %.3f s later, in sync",
-                            -float(shift), float(shift))
+                start = info.start_pts * Fraction(info.time_base)
+                log.warning("the video starts at %.3f s, before 0%s: every stream is moved %.3f s later, in sync",
+                            float(start), "" if shift == -start else f" (another stream at {-float(shift):.3f} s)", float(shift))
             elif shift < 0:
                 log.info("the %s clock starts at %.3f s: every stream is moved to start at 0, in sync",
                          info.format_name, -float(shift))
