@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import weakref
 from fractions import Fraction
 from pathlib import Path
@@ -208,7 +209,7 @@ def test_a_time_base_finer_than_a_millisecond_survives_the_segments(make_clip, t
 
 @pytest.mark.parametrize("filters", [
     {"deinterlace": "bwdif", "deinterlace_rate": "field"}, {"ivtc": True},
-    {"video": "fps=12"},  # a --vf chain: found out by running it on the first frames
+    {"video": "select='not(eq(t,0.52))'"},  # a --vf chain: found out by running it on the first frames
 ])
 def test_filters_that_change_the_frame_count_are_refused_before_any_work_folder(source, tmp_path, filters):
     with pytest.raises(ConfigError, match=r"^filters that change the frame count \(.+\) cannot run in segments; "
@@ -554,3 +555,30 @@ def test_two_threads_segmented_runs_keep_a_planned_job_each(make_clip, tmp_path,
         thread.join(60)
     assert jobs == {"a": "done", "b": "done"}
     assert len(planned) == 2 and planned[0] != planned[1]  # one plan a thread, kept for all its segments
+
+
+@pytest.mark.parametrize("chain, why", [
+    ("fps=24", "fps: each segment would be retimed from its own start"),  # on 25 fps: 24 frames of the first 24 kept
+    ("setpts=0.5*PTS", "setpts"),
+    ("hflip,setpts='PTS-STARTPTS+0.3/TB'", "setpts"),
+    ("settb=1/1000,hflip", None),  # another time base, the same times: it runs
+])
+def test_a_vf_chain_that_retimes_the_frames_is_refused_before_any_work(source, tmp_path, chain, why):
+    """It kept the trial's frame count, then every segment failed its check twice ("13 frames written,
+    but the plan holds 12"), or wrote no frame ("... is not a video file FFmpeg can read")."""
+    options = LOSSLESS.replace(filters={"video": chain})
+    if why is None:
+        assert upscale_in_segments(source, tmp_path / "out.mp4", options, segment_seconds=SECONDS).frames == 40
+        return
+    with pytest.raises(ConfigError, match=r"^a --vf chain that changes the frames' times \(" + re.escape(why)):
+        upscale_in_segments(source, tmp_path / "out.mp4", options, segment_seconds=SECONDS)
+    assert [p.name for p in tmp_path.iterdir()] == ["in.mp4"]
+
+
+def test_a_retiming_filter_the_names_miss_is_found_by_the_trial_of_the_times(source, tmp_path, monkeypatch):
+    import vsr.segments.run as segments_run
+
+    monkeypatch.setattr(segments_run, "RETIMING_FILTERS", frozenset())
+    with pytest.raises(ConfigError, match=r"^a --vf chain that changes the frames' times \(segments are cut"):
+        upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS.replace(filters={"video": "setpts=PTS+0.2/TB"}),
+                            segment_seconds=SECONDS)

@@ -483,15 +483,20 @@ def _vf_trial(job: Job, reach: int) -> str | None:
     if (counted := _frame_numbers_in(job.video_filter)) is not None:
         return (f"a --vf chain that counts frames ({counted}: the count restarts at 0 in each segment; "
                 "give times in seconds instead, fade's st= and d=, t in expressions)")
+    if retiming := [name for name in _filter_names(job.video_filter) if name in RETIMING_FILTERS]:
+        return f"a --vf chain that changes the frames' times ({', '.join(retiming)}: each segment would be retimed from its own start)"
     pts = sorted(read_packet_index(job.info.path).pts)
     end = pts[VF_TRIAL_FRAMES] if len(pts) > VF_TRIAL_FRAMES else None
-    whole, (frames_in, frames_out) = _filtered_planes(job, None, end)
+    whole, (frames_in, frames_out), times = _filtered_planes(job, None, end)
     if frames_in != frames_out:
         return f"filters that change the frame count (the --vf chain made {frames_out} frames of the first {frames_in})"
+    scale = Fraction(job.info.time_base) / Fraction(job.filtered.time_base)
+    if times != [round(t * scale) for t in pts[:len(times)]]:
+        return "a --vf chain that changes the frames' times (segments are cut and checked at the input's times)"
     cut = len(whole) // 2
     if cut <= reach:
         return None  # too short to cut
-    resumed, _ = _filtered_planes(job, pts[cut - reach], end)
+    resumed, _, _ = _filtered_planes(job, pts[cut - reach], end)
     if len(resumed) != len(whole) - cut + reach or any(
             not all(np.array_equal(a, b) for a, b in zip(planes, again)) for planes, again in zip(whole[cut:], resumed[reach:])):
         return (f"a --vf chain whose frames after a cut are not those of one run (it counts frames, or looks "
@@ -527,6 +532,16 @@ def _frame_numbers_in(chain: str) -> str | None:
     return None
 
 
+RETIMING_FILTERS = frozenset({"fps", "framerate", "setpts", "minterpolate", "tinterlace", "interlace", "telecine",
+                              "mpdecimate", "decimate", "tpad", "trim"})
+"""Filters that give frames other times (or drop and add them by time): the count over a trial's few
+frames may hold where a segment's does not (fps=24 on 23.976 fps)."""
+
+
+def _filter_names(chain: str) -> list[str]:
+    return [named.group(1) for part in _filters_of(chain) if (named := FILTER_NAME.match(part))]
+
+
 def _filters_of(chain: str) -> list[str]:
     """The filters of an FFmpeg filter chain, split at the commas outside quotes and brackets
     (select='not(mod(n,2))' is one filter)."""
@@ -552,16 +567,18 @@ def _filters_of(chain: str) -> list[str]:
 
 def _filtered_planes(
     job: Job, start_pts: int | None, end_pts: int | None,
-) -> tuple[list[list[np.ndarray]], tuple[int, int]]:
+) -> tuple[list[list[np.ndarray]], tuple[int, int], list[int]]:
     """The planes of each frame of the job's filters run on the frames from `start_pts` to before
-    `end_pts` (chroma too: a chain may be temporal on chroma alone), and (frames in, frames out)."""
+    `end_pts` (chroma too: a chain may be temporal on chroma alone), (frames in, frames out), and
+    each frame's pts (in the filtered time base)."""
     frame_filter = job.filters.frame_filter()
     filtered = job.filtered
-    frames = [[np.array(plane) for plane in item.planes] for item in read_items(
+    items = [item for item in read_items(
         job.info.path, job.layout, [], DecodeStats(), frame_duration(filtered), frame_filter=frame_filter,
         start_pts=start_pts, end_pts=end_pts, filtered_time_base=filtered.time_base) if isinstance(item, VideoItem)]
+    frames = [[np.array(plane) for plane in item.planes] for item in items]
     counts = (frame_filter.frames_in, frame_filter.frames_out) if frame_filter is not None else (len(frames), len(frames))
-    return frames, counts
+    return frames, counts, [item.pts for item in items]
 
 
 def _lock_work(work: Path) -> int | None:
