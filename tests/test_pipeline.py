@@ -338,6 +338,29 @@ def test_max_frames_stops_after_n_frames_and_so_does_the_audio(make_clip):
     assert audio_durations(result.output)[0] < audio_durations(source)[0] - 0.3  # 20 frames = 0.8 s, 5 = 0.2 s
 
 
+def test_max_frames_past_the_videos_end_cuts_the_audio_as_at_its_last_frame(tmp_path):
+    """Audio that outlasts the video: --max-frames 30 of 30 frames kept 1.2 s of it, --max-frames 31
+    all 4 s (the cut was made only where frame N was reached)."""
+    source = tmp_path / "short_video.mkv"
+    with av.open(str(source), "w") as out:
+        video = out.add_stream("ffv1", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("pcm_s16le", rate=48000)
+        audio.layout = "mono"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(draw_frame(i, 64, 48), format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        for i in range(8):  # 2 s of audio for 0.4 s of video
+            samples = av.AudioFrame.from_ndarray(np.zeros((1, 12000), np.int16), format="s16", layout="mono")
+            samples.sample_rate, samples.pts = 48000, 12000 * i
+            out.mux(audio.encode(samples))
+        out.mux(audio.encode(None))
+    lengths = [audio_durations(upscale(source, tmp_path / f"p{n}.mkv", max_frames=n).output)[0] for n in (10, 11)]
+    assert lengths[0] == pytest.approx(lengths[1], abs=0.01) and lengths[0] <= 0.5  # packets of 0.25 s
+
+
 def test_max_frames_keeps_the_audio_that_a_file_stores_after_the_video(make_clip, tmp_path):
     source = remux(make_clip("in.mp4", frames=20, audio=("aac",)), tmp_path / "late.mp4", "mp4", video_first=True,
                    max_interleave_delta="1")

@@ -189,7 +189,7 @@ def read_items(
             yield item
         if last is not None:
             stats.end_seconds = (last.pts + last.duration) * time_base
-        if last is not None and max_frames is not None and stats.frames >= max_frames:
+        if last is not None and max_frames is not None:  # the video may end before frame N: the same cut
             end = stats.end_seconds
             yield from held.release_before(end)
             yield from passthrough_until(packets, end, passthrough_streams)
