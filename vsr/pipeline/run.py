@@ -18,7 +18,7 @@ from vsr.engine.cpu import CPU_TILE, heap_given_back_after
 from vsr.engine.windows import engine_fuser
 from vsr.errors import ConfigError, OutputError, PipelineError
 from vsr.media import decode, mux
-from vsr.media.decode import DecodeStats
+from vsr.media.decode import DecodeStats, leading_frames_lost
 from vsr.media.encode import VideoFrame, add_video_stream, frame_from_planes
 from vsr.media.filters import FilterStages
 from vsr.media.frames import VideoItem
@@ -346,6 +346,8 @@ def run_job(
                         "(a chain that speeds the video up does this in a coarse time base such as AVI's)",
                         decoded.dropped_frames)
             decoded.dropped_frames = 0
+        if decoded.leading_frames and scope.whole:  # a segment's own check says it of the segment
+            log.warning("%s", leading_frames_lost(decoded.leading_frames))
         if (damage := decoded.damage_summary(muxer.dropped_packets)) is not None:
             log.warning("%s", damage)
         if decoded.gaps > decode.LISTED_PROBLEMS:

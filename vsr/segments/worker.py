@@ -15,6 +15,7 @@ from pathlib import Path
 from vsr.errors import InputError, PipelineError
 from vsr.files import file_sha256
 from vsr.media import mux
+from vsr.media.decode import leading_frames_lost
 from vsr.media.index import read_packet_index
 from vsr.media.probe import probe
 from vsr.options import UpscaleOptions
@@ -176,8 +177,7 @@ def check_segment_file(path: Path, segment: Segment, frames_written: int, time_b
         )
     first, last = index.pts[0], index.pts[-1]
     if lost:
-        log.warning("the first %d frame(s), before the first keyframe, could not be decoded (the file starts "
-                    "in the middle of a group of pictures)", lost)
+        log.warning("%s", leading_frames_lost(lost))
     if first < start or (not lost and first != start) or (end is not None and last >= end):
         raise PipelineError(
             stage, f"the frames run from pts {first} to {last}, "
