@@ -55,8 +55,8 @@ def tune_cpu_allocator() -> None:
 
 @contextlib.contextmanager
 def heap_given_back_after() -> Iterator[None]:
-    """Around a run (vsr.upscale_video, a segmented job, a folder, a benchmark, an experiment): when the last run in the
-    process ends, the heap's free memory goes back to the OS, and blocks from
+    """Around a run (vsr.upscale_video, a segmented job, a folder, a benchmark, an experiment): when
+    the last run in the process ends, the heap's free memory goes back to the OS, and blocks from
     SETTLED_MMAP_THRESHOLD up are mapped again (given back when freed), as glibc's dynamic
     threshold would have them: a program that embeds vsr would otherwise keep its peak for the
     rest of its life. (glibc's dynamic threshold cannot be switched on again once a mallopt

@@ -150,7 +150,7 @@ def measure_fps(
     """Frames per second of the CPU engine that `vsr upscale` runs (the fused graph, quantised
     8-bit output) on a (height, width) 8-bit luma plane, after one warm-up.
 
-    Uses torch's current thread count. bf16/fp16 only for models with supports_half. Raises
+    Uses torch's current thread count; bf16 only for models with supports_half. Raises
     ConfigError for an unknown precision or an empty plane or frame count.
     """
     check_fps_precision(precision)
