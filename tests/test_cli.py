@@ -635,3 +635,34 @@ def test_a_signal_while_ray_stops_comes_after_the_line_that_says_the_work_is_don
     lines = error_lines(result)
     assert result.exit_code == 130 and lines[-2].startswith("vsr: wrote") and lines[-1] == "vsr: interrupted"
     assert len(read_video(tmp_path / "out.mp4").lumas) == 6
+
+
+def test_an_encoder_without_a_crf_takes_a_bitrate_and_refuses_a_crf(cli, make_clip, tmp_path):
+    """--crf 2 with mpeg4 was ignored without a word: FFmpeg's default 200 kb/s, at any size."""
+    source = make_clip("in.mp4", frames=6)
+    refused = cli("upscale", source, "-o", tmp_path / "crf.mp4", "-s", "2", "-m", "bicubic", "--codec", "mpeg4", "--crf", "2")
+    assert refused.exit_code == 1
+    assert error_lines(refused) == ["vsr: error: mpeg4 has no CRF (libx264, libx265, libvpx-vp9, libsvtav1 have one); "
+                                    "give it a bitrate instead"]
+    both = cli("upscale", source, "-o", tmp_path / "both.mp4", "-s", "2", "--crf", "20", "--bitrate", "2M")
+    assert both.exit_code == 1 and "--crf and --bitrate both set the quality" in both.stderr
+    plain = cli("upscale", source, "-o", tmp_path / "plain.mp4", "-s", "2", "-m", "bicubic", "--codec", "mpeg4")
+    assert plain.exit_code == 0 and "mpeg4 has no CRF: it encodes at FFmpeg's default bitrate" in plain.stderr
+    rich = cli("upscale", source, "-o", tmp_path / "rich.mp4", "-s", "2", "-m", "bicubic", "--codec", "mpeg4",
+               "--bitrate", "4M")
+    assert rich.exit_code == 0 and "default bitrate" not in rich.stderr, rich.stderr
+    assert (tmp_path / "rich.mp4").stat().st_size > 2 * (tmp_path / "plain.mp4").stat().st_size
+    lossless = cli("upscale", source, "-o", tmp_path / "ffv1.mkv", "-s", "2", "-m", "bicubic", "--codec", "ffv1",
+                   "--preset", "ultrafast")
+    assert lossless.exit_code == 0 and "ffv1 has no presets" in lossless.stderr
+    assert cli("upscale", source, "-o", tmp_path / "bad.mp4", "--bitrate", "fast").exit_code == 1
+
+
+@pytest.mark.parametrize("flags", [("--precision", "fp16"), ("--precision", "bf16")])
+def test_a_half_precision_asked_of_bicubic_is_refused_not_ignored(cli, make_clip, tmp_path, flags):
+    """It ran in the samples' integers and said "on cpu (uint)", the flag ignored without a word."""
+    result = cli("upscale", make_clip("in.mp4", frames=2), "-o", tmp_path / "out.mp4", "-s", "2", "-m", "bicubic", *flags)
+    assert result.exit_code == 1
+    assert error_lines(result) == [f"vsr: error: bicubic is OpenCV's interpolation, on the CPU in the samples' own "
+                                   f"integers: {' '.join(flags)} does not apply; drop it, or name a network model"]
+    assert not (tmp_path / "out.mp4").exists()

@@ -13,7 +13,8 @@ from vsr.errors import ConfigError
 from vsr.experiment.bdrate import bd
 from vsr.experiment.hull import upper_hull
 from vsr.experiment.measure import PointScorer, VmafStream, pool, vmaf_unavailable
-from vsr.experiment.spec import ExperimentSettings, load_config, make_settings, parse_bitrate
+from vsr.experiment.spec import ExperimentSettings, load_config, make_settings
+from vsr.options import parse_bitrate
 
 # the `bjontegaard` package README's example (FFmpeg libx265 at two presets)
 RATE_ANCHOR = [9487.76, 4593.60, 2486.44, 1358.24]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,3 +314,17 @@ def _normalised(keyword: str, value: Any) -> Any:
     if keyword == "debug_dir" and value is not None:
         return Path(value)
     return value
+
+
+_BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*(?:bps|b/s)?\s*$")
+
+
+def parse_bitrate(value: Any) -> int:
+    """Bits per second from 800000, "800k" or "2.5M". Raises ConfigError."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    match = _BITRATE.match(str(value))
+    if not match:
+        raise ConfigError(f"not a bitrate: {value!r} (use bits per second, e.g. 800k or 2.5M)")
+    factor = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
+    return int(round(float(match.group(1)) * factor))

@@ -42,7 +42,8 @@ def upscale(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per model call (default: from the frame size)."),
     ensemble: bool = typer.Option(False, "--ensemble", help="Run the model on the 8 flips and rotations of every frame and average them (self-ensemble): about 0.1 dB better, 8 times the model's time. For the last bit of quality when time does not matter."),
     codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default: libx264; libvpx-vp9 for .webm)."),
-    crf: int = typer.Option(18, "--crf", help="Constant rate factor of the encoder (lower is better quality)."),
+    crf: Optional[int] = typer.Option(None, "--crf", show_default=False, help="Constant rate factor of the encoder (lower is better quality; default 18; libx264, libx265, libvpx-vp9 and libsvtav1 take one)."),
+    bitrate: Optional[str] = typer.Option(None, "--bitrate", metavar="RATE", help="Encode at this average bitrate instead of a CRF, e.g. 8M or 2500k (for encoders without a CRF, such as mpeg4 and mpeg2video)."),
     preset: str = typer.Option("medium", "--preset", help="Encoder preset: ultrafast … veryslow, placebo (x264/x265; VP9 and SVT-AV1 map them to their speeds, or take 0-8 and 0-13)."),
     pix_fmt: Optional[str] = typer.Option(None, "--pix-fmt", help="Output pixel format (default: the input's where possible, else yuv420p)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames (a preview; audio stops there too)."),
@@ -63,14 +64,17 @@ def upscale(
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", file_okay=False, help="With --segment-seconds: the work folder for the segments and their manifest (default: .<output name>.vsr-work beside the output)."),
     resume: bool = typer.Option(False, "--resume", help="With --segment-seconds: continue the run whose work folder exists, upscaling only the segments it has not finished (same input and options)."),
     keep_work: bool = typer.Option(False, "--keep-work", help="With --segment-seconds: keep the work folder after a successful join (a run that fails or is stopped keeps it once a segment is finished, for --resume; but for an input that changed during the run)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help='Run in segments on this many Ray workers: a local Ray instance, the CPUs shared out, one GPU each where there are GPUs (implies a segmented run; default --segment-seconds: about 4 segments per worker, 4 to 60 s). Needs Ray: pip install "vsr\\[ray]".'),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Run in segments on this many Ray workers: a local Ray instance, the CPUs shared out, one GPU each where there are GPUs (implies a segmented run; default --segment-seconds: about 4 segments per worker, 4 to 60 s). Needs Ray: pip install '.\\[ray]' in the checkout."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDRESS", help="Run the segments on an existing Ray cluster (auto, or ray://HOST:10001) instead of a local instance; vsr installed on every node, and the input, work folder and output on a filesystem every node sees at the same path."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help=QUIET_HELP),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Upscale a video, keeping its audio, timestamps and colour metadata (or a still image, or every video or image in a folder)."""
     from vsr.models import default_scale
-    from vsr.options import EncodeOptions, FilterOptions, ModelOptions, MultiFrameOptions, RunOptions, UpscaleOptions
+    from vsr.errors import ConfigError
+    from vsr.options import (
+        EncodeOptions, FilterOptions, ModelOptions, MultiFrameOptions, RunOptions, UpscaleOptions, parse_bitrate,
+    )
     from vsr.pipeline.run import upscale_video
     from vsr.restore.preset import restore_options
     from vsr.segments.folder import upscale_folder
@@ -83,6 +87,9 @@ def upscale(
                        work_dir=work_dir, resume=resume, keep_work=keep_work)
         _refuse_unless(mode == "multi", "with --mode multi (a frame limit is --max-frames)", frames=frames)
         _refuse_unless(mode == "multi", "with --mode multi", debug_dir=debug_dir)
+        rate = parse_bitrate(bitrate) if bitrate is not None else None
+        if rate is not None and crf is not None:
+            raise ConfigError("--crf and --bitrate both set the quality; give one of them")
         scale = scale if scale is not None else default_scale(model)
         runner = _ray_runner(workers, ray_address, device.value) if workers is not None or ray_address is not None else None
     options = UpscaleOptions(
@@ -95,7 +102,8 @@ def upscale(
             video=vf, deinterlace=deinterlace or "off", deinterlace_rate=deinterlace_rate, denoise=denoise or "off",
             deblock=deblock, ivtc=ivtc, colour_matrix=colour_matrix, square_pixels=square_pixels,
         ),
-        encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
+        encode=EncodeOptions(codec=codec, crf=EncodeOptions.crf if crf is None else crf, preset=preset, pix_fmt=pix_fmt,
+                             bitrate=rate),
         run=RunOptions(overwrite=overwrite, max_frames=max_frames),
     )
     if restore:

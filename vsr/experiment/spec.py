@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vsr.errors import ConfigError
 from vsr.media.encode import ENCODER_THREAD_TYPE, check_crf
+from vsr.options import parse_bitrate
 from vsr.tomlfile import read_toml
 
 log = logging.getLogger(__name__)
@@ -226,15 +226,3 @@ def _int_list(value: Any, name: str) -> tuple[int, ...]:
     return tuple(_int(v, name) for v in _items(value))
 
 
-_BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*(?:bps|b/s)?\s*$")
-
-
-def parse_bitrate(value: Any) -> int:
-    """Bits per second from 800000, "800k" or "2.5M". Raises ConfigError."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value)
-    match = _BITRATE.match(str(value))
-    if not match:
-        raise ConfigError(f"not a bitrate: {value!r} (use bits per second, e.g. 800k or 2.5M)")
-    factor = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
-    return int(round(float(match.group(1)) * factor))

@@ -221,6 +221,43 @@ def check_preset(codec: str, preset: str) -> None:
         raise ConfigError(f"{codec} presets are 0 (slowest) to {numbered[codec]} (fastest) or one of {names}, got {preset!r}")
 
 
+def check_encode(codec: str, options: EncodeOptions) -> None:
+    """The encoder settings checked before any work: ConfigError for what `codec` would refuse or
+    could not honour, a warning for what it would ignore."""
+    _check_settings(codec, options)
+    _check_rate_control(codec, options)
+
+
+def _check_settings(codec: str, options: EncodeOptions) -> None:
+    if options.bitrate is not None and options.bitrate <= 0:
+        raise ConfigError(f"the bitrate must be a positive number of bits per second, got {options.bitrate}")
+    if options.bitrate is None and options.crf is not None and codec in CRF_RANGES:
+        check_crf(codec, options.crf)
+    if options.preset:
+        check_preset(codec, options.preset)
+
+
+BITRATE_CODECS = ("mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "msmpeg4v2", "libxvid", "h263p", "flv", "wmv2")
+"""Encoders whose quality is their bitrate (FFmpeg's default, 200 kb/s, where none is given)."""
+
+
+def _check_rate_control(codec: str, options: EncodeOptions) -> None:
+    """ConfigError for a CRF given to an encoder that has none (mpeg4, ffv1: it was ignored without a
+    word, the quality asked for not given), a warning for a preset (the speed only) and where a
+    bitrate encoder gets no bitrate (it encodes at FFmpeg's default, 200 kb/s, whatever the size).
+    The defaults (CRF 18, medium) go unsaid."""
+    if codec in CRF_RANGES or codec not in av.codecs_available:
+        return
+    if options.bitrate is None and options.crf not in (None, EncodeOptions.crf):
+        raise ConfigError(f"{codec} has no CRF ({', '.join(CRF_RANGES)} have one); give it a bitrate instead"
+                          if codec in BITRATE_CODECS else f"{codec} has no CRF ({', '.join(CRF_RANGES)} have one)")
+    if options.preset and options.preset != EncodeOptions.preset:
+        log.warning("%s has no presets (%s have them): --preset %s does nothing", codec, ", ".join(CRF_RANGES), options.preset)
+    if options.bitrate is None and codec in BITRATE_CODECS:
+        log.warning("%s has no CRF: it encodes at FFmpeg's default bitrate, 200 kb/s, whatever the picture's size; "
+                    "give it a bitrate (--bitrate 8M, say)", codec)
+
+
 def tag_for_apple(output: av.container.OutputContainer, stream: av.video.stream.VideoStream) -> None:
     """HEVC in MP4/MOV tagged hvc1: FFmpeg's default, hev1, is not played by Apple's players
     (QuickTime, Safari, iOS)."""
@@ -242,12 +279,7 @@ def add_video_stream(
     explicitly as players read the input (vsr.media.colour.shown_colour: an untagged SD input is
     BT.601, which players would no longer assume at the upscaled size). VsrError for a bitrate that
     is not positive; ConfigError, with the encoder's reasons, when it refuses the settings."""
-    if options.bitrate is not None and options.bitrate <= 0:
-        raise ConfigError(f"the bitrate must be a positive number of bits per second, got {options.bitrate}")
-    if options.bitrate is None and options.crf is not None and codec in CRF_RANGES:
-        check_crf(codec, options.crf)
-    if options.preset:
-        check_preset(codec, options.preset)
+    _check_settings(codec, options)
     encoder_options = _encoder_options(codec, options)
     if codec == "libsvtav1":
         os.environ.setdefault(*SVT_QUIET)

@@ -6,10 +6,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from vsr.device import choose_device
 from vsr.engine import LumaEngine, default_batch_size, make_engine
 from vsr.engine.fusion import LearnedFusion
 from vsr.errors import ConfigError, UnsupportedModelError
-from vsr.media.encode import DEFAULT_CODECS, check_aspect_kept, choose_pix_fmt, pixel_format_loss
+from vsr.media.encode import DEFAULT_CODECS, check_aspect_kept, check_encode, choose_pix_fmt, pixel_format_loss
 from vsr.media.filterplan import FilterPlan, plan_filters
 from vsr.media.frames import Layout
 from vsr.media.mux import check_time_precision
@@ -76,8 +77,10 @@ def plan_job(info: VideoInfo, container: str, options: UpscaleOptions, *, model:
     mode, frames = options.multi_frame.mode, options.multi_frame.frames
     sr_model = resolve(model if model is not None else options.model.name, options.model.scale)
     check_ensemble(sr_model, options.model.ensemble)
+    check_network_settings(sr_model, options.model.device, options.model.precision)
     encode = options.encode
     codec = encode.codec or DEFAULT_CODECS[container]
+    check_encode(codec, encode)  # before the plan is said: a run refused says only why
     layout = Layout(choose_pix_fmt(codec, info.pix_fmt, encode.pix_fmt))
     if (loss := pixel_format_loss(info.pix_fmt, layout.pix_fmt)) is not None:
         log.warning("the input's %s is written as %s: %s", info.pix_fmt, layout.pix_fmt, loss)
@@ -113,6 +116,18 @@ def check_ensemble(sr_model: SRModel, ensemble: bool) -> None:
     if ensemble and not sr_model.learned:
         raise ConfigError(f"--ensemble averages a network over the 8 flips and rotations; {sr_model.name} is the same "
                           "in every orientation: drop --ensemble or name a model")
+
+
+def check_network_settings(sr_model: SRModel, device: str, precision: str) -> None:
+    """ConfigError for a half precision or a GPU asked of a model that is not learned (bicubic:
+    OpenCV on the CPU, in the samples' integers): they were ignored without a word."""
+    if sr_model.learned:
+        return
+    half = precision in ("fp16", "bf16")
+    if half or (device != "auto" and choose_device(device).type != "cpu"):
+        asked = f"--precision {precision}" if half else f"--device {device}"
+        raise ConfigError(f"{sr_model.name} is OpenCV's interpolation, on the CPU in the samples' own integers: "
+                          f"{asked} does not apply; drop it, or name a network model")
 
 
 def choose_engine(model: SRModel, mode: str, frames: int, device: str, precision: str,
