@@ -15,7 +15,7 @@ from vsr.cli.signals import Interrupted, as_interrupted
 from vsr.errors import VsrError
 
 DEBUG_HELP = "Show tracebacks and debug messages."
-QUIET_HELP = "No progress bar and no informational messages (warnings and errors are still said; a folder run still lists each file's outcome on stdout)."
+QUIET_HELP = "No progress bar and no informational messages (warnings and errors are still said)."
 THREADS_HELP = "torch threads for the models (0 or none: torch's default, one per core; 1 gives steadier timings on a machine other jobs keep busy)."
 
 

@@ -66,7 +66,7 @@ def upscale(
     keep_work: bool = typer.Option(False, "--keep-work", help="With --segment-seconds: keep the work folder after a successful join (a run that fails or is stopped keeps it once a segment is finished, for --resume; but for an input that changed during the run)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Run in segments on this many Ray workers: a local Ray instance, the CPUs shared out, one GPU each where there are GPUs (implies a segmented run; default --segment-seconds: about 4 segments per worker, 4 to 60 s). Needs Ray: pip install '.\\[ray]' in the checkout."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="ADDRESS", help="Run the segments on an existing Ray cluster (auto, or ray://HOST:10001) instead of a local instance; vsr installed on every node, and the input, work folder and output on a filesystem every node sees at the same path."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help=QUIET_HELP),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help=f"{QUIET_HELP} A folder run still lists each file's outcome on stdout."),
     debug: bool = typer.Option(False, "--debug", help=DEBUG_HELP),
 ) -> None:
     """Upscale a video, keeping its audio, timestamps and colour metadata (or a still image, or every video or image in a folder)."""
