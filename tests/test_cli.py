@@ -371,6 +371,19 @@ def test_bench_prints_each_stage(cli, make_clip):
     assert any(line.startswith("end-to-end") and "fps" in line for line in lines)
 
 
+def test_bench_times_what_upscale_would_write(cli, make_clip):
+    """It always planned an MP4: a WebM input was timed with x264 and its Vorbis re-encoded (with a
+    warning about a file the user never sees), not as `vsr upscale` writes it (VP9, audio copied)."""
+    source = make_clip("clip.mkv", frames=6, audio=("pcm_s16le",))
+    result = cli("bench", source, "--frames", "4", "-s", "2", "-m", "bicubic")
+    assert result.exit_code == 0, result.stderr
+    assert "libx264" in result.stdout.splitlines()[0] and "re-encoding" not in result.stderr  # Matroska holds PCM
+    webm = make_clip("clip.webm", frames=6, codec="libvpx-vp9")
+    result = cli("bench", webm, "--frames", "4", "-s", "2", "-m", "bicubic", "--preset", "ultrafast")
+    assert result.exit_code == 0, result.stderr
+    assert "libvpx-vp9" in result.stdout.splitlines()[0]
+
+
 def test_bench_times_the_multi_frame_mode(cli, make_clip):
     source = make_clip("clip.mp4", frames=10)
     result = cli("bench", source, "--frames", "6", "-s", "2", "--mode", "multi", *BICUBIC)

@@ -34,10 +34,12 @@ from vsr.media.encode import VideoFileWriter, VideoFrame, frame_from_planes, fra
 from vsr.options import RunOptions, UpscaleOptions
 from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
+from vsr.media.mux import container_format
 from vsr.pipeline.image import rgb_to_ycbcr, ycbcr_to_rgb
 from vsr.pipeline.memory import available_memory
 from vsr.media.probe import first_video_stream, frame_duration, open_input, probe
 from vsr.pipeline.plan import Job, plan_job
+from vsr.pipeline.result import default_output_path
 from vsr.pipeline.run import run_job
 from vsr.pipeline.upscale import collect_planes, submit_items, upscale_planes
 
@@ -108,28 +110,30 @@ def run_benchmark(
     source: str | Path, options: UpscaleOptions = UpscaleOptions(), *, frames: int = 48, naive: bool = True
 ) -> BenchReport:
     """Time each stage and the whole pipeline on the first `frames` frames of `source`, upscaled
-    as `options` say (into MP4; the run group is not used); `naive` is ignored in multi-frame mode
-    and self-ensembled.
+    as `options` say into the container `vsr upscale` writes it to by default (its codec, and its
+    audio copied or re-encoded as there; the run group is not used); `naive` is ignored in
+    multi-frame mode and self-ensembled.
     Raises a VsrError subclass."""
     source = Path(source)
     if source.suffix.lower() in IMAGE_SUFFIXES:  # FFmpeg reads it as a one-frame video: "1 frames" timed
         raise ConfigError(f"vsr bench measures a video's frames; {source.name} is a still image (time it with vsr upscale)")
-    job = plan_job(probe(source), "mp4", options)
+    suffix = default_output_path(source, options.model.scale).suffix
+    job = plan_job(probe(source), container_format(Path(f"out{suffix}")), options)
     check_memory_for_stages(job, frames)
     naive = naive and job.mode == "single" and not options.model.ensemble
     with tempfile.TemporaryDirectory(prefix="vsr-bench-") as folder:
         _warm_up(job)
         started = time.perf_counter()
-        count = run_job(job, Path(folder) / "end_to_end.mp4", RunOptions(max_frames=frames))
+        count = run_job(job, Path(folder) / f"end_to_end{suffix}", RunOptions(max_frames=frames))
         end_to_end = StageTiming("end-to-end", count, time.perf_counter() - started)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         items, decode = _time_decode(job, frames)
         timed = _time_windows if job.mode == "multi" else _time_upscale
         model_timing, upscale, encoder_frames = timed(job, items)
         del items
-        encode = _time_encode(job, encoder_frames, Path(folder) / "encode.mp4")
+        encode = _time_encode(job, encoder_frames, Path(folder) / f"encode{suffix}")
         del encoder_frames
-        baseline = _time_naive(job, frames, Path(folder) / "naive.mp4") if naive else None
+        baseline = _time_naive(job, frames, Path(folder) / f"naive{suffix}") if naive else None
     return BenchReport(job, decode, model_timing, upscale, encode, end_to_end, baseline, peak_mb)
 
 
@@ -220,7 +224,7 @@ def _time_windows(job: Job, items: list[VideoItem]) -> tuple[StageTiming, StageT
 def _time_encode(job: Job, frames: list[VideoFrame], path: Path) -> StageTiming:
     started = time.perf_counter()
     with VideoFileWriter(
-        path, "mp4", job.info, job.codec, job.encode_options, job.layout, job.width, job.height
+        path, job.container, job.info, job.codec, job.encode_options, job.layout, job.width, job.height
     ) as output:
         for frame in frames:
             output.write(frame)
@@ -238,7 +242,7 @@ def _time_naive(job: Job, frames: int, path: Path) -> StageTiming:
     started = time.perf_counter()
     count = 0
     with open_input(job.info.path) as source, VideoFileWriter(
-        path, "mp4", job.info, job.codec, job.encode_options, job.layout, job.width, job.height
+        path, job.container, job.info, job.codec, job.encode_options, job.layout, job.width, job.height
     ) as output:
         for frame in source.decode(first_video_stream(source, job.info.path)):
             rgb = frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
