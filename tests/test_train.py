@@ -519,3 +519,17 @@ def test_a_training_folder_without_images_leaves_no_output_folder(tmp_path):
     with pytest.raises(InputError, match="no images"):
         train(config_from_dict(raw, "configs/train/smoke.toml"))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_stopped_run_says_where_it_can_resume_from(tmp_path):
+    """Ctrl-C said only "vsr: interrupted": not that the state of an earlier iteration waits for --resume."""
+    cfg = config_from_dict(_config(tmp_path, iterations=40, ckpt_every=10, val_every=40))
+
+    def stop_at_15(progress) -> None:
+        if progress.iteration == 15:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        train(cfg, progress=stop_at_15)
+    assert stopped.value.__notes__ == [f"the last checkpoint, iteration 10 of 40, is {tmp_path / 'run' / 'last.pt'}: "
+                                       "continue with --resume"]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from vsr.cli.common import DEBUG_HELP, QUIET_HELP, one_line_errors, progress_bar, setup_logging
-
-log = logging.getLogger("vsr.cli.train")
 
 
 def train_command(
@@ -54,16 +51,8 @@ def train_command(
             bar.set_postfix(post, refresh=False)
 
         try:
-            result = train(cfg, resume=resume, device=device,
-                           max_seconds=None if max_minutes is None else 60.0 * max_minutes,
-                           progress=None if quiet else on_step)
+            train(cfg, resume=resume, device=device, max_seconds=None if max_minutes is None else 60.0 * max_minutes,
+                  progress=None if quiet else on_step)  # its last line says how it ended
         finally:
             for bar in bars:
                 bar.close()
-        if result.finished:
-            where = result.ship_path or result.model_path
-            log.info("done: %d iterations, %.0f s, validation PSNR %.2f dB; model written to %s",
-                     result.iterations, result.train_seconds, result.val_psnr, where)
-        else:
-            log.info("stopped at iteration %d of %d after %.0f s; continue with --resume",
-                     result.iterations, cfg.train.iterations, result.train_seconds)

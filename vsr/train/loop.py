@@ -15,7 +15,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -345,7 +345,10 @@ def train(
              f"{str(ac_dtype).removeprefix('torch.')} autocast" if ac_dtype else "fp32")
     scaler = torch.amp.GradScaler("cuda") if (dev.type == "cuda" and ac_dtype == torch.float16) else None
 
+    saved = [start_it] if state_path.exists() else []  # the iterations the state was saved at
+
     def save_state(it: int, elapsed: float) -> None:
+        saved.append(it)
         save_checkpoint(state_path, {
             "config": cfg.to_dict(),
             "iteration": it,
@@ -363,48 +366,63 @@ def train(
     losses: list[float] = []
     it = start_it
     stopped_early = False
-    while it < t_cfg.iterations:
-        lr_b, hr_b = sampler.sample(gen)
-        lr_b, hr_b = lr_b.to(dev, non_blocking=True), hr_b.to(dev, non_blocking=True)
-        with _autocast(dev, ac_dtype):
-            sr = module(lr_b)
-        loss = crit(sr.float(), hr_b)
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            opt.step()
-        sched.step()
-        it += 1
-        loss_v = float(loss.detach())
-        if not math.isfinite(loss_v):
-            raise ConfigError(f"training diverged at iteration {it} (loss {loss_v}); lower [train] lr")
-        losses.append(loss_v)
-        if it - start_it == 50 and it < t_cfg.iterations:
-            rate = 50 / (time.monotonic() - t0)
-            log.info("%.1f iterations/s on %s: about %.0f min for the remaining %d iterations",
-                     rate, dev, (t_cfg.iterations - it) / rate / 60, t_cfg.iterations - it)
-        if it % t_cfg.val_every == 0 or it == t_cfg.iterations:
-            best_val = validate(module, val_pairs, scale, dev)
-            log.info("iteration %d/%d: loss %.5f, validation PSNR %.3f dB, %.0f s",
-                     it, t_cfg.iterations, loss_v, best_val, elapsed_before + time.monotonic() - t0)
-        if progress is not None:
-            progress(Progress(it, t_cfg.iterations, loss_v, opt.param_groups[0]["lr"], best_val))
-        out_of_time = max_seconds is not None and time.monotonic() - t0 >= max_seconds
-        if it % t_cfg.ckpt_every == 0 or it == t_cfg.iterations or out_of_time:
-            save_state(it, elapsed_before + time.monotonic() - t0)
-        if out_of_time and it < t_cfg.iterations:
-            stopped_early = True
-            log.info("time limit reached at iteration %d of %d; resume to continue", it, t_cfg.iterations)
-            break
+    with _resumable_when_stopped(state_path, saved, t_cfg.iterations):
+        while it < t_cfg.iterations:
+            lr_b, hr_b = sampler.sample(gen)
+            lr_b, hr_b = lr_b.to(dev, non_blocking=True), hr_b.to(dev, non_blocking=True)
+            with _autocast(dev, ac_dtype):
+                sr = module(lr_b)
+            loss = crit(sr.float(), hr_b)
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            sched.step()
+            it += 1
+            loss_v = float(loss.detach())
+            if not math.isfinite(loss_v):
+                raise ConfigError(f"training diverged at iteration {it} (loss {loss_v}); lower [train] lr")
+            losses.append(loss_v)
+            if it - start_it == 50 and it < t_cfg.iterations:
+                rate = 50 / (time.monotonic() - t0)
+                log.info("%.1f iterations/s on %s: about %.0f min for the remaining %d iterations",
+                         rate, dev, (t_cfg.iterations - it) / rate / 60, t_cfg.iterations - it)
+            if it % t_cfg.val_every == 0 or it == t_cfg.iterations:
+                best_val = validate(module, val_pairs, scale, dev)
+                log.info("iteration %d/%d: loss %.5f, validation PSNR %.3f dB, %.0f s",
+                         it, t_cfg.iterations, loss_v, best_val, elapsed_before + time.monotonic() - t0)
+            if progress is not None:
+                progress(Progress(it, t_cfg.iterations, loss_v, opt.param_groups[0]["lr"], best_val))
+            out_of_time = max_seconds is not None and time.monotonic() - t0 >= max_seconds
+            if it % t_cfg.ckpt_every == 0 or it == t_cfg.iterations or out_of_time:
+                save_state(it, elapsed_before + time.monotonic() - t0)
+            if out_of_time and it < t_cfg.iterations:
+                stopped_early = True
+                log.info("time limit reached at iteration %d of %d after %.0f s; continue with --resume", it,
+                         t_cfg.iterations, elapsed_before + time.monotonic() - t0)
+                break
 
     elapsed = elapsed_before + time.monotonic() - t0
     if stopped_early:
         return TrainResult(it, False, elapsed, best_val, None, None, losses)
     return _finish(cfg, module, val_pairs, it, elapsed, out_dir, losses, ship_path)
+
+
+@contextlib.contextmanager
+def _resumable_when_stopped(state_path: Path, saved: list[int], iterations: int) -> Iterator[None]:
+    """A run the user stops (Ctrl-C, a signal) says in a note where it can resume from: the state
+    saved every ckpt_every iterations, not where it stopped."""
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            exc.add_note(f"the last checkpoint, iteration {saved[-1]} of {iterations}, is {state_path}: continue with --resume"
+                         if saved else "no checkpoint was saved yet (every [train] ckpt_every iterations): the run starts over")
+        raise
 
 
 _RELATIVE_HINT = " (a config's paths are relative to the folder vsr runs in, {cwd}; those in configs/train to the repository root)"
