@@ -23,7 +23,7 @@ def test_y_pair_and_missing_data_errors(tmp_path):
     lr, hr_y = y_pair(hr, 4)
     assert lr.shape == (12, 9) and hr_y.shape == (48, 36)
     assert hr_y.max() == 16  # black is luma level 16
-    with pytest.raises(InputError, match="not a folder"):
+    with pytest.raises(InputError, match="folder not found"):
         list_images(tmp_path / "nothing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no images"):

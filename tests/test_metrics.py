@@ -169,4 +169,4 @@ def test_eval_command_writes_json_and_fails_in_one_line(tmp_path):
     res = runner.invoke(app, ["eval", "--model", "bicubic", "--scale", "7", "--data", str(tmp_path)])
     assert res.exit_code == 1 and "scale 7" in res.output
     res = runner.invoke(app, ["eval", "--model", "bicubic", "--scale", "2", "--data", str(tmp_path / "missing")])
-    assert res.exit_code == 1 and "not a folder" in res.output
+    assert res.exit_code == 1 and "folder not found" in res.output

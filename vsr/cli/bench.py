@@ -12,7 +12,7 @@ from vsr.cli.upscale import Device, Mode, Precision
 
 
 def bench(
-    input: Path = typer.Argument(..., help="Video clip to measure on."),
+    input: Path = typer.Argument(..., metavar="INPUT", help="Video clip to measure on."),
     scale: Optional[int] = typer.Option(None, "-s", "--scale", help="Upscaling factor: 2, 3 or 4 (default: a weight file's own scale, else 4); 1 with a clean-up model."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name or the path of a weight file (default: the best shipped model for the scale)."),
     device: Device = typer.Option(Device.auto, "--device", help="Where the model runs (auto: CUDA if available), as vsr upscale."),

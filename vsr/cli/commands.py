@@ -51,7 +51,7 @@ def _usage_errors_on_one_line() -> None:
             return
         if type(error).__name__ == "NoArgsIsHelpError":  # `vsr` alone: the help is shown
             return
-        message = " ".join(error.format_message().split()).rstrip(".")
+        message = " ".join(error.format_message().split()).rstrip(".").replace("Value error, ", "")  # pydantic's words
         if message[1:2].islower():  # "No such option" → "no such option"; "INPUT ..." stays
             message = message[0].lower() + message[1:]
         if "unexpected extra argument" in message and _takes(context, "-o"):

@@ -12,7 +12,7 @@ from vsr.cli.upscale import Device, Precision
 
 
 def experiment(
-    input: Path = typer.Argument(..., help="The source video (the reference every result is scored against)."),
+    input: Path = typer.Argument(..., metavar="INPUT", help="The source video (the reference every result is scored against)."),
     output: Path = typer.Option(..., "-o", "--output", help="The experiment folder: cache, CSVs, results.json, summary.md, plots, crops. Rerunning into it computes only what is new."),
     config: Optional[Path] = typer.Option(None, "--config", dir_okay=False, help="An experiment TOML file (configs/experiments/); the flags below replace its values."),
     scales: Optional[str] = typer.Option(None, "--scales", help="Downscale factors, e.g. 1,2,4 (1: the direct encode, the anchor). Default 1,2,4."),

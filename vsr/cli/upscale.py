@@ -33,7 +33,7 @@ class Precision(str, Enum):
 
 
 def upscale(
-    input: Path = typer.Argument(..., help="Video (.mp4 .mkv .mov .webm …), image (.png .jpg .tif .webp …), or a folder: its videos, or its images where it holds no video."),
+    input: Path = typer.Argument(..., metavar="INPUT", help="Video (.mp4 .mkv .mov .webm …), image (.png .jpg .tif .webp …), or a folder: its videos, or its images where it holds no video."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output path (default: <input>_x<scale>.<ext> beside the input, .mkv for an .avi, .ts, .mpg ... input); the container follows the extension."),
     scale: Optional[int] = typer.Option(None, "-s", "--scale", help="Upscaling factor: 2, 3 or 4 (default: a weight file's own scale, else 4); 1 cleans without upscaling, with a clean-up model (--restore for noisy footage, -m stream for heavily compressed video)."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Model name (see `vsr models`) or the path of a weight file written by `vsr train` (default: the best shipped model for the scale). With --mode multi, a multi-frame model (multiframe_refine) fuses with its network."),

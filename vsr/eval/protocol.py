@@ -32,6 +32,8 @@ def image_files(folder: Path) -> list[Path]:
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Image files directly inside `folder`, sorted by name. Raises InputError if none."""
     folder = Path(folder)
+    if not folder.exists():
+        raise InputError(f"folder not found: {folder}")
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")
     files = image_files(folder)
