@@ -130,3 +130,23 @@ def test_the_single_frame_stage_puts_each_packet_right_after_the_frames_before_i
     out = single_frame_stage(sequence, batch)
     expected = [item.index if isinstance(item, VideoItem) else item.packet for item in sequence]
     assert [item if isinstance(item, int) else item.packet for item in out] == expected
+
+
+def test_a_long_stretch_of_packets_without_frames_is_not_held_whole(monkeypatch):
+    """Audio after the video's end (or during a pause) was held behind the frames of an unfinished
+    batch until the next frame or the end: 50 minutes of PCM took 923 MB."""
+    import vsr.pipeline.upscale as upscale
+
+    most: list[int] = []
+
+    class Counting(PacketReorder):
+        def packet_arrived(self, packet: Passthrough) -> None:
+            super().packet_arrived(packet)
+            most.append(len(self))
+
+    monkeypatch.setattr(upscale, "PacketReorder", Counting)
+    frames = [VideoItem(index, pts=index, duration=1, planes=[np.full((4, 6), index, np.uint8)]) for index in range(3)]
+    tail = [Passthrough(1, packet=f"audio {n}") for n in range(5 * upscale.HELD_PACKETS)]
+    out = single_frame_stage([*frames, *tail, VideoItem(3, pts=900, duration=1, planes=[np.zeros((4, 6), np.uint8)])], 16)
+    assert max(most) <= upscale.HELD_PACKETS + 1
+    assert [item if isinstance(item, int) else item.packet for item in out] == [0, 1, 2, *(p.packet for p in tail), 3]

@@ -26,6 +26,13 @@ FrameFactory = Callable[[list[np.ndarray], VideoItem], Any]
 """Builds the encoder's frame from upscaled planes (the encode module's `frame_from_planes`)."""
 
 
+HELD_PACKETS = 512
+"""Packets of other streams held behind the frames of an unfinished batch before that batch is
+run as it is: a long stretch of audio without frames (the video paused or ended before the audio)
+would otherwise be held whole, its memory growing with its length (a batch of frames takes a
+few dozen packets)."""
+
+
 @dataclass
 class UpscaleStats:
     frames: int = 0
@@ -110,6 +117,12 @@ def upscale_frames(
                 launch()
         else:
             reorder.packet_arrived(item)
+            if len(reorder) > HELD_PACKETS:  # a stretch of audio without frames (a pause, a tail): the frames go now
+                if batch:
+                    launch()
+                if in_flight is not None:
+                    finish(in_flight)
+                    in_flight = None
     if batch:
         launch()
     if in_flight is not None:
