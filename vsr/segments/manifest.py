@@ -87,7 +87,7 @@ class Manifest:
         """Write `folder/manifest.json` through a temporary file beside it and a rename (atomic on
         POSIX; the temporary file is removed when the write fails)."""
         target = folder / MANIFEST_NAME
-        write_text_atomic(target, json.dumps(self.to_dict(), indent=1))
+        write_text_atomic(target, json.dumps(self.to_dict(), separators=(",", ":")))  # C's encoder: saved at every segment
         return target
 
     @classmethod
@@ -112,8 +112,7 @@ class Manifest:
             "weights_sha256": self.weights_sha256,
             "made_folder": self.made_folder,
             "segments": [
-                {**dataclasses.asdict(r.segment), "state": r.state.value, "frames_written": r.frames, "bytes": r.bytes,
-                 "sha256": r.sha256}
+                {**vars(r.segment), "state": r.state.value, "frames_written": r.frames, "bytes": r.bytes, "sha256": r.sha256}
                 for r in self.segments
             ],
         }
