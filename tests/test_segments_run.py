@@ -185,6 +185,10 @@ def test_the_cli_runs_in_segments_and_keeps_the_work_folder_on_request(cli, sour
     assert result.exit_code == 0, result.stderr
     assert_same_video(target, whole)
     assert sorted(p.name for p in work.iterdir()) == ["manifest.json", "segment-0000.mp4", "segment-0001.mp4", "segment-0002.mp4"]
+    target.unlink()  # the join says itself: minutes for a film, after the bar has ended
+    result = cli("upscale", source, "-o", target, "--scale", "2", "--model", "bicubic", "--crf", "0",
+                 "--segment-seconds", SECONDS, "--work-dir", work, "--resume")
+    assert f"vsr: joining 3 segment(s) into {target}" in result.stderr.splitlines()
 
     result = cli("upscale", source, "-o", tmp_path / "other.mp4", "--resume", "--keep-work")
     assert result.exit_code == 1

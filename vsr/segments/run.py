@@ -257,6 +257,7 @@ class SegmentedJob:
         if gone := [path for path in self.files if not path.is_file()]:
             raise PipelineError("join", f"the file of {len(gone)} segment(s) is gone ({gone[0].name} in {self.work}: removed "
                                 "during the run?); run again with --resume to redo them")
+        log.info("joining %d segment(s) into %s", len(self.files), self.target)  # minutes for a film: not a hang
         frames = join_segments(self.source, self.files, self.target, self.container, overwrite=self.options.run.overwrite,
                                frame_rate=self.planned.frame_rate)
         if not self.keep_work:
