@@ -594,15 +594,28 @@ def test_a_progress_line_to_a_reader_gone_loses_the_line_not_the_run(monkeypatch
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("--denoise", "lite", "unknown denoise 'lite'; use one of off, light, medium, strong, temporal"),
-    ("--deinterlace", "Auto", "unknown deinterlace 'Auto'; use one of off, auto, bwdif, yadif, w3fdif"),
-    ("--mode", "Multi", "unknown mode 'Multi'; use one of single, multi"),
-    ("--colour-matrix", "bt601", "unknown colour matrix 'bt601'; use one of keep, bt709"),
+    ("--denoise", "lite", "invalid value for '--denoise': 'lite' is not one of 'off', 'light', 'medium', 'strong', 'temporal'"),
+    ("--deinterlace", "Auto", "invalid value for '--deinterlace': 'Auto' is not one of 'off', 'auto', 'bwdif', 'yadif', 'w3fdif'"),
+    ("--mode", "Multi", "invalid value for '--mode': 'Multi' is not one of 'single', 'multi'"),
+    ("--colour-matrix", "bt601", "invalid value for '--colour-matrix': 'bt601' is not one of 'keep', 'bt709'"),
+    ("--deinterlace-rate", "fields", "invalid value for '--deinterlace-rate': 'fields' is not one of 'frame', 'field'"),
 ])
 def test_a_misspelt_choice_is_one_line_naming_the_choices(cli, make_clip, tmp_path, flag, value, message):
     """It was click's framed usage error under the usage line, exit 2 ("Value error, 'lite' is not one of ...")."""
     result = cli("upscale", make_clip("clip.mp4", frames=2), "-o", tmp_path / "out.mp4", "-s", "2", *BICUBIC, flag, value)
     assert_one_line_error(result, message)
+    assert result.exit_code == 2  # a usage mistake, as --precision fp8 is (these were exit 1)
+
+
+@pytest.mark.parametrize("flag, value", [("--mode", "video"), ("--precision", "fp8")])
+def test_eval_refuses_a_misspelt_choice_as_a_usage_mistake(cli, tmp_path, flag, value):
+    from vsr.cli.evaluate import PRECISIONS
+    from vsr.device import EXPLICIT_PRECISIONS
+
+    assert PRECISIONS == EXPLICIT_PRECISIONS
+    result = cli("eval", "-d", tmp_path, "-m", "bicubic", "-s", "2", flag, value)
+    assert_one_line_error(result, f"invalid value for '{flag}': '{value}' is not one of")
+    assert result.exit_code == 2
 
 
 def test_eval_of_a_folder_it_refuses_prints_the_error_alone(cli, tmp_path):

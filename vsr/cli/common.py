@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import typer
 from tqdm import tqdm
@@ -142,3 +142,15 @@ class ProgressBar:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def one_of(*values: str) -> Callable[[str | None], str | None]:
+    """A typer callback that refuses a value outside `values` as a usage mistake, as an unknown
+    option is (exit 2, one line): a misspelt name was the run's error (exit 1) for some options and
+    typer's (exit 2) for others."""
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in values:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, values))}")
+        return value
+
+    return check

@@ -8,9 +8,15 @@ from typing import Optional
 
 import typer
 
-from vsr.cli.common import DEBUG_HELP, QUIET_HELP, THREADS_HELP, one_line_errors, progress_bar, setup_logging, use_threads
+from vsr.cli.common import (
+    DEBUG_HELP, QUIET_HELP, THREADS_HELP, one_line_errors, one_of, progress_bar, setup_logging, use_threads,
+)
 
 log = logging.getLogger("vsr.cli.evaluate")
+
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+"""The precisions a model is evaluated in (vsr.device.EXPLICIT_PRECISIONS, named here: torch is not loaded for --help)."""
 
 
 def eval_command(
@@ -20,10 +26,10 @@ def eval_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the per-image results here (JSON; an existing file only with --overwrite, never one inside --data)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
     border: Optional[int] = typer.Option(None, "--border", min=0, help="--mode single: pixels cropped at each side (default: the scale)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16/fp16 for models declared half-safe."),
+    precision: str = typer.Option("fp32", "--precision", metavar="|".join(PRECISIONS), callback=one_of(*PRECISIONS), help="fp32, or bf16/fp16 for models declared half-safe."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N images (--mode multi: the first N frames of each sequence)."),
     fps: bool = typer.Option(False, "--fps", help="--mode single: also measure the model's speed on a 960x540 input (CPU)."),
-    mode: str = typer.Option("single", "--mode", help="single: a folder of images, paper protocol; multi: a folder of video sequences (e.g. Vid4), bicubic vs single-frame vs multi-frame."),
+    mode: str = typer.Option("single", "--mode", metavar="single|multi", callback=one_of("single", "multi"), help="single: a folder of images, paper protocol; multi: a folder of video sequences (e.g. Vid4), bicubic vs single-frame vs multi-frame."),
     frames: Optional[int] = typer.Option(None, "--frames", help="--mode multi: frames in the window (odd; default 5)."),
     ensemble: bool = typer.Option(False, "--ensemble", help="Run every network on the 8 flips and rotations of its input and average them (self-ensemble: sharper, 8 times the time)."),
     fusion_model: Optional[str] = typer.Option(None, "--fusion-model", help="--mode multi: the multi-frame model of the 'learned' row (name or checkpoint file; default: the shipped one at the scale, if any)."),
@@ -36,14 +42,9 @@ def eval_command(
     with one_line_errors(debug=debug):
         use_threads(threads)
         from vsr.errors import ConfigError
-        from vsr.device import EXPLICIT_PRECISIONS
         from vsr.eval.evaluate import check_fps_precision, evaluate_folder, measure_fps
         from vsr.models import default_scale, resolve
 
-        if precision not in EXPLICIT_PRECISIONS:
-            raise ConfigError(f"--precision must be one of {', '.join(EXPLICIT_PRECISIONS)}, got {precision!r}")
-        if mode not in ("single", "multi"):
-            raise ConfigError(f"--mode must be single or multi, got {mode!r}")
         given = {"--border": border is not None, "--fps": fps} if mode == "multi" else {
             "--frames": frames is not None, "--fusion-model": fusion_model is not None}
         if unused := [flag for flag, on in given.items() if on]:
