@@ -150,3 +150,24 @@ def test_a_long_stretch_of_packets_without_frames_is_not_held_whole(monkeypatch)
     out = single_frame_stage([*frames, *tail, VideoItem(3, pts=900, duration=1, planes=[np.zeros((4, 6), np.uint8)])], 16)
     assert max(most) <= upscale.HELD_PACKETS + 1
     assert [item if isinstance(item, int) else item.packet for item in out] == [0, 1, 2, *(p.packet for p in tail), 3]
+
+
+def test_high_rate_audio_between_frames_leaves_the_batches_whole(monkeypatch):
+    """The early run of a partial batch counted every packet held: TrueHD's 1200 packets a second
+    behind two batches of 32 frames cut every batch to about 10 frames."""
+    import vsr.pipeline.upscale as upscale
+
+    sizes: list[int] = []
+    real = upscale.submit_items
+
+    def counting(engine, items):
+        sizes.append(len(items))
+        return real(engine, items)
+
+    monkeypatch.setattr(upscale, "submit_items", counting)
+    sequence: list = []
+    for index in range(96):
+        sequence.append(VideoItem(index, pts=index, duration=1, planes=[np.full((4, 6), index % 256, np.uint8)]))
+        sequence += [Passthrough(1, packet=f"{index}.{n}") for n in range(50)]  # 50 a frame: 1200 a second at 24 fps
+    single_frame_stage(sequence, 32)
+    assert sizes == [32, 32, 32]

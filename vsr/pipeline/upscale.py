@@ -27,10 +27,11 @@ FrameFactory = Callable[[list[np.ndarray], VideoItem], Any]
 
 
 HELD_PACKETS = 512
-"""Packets of other streams held behind the frames of an unfinished batch before that batch is
-run as it is: a long stretch of audio without frames (the video paused or ended before the audio)
-would otherwise be held whole, its memory growing with its length (a batch of frames takes a
-few dozen packets)."""
+"""Packets of other streams arriving with no frame between them before the frames still pending
+are run as they are (a partial batch): a long stretch of audio without frames (the video paused
+or ended before the audio) would otherwise be held whole, its memory growing with its length.
+Counted since the last frame, not in all: high-rate audio (TrueHD, 1200 packets/s) held behind two
+full batches would cut every batch short."""
 
 
 @dataclass
@@ -109,15 +110,18 @@ def upscale_frames(
             finish(in_flight)
         in_flight, batch = (handle, batch), []
 
+    since_frame = 0  # packets since the last frame: a few in playback, thousands in a pause or a tail
     for item in source.until_end():
         if isinstance(item, VideoItem):
+            since_frame = 0
             reorder.frame_arrived()
             batch.append(item)
             if len(batch) >= batch_size:
                 launch()
         else:
             reorder.packet_arrived(item)
-            if len(reorder) > HELD_PACKETS:  # a stretch of audio without frames (a pause, a tail): the frames go now
+            since_frame += 1
+            if since_frame > HELD_PACKETS and len(reorder):  # audio without frames (a pause, a tail): the frames go now
                 if batch:
                     launch()
                 if in_flight is not None:

@@ -348,7 +348,6 @@ def train(
     saved = [start_it] if state_path.exists() else []  # the iterations the state was saved at
 
     def save_state(it: int, elapsed: float) -> None:
-        saved.append(it)
         save_checkpoint(state_path, {
             "config": cfg.to_dict(),
             "iteration": it,
@@ -360,6 +359,7 @@ def train(
             "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(),
         })
+        saved.append(it)  # once on disk: a stop during the save names the state that is there
 
     module.train()
     t0 = time.monotonic()
