@@ -590,3 +590,21 @@ def test_a_retiming_filter_the_names_miss_is_found_by_the_trial_of_the_times(sou
     with pytest.raises(ConfigError, match=r"^a --vf chain that changes the frames' times \(segments are cut"):
         upscale_in_segments(source, tmp_path / "out.mp4", LOSSLESS.replace(filters={"video": "setpts=PTS+0.2/TB"}),
                             segment_seconds=SECONDS)
+
+
+@pytest.mark.parametrize("model", [{"precision": "fp16"}, {"device": "cuda"}])
+def test_what_a_cluster_would_refuse_of_bicubic_is_refused_before_any_work(source, tmp_path, model):
+    """The driver plans a cluster's job on its CPU in auto precision: --precision fp16 (or --device
+    cuda) with bicubic passed there, and every worker refused it after the work folder and Ray had started."""
+    from vsr.segments.run import SequentialRunner
+
+    class Cluster(SequentialRunner):
+        local = False
+
+        def run(self, tasks, report):
+            raise AssertionError("no segment should run")
+
+    options = LOSSLESS.replace(model=model)
+    with pytest.raises(ConfigError, match=r"bicubic is OpenCV's interpolation.*does not apply"):
+        SegmentedJob.open(source, tmp_path / "out.mp4", options, segment_seconds=SECONDS, runner=Cluster())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

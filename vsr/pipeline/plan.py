@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from vsr.device import choose_device
 from vsr.engine import LumaEngine, default_batch_size, make_engine
 from vsr.engine.fusion import LearnedFusion
 from vsr.errors import ConfigError, UnsupportedModelError
@@ -124,7 +123,7 @@ def check_network_settings(sr_model: SRModel, device: str, precision: str) -> No
     if sr_model.learned:
         return
     half = precision in ("fp16", "bf16")
-    if half or (device != "auto" and choose_device(device).type != "cpu"):
+    if half or device not in ("auto", "cpu"):
         asked = f"--precision {precision}" if half else f"--device {device}"
         raise ConfigError(f"{sr_model.name} is OpenCV's interpolation, on the CPU in the samples' own integers: "
                           f"{asked} does not apply; drop it, or name a network model")

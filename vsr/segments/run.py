@@ -35,9 +35,9 @@ from vsr.media.frames import VideoItem
 from vsr.media.images import IMAGE_SUFFIXES
 from vsr.media.index import read_packet_index
 from vsr.media.probe import first_video_stream, frame_duration, open_input
-from vsr.models.resolve import is_weight_file
+from vsr.models.resolve import is_weight_file, resolve
 from vsr.options import UpscaleOptions, check_frames
-from vsr.pipeline.plan import Job
+from vsr.pipeline.plan import Job, check_network_settings
 from vsr.pipeline.result import UpscaleResult, default_output_path
 from vsr.pipeline.run import Progress
 from vsr.segments.join import join_segments
@@ -162,6 +162,9 @@ class SegmentedJob:
         stamp = source_stamp(source)  # before the manifest reads it: a change from then on is seen
         container = mux.container_format(target)
         mux.check_output_path(source, target, options.run.overwrite)
+        if not runner.local:  # planned here on the CPU: what its workers would refuse, refused now
+            check_network_settings(resolve(options.model.name, options.model.scale), options.model.device,
+                                   options.model.precision)
         checked = options if runner.local else options.replace(model={"device": "cpu", "precision": "auto"})
         planned = _checked_plan(source, checked, container)
         work = Path(work_dir) if work_dir is not None else default_work_dir(target)
