@@ -718,3 +718,25 @@ def test_ensemble_on_bicubic_is_refused_rather_than_run_eight_times_for_nothing(
     for source in (make_clip("clip.mp4", frames=2), tmp_path / "still.png"):
         with pytest.raises(vsr.ConfigError, match="bicubic is the same in every orientation"):
             vsr.upscale_video(source, tmp_path / f"out{source.suffix}", scale=2, model="bicubic", ensemble=True)
+
+
+def test_an_intra_refresh_stream_cut_before_its_recovery_is_no_damage(tmp_path, caplog):
+    """x264's periodic intra refresh flags a P-frame as a keyframe: the frames the decoder drops until
+    the refresh completes, after that flag, were said as damage ("2 frame(s) were lost in the decoder")."""
+    source = tmp_path / "refresh.ts"
+    with av.open(str(source), "w", format="mpegts") as out:
+        video = out.add_stream("libx264", rate=25, options={"x264-params": "intra-refresh=1:keyint=12", "bf": "0"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        packets = []
+        for i in range(36):
+            frame = av.VideoFrame.from_ndarray(draw_frame(i, 64, 48), format="rgb24")
+            frame.pts = i
+            packets += video.encode(frame)
+        packets += video.encode(None)
+        for packet in packets[3:]:  # cut: the stream starts mid-refresh
+            out.mux(packet)
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        result = vsr.upscale_video(source, tmp_path / "out.mkv", scale=2, model="bicubic", preset="ultrafast")
+    said = " ".join(caplog.messages)
+    assert "could not be decoded: the file starts in the middle of a group of pictures" in said
+    assert "damaged" not in said and 0 < result.frames < 33

@@ -56,8 +56,9 @@ class DecodeStats:
     lost_frames: int = 0
     """Video packets whose frame never came out of the decoder, though it raised no error."""
     leading_frames: int = 0
-    """Of the frames that never came out, those shown before the first keyframe: a file that starts
-    in the middle of a group of pictures (a cut), whose references are not in it; not damage."""
+    """Of the frames that never came out, those before the first that did: a file that starts in the
+    middle of a group of pictures (a cut, or before an intra refresh completes), whose references
+    are not in it; not damage."""
     damaged_frames: int = 0
     """Frames that came out of the decoder damaged: flagged corrupt by it, or (HIDDEN_ERROR_CODECS)
     whose packet failed in the ErrorWitness; also the frames decoded from those until the next keyframe."""
@@ -87,9 +88,9 @@ class DecodeStats:
 
 
 def leading_frames_lost(count: int) -> str:
-    """What to say of `count` frames before the first keyframe that could not be decoded."""
-    return (f"the first {count} frame(s), before the first keyframe, could not be decoded (the file starts "
-            "in the middle of a group of pictures)")
+    """What to say of the first `count` frames, which could not be decoded without what came before them."""
+    return (f"the first {count} frame(s) could not be decoded: the file starts in the middle of a group of "
+            "pictures (a cut), before its first complete picture")
 
 
 class ErrorWitness:
@@ -297,7 +298,7 @@ def decode(
     are not awaited. Passthrough items pass unchanged.
     """
     awaited: set[int] = set()  # timestamps of video packets whose frame has not come out yet
-    first_keyframe: int | None = None  # its pts: frames shown before it may lack their references
+    first_shown: int | None = None  # the first frame out's pts: those before it lacked their references
     witness_failures = 0
     try:
         for item in items:
@@ -308,17 +309,17 @@ def decode(
             # a packet an MP4 edit list cuts (is_discard: before its start) is decoded for reference only
             if item.size and item.pts is not None and counted and not item.is_discard:
                 awaited.add(item.pts)
-            if first_keyframe is None and item.is_keyframe and item.pts is not None:
-                first_keyframe = item.pts
             frames = _decode_packet(item, stats)
             if witness is not None and item.size and witness.fails(item) and counted:
                 witness_failures += 1
             for frame in frames:
                 awaited.discard(frame.pts)
+                if first_shown is None and frame.pts is not None:
+                    first_shown = frame.pts
                 if frame.is_corrupt and (frame.pts is None or counted_from is None or frame.pts >= counted_from):
                     stats.damaged_frames += 1
                 yield frame
-        leading = {pts for pts in awaited if first_keyframe is not None and pts < first_keyframe}
+        leading = {pts for pts in awaited if first_shown is not None and pts < first_shown}  # a cut mid-GOP, intra refresh
         stats.leading_frames = len(leading)
         awaited -= leading
         # a packet that raised loses its frame too, but not always its own timestamp (frame threading)

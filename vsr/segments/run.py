@@ -489,12 +489,15 @@ def _vf_trial(job: Job, reach: int) -> str | None:
                 "give times in seconds instead, fade's st= and d=, t in expressions)")
     if retiming := [name for name in _filter_names(job.video_filter) if name in RETIMING_FILTERS]:
         return f"a --vf chain that changes the frames' times ({', '.join(retiming)}: each segment would be retimed from its own start)"
-    pts = sorted(read_packet_index(job.info.path).pts)
+    index = read_packet_index(job.info.path)
+    pts = sorted(index.pts)
     end = pts[VF_TRIAL_FRAMES] if len(pts) > VF_TRIAL_FRAMES else None
     whole, (frames_in, frames_out), times = _filtered_planes(job, None, end)
     if frames_in != frames_out:
         return f"filters that change the frame count (the --vf chain made {frames_out} frames of the first {frames_in})"
     scale = Fraction(job.info.time_base) / Fraction(job.filtered.time_base)
+    while times and pts and pts[0] < index.keyframes[0] and round(pts[0] * scale) < times[0]:
+        pts.pop(0)  # before the first keyframe of a file cut mid-GOP: never decoded, in one run or a segment
     if times != [round(t * scale) for t in pts[:len(times)]]:
         return "a --vf chain that changes the frames' times (segments are cut and checked at the input's times)"
     cut = len(whole) // 2
