@@ -647,6 +647,11 @@ def test_audio_an_mp4_edit_list_hides_stays_hidden(make_clip, tmp_path, suffix):
     start, samples = _decoded_audio(out)
     assert start == pytest.approx(_decoded_audio(cut)[0], abs=0.03) and start > -0.03
     assert samples == pytest.approx(_decoded_audio(cut)[1], abs=2048)
+    with av.open(str(cut)) as original, av.open(str(out)) as written:
+        hidden = [bytes(p) for p in original.demux(audio=0) if p.size and p.is_discard]
+        first = next(bytes(p) for p in written.demux(audio=0) if p.size)
+    # Matroska: the last hidden packet kept as the decoder's preroll (as AAC's priming is); MP4: all, hidden again
+    assert first == (hidden[-1] if suffix == ".mkv" else hidden[0])
 
 
 FONT = b"\x00\x01\x00\x00 not really a font, but bytes to carry"
@@ -1023,3 +1028,17 @@ def test_two_long_names_that_begin_alike_keep_their_partials_and_work_apart(tmp_
     assert len(os.fsencode(cut)) <= 255 and cut.encode("utf-8").decode("utf-8") == cut
     latin1 = os.fsdecode(b"caf\xe9-" * 48 + b".mp4")  # not UTF-8: its bytes were dropped from the cut name
     assert os.fsencode(mux.temp_path_for(tmp_path / latin1).name).startswith(b".caf\xe9-caf\xe9-")
+
+
+def test_only_the_streams_written_move_a_wrapped_clock_start():
+    """A teletext or data stream left out of the output, starting well ahead of a picture before 0,
+    moved the whole output by its lead: the output opened on a gap."""
+    from types import SimpleNamespace
+
+    def stream(index: int, start: int) -> SimpleNamespace:
+        return SimpleNamespace(index=index, start_time=start, time_base=Fraction(1, 90000))
+
+    source = SimpleNamespace(format=SimpleNamespace(name="mpegts"),
+                             streams=[stream(0, -36000), stream(1, -72000), stream(2, -900000)])  # video, audio, data
+    assert mux.video_shift(-36000, Fraction(1, 90000), source, kept=[1]) == Fraction(72000, 90000)
+    assert mux.video_shift(-36000, Fraction(1, 90000), source, kept=[]) == Fraction(36000, 90000)

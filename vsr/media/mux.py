@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -708,18 +708,21 @@ CLOCK_FORMATS = frozenset({"mpegts", "mpeg"})
 where it starts says nothing about the programme, and FFmpeg's command line starts the output at 0."""
 
 
-def video_shift(start_pts: int, time_base: Fraction, source: av.container.InputContainer | None = None) -> Fraction:
+def video_shift(start_pts: int, time_base: Fraction, source: av.container.InputContainer | None = None,
+                kept: Collection[int] = ()) -> Fraction:
     """Seconds to add to every stream's timestamps, alike (in sync): so that a picture that starts
     before 0 starts at 0 (an MP4 would hide the frames before 0 behind its edit list, and
     Matroska cannot store them), and so that a transport or program stream (`source`, CLOCK_FORMATS)
     whose clock reads an hour at its first packet starts at 0 (an MP4 would open with an hour of
     nothing); in such a stream the earliest stream decides where one starts more than LEAD_SECONDS
     ahead of a picture before 0 (audio ahead of it, where the clock wraps, stayed before 0: hidden
-    by an MP4's edit list). Zero otherwise: an MP4's or Matroska's own start is kept."""
+    by an MP4's edit list). `kept`: the streams written beside the video (only they are counted:
+    a teletext or data stream left out would open the output on a gap). Zero otherwise: an MP4's
+    or Matroska's own start is kept."""
     video_start = start_pts * Fraction(time_base)
     if source is not None and source.format.name in CLOCK_FORMATS:
         starts = [stream.start_time * Fraction(stream.time_base) for stream in source.streams
-                  if stream.start_time is not None and stream.time_base is not None]
+                  if stream.index in kept and stream.start_time is not None and stream.time_base is not None]
         earliest = min([*starts, video_start])
         if earliest > 0 or (video_start < 0 and earliest < video_start - LEAD_SECONDS):
             return -earliest
@@ -826,9 +829,10 @@ class Muxer:
     def write_passthrough(self, item: Passthrough) -> None:
         """Mux a packet of another stream as it is, or through its transcoder (audio, text subtitles); a damaged one
         (see the class) is dropped and counted instead. Raises OSError-like errors (disk full) as they are."""
-        packet, index = item.packet, item.stream_index
+        packet, index = item.packet, item.stream_index  # not packet.stream: the input may be closed by now
         if packet.is_discard and index not in self.streams.transcoded and self.output.format.name not in EDIT_LIST_FORMATS:
-            self._preroll[index] = item  # hidden by the input's edit list (a cut's audio before the cut)
+            if self.streams.copied[index].type == "audio":  # hidden by the input's edit list (a cut's audio before the cut)
+                self._preroll[index] = item
             return
         if (preroll := self._preroll.pop(index, None)) is not None:
             self._pass(preroll)  # the last hidden packet before what plays: a decoder's preroll, as AAC's priming is

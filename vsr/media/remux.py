@@ -48,7 +48,7 @@ def join_video_parts(
         )
         copy_container_metadata(templates, output)
         source_video = first_video_stream(templates, source)
-        shift = video_shift(source_video.start_time or 0, source_video.time_base, templates)
+        shift = video_shift(source_video.start_time or 0, source_video.time_base, templates, streams.kept)
         muxer = Muxer(output, video, streams, shift=shift)
         try:
             expected = _signature(model)

@@ -299,7 +299,7 @@ def run_job(
             if scope.whole:
                 mux.copy_container_metadata(templates, output, chapters=options.max_frames is None)
             # a segment keeps the source's clock; its join moves the whole
-            shift = mux.video_shift(info.start_pts, info.time_base, templates if scope.whole else None)
+            shift = mux.video_shift(info.start_pts, info.time_base, templates if scope.whole else None, streams.kept)
             if shift > 0:
                 start = info.start_pts * Fraction(info.time_base)
                 log.warning("the video starts at %.3f s, before 0%s: every stream is moved %.3f s later, in sync",
