@@ -20,7 +20,7 @@ def bench(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Frames per model call (default: chosen for the device and frame size)."),
     ensemble: bool = typer.Option(False, "--ensemble", help="Time the model self-ensembled (the 8 flips and rotations of every frame, as vsr upscale --ensemble; no naive baseline)."),
     mode: Mode = typer.Option(Mode.single, "--mode", help="single, or multi: each frame aligned and fused with its 2 neighbours on each side (as vsr upscale --mode multi; no naive baseline)."),
-    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default: libx264)."),
+    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder (default: as vsr upscale would write the clip: libx264; libvpx-vp9 for a .webm)."),
     crf: int = typer.Option(18, "--crf", help="Constant rate factor of the encode that is timed."),
     preset: str = typer.Option("medium", "--preset", help="Encoder preset of the encode that is timed (as vsr upscale --preset)."),
     frames: int = typer.Option(48, "--frames", min=1, help="How many frames from the start of the clip to measure on."),
