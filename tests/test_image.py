@@ -538,6 +538,9 @@ def test_a_jpeg_cut_short_is_refused_not_filled_with_grey(tmp_path):
     (tmp_path / "cut_progressive.jpg").write_bytes(progressive[: len(progressive) // 2])
     with pytest.raises(InputError, match="is cut short or damaged"):
         vsr.upscale_video(tmp_path / "cut_progressive.jpg", tmp_path / "x.png", scale=2, model="bicubic")
+    (tmp_path / "named.png").write_bytes(data[: len(data) * 6 // 10])  # a JPEG named otherwise: its grey fill was upscaled
+    with pytest.raises(InputError, match="named.png is cut short or damaged"):
+        vsr.upscale_video(tmp_path / "named.png", tmp_path / "y.png", scale=2, model="bicubic")
 
 
 def test_unreadable_claims_signed_samples_and_a_folder_output_are_one_clear_line(tmp_path):

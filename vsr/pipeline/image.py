@@ -191,7 +191,7 @@ def read_image(source: Path) -> np.ndarray:
         raise InputError(f"{source} cannot be read: {reason}") from None
     if image is None:
         raise InputError(f"{source} is not an image OpenCV can read")
-    if source.suffix.lower() in JPEG_SUFFIXES and is_cut_short_jpeg(source):
+    if is_cut_short_jpeg(source):  # by its content: a JPEG named .png is cut short all the same
         raise InputError(f"{source} is cut short or damaged: its picture has no end (OpenCV would fill the rest with grey)")
     if image.dtype.kind == "i":
         raise InputError(f"{source} holds signed {8 * image.dtype.itemsize}-bit samples, which no picture format "
