@@ -649,3 +649,29 @@ def test_a_png_s_hdr_code_points_are_carried_into_a_png_and_warned_about_elsewhe
     assert png_colour_chunks(out) == [(b"cICP", cicp)]
     upscale_image(tmp_path / "hdr.png", tmp_path / "out.tif", scale=2, model="bicubic")
     assert "colour code points (cICP: an HDR or wide-gamut image) are not carried into .tif" in caplog.text
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_grey_picture_upscales_as_its_rgb_copy_does(tmp_path, dtype):
+    """Grey went through the network in the full range, colour as BT.601's 16–235 luma (what the models
+    learned): the same picture stored grey came out up to 37 levels from its R = G = B copy, and worse."""
+    grey = cv2.cvtColor(photo(height=48, width=64), cv2.COLOR_BGR2GRAY).astype(dtype) * (257 if dtype == np.uint16 else 1)
+    cv2.imwrite(str(tmp_path / "grey.png"), grey)
+    cv2.imwrite(str(tmp_path / "rgb.png"), cv2.merge([grey, grey, grey]))
+    for name in ("grey", "rgb"):
+        upscale_image(tmp_path / f"{name}.png", tmp_path / f"{name}_x2.png", scale=2, model="espcn")
+    from_grey = cv2.imread(str(tmp_path / "grey_x2.png"), cv2.IMREAD_UNCHANGED).astype(np.int64)
+    from_rgb = cv2.imread(str(tmp_path / "rgb_x2.png"), cv2.IMREAD_UNCHANGED)[..., 1].astype(np.int64)
+    one_level = 257 if dtype == np.uint16 else 1
+    assert np.abs(from_grey - from_rgb).max() <= one_level
+
+
+def test_a_float_pictures_alpha_stays_between_0_and_1(tmp_path):
+    """Bicubic overshoots at an edge: a float TIFF's alpha came out from -0.016 to 1.016."""
+    picture = np.zeros((24, 32, 4), np.float32)
+    picture[..., :3] = 0.5
+    picture[:, 16:, 3] = 1.0  # a hard edge of coverage
+    cv2.imwrite(str(tmp_path / "a.tif"), picture)
+    upscale_image(tmp_path / "a.tif", tmp_path / "b.tif", scale=2, model="bicubic")
+    alpha = cv2.imread(str(tmp_path / "b.tif"), cv2.IMREAD_UNCHANGED)[..., 3]
+    assert alpha.min() >= 0.0 and alpha.max() <= 1.0

@@ -262,14 +262,19 @@ def upscale_luma(image: np.ndarray, band: Span, sr_model: SRModel, device: torch
     return luma
 
 
+GREY_OFFSET, GREY_RANGE = 16 / 255, 219 / 255
+"""A grey value v as luma: 16/255 + 219/255·v, the Y of R = G = B = v (rgb_to_ycbcr), which the models
+were trained on; fed the full range, a grey picture came out up to 37 levels from its RGB copy's."""
+
+
 def to_ycbcr(rows: np.ndarray, premultiply: bool = True) -> np.ndarray:
     """Image rows (h, W[, C]) → float32 (h, W, 1 + C − 3 or 1) in [0, 1]: the luma of a grey image, or
     Y, Cb, Cr (and alpha) of a BGR(A) one, its colour premultiplied by the alpha (what lies under a
     transparent pixel must not bleed into its neighbours: a red logo on transparent green got a green
     fringe)."""
     pixels = rows.astype(np.float32) / _peak(rows.dtype)
-    if pixels.ndim == 2:
-        return pixels[..., None]
+    if pixels.ndim == 2:  # as the Y of R = G = B: the models learned BT.601's 16–235 luma
+        return (GREY_OFFSET + GREY_RANGE * pixels)[..., None]
     rgb = pixels[..., 2::-1]
     if pixels.shape[2] == 4 and premultiply:
         rgb = rgb * pixels[..., 3:]
@@ -282,7 +287,7 @@ def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int, dty
     and alpha upscaled by bicubic, back to BGR(A), as float32 in the units of the output's `dtype`
     (levels, rounded and clamped, for an integer one)."""
     if image.ndim == 2:
-        result = luma
+        result = np.multiply(np.subtract(luma, GREY_OFFSET, out=luma), 1 / GREY_RANGE, out=luma)
     else:
         inner = part.inner(scale)
         ycc = to_ycbcr(image[part.context], premultiply)
@@ -295,6 +300,8 @@ def finish_rows(image: np.ndarray, part: Span, luma: np.ndarray, scale: int, dty
             covered = np.clip(alpha, MIN_ALPHA, None)[..., None]
             result = np.dstack([np.where(alpha[..., None] >= MIN_ALPHA, result / covered, 0.0), alpha])
     if dtype.kind != "u":
+        if result.ndim == 3 and result.shape[2] == 4:  # a float picture's colour may overshoot, its coverage not
+            np.clip(result[..., 3], 0.0, 1.0, out=result[..., 3])
         return result
     peak = _peak(dtype)
     np.multiply(result, peak, out=result)
