@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -675,3 +676,16 @@ def test_a_float_pictures_alpha_stays_between_0_and_1(tmp_path):
     upscale_image(tmp_path / "a.tif", tmp_path / "b.tif", scale=2, model="bicubic")
     alpha = cv2.imread(str(tmp_path / "b.tif"), cv2.IMREAD_UNCHANGED)[..., 3]
     assert alpha.min() >= 0.0 and alpha.max() <= 1.0
+
+
+def test_a_grey_pictures_grey_profile_is_not_put_on_the_rgb_webp_it_becomes(tmp_path, caplog):
+    """WebP holds no grey: the pixels were written as RGB under the GRAY profile of the input."""
+    from PIL import Image
+
+    source = tmp_path / "scan.png"
+    Image.fromarray(cv2.cvtColor(photo(), cv2.COLOR_BGR2GRAY)).save(source, icc_profile=rgb_profile(b"\x01" * 600, b"GRAY"))
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        out = upscale_image(source, tmp_path / "scan.webp", scale=2, model="bicubic").output
+    with Image.open(out) as written:
+        assert written.mode.startswith("RGB") and "icc_profile" not in written.info
+    assert "scan.png: its ICC profile describes GRAY pixels, not the 3-channel ones scan.webp holds" in caplog.text

@@ -156,9 +156,11 @@ def upscale_image(
         image = read_image(source)
         profile = icc_profile_of(source)
         channels = 1 if image.ndim == 2 else image.shape[2]
-        if profile is not None and not profile_fits(profile, channels):
-            log.warning("%s: its ICC profile describes %s pixels, not the %d-channel ones read; it is left out",
-                        source.name, profile[16:20].decode("latin-1").strip() or "other", channels)
+        written = 3 if channels == 1 and target.suffix.lower() == ".webp" else channels  # WebP holds no grey: RGB
+        if profile is not None and not profile_fits(profile, written):
+            log.warning("%s: its ICC profile describes %s pixels, not the %d-channel ones %s; it is left out",
+                        source.name, profile[16:20].decode("latin-1").strip() or "other", written,
+                        "read" if written == channels else f"{target.name} holds")
             profile = None
         started = time.perf_counter()
         torch_device = choose_device(device)
