@@ -398,7 +398,7 @@ def test_alpha_into_a_jpeg_is_warned_about_and_a_16_bit_tiff_stays_16_bit(tmp_pa
     source = tmp_path / "rgba.png"
     cv2.imwrite(str(source), photo(channels=4, dtype=np.uint16))
     vsr.upscale_video(source, tmp_path / "big.jpg", scale=2, model="bicubic")
-    assert "big.jpg: JPEG has no alpha channel: the transparency is dropped" in caplog.text
+    assert "big.jpg: JPEG has no alpha channel: the transparency is dropped, what was transparent comes out black" in caplog.text
     caplog.clear()
     vsr.upscale_video(source, tmp_path / "big.tif", scale=2, model="bicubic")
     assert cv2.imread(str(tmp_path / "big.tif"), cv2.IMREAD_UNCHANGED).dtype == np.uint16

@@ -225,7 +225,8 @@ def output_dtype(image: np.ndarray, shape: tuple[int, ...], target: Path) -> np.
         log.warning("%s: %s holds no %s samples: written as %d-bit%s (write .tif to keep them)",
                     target.name, still.name, kept, 8 * dtype.itemsize, clamped)
     if len(shape) == 3 and shape[2] == 4 and not still.alpha:
-        log.warning("%s: %s has no alpha channel: the transparency is dropped (write .png, .webp or .tif to keep it)",
+        log.warning("%s: %s has no alpha channel: the transparency is dropped, what was transparent comes out black "
+                    "(write .png, .webp or .tif to keep it)",
                     target.name, still.name)
     return dtype
 
@@ -234,7 +235,7 @@ def upscale_into(out: np.ndarray, image: np.ndarray, sr_model: SRModel, device: 
                  tiling: StillTiling, ensemble: bool = False) -> None:
     """Fill `out` (s·H, s·W[, C]) with `image` (H, W[, C]) upscaled, luma band by luma band and,
     within each, colour band by colour band; every part is computed from its context, so the
-    result is the one a single pass over the whole image gives. An alpha channel that is 0
+    result is the one a single pass over the whole image gives (to one level where float rounding differs). An alpha channel that is 0
     everywhere is no transparency (a texture's spare channel, a mask): the colour is then resampled
     as it is, not premultiplied by it into black."""
     scale, height = sr_model.scale, image.shape[0]
