@@ -694,3 +694,16 @@ def test_a_half_precision_asked_of_bicubic_is_refused_not_ignored(cli, make_clip
     assert error_lines(result) == [f"vsr: error: bicubic is OpenCV's interpolation, on the CPU in the samples' own "
                                    f"integers: {' '.join(flags)} does not apply; drop it, or name a network model"]
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_opencv_says_nothing_beside_vsr_on_the_command_line(tmp_path):
+    """OpenCV printed two "[ WARN:0@0.1] ... TIFF_Warning ..." lines for every RGBA TIFF (and error
+    blocks for a damaged file) beside vsr's own lines; with --debug they stay."""
+    source = tmp_path / "rgba.tif"
+    cv2.imwrite(str(source), np.full((12, 16, 4), 200, np.uint8))
+    command = [sys.executable, "-m", "vsr", "upscale", str(source), "-s", "2", "-m", "bicubic"]
+    plain = subprocess.run([*command, "-o", str(tmp_path / "a.tif")], capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0 and all(line.startswith("vsr: ") for line in plain.stderr.splitlines()), plain.stderr
+    debugging = subprocess.run([*command, "-o", str(tmp_path / "b.tif"), "--debug"], capture_output=True, text=True,
+                               timeout=120)
+    assert "TIFF_Warning" in debugging.stderr

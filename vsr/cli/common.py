@@ -36,6 +36,18 @@ def setup_logging(*, debug: bool = False, quiet: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    _opencv_quiet_but_when_debugging(debug)
+
+
+def _opencv_quiet_but_when_debugging(debug: bool) -> None:
+    """OpenCV prints its own lines to stderr beside vsr's ("[ WARN:0@0.1] ... TIFF_Warning" twice for
+    every RGBA TIFF, five-line "[ERROR]" blocks for a damaged file, whose one line vsr says): silent,
+    but with --debug. The command's process only: the library leaves OpenCV's settings alone."""
+    import cv2
+
+    levels = getattr(getattr(cv2, "utils", None), "logging", None)
+    if levels is not None and hasattr(levels, "setLogLevel"):
+        levels.setLogLevel(levels.LOG_LEVEL_DEBUG if debug else levels.LOG_LEVEL_SILENT)
 
 
 class _BarAwareHandler(logging.StreamHandler):

@@ -251,10 +251,13 @@ def is_cut_short_jpeg(path: Path) -> bool:
     segment skipped by its length, each scan's coded data up to the next real marker — without
     reaching the end-of-image marker. Whatever follows that marker (a phone's motion-photo video,
     a trailer) is not looked at."""
-    with path.open("rb") as file:
-        if file.read(2) != b"\xff\xd8":
-            return False  # not a JPEG, whatever its name: OpenCV reads it for what it is
-    data = path.read_bytes()
+    try:
+        with path.open("rb") as file:
+            if file.read(2) != b"\xff\xd8":
+                return False  # not a JPEG, whatever its name: OpenCV reads it for what it is
+            data = b"\xff\xd8" + file.read()
+    except OSError:  # unreadable: the reading that follows says so
+        return False
     position, size = 2, len(data)
     while True:
         position = data.find(b"\xff", position)  # junk between segments is skipped, as libjpeg does

@@ -184,6 +184,8 @@ def read_image(source: Path) -> np.ndarray:
     turned as its EXIF orientation says (cameras and phones store photos sideways with a tag saying
     so; the output has no tag, so it holds the turned pixels); the first page of a multi-page TIFF
     or the first frame of an animation, with a warning."""
+    if is_cut_short_jpeg(source):  # by its content (a JPEG named .png too), before libjpeg decodes and complains
+        raise InputError(f"{source} is cut short or damaged: its picture has no end (OpenCV would fill the rest with grey)")
     try:
         image, kinds, blocks = cv2.imreadWithMetadata(str(source), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # a header claiming more pixels than OpenCV reads, and the like
@@ -193,8 +195,6 @@ def read_image(source: Path) -> np.ndarray:
         raise InputError(f"{source} cannot be read: {reason}") from None
     if image is None:
         raise InputError(f"{source} is not an image OpenCV can read")
-    if is_cut_short_jpeg(source):  # by its content: a JPEG named .png is cut short all the same
-        raise InputError(f"{source} is cut short or damaged: its picture has no end (OpenCV would fill the rest with grey)")
     if image.dtype.kind == "i":
         raise InputError(f"{source} holds signed {8 * image.dtype.itemsize}-bit samples, which no picture format "
                          "vsr writes takes; convert it to unsigned or float first")
