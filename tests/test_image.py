@@ -689,3 +689,25 @@ def test_a_grey_pictures_grey_profile_is_not_put_on_the_rgb_webp_it_becomes(tmp_
     with Image.open(out) as written:
         assert written.mode.startswith("RGB") and "icc_profile" not in written.info
     assert "scan.png: its ICC profile describes GRAY pixels, not the 3-channel ones scan.webp holds" in caplog.text
+
+
+def test_a_jpeg_keeps_its_colour_at_full_resolution_unless_the_input_was_subsampled(tmp_path):
+    """OpenCV writes 4:2:0 by default: a 4:4:4 JPEG (or a PNG) came out with half its colour, 23 levels
+    off on fine colour detail."""
+    from vsr.media.images import jpeg_chroma_subsampled
+
+    stripes = np.zeros((32, 32, 3), np.uint8)
+    stripes[:, ::2], stripes[:, 1::2] = (30, 30, 220), (220, 30, 30)  # BGR: red and blue columns
+    cv2.imwrite(str(tmp_path / "full.jpg"), stripes, [cv2.IMWRITE_JPEG_QUALITY, 100,
+                                                    cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
+    cv2.imwrite(str(tmp_path / "half.jpg"), stripes)
+    cv2.imwrite(str(tmp_path / "lossless.png"), stripes)
+    assert not jpeg_chroma_subsampled(tmp_path / "full.jpg") and jpeg_chroma_subsampled(tmp_path / "half.jpg")
+    for name in ("full.jpg", "half.jpg", "lossless.png"):
+        upscale_image(tmp_path / name, tmp_path / f"{name}.x2.jpg", scale=2, model="bicubic")
+    assert not jpeg_chroma_subsampled(tmp_path / "full.jpg.x2.jpg")
+    assert not jpeg_chroma_subsampled(tmp_path / "lossless.png.x2.jpg")
+    assert jpeg_chroma_subsampled(tmp_path / "half.jpg.x2.jpg")
+    as_png = cv2.imread(str(upscale_image(tmp_path / "full.jpg", tmp_path / "full.png", scale=2, model="bicubic").output))
+    as_jpeg = cv2.imread(str(tmp_path / "full.jpg.x2.jpg"))
+    assert np.abs(as_png.astype(int) - as_jpeg).mean() < 5

@@ -189,6 +189,24 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
         position += 2 + length
 
 
+def jpeg_chroma_subsampled(path: Path) -> bool:
+    """Whether `path` is a JPEG (by its content) whose colour components are sampled more coarsely
+    than its first (4:2:0, 4:2:2); a 4:4:4 one, grey, or another format: False."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(1 << 16)
+    except OSError:
+        return False
+    if not header.startswith(b"\xff\xd8"):
+        return False
+    for marker, body in _jpeg_segments(header):
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 6:  # a start of frame
+            components = body[5]
+            factors = {body[6 + 3 * i + 1] for i in range(components) if len(body) >= 6 + 3 * i + 2}
+            return len(factors) > 1
+    return False
+
+
 def is_lossy_webp(path: Path) -> bool:
     """Whether a WebP file holds a lossy (VP8) picture rather than a lossless (VP8L) one (an
     animation, whose frames can differ, counts as lossless)."""

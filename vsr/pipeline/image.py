@@ -38,6 +38,7 @@ from vsr.media.images import (
     has_unread_grey_transparency,
     is_cut_short_jpeg,
     is_lossy_still,
+    jpeg_chroma_subsampled,
     png_colour_chunks,
     png_icc_chunk,
     profile_fits,
@@ -174,7 +175,8 @@ def upscale_image(
         upscale_into(out, image, sr_model, torch_device, tiling, ensemble)
         if progress is not None:
             progress(1, 1)
-        write_image(out, temp, target, overwrite, profile, lossy=is_lossy_still(source), png_colour=png_colour_chunks(source))
+        write_image(out, temp, target, overwrite, profile, lossy=is_lossy_still(source), png_colour=png_colour_chunks(source),
+                    subsampled=jpeg_chroma_subsampled(source))
     return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(torch_device), "fp32",
                          shape[1], shape[0])
 
@@ -367,15 +369,20 @@ LOSSY_QUALITY = 95
 
 
 def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, profile: bytes | None = None,
-                lossy: bool = False, png_colour: list[tuple[bytes, bytes]] | None = None) -> None:
+                lossy: bool = False, png_colour: list[tuple[bytes, bytes]] | None = None,
+                subsampled: bool = False) -> None:
     """Write `out` to the reserved partial file `temp`, with the input's ICC `profile` where the
     format takes one (PNG, JPEG, WebP; a warning for another) and a PNG input's colour chunks
     (`png_colour`: gamma, primaries) into a PNG (a warning for another format where its gamma is not
     sRGB's), and move it onto `target` when complete.
-    A WebP is compressed with loss only when the input was (`lossy`): a photo stays a small file."""
+    A WebP is compressed with loss only when the input was (`lossy`): a photo stays a small file. A
+    JPEG keeps its colour at full resolution (4:4:4) unless the input's was subsampled (`subsampled`:
+    a 4:2:0 JPEG's): OpenCV's 4:2:0 halved the colour just upscaled, 23 levels off on fine colour detail."""
     suffix = target.suffix.lower()
+    chroma = cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420 if subsampled else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
     params = {".webp": [cv2.IMWRITE_WEBP_QUALITY, LOSSY_QUALITY if lossy else 101],
-              **dict.fromkeys(JPEG_SUFFIXES, [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY])}.get(suffix, [])
+              **dict.fromkeys(JPEG_SUFFIXES, [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY,
+                                              cv2.IMWRITE_JPEG_SAMPLING_FACTOR, chroma])}.get(suffix, [])
     by_opencv = profile is not None and suffix == ".webp"  # vsr writes a PNG's or JPEG's profile itself
     metadata = ([cv2.IMAGE_METADATA_ICCP], [np.frombuffer(profile, np.uint8)]) if by_opencv else ([], [])
     try:
