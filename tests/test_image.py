@@ -711,3 +711,20 @@ def test_a_jpeg_keeps_its_colour_at_full_resolution_unless_the_input_was_subsamp
     as_png = cv2.imread(str(upscale_image(tmp_path / "full.jpg", tmp_path / "full.png", scale=2, model="bicubic").output))
     as_jpeg = cv2.imread(str(tmp_path / "full.jpg.x2.jpg"))
     assert np.abs(as_png.astype(int) - as_jpeg).mean() < 5
+
+
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+def test_a_tiff_turned_about_a_diagonal_is_read_and_turned(tmp_path, orientation):
+    """OpenCV 5 cannot decode those ("Internal imread issue"): a rotated scan was "not an image
+    OpenCV can read"."""
+    from PIL import Image
+
+    from vsr.media.images import upright
+
+    stored = photo(height=13, width=17)
+    Image.fromarray(stored[..., ::-1]).save(tmp_path / "scan.tif", tiffinfo={274: orientation})
+    result = upscale_image(tmp_path / "scan.tif", tmp_path / "big.png", scale=2, model="bicubic")
+    shown = upright(stored, orientation)
+    assert (result.height, result.width) == (2 * shown.shape[0], 2 * shown.shape[1]) == (34, 26)
+    expected = cv2.resize(shown, (result.width, result.height), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(cv2.imread(str(result.output)).astype(int) - expected).mean() < 3

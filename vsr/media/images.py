@@ -105,6 +105,37 @@ def _first_directory(data: bytes) -> Iterator[tuple[int, int, bytes, str]]:
                data[entry + 8 : entry + 12], order)
 
 
+TIFF_ORIENTATION_TAG = 274
+
+
+def tiff_turned_upright(path: Path) -> tuple[bytes, int] | None:
+    """A TIFF whose orientation tag turns it about a diagonal (5–8: a rotated scan, a camera's TIFF),
+    as (its bytes with the tag set to 1, the orientation it had): OpenCV 5 cannot decode those
+    ("Internal imread issue"), so the picture is read as stored and turned by `upright`. None for
+    any other file (only its first directory is read then, not the file)."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(8)
+            order = {b"II": "little", b"MM": "big"}.get(head[:2])
+            if order is None or len(head) < 8:
+                return None
+            directory = int.from_bytes(head[4:8], order)
+            file.seek(directory)
+            count = int.from_bytes(file.read(2), order)
+            entries = file.read(12 * count)
+            for index in range(len(entries) // 12):
+                entry = entries[12 * index : 12 * index + 12]
+                tag, orientation = int.from_bytes(entry[:2], order), int.from_bytes(entry[8:10], order)
+                if tag == TIFF_ORIENTATION_TAG and int.from_bytes(entry[4:8], order) == 1 and 5 <= orientation <= 8:
+                    field = directory + 2 + 12 * index + 8
+                    file.seek(0)
+                    data = file.read()
+                    return data[:field] + (1).to_bytes(2, order) + data[field + 2 :], orientation
+    except OSError:
+        return None
+    return None
+
+
 PNG_COLOUR_CHUNKS = (b"gAMA", b"cHRM", b"sRGB", b"cICP", b"mDCv", b"cLLi")
 """A PNG's colour chunks other than its ICC profile: its gamma, its primaries, "sRGB", and (PNG's
 third edition) its coding-independent code points (an HDR image's primaries, PQ or HLG transfer,

@@ -33,6 +33,7 @@ from vsr.media.images import (
     IMAGE_SUFFIXES,
     JPEG_SUFFIXES,
     STILL_FORMATS,
+    TIFF_SUFFIXES,
     changes_gamma,
     exif_orientation,
     has_unread_grey_transparency,
@@ -43,6 +44,7 @@ from vsr.media.images import (
     png_icc_chunk,
     profile_fits,
     read_icc_profile,
+    tiff_turned_upright,
     upright,
     with_icc_profile,
     with_png_chunks,
@@ -188,8 +190,12 @@ def read_image(source: Path) -> np.ndarray:
     or the first frame of an animation, with a warning."""
     if is_cut_short_jpeg(source):  # by its content (a JPEG named .png too), before libjpeg decodes and complains
         raise InputError(f"{source} is cut short or damaged: its picture has no end (OpenCV would fill the rest with grey)")
+    turned = tiff_turned_upright(source) if source.suffix.lower() in TIFF_SUFFIXES else None
     try:
-        image, kinds, blocks = cv2.imreadWithMetadata(str(source), cv2.IMREAD_UNCHANGED)
+        if turned is not None:  # read as stored (its tag set to 1 in memory), turned below
+            image, kinds, blocks = cv2.imdecode(np.frombuffer(turned[0], np.uint8), cv2.IMREAD_UNCHANGED), [], []
+        else:
+            image, kinds, blocks = cv2.imreadWithMetadata(str(source), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:  # a header claiming more pixels than OpenCV reads, and the like
         text = str(exc)
         reason = ("its header claims more pixels than OpenCV reads (2^30)" if "MAX_IMAGE_PIXELS" in text
@@ -203,6 +209,8 @@ def read_image(source: Path) -> np.ndarray:
     for kind, block in zip(kinds, blocks):
         if kind == cv2.IMAGE_METADATA_EXIF:
             image = upright(image, exif_orientation(np.asarray(block).tobytes()))
+    if turned is not None:
+        image = upright(image, turned[1])
     if has_unread_grey_transparency(source):
         log.warning("%s: the transparency of its grey pixels (a PNG's tRNS key, a TIFF's alpha channel) is not "
                     "read by OpenCV: the output is opaque", source.name)
