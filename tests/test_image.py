@@ -728,3 +728,14 @@ def test_a_tiff_turned_about_a_diagonal_is_read_and_turned(tmp_path, orientation
     assert (result.height, result.width) == (2 * shown.shape[0], 2 * shown.shape[1]) == (34, 26)
     expected = cv2.resize(shown, (result.width, result.height), interpolation=cv2.INTER_CUBIC)
     assert np.abs(cv2.imread(str(result.output)).astype(int) - expected).mean() < 3
+
+
+def test_a_pngs_gamma_after_a_large_text_chunk_is_carried_too(tmp_path):
+    """Only the first 64 KiB were read: a 70 KB XMP text before gAMA hid it, and the output lost it."""
+    from vsr.media.images import png_colour_chunks, with_png_chunks
+
+    encoded = cv2.imencode(".png", photo())[1]
+    chunks = [(b"tEXt", b"XML:com.adobe.xmp\x00" + b"x" * 70_000), (b"gAMA", (100000).to_bytes(4, "big"))]
+    (tmp_path / "xmp.png").write_bytes(b"".join(bytes(p) for p in with_png_chunks(memoryview(encoded).cast("B"), chunks)))
+    out = upscale_image(tmp_path / "xmp.png", tmp_path / "out.png", scale=2, model="bicubic").output
+    assert png_colour_chunks(out) == [(b"gAMA", (100000).to_bytes(4, "big"))]

@@ -151,11 +151,23 @@ def png_colour_chunks(path: Path) -> list[tuple[bytes, bytes]]:
 
 
 def _png_header_chunks(path: Path) -> list[tuple[bytes, bytes]]:
-    """(kind, body) of the chunks before the image data of the PNG file at `path` (read from its
-    first 64 KiB, where they are); [] for another format."""
+    """(kind, body) of the chunks before the image data of the PNG file at `path`, read chunk by chunk
+    (a 70 KB XMP text before them hid the gamma after it from a read of the first 64 KiB); [] for
+    another format."""
+    chunks = []
     with open(path, "rb") as file:
-        head = file.read(1 << 16)
-    return list(_png_chunks(head)) if head.startswith(PNG_SIGNATURE) else []
+        if file.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+            return []
+        while len(head := file.read(8)) == 8:
+            length, kind = int.from_bytes(head[:4], "big"), head[4:]
+            if kind == b"IDAT":
+                break
+            body = file.read(length)
+            if len(body) < length:
+                break
+            chunks.append((kind, body))
+            file.seek(4, 1)  # its CRC
+    return chunks
 
 
 def changes_gamma(chunks: list[tuple[bytes, bytes]]) -> bool:
