@@ -739,3 +739,17 @@ def test_a_pngs_gamma_after_a_large_text_chunk_is_carried_too(tmp_path):
     (tmp_path / "xmp.png").write_bytes(b"".join(bytes(p) for p in with_png_chunks(memoryview(encoded).cast("B"), chunks)))
     out = upscale_image(tmp_path / "xmp.png", tmp_path / "out.png", scale=2, model="bicubic").output
     assert png_colour_chunks(out) == [(b"gAMA", (100000).to_bytes(4, "big"))]
+
+
+@pytest.mark.parametrize("real, named", [(".webp", ".png"), (".tif", ".jpg"), (".png", ".webp")])
+def test_an_icc_profile_is_read_by_the_files_content_not_its_name(tmp_path, real, named):
+    """WebP and TIFF profiles were looked for by the extension: a WebP named .png lost its profile."""
+    from PIL import Image
+
+    profile = rgb_profile(b"\x01" * 600)
+    Image.fromarray(photo()[..., ::-1]).save(tmp_path / f"tagged{real}", icc_profile=profile,
+                                             **({"lossless": True} if real == ".webp" else {}))
+    (tmp_path / f"tagged{real}").rename(tmp_path / f"misnamed{named}")
+    out = upscale_image(tmp_path / f"misnamed{named}", tmp_path / "out.png", scale=2, model="bicubic").output
+    with Image.open(out) as written:
+        assert written.info.get("icc_profile") == profile

@@ -42,23 +42,22 @@ JPEG_ICC_CHUNK = 65535 - 2 - 14
 ICC_SUFFIXES = (".png", *JPEG_SUFFIXES, ".webp")
 """Still images whose ICC profile (a colour space other than sRGB: Adobe RGB, Display P3, a
 camera's) is carried from input to output."""
-ICC_READ_SUFFIXES = (*ICC_SUFFIXES, *TIFF_SUFFIXES)
-"""Stills whose ICC profile is read (a TIFF's too, though OpenCV writes none into a TIFF)."""
 
 
 def read_icc_profile(path: Path) -> bytes | None:
-    """The ICC profile embedded in a PNG (iCCP chunk), JPEG (APP2 segments) or WebP (ICCP chunk)
-    file, or None."""
-    if path.suffix.lower() == ".webp":
-        with open(path, "rb") as file:
+    """The ICC profile embedded in a PNG (iCCP chunk), JPEG (APP2 segments), WebP (ICCP chunk) or
+    TIFF (tag 34675) file, told by its content (a WebP named .png keeps its profile), or None."""
+    with open(path, "rb") as file:
+        if file.read(12)[8:12] == b"WEBP":
+            file.seek(0)
             for kind, size in _webp_chunks(file):
                 if kind == b"ICCP":
                     return file.read(size)
                 if kind in WEBP_PICTURES:
                     break
-        return None
+            return None
     data = path.read_bytes()
-    if path.suffix.lower() in TIFF_SUFFIXES:
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
         return _tiff_icc_profile(data)
     if data.startswith(PNG_SIGNATURE):
         for kind, body in _png_chunks(data):

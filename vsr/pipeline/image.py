@@ -28,7 +28,6 @@ from vsr.engine.tiling import MIN_TILE, Span, receptive_radius, spans
 from vsr.errors import InputError, OutputError, UnsupportedModelError
 from vsr.media import mux
 from vsr.media.images import (
-    ICC_READ_SUFFIXES,
     ICC_SUFFIXES,
     IMAGE_SUFFIXES,
     JPEG_SUFFIXES,
@@ -363,8 +362,6 @@ def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
 def icc_profile_of(source: Path) -> bytes | None:
     """The ICC profile of a PNG, JPEG, WebP or TIFF input (None without one, or for other formats); a
     damaged one is left behind with a warning."""
-    if source.suffix.lower() not in ICC_READ_SUFFIXES:
-        return None
     try:
         return read_icc_profile(source)
     except (ValueError, IndexError, zlib.error) as exc:
