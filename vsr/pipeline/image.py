@@ -244,9 +244,9 @@ def upscale_into(out: np.ndarray, image: np.ndarray, sr_model: SRModel, device: 
                  tiling: StillTiling, ensemble: bool = False) -> None:
     """Fill `out` (s·H, s·W[, C]) with `image` (H, W[, C]) upscaled, luma band by luma band and,
     within each, colour band by colour band; every part is computed from its context, so the
-    result is the one a single pass over the whole image gives (to one level where float rounding differs). An alpha channel that is 0
-    everywhere is no transparency (a texture's spare channel, a mask): the colour is then resampled
-    as it is, not premultiplied by it into black."""
+    result is the one a single pass over the whole image gives (to one level where float rounding
+    differs). An alpha channel that is 0 everywhere is no transparency (a texture's spare channel, a
+    mask): the colour is then resampled as it is, not premultiplied by it into black."""
     scale, height = sr_model.scale, image.shape[0]
     premultiply = image.ndim == 3 and image.shape[2] == 4 and bool(image[..., 3].any())
     for band in spans(0, height, tiling.luma_rows, receptive_radius(sr_model.module), height):
