@@ -693,8 +693,12 @@ def test_a_grey_pictures_grey_profile_is_not_put_on_the_rgb_webp_it_becomes(tmp_
 
 def test_a_jpeg_keeps_its_colour_at_full_resolution_unless_the_input_was_subsampled(tmp_path):
     """OpenCV writes 4:2:0 by default: a 4:4:4 JPEG (or a PNG) came out with half its colour, 23 levels
-    off on fine colour detail."""
-    from vsr.media.images import jpeg_chroma_subsampled
+    off on fine colour detail. A 4:2:2 one keeps 4:2:2; an EXIF segment of 64 KiB before the frame
+    header does not hide it."""
+    from vsr.media.images import jpeg_sampling
+
+    def jpeg_chroma_subsampled(path):
+        return jpeg_sampling(path) != cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
 
     stripes = np.zeros((32, 32, 3), np.uint8)
     stripes[:, ::2], stripes[:, 1::2] = (30, 30, 220), (220, 30, 30)  # BGR: red and blue columns
@@ -711,6 +715,13 @@ def test_a_jpeg_keeps_its_colour_at_full_resolution_unless_the_input_was_subsamp
     as_png = cv2.imread(str(upscale_image(tmp_path / "full.jpg", tmp_path / "full.png", scale=2, model="bicubic").output))
     as_jpeg = cv2.imread(str(tmp_path / "full.jpg.x2.jpg"))
     assert np.abs(as_png.astype(int) - as_jpeg).mean() < 5
+    cv2.imwrite(str(tmp_path / "422.jpg"), stripes, [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422])
+    data = (tmp_path / "422.jpg").read_bytes()
+    exif = b"\xff\xe1" + (65533).to_bytes(2, "big") + b"Exif\x00\x00" + bytes(65525)  # a camera's full APP1
+    (tmp_path / "exif422.jpg").write_bytes(data[:2] + exif + data[2:])
+    assert jpeg_sampling(tmp_path / "exif422.jpg") == cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422
+    upscale_image(tmp_path / "exif422.jpg", tmp_path / "exif422.x2.jpg", scale=2, model="bicubic")
+    assert jpeg_sampling(tmp_path / "exif422.x2.jpg") == cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422
 
 
 @pytest.mark.parametrize("orientation", [5, 6, 7, 8])
@@ -753,3 +764,29 @@ def test_an_icc_profile_is_read_by_the_files_content_not_its_name(tmp_path, real
     out = upscale_image(tmp_path / f"misnamed{named}", tmp_path / "out.png", scale=2, model="bicubic").output
     with Image.open(out) as written:
         assert written.info.get("icc_profile") == profile
+
+
+def big_endian_grey_tiff(pixels: np.ndarray, orientation: int) -> bytes:
+    """An uncompressed 8-bit grey TIFF in Motorola byte order with its orientation as a LONG (as some
+    scanners write it)."""
+    height, width = pixels.shape
+    entries = [(256, 3, width), (257, 3, height), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 0),
+               (274, 4, orientation), (277, 3, 1), (278, 3, height), (279, 4, pixels.size)]
+    data_offset = 8 + 2 + 12 * len(entries) + 4
+    ifd = len(entries).to_bytes(2, "big")
+    for tag, kind, value in entries:
+        value = data_offset if tag == 273 else value
+        field = value.to_bytes(2, "big") + bytes(2) if kind == 3 else value.to_bytes(4, "big")
+        ifd += tag.to_bytes(2, "big") + kind.to_bytes(2, "big") + (1).to_bytes(4, "big") + field
+    return b"MM\x00\x2a" + (8).to_bytes(4, "big") + ifd + bytes(4) + pixels.tobytes()
+
+
+def test_a_big_endian_tiffs_orientation_stored_as_a_long_is_read_too(tmp_path):
+    from vsr.media.images import upright
+
+    stored = cv2.cvtColor(photo(height=13, width=17), cv2.COLOR_BGR2GRAY)
+    (tmp_path / "mm.tif").write_bytes(big_endian_grey_tiff(stored, 6))
+    result = upscale_image(tmp_path / "mm.tif", tmp_path / "big.png", scale=2, model="bicubic")
+    assert (result.height, result.width) == (34, 26)
+    expected = cv2.resize(upright(stored, 6), (26, 34), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(cv2.imread(str(result.output), cv2.IMREAD_UNCHANGED).astype(int) - expected).mean() < 3

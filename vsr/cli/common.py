@@ -40,14 +40,15 @@ def setup_logging(*, debug: bool = False, quiet: bool = False) -> None:
 
 
 def _opencv_quiet_but_when_debugging(debug: bool) -> None:
-    """OpenCV prints its own lines to stderr beside vsr's ("[ WARN:0@0.1] ... TIFF_Warning" twice for
-    every RGBA TIFF, five-line "[ERROR]" blocks for a damaged file, whose one line vsr says): silent,
-    but with --debug. The command's process only: the library leaves OpenCV's settings alone."""
+    """OpenCV prints its own warnings to stderr beside vsr's lines ("[ WARN:0@0.1] ... TIFF_Warning"
+    twice for every RGBA TIFF): its errors only, but with --debug (an error can be the only sign of a
+    picture OpenCV decoded to black: a TIFF compressed in a scheme it lacks). The command's process
+    only: the library leaves OpenCV's settings alone."""
     import cv2
 
     levels = getattr(getattr(cv2, "utils", None), "logging", None)
     if levels is not None and hasattr(levels, "setLogLevel"):
-        levels.setLogLevel(levels.LOG_LEVEL_DEBUG if debug else levels.LOG_LEVEL_SILENT)
+        levels.setLogLevel(levels.LOG_LEVEL_DEBUG if debug else levels.LOG_LEVEL_ERROR)
 
 
 class _BarAwareHandler(logging.StreamHandler):

@@ -48,7 +48,8 @@ def read_icc_profile(path: Path) -> bytes | None:
     """The ICC profile embedded in a PNG (iCCP chunk), JPEG (APP2 segments), WebP (ICCP chunk) or
     TIFF (tag 34675) file, told by its content (a WebP named .png keeps its profile), or None."""
     with open(path, "rb") as file:
-        if file.read(12)[8:12] == b"WEBP":
+        head = file.read(12)
+        if head[8:12] == b"WEBP":
             file.seek(0)
             for kind, size in _webp_chunks(file):
                 if kind == b"ICCP":
@@ -56,6 +57,8 @@ def read_icc_profile(path: Path) -> bytes | None:
                 if kind in WEBP_PICTURES:
                     break
             return None
+    if not head.startswith((PNG_SIGNATURE, b"\xff\xd8", b"II*\x00", b"MM\x00*")):
+        return None  # a BMP holds none here: not read whole for nothing
     data = path.read_bytes()
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         return _tiff_icc_profile(data)
@@ -107,7 +110,7 @@ def _first_directory(data: bytes) -> Iterator[tuple[int, int, bytes, str]]:
 TIFF_ORIENTATION_TAG = 274
 
 
-def tiff_turned_upright(path: Path) -> tuple[bytes, int] | None:
+def tiff_turned_upright(path: Path) -> tuple[bytearray, int] | None:
     """A TIFF whose orientation tag turns it about a diagonal (5–8: a rotated scan, a camera's TIFF),
     as (its bytes with the tag set to 1, the orientation it had): OpenCV 5 cannot decode those
     ("Internal imread issue"), so the picture is read as stored and turned by `upright`. None for
@@ -116,7 +119,7 @@ def tiff_turned_upright(path: Path) -> tuple[bytes, int] | None:
         with path.open("rb") as file:
             head = file.read(8)
             order = {b"II": "little", b"MM": "big"}.get(head[:2])
-            if order is None or len(head) < 8:
+            if order is None or len(head) < 8 or int.from_bytes(head[2:4], order) != 42:  # BigTIFF (43) is not read
                 return None
             directory = int.from_bytes(head[4:8], order)
             file.seek(directory)
@@ -124,12 +127,16 @@ def tiff_turned_upright(path: Path) -> tuple[bytes, int] | None:
             entries = file.read(12 * count)
             for index in range(len(entries) // 12):
                 entry = entries[12 * index : 12 * index + 12]
-                tag, orientation = int.from_bytes(entry[:2], order), int.from_bytes(entry[8:10], order)
-                if tag == TIFF_ORIENTATION_TAG and int.from_bytes(entry[4:8], order) == 1 and 5 <= orientation <= 8:
+                size = {3: 2, 4: 4}.get(int.from_bytes(entry[2:4], order))  # SHORT or LONG, its value left-justified
+                if int.from_bytes(entry[:2], order) != TIFF_ORIENTATION_TAG or size is None:
+                    continue
+                orientation = int.from_bytes(entry[8 : 8 + size], order)
+                if int.from_bytes(entry[4:8], order) == 1 and 5 <= orientation <= 8:
                     field = directory + 2 + 12 * index + 8
                     file.seek(0)
-                    data = file.read()
-                    return data[:field] + (1).to_bytes(2, order) + data[field + 2 :], orientation
+                    data = bytearray(file.read())  # patched in place: the file once in memory, not thrice
+                    data[field : field + size] = (1).to_bytes(size, order)
+                    return data, orientation
     except OSError:
         return None
     return None
@@ -231,22 +238,31 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
         position += 2 + length
 
 
-def jpeg_chroma_subsampled(path: Path) -> bool:
-    """Whether `path` is a JPEG (by its content) whose colour components are sampled more coarsely
-    than its first (4:2:0, 4:2:2); a 4:4:4 one, grey, or another format: False."""
+def jpeg_sampling(path: Path) -> int | None:
+    """A JPEG's (by its content) colour sampling as OpenCV's IMWRITE_JPEG_SAMPLING_FACTOR takes it
+    (0x221111 for 4:2:0, 0x211111 for 4:2:2: each component's horizontal and vertical factors), None
+    for a grey or 4-component JPEG, or another format. Its header segments are skipped by seeking (an
+    EXIF or XMP segment puts the frame's far into the file)."""
     try:
         with path.open("rb") as file:
-            header = file.read(1 << 16)
+            if file.read(2) != b"\xff\xd8":
+                return None
+            while file.read(1) == b"\xff":
+                marker = file.read(1)
+                while marker == b"\xff":  # fill bytes
+                    marker = file.read(1)
+                if not marker or marker == b"\xda":  # the scan starts: no frame header met
+                    return None
+                length = int.from_bytes(file.read(2), "big")
+                if 0xC0 <= marker[0] <= 0xCF and marker[0] not in (0xC4, 0xC8, 0xCC):  # a start of frame
+                    body = file.read(length - 2)
+                    if len(body) < 6 or body[5] != 3 or len(body) < 6 + 9:
+                        return None
+                    return int.from_bytes(bytes(body[6 + 3 * i + 1] for i in range(3)), "big")
+                file.seek(length - 2, 1)
     except OSError:
-        return False
-    if not header.startswith(b"\xff\xd8"):
-        return False
-    for marker, body in _jpeg_segments(header):
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 6:  # a start of frame
-            components = body[5]
-            factors = {body[6 + 3 * i + 1] for i in range(components) if len(body) >= 6 + 3 * i + 2}
-            return len(factors) > 1
-    return False
+        return None
+    return None
 
 
 def is_lossy_webp(path: Path) -> bool:

@@ -1,11 +1,13 @@
 """Still images (PNG/JPEG/BMP/TIFF/WebP): luma through the model at full chroma resolution, band by band.
 
 The image is read with OpenCV, turned into BT.601 YCbCr with the 16–235 luma range the models are
-trained on, its Y upscaled by the model, Cb/Cr (and alpha) by bicubic, and written back as RGB.
+trained on (a grey one into the luma of its R = G = B copy), its Y upscaled by the model, Cb/Cr
+(and alpha) by bicubic, and written back as RGB (or grey).
 All of that runs on horizontal bands of the input, each with the rows of context the model and
 the bicubic need around it (`vsr.engine.tiling.receptive_radius`), and each band is quantised
 straight into the one output array: memory is that array plus one band's working set, and the
-result is the same, bit for bit, as converting the whole image at once (tested).
+result is the same, to one level where float rounding differs, as converting the whole image at
+once (tested).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from vsr.media.images import (
     has_unread_grey_transparency,
     is_cut_short_jpeg,
     is_lossy_still,
-    jpeg_chroma_subsampled,
+    jpeg_sampling,
     png_colour_chunks,
     png_icc_chunk,
     profile_fits,
@@ -177,7 +179,7 @@ def upscale_image(
         if progress is not None:
             progress(1, 1)
         write_image(out, temp, target, overwrite, profile, lossy=is_lossy_still(source), png_colour=png_colour_chunks(source),
-                    subsampled=jpeg_chroma_subsampled(source))
+                    sampling=jpeg_sampling(source))
     return UpscaleResult(target, 1, time.perf_counter() - started, sr_model.name, str(torch_device), "fp32",
                          shape[1], shape[0])
 
@@ -369,22 +371,27 @@ def icc_profile_of(source: Path) -> bytes | None:
         return None
 
 
+JPEG_SAMPLINGS = frozenset({cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+                            cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_440,
+                            cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444})
+"""The colour samplings OpenCV writes a JPEG in."""
 LOSSY_QUALITY = 95
 """JPEG and lossy WebP quality of an output (OpenCV's JPEG default; a WebP is lossless unless its input was lossy)."""
 
 
 def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, profile: bytes | None = None,
                 lossy: bool = False, png_colour: list[tuple[bytes, bytes]] | None = None,
-                subsampled: bool = False) -> None:
+                sampling: int | None = None) -> None:
     """Write `out` to the reserved partial file `temp`, with the input's ICC `profile` where the
     format takes one (PNG, JPEG, WebP; a warning for another) and a PNG input's colour chunks
     (`png_colour`: gamma, primaries) into a PNG (a warning for another format where its gamma is not
     sRGB's), and move it onto `target` when complete.
     A WebP is compressed with loss only when the input was (`lossy`): a photo stays a small file. A
-    JPEG keeps its colour at full resolution (4:4:4) unless the input's was subsampled (`subsampled`:
-    a 4:2:0 JPEG's): OpenCV's 4:2:0 halved the colour just upscaled, 23 levels off on fine colour detail."""
+    JPEG keeps the input JPEG's colour sampling (`sampling`, as jpeg_sampling gives it), else its
+    colour at full resolution (4:4:4): OpenCV's 4:2:0 halved the colour just upscaled, 23 levels off
+    on fine colour detail."""
     suffix = target.suffix.lower()
-    chroma = cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420 if subsampled else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
+    chroma = sampling if sampling in JPEG_SAMPLINGS else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
     params = {".webp": [cv2.IMWRITE_WEBP_QUALITY, LOSSY_QUALITY if lossy else 101],
               **dict.fromkeys(JPEG_SUFFIXES, [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY,
                                               cv2.IMWRITE_JPEG_SAMPLING_FACTOR, chroma])}.get(suffix, [])
