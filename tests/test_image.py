@@ -426,6 +426,10 @@ def test_a_lossy_webp_stays_lossy_and_a_lossless_one_lossless(tmp_path):
         sizes[name] = result.output.stat().st_size
         assert result.output.read_bytes()[12:16] == (b"VP8 " if quality <= 100 else b"VP8L")
     assert sizes["lossy.webp"] < sizes["lossless.webp"]
+    cv2.imwrite(str(tmp_path / "photo.jpg"), picture)  # a JPEG named .png is lossy all the same
+    (tmp_path / "photo.jpg").rename(tmp_path / "misnamed.png")
+    out = vsr.upscale_video(tmp_path / "misnamed.png", tmp_path / "misnamed.webp", scale=2, model="bicubic").output
+    assert out.read_bytes()[12:16] == b"VP8 "
 
 
 def test_a_jpe_file_is_an_image_and_a_multi_page_tiff_says_only_the_first_page_is_upscaled(tmp_path, caplog):

@@ -293,9 +293,14 @@ def _webp_chunks(file: BinaryIO) -> Iterator[tuple[bytes, int]]:
 
 
 def is_lossy_still(path: Path) -> bool:
-    """Whether a still image file was compressed with loss (JPEG, lossy WebP)."""
-    suffix = path.suffix.lower()
-    return suffix in JPEG_SUFFIXES or (suffix == ".webp" and is_lossy_webp(path))
+    """Whether a still image file was compressed with loss (JPEG, lossy WebP), told by its content
+    (a JPEG named .png is one)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(2)
+    except OSError:
+        return False
+    return head == b"\xff\xd8" or is_lossy_webp(path)
 
 
 EXIF_ORIENTATION_TAG = 0x0112
