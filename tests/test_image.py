@@ -794,3 +794,16 @@ def test_a_big_endian_tiffs_orientation_stored_as_a_long_is_read_too(tmp_path):
     assert (result.height, result.width) == (34, 26)
     expected = cv2.resize(upright(stored, 6), (26, 34), interpolation=cv2.INTER_CUBIC)
     assert np.abs(cv2.imread(str(result.output), cv2.IMREAD_UNCHANGED).astype(int) - expected).mean() < 3
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_a_png_or_webp_cut_short_says_so(tmp_path, suffix):
+    """It was "not an image OpenCV can read", as if it were another format: a JPEG cut short says what it is."""
+    data = cv2.imencode(suffix, photo(height=60, width=80))[1].tobytes()
+    (tmp_path / f"cut{suffix}").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=rf"cut\{suffix} is cut short or damaged"):
+        upscale_image(tmp_path / f"cut{suffix}", tmp_path / "out.png", scale=2, model="bicubic")
+    (tmp_path / "whole.png").write_bytes(cv2.imencode(".png", photo())[1].tobytes())
+    from vsr.media.images import is_cut_short
+
+    assert not is_cut_short(tmp_path / "whole.png")

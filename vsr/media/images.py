@@ -265,6 +265,29 @@ def jpeg_sampling(path: Path) -> int | None:
     return None
 
 
+def is_cut_short(path: Path) -> bool:
+    """Whether a PNG or WebP file (by its content) ends before its structure says it does: a PNG
+    whose chunks run out before IEND, a WebP shorter than its RIFF size. False for anything else."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+            if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+                return path.stat().st_size < 8 + int.from_bytes(head[4:8], "little")
+            if not head.startswith(PNG_SIGNATURE[:8]):
+                return False
+            file.seek(len(PNG_SIGNATURE))
+            size = path.stat().st_size
+            while len(chunk := file.read(8)) == 8:
+                if chunk[4:] == b"IEND":
+                    return False
+                file.seek(int.from_bytes(chunk[:4], "big") + 4, 1)
+                if file.tell() > size:
+                    return True
+            return True
+    except OSError:
+        return False
+
+
 def is_lossy_webp(path: Path) -> bool:
     """Whether a WebP file holds a lossy (VP8) picture rather than a lossless (VP8L) one (an
     animation, whose frames can differ, counts as lossless)."""

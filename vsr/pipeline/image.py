@@ -38,6 +38,7 @@ from vsr.media.images import (
     changes_gamma,
     exif_orientation,
     has_unread_grey_transparency,
+    is_cut_short,
     is_cut_short_jpeg,
     is_lossy_still,
     jpeg_sampling,
@@ -203,6 +204,8 @@ def read_image(source: Path) -> np.ndarray:
                   else text.strip().rsplit("error: ", 1)[-1])
         raise InputError(f"{source} cannot be read: {reason}") from None
     if image is None:
+        if is_cut_short(source):
+            raise InputError(f"{source} is cut short or damaged: it ends before its picture does")
         raise InputError(f"{source} is not an image OpenCV can read")
     if image.dtype.kind == "i":
         raise InputError(f"{source} holds signed {8 * image.dtype.itemsize}-bit samples, which no picture format "
