@@ -807,3 +807,22 @@ def test_a_png_or_webp_cut_short_says_so(tmp_path, suffix):
     from vsr.media.images import is_cut_short
 
     assert not is_cut_short(tmp_path / "whole.png")
+
+
+def test_metadata_no_output_carries_is_warned_about(tmp_path, caplog):
+    """A camera's EXIF (make, model, date, copyright) and a PNG's text were dropped without a word."""
+    from PIL import Image, PngImagePlugin
+
+    picture = Image.fromarray(photo()[..., ::-1])
+    exif = Image.Exif()
+    exif[0x010F], exif[0x8298] = "Canon", "© the archive"  # Make, Copyright
+    picture.save(tmp_path / "camera.jpg", exif=exif.tobytes())
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Author", "the archive")
+    picture.save(tmp_path / "scan.png", pnginfo=text)
+    picture.save(tmp_path / "plain.png")
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        for name in ("camera.jpg", "scan.png", "plain.png"):
+            upscale_image(tmp_path / name, tmp_path / f"out_{name}", scale=2, model="bicubic")
+    assert "camera.jpg: its EXIF metadata (camera, date, author, copyright) is not carried into out_camera.jpg" in caplog.text
+    assert "scan.png: its text metadata" in caplog.text and "plain.png" not in caplog.text

@@ -265,6 +265,29 @@ def jpeg_sampling(path: Path) -> int | None:
     return None
 
 
+def dropped_metadata(path: Path) -> list[str]:
+    """The metadata of a JPEG, PNG or WebP (by its content) that no output carries: its EXIF (the
+    orientation aside, which the pixels take), XMP and text (camera, date, author, copyright)."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+            if head.startswith(PNG_SIGNATURE[:8]):
+                kinds = {kind for kind, _ in _png_header_chunks(path)}
+                return [name for name, chunks in (("EXIF", {b"eXIf"}), ("text", {b"tEXt", b"iTXt", b"zTXt"})) if kinds & chunks]
+            if head[8:12] == b"WEBP":
+                file.seek(0)
+                kinds = {kind for kind, _ in _webp_chunks(file)}
+                return [name for name, kind in (("EXIF", b"EXIF"), ("XMP", b"XMP ")) if kind in kinds]
+            if head.startswith(b"\xff\xd8"):
+                file.seek(0)
+                segments = [body for marker, body in _jpeg_segments(file.read(1 << 20)) if marker == 0xE1]
+                return [name for name, mark in (("EXIF", b"Exif\x00"), ("XMP", b"http://ns.adobe.com/xap"))
+                        if any(body.startswith(mark) for body in segments)]
+    except OSError:
+        pass
+    return []
+
+
 def is_cut_short(path: Path) -> bool:
     """Whether a PNG or WebP file (by its content) ends before its structure says it does: a PNG
     whose chunks run out before IEND, a WebP shorter than its RIFF size. False for anything else."""

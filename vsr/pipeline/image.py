@@ -36,6 +36,7 @@ from vsr.media.images import (
     STILL_FORMATS,
     TIFF_SUFFIXES,
     changes_gamma,
+    dropped_metadata,
     exif_orientation,
     has_unread_grey_transparency,
     is_cut_short,
@@ -167,6 +168,9 @@ def upscale_image(
                         source.name, profile[16:20].decode("latin-1").strip() or "other", written,
                         "read" if written == channels else f"{target.name} holds")
             profile = None
+        if dropped := dropped_metadata(source):
+            log.warning("%s: its %s metadata (camera, date, author, copyright) is not carried into %s",
+                        source.name, " and ".join(dropped), target.name)
         started = time.perf_counter()
         torch_device = choose_device(device)
         width = image.shape[1]
