@@ -271,9 +271,10 @@ def dropped_metadata(path: Path) -> list[str]:
     try:
         with path.open("rb") as file:
             head = file.read(12)
-            if head.startswith(PNG_SIGNATURE[:8]):
+            if head.startswith(PNG_SIGNATURE):
                 kinds = {kind for kind, _ in _png_header_chunks(path)}
-                return [name for name, chunks in (("EXIF", {b"eXIf"}), ("text", {b"tEXt", b"iTXt", b"zTXt"})) if kinds & chunks]
+                return [name for name, chunks in (("EXIF", {b"eXIf"}), ("text", {b"tEXt", b"iTXt", b"zTXt"}))
+                        if kinds & chunks]
             if head[8:12] == b"WEBP":
                 file.seek(0)
                 kinds = {kind for kind, _ in _webp_chunks(file)}
@@ -296,7 +297,7 @@ def is_cut_short(path: Path) -> bool:
             head = file.read(12)
             if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
                 return path.stat().st_size < 8 + int.from_bytes(head[4:8], "little")
-            if not head.startswith(PNG_SIGNATURE[:8]):
+            if not head.startswith(PNG_SIGNATURE):
                 return False
             file.seek(len(PNG_SIGNATURE))
             size = path.stat().st_size
