@@ -826,3 +826,12 @@ def test_metadata_no_output_carries_is_warned_about(tmp_path, caplog):
             upscale_image(tmp_path / name, tmp_path / f"out_{name}", scale=2, model="bicubic")
     assert "camera.jpg: its EXIF metadata (camera, date, author, copyright) is not carried into out_camera.jpg" in caplog.text
     assert "scan.png: its text metadata" in caplog.text and "plain.png" not in caplog.text
+
+
+def test_a_jpeg_header_with_a_length_under_2_ends_the_walk(tmp_path):
+    """A damaged segment length (0 or 1, which would seek backwards) ends the walk: no sampling said, no error."""
+    from vsr.media.images import jpeg_sampling
+
+    for length in (0, 1):
+        (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe1" + length.to_bytes(2, "big") + bytes(32))
+        assert jpeg_sampling(tmp_path / "bad.jpg") is None

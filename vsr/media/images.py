@@ -254,6 +254,8 @@ def jpeg_sampling(path: Path) -> int | None:
                 if not marker or marker == b"\xda":  # the scan starts: no frame header met
                     return None
                 length = int.from_bytes(file.read(2), "big")
+                if length < 2:  # damaged: no seeking backwards
+                    return None
                 if 0xC0 <= marker[0] <= 0xCF and marker[0] not in (0xC4, 0xC8, 0xCC):  # a start of frame
                     body = file.read(length - 2)
                     if len(body) < 6 or body[5] != 3 or len(body) < 6 + 9:
