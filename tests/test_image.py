@@ -824,8 +824,15 @@ def test_metadata_no_output_carries_is_warned_about(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="vsr"):
         for name in ("camera.jpg", "scan.png", "plain.png"):
             upscale_image(tmp_path / name, tmp_path / f"out_{name}", scale=2, model="bicubic")
-    assert "camera.jpg: its EXIF metadata (camera, date, author, copyright) is not carried into out_camera.jpg" in caplog.text
+    assert "camera.jpg: its EXIF metadata is not carried into out_camera.jpg" in caplog.text
     assert "scan.png: its text metadata" in caplog.text and "plain.png" not in caplog.text
+    caplog.clear()
+    turned = Image.Exif()
+    turned[0x0112] = 6  # the orientation only: the pixels carry it
+    picture.save(tmp_path / "phone.jpg", exif=turned.tobytes())
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        upscale_image(tmp_path / "phone.jpg", tmp_path / "out_phone.png", scale=2, model="bicubic")
+    assert "metadata" not in caplog.text
 
 
 def test_a_jpeg_header_with_a_length_under_2_ends_the_walk(tmp_path):
@@ -835,3 +842,20 @@ def test_a_jpeg_header_with_a_length_under_2_ends_the_walk(tmp_path):
     for length in (0, 1):
         (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe1" + length.to_bytes(2, "big") + bytes(32))
         assert jpeg_sampling(tmp_path / "bad.jpg") is None
+
+
+def test_a_complete_png_damaged_inside_says_damaged(tmp_path):
+    data = bytearray(cv2.imencode(".png", photo(height=60, width=80))[1].tobytes())
+    start = data.index(b"IDAT") + 8
+    data[start : start + 20] = bytes(range(20))
+    (tmp_path / "bad.png").write_bytes(bytes(data))
+    with pytest.raises(InputError, match="bad.png is damaged: OpenCV cannot decode its picture"):
+        upscale_image(tmp_path / "bad.png", tmp_path / "out.png", scale=2, model="bicubic")
+
+
+def test_a_tiff_turned_about_a_diagonal_is_told_by_its_content_not_its_name(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(photo(height=13, width=17)[..., ::-1]).save(tmp_path / "scan.tif", tiffinfo={274: 6})
+    (tmp_path / "scan.tif").rename(tmp_path / "scan.png")
+    assert upscale_image(tmp_path / "scan.png", tmp_path / "big.png", scale=2, model="bicubic").width == 26

@@ -267,9 +267,15 @@ def jpeg_sampling(path: Path) -> int | None:
     return None
 
 
+LAYOUT_EXIF_TAGS = frozenset({0x0112, 0x011A, 0x011B, 0x0128, 0x0213})
+"""EXIF tags that say how the pixels are laid out (orientation, resolution, chroma siting), not what
+they show or who made them: an EXIF block of these only is nothing lost."""
+
+
 def dropped_metadata(path: Path) -> list[str]:
-    """The metadata of a JPEG, PNG or WebP (by its content) that no output carries: its EXIF (the
-    orientation aside, which the pixels take), XMP and text (camera, date, author, copyright)."""
+    """The kinds of metadata of a JPEG, PNG or WebP (by its content) that no output carries: EXIF
+    (beyond the orientation, which the pixels take, and the layout tags), XMP, IPTC, comments and
+    PNG text."""
     try:
         with path.open("rb") as file:
             head = file.read(12)
@@ -283,12 +289,32 @@ def dropped_metadata(path: Path) -> list[str]:
                 return [name for name, kind in (("EXIF", b"EXIF"), ("XMP", b"XMP ")) if kind in kinds]
             if head.startswith(b"\xff\xd8"):
                 file.seek(0)
-                segments = [body for marker, body in _jpeg_segments(file.read(1 << 20)) if marker == 0xE1]
-                return [name for name, mark in (("EXIF", b"Exif\x00"), ("XMP", b"http://ns.adobe.com/xap"))
-                        if any(body.startswith(mark) for body in segments)]
+                segments = list(_jpeg_segments(file.read(1 << 20)))
+                found = {
+                    "EXIF": any(m == 0xE1 and b.startswith(b"Exif\x00") and _telling_exif(b[6:]) for m, b in segments),
+                    "XMP": any(m == 0xE1 and b.startswith(b"http://ns.adobe.com/xap") for m, b in segments),
+                    "IPTC": any(m == 0xED and b.startswith(b"Photoshop 3.0") for m, b in segments),
+                    "comment": any(m == 0xFE for m, _ in segments),
+                }
+                return [name for name, there in found.items() if there]
     except OSError:
         pass
     return []
+
+
+def _telling_exif(block: bytes) -> bool:
+    """Whether an EXIF block holds more than LAYOUT_EXIF_TAGS (a camera, a date, a copyright)."""
+    return any(tag not in LAYOUT_EXIF_TAGS for tag, _, _, _ in _first_directory(block))
+
+
+def is_png_or_webp(path: Path) -> bool:
+    """Whether `path` holds a PNG or a WebP, by its first bytes."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(12)
+    except OSError:
+        return False
+    return head.startswith(PNG_SIGNATURE) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def is_cut_short(path: Path) -> bool:

@@ -34,13 +34,13 @@ from vsr.media.images import (
     IMAGE_SUFFIXES,
     JPEG_SUFFIXES,
     STILL_FORMATS,
-    TIFF_SUFFIXES,
     changes_gamma,
     dropped_metadata,
     exif_orientation,
     has_unread_grey_transparency,
     is_cut_short,
     is_cut_short_jpeg,
+    is_png_or_webp,
     is_lossy_still,
     jpeg_sampling,
     png_colour_chunks,
@@ -169,8 +169,8 @@ def upscale_image(
                         "read" if written == channels else f"{target.name} holds")
             profile = None
         if dropped := dropped_metadata(source):
-            log.warning("%s: its %s metadata (camera, date, author, copyright) is not carried into %s",
-                        source.name, " and ".join(dropped), target.name)
+            log.warning("%s: its %s metadata is not carried into %s (vsr writes the pixels, the ICC profile and "
+                        "a PNG's colour chunks)", source.name, ", ".join(dropped), target.name)
         started = time.perf_counter()
         torch_device = choose_device(device)
         width = image.shape[1]
@@ -196,7 +196,7 @@ def read_image(source: Path) -> np.ndarray:
     or the first frame of an animation, with a warning."""
     if is_cut_short_jpeg(source):  # by its content (a JPEG named .png too), before libjpeg decodes and complains
         raise InputError(f"{source} is cut short or damaged: its picture has no end (OpenCV would fill the rest with grey)")
-    turned = tiff_turned_upright(source) if source.suffix.lower() in TIFF_SUFFIXES else None
+    turned = tiff_turned_upright(source)  # by its content: None at once for another file
     try:
         if turned is not None:  # read as stored (its tag set to 1 in memory), turned below
             image, kinds, blocks = cv2.imdecode(np.frombuffer(turned[0], np.uint8), cv2.IMREAD_UNCHANGED), [], []
@@ -210,6 +210,8 @@ def read_image(source: Path) -> np.ndarray:
     if image is None:
         if is_cut_short(source):
             raise InputError(f"{source} is cut short or damaged: it ends before its picture does")
+        if is_png_or_webp(source):
+            raise InputError(f"{source} is damaged: OpenCV cannot decode its picture")
         raise InputError(f"{source} is not an image OpenCV can read")
     if image.dtype.kind == "i":
         raise InputError(f"{source} holds signed {8 * image.dtype.itemsize}-bit samples, which no picture format "
