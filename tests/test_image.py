@@ -859,3 +859,18 @@ def test_a_tiff_turned_about_a_diagonal_is_told_by_its_content_not_its_name(tmp_
     Image.fromarray(photo(height=13, width=17)[..., ::-1]).save(tmp_path / "scan.tif", tiffinfo={274: 6})
     (tmp_path / "scan.tif").rename(tmp_path / "scan.png")
     assert upscale_image(tmp_path / "scan.png", tmp_path / "big.png", scale=2, model="bicubic").width == 26
+
+
+def test_a_pngs_wide_gamut_primaries_are_warned_about_where_they_are_not_carried(tmp_path, caplog):
+    """cHRM (Display P3 primaries here) was dropped from a JPEG, WebP or TIFF output without a word:
+    colour-managed viewers then show the colours as sRGB's, less saturated."""
+    from vsr.media.images import with_png_chunks
+
+    p3 = b"".join(v.to_bytes(4, "big") for v in (31270, 32900, 68000, 32000, 26500, 69000, 15000, 6000))
+    encoded = cv2.imencode(".png", photo())[1]
+    chunks = [(b"gAMA", (45455).to_bytes(4, "big")), (b"cHRM", p3)]
+    (tmp_path / "p3.png").write_bytes(b"".join(bytes(p) for p in with_png_chunks(memoryview(encoded).cast("B"), chunks)))
+    with caplog.at_level(logging.WARNING, logger="vsr"):
+        upscale_image(tmp_path / "p3.png", tmp_path / "p3.jpg", scale=2, model="bicubic")
+    assert "the input's PNG primaries (cHRM) are not carried into .jpg output" in caplog.text
+    assert "gamma" not in caplog.text  # sRGB's gamma: nothing lost there

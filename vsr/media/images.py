@@ -182,6 +182,17 @@ def changes_gamma(chunks: list[tuple[bytes, bytes]]) -> bool:
                for kind, body in chunks)
 
 
+SRGB_CHROMATICITIES = (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)
+"""cHRM's values for sRGB's white point and primaries (times 100000): what a viewer assumes without one."""
+
+
+def changes_primaries(chunks: list[tuple[bytes, bytes]]) -> bool:
+    """Whether PNG colour `chunks` give primaries other than sRGB's (a wide-gamut picture, cHRM)."""
+    return any(kind == b"cHRM" and len(body) == 32 and any(
+        abs(int.from_bytes(body[4 * i : 4 * i + 4], "big") - value) > 500 for i, value in enumerate(SRGB_CHROMATICITIES))
+        for kind, body in chunks)
+
+
 def with_png_chunks(data: memoryview, chunks: list[tuple[bytes, bytes]]) -> list[bytes | memoryview]:
     """The pieces of the PNG file `data` with `chunks` ((kind, body)) right after its IHDR: the
     file's own bytes are sliced, not copied."""

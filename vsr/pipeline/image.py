@@ -35,6 +35,7 @@ from vsr.media.images import (
     JPEG_SUFFIXES,
     STILL_FORMATS,
     changes_gamma,
+    changes_primaries,
     dropped_metadata,
     exif_orientation,
     has_unread_grey_transparency,
@@ -380,6 +381,9 @@ def icc_profile_of(source: Path) -> bytes | None:
         return None
 
 
+PNG_LOOKS = (("gamma", "gAMA", changes_gamma), ("primaries", "cHRM", changes_primaries))
+"""A PNG's colour chunks that change how a viewer shows it, where they are not sRGB's: what is said
+when an output of another format cannot carry them."""
 JPEG_SAMPLINGS = frozenset({cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
                             cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_440,
                             cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444})
@@ -393,8 +397,8 @@ def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, prof
                 sampling: int | None = None) -> None:
     """Write `out` to the reserved partial file `temp`, with the input's ICC `profile` where the
     format takes one (PNG, JPEG, WebP; a warning for another) and a PNG input's colour chunks
-    (`png_colour`: gamma, primaries) into a PNG (a warning for another format where its gamma is not
-    sRGB's), and move it onto `target` when complete.
+    (`png_colour`: gamma, primaries) into a PNG (a warning for another format where its gamma or
+    primaries are not sRGB's), and move it onto `target` when complete.
     A WebP is compressed with loss only when the input was (`lossy`): a photo stays a small file. A
     JPEG keeps the input JPEG's colour sampling (`sampling`, as jpeg_sampling gives it), else its
     colour at full resolution (4:4:4): OpenCV's 4:2:0 halved the colour just upscaled, 23 levels off
@@ -417,9 +421,10 @@ def write_image(out: np.ndarray, temp: Path, target: Path, overwrite: bool, prof
     if suffix == ".png" and (png_colour or profile is not None):  # sRGB's chunk and a profile exclude each other
         chunks = [chunk for chunk in png_colour if not (profile is not None and chunk[0] == b"sRGB")]
         pieces = with_png_chunks(memoryview(encoded).cast("B"), chunks + ([png_icc_chunk(profile)] if profile else []))
-    elif png_colour and profile is None and changes_gamma(png_colour):
-        log.warning("the input's PNG gamma (gAMA) is not carried into %s output: its tones may look different "
-                    "(write .png to keep it)", target.suffix)
+    elif profile is None and (lost := [(word, chunk) for word, chunk, changes in PNG_LOOKS if changes(png_colour)]):
+        log.warning("the input's PNG %s (%s) %s not carried into %s output: its tones or colours may look different "
+                    "(write .png to keep %s)", " and ".join(w for w, _ in lost), ", ".join(c for _, c in lost),
+                    "is" if lost == [("gamma", "gAMA")] else "are", target.suffix, "it" if len(lost) == 1 else "them")
     elif any(kind == b"cICP" for kind, _ in png_colour):
         log.warning("the input's PNG colour code points (cICP: an HDR or wide-gamut image) are not carried into %s "
                     "output: it would be shown as sRGB (write .png to keep them)", target.suffix)
