@@ -496,7 +496,7 @@ def _vf_trial(job: Job, reach: int) -> str | None:
     if frames_in != frames_out:
         return f"filters that change the frame count (the --vf chain made {frames_out} frames of the first {frames_in})"
     scale = Fraction(job.info.time_base) / Fraction(job.filtered.time_base)
-    while times and pts and pts[0] < index.keyframes[0] and round(pts[0] * scale) < times[0]:
+    while times and pts and index.keyframes and pts[0] < index.keyframes[0] and round(pts[0] * scale) < times[0]:
         pts.pop(0)  # before the first keyframe of a file cut mid-GOP: never decoded, in one run or a segment
     if times != [round(t * scale) for t in pts[:len(times)]]:
         return "a --vf chain that changes the frames' times (segments are cut and checked at the input's times)"
