@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import shutil
 import re
 import weakref
 from fractions import Fraction
@@ -610,3 +611,16 @@ def test_what_a_cluster_would_refuse_of_bicubic_is_refused_before_any_work(sourc
     with pytest.raises(ConfigError, match=r"bicubic is OpenCV's interpolation.*does not apply"):
         SegmentedJob.open(source, tmp_path / "out.mp4", options, segment_seconds=SECONDS, runner=Cluster())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_a_finished_work_folder_left_beside_its_output_is_said_when_the_output_is_refused(source, tmp_path):
+    """A run killed between its join and its cleanup left the work folder for good: reruns only said
+    the output exists."""
+    target = tmp_path / "out.mp4"
+    upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS, keep_work=True)  # as the kill leaves it
+    with pytest.raises(OutputError, match=r"exists; pass --overwrite .*\(its finished work folder .* is still there"):
+        upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS)
+    shutil.rmtree(default_work_dir(target))
+    with pytest.raises(OutputError, match=r"exists; pass --overwrite") as refused:
+        upscale_in_segments(source, target, LOSSLESS, segment_seconds=SECONDS)
+    assert "work folder" not in str(refused.value)

@@ -161,7 +161,14 @@ class SegmentedJob:
         _check_segmentable(source, options)
         stamp = source_stamp(source)  # before the manifest reads it: a change from then on is seen
         container = mux.container_format(target)
-        mux.check_output_path(source, target, options.run.overwrite)
+        try:
+            mux.check_output_path(source, target, options.run.overwrite)
+        except OutputError as exc:
+            work = Path(work_dir) if work_dir is not None else default_work_dir(target)
+            if target.exists() and holds_work(work) and _finished(work):  # a SIGKILL between the join and its cleanup
+                raise OutputError(f"{exc} (its finished work folder {work} is still there: remove it once the "
+                                  "output is checked)") from None
+            raise
         if not runner.local:  # planned here on the CPU: what its workers would refuse, refused now
             check_network_settings(resolve(options.model.name, options.model.scale), options.model.device,
                                    options.model.precision)
