@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -57,7 +57,11 @@ def read_icc_profile(path: Path) -> bytes | None:
                 if kind in WEBP_PICTURES:
                     break
             return None
-    if not head.startswith((PNG_SIGNATURE, b"\xff\xd8", b"II*\x00", b"MM\x00*")):
+        if head.startswith(b"\xff\xd8"):
+            parts = sorted((body[12], body[14:]) for _, body in _jpeg_segments(file, {0xE2})
+                           if body.startswith(JPEG_ICC_MARK))
+            return b"".join(part for _, part in parts) or None
+    if not head.startswith((PNG_SIGNATURE, b"II*\x00", b"MM\x00*")):
         return None  # a BMP holds none here: not read whole for nothing
     data = path.read_bytes()
     if data[:4] in (b"II*\x00", b"MM\x00*"):
@@ -67,13 +71,6 @@ def read_icc_profile(path: Path) -> bytes | None:
             if kind == b"iCCP":
                 name_end = body.index(b"\x00")
                 return zlib.decompress(body[name_end + 2 :])
-        return None
-    if data.startswith(b"\xff\xd8"):
-        parts = sorted(
-            (body[12], body[14:]) for marker, body in _jpeg_segments(data)
-            if marker == 0xE2 and body.startswith(JPEG_ICC_MARK)
-        )
-        return b"".join(part for _, part in parts) or None
     return None
 
 
@@ -237,44 +234,44 @@ def _png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
         position += 12 + length
 
 
-def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(marker, body) of each segment of a JPEG's header, up to the start of the scan."""
-    position = 2
-    while position + 4 <= len(data) and data[position] == 0xFF:
-        marker = data[position + 1]
-        if marker == 0xDA:  # start of scan: no more header segments
+START_OF_FRAME = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+"""The JPEG markers that start a frame (its size and components): SOF0–SOF15 but DHT, JPG and DAC."""
+
+
+def _jpeg_segments(file: BinaryIO, wanted: Collection[int]) -> Iterator[tuple[int, bytes]]:
+    """(marker, body) of each header segment of the JPEG open as `file`, up to the start of the scan;
+    the body read for the `wanted` markers only, the others skipped by seeking (an EXIF or XMP
+    segment may put what is looked for far into the file). Nothing for another format."""
+    file.seek(0)
+    if file.read(2) != b"\xff\xd8":
+        return
+    while file.read(1) == b"\xff":
+        marker = file.read(1)
+        while marker == b"\xff":  # fill bytes
+            marker = file.read(1)
+        if not marker or marker == b"\xda":  # the scan starts
             return
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
-        yield marker, data[position + 4 : position + 2 + length]
-        position += 2 + length
+        length = int.from_bytes(file.read(2), "big")
+        if length < 2:  # damaged: no seeking backwards
+            return
+        if marker[0] in wanted:
+            yield marker[0], file.read(length - 2)
+        else:
+            file.seek(length - 2, 1)
 
 
 def jpeg_sampling(path: Path) -> int | None:
     """A JPEG's (by its content) colour sampling as OpenCV's IMWRITE_JPEG_SAMPLING_FACTOR takes it
     (0x221111 for 4:2:0, 0x211111 for 4:2:2: each component's horizontal and vertical factors), None
-    for a grey or 4-component JPEG, or another format. Its header segments are skipped by seeking (an
-    EXIF or XMP segment puts the frame's far into the file)."""
+    for a grey or 4-component JPEG, or another format."""
     try:
         with path.open("rb") as file:
-            if file.read(2) != b"\xff\xd8":
-                return None
-            while file.read(1) == b"\xff":
-                marker = file.read(1)
-                while marker == b"\xff":  # fill bytes
-                    marker = file.read(1)
-                if not marker or marker == b"\xda":  # the scan starts: no frame header met
+            for _, body in _jpeg_segments(file, START_OF_FRAME):
+                if len(body) < 6 + 9 or body[5] != 3:
                     return None
-                length = int.from_bytes(file.read(2), "big")
-                if length < 2:  # damaged: no seeking backwards
-                    return None
-                if 0xC0 <= marker[0] <= 0xCF and marker[0] not in (0xC4, 0xC8, 0xCC):  # a start of frame
-                    body = file.read(length - 2)
-                    if len(body) < 6 or body[5] != 3 or len(body) < 6 + 9:
-                        return None
-                    return int.from_bytes(bytes(body[6 + 3 * i + 1] for i in range(3)), "big")
-                file.seek(length - 2, 1)
+                return int.from_bytes(bytes(body[6 + 3 * i + 1] for i in range(3)), "big")
     except OSError:
-        return None
+        pass
     return None
 
 
@@ -299,8 +296,7 @@ def dropped_metadata(path: Path) -> list[str]:
                 kinds = {kind for kind, _ in _webp_chunks(file)}
                 return [name for name, kind in (("EXIF", b"EXIF"), ("XMP", b"XMP ")) if kind in kinds]
             if head.startswith(b"\xff\xd8"):
-                file.seek(0)
-                segments = list(_jpeg_segments(file.read(1 << 20)))
+                segments = list(_jpeg_segments(file, {0xE1, 0xED, 0xFE}))
                 found = {
                     "EXIF": any(m == 0xE1 and b.startswith(b"Exif\x00") and _telling_exif(b[6:]) for m, b in segments),
                     "XMP": any(m == 0xE1 and b.startswith(b"http://ns.adobe.com/xap") for m, b in segments),
